@@ -1,0 +1,244 @@
+//! The MAA gate: is this change held for approval, and who governs it (R1, R9)?
+//!
+//! Every interface asks this one function. It sees only the policies and a few facts about the
+//! object being changed, so it can be tested exhaustively without a database.
+
+use crate::policy::{AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
+use crate::profile::ProfileType;
+use crate::Millis;
+
+/// What a change touches, as far as protection is concerned.
+#[derive(Debug, Clone, Copy)]
+pub enum Subject<'a> {
+    /// Apps, scripts, compliance and configuration policies, device actions, device categories:
+    /// protected when a policy for their profile type exists.
+    Protectable(ProfileType),
+    /// Roles and role assignments: protected when a `role` policy exists.
+    Rbac,
+    /// The membership (or deletion) of a group.
+    GroupMembership { group_id: &'a str, is_role_member_group: bool },
+    /// The password, tokens, enabled state (or deletion) of an account in these groups.
+    AccountCredentials { account_group_ids: &'a [String] },
+    /// An access policy: `existing` for update and delete, `proposed` for create and update.
+    AccessPolicy { existing: Option<&'a AccessPolicy>, proposed: Option<&'a AccessPolicy> },
+}
+
+/// Who decides a held change, fixed at submission.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Governance {
+    pub profile_type: ProfileType,
+    /// The policy whose *current* approver groups decide at decision time (R2). `None` when the
+    /// approvers were fixed at submission: a policy being created, or an R9 change to a group
+    /// or account named by several policies while no `operationApprovalPolicy` policy exists.
+    pub policy_id: Option<String>,
+    pub approver_group_ids: Vec<String>,
+    pub required_approvals: i64,
+    pub completion: Completion,
+    pub request_ttl_ms: Millis,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Gate {
+    /// Not protected: apply at once.
+    Apply,
+    /// R1: hold as an approval request governed so.
+    Hold(Governance),
+}
+
+fn governed_by(policy: &AccessPolicy) -> Governance {
+    Governance {
+        profile_type: policy.profile_type,
+        policy_id: Some(policy.id.clone()),
+        approver_group_ids: policy.approver_group_ids.clone(),
+        required_approvals: policy.required_approvals,
+        completion: policy.completion,
+        request_ttl_ms: policy.request_ttl_ms,
+    }
+}
+
+fn policy_for(policies: &[AccessPolicy], profile_type: ProfileType) -> Option<&AccessPolicy> {
+    policies.iter().find(|p| p.profile_type == profile_type)
+}
+
+/// R9 for a group or account: a change to every policy naming one of `groups`.
+fn guards_of_guards(policies: &[AccessPolicy], groups: &[&str]) -> Gate {
+    let naming: Vec<&AccessPolicy> = policies
+        .iter()
+        .filter(|p| p.approver_group_ids.iter().any(|g| groups.contains(&g.as_str())))
+        .collect();
+    if naming.is_empty() {
+        return Gate::Apply;
+    }
+    if let Some(oap) = policy_for(policies, ProfileType::OperationApprovalPolicy) {
+        return Gate::Hold(governed_by(oap));
+    }
+    if let [only] = naming.as_slice() {
+        let mut governance = governed_by(only);
+        governance.profile_type = ProfileType::OperationApprovalPolicy;
+        governance.completion = Completion::Requester;
+        return Gate::Hold(governance);
+    }
+    let mut approver_group_ids: Vec<String> =
+        naming.iter().flat_map(|p| p.approver_group_ids.iter().cloned()).collect();
+    approver_group_ids.sort();
+    approver_group_ids.dedup();
+    Gate::Hold(Governance {
+        profile_type: ProfileType::OperationApprovalPolicy,
+        policy_id: None,
+        approver_group_ids,
+        required_approvals: naming.iter().map(|p| p.required_approvals).max().unwrap_or(1),
+        completion: Completion::Requester,
+        request_ttl_ms: DEFAULT_REQUEST_TTL,
+    })
+}
+
+/// Decides whether a change to `subject` is applied at once or held, given every access policy.
+pub fn gate(subject: Subject<'_>, policies: &[AccessPolicy]) -> Gate {
+    match subject {
+        Subject::Protectable(profile_type) => match policy_for(policies, profile_type) {
+            Some(policy) => Gate::Hold(governed_by(policy)),
+            None => Gate::Apply,
+        },
+        Subject::Rbac => match policy_for(policies, ProfileType::Role) {
+            Some(policy) => Gate::Hold(governed_by(policy)),
+            None => Gate::Apply,
+        },
+        Subject::GroupMembership { group_id, is_role_member_group } => {
+            match guards_of_guards(policies, &[group_id]) {
+                Gate::Apply if is_role_member_group => gate(Subject::Rbac, policies),
+                decided => decided,
+            }
+        }
+        Subject::AccountCredentials { account_group_ids } => {
+            let groups: Vec<&str> = account_group_ids.iter().map(String::as_str).collect();
+            guards_of_guards(policies, &groups)
+        }
+        Subject::AccessPolicy { existing, proposed } => {
+            // R9: always held, whether or not an operationApprovalPolicy policy exists.
+            if let Some(oap) = policy_for(policies, ProfileType::OperationApprovalPolicy) {
+                return Gate::Hold(governed_by(oap));
+            }
+            let (source, policy_id) = match (existing, proposed) {
+                (Some(current), _) => (current, Some(current.id.clone())),
+                (None, Some(new)) => (new, None),
+                (None, None) => return Gate::Apply,
+            };
+            Gate::Hold(Governance {
+                profile_type: ProfileType::OperationApprovalPolicy,
+                policy_id,
+                approver_group_ids: source.approver_group_ids.clone(),
+                required_approvals: source.required_approvals,
+                completion: Completion::Requester,
+                request_ttl_ms: DEFAULT_REQUEST_TTL,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(id: &str, profile_type: ProfileType, groups: &[&str]) -> AccessPolicy {
+        AccessPolicy {
+            id: id.into(),
+            display_name: id.into(),
+            description: String::new(),
+            profile_type,
+            approver_group_ids: groups.iter().map(|g| g.to_string()).collect(),
+            required_approvals: 1,
+            completion: Completion::Requester,
+            request_ttl_ms: DEFAULT_REQUEST_TTL,
+        }
+    }
+
+    fn held_by(gate: Gate) -> Governance {
+        match gate {
+            Gate::Hold(g) => g,
+            Gate::Apply => panic!("expected the change to be held"),
+        }
+    }
+
+    #[test]
+    fn unprotected_types_apply_at_once() {
+        let policies = [policy("apps", ProfileType::App, &["g1"])];
+        assert_eq!(gate(Subject::Protectable(ProfileType::Script), &policies), Gate::Apply);
+        assert_eq!(gate(Subject::Rbac, &policies), Gate::Apply);
+    }
+
+    #[test]
+    fn r1_a_protected_type_is_held_by_its_policy() {
+        let policies = [policy("apps", ProfileType::App, &["g1"])];
+        let g = held_by(gate(Subject::Protectable(ProfileType::App), &policies));
+        assert_eq!(g.policy_id.as_deref(), Some("apps"));
+        assert_eq!(g.approver_group_ids, vec!["g1"]);
+    }
+
+    #[test]
+    fn r9_access_policy_changes_are_held_even_without_any_policy() {
+        let new = policy("new", ProfileType::App, &["g9"]);
+        let g = held_by(gate(Subject::AccessPolicy { existing: None, proposed: Some(&new) }, &[]));
+        assert_eq!(g.policy_id, None, "a policy being created fixes its proposed approvers");
+        assert_eq!(g.approver_group_ids, vec!["g9"]);
+        assert_eq!(g.profile_type, ProfileType::OperationApprovalPolicy);
+    }
+
+    #[test]
+    fn r9_existing_policy_is_governed_by_its_current_approvers() {
+        let current = policy("apps", ProfileType::App, &["g1"]);
+        let proposed = policy("apps", ProfileType::App, &["puppets"]);
+        let policies = [current.clone()];
+        let g = held_by(gate(
+            Subject::AccessPolicy { existing: Some(&current), proposed: Some(&proposed) },
+            &policies,
+        ));
+        assert_eq!(g.approver_group_ids, vec!["g1"], "not the proposed puppet group");
+        assert_eq!(g.policy_id.as_deref(), Some("apps"));
+    }
+
+    #[test]
+    fn r9_an_operation_approval_policy_governs_every_guard_change() {
+        let apps = policy("apps", ProfileType::App, &["g1"]);
+        let policies = [apps.clone(), policy("oap", ProfileType::OperationApprovalPolicy, &["sec"])];
+        for subject in [
+            Subject::AccessPolicy { existing: Some(&apps), proposed: None },
+            Subject::GroupMembership { group_id: "g1", is_role_member_group: false },
+            Subject::AccountCredentials { account_group_ids: &["g1".to_string()] },
+        ] {
+            let g = held_by(gate(subject, &policies));
+            assert_eq!(g.policy_id.as_deref(), Some("oap"));
+            assert_eq!(g.approver_group_ids, vec!["sec"]);
+        }
+    }
+
+    #[test]
+    fn r9_approver_group_membership_is_held_without_any_role_policy() {
+        let policies = [policy("apps", ProfileType::App, &["g1"]), policy("scripts", ProfileType::Script, &["g2"])];
+        let g = held_by(gate(Subject::GroupMembership { group_id: "g1", is_role_member_group: false }, &policies));
+        assert_eq!(g.approver_group_ids, vec!["g1"]);
+        assert_eq!(g.profile_type, ProfileType::OperationApprovalPolicy);
+        assert_eq!(
+            gate(Subject::GroupMembership { group_id: "other", is_role_member_group: false }, &policies),
+            Gate::Apply
+        );
+    }
+
+    #[test]
+    fn r9_an_account_in_two_approver_groups_is_governed_by_both() {
+        let policies = [policy("apps", ProfileType::App, &["g1"]), policy("scripts", ProfileType::Script, &["g2"])];
+        let groups = ["g2".to_string(), "g1".to_string(), "x".to_string()];
+        let g = held_by(gate(Subject::AccountCredentials { account_group_ids: &groups }, &policies));
+        assert_eq!(g.policy_id, None);
+        assert_eq!(g.approver_group_ids, vec!["g1", "g2"]);
+        assert_eq!(gate(Subject::AccountCredentials { account_group_ids: &["x".to_string()] }, &policies), Gate::Apply);
+    }
+
+    #[test]
+    fn role_member_groups_are_protected_only_when_a_role_policy_exists() {
+        let subject = Subject::GroupMembership { group_id: "admins", is_role_member_group: true };
+        assert_eq!(gate(subject, &[policy("apps", ProfileType::App, &["g1"])]), Gate::Apply);
+        let policies = [policy("rbac", ProfileType::Role, &["sec"])];
+        assert_eq!(held_by(gate(subject, &policies)).policy_id.as_deref(), Some("rbac"));
+        assert_eq!(held_by(gate(Subject::Rbac, &policies)).policy_id.as_deref(), Some("rbac"));
+    }
+}

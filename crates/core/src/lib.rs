@@ -1,0 +1,29 @@
+//! Countersign's domain: every rule of DESIGN.md §3 that can be decided without I/O lives here,
+//! under its own name, with its unit tests beside it.
+//!
+//! Nothing in this crate knows about HTTP, SQL or the wall clock: time is passed in as Unix
+//! milliseconds by the caller, which gets it from a `Clock`.
+
+pub mod audit;
+pub mod diff;
+pub mod eligibility;
+pub mod error;
+pub mod gate;
+pub mod permission;
+pub mod policy;
+pub mod profile;
+pub mod request;
+pub mod validate;
+
+pub use error::DomainError;
+
+/// Unix time in milliseconds. Every timestamp in Countersign has this unit.
+pub type Millis = i64;
+
+/// Where time comes from. Domain code takes a `Millis`; the server reads it from a `Clock`, so
+/// tests can move time forward without sleeping (rule R11).
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Millis;
+}
+
+pub const MILLIS_PER_DAY: Millis = 24 * 60 * 60 * 1000;
