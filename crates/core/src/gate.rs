@@ -10,6 +10,9 @@ use crate::Millis;
 /// What a change touches, as far as protection is concerned.
 #[derive(Debug, Clone, Copy)]
 pub enum Subject<'a> {
+    /// Enrolling a device, creating an account or an empty group: nothing that any policy
+    /// protects exists yet.
+    Unprotected,
     /// Apps, scripts, compliance and configuration policies, device actions, device categories:
     /// protected when a policy for their profile type exists.
     Protectable(ProfileType),
@@ -95,6 +98,7 @@ fn guards_of_guards(policies: &[AccessPolicy], groups: &[&str]) -> Gate {
 /// Decides whether a change to `subject` is applied at once or held, given every access policy.
 pub fn gate(subject: Subject<'_>, policies: &[AccessPolicy]) -> Gate {
     match subject {
+        Subject::Unprotected => Gate::Apply,
         Subject::Protectable(profile_type) => match policy_for(policies, profile_type) {
             Some(policy) => Gate::Hold(governed_by(policy)),
             None => Gate::Apply,

@@ -199,6 +199,21 @@ impl ProfileType {
         }
     }
 
+    /// The resource type an approver must be able to read to decide requests under this
+    /// profile type (R2); for `role` and `operationApprovalPolicy` the principal one.
+    pub fn resource_type(self) -> ResourceType {
+        match self {
+            ProfileType::App => ResourceType::App,
+            ProfileType::Script => ResourceType::Script,
+            ProfileType::CompliancePolicy => ResourceType::CompliancePolicy,
+            ProfileType::ConfigurationPolicy => ResourceType::ConfigurationPolicy,
+            ProfileType::DeviceWipe | ProfileType::DeviceRetire | ProfileType::DeviceDelete => ResourceType::Device,
+            ProfileType::Role => ResourceType::Role,
+            ProfileType::OperationApprovalPolicy => ResourceType::AccessPolicy,
+            ProfileType::TenantConfiguration => ResourceType::DeviceCategory,
+        }
+    }
+
     pub fn display_name(self) -> &'static str {
         match self {
             ProfileType::App => "Apps",

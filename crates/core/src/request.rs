@@ -107,7 +107,8 @@ impl Decision {
         }
     }
 
-    fn target(self) -> RequestStatus {
+    /// The status a decision moves a request to.
+    pub fn target(self) -> RequestStatus {
         match self {
             Decision::Approve => RequestStatus::Approved,
             Decision::Reject => RequestStatus::Rejected,

@@ -1,1 +1,251 @@
+//! Countersign's persistence: SQLite (the embedded default) and PostgreSQL through sqlx's `Any`
+//! driver, so one SQL text serves both where the dialects agree.
+//!
+//! The transactions here are what keep R4 (one open request per object, a partial unique
+//! index), R8 (exactly-once completion, a row lock) and R13 (the audit entry is written with the
+//! change it records, under the chain-head lock) true.
 
+mod audit;
+mod auth;
+mod directory;
+mod error;
+mod objects;
+mod requests;
+mod rows;
+
+pub use audit::{AuditFilter, NewAudit, VerifyReport};
+pub use auth::{SessionRecord, TokenRecord};
+pub use directory::{AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord};
+pub use error::StoreError;
+pub use objects::{state_of_policy, Proposal, Submitted};
+pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+    /// SQLite allows one writer; taking this lock before `BEGIN` turns would-be `SQLITE_BUSY`
+    /// upgrades into an orderly queue. PostgreSQL relies on row locks instead.
+    write_lock: Option<Arc<Mutex<()>>>,
+}
+
+/// A write transaction: on SQLite it also holds the process's writer lock.
+pub(crate) struct WriteTx {
+    pub(crate) tx: Transaction<'static, Any>,
+    lock_rows: bool,
+    backend: Backend,
+    _writer: Option<OwnedMutexGuard<()>>,
+}
+
+impl WriteTx {
+    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose writer lock already serialises.
+    pub(crate) fn for_update(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres if self.lock_rows => " FOR UPDATE",
+            _ => "",
+        }
+    }
+
+    pub(crate) async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Pool settings; the defaults suit one machine.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    pub max_connections: u32,
+    pub connect_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { max_connections: 10, connect_timeout: Duration::from_secs(10) }
+    }
+}
+
+impl Store {
+    /// Connects, applies migrations and seeds the built-in roles. The URL picks the backend:
+    /// `sqlite://path?mode=rwc` or `postgres://…`.
+    pub async fn connect(url: &str, options: StoreOptions) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Config(format!(
+                "database URL must start with sqlite:// or postgres://, got '{}'",
+                redact_url(url)
+            )));
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.connect_timeout)
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // WAL with synchronous=FULL: an acknowledged commit survives power loss.
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA synchronous = FULL").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(url)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", redact_url(url))))?;
+        let store = Store {
+            pool,
+            backend,
+            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&self.pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&self.pool).await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
+        let writer = match &self.write_lock {
+            Some(lock) => Some(lock.clone().lock_owned().await),
+            None => None,
+        };
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, lock_rows: true, backend: self.backend, _writer: writer })
+    }
+
+    /// A transaction for consistent reads: no writer lock, no row locks.
+    pub(crate) async fn begin_read(&self) -> Result<WriteTx> {
+        let tx = self.pool.begin().await?;
+        Ok(WriteTx { tx, lock_rows: false, backend: self.backend, _writer: None })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// A database URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &url[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!("{}{}:***{}", &url[..scheme_end + 3], user, &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `$first, $first+1, …` for `count` values, for `IN (…)` lists.
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
+pub(crate) type Row = AnyRow;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(redact_url("postgres://u:secret@h/db"), "postgres://u:***@h/db");
+        assert_eq!(redact_url("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(placeholders(3, 2), "$3, $4");
+    }
+}
+
+/// A value for a `$n` placeholder in a query built at run time.
+pub(crate) enum Bind {
+    Text(String),
+    Int(i64),
+}
+
+/// `WHERE` conditions with numbered placeholders, for list queries with optional filters.
+#[derive(Default)]
+pub(crate) struct Conditions {
+    parts: Vec<String>,
+    binds: Vec<Bind>,
+}
+
+impl Conditions {
+    /// Adds a condition whose one `?` becomes the next placeholder.
+    pub(crate) fn add(&mut self, condition: &str, bind: Bind) {
+        self.binds.push(bind);
+        self.parts.push(condition.replacen('?', &format!("${}", self.binds.len()), 1));
+    }
+
+    /// Adds a condition whose `{}` becomes a list of placeholders, one per value.
+    pub(crate) fn add_list(&mut self, template: &str, values: &[String]) {
+        let list = placeholders(self.binds.len() + 1, values.len());
+        self.binds.extend(values.iter().cloned().map(Bind::Text));
+        self.parts.push(template.replacen("{}", &list, 1));
+    }
+
+    pub(crate) fn where_clause(&self) -> String {
+        if self.parts.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", self.parts.join(" AND "))
+        }
+    }
+
+    pub(crate) fn bind_to<'q>(
+        self,
+        mut query: sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>,
+    ) -> sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>> {
+        for bind in self.binds {
+            query = match bind {
+                Bind::Text(t) => query.bind(t),
+                Bind::Int(i) => query.bind(i),
+            };
+        }
+        query
+    }
+}

@@ -1,0 +1,278 @@
+//! Sessions, API tokens, sign-in rate limiting and the first Administrator.
+//! Secrets arrive here already hashed; this module never sees a password or token in clear.
+
+use crate::audit::{append, NewAudit};
+use crate::directory::{account, AccountRecord, Actor, ACCOUNT_COLUMNS};
+use crate::rows::{int, opt_int, text};
+use crate::{new_id, Result, Store, StoreError};
+use countersign_core::permission::BUILT_IN_ROLES;
+use countersign_core::Millis;
+use serde::Serialize;
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct SessionRecord {
+    pub account: AccountRecord,
+    pub csrf_token: String,
+    pub expires_at: Millis,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenRecord {
+    pub id: String,
+    pub account_id: String,
+    pub display_name: String,
+    pub created_at: Millis,
+    pub expires_at: Option<Millis>,
+    pub last_used_at: Option<Millis>,
+}
+
+fn prefixed_account_columns() -> String {
+    ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c} AS {c}")).collect::<Vec<_>>().join(", ")
+}
+
+impl Store {
+    pub async fn create_session(&self, account_id: &str, id_hash: &str, csrf_token: &str, now: Millis, expires_at: Millis) -> Result<()> {
+        sqlx::query("INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(id_hash)
+            .bind(account_id)
+            .bind(csrf_token)
+            .bind(now)
+            .bind(expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The live session with this hashed id, for an enabled account.
+    pub async fn session(&self, id_hash: &str, now: Millis) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, {} FROM sessions s \
+             JOIN accounts a ON a.id = s.account_id \
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.enabled = 1 AND a.deleted_at IS NULL",
+            prefixed_account_columns()
+        ))
+        .bind(id_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SessionRecord {
+                account: account(&r)?,
+                csrf_token: text(&r, "csrf_token")?,
+                expires_at: int(&r, "session_expires_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    pub async fn create_token(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        display_name: &str,
+        token_hash: &str,
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> Result<TokenRecord> {
+        let record = TokenRecord {
+            id: new_id(),
+            account_id: account_id.to_owned(),
+            display_name: display_name.to_owned(),
+            created_at: now,
+            expires_at,
+            last_used_at: None,
+        };
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO api_tokens (id, account_id, display_name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&record.id)
+        .bind(account_id)
+        .bind(display_name)
+        .bind(token_hash)
+        .bind(now)
+        .bind(expires_at)
+        .execute(&mut *tx.tx)
+        .await?;
+        let entry = NewAudit::new("auth", "tokenCreated")
+            .by(&actor.id, &actor.name)
+            .on("account", account_id)
+            .details(json!({"tokenId": record.id, "displayName": display_name}));
+        append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    pub async fn tokens_of(&self, account_id: &str) -> Result<Vec<TokenRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, account_id, display_name, created_at, expires_at, last_used_at FROM api_tokens WHERE account_id = $1 ORDER BY id",
+        )
+        .bind(account_id)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(TokenRecord {
+                    id: text(r, "id")?,
+                    account_id: text(r, "account_id")?,
+                    display_name: text(r, "display_name")?,
+                    created_at: int(r, "created_at")?,
+                    expires_at: opt_int(r, "expires_at")?,
+                    last_used_at: opt_int(r, "last_used_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Revokes one of `account_id`'s own tokens.
+    pub async fn delete_token(&self, actor: &Actor, account_id: &str, token_id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND account_id = $2")
+            .bind(token_id)
+            .bind(account_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        if deleted.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("token {token_id} does not exist")));
+        }
+        let entry = NewAudit::new("auth", "tokenRevoked").by(&actor.id, &actor.name).on("account", account_id).details(json!({"tokenId": token_id}));
+        append(&mut tx, entry, now).await?;
+        tx.commit().await
+    }
+
+    /// The enabled account owning a live token with this hash; records the use.
+    pub async fn account_for_token(&self, token_hash: &str, now: Millis) -> Result<Option<AccountRecord>> {
+        let row = sqlx::query(&format!(
+            "SELECT t.id AS token_id, t.last_used_at AS last_used_at, {} FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+             WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND a.enabled = 1 AND a.deleted_at IS NULL",
+            prefixed_account_columns()
+        ))
+        .bind(token_hash)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        // Recording every use would make each API call a write; once a minute is enough.
+        if opt_int(&row, "last_used_at")?.is_none_or(|t| now - t > 60_000) {
+            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(text(&row, "token_id")?)
+                .execute(self.pool())
+                .await?;
+        }
+        Ok(Some(account(&row)?))
+    }
+
+    /// Failed sign-ins for this username and for this address since `since`.
+    pub async fn recent_login_failures(&self, username: &str, address: &str, since: Millis) -> Result<(i64, i64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM login_failures WHERE username = $1 AND at >= $3) AS by_user, \
+                    (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at >= $3) AS by_address",
+        )
+        .bind(username)
+        .bind(address)
+        .bind(since)
+        .fetch_one(self.pool())
+        .await?;
+        Ok((int(&row, "by_user")?, int(&row, "by_address")?))
+    }
+
+    /// R13: a failed sign-in is counted (rate limit) and audited, in one transaction.
+    pub async fn record_login_failure(&self, username: &str, address: &str, reason: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("INSERT INTO login_failures (id, username, address, at) VALUES ($1, $2, $3, $4)")
+            .bind(new_id())
+            .bind(username)
+            .bind(address)
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?;
+        let entry = NewAudit::new("auth", "signInFailed").details(json!({"username": username, "address": address, "reason": reason}));
+        append(&mut tx, entry, now).await?;
+        tx.commit().await
+    }
+
+    /// R13: a successful sign-in clears the account's failures and is audited.
+    pub async fn record_login_success(&self, account: &AccountRecord, address: &str, method: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(&account.username).execute(&mut *tx.tx).await?;
+        let entry = NewAudit::new("auth", "signIn")
+            .by(&account.id, &account.username)
+            .on("account", &account.id)
+            .details(json!({"address": address, "method": method}));
+        append(&mut tx, entry, now).await?;
+        tx.commit().await
+    }
+
+    /// R9's exception: an account may always change its own password, having proved it knows
+    /// the current one (the caller checks that). Other sessions and tokens stay valid.
+    pub async fn change_own_password(&self, actor: &Actor, new_hash: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE accounts SET password_hash = $1, version = version + 1, updated_at = $2 WHERE id = $3")
+            .bind(new_hash)
+            .bind(now)
+            .bind(&actor.id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let entry = NewAudit::new("directory", "passwordChanged").by(&actor.id, &actor.name).on("account", &actor.id);
+        append(&mut tx, entry, now).await?;
+        tx.commit().await
+    }
+
+    /// First start: on a database without accounts, creates `username` as an Administrator
+    /// (an "Administrators" group holding the built-in Administrator role). Returns false if
+    /// accounts already exist.
+    pub async fn bootstrap_admin(&self, username: &str, password_hash: &str, now: Millis) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        let existing = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&mut *tx.tx).await?;
+        if int(&existing, "n")? > 0 {
+            return Ok(false);
+        }
+        let account_id = new_id();
+        let group_id = new_id();
+        sqlx::query(
+            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'human', NULL, $4, 1, 1, $5, $5)",
+        )
+        .bind(&account_id)
+        .bind(username)
+        .bind("Administrator")
+        .bind(password_hash)
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO directory_groups (id, display_name, description, version, created_at, updated_at) VALUES ($1, 'Administrators', 'Created at first start.', 1, $2, $2)",
+        )
+        .bind(&group_id)
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await?;
+        sqlx::query("INSERT INTO group_members (group_id, account_id) VALUES ($1, $2)")
+            .bind(&group_id)
+            .bind(&account_id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let administrator = BUILT_IN_ROLES.first().map(|r| r.id).unwrap_or_default();
+        sqlx::query(
+            "INSERT INTO role_assignments (id, display_name, role_id, group_ids, version, created_at, updated_at) VALUES ($1, 'Administrators', $2, $3, 1, $4, $4)",
+        )
+        .bind(new_id())
+        .bind(administrator)
+        .bind(json!([group_id]).to_string())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await?;
+        let entry = NewAudit::new("directory", "bootstrapAdministrator").on("account", &account_id).details(json!({"username": username}));
+        append(&mut tx, entry, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
