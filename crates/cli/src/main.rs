@@ -1,1 +1,345 @@
-fn main() {}
+//! `countersign`: the server (`serve`), offline admin commands (`audit verify`, `migrate`) and
+//! a client for the REST API (`requests`, `policies`, `resources`).
+
+mod client;
+mod config;
+
+use clap::{Args, Parser, Subcommand};
+use client::{encode, request_details, table, Client, ClientError};
+use config::FileConfig;
+use countersign_core::Clock;
+use countersign_server::{AppState, ServerConfig, SystemClock};
+use countersign_store::{Store, StoreOptions};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "countersign", version, about = "Multi Admin Approval server: no protected change without a second, eligible administrator")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server.
+    Serve(ServeArgs),
+    /// Offline audit-log commands.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        /// Database URL (sqlite://… or postgres://…) or a SQLite file path.
+        #[arg(long, env = "COUNTERSIGN_DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL)]
+        db: String,
+    },
+    /// Approval requests, over the API.
+    Requests {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: RequestsCommand,
+    },
+    /// Access policies, over the API.
+    Policies {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: PoliciesCommand,
+    },
+    /// Resources (app, script, compliancePolicy, configurationPolicy, deviceCategory, device), over the API.
+    Resources {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[command(subcommand)]
+        command: ResourcesCommand,
+    },
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Database URL (sqlite://… or postgres://…) or a SQLite file path [default: countersign.db here]
+    #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
+    db: Option<String>,
+    /// Address to listen on [default: 127.0.0.1:8080]
+    #[arg(long, env = "COUNTERSIGN_LISTEN")]
+    listen: Option<String>,
+    /// Seed the demo tenant (alice, bob, carol and an access policy per profile type).
+    #[arg(long)]
+    demo: bool,
+    /// Configuration file.
+    #[arg(long, env = "COUNTERSIGN_CONFIG", default_value = "countersign.toml")]
+    config: PathBuf,
+    /// Mark the session cookie Secure (serve behind HTTPS).
+    #[arg(long, env = "COUNTERSIGN_SECURE_COOKIES")]
+    secure_cookies: Option<bool>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Verify the hash chain; names the first broken entry and exits 1 if there is one.
+    Verify {
+        #[arg(long, env = "COUNTERSIGN_DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL)]
+        db: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args)]
+struct ApiArgs {
+    /// Server URL.
+    #[arg(long, env = "COUNTERSIGN_URL", default_value = "http://127.0.0.1:8080", global = true)]
+    url: String,
+    /// API token (personal or service account).
+    #[arg(long, env = "COUNTERSIGN_TOKEN", hide_env_values = true, default_value = "", global = true)]
+    token: String,
+    /// Print JSON instead of tables.
+    #[arg(long, global = true)]
+    json: bool,
+}
+
+#[derive(Subcommand)]
+enum RequestsCommand {
+    /// List requests (default: mine).
+    List {
+        #[arg(long, group = "view")]
+        mine: bool,
+        #[arg(long, group = "view")]
+        received: bool,
+        #[arg(long, group = "view")]
+        all: bool,
+        /// needsApproval, approved, completed, rejected, cancelled, expired or failed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one request with its diff.
+    Show { id: String },
+    /// Approve a request.
+    Approve {
+        id: String,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Reject a request.
+    Reject {
+        id: String,
+        #[arg(long)]
+        notes: Option<String>,
+    },
+    /// Cancel your request.
+    Cancel { id: String },
+    /// Complete your approved request: the change is applied.
+    Complete { id: String },
+}
+
+#[derive(Subcommand)]
+enum PoliciesCommand {
+    /// List access policies.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ResourcesCommand {
+    /// List resources of one type.
+    List {
+        #[arg(value_name = "TYPE")]
+        resource_type: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve(args).await,
+            Command::Audit { command: AuditCommand::Verify { db, json } } => audit_verify(&db, json).await,
+            Command::Migrate { db } => migrate(&db).await,
+            Command::Requests { api, command } => requests(api, command).await.map_err(|e| e.to_string()),
+            Command::Policies { api, command: PoliciesCommand::List } => policies(api).await.map_err(|e| e.to_string()),
+            Command::Resources { api, command: ResourcesCommand::List { resource_type } } => {
+                resources(api, &resource_type).await.map_err(|e| e.to_string())
+            }
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_store(url: &str, max_connections: Option<u32>) -> Result<Store, String> {
+    let mut options = StoreOptions::default();
+    if let Some(n) = max_connections {
+        options.max_connections = n;
+    }
+    Store::connect(&config::database_url(url), options).await.map_err(|e| e.to_string())
+}
+
+async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let file = FileConfig::load(&args.config, std::env::var_os("COUNTERSIGN_CONFIG").is_some())?;
+    let db = match args.db.or(config::secret_from_env("COUNTERSIGN_DATABASE_URL")?).or(file.database_url) {
+        Some(db) => db,
+        None => config::DEFAULT_DATABASE_URL.to_owned(),
+    };
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
+    let store = open_store(&db, file.max_connections).await?;
+    let clock = Arc::new(SystemClock);
+    let now = clock.now();
+    store.seed_built_in_roles(now).await.map_err(|e| e.to_string())?;
+
+    let admin_username = std::env::var("COUNTERSIGN_ADMIN_USERNAME").ok().or(file.admin_username).unwrap_or_else(|| "admin".into());
+    let (admin_password, generated) = match config::secret_from_env("COUNTERSIGN_ADMIN_PASSWORD")? {
+        Some(password) => (password, false),
+        None => (countersign_server::auth::random_secret(), true),
+    };
+    let admin_hash = countersign_server::auth::hash_password(&admin_password).map_err(|e| e.detail)?;
+    if store.bootstrap_admin(&admin_username, &admin_hash, now).await.map_err(|e| e.to_string())? {
+        if generated {
+            println!("Created the Administrator account '{admin_username}' with the one-time password:\n\n    {admin_password}\n\nSign in and change it (POST /api/v1/me/password). It will not be shown again.\n");
+        } else {
+            println!("Created the Administrator account '{admin_username}' with the password from COUNTERSIGN_ADMIN_PASSWORD.");
+        }
+    }
+    if args.demo {
+        let demo_hash = countersign_server::auth::hash_password(countersign_server::demo::DEMO_PASSWORD).map_err(|e| e.detail)?;
+        if countersign_server::demo::seed(&store, &demo_hash, now).await.map_err(|e| e.to_string())? {
+            println!(
+                "Seeded the demo tenant. Sign in as alice (requester), bob or carol (approvers), password '{}'.",
+                countersign_server::demo::DEMO_PASSWORD
+            );
+        } else {
+            println!("Demo tenant already present (or access policies exist); not seeding. Demo password: '{}'.", countersign_server::demo::DEMO_PASSWORD);
+        }
+    }
+    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let config = ServerConfig { secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false), ..ServerConfig::default() };
+    println!("Countersign is listening on http://{address} (database: {})", countersign_store::redact_url(&config::database_url(&db)));
+    let state = AppState::new(store.clone(), clock, config);
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    countersign_server::serve(listener, state, shutdown).await.map_err(|e| e.to_string())?;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn audit_verify(db: &str, as_json: bool) -> Result<ExitCode, String> {
+    let store = open_store(db, Some(2)).await?;
+    let report = store.verify_audit().await.map_err(|e| e.to_string())?;
+    if as_json {
+        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+    } else if let Some(broken) = &report.first_broken {
+        println!(
+            "BROKEN: audit entry {} ({}) : {}. {} entries before it verified.",
+            broken.seq,
+            if broken.id.is_empty() { "-" } else { &broken.id },
+            broken.reason,
+            report.entries_checked
+        );
+    } else {
+        println!("OK: {} audit entries verified; the chain is intact.", report.entries_checked);
+    }
+    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+async fn migrate(db: &str) -> Result<ExitCode, String> {
+    open_store(db, Some(2)).await?;
+    println!("Migrations applied to {}.", countersign_store::redact_url(&config::database_url(db)));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print(api: &ApiArgs, value: &Value, human: impl FnOnce(&Value) -> String) {
+    if api.json {
+        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+    } else {
+        println!("{}", human(value));
+    }
+}
+
+const REQUEST_COLUMNS: &[(&str, &str)] = &[
+    ("Id", "/id"),
+    ("Requested on", "/requestedAt"),
+    ("Name", "/objectName"),
+    ("Type", "/resourceType"),
+    ("Operation", "/operation"),
+    ("Justification", "/justification"),
+    ("Requested by", "/requestedBy/displayName"),
+    ("Status", "/status"),
+];
+
+async fn requests(api: ApiArgs, command: RequestsCommand) -> Result<ExitCode, ClientError> {
+    let client = Client::new(&api.url, &api.token)?;
+    let id_path = |id: &str, action: &str| format!("/api/v1/requests/{}{action}", encode(id));
+    let value = match command {
+        RequestsCommand::List { mine: _, received, all, status } => {
+            let view = if received { "received" } else if all { "all" } else { "mine" };
+            let mut path = format!("/api/v1/requests?view={view}");
+            if let Some(status) = status {
+                path.push_str(&format!("&status={}", encode(&status)));
+            }
+            let page = client.get(&path).await?;
+            print(&api, &page, |p| table(p["value"].as_array().map(Vec::as_slice).unwrap_or_default(), REQUEST_COLUMNS));
+            return Ok(ExitCode::SUCCESS);
+        }
+        RequestsCommand::Show { id } => client.get(&id_path(&id, "")).await?,
+        RequestsCommand::Approve { id, notes } => client.post(&id_path(&id, "/approve"), json!({"notes": notes})).await?,
+        RequestsCommand::Reject { id, notes } => client.post(&id_path(&id, "/reject"), json!({"notes": notes})).await?,
+        RequestsCommand::Cancel { id } => client.post(&id_path(&id, "/cancel"), json!({})).await?,
+        RequestsCommand::Complete { id } => client.post(&id_path(&id, "/complete"), json!({})).await?,
+    };
+    print(&api, &value, request_details);
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn policies(api: ApiArgs) -> Result<ExitCode, ClientError> {
+    let client = Client::new(&api.url, &api.token)?;
+    let page = client.get("/api/v1/accessPolicies").await?;
+    print(&api, &page, |p| {
+        table(
+            p["value"].as_array().map(Vec::as_slice).unwrap_or_default(),
+            &[
+                ("Id", "/id"),
+                ("Name", "/displayName"),
+                ("Profile type", "/profileType"),
+                ("Approvals", "/requiredApprovals"),
+                ("Completion", "/completion"),
+                ("Lifetime", "/requestTtl"),
+            ],
+        )
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn resources(api: ApiArgs, resource_type: &str) -> Result<ExitCode, ClientError> {
+    let client = Client::new(&api.url, &api.token)?;
+    let path = if resource_type == "device" { "/api/v1/devices".to_owned() } else { format!("/api/v1/resources/{}", encode(resource_type)) };
+    let page = client.get(&path).await?;
+    let columns: &[(&str, &str)] = if resource_type == "device" {
+        &[("Id", "/id"), ("Name", "/name"), ("OS", "/os"), ("Owner", "/owner"), ("State", "/state"), ("Version", "/version")]
+    } else {
+        &[("Id", "/id"), ("Name", "/name"), ("Description", "/description"), ("Version", "/version"), ("Last modified", "/lastModifiedAt")]
+    };
+    print(&api, &page, |p| table(p["value"].as_array().map(Vec::as_slice).unwrap_or_default(), columns));
+    Ok(ExitCode::SUCCESS)
+}

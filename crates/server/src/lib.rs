@@ -1,1 +1,97 @@
+//! Countersign's HTTP server: the REST API, authentication, metrics and background jobs.
+//! Handlers are thin: parse, authorise, call one store operation (which runs the MAA gate),
+//! render. Errors are mapped to problem+json in `error`.
 
+pub mod api;
+pub mod auth;
+pub mod demo;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod time;
+
+use axum::http::{header, HeaderValue};
+use axum::Router;
+use countersign_core::{Clock, Millis};
+use countersign_store::Store;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tower_http::set_header::SetResponseHeaderLayer;
+
+pub use crate::time::SystemClock;
+
+/// Settings the server needs at run time.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub secure_cookies: bool,
+    /// The largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// How often the expiry sweep runs (R11).
+    pub sweep_interval: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { secure_cookies: false, body_limit: 1024 * 1024, sweep_interval: Duration::from_secs(30) }
+    }
+}
+
+/// Everything a handler can reach; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Store,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<ServerConfig>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+impl AppState {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
+        AppState { store, clock, config: Arc::new(config), metrics: Arc::new(metrics::Metrics::default()) }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.clock.now()
+    }
+}
+
+/// The whole HTTP surface, with security headers on every response.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit;
+    api::routes(body_limit)
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+        .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static("default-src 'self'; frame-ancestors 'none'"),
+        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CACHE_CONTROL, HeaderValue::from_static("no-store")))
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, running the expiry sweep in the background.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let sweeper = tokio::spawn(sweep_forever(state.clone()));
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    sweeper.abort();
+    result
+}
+
+/// R11's background half: expire due requests, periodically. Safe on every replica.
+async fn sweep_forever(state: AppState) {
+    let mut interval = tokio::time::interval(state.config.sweep_interval);
+    loop {
+        interval.tick().await;
+        match state.store.expire_due(state.now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "expired requests"),
+            Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+    }
+}

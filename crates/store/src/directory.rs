@@ -33,7 +33,7 @@ pub struct AccountRecord {
 
 impl AccountRecord {
     pub fn actor(&self) -> Actor {
-        Actor { id: self.id.clone(), name: self.username.clone(), kind: self.kind }
+        Actor { id: self.id.clone(), name: self.display_name.clone(), kind: self.kind }
     }
 }
 

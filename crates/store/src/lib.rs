@@ -17,7 +17,7 @@ pub use audit::{AuditFilter, NewAudit, VerifyReport};
 pub use auth::{SessionRecord, TokenRecord};
 pub use directory::{AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord};
 pub use error::StoreError;
-pub use objects::{state_of_policy, Proposal, Submitted};
+pub use objects::{state_of_policy, Proposal, ResourceRecord, Submitted};
 pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

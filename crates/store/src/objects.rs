@@ -108,6 +108,61 @@ fn device_state(name: &str, document: &Value) -> Value {
     })
 }
 
+fn resource_state(resource_type: ResourceType, row: &Row) -> Result<Value> {
+    let name = text(row, "name")?;
+    let document: Value = json(row, "document")?;
+    if resource_type == ResourceType::Device {
+        return Ok(device_state(&name, &document));
+    }
+    let mut state = json!({
+        "name": name,
+        "description": text(row, "description")?,
+        "document": document,
+    });
+    if resource_type.is_assignable() {
+        state["assignedGroupIds"] = json(row, "assigned_group_ids")?;
+    }
+    Ok(state)
+}
+
+/// An app, script, policy, device category or device as listed.
+#[derive(Debug, Clone)]
+pub struct ResourceRecord {
+    pub id: String,
+    pub resource_type: ResourceType,
+    pub state: Value,
+    pub version: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl crate::Store {
+    /// Live resources of one type in id order, after `after_id`.
+    pub async fn resources(&self, resource_type: ResourceType, after_id: Option<&str>, limit: i64) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, description, document, assigned_group_ids, version, created_at, updated_at FROM resources \
+             WHERE type = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(resource_type.as_str())
+        .bind(after_id.unwrap_or(""))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ResourceRecord {
+                    id: text(row, "id")?,
+                    resource_type,
+                    state: resource_state(resource_type, row)?,
+                    version: int(row, "version")?,
+                    created_at: int(row, "created_at")?,
+                    updated_at: int(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The current state of an object, or `None` if it does not exist.
 pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str) -> Result<Option<Current>> {
     let lock = tx.for_update();
@@ -124,24 +179,7 @@ pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str
             .await?;
             match row {
                 None => None,
-                Some(row) => {
-                    let name = text(&row, "name")?;
-                    let document: Value = json(&row, "document")?;
-                    let state = if resource_type == ResourceType::Device {
-                        device_state(&name, &document)
-                    } else {
-                        let mut state = json!({
-                            "name": name,
-                            "description": text(&row, "description")?,
-                            "document": document,
-                        });
-                        if resource_type.is_assignable() {
-                            state["assignedGroupIds"] = json(&row, "assigned_group_ids")?;
-                        }
-                        state
-                    };
-                    Some(Current { state, version: int(&row, "version")? })
-                }
+                Some(row) => Some(Current { state: resource_state(resource_type, &row)?, version: int(&row, "version")? }),
             }
         }
         ResourceType::Role => {

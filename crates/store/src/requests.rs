@@ -101,6 +101,8 @@ pub struct RequestFilter {
     pub status: Option<RequestStatus>,
     pub resource_type: Option<ResourceType>,
     pub object_id: Option<String>,
+    /// Only these resource types (those the caller may read); `None` for any.
+    pub resource_types: Option<Vec<ResourceType>>,
     /// R15: only requests whose last status change is at or after this.
     pub since: Millis,
     pub until: Option<Millis>,
@@ -439,6 +441,26 @@ impl Store {
         }
     }
 
+    /// First start only: applies `plan` without the gate, in one transaction, and only while no
+    /// access policy exists (so nothing is protected yet and nothing can be bypassed). Returns
+    /// false, changing nothing, once any policy exists.
+    pub async fn seed(&self, plan: Vec<Proposal>, now: Millis) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if !all_policies(&mut tx.tx).await?.is_empty() {
+            return Ok(false);
+        }
+        let system = Actor { id: String::new(), name: "system".into(), kind: countersign_core::eligibility::AccountKind::Service };
+        for proposal in &plan {
+            apply(&mut tx, proposal, now).await?;
+            let mut entry = applied_audit(proposal, &system, None);
+            entry.actor_id = None;
+            entry.action = "seeded".into();
+            append(&mut tx, entry, now).await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
     async fn hold(
         &self,
         tx: &mut WriteTx,
@@ -666,6 +688,13 @@ impl Store {
         }
         if let Some(object_id) = &filter.object_id {
             conditions.add("object_id = ?", Bind::Text(object_id.clone()));
+        }
+        if let Some(types) = &filter.resource_types {
+            if types.is_empty() {
+                return Ok(vec![]);
+            }
+            let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
+            conditions.add_list("resource_type IN ({})", &names);
         }
         if let Some(until) = filter.until {
             conditions.add("last_modified_at < ?", Bind::Int(until));

@@ -1,0 +1,142 @@
+//! The API client behind `countersign requests|policies|resources …`.
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use reqwest::Method;
+use serde_json::Value;
+
+pub struct Client {
+    base: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+/// A failure worth showing to the user as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("{detail} ({code}, HTTP {status})")]
+    Api { status: u16, code: String, detail: String },
+    #[error("cannot reach {url}: {source}")]
+    Connect { url: String, source: reqwest::Error },
+    #[error("{0}")]
+    Usage(String),
+}
+
+impl Client {
+    pub fn new(base: &str, token: &str) -> Result<Self, ClientError> {
+        if token.is_empty() {
+            return Err(ClientError::Usage(
+                "no API token: set COUNTERSIGN_TOKEN (create one with POST /api/v1/tokens or in My account)".into(),
+            ));
+        }
+        Ok(Client { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http: reqwest::Client::new() })
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+        let url = format!("{}{path}", self.base);
+        let mut request = self.http.request(method, &url).bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.map_err(|source| ClientError::Connect { url: url.clone(), source })?;
+        let status = response.status();
+        let text = response.text().await.map_err(|source| ClientError::Connect { url, source })?;
+        let value: Value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if status.is_success() {
+            return Ok(value);
+        }
+        Err(ClientError::Api {
+            status: status.as_u16(),
+            code: value["code"].as_str().unwrap_or("error").to_owned(),
+            detail: value["detail"].as_str().map(str::to_owned).unwrap_or_else(|| {
+                status.canonical_reason().unwrap_or("request failed").to_owned()
+            }),
+        })
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, ClientError> {
+        self.call(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value, ClientError> {
+        self.call(Method::POST, path, Some(body)).await
+    }
+}
+
+/// Percent-encodes a query value.
+pub fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A table of `columns` (header, JSON pointer) over `rows`.
+pub fn table(rows: &[Value], columns: &[(&str, &str)]) -> String {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(columns.iter().map(|(h, _)| *h));
+    for row in rows {
+        table.add_row(columns.iter().map(|(_, pointer)| {
+            let text = cell(row.pointer(pointer).unwrap_or(&Value::Null));
+            if text.chars().count() > 60 {
+                format!("{}…", text.chars().take(59).collect::<String>())
+            } else {
+                text
+            }
+        }));
+    }
+    table.to_string()
+}
+
+/// A request as a block of `label: value` lines plus its diff and approvals.
+pub fn request_details(r: &Value) -> String {
+    let mut out = String::new();
+    for (label, pointer) in [
+        ("Request", "/id"),
+        ("Status", "/status"),
+        ("Object", "/objectName"),
+        ("Resource type", "/resourceType"),
+        ("Operation", "/operation"),
+        ("Requested by", "/requestedBy/displayName"),
+        ("Requested at", "/requestedAt"),
+        ("Expires at", "/expiresAt"),
+        ("Justification", "/justification"),
+        ("Approvals", "/approvals"),
+        ("Failure", "/failureReason"),
+    ] {
+        let value = r.pointer(pointer).unwrap_or(&Value::Null);
+        let text = if pointer == "/approvals" {
+            format!("{} of {}", value.as_array().map_or(0, |a| a.iter().filter(|x| x["decision"] == "approve").count()), cell(&r["requiredApprovals"]))
+        } else {
+            cell(value)
+        };
+        if !text.is_empty() {
+            out.push_str(&format!("{label:<14} {text}\n"));
+        }
+    }
+    for approval in r["approvals"].as_array().into_iter().flatten() {
+        out.push_str(&format!(
+            "  {} {} at {}{}\n",
+            cell(&approval["approver"]["displayName"]),
+            if approval["decision"] == "approve" { "approved" } else { "rejected" },
+            cell(&approval["at"]),
+            approval["notes"].as_str().map(|n| format!(": {n}")).unwrap_or_default()
+        ));
+    }
+    out.push_str("\nChange:\n");
+    for line in r["diffText"].as_str().unwrap_or_default().lines() {
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}

@@ -1,0 +1,214 @@
+//! Sign-in, sessions, personal API tokens and password hashing (Argon2id).
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, Credential, Principal, SESSION_COOKIE};
+use crate::AppState;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::SaltString;
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use base64::Engine;
+use countersign_core::eligibility::AccountKind;
+use countersign_core::{validate, Millis};
+use rand::RngCore;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+
+pub const SESSION_TTL: Millis = 12 * 60 * 60 * 1000;
+/// Sign-in rate limit: failures counted over this window...
+pub const FAILURE_WINDOW: Millis = 15 * 60 * 1000;
+/// ...at most this many per username...
+pub const MAX_FAILURES_PER_ACCOUNT: i64 = 5;
+/// ...and this many per client address.
+pub const MAX_FAILURES_PER_ADDRESS: i64 = 20;
+
+pub fn sha256_hex(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// 32 random bytes, URL-safe base64.
+pub fn random_secret() -> String {
+    let mut bytes = [0_u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A new API token; `cs_` makes it recognisable to secret scanners.
+pub fn new_token() -> String {
+    format!("cs_{}", random_secret())
+}
+
+pub fn hash_password(password: &str) -> ApiResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::validation(format!("cannot hash this password: {e}")))
+}
+
+pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
+    // An unknown account still pays for one verification, so timing does not reveal it.
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    let dummy = DUMMY.get_or_init(|| hash_password("not a real password").unwrap_or_default());
+    let hash = hash.unwrap_or(dummy);
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+}
+
+fn session_cookie(value: String, secure: bool, max_age_seconds: i64) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, value))
+        .http_only(true)
+        .same_site(SameSite::Strict)
+        .secure(secure)
+        .path("/")
+        .max_age(time::Duration::seconds(max_age_seconds))
+        .build()
+}
+
+/// `POST /api/v1/auth/login`: `{username, password}` → `{account, csrfToken}` and the cookie.
+pub async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Response> {
+    let now = app.now();
+    let address = peer.ip().to_string();
+    let (by_user, by_address) =
+        app.store.recent_login_failures(&body.username, &address, now - FAILURE_WINDOW).await?;
+    if by_user >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
+        let mut err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "too many failed sign-ins; wait 15 minutes and try again",
+        );
+        err.retry_after = Some((FAILURE_WINDOW / 1000) as u64);
+        return Err(err);
+    }
+    let account = app.store.account_by_username(&body.username).await?;
+    let verified = verify_password(&body.password, account.as_ref().and_then(|a| a.password_hash.as_deref()));
+    let account = match account {
+        Some(a) if verified && a.enabled && a.kind == AccountKind::Human => a,
+        Some(a) if verified && !a.enabled => {
+            app.store.record_login_failure(&body.username, &address, "disabled", now).await?;
+            return Err(ApiError::unauthenticated("this account is disabled"));
+        }
+        _ => {
+            app.store.record_login_failure(&body.username, &address, "bad credentials", now).await?;
+            return Err(ApiError::unauthenticated("the username or password is wrong"));
+        }
+    };
+    let session_id = random_secret();
+    let csrf_token = random_secret();
+    app.store.create_session(&account.id, &sha256_hex(&session_id), &csrf_token, now, now + SESSION_TTL).await?;
+    app.store.record_login_success(&account, &address, "password", now).await?;
+    let cookie = session_cookie(session_id, app.config.secure_cookies, SESSION_TTL / 1000);
+    let mut response = Json(json!({ "account": account, "csrfToken": csrf_token })).into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie.to_string().parse().map_err(|_| ApiError::validation("bad cookie"))?,
+    );
+    Ok(response)
+}
+
+/// `POST /api/v1/auth/logout`: ends this session.
+pub async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    if let Credential::Session { id_hash } = &principal.credential {
+        app.store.delete_session(id_hash).await?;
+    }
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let cookie = session_cookie(String::new(), app.config.secure_cookies, 0);
+    if let Ok(value) = cookie.to_string().parse() {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    Ok(response)
+}
+
+/// `GET /api/v1/me`: who am I, with my permissions and groups.
+pub async fn me(principal: Principal) -> Json<serde_json::Value> {
+    Json(json!({
+        "account": principal.account,
+        "permissions": principal.permissions.iter().collect::<Vec<_>>(),
+        "groupIds": principal.group_ids,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password`: R9's exception, the account changes its own password.
+pub async fn change_password(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    if !verify_password(&body.current_password, principal.account.password_hash.as_deref()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
+    }
+    validate::password(&body.new_password)?;
+    let hash = hash_password(&body.new_password)?;
+    app.store.change_own_password(&principal.actor(), &hash, app.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenBody {
+    display_name: String,
+    expires_at: Option<String>,
+}
+
+/// `GET /api/v1/tokens`: my API tokens (never the secrets).
+pub async fn list_tokens(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<serde_json::Value>> {
+    let tokens = app.store.tokens_of(&principal.account.id).await?;
+    Ok(Json(json!({ "value": tokens })))
+}
+
+/// `POST /api/v1/tokens`: a personal API token, shown this once.
+pub async fn create_token(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
+    if !principal.is_human() {
+        return Err(ApiError::forbidden("service accounts cannot create tokens"));
+    }
+    let display_name = validate::display_name("displayName", &body.display_name)?;
+    let now = app.now();
+    let expires_at = body.expires_at.as_deref().map(crate::time::parse).transpose()?;
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::validation("expiresAt must be in the future"));
+    }
+    let token = new_token();
+    let record = app
+        .store
+        .create_token(&principal.actor(), &principal.account.id, &display_name, &sha256_hex(&token), expires_at, now)
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": record.id, "displayName": record.display_name, "token": token, "expiresAt": expires_at.map(crate::time::format) }))))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes one of my tokens.
+pub async fn delete_token(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    let id = crate::extract::parse_id(&id)?;
+    app.store.delete_token(&principal.actor(), &principal.account.id, &id, app.now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,193 @@
+//! Request extractors that answer bad input with problem+json: JSON bodies (unknown fields
+//! refused), query strings, ids, and the authenticated caller.
+
+use crate::error::{ApiError, ApiResult};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode};
+use countersign_core::eligibility::{AccountKind, Candidate};
+use countersign_core::permission::PermissionSet;
+use countersign_store::{AccountRecord, Actor};
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+/// A JSON body. Malformed JSON is `malformed_json`; a body that does not fit the shape
+/// (unknown or missing fields, wrong types) is `validation_failed`; too large is 413.
+pub struct ApiJson<T>(pub T);
+
+fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => ApiError::validation(format!("the request body does not fit: {e}")),
+        _ => ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")),
+    })
+}
+
+async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
+        } else {
+            ApiError::bad_request("malformed_body", rejection.body_text())
+        }
+    })
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let bytes = body_bytes(req, state).await?;
+        parse_body(&bytes).map(ApiJson)
+    }
+}
+
+/// A JSON body that may be absent (DELETE and the request actions): empty means `T::default()`.
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let bytes = body_bytes(req, state).await?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(OptionalJson(T::default()));
+        }
+        parse_body(&bytes).map(OptionalJson)
+    }
+}
+
+/// A query string; unknown parameters are refused.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
+        let query = parts.uri.query().unwrap_or_default();
+        serde_urlencoded_compat(query).map(ApiQuery)
+    }
+}
+
+fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> ApiResult<T> {
+    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::validation("bad query string"))?)
+        .map(|q| q.0)
+        .map_err(|e| ApiError::validation(format!("bad query parameter: {}", e.body_text())))
+}
+
+/// Ids are UUIDs; anything else is refused before it reaches the database.
+pub fn parse_id(raw: &str) -> ApiResult<String> {
+    uuid::Uuid::parse_str(raw)
+        .map(|u| u.hyphenated().to_string())
+        .map_err(|_| ApiError::bad_request("invalid_id", format!("'{raw}' is not a valid id")))
+}
+
+/// How the caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Session { id_hash: String },
+    Token,
+}
+
+/// The authenticated caller, with the permissions and groups they hold right now.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub account: AccountRecord,
+    pub permissions: PermissionSet,
+    pub group_ids: Vec<String>,
+    pub credential: Credential,
+}
+
+impl Principal {
+    pub fn actor(&self) -> Actor {
+        self.account.actor()
+    }
+
+    pub fn has(&self, permission: &str) -> bool {
+        self.permissions.has(permission)
+    }
+
+    /// Permission checks come before MAA: without the permission, 403, not a request.
+    pub fn require(&self, permission: &str) -> ApiResult<()> {
+        if self.has(permission) {
+            Ok(())
+        } else {
+            Err(ApiError::forbidden(format!("this needs the permission {permission}")))
+        }
+    }
+
+    pub fn candidate(&self) -> Candidate {
+        Candidate {
+            id: self.account.id.clone(),
+            kind: self.account.kind,
+            enabled: self.account.enabled,
+            group_ids: self.group_ids.clone(),
+            permissions: self.permissions.clone(),
+        }
+    }
+
+    pub fn is_human(&self) -> bool {
+        self.account.kind == AccountKind::Human
+    }
+}
+
+pub const SESSION_COOKIE: &str = "countersign_session";
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+}
+
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    let jar = axum_extra::extract::CookieJar::from_headers(headers);
+    jar.get(SESSION_COOKIE).map(|c| c.value().to_owned())
+}
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
+        let now = app.now();
+        let (account, credential) = if let Some(token) = bearer(&parts.headers) {
+            let account = app
+                .store
+                .account_for_token(&crate::auth::sha256_hex(token), now)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("the bearer token is not valid"))?;
+            (account, Credential::Token)
+        } else if let Some(cookie) = session_cookie(&parts.headers) {
+            let id_hash = crate::auth::sha256_hex(&cookie);
+            let session = app
+                .store
+                .session(&id_hash, now)
+                .await?
+                .ok_or_else(|| ApiError::unauthenticated("your session has ended; sign in again"))?;
+            // CSRF: a cookie-authenticated write must echo the session's token in a header,
+            // which a cross-site form cannot do.
+            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
+                if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "csrf_failed",
+                        "this write needs the X-CSRF-Token header from sign-in",
+                    ));
+                }
+            }
+            (session.account, Credential::Session { id_hash })
+        } else {
+            return Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <token>"));
+        };
+        let group_ids = app.store.group_ids_of(&account.id).await?;
+        let permissions = app.store.permissions_of(&account.id).await?;
+        Ok(Principal { account, permissions, group_ids, credential })
+    }
+}
+
+/// The justification of a change: the body's `justification`, else the `X-Justification` header.
+pub fn justification(body: Option<String>, headers: &HeaderMap) -> Option<String> {
+    body.or_else(|| headers.get("x-justification").and_then(|v| v.to_str().ok()).map(str::to_owned))
+}
