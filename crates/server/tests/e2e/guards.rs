@@ -1,0 +1,220 @@
+//! Who may decide, and the guards of the guards: R2, R3, R4, R9, R14, and permissions first.
+
+use crate::harness::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_the_requester_in_the_approver_group_cannot_approve() {
+    each_backend(Setup::protected(), |app| async move {
+        let id = app.create_app("Zoom").await;
+        let (_, request) = app.update_app(&app.dave, &id, "2.0").await;
+        let rid = request["id"].as_str().unwrap();
+        let (_, received) = app.get(&app.dave, "/api/v1/requests?view=received").await;
+        let own = received["value"].as_array().unwrap().iter().find(|r| r["id"] == rid).expect("dave sees his own request in Received");
+        assert_eq!(own["canApprove"], false);
+        for action in ["approve", "reject"] {
+            let (s, body) = app.post(&app.dave, &format!("/api/v1/requests/{rid}/{action}"), json!({})).await;
+            assert_problem(s, &body, 403, "self_approval_forbidden");
+        }
+        let (_, unchanged) = app.get(&app.dave, &format!("/api/v1/requests/{rid}")).await;
+        assert_eq!(unchanged["status"], "needsApproval");
+        assert!(unchanged["approvals"].as_array().unwrap().is_empty());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r2_a_service_account_submits_but_never_decides() {
+    each_backend(Setup::protected(), |app| async move {
+        let id = app.create_app("Zoom").await;
+        let (s, by_service) = app.update_app(&app.svc, &id, "2.0").await;
+        assert_eq!(s, StatusCode::ACCEPTED, "automation is held like anyone: {by_service}");
+        let other = app.create_app("Teams").await;
+        let (_, request) = app.update_app(&app.alice, &other, "2.0").await;
+        let rid = request["id"].as_str().unwrap();
+        for action in ["approve", "reject"] {
+            let (s, body) = app.post(&app.svc, &format!("/api/v1/requests/{rid}/{action}"), json!({})).await;
+            assert_problem(s, &body, 403, "not_an_approver");
+            assert!(body["detail"].as_str().unwrap().contains("service accounts never approve"), "{body}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r2_accounts_outside_the_approver_groups_or_without_the_permission_cannot_decide() {
+    each_backend(Setup::protected(), |app| async move {
+        let id = app.create_app("Zoom").await;
+        let (_, request) = app.update_app(&app.dave, &id, "2.0").await;
+        let rid = request["id"].as_str().unwrap();
+        // alice holds Administrator (so maa.approve) but is not in the approver group.
+        let (s, body) = app.post(&app.alice, &format!("/api/v1/requests/{rid}/approve"), json!({})).await;
+        assert_problem(s, &body, 403, "not_an_approver");
+        assert!(body["detail"].as_str().unwrap().contains("not a member of an approver group"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_a_second_submission_for_the_object_names_the_open_request() {
+    each_backend(Setup::protected(), |app| async move {
+        let id = app.create_app("Zoom").await;
+        let (_, first) = app.update_app(&app.alice, &id, "2.0").await;
+        let before = app.audit_len().await;
+        let (s, second) = app.update_app(&app.dave, &id, "3.0").await;
+        assert_problem(s, &second, 409, "request_open_for_object");
+        assert_eq!(second["requestId"], first["id"]);
+        assert!(second["detail"].as_str().unwrap().contains(first["id"].as_str().unwrap()), "{second}");
+        let (s, assign) = app.post(&app.alice, &format!("/api/v1/resources/app/{id}/assign"), json!({"groupIds": [], "justification": "x"})).await;
+        assert_eq!(s, StatusCode::OK, "an assignment that changes nothing is not a request: {assign}");
+        let (s, delete) = app.call(&app.alice, Method::DELETE, &format!("/api/v1/resources/app/{id}"), Some(json!({"justification": "x"}))).await;
+        assert_problem(s, &delete, 409, "request_open_for_object");
+        assert_eq!(app.audit_len().await, before, "refusals write nothing");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_adding_yourself_to_an_approver_group_is_held() {
+    each_backend(Setup::protected(), |app| async move {
+        let (_, group) = app.get(&app.alice, &format!("/api/v1/groups/{}", app.approvers_group)).await;
+        let mut members: Vec<String> = group["members"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+        members.push(app.alice.id.clone());
+        let (s, request) = app.put(&app.alice, &format!("/api/v1/groups/{}/members", app.approvers_group), json!({"members": members, "justification": "I want to approve"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{request}");
+        assert_eq!(request["profileType"], "operationApprovalPolicy");
+        let (_, group) = app.get(&app.alice, &format!("/api/v1/groups/{}", app.approvers_group)).await;
+        assert!(group["members"].as_array().unwrap().iter().all(|m| m["id"] != app.alice.id.as_str()), "not a member yet");
+        let (_, me) = app.get(&app.alice, "/api/v1/me").await;
+        assert!(!me["groupIds"].as_array().unwrap().iter().any(|g| g == app.approvers_group.as_str()));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_approver_group_membership_is_held_even_without_any_policy_of_its_own_type() {
+    // Only an app policy exists: no operationApprovalPolicy, no role policy.
+    let setup = Setup::only(&[(countersign_core::profile::ProfileType::App, 1, countersign_core::policy::Completion::Requester)]);
+    each_backend(setup, |app| async move {
+        let (s, request) = app.put(&app.admin, &format!("/api/v1/groups/{}/members", app.approvers_group), json!({"members": [app.admin.id], "justification": "replace the approvers"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{request}");
+        let rid = request["id"].as_str().unwrap();
+        // The current approvers decide, so the admin's puppet plan needs bob or carol.
+        let (s, body) = app.post(&app.dave, &format!("/api/v1/requests/{rid}/approve"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "dave is a current approver: {body}");
+        let (s, _) = app.put(&app.admin, &format!("/api/v1/groups/{}/members", app.empty_group), json!({"members": [app.admin.id]})).await;
+        assert_eq!(s, StatusCode::OK, "a group no policy names is not protected");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_resetting_or_disabling_an_approver_is_held() {
+    each_backend(Setup::protected(), |app| async move {
+        let path = format!("/api/v1/accounts/{}", app.bob.id);
+        let (s, reset) = app.call(&app.admin, Method::PATCH, &path, Some(json!({"password": "attacker controlled", "justification": "forgot"}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{reset}");
+        assert_eq!(reset["after"]["password"], "changed", "approvers see that it changes, never the hash");
+        assert!(!reset.to_string().contains("argon2"), "{reset}");
+        let (s, _) = app.get(&app.bob, "/api/v1/me").await;
+        assert_eq!(s, StatusCode::OK, "bob's credentials are untouched while held");
+        let login = app.http.post(format!("{}/api/v1/auth/login", app.base)).json(&json!({"username": "bob", "password": PASSWORD})).send().await.unwrap();
+        assert_eq!(login.status(), StatusCode::OK, "the old password still works");
+        app.post(&app.admin, &format!("/api/v1/requests/{}/cancel", reset["id"].as_str().unwrap()), json!({})).await;
+        let (s, disable) = app.call(&app.admin, Method::PATCH, &path, Some(json!({"enabled": false, "justification": "offboarding"}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{disable}");
+        let (s, delete) = app.call(&app.admin, Method::PATCH, &format!("/api/v1/accounts/{}", app.alice.id), Some(json!({"enabled": false}))).await;
+        assert_eq!(s, StatusCode::OK, "alice is not an approver: {delete}");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_access_policy_changes_are_held_without_any_policy_and_decided_by_the_proposed_approvers() {
+    each_backend(Setup::unprotected(), |app| async move {
+        let (s, request) = app
+            .post(&app.admin, "/api/v1/accessPolicies", json!({"displayName": "Apps", "profileType": "app", "approverGroupIds": [app.approvers_group], "justification": "turn on MAA"}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{request}");
+        assert!(app.store.policies().await.unwrap().is_empty());
+        let rid = request["id"].as_str().unwrap();
+        app.approve(&app.bob, rid).await;
+        let (s, done) = app.post(&app.admin, &format!("/api/v1/requests/{rid}/complete"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "{done}");
+        let policy_id = done["objectId"].as_str().unwrap();
+        let (_, policy) = app.get(&app.admin, &format!("/api/v1/accessPolicies/{policy_id}")).await;
+        assert_eq!(policy["profileType"], "app");
+        let (s, body) = app.post(&app.alice, "/api/v1/resources/app", json!({"name": "x", "document": {}})).await;
+        assert_problem(s, &body, 400, "justification_required");
+        let (s, held) = app.post(&app.alice, "/api/v1/resources/app", json!({"name": "x", "document": {}, "justification": "now protected"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{held}");
+        // Deleting the policy is itself held, decided by its current approvers.
+        let (s, delete) = app.call(&app.admin, Method::DELETE, &format!("/api/v1/accessPolicies/{policy_id}"), Some(json!({"justification": "off"}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{delete}");
+        assert_eq!(app.store.policies().await.unwrap().len(), 1);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r14_a_policy_nobody_else_could_satisfy_is_refused_saying_why() {
+    each_backend(Setup::unprotected(), |app| async move {
+        let before = app.audit_len().await;
+        let (s, body) = app
+            .post(&app.admin, "/api/v1/accessPolicies", json!({"displayName": "Apps", "profileType": "app", "approverGroupIds": [app.empty_group], "justification": "lock it"}))
+            .await;
+        assert_problem(s, &body, 422, "no_eligible_approver");
+        assert!(body["detail"].as_str().unwrap().contains("no members"), "{body}");
+        // Three eligible approvers (bob, carol, dave); svc never counts.
+        let (s, body) = app
+            .post(&app.admin, "/api/v1/accessPolicies", json!({"displayName": "Apps", "profileType": "app", "approverGroupIds": [app.approvers_group], "requiredApprovals": 4, "justification": "x"}))
+            .await;
+        assert_problem(s, &body, 422, "no_eligible_approver");
+        let detail = body["detail"].as_str().unwrap();
+        assert!(detail.contains("4 eligible approver(s) needed, 3 found"), "{detail}");
+        assert!(detail.contains("svc: service accounts never approve"), "{detail}");
+        // dave, saving it, does not count himself.
+        let (s, body) = app
+            .post(&app.dave, "/api/v1/accessPolicies", json!({"displayName": "Apps", "profileType": "app", "approverGroupIds": [app.approvers_group], "requiredApprovals": 3, "justification": "x"}))
+            .await;
+        assert_problem(s, &body, 422, "no_eligible_approver");
+        assert!(body["detail"].as_str().unwrap().contains("dave: is the account saving the policy"), "{body}");
+        assert_eq!(app.audit_len().await, before, "nothing written");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons() {
+    each_backend(Setup::protected(), |app| async move {
+        let (_, list) = app.get(&app.admin, "/api/v1/accessPolicies").await;
+        let apps = list["value"].as_array().unwrap().iter().find(|p| p["profileType"] == "app").unwrap().clone();
+        let (s, policy) = app.get(&app.admin, &format!("/api/v1/accessPolicies/{}", apps["id"].as_str().unwrap())).await;
+        assert_eq!(s, StatusCode::OK, "{policy}");
+        let approvers = policy["approvers"].as_array().unwrap();
+        let find = |name: &str| approvers.iter().find(|a| a["username"] == name).unwrap().clone();
+        assert_eq!(find("bob")["eligible"], true);
+        assert_eq!(find("dave")["eligible"], true);
+        assert_eq!(find("svc")["eligible"], false);
+        assert_eq!(find("svc")["reasons"], json!(["service accounts never approve"]));
+        assert_eq!(policy["eligibleApproverCount"], 3);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permissions_come_before_maa() {
+    each_backend(Setup::protected(), |app| async move {
+        // bob holds the Approver role: reads everything, writes nothing.
+        let (s, body) = app.post(&app.bob, "/api/v1/resources/app", json!({"name": "x", "document": {}, "justification": "j"})).await;
+        assert_problem(s, &body, 403, "forbidden");
+        assert!(body["detail"].as_str().unwrap().contains("apps.write"));
+        let (s, body) = app.put(&app.bob, &format!("/api/v1/groups/{}/members", app.approvers_group), json!({"members": [], "justification": "j"})).await;
+        assert_problem(s, &body, 403, "forbidden");
+        let (s, body) = app.call(&app.bob, Method::DELETE, &format!("/api/v1/accounts/{}", app.alice.id), None).await;
+        assert_problem(s, &body, 403, "forbidden");
+        assert!(body["detail"].as_str().unwrap().contains("accounts.write"));
+    })
+    .await;
+}

@@ -1,0 +1,365 @@
+//! Starts a real Countersign server on `127.0.0.1:0` over a real database: a SQLite file in a
+//! temporary directory, and, when `COUNTERSIGN_TEST_DATABASE_URL` is set, a freshly created
+//! PostgreSQL database too. Time comes from a `TestClock` the test moves by hand.
+
+use countersign_core::permission::BUILT_IN_ROLES;
+use countersign_core::policy::Completion;
+use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::{Clock, Millis};
+use countersign_server::{AppState, ServerConfig};
+use countersign_store::{Actor, Proposal, Store, StoreOptions};
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+pub const START: Millis = 1_800_000_000_000;
+pub const DAY: Millis = countersign_core::MILLIS_PER_DAY;
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestClock(AtomicI64);
+
+impl Clock for TestClock {
+    fn now(&self) -> Millis {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl TestClock {
+    pub fn advance(&self, ms: Millis) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+/// Where the test's database lives.
+pub enum Backend {
+    Sqlite,
+    Postgres { admin_url: String },
+}
+
+impl Backend {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// SQLite always; PostgreSQL when `COUNTERSIGN_TEST_DATABASE_URL` is set. With
+/// `COUNTERSIGN_REQUIRE_ALL_TESTS=1`, a missing PostgreSQL is a failure, not a skip.
+pub fn backends() -> Vec<Backend> {
+    let mut out = vec![Backend::Sqlite];
+    match std::env::var("COUNTERSIGN_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => out.push(Backend::Postgres { admin_url: url }),
+        _ => {
+            assert!(
+                std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() != Ok("1"),
+                "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set"
+            );
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| eprintln!("skipped: PostgreSQL runs of the end-to-end suite (COUNTERSIGN_TEST_DATABASE_URL is not set)"));
+        }
+    }
+    out
+}
+
+/// Runs `test` once per backend, each on a fresh tenant made by `setup`.
+pub async fn each_backend<F, Fut>(setup: Setup, test: F)
+where
+    F: Fn(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for backend in backends() {
+        let mut app = TestApp::start(&backend, &setup).await;
+        let cleanup = app.cleanup.clone();
+        // The test may capture only some fields of `app`; the database directory must outlive it.
+        let _dir = app.dir.take();
+        test(app).await;
+        if let Some((admin_url, name)) = cleanup {
+            drop_database(&admin_url, &name).await;
+        }
+    }
+}
+
+/// Which access policies the tenant starts with.
+#[derive(Clone)]
+pub struct Setup {
+    pub policies: Vec<(ProfileType, i64, Completion)>,
+}
+
+impl Setup {
+    /// An access policy for every profile type, one approval, requester completes.
+    pub fn protected() -> Self {
+        Setup { policies: ProfileType::ALL.iter().map(|p| (*p, 1, Completion::Requester)).collect() }
+    }
+
+    pub fn unprotected() -> Self {
+        Setup { policies: vec![] }
+    }
+
+    pub fn only(policies: &[(ProfileType, i64, Completion)]) -> Self {
+        Setup { policies: policies.to_vec() }
+    }
+}
+
+/// One account's API access.
+#[derive(Clone)]
+pub struct User {
+    pub id: String,
+    pub token: String,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub store: Store,
+    pub clock: Arc<TestClock>,
+    pub http: reqwest::Client,
+    pub backend: &'static str,
+    pub database_url: String,
+    /// alice and dave propose (Administrator); bob, carol and dave approve (Approver role);
+    /// svc is a service account with Administrator permissions, also in the approver group.
+    pub admin: User,
+    pub alice: User,
+    pub bob: User,
+    pub carol: User,
+    pub dave: User,
+    pub svc: User,
+    pub operators_group: String,
+    pub approvers_group: String,
+    pub empty_group: String,
+    cleanup: Option<(String, String)>,
+    dir: Option<tempfile::TempDir>,
+}
+
+async fn create_database(admin_url: &str) -> (String, String) {
+    use sqlx::Connection;
+    let name = format!("countersign_test_{}", uuid::Uuid::now_v7().simple());
+    let mut conn = tokio::time::timeout(std::time::Duration::from_secs(10), sqlx::PgConnection::connect(admin_url))
+        .await
+        .unwrap_or_else(|_| panic!("timed out connecting to PostgreSQL at {admin_url}"))
+        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+    let base = match admin_url.rfind('/') {
+        Some(i) if admin_url[..i].contains("://") && admin_url[..i].len() > admin_url.find("://").unwrap() + 2 => &admin_url[..i],
+        _ => admin_url,
+    };
+    (format!("{base}/{name}"), name)
+}
+
+async fn drop_database(admin_url: &str, name: &str) {
+    use sqlx::Connection;
+    if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+    }
+}
+
+fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
+    Proposal {
+        resource_type,
+        operation: Operation::Create,
+        object_id: uuid::Uuid::now_v7().to_string(),
+        object_name: name.to_owned(),
+        before: Value::Null,
+        before_version: 0,
+        after,
+        secret: None,
+    }
+}
+
+fn role(name: &str) -> &'static str {
+    BUILT_IN_ROLES.iter().find(|r| r.display_name == name).map(|r| r.id).unwrap()
+}
+
+impl TestApp {
+    pub async fn start(backend: &Backend, setup: &Setup) -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let (database_url, cleanup) = match backend {
+            Backend::Sqlite => {
+                let path = dir.path().join("countersign.db");
+                (format!("sqlite://{}?mode=rwc", path.display()), None)
+            }
+            Backend::Postgres { admin_url } => {
+                let (url, name) = create_database(admin_url).await;
+                (url, Some((admin_url.clone(), name)))
+            }
+        };
+        let store = Store::connect(&database_url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.expect("connect");
+        let clock = Arc::new(TestClock(AtomicI64::new(START)));
+        store.seed_built_in_roles(START).await.unwrap();
+        let hash = countersign_server::auth::hash_password(PASSWORD).unwrap();
+        assert!(store.bootstrap_admin("admin", &hash, START).await.unwrap());
+
+        let mut plan = Vec::new();
+        let account = |username: &str, kind: &str| {
+            let mut p = create(
+                ResourceType::Account,
+                username,
+                json!({"username": username, "displayName": username, "email": null, "kind": kind, "enabled": true}),
+            );
+            if kind == "human" {
+                p.secret = Some(hash.clone());
+            }
+            p
+        };
+        let (alice, bob, carol, dave, svc) =
+            (account("alice", "human"), account("bob", "human"), account("carol", "human"), account("dave", "human"), account("svc", "service"));
+        let member = |p: &Proposal| json!({"id": p.object_id, "username": p.object_name});
+        let operators = create(
+            ResourceType::Group,
+            "Operators",
+            json!({"displayName": "Operators", "description": "", "members": [member(&alice), member(&dave), member(&svc)]}),
+        );
+        let approvers = create(
+            ResourceType::Group,
+            "Approvers",
+            json!({"displayName": "Approvers", "description": "", "members": [member(&bob), member(&carol), member(&dave), member(&svc)]}),
+        );
+        let empty = create(ResourceType::Group, "Empty", json!({"displayName": "Empty", "description": "", "members": []}));
+        let operators_role = create(
+            ResourceType::RoleAssignment,
+            "Operators",
+            json!({"displayName": "Operators", "roleId": role("Administrator"), "groupIds": [operators.object_id]}),
+        );
+        let approvers_role = create(
+            ResourceType::RoleAssignment,
+            "Approvers",
+            json!({"displayName": "Approvers", "roleId": role("Approver"), "groupIds": [approvers.object_id]}),
+        );
+        let ids: Vec<String> = [&alice, &bob, &carol, &dave, &svc].iter().map(|p| p.object_id.clone()).collect();
+        let (operators_group, approvers_group, empty_group) = (operators.object_id.clone(), approvers.object_id.clone(), empty.object_id.clone());
+        plan.extend([alice, bob, carol, dave, svc, operators, approvers, empty, operators_role, approvers_role]);
+        for (profile_type, required, completion) in &setup.policies {
+            let name = format!("{profile_type} policy");
+            plan.push(create(
+                ResourceType::AccessPolicy,
+                &name,
+                json!({
+                    "displayName": name, "description": "", "profileType": profile_type,
+                    "approverGroupIds": [approvers_group], "requiredApprovals": required,
+                    "completion": completion, "requestTtl": "P30D",
+                }),
+            ));
+        }
+        assert!(store.seed(plan, START).await.unwrap());
+
+        let admin_account = store.account_by_username("admin").await.unwrap().unwrap();
+        let system = Actor { id: admin_account.id.clone(), name: "admin".into(), kind: countersign_core::eligibility::AccountKind::Human };
+        let mut users = Vec::new();
+        for (_, id) in std::iter::once(("admin".to_owned(), admin_account.id.clone()))
+            .chain(["alice", "bob", "carol", "dave", "svc"].iter().map(|u| u.to_string()).zip(ids))
+        {
+            let token = countersign_server::auth::new_token();
+            store.create_token(&system, &id, "test", &countersign_server::auth::sha256_hex(&token), None, START).await.unwrap();
+            users.push(User { id, token });
+        }
+        let mut users = users.into_iter();
+        let mut next = || users.next().unwrap();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = ServerConfig { body_limit: 64 * 1024, ..ServerConfig::default() };
+        let state = AppState::new(store.clone(), clock.clone(), config);
+        tokio::spawn(countersign_server::serve(listener, state, std::future::pending()));
+        TestApp {
+            base,
+            store,
+            clock,
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            backend: backend.name(),
+            database_url,
+            admin: next(),
+            alice: next(),
+            bob: next(),
+            carol: next(),
+            dave: next(),
+            svc: next(),
+            operators_group,
+            approvers_group,
+            empty_group,
+            cleanup,
+            dir: Some(dir),
+        }
+    }
+
+    pub async fn call(&self, user: &User, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&user.token);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request");
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    pub async fn get(&self, user: &User, path: &str) -> (StatusCode, Value) {
+        self.call(user, Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, user: &User, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(user, Method::POST, path, Some(body)).await
+    }
+
+    pub async fn put(&self, user: &User, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(user, Method::PUT, path, Some(body)).await
+    }
+
+    /// Creates an app (through approval when apps are protected) and returns its id.
+    pub async fn create_app(&self, name: &str) -> String {
+        let policies = self.store.policies().await.unwrap();
+        let protected = policies.iter().any(|p| p.profile_type == ProfileType::App);
+        let (status, body) = self
+            .post(&self.admin, "/api/v1/resources/app", json!({"name": name, "document": {"version": "1.0"}, "justification": "new app"}))
+            .await;
+        if !protected {
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            return body["id"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let request = body["id"].as_str().unwrap().to_owned();
+        let mut decided = self.approve(&self.bob, &request).await;
+        if decided["status"] == "needsApproval" {
+            decided = self.approve(&self.carol, &request).await;
+        }
+        if decided["status"] == "approved" {
+            let (status, done) = self.post(&self.admin, &format!("/api/v1/requests/{request}/complete"), json!({})).await;
+            assert_eq!(status, StatusCode::OK, "{done}");
+            decided = done;
+        }
+        assert_eq!(decided["status"], "completed", "{decided}");
+        decided["objectId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn approve(&self, user: &User, request: &str) -> Value {
+        let (status, body) = self.post(user, &format!("/api/v1/requests/{request}/approve"), json!({"notes": "looks right"})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// Proposes an update of an app as `user`; returns the HTTP answer.
+    pub async fn update_app(&self, user: &User, app: &str, version: &str) -> (StatusCode, Value) {
+        self.put(user, &format!("/api/v1/resources/app/{app}"), json!({"name": "App", "document": {"version": version}, "justification": "upgrade"}))
+            .await
+    }
+
+    pub async fn audit_len(&self) -> i64 {
+        self.store.audit_count().await.unwrap()
+    }
+
+    /// Audit entries with this action on this target.
+    pub async fn audit_actions(&self, action: &str, target: &str) -> usize {
+        let (status, body) = self.get(&self.admin, &format!("/api/v1/audit?action={action}&target={target}&limit=500")).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["value"].as_array().unwrap().len()
+    }
+}
+
+pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
+    assert_eq!(status.as_u16(), expected_status, "{body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], expected_status, "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    assert!(body["type"].as_str().is_some() && body["title"].as_str().is_some(), "{body}");
+}

@@ -1,0 +1,9 @@
+//! End-to-end tests over HTTP against a real server and a real database (see `harness`).
+
+mod harness;
+
+mod bad_input;
+mod concurrency;
+mod guards;
+mod lifecycle;
+mod sign_in;

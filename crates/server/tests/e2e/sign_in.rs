@@ -1,0 +1,197 @@
+//! Sign-in, sessions, CSRF, tokens, the audit chain (R13) and the operational endpoints.
+
+use crate::harness::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+async fn login(app: &TestApp, client: &reqwest::Client, username: &str, password: &str) -> (StatusCode, Value, Option<String>) {
+    let response = client.post(format!("{}/api/v1/auth/login", app.base)).json(&json!({"username": username, "password": password})).send().await.unwrap();
+    let status = response.status();
+    let cookie = response.headers().get("set-cookie").map(|c| c.to_str().unwrap().to_owned());
+    (status, response.json().await.unwrap(), cookie)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_cookie_is_strict_and_cookie_writes_need_the_csrf_token() {
+    each_backend(Setup::protected(), |app| async move {
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let (s, body, cookie) = login(&app, &client, "alice", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let cookie = cookie.unwrap();
+        for attribute in ["HttpOnly", "SameSite=Strict", "Path=/"] {
+            assert!(cookie.contains(attribute), "{cookie}");
+        }
+        assert!(body["account"].get("passwordHash").is_none() && !body.to_string().contains("argon2"));
+        let csrf = body["csrfToken"].as_str().unwrap();
+        let me: Value = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(me["account"]["username"], "alice");
+        assert!(me["permissions"].as_array().unwrap().iter().any(|p| p == "apps.write"));
+        let url = format!("{}/api/v1/resources/script", app.base);
+        let body = json!({"name": "s", "document": {}, "justification": "j"});
+        let forged = client.post(&url).json(&body).send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        assert_eq!(forged.json::<Value>().await.unwrap()["code"], "csrf_failed");
+        let wrong = client.post(&url).header("X-CSRF-Token", "guess").json(&body).send().await.unwrap();
+        assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+        let ok = client.post(&url).header("X-CSRF-Token", csrf).json(&body).send().await.unwrap();
+        assert_eq!(ok.status(), StatusCode::ACCEPTED);
+        let out = client.post(format!("{}/api/v1/auth/logout", app.base)).header("X-CSRF-Token", csrf).send().await.unwrap();
+        assert_eq!(out.status(), StatusCode::NO_CONTENT);
+        let after = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
+        assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_sign_ins_are_audited_and_rate_limited() {
+    each_backend(Setup::protected(), |app| async move {
+        let client = reqwest::Client::new();
+        for _ in 0..5 {
+            let (s, body, _) = login(&app, &client, "carol", "wrong password").await;
+            assert_problem(s, &body, 401, "unauthenticated");
+        }
+        let (s, body, _) = login(&app, &client, "carol", PASSWORD).await;
+        assert_problem(s, &body, 429, "too_many_attempts");
+        let (_, failures) = app.get(&app.admin, "/api/v1/audit?action=signInFailed&limit=50").await;
+        assert_eq!(failures["value"].as_array().unwrap().len(), 5);
+        assert_eq!(failures["value"][0]["details"]["username"], "carol");
+        app.clock.advance(16 * 60 * 1000);
+        let (s, _, _) = login(&app, &client, "carol", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "the window passes");
+        let (_, ok) = app.get(&app.admin, "/api/v1/audit?action=signIn&actor=carol").await;
+        assert_eq!(ok["value"].as_array().unwrap().len(), 1);
+        let (s, body, _) = login(&app, &client, "svc", "anything at all").await;
+        assert_problem(s, &body, 401, "unauthenticated");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personal_tokens_are_shown_once_stored_hashed_and_revocable() {
+    each_backend(Setup::protected(), |app| async move {
+        let (s, created) = app.post(&app.carol, "/api/v1/tokens", json!({"displayName": "laptop"})).await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let token = created["token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("cs_"));
+        let (_, listed) = app.get(&app.carol, "/api/v1/tokens").await;
+        assert!(!listed.to_string().contains(&token), "never shown again");
+        let carol2 = User { token: token.clone(), ..app.carol.clone() };
+        let (s, me) = app.get(&carol2, "/api/v1/me").await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(me["account"]["username"], "carol");
+        let (s, _) = app.call(&app.carol, reqwest::Method::DELETE, &format!("/api/v1/tokens/{}", created["id"].as_str().unwrap()), None).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let (s, _) = app.get(&carol2, "/api/v1/me").await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, body) = app.post(&app.svc, "/api/v1/tokens", json!({"displayName": "more"})).await;
+        assert_problem(s, &body, 403, "forbidden");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_may_always_change_their_own_password_with_the_current_one() {
+    each_backend(Setup::protected(), |app| async move {
+        let (s, body) = app.post(&app.bob, "/api/v1/me/password", json!({"currentPassword": "nope", "newPassword": "a much better password"})).await;
+        assert_problem(s, &body, 403, "wrong_password");
+        let (s, _) = app.post(&app.bob, "/api/v1/me/password", json!({"currentPassword": PASSWORD, "newPassword": "a much better password"})).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        let client = reqwest::Client::new();
+        let (s, _, _) = login(&app, &client, "bob", "a much better password").await;
+        assert_eq!(s, StatusCode::OK);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r13_every_step_is_audited_in_one_verified_chain() {
+    each_backend(Setup::protected(), |app| async move {
+        let id = app.create_app("Zoom").await;
+        let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
+        let rid = request["id"].as_str().unwrap();
+        app.approve(&app.bob, rid).await;
+        app.post(&app.alice, &format!("/api/v1/requests/{rid}/complete"), json!({})).await;
+        let (_, entries) = app.get(&app.admin, &format!("/api/v1/audit?target={rid}")).await;
+        let actions: Vec<_> = entries["value"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
+        assert_eq!(actions, vec!["completed", "approved", "created"]);
+        let (_, category) = app.get(&app.admin, "/api/v1/audit?category=change&limit=1").await;
+        assert_eq!(category["value"][0]["action"], "applied");
+        assert_eq!(category["value"][0]["details"]["requestId"], rid);
+        let (_, verify) = app.get(&app.admin, "/api/v1/audit/verify").await;
+        assert_eq!(verify["valid"], true, "{verify}");
+        assert_eq!(verify["entriesChecked"].as_i64().unwrap(), app.audit_len().await);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r13_an_edited_audit_row_breaks_verify_which_names_it() {
+    each_backend(Setup::protected(), |app| async move {
+        app.create_app("Zoom").await;
+        let victim = app.audit_len().await - 2;
+        {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+            // An attacker with the database file removes the append-only guard first.
+            let unguard = if app.backend == "sqlite" {
+                "DROP TRIGGER audit_log_no_update"
+            } else {
+                "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"
+            };
+            conn.execute(unguard).await.unwrap();
+            conn.execute(format!("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = {victim}").as_str()).await.unwrap();
+        }
+        let (_, verify) = app.get(&app.admin, "/api/v1/audit/verify").await;
+        assert_eq!(verify["valid"], false, "{verify}");
+        assert_eq!(verify["firstBroken"]["seq"], victim);
+        assert!(verify["firstBroken"]["reason"].as_str().unwrap().contains("changed"));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_append_only_guard_refuses_updates_and_deletes() {
+    each_backend(Setup::protected(), |app| async move {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+        assert!(conn.execute("UPDATE audit_log SET actor_name = 'x' WHERE seq = 1").await.is_err());
+        assert!(conn.execute("DELETE FROM audit_log WHERE seq = 1").await.is_err());
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operational_endpoints_and_openapi() {
+    each_backend(Setup::protected(), |app| async move {
+        let get = |path: &str| app.http.get(format!("{}{path}", app.base)).send();
+        assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
+        assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
+        let id = app.create_app("Zoom").await;
+        let (_, request) = app.update_app(&app.alice, &id, "2").await;
+        app.approve(&app.bob, request["id"].as_str().unwrap()).await;
+        let metrics = get("/metrics").await.unwrap().text().await.unwrap();
+        assert!(metrics.contains("countersign_requests{status=\"approved\",type=\"app\"} 1"), "{metrics}");
+        assert!(metrics.contains("countersign_decision_latency_seconds_count"), "{metrics}");
+        let spec: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
+        assert_eq!(spec["openapi"], "3.1.0");
+        // Every documented endpoint is routed: with a real id it never answers "no such endpoint".
+        let some_id = uuid::Uuid::now_v7().to_string();
+        for (method, path, _, _, _) in countersign_server::api::openapi::ENDPOINTS {
+            let key = path.replace("{type}", "app").replace("{id}", &some_id);
+            assert!(spec["paths"][path][method.to_lowercase()].is_object(), "{method} {path} documented");
+            let response = app
+                .http
+                .request(method.parse().unwrap(), format!("{}{key}", app.base))
+                .bearer_auth(&app.admin.token)
+                .header("X-CSRF-Token", "-")
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body = response.text().await.unwrap();
+            assert!(!body.contains("no such endpoint") && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {status} {body}");
+        }
+    })
+    .await;
+}
