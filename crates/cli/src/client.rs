@@ -28,7 +28,11 @@ impl Client {
                 "no API token: set COUNTERSIGN_TOKEN (create one with POST /api/v1/tokens or in My account)".into(),
             ));
         }
-        Ok(Client { base: base.trim_end_matches('/').to_owned(), token: token.to_owned(), http: reqwest::Client::new() })
+        Ok(Client {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+            http: reqwest::Client::new(),
+        })
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
@@ -47,9 +51,10 @@ impl Client {
         Err(ClientError::Api {
             status: status.as_u16(),
             code: value["code"].as_str().unwrap_or("error").to_owned(),
-            detail: value["detail"].as_str().map(str::to_owned).unwrap_or_else(|| {
-                status.canonical_reason().unwrap_or("request failed").to_owned()
-            }),
+            detail: value["detail"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| status.canonical_reason().unwrap_or("request failed").to_owned()),
         })
     }
 
@@ -117,7 +122,11 @@ pub fn request_details(r: &Value) -> String {
     ] {
         let value = r.pointer(pointer).unwrap_or(&Value::Null);
         let text = if pointer == "/approvals" {
-            format!("{} of {}", value.as_array().map_or(0, |a| a.iter().filter(|x| x["decision"] == "approve").count()), cell(&r["requiredApprovals"]))
+            format!(
+                "{} of {}",
+                value.as_array().map_or(0, |a| a.iter().filter(|x| x["decision"] == "approve").count()),
+                cell(&r["requiredApprovals"])
+            )
         } else {
             cell(value)
         };

@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "countersign", version, about = "Multi Admin Approval server: no protected change without a second, eligible administrator")]
+#[command(
+    name = "countersign",
+    version,
+    about = "Multi Admin Approval server: no protected change without a second, eligible administrator"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -207,7 +211,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let now = clock.now();
     store.seed_built_in_roles(now).await.map_err(|e| e.to_string())?;
 
-    let admin_username = std::env::var("COUNTERSIGN_ADMIN_USERNAME").ok().or(file.admin_username).unwrap_or_else(|| "admin".into());
+    let admin_username =
+        std::env::var("COUNTERSIGN_ADMIN_USERNAME").ok().or(file.admin_username).unwrap_or_else(|| "admin".into());
     let (admin_password, generated) = match config::secret_from_env("COUNTERSIGN_ADMIN_PASSWORD")? {
         Some(password) => (password, false),
         None => (countersign_server::auth::random_secret(), true),
@@ -221,20 +226,31 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         }
     }
     if args.demo {
-        let demo_hash = countersign_server::auth::hash_password(countersign_server::demo::DEMO_PASSWORD).map_err(|e| e.detail)?;
+        let demo_hash =
+            countersign_server::auth::hash_password(countersign_server::demo::DEMO_PASSWORD).map_err(|e| e.detail)?;
         if countersign_server::demo::seed(&store, &demo_hash, now).await.map_err(|e| e.to_string())? {
             println!(
                 "Seeded the demo tenant. Sign in as alice (requester), bob or carol (approvers), password '{}'.",
                 countersign_server::demo::DEMO_PASSWORD
             );
         } else {
-            println!("Demo tenant already present (or access policies exist); not seeding. Demo password: '{}'.", countersign_server::demo::DEMO_PASSWORD);
+            println!(
+                "Demo tenant already present (or access policies exist); not seeding. Demo password: '{}'.",
+                countersign_server::demo::DEMO_PASSWORD
+            );
         }
     }
-    let listener = tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let listener =
+        tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
-    let config = ServerConfig { secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false), ..ServerConfig::default() };
-    println!("Countersign is listening on http://{address} (database: {})", countersign_store::redact_url(&config::database_url(&db)));
+    let config = ServerConfig {
+        secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+        ..ServerConfig::default()
+    };
+    println!(
+        "Countersign is listening on http://{address} (database: {})",
+        countersign_store::redact_url(&config::database_url(&db))
+    );
     let state = AppState::new(store.clone(), clock, config);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
@@ -293,17 +309,27 @@ async fn requests(api: ApiArgs, command: RequestsCommand) -> Result<ExitCode, Cl
     let id_path = |id: &str, action: &str| format!("/api/v1/requests/{}{action}", encode(id));
     let value = match command {
         RequestsCommand::List { mine: _, received, all, status } => {
-            let view = if received { "received" } else if all { "all" } else { "mine" };
+            let view = if received {
+                "received"
+            } else if all {
+                "all"
+            } else {
+                "mine"
+            };
             let mut path = format!("/api/v1/requests?view={view}");
             if let Some(status) = status {
                 path.push_str(&format!("&status={}", encode(&status)));
             }
             let page = client.get(&path).await?;
-            print(&api, &page, |p| table(p["value"].as_array().map(Vec::as_slice).unwrap_or_default(), REQUEST_COLUMNS));
+            print(&api, &page, |p| {
+                table(p["value"].as_array().map(Vec::as_slice).unwrap_or_default(), REQUEST_COLUMNS)
+            });
             return Ok(ExitCode::SUCCESS);
         }
         RequestsCommand::Show { id } => client.get(&id_path(&id, "")).await?,
-        RequestsCommand::Approve { id, notes } => client.post(&id_path(&id, "/approve"), json!({"notes": notes})).await?,
+        RequestsCommand::Approve { id, notes } => {
+            client.post(&id_path(&id, "/approve"), json!({"notes": notes})).await?
+        }
         RequestsCommand::Reject { id, notes } => client.post(&id_path(&id, "/reject"), json!({"notes": notes})).await?,
         RequestsCommand::Cancel { id } => client.post(&id_path(&id, "/cancel"), json!({})).await?,
         RequestsCommand::Complete { id } => client.post(&id_path(&id, "/complete"), json!({})).await?,
@@ -333,12 +359,29 @@ async fn policies(api: ApiArgs) -> Result<ExitCode, ClientError> {
 
 async fn resources(api: ApiArgs, resource_type: &str) -> Result<ExitCode, ClientError> {
     let client = Client::new(&api.url, &api.token)?;
-    let path = if resource_type == "device" { "/api/v1/devices".to_owned() } else { format!("/api/v1/resources/{}", encode(resource_type)) };
+    let path = if resource_type == "device" {
+        "/api/v1/devices".to_owned()
+    } else {
+        format!("/api/v1/resources/{}", encode(resource_type))
+    };
     let page = client.get(&path).await?;
     let columns: &[(&str, &str)] = if resource_type == "device" {
-        &[("Id", "/id"), ("Name", "/name"), ("OS", "/os"), ("Owner", "/owner"), ("State", "/state"), ("Version", "/version")]
+        &[
+            ("Id", "/id"),
+            ("Name", "/name"),
+            ("OS", "/os"),
+            ("Owner", "/owner"),
+            ("State", "/state"),
+            ("Version", "/version"),
+        ]
     } else {
-        &[("Id", "/id"), ("Name", "/name"), ("Description", "/description"), ("Version", "/version"), ("Last modified", "/lastModifiedAt")]
+        &[
+            ("Id", "/id"),
+            ("Name", "/name"),
+            ("Description", "/description"),
+            ("Version", "/version"),
+            ("Last modified", "/lastModifiedAt"),
+        ]
     };
     print(&api, &page, |p| table(p["value"].as_array().map(Vec::as_slice).unwrap_or_default(), columns));
     Ok(ExitCode::SUCCESS)

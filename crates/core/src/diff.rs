@@ -122,7 +122,10 @@ mod tests {
         let before = json!({"name": "Zoom", "document": {"version": "5.1", "silent": true}});
         let after = json!({"name": "Zoom", "document": {"version": "5.2", "args": "-q"}});
         let d = diff(&before, &after);
-        assert_eq!(render(&d), "+ document.args: \"-q\"\n- document.silent: true\n~ document.version: \"5.1\" → \"5.2\"");
+        assert_eq!(
+            render(&d),
+            "+ document.args: \"-q\"\n- document.silent: true\n~ document.version: \"5.1\" → \"5.2\""
+        );
     }
 
     #[test]

@@ -65,10 +65,8 @@ fn policy_for(policies: &[AccessPolicy], profile_type: ProfileType) -> Option<&A
 
 /// R9 for a group or account: a change to every policy naming one of `groups`.
 fn guards_of_guards(policies: &[AccessPolicy], groups: &[&str]) -> Gate {
-    let naming: Vec<&AccessPolicy> = policies
-        .iter()
-        .filter(|p| p.approver_group_ids.iter().any(|g| groups.contains(&g.as_str())))
-        .collect();
+    let naming: Vec<&AccessPolicy> =
+        policies.iter().filter(|p| p.approver_group_ids.iter().any(|g| groups.contains(&g.as_str()))).collect();
     if naming.is_empty() {
         return Gate::Apply;
     }
@@ -107,12 +105,10 @@ pub fn gate(subject: Subject<'_>, policies: &[AccessPolicy]) -> Gate {
             Some(policy) => Gate::Hold(governed_by(policy)),
             None => Gate::Apply,
         },
-        Subject::GroupMembership { group_id, is_role_member_group } => {
-            match guards_of_guards(policies, &[group_id]) {
-                Gate::Apply if is_role_member_group => gate(Subject::Rbac, policies),
-                decided => decided,
-            }
-        }
+        Subject::GroupMembership { group_id, is_role_member_group } => match guards_of_guards(policies, &[group_id]) {
+            Gate::Apply if is_role_member_group => gate(Subject::Rbac, policies),
+            decided => decided,
+        },
         Subject::AccountCredentials { account_group_ids } => {
             let groups: Vec<&str> = account_group_ids.iter().map(String::as_str).collect();
             guards_of_guards(policies, &groups)
@@ -192,10 +188,7 @@ mod tests {
         let current = policy("apps", ProfileType::App, &["g1"]);
         let proposed = policy("apps", ProfileType::App, &["puppets"]);
         let policies = [current.clone()];
-        let g = held_by(gate(
-            Subject::AccessPolicy { existing: Some(&current), proposed: Some(&proposed) },
-            &policies,
-        ));
+        let g = held_by(gate(Subject::AccessPolicy { existing: Some(&current), proposed: Some(&proposed) }, &policies));
         assert_eq!(g.approver_group_ids, vec!["g1"], "not the proposed puppet group");
         assert_eq!(g.policy_id.as_deref(), Some("apps"));
     }

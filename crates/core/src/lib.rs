@@ -4,6 +4,8 @@
 //! Nothing in this crate knows about HTTP, SQL or the wall clock: time is passed in as Unix
 //! milliseconds by the caller, which gets it from a `Clock`.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 pub mod audit;
 pub mod diff;
 pub mod eligibility;

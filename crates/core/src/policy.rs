@@ -35,9 +35,9 @@ impl Completion {
         match s {
             "requester" => Ok(Completion::Requester),
             "automatic" => Ok(Completion::Automatic),
-            other => Err(DomainError::Validation(format!(
-                "completion must be 'requester' or 'automatic', not '{other}'"
-            ))),
+            other => {
+                Err(DomainError::Validation(format!("completion must be 'requester' or 'automatic', not '{other}'")))
+            }
         }
     }
 }
@@ -100,20 +100,25 @@ pub fn parse_duration(text: &str) -> Result<Millis, DomainError> {
             let (_, scale) = units[unit_index + position];
             unit_index += position + 1;
             let value: Millis = number.parse().map_err(|_| bad())?;
-            total = value
-                .checked_mul(scale)
-                .and_then(|v| total.checked_add(v))
-                .ok_or_else(bad)?;
+            total = value.checked_mul(scale).and_then(|v| total.checked_add(v)).ok_or_else(bad)?;
             number.clear();
             any = true;
         }
-        if number.is_empty() { Ok(()) } else { Err(bad()) }
+        if number.is_empty() {
+            Ok(())
+        } else {
+            Err(bad())
+        }
     };
     add(date, &[('W', 7 * MILLIS_PER_DAY), ('D', MILLIS_PER_DAY)])?;
     if let Some(time) = time {
         add(time, &[('H', 3_600_000), ('M', 60_000), ('S', 1000)])?;
     }
-    if any { Ok(total) } else { Err(bad()) }
+    if any {
+        Ok(total)
+    } else {
+        Err(bad())
+    }
 }
 
 /// Formats milliseconds the way `parse_duration` reads them: `P30D`, `PT12H`, `P1DT6H`.

@@ -97,10 +97,7 @@ impl fmt::Display for ResourceType {
 impl FromStr for ResourceType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s)
-            .ok_or_else(|| format!("unknown resource type '{s}'"))
+        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown resource type '{s}'"))
     }
 }
 
@@ -147,10 +144,7 @@ impl fmt::Display for Operation {
 impl FromStr for Operation {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|o| o.as_str() == s)
-            .ok_or_else(|| format!("unknown operation '{s}'"))
+        Self::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| format!("unknown operation '{s}'"))
     }
 }
 
@@ -239,10 +233,7 @@ impl fmt::Display for ProfileType {
 impl FromStr for ProfileType {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.as_str() == s)
-            .ok_or_else(|| format!("unknown profile type '{s}'"))
+        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| format!("unknown profile type '{s}'"))
     }
 }
 
@@ -283,10 +274,7 @@ mod tests {
 
     #[test]
     fn device_categories_are_tenant_configuration_and_rbac_is_role() {
-        assert_eq!(
-            profile_type_for(ResourceType::DeviceCategory, Operation::Create),
-            ProfileType::TenantConfiguration
-        );
+        assert_eq!(profile_type_for(ResourceType::DeviceCategory, Operation::Create), ProfileType::TenantConfiguration);
         assert_eq!(profile_type_for(ResourceType::RoleAssignment, Operation::Update), ProfileType::Role);
         assert_eq!(profile_type_for(ResourceType::App, Operation::Assign), ProfileType::App);
     }

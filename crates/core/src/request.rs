@@ -77,10 +77,7 @@ impl fmt::Display for RequestStatus {
 impl FromStr for RequestStatus {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|x| x.as_str() == s)
-            .ok_or_else(|| format!("unknown status '{s}'"))
+        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| format!("unknown status '{s}'"))
     }
 }
 
@@ -140,9 +137,14 @@ pub struct RequestState {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DecisionOutcome {
     /// R7: counted, but the quorum is not reached yet.
-    Counted { approvals: i64, required: i64 },
+    Counted {
+        approvals: i64,
+        required: i64,
+    },
     /// The quorum is reached; with `apply_now` (R8 automatic) the change is applied at once.
-    Approved { apply_now: bool },
+    Approved {
+        apply_now: bool,
+    },
     Rejected,
 }
 
@@ -319,7 +321,10 @@ mod tests {
     #[test]
     fn r6_one_rejection_ends_the_request_and_keeps_the_notes() {
         let mut r = request(2, Completion::Requester);
-        assert_eq!(r.decide("bob", &[], Decision::Approve, None, 1).unwrap(), DecisionOutcome::Counted { approvals: 1, required: 2 });
+        assert_eq!(
+            r.decide("bob", &[], Decision::Approve, None, 1).unwrap(),
+            DecisionOutcome::Counted { approvals: 1, required: 2 }
+        );
         assert_eq!(r.decide("carol", &[], Decision::Reject, Some("no".into()), 2).unwrap(), DecisionOutcome::Rejected);
         assert_eq!(r.status, Rejected);
         assert_eq!(r.approvals[1].notes.as_deref(), Some("no"));
@@ -332,7 +337,10 @@ mod tests {
         assert!(matches!(r.decide("bob", &[], Decision::Approve, None, 1), Ok(DecisionOutcome::Counted { .. })));
         assert_eq!(r.decide("bob", &[], Decision::Approve, None, 2), Err(DomainError::AlreadyApproved));
         assert_eq!(r.status, NeedsApproval);
-        assert_eq!(r.decide("carol", &[], Decision::Approve, None, 3).unwrap(), DecisionOutcome::Approved { apply_now: false });
+        assert_eq!(
+            r.decide("carol", &[], Decision::Approve, None, 3).unwrap(),
+            DecisionOutcome::Approved { apply_now: false }
+        );
         assert_eq!(r.status, Approved);
         assert_eq!(r.approval_count(), 2);
     }
@@ -340,7 +348,10 @@ mod tests {
     #[test]
     fn r8_automatic_completion_applies_on_the_approving_decision() {
         let mut r = request(1, Completion::Automatic);
-        assert_eq!(r.decide("bob", &[], Decision::Approve, None, 1).unwrap(), DecisionOutcome::Approved { apply_now: true });
+        assert_eq!(
+            r.decide("bob", &[], Decision::Approve, None, 1).unwrap(),
+            DecisionOutcome::Approved { apply_now: true }
+        );
     }
 
     #[test]

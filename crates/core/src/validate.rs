@@ -55,15 +55,12 @@ pub fn description(text: Option<&str>) -> Result<String, DomainError> {
 
 /// A username: 1–64 characters of letters, digits, `.`, `_`, `-`, `@`.
 pub fn username(text: &str) -> Result<String, DomainError> {
-    let ok = !text.is_empty()
-        && text.len() <= 64
-        && text.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
+    let ok =
+        !text.is_empty() && text.len() <= 64 && text.chars().all(|c| c.is_ascii_alphanumeric() || "._-@".contains(c));
     if ok {
         Ok(text.to_owned())
     } else {
-        Err(DomainError::Validation(
-            "username must be 1-64 characters of letters, digits, '.', '_', '-' or '@'".into(),
-        ))
+        Err(DomainError::Validation("username must be 1-64 characters of letters, digits, '.', '_', '-' or '@'".into()))
     }
 }
 

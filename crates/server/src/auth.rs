@@ -89,8 +89,7 @@ pub async fn login(
 ) -> ApiResult<Response> {
     let now = app.now();
     let address = peer.ip().to_string();
-    let (by_user, by_address) =
-        app.store.recent_login_failures(&body.username, &address, now - FAILURE_WINDOW).await?;
+    let (by_user, by_address) = app.store.recent_login_failures(&body.username, &address, now - FAILURE_WINDOW).await?;
     if by_user >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
         let mut err = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -119,10 +118,9 @@ pub async fn login(
     app.store.record_login_success(&account, &address, "password", now).await?;
     let cookie = session_cookie(session_id, app.config.secure_cookies, SESSION_TTL / 1000);
     let mut response = Json(json!({ "account": account, "csrfToken": csrf_token })).into_response();
-    response.headers_mut().insert(
-        header::SET_COOKIE,
-        cookie.to_string().parse().map_err(|_| ApiError::validation("bad cookie"))?,
-    );
+    response
+        .headers_mut()
+        .insert(header::SET_COOKIE, cookie.to_string().parse().map_err(|_| ApiError::validation("bad cookie"))?);
     Ok(response)
 }
 
@@ -203,11 +201,20 @@ pub async fn create_token(
         .store
         .create_token(&principal.actor(), &principal.account.id, &display_name, &sha256_hex(&token), expires_at, now)
         .await?;
-    Ok((StatusCode::CREATED, Json(json!({ "id": record.id, "displayName": record.display_name, "token": token, "expiresAt": expires_at.map(crate::time::format) }))))
+    Ok((
+        StatusCode::CREATED,
+        Json(
+            json!({ "id": record.id, "displayName": record.display_name, "token": token, "expiresAt": expires_at.map(crate::time::format) }),
+        ),
+    ))
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes one of my tokens.
-pub async fn delete_token(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete_token(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
     let id = crate::extract::parse_id(&id)?;
     app.store.delete_token(&principal.actor(), &principal.account.id, &id, app.now()).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -1,11 +1,11 @@
 //! `serve --demo`: a demo tenant for walking the whole flow in a minute (DESIGN §5).
 //! alice proposes; bob and carol approve; every profile type has an access policy.
 
-use countersign_store::{Proposal, Store, StoreError};
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::policy::{Completion, DEFAULT_REQUEST_TTL};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::Millis;
+use countersign_store::{Proposal, Store, StoreError};
 use serde_json::{json, Value};
 
 pub const DEMO_PASSWORD: &str = "countersign-demo";
@@ -78,15 +78,47 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
         create(t, name, after)
     };
     plan.extend([
-        document(ResourceType::App, "Contoso VPN", "Company VPN client", json!({"publisher": "Contoso", "version": "4.2.1", "installBehavior": "system"})),
-        document(ResourceType::App, "Zoom Workplace", "Meetings", json!({"publisher": "Zoom", "version": "6.1.0", "installBehavior": "user"})),
-        document(ResourceType::Script, "Set time zone", "Windows PowerShell", json!({"platform": "windows", "runAs": "system", "content": "Set-TimeZone -Id 'W. Europe Standard Time'"})),
-        document(ResourceType::Script, "Enable FileVault", "macOS shell", json!({"platform": "macOS", "runAs": "root", "content": "fdesetup enable"})),
-        document(ResourceType::CompliancePolicy, "Require BitLocker", "Windows 11 baseline", json!({"platform": "windows", "bitLockerEnabled": true, "minimumOsVersion": "10.0.22631"})),
-        document(ResourceType::ConfigurationPolicy, "Edge security baseline", "Settings catalog", json!({"settings": {"SmartScreenEnabled": true, "PasswordManagerEnabled": false}})),
+        document(
+            ResourceType::App,
+            "Contoso VPN",
+            "Company VPN client",
+            json!({"publisher": "Contoso", "version": "4.2.1", "installBehavior": "system"}),
+        ),
+        document(
+            ResourceType::App,
+            "Zoom Workplace",
+            "Meetings",
+            json!({"publisher": "Zoom", "version": "6.1.0", "installBehavior": "user"}),
+        ),
+        document(
+            ResourceType::Script,
+            "Set time zone",
+            "Windows PowerShell",
+            json!({"platform": "windows", "runAs": "system", "content": "Set-TimeZone -Id 'W. Europe Standard Time'"}),
+        ),
+        document(
+            ResourceType::Script,
+            "Enable FileVault",
+            "macOS shell",
+            json!({"platform": "macOS", "runAs": "root", "content": "fdesetup enable"}),
+        ),
+        document(
+            ResourceType::CompliancePolicy,
+            "Require BitLocker",
+            "Windows 11 baseline",
+            json!({"platform": "windows", "bitLockerEnabled": true, "minimumOsVersion": "10.0.22631"}),
+        ),
+        document(
+            ResourceType::ConfigurationPolicy,
+            "Edge security baseline",
+            "Settings catalog",
+            json!({"settings": {"SmartScreenEnabled": true, "PasswordManagerEnabled": false}}),
+        ),
         document(ResourceType::DeviceCategory, "Kiosk", "Shared kiosk devices", json!({})),
     ]);
-    for (name, os, owner) in [("LAPTOP-ALICE", "Windows 11", "alice"), ("MBP-BOB", "macOS 15", "bob"), ("KIOSK-01", "Windows 11", "")] {
+    for (name, os, owner) in
+        [("LAPTOP-ALICE", "Windows 11", "alice"), ("MBP-BOB", "macOS 15", "bob"), ("KIOSK-01", "Windows 11", "")]
+    {
         plan.push(create(
             ResourceType::Device,
             name,

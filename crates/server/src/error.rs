@@ -145,7 +145,11 @@ mod tests {
                 409,
                 "invalid_transition",
             ),
-            (StoreError::RequestOpen { request_id: "r".into(), object: "o".into() }.into(), 409, "request_open_for_object"),
+            (
+                StoreError::RequestOpen { request_id: "r".into(), object: "o".into() }.into(),
+                409,
+                "request_open_for_object",
+            ),
             (StoreError::Stale("s".into()).into(), 409, "stale_object"),
             (StoreError::NotFound("n".into()).into(), 404, "not_found"),
             (StoreError::Unavailable("u".into()).into(), 503, "unavailable"),

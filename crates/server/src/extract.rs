@@ -27,7 +27,11 @@ fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
 async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "the request body is larger than the server accepts")
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "the request body is larger than the server accepts",
+            )
         } else {
             ApiError::bad_request("malformed_body", rejection.body_text())
         }
@@ -71,9 +75,11 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 }
 
 fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> ApiResult<T> {
-    axum::extract::Query::<T>::try_from_uri(&format!("/?{query}").parse().map_err(|_| ApiError::validation("bad query string"))?)
-        .map(|q| q.0)
-        .map_err(|e| ApiError::validation(format!("bad query parameter: {}", e.body_text())))
+    axum::extract::Query::<T>::try_from_uri(
+        &format!("/?{query}").parse().map_err(|_| ApiError::validation("bad query string"))?,
+    )
+    .map(|q| q.0)
+    .map_err(|e| ApiError::validation(format!("bad query parameter: {}", e.body_text())))
 }
 
 /// Ids are UUIDs; anything else is refused before it reaches the database.

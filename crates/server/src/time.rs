@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    #[allow(clippy::disallowed_methods)]
     fn now(&self) -> Millis {
         (OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as Millis
     }

@@ -157,7 +157,8 @@ impl Store {
                 conditions.add(column, Bind::Text(value.clone()));
             }
         }
-        for (condition, value) in [("at >= ?", filter.since), ("at < ?", filter.until), ("seq < ?", filter.before_seq)] {
+        for (condition, value) in [("at >= ?", filter.since), ("at < ?", filter.until), ("seq < ?", filter.before_seq)]
+        {
             if let Some(value) = value {
                 conditions.add(condition, Bind::Int(value));
             }
@@ -183,12 +184,11 @@ impl Store {
         let mut verifier = ChainVerifier::default();
         let mut after = 0_i64;
         loop {
-            let rows = sqlx::query(&format!(
-                "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {PAGE}"
-            ))
-            .bind(after)
-            .fetch_all(self.pool())
-            .await?;
+            let rows =
+                sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {PAGE}"))
+                    .bind(after)
+                    .fetch_all(self.pool())
+                    .await?;
             for row in &rows {
                 let entry = record(row)?;
                 if let Err(broken) = verifier.push(&entry) {

@@ -33,7 +33,14 @@ fn prefixed_account_columns() -> String {
 }
 
 impl Store {
-    pub async fn create_session(&self, account_id: &str, id_hash: &str, csrf_token: &str, now: Millis, expires_at: Millis) -> Result<()> {
+    pub async fn create_session(
+        &self,
+        account_id: &str,
+        id_hash: &str,
+        csrf_token: &str,
+        now: Millis,
+        expires_at: Millis,
+    ) -> Result<()> {
         sqlx::query("INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(account_id)
@@ -142,7 +149,10 @@ impl Store {
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("token {token_id} does not exist")));
         }
-        let entry = NewAudit::new("auth", "tokenRevoked").by(&actor.id, &actor.name).on("account", account_id).details(json!({"tokenId": token_id}));
+        let entry = NewAudit::new("auth", "tokenRevoked")
+            .by(&actor.id, &actor.name)
+            .on("account", account_id)
+            .details(json!({"tokenId": token_id}));
         append(&mut tx, entry, now).await?;
         tx.commit().await
     }
@@ -194,15 +204,25 @@ impl Store {
             .bind(now)
             .execute(&mut *tx.tx)
             .await?;
-        let entry = NewAudit::new("auth", "signInFailed").details(json!({"username": username, "address": address, "reason": reason}));
+        let entry = NewAudit::new("auth", "signInFailed")
+            .details(json!({"username": username, "address": address, "reason": reason}));
         append(&mut tx, entry, now).await?;
         tx.commit().await
     }
 
     /// R13: a successful sign-in clears the account's failures and is audited.
-    pub async fn record_login_success(&self, account: &AccountRecord, address: &str, method: &str, now: Millis) -> Result<()> {
+    pub async fn record_login_success(
+        &self,
+        account: &AccountRecord,
+        address: &str,
+        method: &str,
+        now: Millis,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM login_failures WHERE username = $1").bind(&account.username).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM login_failures WHERE username = $1")
+            .bind(&account.username)
+            .execute(&mut *tx.tx)
+            .await?;
         let entry = NewAudit::new("auth", "signIn")
             .by(&account.id, &account.username)
             .on("account", &account.id)
@@ -270,7 +290,9 @@ impl Store {
         .bind(now)
         .execute(&mut *tx.tx)
         .await?;
-        let entry = NewAudit::new("directory", "bootstrapAdministrator").on("account", &account_id).details(json!({"username": username}));
+        let entry = NewAudit::new("directory", "bootstrapAdministrator")
+            .on("account", &account_id)
+            .details(json!({"username": username}));
         append(&mut tx, entry, now).await?;
         tx.commit().await?;
         Ok(true)

@@ -199,12 +199,11 @@ impl Store {
     }
 
     pub async fn account_by_username(&self, username: &str) -> Result<Option<AccountRecord>> {
-        let row = sqlx::query(&format!(
-            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1 AND deleted_at IS NULL"
-        ))
-        .bind(username)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1 AND deleted_at IS NULL"))
+                .bind(username)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(account).transpose()
     }
 
@@ -220,9 +219,8 @@ impl Store {
     }
 
     pub async fn account_count(&self) -> Result<i64> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE deleted_at IS NULL")
-            .fetch_one(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM accounts WHERE deleted_at IS NULL").fetch_one(self.pool()).await?;
         int(&row, "n")
     }
 
@@ -284,25 +282,30 @@ impl Store {
     }
 
     pub async fn role(&self, id: &str) -> Result<Option<RoleRecord>> {
-        let row = sqlx::query("SELECT id, display_name, description, permissions, built_in, version FROM roles WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row = sqlx::query(
+            "SELECT id, display_name, description, permissions, built_in, version FROM roles WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
         row.as_ref().map(role).transpose()
     }
 
     pub async fn role_assignments(&self) -> Result<Vec<RoleAssignmentRecord>> {
-        let rows = sqlx::query("SELECT id, display_name, role_id, group_ids, version FROM role_assignments ORDER BY display_name, id")
-            .fetch_all(self.pool())
-            .await?;
+        let rows = sqlx::query(
+            "SELECT id, display_name, role_id, group_ids, version FROM role_assignments ORDER BY display_name, id",
+        )
+        .fetch_all(self.pool())
+        .await?;
         rows.iter().map(role_assignment).collect()
     }
 
     pub async fn role_assignment(&self, id: &str) -> Result<Option<RoleAssignmentRecord>> {
-        let row = sqlx::query("SELECT id, display_name, role_id, group_ids, version FROM role_assignments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await?;
+        let row =
+            sqlx::query("SELECT id, display_name, role_id, group_ids, version FROM role_assignments WHERE id = $1")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(role_assignment).transpose()
     }
 
@@ -335,8 +338,8 @@ impl Store {
     pub async fn seed_built_in_roles(&self, now: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
         for built_in in BUILT_IN_ROLES {
-            let permissions = serde_json::to_string(&(built_in.permissions)())
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let permissions =
+                serde_json::to_string(&(built_in.permissions)()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let existing = sqlx::query("SELECT permissions FROM roles WHERE id = $1")
                 .bind(built_in.id)
                 .fetch_optional(&mut *tx.tx)
@@ -356,12 +359,14 @@ impl Store {
                     .await?;
                 }
                 Some(row) if text(&row, "permissions")? != permissions => {
-                    sqlx::query("UPDATE roles SET permissions = $1, version = version + 1, updated_at = $2 WHERE id = $3")
-                        .bind(&permissions)
-                        .bind(now)
-                        .bind(built_in.id)
-                        .execute(&mut *tx.tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE roles SET permissions = $1, version = version + 1, updated_at = $2 WHERE id = $3",
+                    )
+                    .bind(&permissions)
+                    .bind(now)
+                    .bind(built_in.id)
+                    .execute(&mut *tx.tx)
+                    .await?;
                 }
                 Some(_) => {}
             }

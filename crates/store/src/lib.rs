@@ -5,6 +5,8 @@
 //! index), R8 (exactly-once completion, a row lock) and R13 (the audit entry is written with the
 //! change it records, under the chain-head lock) true.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
 mod audit;
 mod auth;
 mod directory;
@@ -113,11 +115,7 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", redact_url(url))))?;
-        let store = Store {
-            pool,
-            backend,
-            write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))),
-        };
+        let store = Store { pool, backend, write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) };
         store.migrate().await?;
         Ok(store)
     }

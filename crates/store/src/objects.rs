@@ -138,7 +138,12 @@ pub struct ResourceRecord {
 
 impl crate::Store {
     /// Live resources of one type in id order, after `after_id`.
-    pub async fn resources(&self, resource_type: ResourceType, after_id: Option<&str>, limit: i64) -> Result<Vec<ResourceRecord>> {
+    pub async fn resources(
+        &self,
+        resource_type: ResourceType,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ResourceRecord>> {
         let rows = sqlx::query(
             "SELECT id, name, description, document, assigned_group_ids, version, created_at, updated_at FROM resources \
              WHERE type = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
@@ -179,7 +184,9 @@ pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str
             .await?;
             match row {
                 None => None,
-                Some(row) => Some(Current { state: resource_state(resource_type, &row)?, version: int(&row, "version")? }),
+                Some(row) => {
+                    Some(Current { state: resource_state(resource_type, &row)?, version: int(&row, "version")? })
+                }
             }
         }
         ResourceType::Role => {
@@ -371,11 +378,13 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     match proposal.resource_type {
         t if t.is_document_type() || t == ResourceType::Device => {
             if op == Operation::Delete {
-                sqlx::query("UPDATE resources SET deleted_at = $1, updated_at = $1, version = version + 1 WHERE id = $2")
-                    .bind(now)
-                    .bind(id)
-                    .execute(&mut *conn)
-                    .await?;
+                sqlx::query(
+                    "UPDATE resources SET deleted_at = $1, updated_at = $1, version = version + 1 WHERE id = $2",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
                 return Ok(Value::Null);
             }
             let (description, document, assigned) = if t == ResourceType::Device {
@@ -497,7 +506,8 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
                         proposal.object_name, p.display_name
                     )));
                 }
-                let assignments = sqlx::query("SELECT display_name, group_ids FROM role_assignments").fetch_all(&mut *conn).await?;
+                let assignments =
+                    sqlx::query("SELECT display_name, group_ids FROM role_assignments").fetch_all(&mut *conn).await?;
                 for row in &assignments {
                     if json::<Vec<String>>(row, "group_ids")?.iter().any(|g| g == id) {
                         return Err(StoreError::Conflict(format!(

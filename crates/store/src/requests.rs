@@ -3,7 +3,9 @@
 use crate::audit::{append, NewAudit};
 use crate::directory::{account_by_id, candidate, members_as_candidates, Actor};
 use crate::error::is_unique_violation;
-use crate::objects::{all_policies, apply, gate_decision, load, policy_from_state, policy_row, Proposal, Submitted, POLICY_COLUMNS};
+use crate::objects::{
+    all_policies, apply, gate_decision, load, policy_from_state, policy_row, Proposal, Submitted, POLICY_COLUMNS,
+};
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{new_id, placeholders, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::eligibility::{ensure_satisfiable, ineligibility};
@@ -64,7 +66,12 @@ impl RequestRecord {
             approvals: self
                 .approvals
                 .iter()
-                .map(|a| Approval { approver_id: a.approver_id.clone(), decision: a.decision, notes: a.notes.clone(), at: a.at })
+                .map(|a| Approval {
+                    approver_id: a.approver_id.clone(),
+                    decision: a.decision,
+                    notes: a.notes.clone(),
+                    at: a.at,
+                })
                 .collect(),
             expires_at: self.expires_at,
             ttl_ms: self.ttl_ms,
@@ -162,8 +169,8 @@ async fn load_approvals(conn: &mut AnyConnection, requests: &mut [RequestRecord]
     }
     for row in query.fetch_all(&mut *conn).await? {
         let request_id = text(&row, "request_id")?;
-        let decision = Decision::parse(&text(&row, "decision")?)
-            .ok_or_else(|| StoreError::Corrupt("unknown decision".into()))?;
+        let decision =
+            Decision::parse(&text(&row, "decision")?).ok_or_else(|| StoreError::Corrupt("unknown decision".into()))?;
         if let Some(r) = requests.iter_mut().find(|r| r.id == request_id) {
             r.approvals.push(ApprovalRecord {
                 approver_id: text(&row, "approver_id")?,
@@ -271,15 +278,16 @@ async fn approver_groups(conn: &mut AnyConnection, record: &RequestRecord) -> Re
 /// After an access policy's approver groups change, its open requests are shown to the new
 /// groups in "Received requests".
 pub(crate) async fn refresh_visibility(conn: &mut AnyConnection, policy_id: &str, group_ids: &[String]) -> Result<()> {
-    let open = sqlx::query(
-        "SELECT id FROM requests WHERE policy_id = $1 AND status IN ('needsApproval', 'approved')",
-    )
-    .bind(policy_id)
-    .fetch_all(&mut *conn)
-    .await?;
+    let open = sqlx::query("SELECT id FROM requests WHERE policy_id = $1 AND status IN ('needsApproval', 'approved')")
+        .bind(policy_id)
+        .fetch_all(&mut *conn)
+        .await?;
     for row in &open {
         let request_id = text(row, "id")?;
-        sqlx::query("DELETE FROM request_approver_groups WHERE request_id = $1").bind(&request_id).execute(&mut *conn).await?;
+        sqlx::query("DELETE FROM request_approver_groups WHERE request_id = $1")
+            .bind(&request_id)
+            .execute(&mut *conn)
+            .await?;
         insert_visibility(conn, &request_id, group_ids).await?;
     }
     Ok(())
@@ -298,7 +306,12 @@ async fn insert_visibility(conn: &mut AnyConnection, request_id: &str, group_ids
 
 /// Expires, inside `tx`, a due request that blocks `object_id`, so that R4 never counts a
 /// request that is already past its time.
-async fn expire_due_for_object(tx: &mut WriteTx, resource_type: ResourceType, object_id: &str, now: Millis) -> Result<()> {
+async fn expire_due_for_object(
+    tx: &mut WriteTx,
+    resource_type: ResourceType,
+    object_id: &str,
+    now: Millis,
+) -> Result<()> {
     let due = sqlx::query(
         "SELECT id FROM requests WHERE resource_type = $1 AND object_id = $2 \
          AND status IN ('needsApproval', 'approved') AND expires_at <= $3",
@@ -325,7 +338,11 @@ async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<b
     Ok(true)
 }
 
-async fn open_request_for(conn: &mut AnyConnection, resource_type: ResourceType, object_id: &str) -> Result<Option<String>> {
+async fn open_request_for(
+    conn: &mut AnyConnection,
+    resource_type: ResourceType,
+    object_id: &str,
+) -> Result<Option<String>> {
     let row = sqlx::query(
         "SELECT id FROM requests WHERE resource_type = $1 AND object_id = $2 AND status IN ('needsApproval', 'approved')",
     )
@@ -369,7 +386,13 @@ async fn ensure_groups_exist(tx: &mut WriteTx, group_ids: &[String]) -> Result<(
 }
 
 /// Applies an approved request in `tx`: R12 stale check, then the change, then the status.
-async fn finish(tx: &mut WriteTx, record: &RequestRecord, state: &mut RequestState, actor: &Actor, now: Millis) -> Result<()> {
+async fn finish(
+    tx: &mut WriteTx,
+    record: &RequestRecord,
+    state: &mut RequestState,
+    actor: &Actor,
+    now: Millis,
+) -> Result<()> {
     let proposal = record.proposal();
     match apply(tx, &proposal, now).await {
         Ok(_) => {
@@ -394,7 +417,13 @@ impl Store {
     /// transaction it re-reads the object (refusing a stale proposal), asks the core gate whether
     /// the change is protected, and either applies it with its audit entry or holds it as an
     /// approval request (R1, R4, R5, R9, R14).
-    pub async fn submit(&self, actor: &Actor, proposal: Proposal, justification: Option<&str>, now: Millis) -> Result<Submitted> {
+    pub async fn submit(
+        &self,
+        actor: &Actor,
+        proposal: Proposal,
+        justification: Option<&str>,
+        now: Millis,
+    ) -> Result<Submitted> {
         let mut tx = self.begin_write().await?;
         let current = load(&mut tx, proposal.resource_type, &proposal.object_id).await?;
         let current_version = current.as_ref().map(|c| c.version).unwrap_or(0);
@@ -414,7 +443,8 @@ impl Store {
             Gate::Apply => {
                 let state = apply(&mut tx, &proposal, now).await?;
                 append(&mut tx, applied_audit(&proposal, actor, None), now).await?;
-                let version = load(&mut tx, proposal.resource_type, &proposal.object_id).await?.map(|c| c.version).unwrap_or(0);
+                let version =
+                    load(&mut tx, proposal.resource_type, &proposal.object_id).await?.map(|c| c.version).unwrap_or(0);
                 tx.commit().await?;
                 Ok(Submitted::Applied { state, version })
             }
@@ -449,7 +479,11 @@ impl Store {
         if !all_policies(&mut tx.tx).await?.is_empty() {
             return Ok(false);
         }
-        let system = Actor { id: String::new(), name: "system".into(), kind: countersign_core::eligibility::AccountKind::Service };
+        let system = Actor {
+            id: String::new(),
+            name: "system".into(),
+            kind: countersign_core::eligibility::AccountKind::Service,
+        };
         for proposal in &plan {
             apply(&mut tx, proposal, now).await?;
             let mut entry = applied_audit(proposal, &system, None);
@@ -532,25 +566,37 @@ impl Store {
         if let Err(e) = inserted {
             // R4 under a race on PostgreSQL: the partial unique index decides.
             if is_unique_violation(&e) {
-                let open = open_request_for(&mut tx.tx, record.resource_type, &record.object_id).await?.unwrap_or_default();
+                let open =
+                    open_request_for(&mut tx.tx, record.resource_type, &record.object_id).await?.unwrap_or_default();
                 return Err(StoreError::RequestOpen { request_id: open, object });
             }
             return Err(e.into());
         }
         insert_visibility(&mut tx.tx, &record.id, &governance.approver_group_ids).await?;
-        append(tx, request_audit(&record, "created", Some(actor)).details(json!({
-            "resourceType": record.resource_type,
-            "objectId": record.object_id,
-            "objectName": record.object_name,
-            "operation": record.operation,
-            "justification": record.justification,
-        })), now)
+        append(
+            tx,
+            request_audit(&record, "created", Some(actor)).details(json!({
+                "resourceType": record.resource_type,
+                "objectId": record.object_id,
+                "objectName": record.object_name,
+                "operation": record.operation,
+                "justification": record.justification,
+            })),
+            now,
+        )
         .await?;
         Ok(record)
     }
 
     /// R2, R3, R6, R7 (and R8 automatic): `actor` approves or rejects.
-    pub async fn decide(&self, actor: &Actor, request_id: &str, decision: Decision, notes: Option<&str>, now: Millis) -> Result<RequestRecord> {
+    pub async fn decide(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        decision: Decision,
+        notes: Option<&str>,
+        now: Millis,
+    ) -> Result<RequestRecord> {
         let notes = validate::notes(notes)?;
         let mut tx = self.begin_write().await?;
         let record = lock_request(&mut tx, request_id).await?;
@@ -585,12 +631,16 @@ impl Store {
             DecisionOutcome::Counted { .. } => "approvalRecorded",
             DecisionOutcome::Approved { .. } => "approved",
         };
-        append(&mut tx, request_audit(&record, action, Some(actor)).details(json!({
-            "objectName": record.object_name,
-            "notes": notes,
-            "approvals": state.approval_count(),
-            "requiredApprovals": record.required_approvals,
-        })), now)
+        append(
+            &mut tx,
+            request_audit(&record, action, Some(actor)).details(json!({
+                "objectName": record.object_name,
+                "notes": notes,
+                "approvals": state.approval_count(),
+                "requiredApprovals": record.required_approvals,
+            })),
+            now,
+        )
         .await?;
         if outcome == (DecisionOutcome::Approved { apply_now: true }) {
             finish(&mut tx, &record, &mut state, actor, now).await?;
@@ -607,7 +657,9 @@ impl Store {
         if state.is_due(now) {
             expire_one(&mut tx, request_id, now).await?;
             tx.commit().await?;
-            return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to: RequestStatus::Cancelled }.into());
+            return Err(
+                DomainError::InvalidTransition { from: RequestStatus::Expired, to: RequestStatus::Cancelled }.into()
+            );
         }
         state.cancel(&actor.id, now)?;
         save_state(&mut tx, &record, &state, now, None, None).await?;
@@ -625,7 +677,9 @@ impl Store {
         if state.is_due(now) {
             expire_one(&mut tx, request_id, now).await?;
             tx.commit().await?;
-            return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to: RequestStatus::Completed }.into());
+            return Err(
+                DomainError::InvalidTransition { from: RequestStatus::Expired, to: RequestStatus::Completed }.into()
+            );
         }
         state.check_completable(&actor.id, now)?;
         finish(&mut tx, &record, &mut state, actor, now).await?;
@@ -676,7 +730,10 @@ impl Store {
                 if group_ids.is_empty() {
                     return Ok(vec![]);
                 }
-                conditions.add_list("id IN (SELECT request_id FROM request_approver_groups WHERE group_id IN ({}))", group_ids);
+                conditions.add_list(
+                    "id IN (SELECT request_id FROM request_approver_groups WHERE group_id IN ({}))",
+                    group_ids,
+                );
             }
             RequestView::All => {}
         }
@@ -723,9 +780,10 @@ impl Store {
 
     /// Counts of requests by status and resource type, for `/metrics`.
     pub async fn request_counts(&self) -> Result<Vec<(String, String, i64)>> {
-        let rows = sqlx::query("SELECT status, resource_type, COUNT(*) AS n FROM requests GROUP BY status, resource_type")
-            .fetch_all(self.pool())
-            .await?;
+        let rows =
+            sqlx::query("SELECT status, resource_type, COUNT(*) AS n FROM requests GROUP BY status, resource_type")
+                .fetch_all(self.pool())
+                .await?;
         rows.iter().map(|r| Ok((text(r, "status")?, text(r, "resource_type")?, int(r, "n")?))).collect()
     }
 

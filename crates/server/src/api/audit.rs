@@ -25,7 +25,11 @@ pub struct AuditQuery {
 }
 
 /// `GET /api/v1/audit?category=&actor=&action=&target=&since=&until=&cursor=&limit=`, newest first.
-pub async fn list(State(app): State<AppState>, principal: Principal, ApiQuery(q): ApiQuery<AuditQuery>) -> ApiResult<Json<Page>> {
+pub async fn list(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<AuditQuery>,
+) -> ApiResult<Json<Page>> {
     principal.require("audit.read")?;
     let actor_id = match q.actor {
         Some(actor) if uuid::Uuid::parse_str(&actor).is_ok() => Some(actor),

@@ -32,7 +32,11 @@ async fn current(app: &AppState, resource_type: ResourceType, id: &str) -> ApiRe
 // ---- accounts ----
 
 /// `GET /api/v1/accounts`
-pub async fn list_accounts(State(app): State<AppState>, principal: Principal, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page>> {
+pub async fn list_accounts(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page>> {
     principal.require("accounts.read")?;
     let limit = limit_of(q.limit)?;
     let after = q.cursor.as_deref().map(parse_id).transpose()?;
@@ -42,12 +46,17 @@ pub async fn list_accounts(State(app): State<AppState>, principal: Principal, Ap
 }
 
 /// `GET /api/v1/accounts/{id}`: anyone may read their own account.
-pub async fn get_account(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_account(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     let id = parse_id(&id)?;
     if id != principal.account.id {
         principal.require("accounts.read")?;
     }
-    let account = app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
+    let account =
+        app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
     let mut body = json!(account);
     body["groupIds"] = json!(app.store.group_ids_of(&id).await?);
     Ok(Json(body))
@@ -73,7 +82,12 @@ fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
 }
 
 /// `POST /api/v1/accounts`: a service account gets its bearer token in the answer, once.
-pub async fn create_account(State(app): State<AppState>, principal: Principal, headers: HeaderMap, ApiJson(body): ApiJson<NewAccountBody>) -> ApiResult<Response> {
+pub async fn create_account(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewAccountBody>,
+) -> ApiResult<Response> {
     principal.require("accounts.write")?;
     let kind = AccountKind::parse(&body.kind)?;
     let username = validate::username(&body.username)?;
@@ -84,7 +98,9 @@ pub async fn create_account(State(app): State<AppState>, principal: Principal, h
             Some(hash_password(password)?)
         }
         (AccountKind::Human, None) => return Err(ApiError::validation("a human account needs a password")),
-        (AccountKind::Service, Some(_)) => return Err(ApiError::validation("service accounts sign in with a token, not a password")),
+        (AccountKind::Service, Some(_)) => {
+            return Err(ApiError::validation("service accounts sign in with a token, not a password"))
+        }
         (AccountKind::Service, None) => None,
     };
     if app.store.account_by_username(&username).await?.is_some() {
@@ -116,7 +132,9 @@ pub async fn create_account(State(app): State<AppState>, principal: Principal, h
         return Err(ApiError::conflict("conflict", "creating an account is never held"));
     };
     let token = new_token();
-    app.store.create_token(&principal.actor(), &id, "service account token", &sha256_hex(&token), None, app.now()).await?;
+    app.store
+        .create_token(&principal.actor(), &id, "service account token", &sha256_hex(&token), None, app.now())
+        .await?;
     state["id"] = json!(id);
     state["version"] = json!(version);
     state["token"] = json!(token);
@@ -168,10 +186,30 @@ pub async fn update_account(
         None => None,
     };
     if secret.is_none() {
-        return propose(&app, &principal, ResourceType::Account, Operation::Update, id, before, version, after, justification(body.justification, &headers)).await;
+        return propose(
+            &app,
+            &principal,
+            ResourceType::Account,
+            Operation::Update,
+            id,
+            before,
+            version,
+            after,
+            justification(body.justification, &headers),
+        )
+        .await;
     }
     let object_name = before["username"].as_str().unwrap_or_default().to_owned();
-    let proposal = Proposal { resource_type: ResourceType::Account, operation: Operation::Update, object_id: id, object_name, before, before_version: version, after, secret };
+    let proposal = Proposal {
+        resource_type: ResourceType::Account,
+        operation: Operation::Update,
+        object_id: id,
+        object_name,
+        before,
+        before_version: version,
+        after,
+        secret,
+    };
     submit(&app, &principal, proposal, justification(body.justification, &headers)).await
 }
 
@@ -188,13 +226,28 @@ pub async fn delete_account(
     if id == principal.account.id {
         return Err(ApiError::validation("you cannot delete your own account"));
     }
-    propose(&app, &principal, ResourceType::Account, Operation::Delete, id, before, version, Value::Null, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::Account,
+        Operation::Delete,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 // ---- groups ----
 
 /// `GET /api/v1/groups`
-pub async fn list_groups(State(app): State<AppState>, principal: Principal, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page>> {
+pub async fn list_groups(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page>> {
     principal.require("groups.read")?;
     let limit = limit_of(q.limit)?;
     let after = q.cursor.as_deref().map(parse_id).transpose()?;
@@ -204,13 +257,20 @@ pub async fn list_groups(State(app): State<AppState>, principal: Principal, ApiQ
 }
 
 /// `GET /api/v1/groups/{id}`: the group with its members.
-pub async fn get_group(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_group(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     principal.require("groups.read")?;
     let id = parse_id(&id)?;
     let group = app.store.group(&id).await?.ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
     let members = app.store.group_members(&id).await?;
     let mut body = json!(group);
-    body["members"] = json!(members.iter().map(|m| json!({"id": m.id, "username": m.username, "displayName": m.display_name, "kind": m.kind})).collect::<Vec<_>>());
+    body["members"] = json!(members
+        .iter()
+        .map(|m| json!({"id": m.id, "username": m.username, "displayName": m.display_name, "kind": m.kind}))
+        .collect::<Vec<_>>());
     Ok(Json(body))
 }
 
@@ -223,7 +283,12 @@ pub struct GroupBody {
 }
 
 /// `POST /api/v1/groups`
-pub async fn create_group(State(app): State<AppState>, principal: Principal, headers: HeaderMap, ApiJson(body): ApiJson<GroupBody>) -> ApiResult<Response> {
+pub async fn create_group(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<GroupBody>,
+) -> ApiResult<Response> {
     principal.require("groups.write")?;
     let display_name = validate::display_name("displayName", &body.display_name)?;
     let proposal = Proposal {
@@ -264,7 +329,18 @@ pub async fn update_group(
     if body.description.is_some() {
         after["description"] = json!(validate::description(body.description.as_deref())?);
     }
-    propose(&app, &principal, ResourceType::Group, Operation::Update, id, before, version, after, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::Group,
+        Operation::Update,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 /// `DELETE /api/v1/groups/{id}`
@@ -277,7 +353,18 @@ pub async fn delete_group(
 ) -> ApiResult<Response> {
     principal.require("groups.write")?;
     let (id, before, version) = current(&app, ResourceType::Group, &id).await?;
-    propose(&app, &principal, ResourceType::Group, Operation::Delete, id, before, version, Value::Null, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::Group,
+        Operation::Delete,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -300,14 +387,30 @@ pub async fn set_members(
     let mut members = Vec::new();
     for raw in &body.members {
         let account_id = parse_id(raw)?;
-        let account = app.store.account(&account_id).await?.ok_or_else(|| ApiError::validation(format!("account {account_id} does not exist")))?;
+        let account = app
+            .store
+            .account(&account_id)
+            .await?
+            .ok_or_else(|| ApiError::validation(format!("account {account_id} does not exist")))?;
         members.push((account.username, account.id));
     }
     members.sort();
     members.dedup();
     let mut after = before.clone();
-    after["members"] = json!(members.iter().map(|(username, id)| json!({"id": id, "username": username})).collect::<Vec<_>>());
-    propose(&app, &principal, ResourceType::Group, Operation::Update, id, before, version, after, justification(body.justification, &headers)).await
+    after["members"] =
+        json!(members.iter().map(|(username, id)| json!({"id": id, "username": username})).collect::<Vec<_>>());
+    propose(
+        &app,
+        &principal,
+        ResourceType::Group,
+        Operation::Update,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 // ---- roles ----
@@ -319,7 +422,11 @@ pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> Ap
 }
 
 /// `GET /api/v1/roles/{id}`
-pub async fn get_role(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_role(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     principal.require("roles.read")?;
     let id = parse_id(&id)?;
     let role = app.store.role(&id).await?.ok_or_else(|| ApiError::not_found(format!("role {id} does not exist")))?;
@@ -351,7 +458,12 @@ fn role_state(body: &RoleBody) -> ApiResult<Value> {
 }
 
 /// `POST /api/v1/roles`
-pub async fn create_role(State(app): State<AppState>, principal: Principal, headers: HeaderMap, ApiJson(body): ApiJson<RoleBody>) -> ApiResult<Response> {
+pub async fn create_role(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<RoleBody>,
+) -> ApiResult<Response> {
     principal.require("roles.write")?;
     let after = role_state(&body)?;
     let proposal = Proposal {
@@ -370,7 +482,11 @@ pub async fn create_role(State(app): State<AppState>, principal: Principal, head
 async fn custom_role(app: &AppState, id: &str) -> ApiResult<(String, Value, i64)> {
     let (id, before, version) = current(app, ResourceType::Role, id).await?;
     if before["builtIn"] == true {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "built_in_role", "built-in roles cannot be changed; create a custom role"));
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "built_in_role",
+            "built-in roles cannot be changed; create a custom role",
+        ));
     }
     Ok((id, before, version))
 }
@@ -386,7 +502,18 @@ pub async fn update_role(
     principal.require("roles.write")?;
     let (id, before, version) = custom_role(&app, &id).await?;
     let after = role_state(&body)?;
-    propose(&app, &principal, ResourceType::Role, Operation::Update, id, before, version, after, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::Role,
+        Operation::Update,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 /// `DELETE /api/v1/roles/{id}`
@@ -399,7 +526,18 @@ pub async fn delete_role(
 ) -> ApiResult<Response> {
     principal.require("roles.write")?;
     let (id, before, version) = custom_role(&app, &id).await?;
-    propose(&app, &principal, ResourceType::Role, Operation::Delete, id, before, version, Value::Null, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::Role,
+        Operation::Delete,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 // ---- role assignments ----
@@ -411,10 +549,18 @@ pub async fn list_role_assignments(State(app): State<AppState>, principal: Princ
 }
 
 /// `GET /api/v1/roleAssignments/{id}`
-pub async fn get_role_assignment(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_role_assignment(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     principal.require("roles.read")?;
     let id = parse_id(&id)?;
-    let assignment = app.store.role_assignment(&id).await?.ok_or_else(|| ApiError::not_found(format!("role assignment {id} does not exist")))?;
+    let assignment = app
+        .store
+        .role_assignment(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("role assignment {id} does not exist")))?;
     Ok(Json(json!(assignment)))
 }
 
@@ -429,7 +575,11 @@ pub struct AssignmentBody {
 
 async fn assignment_state(app: &AppState, body: &AssignmentBody) -> ApiResult<Value> {
     let role_id = parse_id(&body.role_id)?;
-    let role = app.store.role(&role_id).await?.ok_or_else(|| ApiError::validation(format!("role {role_id} does not exist")))?;
+    let role = app
+        .store
+        .role(&role_id)
+        .await?
+        .ok_or_else(|| ApiError::validation(format!("role {role_id} does not exist")))?;
     let group_ids = ensure_groups(app, &body.group_ids).await?;
     if group_ids.is_empty() {
         return Err(ApiError::validation("groupIds must name at least one group"));
@@ -442,7 +592,12 @@ async fn assignment_state(app: &AppState, body: &AssignmentBody) -> ApiResult<Va
 }
 
 /// `POST /api/v1/roleAssignments` `{roleId, groupIds}`
-pub async fn create_role_assignment(State(app): State<AppState>, principal: Principal, headers: HeaderMap, ApiJson(body): ApiJson<AssignmentBody>) -> ApiResult<Response> {
+pub async fn create_role_assignment(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AssignmentBody>,
+) -> ApiResult<Response> {
     principal.require("roles.write")?;
     let after = assignment_state(&app, &body).await?;
     let proposal = Proposal {
@@ -469,7 +624,18 @@ pub async fn update_role_assignment(
     principal.require("roles.write")?;
     let (id, before, version) = current(&app, ResourceType::RoleAssignment, &id).await?;
     let after = assignment_state(&app, &body).await?;
-    propose(&app, &principal, ResourceType::RoleAssignment, Operation::Update, id, before, version, after, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::RoleAssignment,
+        Operation::Update,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 /// `DELETE /api/v1/roleAssignments/{id}`
@@ -482,5 +648,16 @@ pub async fn delete_role_assignment(
 ) -> ApiResult<Response> {
     principal.require("roles.write")?;
     let (id, before, version) = current(&app, ResourceType::RoleAssignment, &id).await?;
-    propose(&app, &principal, ResourceType::RoleAssignment, Operation::Delete, id, before, version, Value::Null, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::RoleAssignment,
+        Operation::Delete,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification(body.justification, &headers),
+    )
+    .await
 }

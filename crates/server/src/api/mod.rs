@@ -2,8 +2,8 @@
 
 pub mod audit;
 pub mod directory;
-pub mod ops;
 pub mod openapi;
+pub mod ops;
 pub mod policies;
 pub mod requests;
 pub mod resources;
@@ -39,7 +39,12 @@ pub fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> String) -> Op
 
 /// Runs a proposal through the MAA gate and answers as DESIGN §6 says: 200/201 with the object
 /// when it was applied, 202 with the request and a `Location` when it is held (R1).
-pub async fn submit(app: &AppState, principal: &Principal, proposal: Proposal, justification: Option<String>) -> ApiResult<Response> {
+pub async fn submit(
+    app: &AppState,
+    principal: &Principal,
+    proposal: Proposal,
+    justification: Option<String>,
+) -> ApiResult<Response> {
     let created = proposal.operation == countersign_core::profile::Operation::Create;
     let id = proposal.object_id.clone();
     let submitted = app.store.submit(&principal.actor(), proposal, justification.as_deref(), app.now()).await?;
@@ -135,7 +140,11 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/metrics", get(ops::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not accept that method")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
         })
         .layer(DefaultBodyLimit::max(body_limit))
 }

@@ -25,5 +25,8 @@ pub async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<AppState>) -> ApiResult<impl IntoResponse> {
     let counts = app.store.request_counts().await?;
-    Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], app.metrics.render(&counts)))
+    Ok((
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        app.metrics.render(&counts),
+    ))
 }

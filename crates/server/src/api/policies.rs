@@ -48,9 +48,15 @@ pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResul
 pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     principal.require("accessPolicies.read")?;
     let id = parse_id(&id)?;
-    let (policy, version) = app.store.policy(&id).await?.ok_or_else(|| ApiError::not_found(format!("access policy {id} does not exist")))?;
-    let approvers = app.store.approver_eligibility(&policy.approver_group_ids, policy.profile_type.resource_type()).await?;
-    let eligible = approvers.iter().filter(|a| a.eligible).map(|a| &a.account_id).collect::<std::collections::HashSet<_>>().len();
+    let (policy, version) = app
+        .store
+        .policy(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("access policy {id} does not exist")))?;
+    let approvers =
+        app.store.approver_eligibility(&policy.approver_group_ids, policy.profile_type.resource_type()).await?;
+    let eligible =
+        approvers.iter().filter(|a| a.eligible).map(|a| &a.account_id).collect::<std::collections::HashSet<_>>().len();
     let mut body = render(&policy, version);
     body["approvers"] = json!(approvers);
     body["eligibleApproverCount"] = json!(eligible);
@@ -86,7 +92,12 @@ async fn proposed(app: &AppState, id: &str, body: &PolicyBody) -> ApiResult<Acce
 }
 
 /// `POST /api/v1/accessPolicies`: always 202 with the request (R9).
-pub async fn create(State(app): State<AppState>, principal: Principal, headers: HeaderMap, ApiJson(body): ApiJson<PolicyBody>) -> ApiResult<Response> {
+pub async fn create(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<PolicyBody>,
+) -> ApiResult<Response> {
     principal.require("accessPolicies.create")?;
     let policy = proposed(&app, &new_id(), &body).await?;
     let proposal = Proposal {

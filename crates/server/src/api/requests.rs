@@ -40,7 +40,8 @@ impl<'a> RequestRenderer<'a> {
 
     /// Whether the caller may see this request at all.
     pub async fn visible(&self, record: &RequestRecord) -> ApiResult<bool> {
-        if record.requested_by == self.principal.account.id || self.principal.has(read_permission(record.resource_type)) {
+        if record.requested_by == self.principal.account.id || self.principal.has(read_permission(record.resource_type))
+        {
             return Ok(true);
         }
         let groups = self.approver_groups(record).await?;
@@ -56,7 +57,8 @@ impl<'a> RequestRenderer<'a> {
         let can_approve = status == RequestStatus::NeedsApproval
             && !is_requester
             && !record.approvals.iter().any(|a| &a.approver_id == me)
-            && ineligibility(&self.principal.candidate(), &self.approver_groups(record).await?, record.resource_type).is_empty();
+            && ineligibility(&self.principal.candidate(), &self.approver_groups(record).await?, record.resource_type)
+                .is_empty();
         let entries = diff(&record.before, &record.after);
         Ok(json!({
             "id": record.id,
@@ -111,7 +113,11 @@ pub struct ListQuery {
 pub const DEFAULT_LIST_WINDOW: i64 = 30 * MILLIS_PER_DAY;
 
 /// `GET /api/v1/requests?view=mine|received|all&status=&type=&since=&until=&cursor=&limit=`
-pub async fn list(State(app): State<AppState>, principal: Principal, ApiQuery(q): ApiQuery<ListQuery>) -> ApiResult<Json<Page>> {
+pub async fn list(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Page>> {
     let now = app.now();
     // Exact on read (R11): nothing past its time is listed as open.
     app.store.expire_due(now).await?;
@@ -121,11 +127,11 @@ pub async fn list(State(app): State<AppState>, principal: Principal, ApiQuery(q)
         "all" => RequestView::All,
         other => return Err(ApiError::validation(format!("view must be mine, received or all, not '{other}'"))),
     };
-    let resource_types = matches!(view, RequestView::All).then(|| {
-        ResourceType::ALL.into_iter().filter(|t| principal.has(read_permission(*t))).collect::<Vec<_>>()
-    });
+    let resource_types = matches!(view, RequestView::All)
+        .then(|| ResourceType::ALL.into_iter().filter(|t| principal.has(read_permission(*t))).collect::<Vec<_>>());
     let status = q.status.as_deref().map(str::parse::<RequestStatus>).transpose().map_err(ApiError::validation)?;
-    let resource_type = q.resource_type.as_deref().map(str::parse::<ResourceType>).transpose().map_err(ApiError::validation)?;
+    let resource_type =
+        q.resource_type.as_deref().map(str::parse::<ResourceType>).transpose().map_err(ApiError::validation)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));
@@ -177,7 +183,13 @@ pub struct DecisionBody {
     notes: Option<String>,
 }
 
-async fn decide(app: AppState, principal: Principal, id: String, decision: Decision, body: DecisionBody) -> ApiResult<Json<Value>> {
+async fn decide(
+    app: AppState,
+    principal: Principal,
+    id: String,
+    decision: Decision,
+    body: DecisionBody,
+) -> ApiResult<Json<Value>> {
     let record = visible_request(&app, &principal, &id).await?;
     let now = app.now();
     let decided = app.store.decide(&principal.actor(), &record.id, decision, body.notes.as_deref(), now).await?;

@@ -102,7 +102,11 @@ pub async fn list(
 }
 
 /// `GET /api/v1/resources/{type}/{id}`
-pub async fn get(State(app): State<AppState>, principal: Principal, Path((raw_type, id)): Path<(String, String)>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path((raw_type, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
     let resource_type = document_type(&raw_type)?;
     principal.require(read_permission(resource_type))?;
     let (id, state, version) = current(&app, resource_type, &id).await?;
@@ -167,7 +171,18 @@ pub async fn update(
     principal.require(write_permission(resource_type, Operation::Update))?;
     let (id, before, version) = current(&app, resource_type, &id).await?;
     let after = proposed_state(resource_type, &body, before.get("assignedGroupIds"))?;
-    propose(&app, &principal, resource_type, Operation::Update, id, before, version, after, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        resource_type,
+        Operation::Update,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 #[derive(Deserialize, Default)]
@@ -187,7 +202,18 @@ pub async fn delete(
     let resource_type = document_type(&raw_type)?;
     principal.require(write_permission(resource_type, Operation::Delete))?;
     let (id, before, version) = current(&app, resource_type, &id).await?;
-    propose(&app, &principal, resource_type, Operation::Delete, id, before, version, Value::Null, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        resource_type,
+        Operation::Delete,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -213,7 +239,18 @@ pub async fn assign(
     let (id, before, version) = current(&app, resource_type, &id).await?;
     let mut after = before.clone();
     after["assignedGroupIds"] = json!(ensure_groups(&app, &body.group_ids).await?);
-    propose(&app, &principal, resource_type, Operation::Assign, id, before, version, after, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        resource_type,
+        Operation::Assign,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }
 
 /// A change to an existing object; a change that changes nothing answers with the object.
@@ -233,19 +270,41 @@ pub(crate) async fn propose(
     if before == after {
         return Ok(Json(render_state(&id, resource_type, before, version)).into_response());
     }
-    let object_name = before["name"].as_str().or(before["displayName"].as_str()).or(before["username"].as_str()).unwrap_or_default().to_owned();
-    let proposal = Proposal { resource_type, operation, object_id: id, object_name, before, before_version: version, after, secret: None };
+    let object_name = before["name"]
+        .as_str()
+        .or(before["displayName"].as_str())
+        .or(before["username"].as_str())
+        .unwrap_or_default()
+        .to_owned();
+    let proposal = Proposal {
+        resource_type,
+        operation,
+        object_id: id,
+        object_name,
+        before,
+        before_version: version,
+        after,
+        secret: None,
+    };
     submit(app, principal, proposal, justification).await
 }
 
 /// `GET /api/v1/devices`
-pub async fn list_devices(State(app): State<AppState>, principal: Principal, ApiQuery(q): ApiQuery<PageQuery>) -> ApiResult<Json<Page>> {
+pub async fn list_devices(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<PageQuery>,
+) -> ApiResult<Json<Page>> {
     principal.require("devices.read")?;
     list_of(&app, ResourceType::Device, q).await
 }
 
 /// `GET /api/v1/devices/{id}`
-pub async fn get_device(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get_device(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
     principal.require("devices.read")?;
     let (id, state, version) = current(&app, ResourceType::Device, &id).await?;
     Ok(Json(render_state(&id, ResourceType::Device, state, version)))
@@ -260,10 +319,16 @@ pub struct EnrollBody {
 }
 
 /// `POST /api/v1/devices` `{name, os, owner?}`: enrolment is not protected.
-pub async fn enroll_device(State(app): State<AppState>, principal: Principal, ApiJson(body): ApiJson<EnrollBody>) -> ApiResult<Response> {
+pub async fn enroll_device(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<EnrollBody>,
+) -> ApiResult<Response> {
     // There is no enrolment permission; any device-management permission will do.
     if !["devices.wipe", "devices.retire", "devices.delete"].iter().any(|p| principal.has(p)) {
-        return Err(ApiError::forbidden("enrolling a device needs a device-management permission (devices.wipe, devices.retire or devices.delete)"));
+        return Err(ApiError::forbidden(
+            "enrolling a device needs a device-management permission (devices.wipe, devices.retire or devices.delete)",
+        ));
     }
     let name = validate::display_name("name", &body.name)?;
     let os = validate::display_name("os", &body.os)?;
@@ -300,7 +365,9 @@ pub async fn device_action(
         "wipe" => Operation::Wipe,
         "retire" => Operation::Retire,
         "delete" => Operation::Delete,
-        other => return Err(ApiError::not_found(format!("'{other}' is not a device action; use wipe, retire or delete"))),
+        other => {
+            return Err(ApiError::not_found(format!("'{other}' is not a device action; use wipe, retire or delete")))
+        }
     };
     principal.require(write_permission(ResourceType::Device, operation))?;
     let (id, before, version) = current(&app, ResourceType::Device, &id).await?;
@@ -310,7 +377,10 @@ pub async fn device_action(
             if before["state"] != "active" {
                 return Err(ApiError::conflict(
                     "invalid_device_state",
-                    format!("the device is {}; only an active device can be wiped or retired", before["state"].as_str().unwrap_or("unknown")),
+                    format!(
+                        "the device is {}; only an active device can be wiped or retired",
+                        before["state"].as_str().unwrap_or("unknown")
+                    ),
                 ));
             }
             let mut after = before.clone();
@@ -321,5 +391,16 @@ pub async fn device_action(
             after
         }
     };
-    propose(&app, &principal, ResourceType::Device, operation, id, before, version, after, justification(body.justification, &headers)).await
+    propose(
+        &app,
+        &principal,
+        ResourceType::Device,
+        operation,
+        id,
+        before,
+        version,
+        after,
+        justification(body.justification, &headers),
+    )
+    .await
 }

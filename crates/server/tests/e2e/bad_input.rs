@@ -31,20 +31,74 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
         let cases: Vec<(Method, String, String, u16, &str)> = vec![
             (Method::PUT, put.clone(), "{\"name\": \"x\", ".into(), 400, "malformed_json"),
             (Method::PUT, put.clone(), "not json".into(), 400, "malformed_json"),
-            (Method::PUT, put.clone(), json!({"name": "x", "document": {}, "justification": "j", "sneaky": 1}).to_string(), 400, "validation_failed"),
-            (Method::PUT, put.clone(), json!({"name": "x", "document": {}, "justification": "x".repeat(1025)}).to_string(), 400, "justification_too_long"),
-            (Method::PUT, put.clone(), json!({"name": "x", "document": {}, "justification": "   "}).to_string(), 400, "justification_required"),
+            (
+                Method::PUT,
+                put.clone(),
+                json!({"name": "x", "document": {}, "justification": "j", "sneaky": 1}).to_string(),
+                400,
+                "validation_failed",
+            ),
+            (
+                Method::PUT,
+                put.clone(),
+                json!({"name": "x", "document": {}, "justification": "x".repeat(1025)}).to_string(),
+                400,
+                "justification_too_long",
+            ),
+            (
+                Method::PUT,
+                put.clone(),
+                json!({"name": "x", "document": {}, "justification": "   "}).to_string(),
+                400,
+                "justification_required",
+            ),
             (Method::PUT, put.clone(), json!({"name": "x", "document": {}}).to_string(), 400, "justification_required"),
-            (Method::PUT, put.clone(), json!({"name": "", "document": {}, "justification": "j"}).to_string(), 400, "validation_failed"),
-            (Method::PUT, put.clone(), json!({"name": "x", "document": [1], "justification": "j"}).to_string(), 400, "validation_failed"),
-            (Method::PUT, put.clone(), json!({"name": "x", "document": {"big": "y".repeat(70 * 1024)}, "justification": "j"}).to_string(), 413, "payload_too_large"),
-            (Method::POST, "/api/v1/resources/widget".into(), json!({"name": "x", "document": {}}).to_string(), 404, "unknown_type"),
-            (Method::PUT, "/api/v1/resources/app/not-an-id".into(), json!({"name": "x", "document": {}, "justification": "j"}).to_string(), 400, "invalid_id"),
+            (
+                Method::PUT,
+                put.clone(),
+                json!({"name": "", "document": {}, "justification": "j"}).to_string(),
+                400,
+                "validation_failed",
+            ),
+            (
+                Method::PUT,
+                put.clone(),
+                json!({"name": "x", "document": [1], "justification": "j"}).to_string(),
+                400,
+                "validation_failed",
+            ),
+            (
+                Method::PUT,
+                put.clone(),
+                json!({"name": "x", "document": {"big": "y".repeat(70 * 1024)}, "justification": "j"}).to_string(),
+                413,
+                "payload_too_large",
+            ),
+            (
+                Method::POST,
+                "/api/v1/resources/widget".into(),
+                json!({"name": "x", "document": {}}).to_string(),
+                404,
+                "unknown_type",
+            ),
+            (
+                Method::PUT,
+                "/api/v1/resources/app/not-an-id".into(),
+                json!({"name": "x", "document": {}, "justification": "j"}).to_string(),
+                400,
+                "invalid_id",
+            ),
             (Method::GET, "/api/v1/requests/123".into(), String::new(), 400, "invalid_id"),
             (Method::GET, "/api/v1/requests?view=everything".into(), String::new(), 400, "validation_failed"),
             (Method::GET, "/api/v1/requests?colour=red".into(), String::new(), 400, "validation_failed"),
             (Method::GET, "/api/v1/requests?since=yesterday".into(), String::new(), 400, "validation_failed"),
-            (Method::POST, format!("/api/v1/requests/{open_id}/approve"), "{\"notes\": 5}".into(), 400, "validation_failed"),
+            (
+                Method::POST,
+                format!("/api/v1/requests/{open_id}/approve"),
+                "{\"notes\": 5}".into(),
+                400,
+                "validation_failed",
+            ),
             (Method::GET, "/api/v1/nowhere".into(), String::new(), 404, "not_found"),
             (Method::PATCH, "/api/v1/requests".into(), String::new(), 405, "method_not_allowed"),
         ];
@@ -52,7 +106,9 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
             let (s, problem) = raw(&app, method.clone(), &path, &body).await;
             assert_problem(s, &problem, status, code);
         }
-        let (s, notes) = app.post(&app.bob, &format!("/api/v1/requests/{open_id}/approve"), json!({"notes": "x".repeat(1025)})).await;
+        let (s, notes) = app
+            .post(&app.bob, &format!("/api/v1/requests/{open_id}/approve"), json!({"notes": "x".repeat(1025)}))
+            .await;
         assert_problem(s, &notes, 400, "notes_too_long");
         assert_eq!(app.audit_len().await, before, "the audit log's length is unchanged");
         let (_, current) = app.get(&app.alice, &put).await;
@@ -69,7 +125,8 @@ async fn unauthenticated_calls_get_401_problem() {
         assert!(response.headers().contains_key("www-authenticate"));
         let body: serde_json::Value = response.json().await.unwrap();
         assert_eq!(body["code"], "unauthenticated");
-        let response = app.http.get(format!("{}/api/v1/requests", app.base)).bearer_auth("cs_forged").send().await.unwrap();
+        let response =
+            app.http.get(format!("{}/api/v1/requests", app.base)).bearer_auth("cs_forged").send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     })
     .await;

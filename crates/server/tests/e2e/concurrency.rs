@@ -11,7 +11,8 @@ async fn r4_fifty_concurrent_submissions_for_one_object_give_exactly_one_202() {
         let id = app.create_app("Zoom").await;
         let users = [&app.alice, &app.dave, &app.admin, &app.svc];
         let versions: Vec<String> = (0..50).map(|i| format!("v{i}")).collect();
-        let answers = join_all(versions.iter().enumerate().map(|(i, v)| app.update_app(users[i % users.len()], &id, v))).await;
+        let answers =
+            join_all(versions.iter().enumerate().map(|(i, v)| app.update_app(users[i % users.len()], &id, v))).await;
         let accepted: Vec<_> = answers.iter().filter(|(s, _)| *s == StatusCode::ACCEPTED).collect();
         assert_eq!(accepted.len(), 1, "{answers:?}");
         let open_id = accepted[0].1["id"].clone();
@@ -19,7 +20,8 @@ async fn r4_fifty_concurrent_submissions_for_one_object_give_exactly_one_202() {
             assert_problem(*status, body, 409, "request_open_for_object");
             assert_eq!(body["requestId"], open_id);
         }
-        let (_, mine) = app.get(&app.admin, &format!("/api/v1/requests?view=all&objectId={id}&status=needsApproval")).await;
+        let (_, mine) =
+            app.get(&app.admin, &format!("/api/v1/requests?view=all&objectId={id}&status=needsApproval")).await;
         assert_eq!(mine["value"].as_array().unwrap().len(), 1);
     })
     .await;

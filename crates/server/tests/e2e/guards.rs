@@ -11,7 +11,12 @@ async fn r3_the_requester_in_the_approver_group_cannot_approve() {
         let (_, request) = app.update_app(&app.dave, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
         let (_, received) = app.get(&app.dave, "/api/v1/requests?view=received").await;
-        let own = received["value"].as_array().unwrap().iter().find(|r| r["id"] == rid).expect("dave sees his own request in Received");
+        let own = received["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == rid)
+            .expect("dave sees his own request in Received");
         assert_eq!(own["canApprove"], false);
         for action in ["approve", "reject"] {
             let (s, body) = app.post(&app.dave, &format!("/api/v1/requests/{rid}/{action}"), json!({})).await;
@@ -66,9 +71,22 @@ async fn r4_a_second_submission_for_the_object_names_the_open_request() {
         assert_problem(s, &second, 409, "request_open_for_object");
         assert_eq!(second["requestId"], first["id"]);
         assert!(second["detail"].as_str().unwrap().contains(first["id"].as_str().unwrap()), "{second}");
-        let (s, assign) = app.post(&app.alice, &format!("/api/v1/resources/app/{id}/assign"), json!({"groupIds": [], "justification": "x"})).await;
+        let (s, assign) = app
+            .post(
+                &app.alice,
+                &format!("/api/v1/resources/app/{id}/assign"),
+                json!({"groupIds": [], "justification": "x"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "an assignment that changes nothing is not a request: {assign}");
-        let (s, delete) = app.call(&app.alice, Method::DELETE, &format!("/api/v1/resources/app/{id}"), Some(json!({"justification": "x"}))).await;
+        let (s, delete) = app
+            .call(
+                &app.alice,
+                Method::DELETE,
+                &format!("/api/v1/resources/app/{id}"),
+                Some(json!({"justification": "x"})),
+            )
+            .await;
         assert_problem(s, &delete, 409, "request_open_for_object");
         assert_eq!(app.audit_len().await, before, "refusals write nothing");
     })
@@ -79,13 +97,23 @@ async fn r4_a_second_submission_for_the_object_names_the_open_request() {
 async fn r9_adding_yourself_to_an_approver_group_is_held() {
     each_backend(Setup::protected(), |app| async move {
         let (_, group) = app.get(&app.alice, &format!("/api/v1/groups/{}", app.approvers_group)).await;
-        let mut members: Vec<String> = group["members"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
+        let mut members: Vec<String> =
+            group["members"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
         members.push(app.alice.id.clone());
-        let (s, request) = app.put(&app.alice, &format!("/api/v1/groups/{}/members", app.approvers_group), json!({"members": members, "justification": "I want to approve"})).await;
+        let (s, request) = app
+            .put(
+                &app.alice,
+                &format!("/api/v1/groups/{}/members", app.approvers_group),
+                json!({"members": members, "justification": "I want to approve"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{request}");
         assert_eq!(request["profileType"], "operationApprovalPolicy");
         let (_, group) = app.get(&app.alice, &format!("/api/v1/groups/{}", app.approvers_group)).await;
-        assert!(group["members"].as_array().unwrap().iter().all(|m| m["id"] != app.alice.id.as_str()), "not a member yet");
+        assert!(
+            group["members"].as_array().unwrap().iter().all(|m| m["id"] != app.alice.id.as_str()),
+            "not a member yet"
+        );
         let (_, me) = app.get(&app.alice, "/api/v1/me").await;
         assert!(!me["groupIds"].as_array().unwrap().iter().any(|g| g == app.approvers_group.as_str()));
     })
@@ -95,15 +123,27 @@ async fn r9_adding_yourself_to_an_approver_group_is_held() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r9_approver_group_membership_is_held_even_without_any_policy_of_its_own_type() {
     // Only an app policy exists: no operationApprovalPolicy, no role policy.
-    let setup = Setup::only(&[(countersign_core::profile::ProfileType::App, 1, countersign_core::policy::Completion::Requester)]);
+    let setup = Setup::only(&[(
+        countersign_core::profile::ProfileType::App,
+        1,
+        countersign_core::policy::Completion::Requester,
+    )]);
     each_backend(setup, |app| async move {
-        let (s, request) = app.put(&app.admin, &format!("/api/v1/groups/{}/members", app.approvers_group), json!({"members": [app.admin.id], "justification": "replace the approvers"})).await;
+        let (s, request) = app
+            .put(
+                &app.admin,
+                &format!("/api/v1/groups/{}/members", app.approvers_group),
+                json!({"members": [app.admin.id], "justification": "replace the approvers"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{request}");
         let rid = request["id"].as_str().unwrap();
         // The current approvers decide, so the admin's puppet plan needs bob or carol.
         let (s, body) = app.post(&app.dave, &format!("/api/v1/requests/{rid}/approve"), json!({})).await;
         assert_eq!(s, StatusCode::OK, "dave is a current approver: {body}");
-        let (s, _) = app.put(&app.admin, &format!("/api/v1/groups/{}/members", app.empty_group), json!({"members": [app.admin.id]})).await;
+        let (s, _) = app
+            .put(&app.admin, &format!("/api/v1/groups/{}/members", app.empty_group), json!({"members": [app.admin.id]}))
+            .await;
         assert_eq!(s, StatusCode::OK, "a group no policy names is not protected");
     })
     .await;
@@ -113,18 +153,40 @@ async fn r9_approver_group_membership_is_held_even_without_any_policy_of_its_own
 async fn r9_resetting_or_disabling_an_approver_is_held() {
     each_backend(Setup::protected(), |app| async move {
         let path = format!("/api/v1/accounts/{}", app.bob.id);
-        let (s, reset) = app.call(&app.admin, Method::PATCH, &path, Some(json!({"password": "attacker controlled", "justification": "forgot"}))).await;
+        let (s, reset) = app
+            .call(
+                &app.admin,
+                Method::PATCH,
+                &path,
+                Some(json!({"password": "attacker controlled", "justification": "forgot"})),
+            )
+            .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{reset}");
         assert_eq!(reset["after"]["password"], "changed", "approvers see that it changes, never the hash");
         assert!(!reset.to_string().contains("argon2"), "{reset}");
         let (s, _) = app.get(&app.bob, "/api/v1/me").await;
         assert_eq!(s, StatusCode::OK, "bob's credentials are untouched while held");
-        let login = app.http.post(format!("{}/api/v1/auth/login", app.base)).json(&json!({"username": "bob", "password": PASSWORD})).send().await.unwrap();
+        let login = app
+            .http
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"username": "bob", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(login.status(), StatusCode::OK, "the old password still works");
         app.post(&app.admin, &format!("/api/v1/requests/{}/cancel", reset["id"].as_str().unwrap()), json!({})).await;
-        let (s, disable) = app.call(&app.admin, Method::PATCH, &path, Some(json!({"enabled": false, "justification": "offboarding"}))).await;
+        let (s, disable) = app
+            .call(&app.admin, Method::PATCH, &path, Some(json!({"enabled": false, "justification": "offboarding"})))
+            .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{disable}");
-        let (s, delete) = app.call(&app.admin, Method::PATCH, &format!("/api/v1/accounts/{}", app.alice.id), Some(json!({"enabled": false}))).await;
+        let (s, delete) = app
+            .call(
+                &app.admin,
+                Method::PATCH,
+                &format!("/api/v1/accounts/{}", app.alice.id),
+                Some(json!({"enabled": false})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "alice is not an approver: {delete}");
     })
     .await;
@@ -190,7 +252,8 @@ async fn r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons
     each_backend(Setup::protected(), |app| async move {
         let (_, list) = app.get(&app.admin, "/api/v1/accessPolicies").await;
         let apps = list["value"].as_array().unwrap().iter().find(|p| p["profileType"] == "app").unwrap().clone();
-        let (s, policy) = app.get(&app.admin, &format!("/api/v1/accessPolicies/{}", apps["id"].as_str().unwrap())).await;
+        let (s, policy) =
+            app.get(&app.admin, &format!("/api/v1/accessPolicies/{}", apps["id"].as_str().unwrap())).await;
         assert_eq!(s, StatusCode::OK, "{policy}");
         let approvers = policy["approvers"].as_array().unwrap();
         let find = |name: &str| approvers.iter().find(|a| a["username"] == name).unwrap().clone();
@@ -207,10 +270,18 @@ async fn r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons
 async fn permissions_come_before_maa() {
     each_backend(Setup::protected(), |app| async move {
         // bob holds the Approver role: reads everything, writes nothing.
-        let (s, body) = app.post(&app.bob, "/api/v1/resources/app", json!({"name": "x", "document": {}, "justification": "j"})).await;
+        let (s, body) = app
+            .post(&app.bob, "/api/v1/resources/app", json!({"name": "x", "document": {}, "justification": "j"}))
+            .await;
         assert_problem(s, &body, 403, "forbidden");
         assert!(body["detail"].as_str().unwrap().contains("apps.write"));
-        let (s, body) = app.put(&app.bob, &format!("/api/v1/groups/{}/members", app.approvers_group), json!({"members": [], "justification": "j"})).await;
+        let (s, body) = app
+            .put(
+                &app.bob,
+                &format!("/api/v1/groups/{}/members", app.approvers_group),
+                json!({"members": [], "justification": "j"}),
+            )
+            .await;
         assert_problem(s, &body, 403, "forbidden");
         let (s, body) = app.call(&app.bob, Method::DELETE, &format!("/api/v1/accounts/{}", app.alice.id), None).await;
         assert_problem(s, &body, 403, "forbidden");

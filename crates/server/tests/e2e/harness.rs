@@ -59,7 +59,9 @@ pub fn backends() -> Vec<Backend> {
                 "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set"
             );
             static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| eprintln!("skipped: PostgreSQL runs of the end-to-end suite (COUNTERSIGN_TEST_DATABASE_URL is not set)"));
+            ONCE.call_once(|| {
+                eprintln!("skipped: PostgreSQL runs of the end-to-end suite (COUNTERSIGN_TEST_DATABASE_URL is not set)")
+            });
         }
     }
     out
@@ -142,7 +144,9 @@ async fn create_database(admin_url: &str) -> (String, String) {
         .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = match admin_url.rfind('/') {
-        Some(i) if admin_url[..i].contains("://") && admin_url[..i].len() > admin_url.find("://").unwrap() + 2 => &admin_url[..i],
+        Some(i) if admin_url[..i].contains("://") && admin_url[..i].len() > admin_url.find("://").unwrap() + 2 => {
+            &admin_url[..i]
+        }
         _ => admin_url,
     };
     (format!("{base}/{name}"), name)
@@ -185,7 +189,9 @@ impl TestApp {
                 (url, Some((admin_url.clone(), name)))
             }
         };
-        let store = Store::connect(&database_url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.expect("connect");
+        let store = Store::connect(&database_url, StoreOptions { max_connections: 5, ..StoreOptions::default() })
+            .await
+            .expect("connect");
         let clock = Arc::new(TestClock(AtomicI64::new(START)));
         store.seed_built_in_roles(START).await.unwrap();
         let hash = countersign_server::auth::hash_password(PASSWORD).unwrap();
@@ -203,8 +209,13 @@ impl TestApp {
             }
             p
         };
-        let (alice, bob, carol, dave, svc) =
-            (account("alice", "human"), account("bob", "human"), account("carol", "human"), account("dave", "human"), account("svc", "service"));
+        let (alice, bob, carol, dave, svc) = (
+            account("alice", "human"),
+            account("bob", "human"),
+            account("carol", "human"),
+            account("dave", "human"),
+            account("svc", "service"),
+        );
         let member = |p: &Proposal| json!({"id": p.object_id, "username": p.object_name});
         let operators = create(
             ResourceType::Group,
@@ -216,7 +227,8 @@ impl TestApp {
             "Approvers",
             json!({"displayName": "Approvers", "description": "", "members": [member(&bob), member(&carol), member(&dave), member(&svc)]}),
         );
-        let empty = create(ResourceType::Group, "Empty", json!({"displayName": "Empty", "description": "", "members": []}));
+        let empty =
+            create(ResourceType::Group, "Empty", json!({"displayName": "Empty", "description": "", "members": []}));
         let operators_role = create(
             ResourceType::RoleAssignment,
             "Operators",
@@ -228,7 +240,8 @@ impl TestApp {
             json!({"displayName": "Approvers", "roleId": role("Approver"), "groupIds": [approvers.object_id]}),
         );
         let ids: Vec<String> = [&alice, &bob, &carol, &dave, &svc].iter().map(|p| p.object_id.clone()).collect();
-        let (operators_group, approvers_group, empty_group) = (operators.object_id.clone(), approvers.object_id.clone(), empty.object_id.clone());
+        let (operators_group, approvers_group, empty_group) =
+            (operators.object_id.clone(), approvers.object_id.clone(), empty.object_id.clone());
         plan.extend([alice, bob, carol, dave, svc, operators, approvers, empty, operators_role, approvers_role]);
         for (profile_type, required, completion) in &setup.policies {
             let name = format!("{profile_type} policy");
@@ -245,13 +258,20 @@ impl TestApp {
         assert!(store.seed(plan, START).await.unwrap());
 
         let admin_account = store.account_by_username("admin").await.unwrap().unwrap();
-        let system = Actor { id: admin_account.id.clone(), name: "admin".into(), kind: countersign_core::eligibility::AccountKind::Human };
+        let system = Actor {
+            id: admin_account.id.clone(),
+            name: "admin".into(),
+            kind: countersign_core::eligibility::AccountKind::Human,
+        };
         let mut users = Vec::new();
         for (_, id) in std::iter::once(("admin".to_owned(), admin_account.id.clone()))
             .chain(["alice", "bob", "carol", "dave", "svc"].iter().map(|u| u.to_string()).zip(ids))
         {
             let token = countersign_server::auth::new_token();
-            store.create_token(&system, &id, "test", &countersign_server::auth::sha256_hex(&token), None, START).await.unwrap();
+            store
+                .create_token(&system, &id, "test", &countersign_server::auth::sha256_hex(&token), None, START)
+                .await
+                .unwrap();
             users.push(User { id, token });
         }
         let mut users = users.into_iter();
@@ -311,7 +331,11 @@ impl TestApp {
         let policies = self.store.policies().await.unwrap();
         let protected = policies.iter().any(|p| p.profile_type == ProfileType::App);
         let (status, body) = self
-            .post(&self.admin, "/api/v1/resources/app", json!({"name": name, "document": {"version": "1.0"}, "justification": "new app"}))
+            .post(
+                &self.admin,
+                "/api/v1/resources/app",
+                json!({"name": name, "document": {"version": "1.0"}, "justification": "new app"}),
+            )
             .await;
         if !protected {
             assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -324,7 +348,8 @@ impl TestApp {
             decided = self.approve(&self.carol, &request).await;
         }
         if decided["status"] == "approved" {
-            let (status, done) = self.post(&self.admin, &format!("/api/v1/requests/{request}/complete"), json!({})).await;
+            let (status, done) =
+                self.post(&self.admin, &format!("/api/v1/requests/{request}/complete"), json!({})).await;
             assert_eq!(status, StatusCode::OK, "{done}");
             decided = done;
         }
@@ -333,15 +358,20 @@ impl TestApp {
     }
 
     pub async fn approve(&self, user: &User, request: &str) -> Value {
-        let (status, body) = self.post(user, &format!("/api/v1/requests/{request}/approve"), json!({"notes": "looks right"})).await;
+        let (status, body) =
+            self.post(user, &format!("/api/v1/requests/{request}/approve"), json!({"notes": "looks right"})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
 
     /// Proposes an update of an app as `user`; returns the HTTP answer.
     pub async fn update_app(&self, user: &User, app: &str, version: &str) -> (StatusCode, Value) {
-        self.put(user, &format!("/api/v1/resources/app/{app}"), json!({"name": "App", "document": {"version": version}, "justification": "upgrade"}))
-            .await
+        self.put(
+            user,
+            &format!("/api/v1/resources/app/{app}"),
+            json!({"name": "App", "document": {"version": version}, "justification": "upgrade"}),
+        )
+        .await
     }
 
     pub async fn audit_len(&self) -> i64 {
@@ -350,7 +380,8 @@ impl TestApp {
 
     /// Audit entries with this action on this target.
     pub async fn audit_actions(&self, action: &str, target: &str) -> usize {
-        let (status, body) = self.get(&self.admin, &format!("/api/v1/audit?action={action}&target={target}&limit=500")).await;
+        let (status, body) =
+            self.get(&self.admin, &format!("/api/v1/audit?action={action}&target={target}&limit=500")).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body["value"].as_array().unwrap().len()
     }

@@ -23,10 +23,22 @@ async fn r1_a_protected_change_is_held_then_approved_completed_and_applied_once(
         assert_eq!(held["document"]["version"], "1.0", "R1: not applied while held");
 
         let (_, received) = app.get(&app.bob, "/api/v1/requests?view=received").await;
-        let row = received["value"].as_array().unwrap().iter().find(|r| r["id"] == request_id.as_str()).expect("bob receives it").clone();
+        let row = received["value"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == request_id.as_str())
+            .expect("bob receives it")
+            .clone();
         assert_eq!(row["canApprove"], true);
 
-        let (status, approved) = app.post(&app.bob, &format!("/api/v1/requests/{request_id}/approve"), json!({"notes": "matches the CAB ticket"})).await;
+        let (status, approved) = app
+            .post(
+                &app.bob,
+                &format!("/api/v1/requests/{request_id}/approve"),
+                json!({"notes": "matches the CAB ticket"}),
+            )
+            .await;
         assert_eq!(status, StatusCode::OK, "{approved}");
         assert_eq!(approved["status"], "approved");
         let (_, mine) = app.get(&app.alice, &format!("/api/v1/requests/{request_id}")).await;
@@ -35,7 +47,8 @@ async fn r1_a_protected_change_is_held_then_approved_completed_and_applied_once(
         let (_, still) = app.get(&app.alice, &format!("/api/v1/resources/app/{id}")).await;
         assert_eq!(still["document"]["version"], "1.0", "R8: approved is not applied until completed");
 
-        let (status, completed) = app.post(&app.alice, &format!("/api/v1/requests/{request_id}/complete"), json!({})).await;
+        let (status, completed) =
+            app.post(&app.alice, &format!("/api/v1/requests/{request_id}/complete"), json!({})).await;
         assert_eq!(status, StatusCode::OK, "{completed}");
         assert_eq!(completed["status"], "completed");
         let (_, after) = app.get(&app.alice, &format!("/api/v1/resources/app/{id}")).await;
@@ -110,7 +123,7 @@ async fn r1_every_profile_type_is_held_when_protected() {
             assert_eq!(status, StatusCode::ACCEPTED, "{what}: {body}");
             assert_eq!(body["status"], "needsApproval", "{what}");
         }
-        let (_, wipe_profile) = app.get(a, &format!("/api/v1/requests?view=mine&type=device&status=needsApproval")).await;
+        let (_, wipe_profile) = app.get(a, "/api/v1/requests?view=mine&type=device&status=needsApproval").await;
         assert_eq!(wipe_profile["value"][0]["profileType"], "deviceDelete");
     })
     .await;
@@ -121,10 +134,14 @@ async fn unprotected_types_apply_at_once() {
     each_backend(Setup::unprotected(), |app| async move {
         let a = &app.alice;
         for resource_type in ["app", "script", "compliancePolicy", "configurationPolicy", "deviceCategory"] {
-            let (s, created) = app.post(a, &format!("/api/v1/resources/{resource_type}"), json!({"name": "n", "document": {"k": 1}})).await;
+            let (s, created) = app
+                .post(a, &format!("/api/v1/resources/{resource_type}"), json!({"name": "n", "document": {"k": 1}}))
+                .await;
             assert_eq!(s, StatusCode::CREATED, "{resource_type}: {created}");
             let id = created["id"].as_str().unwrap();
-            let (s, updated) = app.put(a, &format!("/api/v1/resources/{resource_type}/{id}"), json!({"name": "n2", "document": {"k": 2}})).await;
+            let (s, updated) = app
+                .put(a, &format!("/api/v1/resources/{resource_type}/{id}"), json!({"name": "n2", "document": {"k": 2}}))
+                .await;
             assert_eq!(s, StatusCode::OK, "{updated}");
             assert_eq!(updated["document"]["k"], 2);
             let (s, _) = app.call(a, Method::DELETE, &format!("/api/v1/resources/{resource_type}/{id}"), None).await;
@@ -133,14 +150,18 @@ async fn unprotected_types_apply_at_once() {
             assert_eq!(s, StatusCode::NOT_FOUND);
         }
         let app_id = app.create_app("Zoom").await;
-        let (s, assigned) = app.post(a, &format!("/api/v1/resources/app/{app_id}/assign"), json!({"groupIds": [app.operators_group]})).await;
+        let (s, assigned) = app
+            .post(a, &format!("/api/v1/resources/app/{app_id}/assign"), json!({"groupIds": [app.operators_group]}))
+            .await;
         assert_eq!(s, StatusCode::OK, "{assigned}");
         assert_eq!(assigned["assignedGroupIds"], json!([app.operators_group]));
         let (_, device) = app.post(a, "/api/v1/devices", json!({"name": "PC", "os": "Windows"})).await;
-        let (s, wiped) = app.post(a, &format!("/api/v1/devices/{}/wipe", device["id"].as_str().unwrap()), json!({})).await;
+        let (s, wiped) =
+            app.post(a, &format!("/api/v1/devices/{}/wipe", device["id"].as_str().unwrap()), json!({})).await;
         assert_eq!(s, StatusCode::OK, "{wiped}");
         assert_eq!(wiped["state"], "wiped");
-        let (s, role) = app.post(a, "/api/v1/roles", json!({"displayName": "Auditor", "permissions": ["audit.read"]})).await;
+        let (s, role) =
+            app.post(a, "/api/v1/roles", json!({"displayName": "Auditor", "permissions": ["audit.read"]})).await;
         assert_eq!(s, StatusCode::CREATED, "{role}");
     })
     .await;
@@ -152,7 +173,9 @@ async fn r6_a_rejection_ends_the_request_with_notes_for_the_requester() {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "9.9").await;
         let rid = request["id"].as_str().unwrap();
-        let (s, rejected) = app.post(&app.carol, &format!("/api/v1/requests/{rid}/reject"), json!({"notes": "not in the change window"})).await;
+        let (s, rejected) = app
+            .post(&app.carol, &format!("/api/v1/requests/{rid}/reject"), json!({"notes": "not in the change window"}))
+            .await;
         assert_eq!(s, StatusCode::OK, "{rejected}");
         assert_eq!(rejected["status"], "rejected");
         let (_, seen) = app.get(&app.alice, &format!("/api/v1/requests/{rid}")).await;
@@ -274,11 +297,23 @@ async fn r12_a_stale_completion_fails_and_changes_nothing() {
         // which is not protected and bumps the account's version.
         let bob = &app.bob;
         let (s, request) = app
-            .call(&app.admin, Method::PATCH, &format!("/api/v1/accounts/{}", bob.id), Some(json!({"password": "a brand new password", "justification": "lost"})))
+            .call(
+                &app.admin,
+                Method::PATCH,
+                &format!("/api/v1/accounts/{}", bob.id),
+                Some(json!({"password": "a brand new password", "justification": "lost"})),
+            )
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{request}");
         let rid = request["id"].as_str().unwrap();
-        let (s, renamed) = app.call(&app.admin, Method::PATCH, &format!("/api/v1/accounts/{}", bob.id), Some(json!({"displayName": "Robert"}))).await;
+        let (s, renamed) = app
+            .call(
+                &app.admin,
+                Method::PATCH,
+                &format!("/api/v1/accounts/{}", bob.id),
+                Some(json!({"displayName": "Robert"})),
+            )
+            .await;
         assert_eq!(s, StatusCode::OK, "{renamed}");
         app.approve(&app.carol, rid).await;
         let (s, done) = app.post(&app.admin, &format!("/api/v1/requests/{rid}/complete"), json!({})).await;
@@ -318,16 +353,24 @@ async fn request_lists_page_newest_first() {
     each_backend(Setup::protected(), |app| async move {
         let mut ids = Vec::new();
         for i in 0..5 {
-            let (s, r) = app.post(&app.alice, "/api/v1/resources/script", json!({"name": format!("s{i}"), "document": {}, "justification": "j"})).await;
+            let (s, r) = app
+                .post(
+                    &app.alice,
+                    "/api/v1/resources/script",
+                    json!({"name": format!("s{i}"), "document": {}, "justification": "j"}),
+                )
+                .await;
             assert_eq!(s, StatusCode::ACCEPTED);
             ids.push(r["id"].as_str().unwrap().to_owned());
         }
         let (_, first) = app.get(&app.alice, "/api/v1/requests?view=mine&limit=3").await;
-        let page: Vec<_> = first["value"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+        let page: Vec<_> =
+            first["value"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
         assert_eq!(page, vec![ids[4].clone(), ids[3].clone(), ids[2].clone()]);
         let cursor = first["nextCursor"].as_str().unwrap();
         let (_, second) = app.get(&app.alice, &format!("/api/v1/requests?view=mine&limit=3&cursor={cursor}")).await;
-        let page: Vec<_> = second["value"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
+        let page: Vec<_> =
+            second["value"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect();
         assert_eq!(page, vec![ids[1].clone(), ids[0].clone()]);
         assert!(second["nextCursor"].is_null());
     })

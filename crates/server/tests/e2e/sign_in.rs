@@ -4,8 +4,18 @@ use crate::harness::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-async fn login(app: &TestApp, client: &reqwest::Client, username: &str, password: &str) -> (StatusCode, Value, Option<String>) {
-    let response = client.post(format!("{}/api/v1/auth/login", app.base)).json(&json!({"username": username, "password": password})).send().await.unwrap();
+async fn login(
+    app: &TestApp,
+    client: &reqwest::Client,
+    username: &str,
+    password: &str,
+) -> (StatusCode, Value, Option<String>) {
+    let response = client
+        .post(format!("{}/api/v1/auth/login", app.base))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap();
     let status = response.status();
     let cookie = response.headers().get("set-cookie").map(|c| c.to_str().unwrap().to_owned());
     (status, response.json().await.unwrap(), cookie)
@@ -35,7 +45,8 @@ async fn a_session_cookie_is_strict_and_cookie_writes_need_the_csrf_token() {
         assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
         let ok = client.post(&url).header("X-CSRF-Token", csrf).json(&body).send().await.unwrap();
         assert_eq!(ok.status(), StatusCode::ACCEPTED);
-        let out = client.post(format!("{}/api/v1/auth/logout", app.base)).header("X-CSRF-Token", csrf).send().await.unwrap();
+        let out =
+            client.post(format!("{}/api/v1/auth/logout", app.base)).header("X-CSRF-Token", csrf).send().await.unwrap();
         assert_eq!(out.status(), StatusCode::NO_CONTENT);
         let after = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
         assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
@@ -80,7 +91,14 @@ async fn personal_tokens_are_shown_once_stored_hashed_and_revocable() {
         let (s, me) = app.get(&carol2, "/api/v1/me").await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(me["account"]["username"], "carol");
-        let (s, _) = app.call(&app.carol, reqwest::Method::DELETE, &format!("/api/v1/tokens/{}", created["id"].as_str().unwrap()), None).await;
+        let (s, _) = app
+            .call(
+                &app.carol,
+                reqwest::Method::DELETE,
+                &format!("/api/v1/tokens/{}", created["id"].as_str().unwrap()),
+                None,
+            )
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let (s, _) = app.get(&carol2, "/api/v1/me").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
@@ -93,9 +111,21 @@ async fn personal_tokens_are_shown_once_stored_hashed_and_revocable() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approver_may_always_change_their_own_password_with_the_current_one() {
     each_backend(Setup::protected(), |app| async move {
-        let (s, body) = app.post(&app.bob, "/api/v1/me/password", json!({"currentPassword": "nope", "newPassword": "a much better password"})).await;
+        let (s, body) = app
+            .post(
+                &app.bob,
+                "/api/v1/me/password",
+                json!({"currentPassword": "nope", "newPassword": "a much better password"}),
+            )
+            .await;
         assert_problem(s, &body, 403, "wrong_password");
-        let (s, _) = app.post(&app.bob, "/api/v1/me/password", json!({"currentPassword": PASSWORD, "newPassword": "a much better password"})).await;
+        let (s, _) = app
+            .post(
+                &app.bob,
+                "/api/v1/me/password",
+                json!({"currentPassword": PASSWORD, "newPassword": "a much better password"}),
+            )
+            .await;
         assert_eq!(s, StatusCode::NO_CONTENT);
         let client = reqwest::Client::new();
         let (s, _, _) = login(&app, &client, "bob", "a much better password").await;
@@ -113,7 +143,8 @@ async fn r13_every_step_is_audited_in_one_verified_chain() {
         app.approve(&app.bob, rid).await;
         app.post(&app.alice, &format!("/api/v1/requests/{rid}/complete"), json!({})).await;
         let (_, entries) = app.get(&app.admin, &format!("/api/v1/audit?target={rid}")).await;
-        let actions: Vec<_> = entries["value"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
+        let actions: Vec<_> =
+            entries["value"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
         assert_eq!(actions, vec!["completed", "approved", "created"]);
         let (_, category) = app.get(&app.admin, "/api/v1/audit?category=change&limit=1").await;
         assert_eq!(category["value"][0]["action"], "applied");
@@ -140,7 +171,9 @@ async fn r13_an_edited_audit_row_breaks_verify_which_names_it() {
                 "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"
             };
             conn.execute(unguard).await.unwrap();
-            conn.execute(format!("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = {victim}").as_str()).await.unwrap();
+            conn.execute(format!("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = {victim}").as_str())
+                .await
+                .unwrap();
         }
         let (_, verify) = app.get(&app.admin, "/api/v1/audit/verify").await;
         assert_eq!(verify["valid"], false, "{verify}");
@@ -190,7 +223,10 @@ async fn operational_endpoints_and_openapi() {
                 .unwrap();
             let status = response.status();
             let body = response.text().await.unwrap();
-            assert!(!body.contains("no such endpoint") && status != StatusCode::METHOD_NOT_ALLOWED, "{method} {path}: {status} {body}");
+            assert!(
+                !body.contains("no such endpoint") && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {status} {body}"
+            );
         }
     })
     .await;
