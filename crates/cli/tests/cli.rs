@@ -1,0 +1,185 @@
+//! The `countersign` binary end to end: `serve` on a SQLite file in its working directory, the
+//! client commands with a token, and `audit verify` offline on a tampered file.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_countersign");
+
+/// A running `countersign serve`, killed on drop.
+struct Server {
+    child: Child,
+    url: String,
+    stdout: Vec<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path, args: &[&str], admin_password: Option<&str>) -> Server {
+    let mut command = Command::new(BIN);
+    command.current_dir(dir).arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
+    command
+        .env_remove("COUNTERSIGN_DATABASE_URL")
+        .env_remove("COUNTERSIGN_ADMIN_PASSWORD")
+        .env("COUNTERSIGN_LOG", "warn");
+    if let Some(password) = admin_password {
+        command.env("COUNTERSIGN_ADMIN_PASSWORD", password);
+    }
+    let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start countersign serve");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut stdout = Vec::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        stdout.push(line.clone());
+        if let Some(rest) = line.split("listening on ").nth(1) {
+            let url = rest.split_whitespace().next().unwrap().to_owned();
+            // Keep draining stdout so the server never blocks on a full pipe.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Server { child, url, stdout };
+        }
+    }
+    panic!("serve exited before listening: {stdout:?}");
+}
+
+fn run(args: &[&str], url: &str, token: &str) -> Output {
+    Command::new(BIN).args(args).env("COUNTERSIGN_URL", url).env("COUNTERSIGN_TOKEN", token).output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Signs in and makes a personal API token.
+async fn token_for(url: &str, username: &str, password: &str) -> String {
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let login: Value = client
+        .post(format!("{url}/api/v1/auth/login"))
+        .json(&json!({"username": username, "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let csrf = login["csrfToken"].as_str().unwrap_or_else(|| panic!("login failed: {login}"));
+    let created: Value = client
+        .post(format!("{url}/api/v1/tokens"))
+        .header("X-CSRF-Token", csrf)
+        .json(&json!({"displayName": "cli test"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn first_start_prints_a_one_time_password_that_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &[], None);
+    let line = server.stdout.iter().position(|l| l.contains("one-time password")).expect("password announced");
+    let password = server.stdout[line + 2].trim().to_owned();
+    assert!(password.len() >= 32, "{:?}", server.stdout);
+    assert!(
+        dir.path().join("countersign.db").exists(),
+        "the default database is a SQLite file in the working directory"
+    );
+    let token = token_for(&server.url, "admin", &password).await;
+    let out = run(&["policies", "list"], &server.url, &token);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &["--demo"], Some("admin password for tests"));
+    assert!(server.stdout.iter().any(|l| l.contains("Seeded the demo tenant")), "{:?}", server.stdout);
+    let alice = token_for(&server.url, "alice", "countersign-demo").await;
+    let bob = token_for(&server.url, "bob", "countersign-demo").await;
+
+    let apps = run(&["resources", "list", "app", "--json"], &server.url, &alice);
+    assert!(apps.status.success(), "{}", text(&apps.stderr));
+    let apps: Value = serde_json::from_slice(&apps.stdout).unwrap();
+    let app = apps["value"].as_array().unwrap().iter().find(|a| a["name"] == "Contoso VPN").unwrap().clone();
+    let table = run(&["resources", "list", "app"], &server.url, &alice);
+    assert!(text(&table.stdout).contains("Contoso VPN"));
+
+    let held: Value = reqwest::Client::new()
+        .put(format!("{}/api/v1/resources/app/{}", server.url, app["id"].as_str().unwrap()))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "Contoso VPN", "document": {"version": "4.3.0"}, "justification": "security fix"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = held["id"].as_str().unwrap();
+
+    let received = run(&["requests", "list", "--received"], &server.url, &bob);
+    let listing = text(&received.stdout);
+    assert!(
+        received.status.success() && listing.contains("security fix") && listing.contains("needsApproval"),
+        "{listing}"
+    );
+
+    let own = run(&["requests", "approve", id], &server.url, &alice);
+    assert!(!own.status.success(), "self-approval must fail");
+    assert!(
+        text(&own.stderr).contains("cannot approve or reject their own request (self_approval_forbidden"),
+        "{}",
+        text(&own.stderr)
+    );
+
+    let approved = run(&["requests", "approve", id, "--notes", "checked the vendor advisory"], &server.url, &bob);
+    assert!(approved.status.success(), "{}", text(&approved.stderr));
+    assert!(text(&approved.stdout).contains("approved"));
+    let done = run(&["requests", "complete", id, "--json"], &server.url, &alice);
+    let done: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(done["status"], "completed");
+    let shown = text(&run(&["requests", "show", id], &server.url, &bob).stdout);
+    assert!(
+        shown.contains("~ document.version: \"4.2.1\" → \"4.3.0\"") && shown.contains("checked the vendor advisory"),
+        "{shown}"
+    );
+    let mine = text(&run(&["requests", "list", "--mine", "--status", "completed"], &server.url, &alice).stdout);
+    assert!(mine.contains("Contoso VPN"), "{mine}");
+    let policies = text(&run(&["policies", "list"], &server.url, &alice).stdout);
+    assert!(policies.contains("deviceWipe"), "{policies}");
+
+    let bad = run(&["requests", "show", "not-an-id"], &server.url, &alice);
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("invalid_id"), "{}", text(&bad.stderr));
+    let unauthenticated = run(&["requests", "list"], &server.url, "cs_wrong");
+    assert!(!unauthenticated.status.success());
+    assert!(text(&unauthenticated.stderr).contains("unauthenticated"));
+    drop(server);
+
+    let db = dir.path().join("countersign.db");
+    let db = db.to_str().unwrap();
+    let ok = Command::new(BIN).args(["audit", "verify", "--db", db]).output().unwrap();
+    assert!(ok.status.success(), "{}{}", text(&ok.stdout), text(&ok.stderr));
+    assert!(text(&ok.stdout).starts_with("OK: "));
+
+    {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{db}")).await.unwrap();
+        conn.execute("DROP TRIGGER audit_log_no_update").await.unwrap();
+        conn.execute("UPDATE audit_log SET details = '{\"forged\":true}' WHERE seq = 7").await.unwrap();
+    }
+    let broken = Command::new(BIN).args(["audit", "verify", "--db", db]).output().unwrap();
+    assert_eq!(broken.status.code(), Some(1));
+    let report = text(&broken.stdout);
+    assert!(report.starts_with("BROKEN: audit entry 7 ("), "{report}");
+    assert!(report.contains("6 entries before it verified"), "{report}");
+}
