@@ -14,6 +14,8 @@ mod error;
 mod objects;
 mod requests;
 mod rows;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use audit::{AuditFilter, NewAudit, VerifyReport};
 pub use auth::{SessionRecord, TokenRecord};

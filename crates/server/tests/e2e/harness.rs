@@ -1,12 +1,13 @@
-//! Starts a real Countersign server on `127.0.0.1:0` over a real database: a SQLite file in a
-//! temporary directory, and, when `COUNTERSIGN_TEST_DATABASE_URL` is set, a freshly created
-//! PostgreSQL database too. Time comes from a `TestClock` the test moves by hand.
+//! Starts a real Countersign server on `127.0.0.1:0` over a real database (see
+//! `countersign_store::testing`: SQLite always, PostgreSQL when configured). Time comes from a
+//! `TestClock` the test moves by hand.
 
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::policy::Completion;
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::{Clock, Millis};
 use countersign_server::{AppState, ServerConfig};
+use countersign_store::testing::{backends, TestBackend, TestDatabase};
 use countersign_store::{Actor, Proposal, Store, StoreOptions};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -32,41 +33,6 @@ impl TestClock {
     }
 }
 
-/// Where the test's database lives.
-pub enum Backend {
-    Sqlite,
-    Postgres { admin_url: String },
-}
-
-impl Backend {
-    pub fn name(&self) -> &'static str {
-        match self {
-            Backend::Sqlite => "sqlite",
-            Backend::Postgres { .. } => "postgres",
-        }
-    }
-}
-
-/// SQLite always; PostgreSQL when `COUNTERSIGN_TEST_DATABASE_URL` is set. With
-/// `COUNTERSIGN_REQUIRE_ALL_TESTS=1`, a missing PostgreSQL is a failure, not a skip.
-pub fn backends() -> Vec<Backend> {
-    let mut out = vec![Backend::Sqlite];
-    match std::env::var("COUNTERSIGN_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => out.push(Backend::Postgres { admin_url: url }),
-        _ => {
-            assert!(
-                std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() != Ok("1"),
-                "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set"
-            );
-            static ONCE: std::sync::Once = std::sync::Once::new();
-            ONCE.call_once(|| {
-                eprintln!("skipped: PostgreSQL runs of the end-to-end suite (COUNTERSIGN_TEST_DATABASE_URL is not set)")
-            });
-        }
-    }
-    out
-}
-
 /// Runs `test` once per backend, each on a fresh tenant made by `setup`.
 pub async fn each_backend<F, Fut>(setup: Setup, test: F)
 where
@@ -74,14 +40,11 @@ where
     Fut: Future<Output = ()>,
 {
     for backend in backends() {
-        let mut app = TestApp::start(&backend, &setup).await;
-        let cleanup = app.cleanup.clone();
-        // The test may capture only some fields of `app`; the database directory must outlive it.
-        let _dir = app.dir.take();
+        let mut app = TestApp::start(backend, &setup).await;
+        // The test may capture only some fields of `app`; the database must outlive it.
+        let database = app.database.take().expect("database");
         test(app).await;
-        if let Some((admin_url, name)) = cleanup {
-            drop_database(&admin_url, &name).await;
-        }
+        database.drop_database().await;
     }
 }
 
@@ -118,7 +81,7 @@ pub struct TestApp {
     pub store: Store,
     pub clock: Arc<TestClock>,
     pub http: reqwest::Client,
-    pub backend: &'static str,
+    pub backend: TestBackend,
     pub database_url: String,
     /// alice and dave propose (Administrator); bob, carol and dave approve (Approver role);
     /// svc is a service account with Administrator permissions, also in the approver group.
@@ -131,32 +94,7 @@ pub struct TestApp {
     pub operators_group: String,
     pub approvers_group: String,
     pub empty_group: String,
-    cleanup: Option<(String, String)>,
-    dir: Option<tempfile::TempDir>,
-}
-
-async fn create_database(admin_url: &str) -> (String, String) {
-    use sqlx::Connection;
-    let name = format!("countersign_test_{}", uuid::Uuid::now_v7().simple());
-    let mut conn = tokio::time::timeout(std::time::Duration::from_secs(10), sqlx::PgConnection::connect(admin_url))
-        .await
-        .unwrap_or_else(|_| panic!("timed out connecting to PostgreSQL at {admin_url}"))
-        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-    let base = match admin_url.rfind('/') {
-        Some(i) if admin_url[..i].contains("://") && admin_url[..i].len() > admin_url.find("://").unwrap() + 2 => {
-            &admin_url[..i]
-        }
-        _ => admin_url,
-    };
-    (format!("{base}/{name}"), name)
-}
-
-async fn drop_database(admin_url: &str, name: &str) {
-    use sqlx::Connection;
-    if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
-        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
-    }
+    database: Option<TestDatabase>,
 }
 
 fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
@@ -177,18 +115,9 @@ fn role(name: &str) -> &'static str {
 }
 
 impl TestApp {
-    pub async fn start(backend: &Backend, setup: &Setup) -> TestApp {
-        let dir = tempfile::tempdir().unwrap();
-        let (database_url, cleanup) = match backend {
-            Backend::Sqlite => {
-                let path = dir.path().join("countersign.db");
-                (format!("sqlite://{}?mode=rwc", path.display()), None)
-            }
-            Backend::Postgres { admin_url } => {
-                let (url, name) = create_database(admin_url).await;
-                (url, Some((admin_url.clone(), name)))
-            }
-        };
+    pub async fn start(backend: TestBackend, setup: &Setup) -> TestApp {
+        let database = TestDatabase::create(backend).await;
+        let database_url = database.url.clone();
         let store = Store::connect(&database_url, StoreOptions { max_connections: 5, ..StoreOptions::default() })
             .await
             .expect("connect");
@@ -287,7 +216,7 @@ impl TestApp {
             store,
             clock,
             http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
-            backend: backend.name(),
+            backend,
             database_url,
             admin: next(),
             alice: next(),
@@ -298,8 +227,7 @@ impl TestApp {
             operators_group,
             approvers_group,
             empty_group,
-            cleanup,
-            dir: Some(dir),
+            database: Some(database),
         }
     }
 

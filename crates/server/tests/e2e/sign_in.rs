@@ -165,7 +165,7 @@ async fn r13_an_edited_audit_row_breaks_verify_which_names_it() {
             use sqlx::{Connection, Executor};
             let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
             // An attacker with the database file removes the append-only guard first.
-            let unguard = if app.backend == "sqlite" {
+            let unguard = if app.backend == countersign_store::testing::TestBackend::Sqlite {
                 "DROP TRIGGER audit_log_no_update"
             } else {
                 "ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only"

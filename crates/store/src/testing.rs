@@ -1,0 +1,79 @@
+//! Test databases on every backend (feature `test-support`): a SQLite file in a temporary
+//! directory always, and a freshly created PostgreSQL database when
+//! `COUNTERSIGN_TEST_DATABASE_URL` is set. With `COUNTERSIGN_REQUIRE_ALL_TESTS=1` a missing
+//! PostgreSQL is a failure instead of a skip.
+#![allow(clippy::panic, clippy::expect_used)]
+
+use sqlx::Connection;
+use std::sync::Once;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    Sqlite,
+    Postgres,
+}
+
+/// The backends this run tests; prints one `skipped:` line when PostgreSQL is not configured.
+pub fn backends() -> Vec<TestBackend> {
+    let mut out = vec![TestBackend::Sqlite];
+    if postgres_admin_url().is_some() {
+        out.push(TestBackend::Postgres);
+    } else {
+        assert!(
+            std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() != Ok("1"),
+            "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set"
+        );
+        static ONCE: Once = Once::new();
+        ONCE.call_once(|| eprintln!("skipped: PostgreSQL runs (COUNTERSIGN_TEST_DATABASE_URL is not set)"));
+    }
+    out
+}
+
+fn postgres_admin_url() -> Option<String> {
+    std::env::var("COUNTERSIGN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty())
+}
+
+/// A database that exists for one test. Call [`TestDatabase::drop_database`] at the end; a
+/// SQLite file goes with its directory when this value is dropped.
+pub struct TestDatabase {
+    pub backend: TestBackend,
+    pub url: String,
+    postgres_name: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestDatabase {
+    pub async fn create(backend: TestBackend) -> TestDatabase {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        match backend {
+            TestBackend::Sqlite => {
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("countersign.db").display());
+                TestDatabase { backend, url, postgres_name: None, _dir: dir }
+            }
+            TestBackend::Postgres => {
+                let admin_url = postgres_admin_url().expect("COUNTERSIGN_TEST_DATABASE_URL");
+                let name = format!("countersign_test_{}", uuid::Uuid::now_v7().simple());
+                let mut conn =
+                    tokio::time::timeout(std::time::Duration::from_secs(10), sqlx::PgConnection::connect(&admin_url))
+                        .await
+                        .unwrap_or_else(|_| panic!("timed out connecting to PostgreSQL at {admin_url}"))
+                        .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
+                let url = match admin_url.rsplit_once('/') {
+                    Some((server, _)) if server.contains("://") && !server.ends_with('/') => format!("{server}/{name}"),
+                    _ => format!("{admin_url}/{name}"),
+                };
+                TestDatabase { backend, url, postgres_name: Some(name), _dir: dir }
+            }
+        }
+    }
+
+    /// Drops a PostgreSQL test database (best effort; SQLite needs nothing).
+    pub async fn drop_database(&self) {
+        if let (Some(name), Some(admin_url)) = (&self.postgres_name, postgres_admin_url()) {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! Store-level rules on every backend: what the database itself guarantees, below the HTTP layer.
+
+use countersign_core::eligibility::AccountKind;
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_store::testing::{backends, TestDatabase};
+use countersign_store::{Actor, AuditFilter, Proposal, Store, StoreError, StoreOptions, Submitted};
+use futures::future::join_all;
+use serde_json::{json, Value};
+
+const NOW: i64 = 1_800_000_000_000;
+
+fn actor() -> Actor {
+    Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "tester".into(), kind: AccountKind::Human }
+}
+
+fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
+    Proposal {
+        resource_type,
+        operation: Operation::Create,
+        object_id: uuid::Uuid::now_v7().to_string(),
+        object_name: name.into(),
+        before: Value::Null,
+        before_version: 0,
+        after,
+        secret: None,
+    }
+}
+
+fn new_app(name: &str) -> Proposal {
+    create(ResourceType::App, name, json!({"name": name, "description": "", "document": {}, "assignedGroupIds": []}))
+}
+
+/// A store with one app, protected by an access policy.
+async fn protected_app(database: &TestDatabase) -> (Store, Proposal) {
+    let store =
+        Store::connect(&database.url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.unwrap();
+    let approvers =
+        create(ResourceType::Group, "approvers", json!({"displayName": "approvers", "description": "", "members": []}));
+    let app = new_app("Zoom");
+    let policy = create(
+        ResourceType::AccessPolicy,
+        "apps",
+        json!({"displayName": "apps", "description": "", "profileType": "app", "approverGroupIds": [approvers.object_id],
+               "requiredApprovals": 1, "completion": "requester", "requestTtl": "P1D"}),
+    );
+    assert!(store.seed(vec![approvers, app.clone(), policy], NOW).await.unwrap());
+    (store, app)
+}
+
+fn update(app: &Proposal, version: &str) -> Proposal {
+    let mut after = app.after.clone();
+    after["document"] = json!({"version": version});
+    Proposal { operation: Operation::Update, before: app.after.clone(), before_version: 1, after, ..app.clone() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r4_the_partial_unique_index_refuses_a_second_open_request_even_bypassing_the_code() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let (store, app) = protected_app(&database).await;
+        let Submitted::Held(request) = store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap() else {
+            panic!("an update of a protected app is held");
+        };
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+        let copy = format!(
+            "INSERT INTO requests SELECT 'x-{id}', resource_type, object_id, object_name, operation, profile_type, policy_id, \
+             status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
+             required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret \
+             FROM requests WHERE id = '{id}'",
+            id = request.id
+        );
+        let refused = conn.execute(copy.as_str()).await.unwrap_err();
+        assert!(refused.as_database_error().is_some_and(|e| e.is_unique_violation()), "{refused}");
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r4_r13_concurrent_submissions_hold_one_and_keep_one_audit_chain() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let (store, app) = protected_app(&database).await;
+        let versions: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+        let actor = actor();
+        let results = join_all(versions.iter().map(|v| store.submit(&actor, update(&app, v), Some("j"), NOW))).await;
+        let held = results.iter().filter(|r| matches!(r, Ok(Submitted::Held(_)))).count();
+        let refused = results.iter().filter(|r| matches!(r, Err(StoreError::RequestOpen { .. }))).count();
+        assert_eq!((held, refused), (1, 29), "{backend:?}");
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.valid, "{report:?}");
+        assert_eq!(report.entries_checked as i64, store.audit_count().await.unwrap());
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn r11_concurrent_sweeps_expire_each_request_once() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let (store, app) = protected_app(&database).await;
+        store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap();
+        let later = NOW + countersign_core::MILLIS_PER_DAY;
+        let swept: u64 = join_all((0..6).map(|_| store.expire_due(later))).await.into_iter().map(Result::unwrap).sum();
+        assert_eq!(swept, 1, "{backend:?}");
+        let filter = AuditFilter { action: Some("expired".into()), limit: 10, ..Default::default() };
+        assert_eq!(store.audit_entries(&filter).await.unwrap().len(), 1);
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeding_is_refused_once_any_policy_exists() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let (store, _) = protected_app(&database).await;
+        let before = store.audit_count().await.unwrap();
+        assert!(!store.seed(vec![new_app("Sneaky")], NOW).await.unwrap(), "no way around the gate after first start");
+        assert_eq!(store.audit_count().await.unwrap(), before);
+        let apps = store.resources(ResourceType::App, None, 10).await.unwrap();
+        assert!(apps.iter().all(|r| r.state["name"] != "Sneaky"));
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r12_a_proposal_from_a_stale_read_is_refused_before_it_is_held() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let (store, app) = protected_app(&database).await;
+        let mut stale = update(&app, "2");
+        stale.before_version = 0;
+        let refused = store.submit(&actor(), stale, Some("j"), NOW).await.unwrap_err();
+        assert!(matches!(refused, StoreError::Stale(_)), "{refused}");
+        database.drop_database().await;
+    }
+}
