@@ -45,7 +45,9 @@ fn serve(dir: &Path, args: &[&str], admin_password: Option<&str>) -> Server {
             return Server { child, url, stdout };
         }
     }
-    panic!("serve exited before listening: {stdout:?}");
+    let _ = child.kill();
+    let status = child.wait();
+    panic!("serve exited before listening ({status:?}): {stdout:?}");
 }
 
 fn run(args: &[&str], url: &str, token: &str) -> Output {

@@ -79,18 +79,24 @@ fn guards_of_guards(policies: &[AccessPolicy], groups: &[&str]) -> Gate {
         governance.completion = Completion::Requester;
         return Gate::Hold(governance);
     }
+    Gate::Hold(all_of(&naming))
+}
+
+/// Governance by every one of `policies` at once: the union of their approver groups, the
+/// strictest quorum, fixed at submission.
+fn all_of(policies: &[&AccessPolicy]) -> Governance {
     let mut approver_group_ids: Vec<String> =
-        naming.iter().flat_map(|p| p.approver_group_ids.iter().cloned()).collect();
+        policies.iter().flat_map(|p| p.approver_group_ids.iter().cloned()).collect();
     approver_group_ids.sort();
     approver_group_ids.dedup();
-    Gate::Hold(Governance {
+    Governance {
         profile_type: ProfileType::OperationApprovalPolicy,
         policy_id: None,
         approver_group_ids,
-        required_approvals: naming.iter().map(|p| p.required_approvals).max().unwrap_or(1),
+        required_approvals: policies.iter().map(|p| p.required_approvals).max().unwrap_or(1),
         completion: Completion::Requester,
         request_ttl_ms: DEFAULT_REQUEST_TTL,
-    })
+    }
 }
 
 /// Decides whether a change to `subject` is applied at once or held, given every access policy.
@@ -120,6 +126,14 @@ pub fn gate(subject: Subject<'_>, policies: &[AccessPolicy]) -> Gate {
             }
             let (source, policy_id) = match (existing, proposed) {
                 (Some(current), _) => (current, Some(current.id.clone())),
+                // A new operationApprovalPolicy policy would take over the guarding of every
+                // existing policy, so it is a change to all of them: their current approvers
+                // decide, not the (possibly puppet) approvers it proposes.
+                (None, Some(new))
+                    if new.profile_type == ProfileType::OperationApprovalPolicy && !policies.is_empty() =>
+                {
+                    return Gate::Hold(all_of(&policies.iter().collect::<Vec<_>>()));
+                }
                 (None, Some(new)) => (new, None),
                 (None, None) => return Gate::Apply,
             };
@@ -191,6 +205,17 @@ mod tests {
         let g = held_by(gate(Subject::AccessPolicy { existing: Some(&current), proposed: Some(&proposed) }, &policies));
         assert_eq!(g.approver_group_ids, vec!["g1"], "not the proposed puppet group");
         assert_eq!(g.policy_id.as_deref(), Some("apps"));
+    }
+
+    #[test]
+    fn r9_a_first_operation_approval_policy_is_decided_by_every_current_approver_not_its_own() {
+        let policies = [policy("apps", ProfileType::App, &["g1"]), policy("scripts", ProfileType::Script, &["g2"])];
+        let puppets = policy("oap", ProfileType::OperationApprovalPolicy, &["puppets"]);
+        let g = held_by(gate(Subject::AccessPolicy { existing: None, proposed: Some(&puppets) }, &policies));
+        assert_eq!(g.approver_group_ids, vec!["g1", "g2"]);
+        assert_eq!(g.policy_id, None);
+        let first = held_by(gate(Subject::AccessPolicy { existing: None, proposed: Some(&puppets) }, &[]));
+        assert_eq!(first.approver_group_ids, vec!["puppets"], "the first policy of all protects more, guards nothing");
     }
 
     #[test]

@@ -92,15 +92,20 @@ pub async fn serve(
     result
 }
 
-/// R11's background half: expire due requests, periodically. Safe on every replica.
+/// R11's background half: expire due requests, periodically; also drop expired sessions and
+/// stale sign-in failures. Safe on every replica.
 async fn sweep_forever(state: AppState) {
     let mut interval = tokio::time::interval(state.config.sweep_interval);
     loop {
         interval.tick().await;
-        match state.store.expire_due(state.now()).await {
+        let now = state.now();
+        match state.store.expire_due(now).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired requests"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        if let Err(e) = state.store.prune(now, now - auth::FAILURE_WINDOW).await {
+            tracing::warn!(error = %e, "pruning sessions failed");
         }
     }
 }

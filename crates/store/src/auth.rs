@@ -246,6 +246,13 @@ impl Store {
         tx.commit().await
     }
 
+    /// Deletes expired sessions and sign-in failures older than `failures_before`.
+    pub async fn prune(&self, now: Millis, failures_before: Millis) -> Result<()> {
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(self.pool()).await?;
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(self.pool()).await?;
+        Ok(())
+    }
+
     /// First start: on a database without accounts, creates `username` as an Administrator
     /// (an "Administrators" group holding the built-in Administrator role). Returns false if
     /// accounts already exist.

@@ -568,6 +568,15 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
                     .execute(&mut *conn)
                     .await?;
                 revoke_credentials(conn, id).await?;
+                // Leaving its groups changes them: a pending membership change on one is now stale (R12).
+                sqlx::query(
+                    "UPDATE directory_groups SET version = version + 1, updated_at = $1 \
+                     WHERE id IN (SELECT group_id FROM group_members WHERE account_id = $2)",
+                )
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
                 sqlx::query("DELETE FROM group_members WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
                 return Ok(Value::Null);
             }

@@ -289,3 +289,93 @@ async fn permissions_come_before_maa() {
     })
     .await;
 }
+
+/// The puppet attack: an admin makes an account they control eligible in a group of their own,
+/// then proposes the first operationApprovalPolicy policy naming it, to govern every policy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r9_a_puppet_cannot_approve_the_first_operation_approval_policy() {
+    let setup = Setup::only(&[(
+        countersign_core::profile::ProfileType::App,
+        1,
+        countersign_core::policy::Completion::Requester,
+    )]);
+    each_backend(setup, |app| async move {
+        let a = &app.admin;
+        let (s, puppet) = app
+            .post(a, "/api/v1/accounts", json!({"username": "puppet", "displayName": "Puppet", "kind": "human", "password": "puppet password 1"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{puppet}");
+        let (_, puppets) = app.post(a, "/api/v1/groups", json!({"displayName": "Puppets"})).await;
+        let puppets = puppets["id"].as_str().unwrap().to_owned();
+        let (s, _) = app.put(a, &format!("/api/v1/groups/{puppets}/members"), json!({"members": [puppet["id"]]})).await;
+        assert_eq!(s, StatusCode::OK, "a group no policy names is not protected");
+        let (s, _) = app
+            .post(a, "/api/v1/roleAssignments", json!({"roleId": "00000000-0000-7000-8000-000000000006", "groupIds": [puppets]}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "no role policy: RBAC is not protected");
+        let (s, request) = app
+            .post(a, "/api/v1/accessPolicies", json!({"displayName": "Guards", "profileType": "operationApprovalPolicy", "approverGroupIds": [puppets], "justification": "take over"}))
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{request}");
+        let rid = request["id"].as_str().unwrap();
+
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let login: serde_json::Value = client
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"username": "puppet", "password": "puppet password 1"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let approve = client
+            .post(format!("{}/api/v1/requests/{rid}/approve", app.base))
+            .header("X-CSRF-Token", login["csrfToken"].as_str().unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(approve.status(), StatusCode::FORBIDDEN);
+        assert_eq!(approve.json::<serde_json::Value>().await.unwrap()["code"], "not_an_approver");
+        let (s, _) = app.post(&app.bob, &format!("/api/v1/requests/{rid}/approve"), json!({})).await;
+        assert_eq!(s, StatusCode::OK, "the current approvers decide");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn role_member_groups_are_protected_when_a_role_policy_exists() {
+    use countersign_core::policy::Completion;
+    use countersign_core::profile::ProfileType;
+    each_backend(Setup::only(&[(ProfileType::Role, 1, Completion::Requester)]), |app| async move {
+        let path = format!("/api/v1/groups/{}/members", app.operators_group);
+        let (s, request) =
+            app.put(&app.admin, &path, json!({"members": [app.admin.id], "justification": "tidy up"})).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "operators hold a role assignment: {request}");
+        assert_eq!(request["profileType"], "role");
+        let (s, role) = app
+            .post(
+                &app.admin,
+                "/api/v1/roles",
+                json!({"displayName": "R", "permissions": ["apps.read"], "justification": "j"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{role}");
+        let (s, _) = app
+            .put(&app.admin, &format!("/api/v1/groups/{}/members", app.empty_group), json!({"members": [app.alice.id]}))
+            .await;
+        assert_eq!(s, StatusCode::OK, "a group without a role assignment is not protected");
+    })
+    .await;
+    each_backend(Setup::unprotected(), |app| async move {
+        let (s, _) = app
+            .put(
+                &app.admin,
+                &format!("/api/v1/groups/{}/members", app.operators_group),
+                json!({"members": [app.admin.id]}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "without a role policy RBAC is not protected");
+    })
+    .await;
+}
