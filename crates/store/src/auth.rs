@@ -41,15 +41,16 @@ impl Store {
         now: Millis,
         expires_at: Millis,
     ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(id_hash)
             .bind(account_id)
             .bind(csrf_token)
             .bind(now)
             .bind(expires_at)
-            .execute(self.pool())
+            .execute(&mut *tx.tx)
             .await?;
-        Ok(())
+        tx.commit().await
     }
 
     /// The live session with this hashed id, for an enabled account.
@@ -75,8 +76,9 @@ impl Store {
     }
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(self.pool()).await?;
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx.tx).await?;
+        tx.commit().await
     }
 
     pub async fn create_token(
@@ -171,11 +173,13 @@ impl Store {
         let Some(row) = row else { return Ok(None) };
         // Recording every use would make each API call a write; once a minute is enough.
         if opt_int(&row, "last_used_at")?.is_none_or(|t| now - t > 60_000) {
+            let mut tx = self.begin_write().await?;
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(text(&row, "token_id")?)
-                .execute(self.pool())
+                .execute(&mut *tx.tx)
                 .await?;
+            tx.commit().await?;
         }
         Ok(Some(account(&row)?))
     }
@@ -248,9 +252,10 @@ impl Store {
 
     /// Deletes expired sessions and sign-in failures older than `failures_before`.
     pub async fn prune(&self, now: Millis, failures_before: Millis) -> Result<()> {
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(self.pool()).await?;
-        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(self.pool()).await?;
-        Ok(())
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(&mut *tx.tx).await?;
+        tx.commit().await
     }
 
     /// First start: on a database without accounts, creates `username` as an Administrator

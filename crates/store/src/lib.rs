@@ -43,8 +43,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer; taking this lock before `BEGIN` turns would-be `SQLITE_BUSY`
-    /// upgrades into an orderly queue. PostgreSQL relies on row locks instead.
+    /// SQLite allows one writer; every write takes this lock before `BEGIN`, turning would-be
+    /// `SQLITE_BUSY` errors into an orderly queue. PostgreSQL relies on row locks instead.
     write_lock: Option<Arc<Mutex<()>>>,
 }
 
@@ -139,7 +139,12 @@ impl Store {
             Some(lock) => Some(lock.clone().lock_owned().await),
             None => None,
         };
-        let tx = self.pool.begin().await?;
+        // IMMEDIATE takes SQLite's write lock at BEGIN, so a transaction never reads a snapshot
+        // that another writer has moved past (which SQLite reports as BUSY, without waiting).
+        let tx = match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        };
         Ok(WriteTx { tx, lock_rows: true, backend: self.backend, _writer: writer })
     }
 

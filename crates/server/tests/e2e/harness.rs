@@ -94,6 +94,8 @@ pub struct TestApp {
     pub operators_group: String,
     pub approvers_group: String,
     pub empty_group: String,
+    /// One object of each document type and one device, made before the policies.
+    pub samples: Vec<(ResourceType, String)>,
     database: Option<TestDatabase>,
 }
 
@@ -116,6 +118,8 @@ fn role(name: &str) -> &'static str {
 
 impl TestApp {
     pub async fn start(backend: TestBackend, setup: &Setup) -> TestApp {
+        // Server-side warnings and errors appear in the failing test's output.
+        let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
         let database = TestDatabase::create(backend).await;
         let database_url = database.url.clone();
         let store = Store::connect(&database_url, StoreOptions { max_connections: 5, ..StoreOptions::default() })
@@ -172,6 +176,24 @@ impl TestApp {
         let (operators_group, approvers_group, empty_group) =
             (operators.object_id.clone(), approvers.object_id.clone(), empty.object_id.clone());
         plan.extend([alice, bob, carol, dave, svc, operators, approvers, empty, operators_role, approvers_role]);
+        // One object of each document type, and a device, made before any policy protects them.
+        let mut samples = Vec::new();
+        for resource_type in ResourceType::DOCUMENT_TYPES {
+            let mut after = json!({"name": format!("sample {resource_type}"), "description": "", "document": {"v": 1}});
+            if resource_type.is_assignable() {
+                after["assignedGroupIds"] = json!([]);
+            }
+            let p = create(resource_type, &format!("sample {resource_type}"), after);
+            samples.push((resource_type, p.object_id.clone()));
+            plan.push(p);
+        }
+        let device = create(
+            ResourceType::Device,
+            "PC-0",
+            json!({"name": "PC-0", "os": "Windows 11", "owner": null, "state": "active"}),
+        );
+        samples.push((ResourceType::Device, device.object_id.clone()));
+        plan.push(device);
         for (profile_type, required, completion) in &setup.policies {
             let name = format!("{profile_type} policy");
             plan.push(create(
@@ -227,6 +249,7 @@ impl TestApp {
             operators_group,
             approvers_group,
             empty_group,
+            samples,
             database: Some(database),
         }
     }

@@ -129,6 +129,54 @@ async fn r1_every_profile_type_is_held_when_protected() {
     .await;
 }
 
+/// Update, assign and delete of every document type, and every device action, are held.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r1_every_operation_on_every_protected_type_is_held() {
+    each_backend(Setup::protected(), |app| async move {
+        let a = &app.alice;
+        let body = json!({"name": "changed", "document": {"v": 2}, "justification": "j"});
+        for (resource_type, id) in app.samples.clone() {
+            if resource_type == countersign_core::profile::ResourceType::Device {
+                continue;
+            }
+            let path = format!("/api/v1/resources/{resource_type}/{id}");
+            let assign = json!({"groupIds": [app.operators_group], "justification": "j"});
+            for operation in ["update", "assign", "delete"] {
+                let (status, request) = match operation {
+                    "update" => app.put(a, &path, body.clone()).await,
+                    "assign" if resource_type.is_assignable() => {
+                        app.post(a, &format!("{path}/assign"), assign.clone()).await
+                    }
+                    "assign" => continue,
+                    _ => app.call(a, Method::DELETE, &path, Some(json!({"justification": "j"}))).await,
+                };
+                assert_eq!(status, StatusCode::ACCEPTED, "{resource_type} {operation}: {request}");
+                assert_eq!(request["operation"], operation);
+                // One open request per object (R4): cancel before proposing the next change.
+                let (s, cancelled) = app
+                    .post(a, &format!("/api/v1/requests/{}/cancel", request["id"].as_str().unwrap()), json!({}))
+                    .await;
+                assert_eq!(s, StatusCode::OK, "{cancelled}");
+            }
+            let (_, unchanged) = app.get(a, &path).await;
+            assert_eq!(unchanged["version"], 1, "{resource_type}: nothing applied");
+        }
+        let device =
+            &app.samples.iter().find(|(t, _)| *t == countersign_core::profile::ResourceType::Device).unwrap().1;
+        for (action, profile) in [("wipe", "deviceWipe"), ("retire", "deviceRetire"), ("delete", "deviceDelete")] {
+            let (s, request) = app
+                .post(a, &format!("/api/v1/devices/{device}/{action}"), json!({"justification": "lost laptop"}))
+                .await;
+            assert_eq!(s, StatusCode::ACCEPTED, "{action}: {request}");
+            assert_eq!(request["profileType"], profile);
+            app.post(a, &format!("/api/v1/requests/{}/cancel", request["id"].as_str().unwrap()), json!({})).await;
+        }
+        let (_, device) = app.get(a, &format!("/api/v1/devices/{device}")).await;
+        assert_eq!(device["state"], "active");
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unprotected_types_apply_at_once() {
     each_backend(Setup::unprotected(), |app| async move {

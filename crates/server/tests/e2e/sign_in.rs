@@ -231,3 +231,54 @@ async fn operational_endpoints_and_openapi() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_account_gets_its_token_once_and_submits_but_cannot_decide() {
+    each_backend(Setup::protected(), |app| async move {
+        let (s, created) = app
+            .post(
+                &app.admin,
+                "/api/v1/accounts",
+                json!({"username": "pipeline", "displayName": "CI pipeline", "kind": "service"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{created}");
+        let robot = User {
+            id: created["id"].as_str().unwrap().to_owned(),
+            token: created["token"].as_str().unwrap().to_owned(),
+        };
+        let (_, read) = app.get(&app.admin, &format!("/api/v1/accounts/{}", robot.id)).await;
+        assert!(read.get("token").is_none(), "shown once");
+        assert_eq!(read["kind"], "service");
+        let (s, _) = app.get(&robot, "/api/v1/me").await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, body) = app
+            .post(
+                &app.admin,
+                "/api/v1/accounts",
+                json!({"username": "pipeline2", "displayName": "x", "kind": "service", "password": "a password here"}),
+            )
+            .await;
+        assert_problem(s, &body, 400, "validation_failed");
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_is_invisible_to_those_who_may_not_read_it() {
+    each_backend(Setup::protected(), |app| async move {
+        let (_, account) = app
+            .post(&app.admin, "/api/v1/accounts", json!({"username": "nobody", "displayName": "No roles", "kind": "human", "password": "a password here"}))
+            .await;
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let (s, _, _) = login(&app, &client, "nobody", "a password here").await;
+        assert_eq!(s, StatusCode::OK);
+        let id = app.create_app("Zoom").await;
+        let (_, request) = app.update_app(&app.alice, &id, "2").await;
+        let response = client.get(format!("{}/api/v1/requests/{}", app.base, request["id"].as_str().unwrap())).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::NOT_FOUND, "{account}");
+        let all: Value = client.get(format!("{}/api/v1/requests?view=all", app.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(all["value"], json!([]));
+    })
+    .await;
+}
