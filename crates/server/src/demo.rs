@@ -3,25 +3,12 @@
 
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::policy::{Completion, DEFAULT_REQUEST_TTL};
-use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::Millis;
 use countersign_store::{Proposal, Store, StoreError};
 use serde_json::{json, Value};
 
 pub const DEMO_PASSWORD: &str = "countersign-demo";
-
-fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
-    Proposal {
-        resource_type,
-        operation: Operation::Create,
-        object_id: uuid::Uuid::now_v7().to_string(),
-        object_name: name.to_owned(),
-        before: Value::Null,
-        before_version: 0,
-        after,
-        secret: None,
-    }
-}
 
 fn role_id(name: &str) -> &'static str {
     BUILT_IN_ROLES.iter().find(|r| r.display_name == name).map(|r| r.id).unwrap_or_default()
@@ -35,7 +22,7 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
     }
     let mut plan = Vec::new();
     let account = |username: &str, display_name: &str| {
-        let mut p = create(
+        let mut p = Proposal::create(
             ResourceType::Account,
             username,
             json!({"username": username, "displayName": display_name, "email": format!("{username}@example.test"), "kind": "human", "enabled": true}),
@@ -47,22 +34,22 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
     let bob = account("bob", "Bob Approver");
     let carol = account("carol", "Carol Approver");
     let member = |p: &Proposal| json!({"id": p.object_id, "username": p.object_name});
-    let operators = create(
+    let operators = Proposal::create(
         ResourceType::Group,
         "IT Operators",
         json!({"displayName": "IT Operators", "description": "Administrators who propose changes.", "members": [member(&alice)]}),
     );
-    let approvers = create(
+    let approvers = Proposal::create(
         ResourceType::Group,
         "MAA Approvers",
         json!({"displayName": "MAA Approvers", "description": "Second pair of eyes for every protected change.", "members": [member(&bob), member(&carol)]}),
     );
-    let operators_role = create(
+    let operators_role = Proposal::create(
         ResourceType::RoleAssignment,
         "IT Operators",
         json!({"displayName": "IT Operators", "roleId": role_id("Administrator"), "groupIds": [operators.object_id]}),
     );
-    let approvers_role = create(
+    let approvers_role = Proposal::create(
         ResourceType::RoleAssignment,
         "MAA Approvers",
         json!({"displayName": "MAA Approvers", "roleId": role_id("Approver"), "groupIds": [approvers.object_id]}),
@@ -75,7 +62,7 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
         if t.is_assignable() {
             after["assignedGroupIds"] = json!([]);
         }
-        create(t, name, after)
+        Proposal::create(t, name, after)
     };
     plan.extend([
         document(
@@ -119,7 +106,7 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
     for (name, os, owner) in
         [("LAPTOP-ALICE", "Windows 11", "alice"), ("MBP-BOB", "macOS 15", "bob"), ("KIOSK-01", "Windows 11", "")]
     {
-        plan.push(create(
+        plan.push(Proposal::create(
             ResourceType::Device,
             name,
             json!({"name": name, "os": os, "owner": if owner.is_empty() { Value::Null } else { json!(owner) }, "state": "active"}),
@@ -127,7 +114,7 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
     }
     for profile_type in ProfileType::ALL {
         let name = format!("{} approval", profile_type.display_name());
-        plan.push(create(
+        plan.push(Proposal::create(
             ResourceType::AccessPolicy,
             &name,
             json!({

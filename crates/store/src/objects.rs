@@ -29,6 +29,22 @@ pub struct Proposal {
     pub secret: Option<String>,
 }
 
+impl Proposal {
+    /// A new object of `resource_type` with a fresh time-ordered id.
+    pub fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
+        Proposal {
+            resource_type,
+            operation: Operation::Create,
+            object_id: crate::new_id(),
+            object_name: name.to_owned(),
+            before: Value::Null,
+            before_version: 0,
+            after,
+            secret: None,
+        }
+    }
+}
+
 /// What `Store::submit` did with a proposal.
 #[derive(Debug)]
 pub enum Submitted {

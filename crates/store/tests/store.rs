@@ -5,7 +5,7 @@ use countersign_core::profile::{Operation, ResourceType};
 use countersign_store::testing::{backends, TestDatabase};
 use countersign_store::{Actor, AuditFilter, Proposal, Store, StoreError, StoreOptions, Submitted};
 use futures::future::join_all;
-use serde_json::{json, Value};
+use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
 
@@ -13,31 +13,25 @@ fn actor() -> Actor {
     Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "tester".into(), kind: AccountKind::Human }
 }
 
-fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
-    Proposal {
-        resource_type,
-        operation: Operation::Create,
-        object_id: uuid::Uuid::now_v7().to_string(),
-        object_name: name.into(),
-        before: Value::Null,
-        before_version: 0,
-        after,
-        secret: None,
-    }
-}
-
 fn new_app(name: &str) -> Proposal {
-    create(ResourceType::App, name, json!({"name": name, "description": "", "document": {}, "assignedGroupIds": []}))
+    Proposal::create(
+        ResourceType::App,
+        name,
+        json!({"name": name, "description": "", "document": {}, "assignedGroupIds": []}),
+    )
 }
 
 /// A store with one app, protected by an access policy.
 async fn protected_app(database: &TestDatabase) -> (Store, Proposal) {
     let store =
         Store::connect(&database.url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.unwrap();
-    let approvers =
-        create(ResourceType::Group, "approvers", json!({"displayName": "approvers", "description": "", "members": []}));
+    let approvers = Proposal::create(
+        ResourceType::Group,
+        "approvers",
+        json!({"displayName": "approvers", "description": "", "members": []}),
+    );
     let app = new_app("Zoom");
-    let policy = create(
+    let policy = Proposal::create(
         ResourceType::AccessPolicy,
         "apps",
         json!({"displayName": "apps", "description": "", "profileType": "app", "approverGroupIds": [approvers.object_id],

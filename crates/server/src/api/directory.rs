@@ -1,7 +1,7 @@
 //! Accounts, groups and membership, roles and role assignments. Changes to approver groups and
 //! approver accounts are held by the gate (R9); RBAC changes when a `role` policy exists.
 
-use super::resources::{ensure_groups, propose, JustificationBody, PageQuery};
+use super::resources::{current, ensure_groups, propose, JustificationBody, PageQuery};
 use super::{limit_of, new_id, next_cursor, submit, Page};
 use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
@@ -18,16 +18,6 @@ use countersign_core::validate;
 use countersign_store::{Proposal, Submitted};
 use serde::Deserialize;
 use serde_json::{json, Value};
-
-async fn current(app: &AppState, resource_type: ResourceType, id: &str) -> ApiResult<(String, Value, i64)> {
-    let id = parse_id(id)?;
-    let (state, version) = app
-        .store
-        .object_state(resource_type, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("{resource_type} {id} does not exist")))?;
-    Ok((id, state, version))
-}
 
 // ---- accounts ----
 
@@ -291,16 +281,11 @@ pub async fn create_group(
 ) -> ApiResult<Response> {
     principal.require("groups.write")?;
     let display_name = validate::display_name("displayName", &body.display_name)?;
-    let proposal = Proposal {
-        resource_type: ResourceType::Group,
-        operation: Operation::Create,
-        object_id: new_id(),
-        object_name: display_name.clone(),
-        before: Value::Null,
-        before_version: 0,
-        after: json!({"displayName": display_name, "description": validate::description(body.description.as_deref())?, "members": []}),
-        secret: None,
-    };
+    let proposal = Proposal::create(
+        ResourceType::Group,
+        &display_name,
+        json!({"displayName": display_name, "description": validate::description(body.description.as_deref())?, "members": []}),
+    );
     submit(&app, &principal, proposal, justification(body.justification, &headers)).await
 }
 
@@ -466,16 +451,8 @@ pub async fn create_role(
 ) -> ApiResult<Response> {
     principal.require("roles.write")?;
     let after = role_state(&body)?;
-    let proposal = Proposal {
-        resource_type: ResourceType::Role,
-        operation: Operation::Create,
-        object_id: new_id(),
-        object_name: after["displayName"].as_str().unwrap_or_default().to_owned(),
-        before: Value::Null,
-        before_version: 0,
-        after,
-        secret: None,
-    };
+    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
+    let proposal = Proposal::create(ResourceType::Role, &name, after);
     submit(&app, &principal, proposal, justification(body.justification, &headers)).await
 }
 
@@ -600,16 +577,8 @@ pub async fn create_role_assignment(
 ) -> ApiResult<Response> {
     principal.require("roles.write")?;
     let after = assignment_state(&app, &body).await?;
-    let proposal = Proposal {
-        resource_type: ResourceType::RoleAssignment,
-        operation: Operation::Create,
-        object_id: new_id(),
-        object_name: after["displayName"].as_str().unwrap_or_default().to_owned(),
-        before: Value::Null,
-        before_version: 0,
-        after,
-        secret: None,
-    };
+    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
+    let proposal = Proposal::create(ResourceType::RoleAssignment, &name, after);
     submit(&app, &principal, proposal, justification(body.justification, &headers)).await
 }
 

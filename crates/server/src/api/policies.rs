@@ -100,16 +100,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     principal.require("accessPolicies.create")?;
     let policy = proposed(&app, &new_id(), &body).await?;
-    let proposal = Proposal {
-        resource_type: ResourceType::AccessPolicy,
-        operation: Operation::Create,
-        object_id: policy.id.clone(),
-        object_name: policy.display_name.clone(),
-        before: Value::Null,
-        before_version: 0,
-        after: state_of_policy(&policy),
-        secret: None,
-    };
+    let proposal = Proposal::create(ResourceType::AccessPolicy, &policy.display_name, state_of_policy(&policy));
     submit(&app, &principal, proposal, justification(body.justification, &headers)).await
 }
 

@@ -1,7 +1,7 @@
 //! `/api/v1/resources/{type}` (apps, scripts, compliance and configuration policies, device
 //! categories) and `/api/v1/devices`. Every change is a `Proposal` through the MAA gate.
 
-use super::{limit_of, new_id, next_cursor, submit, Page};
+use super::{limit_of, next_cursor, submit, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{justification, parse_id, ApiJson, ApiQuery, OptionalJson, Principal};
 use crate::AppState;
@@ -64,7 +64,8 @@ async fn list_of(app: &AppState, resource_type: ResourceType, q: PageQuery) -> A
     Ok(Json(Page { value: records.iter().map(render).collect(), next_cursor: cursor }))
 }
 
-async fn current(app: &AppState, resource_type: ResourceType, id: &str) -> ApiResult<(String, Value, i64)> {
+/// An object's id, state and version, or 404.
+pub(crate) async fn current(app: &AppState, resource_type: ResourceType, id: &str) -> ApiResult<(String, Value, i64)> {
     let id = parse_id(id)?;
     let (state, version) = app
         .store
@@ -146,16 +147,8 @@ pub async fn create(
     let resource_type = document_type(&raw_type)?;
     principal.require(write_permission(resource_type, Operation::Create))?;
     let after = proposed_state(resource_type, &body, None)?;
-    let proposal = Proposal {
-        resource_type,
-        operation: Operation::Create,
-        object_id: new_id(),
-        object_name: after["name"].as_str().unwrap_or_default().to_owned(),
-        before: Value::Null,
-        before_version: 0,
-        after,
-        secret: None,
-    };
+    let name = after["name"].as_str().unwrap_or_default().to_owned();
+    let proposal = Proposal::create(resource_type, &name, after);
     submit(&app, &principal, proposal, justification(body.justification, &headers)).await
 }
 
@@ -333,16 +326,11 @@ pub async fn enroll_device(
     let name = validate::display_name("name", &body.name)?;
     let os = validate::display_name("os", &body.os)?;
     let owner = body.owner.as_deref().map(|o| validate::display_name("owner", o)).transpose()?;
-    let proposal = Proposal {
-        resource_type: ResourceType::Device,
-        operation: Operation::Create,
-        object_id: new_id(),
-        object_name: name.clone(),
-        before: Value::Null,
-        before_version: 0,
-        after: json!({"name": name, "os": os, "owner": owner, "state": "active"}),
-        secret: None,
-    };
+    let proposal = Proposal::create(
+        ResourceType::Device,
+        &name,
+        json!({"name": name, "os": os, "owner": owner, "state": "active"}),
+    );
     submit(&app, &principal, proposal, None).await
 }
 

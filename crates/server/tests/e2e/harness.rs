@@ -4,7 +4,7 @@
 
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::policy::Completion;
-use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::{Clock, Millis};
 use countersign_server::{AppState, ServerConfig};
 use countersign_store::testing::{backends, TestBackend, TestDatabase};
@@ -99,19 +99,6 @@ pub struct TestApp {
     database: Option<TestDatabase>,
 }
 
-fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
-    Proposal {
-        resource_type,
-        operation: Operation::Create,
-        object_id: uuid::Uuid::now_v7().to_string(),
-        object_name: name.to_owned(),
-        before: Value::Null,
-        before_version: 0,
-        after,
-        secret: None,
-    }
-}
-
 fn role(name: &str) -> &'static str {
     BUILT_IN_ROLES.iter().find(|r| r.display_name == name).map(|r| r.id).unwrap()
 }
@@ -132,7 +119,7 @@ impl TestApp {
 
         let mut plan = Vec::new();
         let account = |username: &str, kind: &str| {
-            let mut p = create(
+            let mut p = Proposal::create(
                 ResourceType::Account,
                 username,
                 json!({"username": username, "displayName": username, "email": null, "kind": kind, "enabled": true}),
@@ -150,24 +137,27 @@ impl TestApp {
             account("svc", "service"),
         );
         let member = |p: &Proposal| json!({"id": p.object_id, "username": p.object_name});
-        let operators = create(
+        let operators = Proposal::create(
             ResourceType::Group,
             "Operators",
             json!({"displayName": "Operators", "description": "", "members": [member(&alice), member(&dave), member(&svc)]}),
         );
-        let approvers = create(
+        let approvers = Proposal::create(
             ResourceType::Group,
             "Approvers",
             json!({"displayName": "Approvers", "description": "", "members": [member(&bob), member(&carol), member(&dave), member(&svc)]}),
         );
-        let empty =
-            create(ResourceType::Group, "Empty", json!({"displayName": "Empty", "description": "", "members": []}));
-        let operators_role = create(
+        let empty = Proposal::create(
+            ResourceType::Group,
+            "Empty",
+            json!({"displayName": "Empty", "description": "", "members": []}),
+        );
+        let operators_role = Proposal::create(
             ResourceType::RoleAssignment,
             "Operators",
             json!({"displayName": "Operators", "roleId": role("Administrator"), "groupIds": [operators.object_id]}),
         );
-        let approvers_role = create(
+        let approvers_role = Proposal::create(
             ResourceType::RoleAssignment,
             "Approvers",
             json!({"displayName": "Approvers", "roleId": role("Approver"), "groupIds": [approvers.object_id]}),
@@ -183,11 +173,11 @@ impl TestApp {
             if resource_type.is_assignable() {
                 after["assignedGroupIds"] = json!([]);
             }
-            let p = create(resource_type, &format!("sample {resource_type}"), after);
+            let p = Proposal::create(resource_type, &format!("sample {resource_type}"), after);
             samples.push((resource_type, p.object_id.clone()));
             plan.push(p);
         }
-        let device = create(
+        let device = Proposal::create(
             ResourceType::Device,
             "PC-0",
             json!({"name": "PC-0", "os": "Windows 11", "owner": null, "state": "active"}),
@@ -196,7 +186,7 @@ impl TestApp {
         plan.push(device);
         for (profile_type, required, completion) in &setup.policies {
             let name = format!("{profile_type} policy");
-            plan.push(create(
+            plan.push(Proposal::create(
                 ResourceType::AccessPolicy,
                 &name,
                 json!({
