@@ -588,6 +588,24 @@ impl Store {
         Ok(record)
     }
 
+    /// Locks a request for an action that would move it to `to`. A request past its time is
+    /// expired instead (committed, audited) and the action refused (R11).
+    async fn lock_for_action(
+        &self,
+        request_id: &str,
+        to: RequestStatus,
+        now: Millis,
+    ) -> Result<(WriteTx, RequestRecord)> {
+        let mut tx = self.begin_write().await?;
+        let record = lock_request(&mut tx, request_id).await?;
+        if record.state().is_due(now) {
+            expire_one(&mut tx, request_id, now).await?;
+            tx.commit().await?;
+            return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to }.into());
+        }
+        Ok((tx, record))
+    }
+
     /// R2, R3, R6, R7 (and R8 automatic): `actor` approves or rejects.
     pub async fn decide(
         &self,
@@ -598,14 +616,8 @@ impl Store {
         now: Millis,
     ) -> Result<RequestRecord> {
         let notes = validate::notes(notes)?;
-        let mut tx = self.begin_write().await?;
-        let record = lock_request(&mut tx, request_id).await?;
+        let (mut tx, record) = self.lock_for_action(request_id, decision.target(), now).await?;
         let mut state = record.state();
-        if state.is_due(now) {
-            expire_one(&mut tx, request_id, now).await?;
-            tx.commit().await?;
-            return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to: decision.target() }.into());
-        }
         let approver = account_by_id(&mut tx.tx, &actor.id)
             .await?
             .ok_or_else(|| StoreError::NotFound("your account no longer exists".into()))?;
@@ -651,16 +663,8 @@ impl Store {
 
     /// R10: the requester cancels.
     pub async fn cancel(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
-        let mut tx = self.begin_write().await?;
-        let record = lock_request(&mut tx, request_id).await?;
+        let (mut tx, record) = self.lock_for_action(request_id, RequestStatus::Cancelled, now).await?;
         let mut state = record.state();
-        if state.is_due(now) {
-            expire_one(&mut tx, request_id, now).await?;
-            tx.commit().await?;
-            return Err(
-                DomainError::InvalidTransition { from: RequestStatus::Expired, to: RequestStatus::Cancelled }.into()
-            );
-        }
         state.cancel(&actor.id, now)?;
         save_state(&mut tx, &record, &state, now, None, None).await?;
         append(&mut tx, request_audit(&record, "cancelled", Some(actor)), now).await?;
@@ -671,16 +675,8 @@ impl Store {
     /// R8, R12: the requester completes an approved request; it is applied exactly once, or
     /// fails without changing anything when the object moved since submission.
     pub async fn complete(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
-        let mut tx = self.begin_write().await?;
-        let record = lock_request(&mut tx, request_id).await?;
+        let (mut tx, record) = self.lock_for_action(request_id, RequestStatus::Completed, now).await?;
         let mut state = record.state();
-        if state.is_due(now) {
-            expire_one(&mut tx, request_id, now).await?;
-            tx.commit().await?;
-            return Err(
-                DomainError::InvalidTransition { from: RequestStatus::Expired, to: RequestStatus::Completed }.into()
-            );
-        }
         state.check_completable(&actor.id, now)?;
         finish(&mut tx, &record, &mut state, actor, now).await?;
         tx.commit().await?;
