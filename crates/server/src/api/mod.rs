@@ -16,7 +16,8 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use countersign_store::{Proposal, Submitted};
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_store::{Proposal, RequestRecord, Submitted};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -37,39 +38,73 @@ pub fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> String) -> Op
     }
 }
 
-/// Runs a proposal through the MAA gate and answers as DESIGN §6 says: 200/201 with the object
-/// when it was applied, 202 with the request and a `Location` when it is held (R1).
+/// What an attempted change did; rendered as JSON by the API and as HTML by the web pages.
+pub enum Outcome {
+    /// Not protected: applied at once. `state` is `Null` after a delete.
+    Applied { id: String, resource_type: ResourceType, state: Value, version: i64, created: bool },
+    /// R1: held as an approval request.
+    Held(Box<RequestRecord>),
+    /// The proposal would change nothing, so nothing was submitted.
+    Unchanged { id: String, resource_type: ResourceType, state: Value, version: i64 },
+}
+
+/// Runs a proposal through the MAA gate (`Store::submit`, the one place every change goes).
+pub async fn gate(
+    app: &AppState,
+    principal: &Principal,
+    proposal: Proposal,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    let created = proposal.operation == Operation::Create;
+    let (id, resource_type) = (proposal.object_id.clone(), proposal.resource_type);
+    let submitted = app.store.submit(&principal.actor(), proposal, justification.as_deref(), app.now()).await?;
+    Ok(match submitted {
+        Submitted::Applied { state, version } => Outcome::Applied { id, resource_type, state, version, created },
+        Submitted::Held(record) => Outcome::Held(record),
+    })
+}
+
+/// An object's state as the API shows it: the state plus `id`, `type` and `version`.
+pub fn object_json(id: &str, resource_type: ResourceType, state: Value, version: i64) -> Value {
+    let mut body = state;
+    if let Value::Object(map) = &mut body {
+        map.insert("id".into(), json!(id));
+        map.insert("type".into(), json!(resource_type));
+        map.insert("version".into(), json!(version));
+    }
+    body
+}
+
+impl Outcome {
+    /// DESIGN §6: 200/201 with the object when applied (204 after a delete), 202 with the
+    /// request and a `Location` when held.
+    pub async fn respond(self, app: &AppState, principal: &Principal) -> ApiResult<Response> {
+        match self {
+            Outcome::Applied { state: Value::Null, .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+            Outcome::Applied { id, resource_type, state, version, created } => {
+                let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+                Ok((status, Json(object_json(&id, resource_type, state, version))).into_response())
+            }
+            Outcome::Unchanged { id, resource_type, state, version } => {
+                Ok(Json(object_json(&id, resource_type, state, version)).into_response())
+            }
+            Outcome::Held(record) => {
+                let rendered = requests::RequestRenderer::new(app, principal).await?.render(&record).await?;
+                let location = format!("/api/v1/requests/{}", record.id);
+                Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(rendered)).into_response())
+            }
+        }
+    }
+}
+
+/// [`gate`], answered as JSON.
 pub async fn submit(
     app: &AppState,
     principal: &Principal,
     proposal: Proposal,
     justification: Option<String>,
 ) -> ApiResult<Response> {
-    let created = proposal.operation == countersign_core::profile::Operation::Create;
-    let id = proposal.object_id.clone();
-    let submitted = app.store.submit(&principal.actor(), proposal, justification.as_deref(), app.now()).await?;
-    match submitted {
-        Submitted::Applied { state, version } => {
-            let mut body = state;
-            if let Value::Object(map) = &mut body {
-                map.insert("id".into(), json!(id));
-                map.insert("version".into(), json!(version));
-            }
-            let status = if body.is_null() {
-                return Ok(StatusCode::NO_CONTENT.into_response());
-            } else if created {
-                StatusCode::CREATED
-            } else {
-                StatusCode::OK
-            };
-            Ok((status, Json(body)).into_response())
-        }
-        Submitted::Held(record) => {
-            let rendered = requests::RequestRenderer::new(app, principal).await?.render(&record).await?;
-            let location = format!("/api/v1/requests/{}", record.id);
-            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(rendered)).into_response())
-        }
-    }
+    gate(app, principal, proposal, justification).await?.respond(app, principal).await
 }
 
 pub fn new_id() -> String {

@@ -94,30 +94,30 @@ impl<'a> RequestRenderer<'a> {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    view: Option<String>,
-    status: Option<String>,
+    pub view: Option<String>,
+    pub status: Option<String>,
     #[serde(rename = "type")]
-    resource_type: Option<String>,
+    pub resource_type: Option<String>,
     #[serde(rename = "objectId")]
-    object_id: Option<String>,
-    since: Option<String>,
-    until: Option<String>,
-    cursor: Option<String>,
-    limit: Option<i64>,
+    pub object_id: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
 }
 
 /// R15: lists show the last 30 days unless `since` says otherwise.
 pub const DEFAULT_LIST_WINDOW: i64 = 30 * MILLIS_PER_DAY;
 
-/// `GET /api/v1/requests?view=mine|received|all&status=&type=&since=&until=&cursor=&limit=`
-pub async fn list(
-    State(app): State<AppState>,
-    principal: Principal,
-    ApiQuery(q): ApiQuery<ListQuery>,
-) -> ApiResult<Json<Page>> {
+/// One page of requests for the caller, newest first, and the cursor of the next page.
+pub async fn list_records(
+    app: &AppState,
+    principal: &Principal,
+    q: &ListQuery,
+) -> ApiResult<(Vec<RequestRecord>, Option<String>)> {
     let now = app.now();
     // Exact on read (R11): nothing past its time is listed as open.
     app.store.expire_due(now).await?;
@@ -129,9 +129,11 @@ pub async fn list(
     };
     let resource_types = matches!(view, RequestView::All)
         .then(|| ResourceType::ALL.into_iter().filter(|t| principal.has(read_permission(*t))).collect::<Vec<_>>());
-    let status = q.status.as_deref().map(str::parse::<RequestStatus>).transpose().map_err(ApiError::validation)?;
+    // An empty form field means "any".
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let status = given(&q.status).map(|s| s.parse::<RequestStatus>()).transpose().map_err(ApiError::validation)?;
     let resource_type =
-        q.resource_type.as_deref().map(str::parse::<ResourceType>).transpose().map_err(ApiError::validation)?;
+        given(&q.resource_type).map(|s| s.parse::<ResourceType>()).transpose().map_err(ApiError::validation)?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=200).contains(&limit) {
         return Err(ApiError::validation("limit must be between 1 and 200"));
@@ -144,20 +146,31 @@ pub async fn list(
         resource_types,
         since: q.since.as_deref().map(crate::time::parse).transpose()?.unwrap_or(now - DEFAULT_LIST_WINDOW),
         until: q.until.as_deref().map(crate::time::parse).transpose()?,
-        before_id: q.cursor.as_deref().map(parse_id).transpose()?,
+        before_id: given(&q.cursor).as_deref().map(parse_id).transpose()?,
         limit,
     };
     let records = app.store.requests(&filter).await?;
+    let cursor = next_cursor(&records, limit, |r| r.id.clone());
+    Ok((records, cursor))
+}
+
+/// `GET /api/v1/requests?view=mine|received|all&status=&type=&since=&until=&cursor=&limit=`
+pub async fn list(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<ListQuery>,
+) -> ApiResult<Json<Page>> {
+    let (records, next_cursor) = list_records(&app, &principal, &q).await?;
     let renderer = RequestRenderer::new(&app, &principal).await?;
     let mut value = Vec::with_capacity(records.len());
     for record in &records {
         value.push(renderer.render(record).await?);
     }
-    let cursor = next_cursor(&records, limit, |r| r.id.clone());
-    Ok(Json(Page { value, next_cursor: cursor }))
+    Ok(Json(Page { value, next_cursor }))
 }
 
-async fn visible_request(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestRecord> {
+/// A request the caller may see, or 404 (its existence is not revealed).
+pub async fn visible_request(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestRecord> {
     let id = parse_id(id)?;
     let record = app.store.request(&id).await?;
     let renderer = RequestRenderer::new(app, principal).await?;
@@ -183,18 +196,33 @@ pub struct DecisionBody {
     notes: Option<String>,
 }
 
-async fn decide(
-    app: AppState,
-    principal: Principal,
-    id: String,
-    decision: Decision,
-    body: DecisionBody,
-) -> ApiResult<Json<Value>> {
-    let record = visible_request(&app, &principal, &id).await?;
+/// What the caller does to a request.
+pub enum Action {
+    Decide(Decision, Option<String>),
+    Cancel,
+    Complete,
+}
+
+/// Approve, reject, cancel or complete a request the caller can see (the rules are the store's).
+pub async fn act(app: &AppState, principal: &Principal, id: &str, action: Action) -> ApiResult<RequestRecord> {
+    let record = visible_request(app, principal, id).await?;
     let now = app.now();
-    let decided = app.store.decide(&principal.actor(), &record.id, decision, body.notes.as_deref(), now).await?;
-    app.metrics.observe_decision((now - record.requested_at) as f64 / 1000.0);
-    respond(&app, &principal, &decided).await
+    let actor = principal.actor();
+    let done = match action {
+        Action::Decide(decision, notes) => {
+            let decided = app.store.decide(&actor, &record.id, decision, notes.as_deref(), now).await?;
+            app.metrics.observe_decision((now - record.requested_at) as f64 / 1000.0);
+            decided
+        }
+        Action::Cancel => app.store.cancel(&actor, &record.id, now).await?,
+        Action::Complete => app.store.complete(&actor, &record.id, now).await?,
+    };
+    Ok(done)
+}
+
+async fn act_json(app: AppState, principal: Principal, id: String, action: Action) -> ApiResult<Json<Value>> {
+    let record = act(&app, &principal, &id, action).await?;
+    respond(&app, &principal, &record).await
 }
 
 /// `POST /api/v1/requests/{id}/approve` `{notes?}`
@@ -204,7 +232,7 @@ pub async fn approve(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
-    decide(app, principal, id, Decision::Approve, body).await
+    act_json(app, principal, id, Action::Decide(Decision::Approve, body.notes)).await
 }
 
 /// `POST /api/v1/requests/{id}/reject` `{notes?}`
@@ -214,7 +242,7 @@ pub async fn reject(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DecisionBody>,
 ) -> ApiResult<Json<Value>> {
-    decide(app, principal, id, Decision::Reject, body).await
+    act_json(app, principal, id, Action::Decide(Decision::Reject, body.notes)).await
 }
 
 #[derive(Deserialize, Default)]
@@ -228,9 +256,7 @@ pub async fn cancel(
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<EmptyBody>,
 ) -> ApiResult<Json<Value>> {
-    let record = visible_request(&app, &principal, &id).await?;
-    let cancelled = app.store.cancel(&principal.actor(), &record.id, app.now()).await?;
-    respond(&app, &principal, &cancelled).await
+    act_json(app, principal, id, Action::Cancel).await
 }
 
 /// `POST /api/v1/requests/{id}/complete`
@@ -240,7 +266,5 @@ pub async fn complete(
     Path(id): Path<String>,
     OptionalJson(_): OptionalJson<EmptyBody>,
 ) -> ApiResult<Json<Value>> {
-    let record = visible_request(&app, &principal, &id).await?;
-    let completed = app.store.complete(&principal.actor(), &record.id, app.now()).await?;
-    respond(&app, &principal, &completed).await
+    act_json(app, principal, id, Action::Complete).await
 }
