@@ -81,46 +81,68 @@ fn session_cookie(value: String, secure: bool, max_age_seconds: i64) -> Cookie<'
         .build()
 }
 
+/// A new session: the account, the session id for the cookie, and the CSRF token.
+pub struct SignedIn {
+    pub account: countersign_store::AccountRecord,
+    pub session_id: String,
+    pub csrf_token: String,
+}
+
+/// Password sign-in, rate-limited per account and per address, audited either way (R13).
+pub async fn sign_in(app: &AppState, username: &str, password: &str, address: &str) -> ApiResult<SignedIn> {
+    let now = app.now();
+    let (by_user, by_address) = app.store.recent_login_failures(username, address, now - FAILURE_WINDOW).await?;
+    if by_user >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
+        let mut err = ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_attempts",
+            "Too many failed sign-ins. Wait 15 minutes and try again.",
+        );
+        err.retry_after = Some((FAILURE_WINDOW / 1000) as u64);
+        return Err(err);
+    }
+    let account = app.store.account_by_username(username).await?;
+    let verified = verify_password(password, account.as_ref().and_then(|a| a.password_hash.as_deref()));
+    let account = match account {
+        Some(a) if verified && a.enabled && a.kind == AccountKind::Human => a,
+        Some(a) if verified && !a.enabled => {
+            app.store.record_login_failure(username, address, "disabled", now).await?;
+            return Err(ApiError::unauthenticated("This account is disabled."));
+        }
+        _ => {
+            app.store.record_login_failure(username, address, "bad credentials", now).await?;
+            return Err(ApiError::unauthenticated("The username or password is wrong."));
+        }
+    };
+    let session_id = random_secret();
+    let csrf_token = random_secret();
+    app.store.create_session(&account.id, &sha256_hex(&session_id), &csrf_token, now, now + SESSION_TTL).await?;
+    app.store.record_login_success(&account, address, "password", now).await?;
+    Ok(SignedIn { account, session_id, csrf_token })
+}
+
+/// The `Set-Cookie` value for a session (an empty value with max-age 0 ends it).
+pub fn session_cookie_header(
+    app: &AppState,
+    session_id: String,
+    max_age_seconds: i64,
+) -> ApiResult<axum::http::HeaderValue> {
+    session_cookie(session_id, app.config.secure_cookies, max_age_seconds)
+        .to_string()
+        .parse()
+        .map_err(|_| ApiError::validation("bad cookie"))
+}
+
 /// `POST /api/v1/auth/login`: `{username, password}` → `{account, csrfToken}` and the cookie.
 pub async fn login(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
-    let now = app.now();
-    let address = peer.ip().to_string();
-    let (by_user, by_address) = app.store.recent_login_failures(&body.username, &address, now - FAILURE_WINDOW).await?;
-    if by_user >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "too many failed sign-ins; wait 15 minutes and try again",
-        );
-        err.retry_after = Some((FAILURE_WINDOW / 1000) as u64);
-        return Err(err);
-    }
-    let account = app.store.account_by_username(&body.username).await?;
-    let verified = verify_password(&body.password, account.as_ref().and_then(|a| a.password_hash.as_deref()));
-    let account = match account {
-        Some(a) if verified && a.enabled && a.kind == AccountKind::Human => a,
-        Some(a) if verified && !a.enabled => {
-            app.store.record_login_failure(&body.username, &address, "disabled", now).await?;
-            return Err(ApiError::unauthenticated("this account is disabled"));
-        }
-        _ => {
-            app.store.record_login_failure(&body.username, &address, "bad credentials", now).await?;
-            return Err(ApiError::unauthenticated("the username or password is wrong"));
-        }
-    };
-    let session_id = random_secret();
-    let csrf_token = random_secret();
-    app.store.create_session(&account.id, &sha256_hex(&session_id), &csrf_token, now, now + SESSION_TTL).await?;
-    app.store.record_login_success(&account, &address, "password", now).await?;
-    let cookie = session_cookie(session_id, app.config.secure_cookies, SESSION_TTL / 1000);
-    let mut response = Json(json!({ "account": account, "csrfToken": csrf_token })).into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, cookie.to_string().parse().map_err(|_| ApiError::validation("bad cookie"))?);
+    let signed_in = sign_in(&app, &body.username, &body.password, &peer.ip().to_string()).await?;
+    let cookie = session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?;
+    let mut response = Json(json!({ "account": signed_in.account, "csrfToken": signed_in.csrf_token })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }
 
@@ -130,10 +152,7 @@ pub async fn logout(State(app): State<AppState>, principal: Principal) -> ApiRes
         app.store.delete_session(id_hash).await?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    let cookie = session_cookie(String::new(), app.config.secure_cookies, 0);
-    if let Ok(value) = cookie.to_string().parse() {
-        response.headers_mut().insert(header::SET_COOKIE, value);
-    }
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&app, String::new(), 0)?);
     Ok(response)
 }
 
@@ -153,19 +172,48 @@ pub struct PasswordBody {
     new_password: String,
 }
 
-/// `POST /api/v1/me/password`: R9's exception, the account changes its own password.
+/// R9's exception: the caller changes their own password, proving they know the current one.
+pub async fn change_own_password(app: &AppState, principal: &Principal, current: &str, new: &str) -> ApiResult<()> {
+    if !verify_password(current, principal.account.password_hash.as_deref()) {
+        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "The current password is wrong."));
+    }
+    validate::password(new)?;
+    let hash = hash_password(new)?;
+    app.store.change_own_password(&principal.actor(), &hash, app.now()).await?;
+    Ok(())
+}
+
+/// `POST /api/v1/me/password`
 pub async fn change_password(
     State(app): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<StatusCode> {
-    if !verify_password(&body.current_password, principal.account.password_hash.as_deref()) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "the current password is wrong"));
-    }
-    validate::password(&body.new_password)?;
-    let hash = hash_password(&body.new_password)?;
-    app.store.change_own_password(&principal.actor(), &hash, app.now()).await?;
+    change_own_password(&app, &principal, &body.current_password, &body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A personal API token for the caller; the secret is returned this once.
+pub async fn create_personal_token(
+    app: &AppState,
+    principal: &Principal,
+    display_name: &str,
+    expires_at: Option<countersign_core::Millis>,
+) -> ApiResult<(countersign_store::TokenRecord, String)> {
+    if !principal.is_human() {
+        return Err(ApiError::forbidden("service accounts cannot create tokens"));
+    }
+    let display_name = validate::display_name("displayName", display_name)?;
+    let now = app.now();
+    if expires_at.is_some_and(|t| t <= now) {
+        return Err(ApiError::validation("expiresAt must be in the future"));
+    }
+    let token = new_token();
+    let record = app
+        .store
+        .create_token(&principal.actor(), &principal.account.id, &display_name, &sha256_hex(&token), expires_at, now)
+        .await?;
+    Ok((record, token))
 }
 
 #[derive(Deserialize)]
@@ -187,26 +235,15 @@ pub async fn create_token(
     principal: Principal,
     ApiJson(body): ApiJson<TokenBody>,
 ) -> ApiResult<(StatusCode, Json<serde_json::Value>)> {
-    if !principal.is_human() {
-        return Err(ApiError::forbidden("service accounts cannot create tokens"));
-    }
-    let display_name = validate::display_name("displayName", &body.display_name)?;
-    let now = app.now();
     let expires_at = body.expires_at.as_deref().map(crate::time::parse).transpose()?;
-    if expires_at.is_some_and(|t| t <= now) {
-        return Err(ApiError::validation("expiresAt must be in the future"));
-    }
-    let token = new_token();
-    let record = app
-        .store
-        .create_token(&principal.actor(), &principal.account.id, &display_name, &sha256_hex(&token), expires_at, now)
-        .await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(
-            json!({ "id": record.id, "displayName": record.display_name, "token": token, "expiresAt": expires_at.map(crate::time::format) }),
-        ),
-    ))
+    let (record, token) = create_personal_token(&app, &principal, &body.display_name, expires_at).await?;
+    let body = json!({
+        "id": record.id,
+        "displayName": record.display_name,
+        "token": token,
+        "expiresAt": expires_at.map(crate::time::format),
+    });
+    Ok((StatusCode::CREATED, Json(body)))
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes one of my tokens.

@@ -187,10 +187,15 @@ impl FromRequestParts<AppState> for Principal {
         } else {
             return Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <token>"));
         };
-        let group_ids = app.store.group_ids_of(&account.id).await?;
-        let permissions = app.store.permissions_of(&account.id).await?;
-        Ok(Principal { account, permissions, group_ids, credential })
+        principal_of(app, account, credential).await
     }
+}
+
+/// The caller with the groups and permissions they hold now.
+pub async fn principal_of(app: &AppState, account: AccountRecord, credential: Credential) -> ApiResult<Principal> {
+    let group_ids = app.store.group_ids_of(&account.id).await?;
+    let permissions = app.store.permissions_of(&account.id).await?;
+    Ok(Principal { account, permissions, group_ids, credential })
 }
 
 /// The justification of a change: the body's `justification`, else the `X-Justification` header.

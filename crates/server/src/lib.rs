@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod metrics;
 pub mod time;
+pub mod web;
 
 use axum::http::{header, HeaderValue};
 use axum::Router;

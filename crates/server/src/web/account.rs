@@ -1,0 +1,230 @@
+//! Sign in and out, and *My account*: change password, personal API tokens (shown once).
+
+use super::layout::{bare, csrf_field, when};
+use super::{see_other, web, Page, WebResult, WebUser};
+use crate::auth::{change_own_password, create_personal_token, session_cookie_header, sign_in, SESSION_TTL};
+use crate::AppState;
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum_extra::extract::Form;
+use maud::html;
+use serde::Deserialize;
+use std::net::SocketAddr;
+
+#[derive(Deserialize, Default)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+/// Only local paths, so a crafted link cannot send someone elsewhere after sign-in.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
+        _ => "/".to_owned(),
+    }
+}
+
+fn login_form(next: &str, username: &str, error: Option<&str>) -> Response {
+    let page = bare(
+        "Sign in",
+        html! {
+            div class="card" {
+                h1 { span class="logo" aria-hidden="true" { "✓✓ " } "Countersign" }
+                p class="muted" { "Multi Admin Approval. Sign in to continue." }
+                @if let Some(error) = error { p class="alert alert-error" role="alert" id="login-error" { (error) } }
+                form method="post" action="/login" {
+                    input type="hidden" name="next" value=(next);
+                    div class="field" {
+                        label for="username" { "Username" }
+                        input type="text" id="username" name="username" value=(username) autocomplete="username" required autofocus;
+                    }
+                    div class="field" {
+                        label for="password" { "Password" }
+                        input type="password" id="password" name="password" autocomplete="current-password" required;
+                    }
+                    button type="submit" id="sign-in" { "Sign in" }
+                }
+            }
+        },
+    );
+    page.into_response()
+}
+
+/// `GET /login`
+pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
+    login_form(&safe_next(q.next.as_deref()), "", None)
+}
+
+#[derive(Deserialize, Default)]
+pub struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+/// `POST /login`: the same sign-in as the API (rate limit, audit), then the session cookie.
+/// Sign-in needs no CSRF token: there is no session yet, and the cookie is `SameSite=Strict`.
+pub async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref());
+    match sign_in(&app, form.username.trim(), &form.password, &peer.ip().to_string()).await {
+        Ok(signed_in) => match session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000) {
+            Ok(cookie) => {
+                let mut response = Redirect::to(&next).into_response();
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+                response
+            }
+            Err(e) => super::WebError(e).into_response(),
+        },
+        Err(e) => {
+            let mut response = login_form(&next, &form.username, Some(&e.detail));
+            *response.status_mut() = e.status;
+            response
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /logout`
+pub async fn logout(State(app): State<AppState>, user: WebUser, Form(form): Form<CsrfForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    if let crate::extract::Credential::Session { id_hash } = &user.principal.credential {
+        app.store.delete_session(id_hash).await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().insert(header::SET_COOKIE, web(session_cookie_header(&app, String::new(), 0))?);
+    Ok(response)
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    notice: Option<String>,
+}
+
+async fn account_page(
+    app: &AppState,
+    user: &WebUser,
+    notice: Option<String>,
+    new_token: Option<(String, String)>,
+    password_error: Option<String>,
+) -> WebResult {
+    let tokens = app.store.tokens_of(&user.principal.account.id).await?;
+    let account = &user.principal.account;
+    let mut response = Page::new("My account", user)
+        .section("/account")
+        .notice(notice)
+        .content(html! {
+            div class="card" { dl class="facts" {
+                dt { "Username" } dd { (account.username) }
+                dt { "Display name" } dd { (account.display_name) }
+                dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
+                dt { "Permissions" } dd { (user.principal.permissions.iter().collect::<Vec<_>>().join(", ")) }
+            } }
+            h2 { "Change password" }
+            form class="card" method="post" action="/account/password" {
+                (csrf_field(&user.csrf))
+                div class="field" {
+                    label for="current" { "Current password" }
+                    input type="password" id="current" name="current" autocomplete="current-password" required;
+                }
+                div class={ "field" @if password_error.is_some() { " invalid" } } {
+                    label for="new" { "New password" }
+                    input type="password" id="new" name="new" autocomplete="new-password" minlength="12" required;
+                    p class="hint" { "At least 12 characters." }
+                    @if let Some(error) = &password_error { p class="field-error" role="alert" { (error) } }
+                }
+                button type="submit" { "Change password" }
+            }
+            h2 { "Personal API tokens" }
+            @if let Some((name, token)) = &new_token {
+                div class="alert alert-info" role="status" {
+                    p { "Your new token “" (name) "”. Copy it now: it will not be shown again." }
+                    p class="token" id="new-token" { (token) }
+                }
+            }
+            @if tokens.is_empty() { p class="muted" { "You have no tokens." } } @else {
+                table { thead { tr { th { "Name" } th { "Created" } th { "Last used" } th {} } } tbody {
+                    @for t in &tokens { tr {
+                        td { (t.display_name) } td { (when(t.created_at)) } td { (t.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
+                        td { form method="post" action={ "/account/tokens/" (t.id) "/revoke" } {
+                            (csrf_field(&user.csrf)) button type="submit" class="link" { "Revoke" }
+                        } }
+                    } }
+                } }
+            }
+            form class="card" method="post" action="/account/tokens" {
+                (csrf_field(&user.csrf))
+                div class="field" { label for="token-name" { "Token name" } input type="text" id="token-name" name="name" required; }
+                button type="submit" class="secondary" { "Create token" }
+            }
+        })
+        .into_response();
+    if password_error.is_some() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// `GET /account`
+pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<AccountQuery>) -> WebResult {
+    account_page(&app, &user, q.notice, None, None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new: String,
+}
+
+/// `POST /account/password`
+pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(form): Form<PasswordForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    match change_own_password(&app, &user.principal, &form.current, &form.new).await {
+        Ok(()) => Ok(see_other("/account", "Your password was changed.")),
+        Err(e) if e.status.is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /account/tokens`: shows the new token once, on this response only.
+pub async fn create_token(State(app): State<AppState>, user: WebUser, Form(form): Form<TokenForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let (record, token) = web(create_personal_token(&app, &user.principal, &form.name, None).await)?;
+    account_page(&app, &user, None, Some((record.display_name, token)), None).await
+}
+
+/// `POST /account/tokens/{id}/revoke`
+pub async fn revoke_token(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let id = web(crate::extract::parse_id(&id))?;
+    app.store.delete_token(&user.principal.actor(), &user.principal.account.id, &id, app.now()).await?;
+    Ok(see_other("/account", "The token was revoked."))
+}

@@ -1,0 +1,157 @@
+//! The page shell (left navigation, header, notices), status badges, and the embedded assets.
+
+use super::WebUser;
+use axum::response::{Html, IntoResponse, Response};
+use countersign_core::request::RequestStatus;
+use maud::{html, Markup, DOCTYPE};
+
+pub const CSS: &str = include_str!("assets/app.css");
+pub const JS: &str = include_str!("assets/app.js");
+
+/// Navigation entries: (path, label, permission needed to see it).
+const NAV: &[(&str, &str, Option<&str>)] = &[
+    ("/", "Home", None),
+    ("/requests", "Requests", None),
+    ("/policies", "Access policies", Some("accessPolicies.read")),
+    ("/resources/app", "Apps", Some("apps.read")),
+    ("/resources/script", "Scripts", Some("scripts.read")),
+    ("/resources/compliancePolicy", "Compliance policies", Some("compliancePolicies.read")),
+    ("/resources/configurationPolicy", "Configuration policies", Some("configurationPolicies.read")),
+    ("/resources/deviceCategory", "Device categories", Some("tenantConfiguration.read")),
+    ("/devices", "Devices", Some("devices.read")),
+    ("/audit", "Audit log", Some("audit.read")),
+    ("/account", "My account", None),
+];
+
+fn head(title: &str) -> Markup {
+    html! {
+        (DOCTYPE)
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · Countersign" }
+        link rel="stylesheet" href="/assets/app.css";
+        script src="/assets/app.js" defer {}
+    }
+}
+
+/// A page without navigation (sign-in, errors).
+pub fn bare(title: &str, content: Markup) -> Html<String> {
+    Html(
+        html! {
+            html lang="en" {
+                head { (head(title)) }
+                body class="bare" { main id="main" { (content) } }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A page of the admin center for a signed-in administrator.
+pub struct Page<'a> {
+    title: String,
+    user: &'a WebUser,
+    notice: Option<String>,
+    active: Option<&'a str>,
+    content: Markup,
+}
+
+impl<'a> Page<'a> {
+    pub fn new(title: &str, user: &'a WebUser) -> Self {
+        Page { title: title.to_owned(), user, notice: None, active: None, content: html! {} }
+    }
+
+    pub fn notice(mut self, notice: Option<String>) -> Self {
+        self.notice = notice.filter(|n| !n.is_empty());
+        self
+    }
+
+    /// Marks a navigation entry as the current section.
+    pub fn section(mut self, path: &'a str) -> Self {
+        self.active = Some(path);
+        self
+    }
+
+    pub fn content(mut self, content: Markup) -> Self {
+        self.content = content;
+        self
+    }
+}
+
+impl IntoResponse for Page<'_> {
+    fn into_response(self) -> Response {
+        let account = &self.user.principal.account;
+        let active = self.active.unwrap_or("");
+        Html(
+            html! {
+                html lang="en" {
+                    head { (head(&self.title)) }
+                    body {
+                        a class="skip" href="#main" { "Skip to content" }
+                        div class="shell" {
+                            nav class="sidebar" aria-label="Main" {
+                                a class="brand" href="/" { span class="logo" aria-hidden="true" { "✓✓" } " Countersign" }
+                                ul {
+                                    @for (path, label, permission) in NAV {
+                                        @if permission.is_none_or(|p| self.user.principal.has(p)) {
+                                            li { a href=(path) aria-current=[(*path == active).then_some("page")] { (label) } }
+                                        }
+                                    }
+                                }
+                            }
+                            div class="main-column" {
+                                header class="topbar" {
+                                    span class="who" { "Signed in as " strong { (account.display_name) } " (" (account.username) ")" }
+                                    form method="post" action="/logout" class="inline" {
+                                        (csrf_field(&self.user.csrf))
+                                        button type="submit" class="link" { "Sign out" }
+                                    }
+                                }
+                                main id="main" {
+                                    h1 { (self.title) }
+                                    @if let Some(notice) = &self.notice {
+                                        p class="alert alert-success" role="status" id="notice" { (notice) }
+                                    }
+                                    (self.content)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            .into_string(),
+        )
+        .into_response()
+    }
+}
+
+/// The hidden CSRF field every form carries.
+pub fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
+}
+
+pub fn status_label(status: RequestStatus) -> &'static str {
+    match status {
+        RequestStatus::NeedsApproval => "Needs approval",
+        RequestStatus::Approved => "Approved",
+        RequestStatus::Completed => "Completed",
+        RequestStatus::Rejected => "Rejected",
+        RequestStatus::Cancelled => "Cancelled",
+        RequestStatus::Expired => "Expired",
+        RequestStatus::Failed => "Failed",
+    }
+}
+
+/// A coloured badge that also says its status in words.
+pub fn status_badge(status: RequestStatus) -> Markup {
+    html! { span class={ "badge status-" (status.as_str()) } { (status_label(status)) } }
+}
+
+/// "2026-11-22 09:14 UTC", for people.
+pub fn when(ms: countersign_core::Millis) -> String {
+    let iso = crate::time::format(ms);
+    match (iso.get(..10), iso.get(11..16)) {
+        (Some(date), Some(time)) => format!("{date} {time} UTC"),
+        _ => iso,
+    }
+}

@@ -1,0 +1,252 @@
+//! Access policies: the list, one policy with each approver's eligibility (R2, R14), and the
+//! create wizard (*Basics*, *Approvers*, *Review + create*), which always ends in a request (R9).
+
+use super::layout::csrf_field;
+use super::{after_change, web, Page, WebResult, WebUser};
+use crate::api::policies::{create_policy, with_approvers, PolicyInput};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum_extra::extract::Form;
+use countersign_core::policy::format_duration;
+use countersign_core::profile::ProfileType;
+use maud::{html, Markup};
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+/// `GET /policies`
+pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+    web(user.principal.require("accessPolicies.read"))?;
+    let policies = app.store.policies().await?;
+    let groups = app.store.groups(None, 500).await?;
+    let group_name =
+        |id: &String| groups.iter().find(|g| &g.id == id).map(|g| g.display_name.clone()).unwrap_or_else(|| id.clone());
+    Ok(Page::new("Access policies", &user)
+        .section("/policies")
+        .notice(q.notice)
+        .content(html! {
+            p class="muted" { "Each policy protects one profile type: changes to it are held until another eligible administrator approves them." }
+            @if user.principal.has("accessPolicies.create") { p { a class="button" id="create-policy" href="/policies/new" { "Create access policy" } } }
+            div class="table-wrap" { table {
+                thead { tr { th { "Name" } th { "Protects" } th { "Approver groups" } th { "Approvals" } th { "Completion" } th { "Lifetime" } } }
+                tbody { @for p in &policies { tr {
+                    td { a href={ "/policies/" (p.id) } { (p.display_name) } }
+                    td { (p.profile_type.display_name()) }
+                    td { (p.approver_group_ids.iter().map(group_name).collect::<Vec<_>>().join(", ")) }
+                    td { (p.required_approvals) }
+                    td { (p.completion.as_str()) }
+                    td { (format_duration(p.request_ttl_ms)) }
+                } } }
+            } }
+        })
+        .into_response())
+}
+
+/// `GET /policies/{id}`: the policy and every approver's eligibility with reasons.
+pub async fn show(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> WebResult {
+    let (policy, version, approvers) = web(with_approvers(&app, &user.principal, &id).await)?;
+    let eligible = approvers.iter().filter(|a| a.eligible).count();
+    Ok(Page::new(&policy.display_name, &user)
+        .section("/policies")
+        .notice(q.notice)
+        .content(html! {
+            div class="card" { dl class="facts" {
+                dt { "Protects" } dd { (policy.profile_type.display_name()) }
+                dt { "Description" } dd { (policy.description) }
+                dt { "Required approvals" } dd { (policy.required_approvals) }
+                dt { "Completion" } dd { (if policy.completion.as_str() == "automatic" { "Applied when approved" } else { "The requester completes" }) }
+                dt { "Request lifetime" } dd { (format_duration(policy.request_ttl_ms)) }
+                dt { "Version" } dd { (version) }
+            } }
+            h2 { "Approvers" }
+            @if eligible < policy.required_approvals as usize {
+                p class="alert alert-error" role="alert" { "Fewer eligible approvers than required approvals: requests under this policy cannot be approved." }
+            }
+            div class="table-wrap" { table id="approvers" {
+                thead { tr { th { "Account" } th { "Eligible" } th { "Why not" } } }
+                tbody { @for a in &approvers { tr {
+                    td { (a.display_name) " " span class="muted" { "(" (a.username) ")" } }
+                    td { @if a.eligible { span class="badge status-completed" { "Eligible" } } @else { span class="badge status-rejected" { "Not eligible" } } }
+                    td { (a.reasons.join("; ")) }
+                } } }
+            } }
+        })
+        .into_response())
+}
+
+/// The wizard's fields, carried from step to step in hidden inputs.
+#[derive(Deserialize, Default, Clone)]
+pub struct WizardForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    step: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    profile_type: String,
+    #[serde(default)]
+    approver_group_ids: Vec<String>,
+    #[serde(default)]
+    required_approvals: String,
+    #[serde(default)]
+    completion: String,
+    #[serde(default)]
+    request_ttl: String,
+    #[serde(default)]
+    justification: String,
+}
+
+impl WizardForm {
+    fn input(&self) -> PolicyInput {
+        PolicyInput {
+            display_name: self.display_name.clone(),
+            description: Some(self.description.clone()),
+            profile_type: self.profile_type.clone(),
+            approver_group_ids: self.approver_group_ids.clone(),
+            required_approvals: self.required_approvals.trim().parse().ok(),
+            completion: Some(self.completion.clone()).filter(|c| !c.is_empty()),
+            request_ttl: Some(self.request_ttl.trim().to_owned()).filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+fn carried(form: &WizardForm, except: &str) -> Markup {
+    html! {
+        @if except != "basics" {
+            input type="hidden" name="display_name" value=(form.display_name);
+            input type="hidden" name="description" value=(form.description);
+            input type="hidden" name="profile_type" value=(form.profile_type);
+        }
+        @if except != "approvers" {
+            @for g in &form.approver_group_ids { input type="hidden" name="approver_group_ids" value=(g); }
+            input type="hidden" name="required_approvals" value=(form.required_approvals);
+            input type="hidden" name="completion" value=(form.completion);
+            input type="hidden" name="request_ttl" value=(form.request_ttl);
+        }
+    }
+}
+
+fn steps(current: &str) -> Markup {
+    html! { ol class="steps" {
+        @for (key, label) in [("basics", "1. Basics"), ("approvers", "2. Approvers"), ("review", "3. Review + create")] {
+            li aria-current=[(key == current).then_some("step")] { (label) }
+        }
+    } }
+}
+
+async fn wizard_page(
+    app: &AppState,
+    user: &WebUser,
+    step: &str,
+    form: &WizardForm,
+    error: Option<String>,
+) -> WebResult {
+    let groups = app.store.groups(None, 500).await?;
+    let mut response = Page::new("Create access policy", user)
+        .section("/policies")
+        .content(html! {
+            (steps(step))
+            @if let Some(error) = &error { p class="alert alert-error" role="alert" id="wizard-error" { (error) } }
+            form class="card" method="post" action="/policies/new" {
+                (csrf_field(&user.csrf))
+                (carried(form, step))
+                @match step {
+                    "basics" => {
+                        div class="field" { label for="display_name" { "Name" } input type="text" id="display_name" name="display_name" value=(form.display_name) required; }
+                        div class="field" { label for="description" { "Description" } input type="text" id="description" name="description" value=(form.description); }
+                        div class="field" {
+                            label for="profile_type" { "Profile type" }
+                            select id="profile_type" name="profile_type" {
+                                @for p in ProfileType::ALL { option value=(p.as_str()) selected[form.profile_type == p.as_str()] { (p.display_name()) } }
+                            }
+                        }
+                        button type="submit" name="step" value="approvers" id="next" { "Next: Approvers" }
+                    }
+                    "approvers" => {
+                        fieldset class="checks field" {
+                            legend { "Approver groups" }
+                            @for g in &groups {
+                                label { input type="checkbox" name="approver_group_ids" value=(g.id) checked[form.approver_group_ids.contains(&g.id)]; (g.display_name) " " span class="muted" { "(" (g.member_count) " members)" } }
+                            }
+                        }
+                        div class="field" { label for="required_approvals" { "Required approvals" } input type="number" id="required_approvals" name="required_approvals" min="1" max="10" value=(if form.required_approvals.is_empty() { "1" } else { &form.required_approvals }); }
+                        div class="field" {
+                            label for="completion" { "Completion" }
+                            select id="completion" name="completion" {
+                                option value="requester" selected[form.completion != "automatic"] { "The requester completes an approved request" }
+                                option value="automatic" selected[form.completion == "automatic"] { "Apply as soon as it is approved" }
+                            }
+                        }
+                        div class="field" { label for="request_ttl" { "Request lifetime" } input type="text" id="request_ttl" name="request_ttl" value=(if form.request_ttl.is_empty() { "P30D" } else { &form.request_ttl }); p class="hint" { "ISO 8601 duration, such as P30D (30 days) or PT12H." } }
+                        div class="actions" {
+                            button type="submit" name="step" value="basics" class="secondary" { "Back" }
+                            button type="submit" name="step" value="review" id="next" { "Next: Review + create" }
+                        }
+                    }
+                    _ => {
+                        dl class="facts card" {
+                            dt { "Name" } dd { (form.display_name) }
+                            dt { "Profile type" } dd { (form.profile_type) }
+                            dt { "Approver groups" } dd { (groups.iter().filter(|g| form.approver_group_ids.contains(&g.id)).map(|g| g.display_name.clone()).collect::<Vec<_>>().join(", ")) }
+                            dt { "Required approvals" } dd { (form.required_approvals) }
+                            dt { "Completion" } dd { (form.completion) }
+                            dt { "Request lifetime" } dd { (form.request_ttl) }
+                        }
+                        p class="alert alert-info" { "Access-policy changes are always held for approval: creating this policy creates an approval request." }
+                        div class="field" {
+                            label for="justification" { "Business justification" }
+                            textarea id="justification" name="justification" maxlength="1024" required { (form.justification) }
+                        }
+                        div class="actions" {
+                            button type="submit" name="step" value="approvers" class="secondary" { "Back" }
+                            button type="submit" name="step" value="create" id="create" { "Create" }
+                        }
+                    }
+                }
+            }
+        })
+        .into_response();
+    if error.is_some() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
+/// `GET /policies/new`
+pub async fn wizard(State(app): State<AppState>, user: WebUser) -> WebResult {
+    web(user.principal.require("accessPolicies.create"))?;
+    wizard_page(&app, &user, "basics", &WizardForm::default(), None).await
+}
+
+/// `POST /policies/new`: moves between steps; `create` submits the policy as a request.
+pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form): Form<WizardForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    web(user.principal.require("accessPolicies.create"))?;
+    match form.step.as_str() {
+        "basics" | "approvers" => wizard_page(&app, &user, &form.step, &form, None).await,
+        "review" => match crate::api::policies::proposed(&app, "", &form.input()).await {
+            Ok(_) => wizard_page(&app, &user, "review", &form, None).await,
+            Err(e) => wizard_page(&app, &user, "approvers", &form, Some(e.detail)).await,
+        },
+        _ => match create_policy(&app, &user.principal, &form.input(), Some(form.justification.clone())).await {
+            Ok(outcome) => {
+                Ok(after_change(&user, outcome, "/policies", &format!("Create access policy “{}”", form.display_name)))
+            }
+            Err(e) if e.status.is_client_error() => wizard_page(&app, &user, "review", &form, Some(e.detail)).await,
+            Err(e) => Err(e.into()),
+        },
+    }
+}

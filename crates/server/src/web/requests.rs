@@ -1,0 +1,367 @@
+//! Home, the request lists (My / Received / All), and the request page with its decisions.
+
+use super::layout::{csrf_field, status_badge, when};
+use super::{see_other, web, Page, WebError, WebResult, WebUser};
+use crate::api::requests::{act as act_on_request, list_records, visible_request, Action, ListQuery, RequestRenderer};
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use axum_extra::extract::Form;
+use countersign_core::diff::{diff, ChangeKind};
+use countersign_core::profile::ResourceType;
+use countersign_core::request::{Decision, RequestStatus};
+use countersign_store::{AuditFilter, RequestRecord};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+fn resource_label(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::App => "App",
+        ResourceType::Script => "Script",
+        ResourceType::CompliancePolicy => "Compliance policy",
+        ResourceType::ConfigurationPolicy => "Configuration policy",
+        ResourceType::DeviceCategory => "Device category",
+        ResourceType::Device => "Device",
+        ResourceType::Role => "Role",
+        ResourceType::RoleAssignment => "Role assignment",
+        ResourceType::Group => "Group",
+        ResourceType::Account => "Account",
+        ResourceType::AccessPolicy => "Access policy",
+    }
+}
+
+/// The request table of DESIGN's admin center: newest first, justification links to the request.
+pub fn request_table(app: &AppState, records: &[RequestRecord], empty: &str) -> Markup {
+    let now = app.now();
+    html! {
+        @if records.is_empty() {
+            p class="muted card" { (empty) }
+        } @else {
+            div class="table-wrap" {
+                table class="requests" {
+                    thead { tr {
+                        th scope="col" { "Requested on" } th scope="col" { "Name" } th scope="col" { "Resource type" }
+                        th scope="col" { "Operation" } th scope="col" { "Business justification" }
+                        th scope="col" { "Requested by" } th scope="col" { "Status" }
+                    } }
+                    tbody {
+                        @for r in records {
+                            tr data-request=(r.id) {
+                                td { (when(r.requested_at)) }
+                                td { (r.object_name) }
+                                td { (resource_label(r.resource_type)) }
+                                td { (r.operation) }
+                                td { a href={ "/requests/" (r.id) } { (r.justification) } }
+                                td { (r.requested_by_name) }
+                                td { (status_badge(r.state().effective_status(now))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+/// `GET /`: my open requests, requests waiting for my decision, recent activity.
+pub async fn home(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+    let p = &user.principal;
+    let open = |view: &str| ListQuery { view: Some(view.into()), limit: Some(20), ..ListQuery::default() };
+    let (mine, _) = web(list_records(&app, p, &open("mine")).await)?;
+    let mine: Vec<_> = mine.into_iter().filter(|r| r.state().effective_status(app.now()).is_open()).collect();
+    let (received, _) = web(list_records(&app, p, &open("received")).await)?;
+    let renderer = web(RequestRenderer::new(&app, p).await)?;
+    let mut waiting = Vec::new();
+    for record in received {
+        if web(renderer.render(&record).await)?["canApprove"] == true {
+            waiting.push(record);
+        }
+    }
+    let activity = if p.has("audit.read") {
+        app.store
+            .audit_entries(&AuditFilter { category: Some("request".into()), limit: 10, ..Default::default() })
+            .await?
+    } else {
+        vec![]
+    };
+    Ok(Page::new("Home", &user)
+        .section("/")
+        .notice(q.notice)
+        .content(html! {
+            h2 { "Waiting for my decision" }
+            (request_table(&app, &waiting, "Nothing is waiting for your approval."))
+            h2 { "My open requests" }
+            (request_table(&app, &mine, "You have no open requests."))
+            @if !activity.is_empty() {
+                h2 { "Recent activity" }
+                ul class="card activity" {
+                    @for e in &activity {
+                        li {
+                            span class="muted" { (when(e.at)) } " · " (e.actor_name) " · request " (e.action)
+                            @if let Some(target) = &e.target_id { " · " a href={ "/requests/" (target) } { "open" } }
+                        }
+                    }
+                }
+            }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    tab: Option<String>,
+    status: Option<String>,
+    #[serde(rename = "type")]
+    resource_type: Option<String>,
+    cursor: Option<String>,
+    notice: Option<String>,
+}
+
+/// `GET /requests?tab=mine|received|all&status=&type=&cursor=`
+pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<ListParams>) -> WebResult {
+    let tab = q.tab.clone().unwrap_or_else(|| "mine".into());
+    let query = ListQuery {
+        view: Some(tab.clone()),
+        status: q.status.clone(),
+        resource_type: q.resource_type.clone(),
+        cursor: q.cursor.clone(),
+        limit: Some(25),
+        ..ListQuery::default()
+    };
+    let (records, next) = web(list_records(&app, &user.principal, &query).await)?;
+    let filter =
+        |name: &str, value: &Option<String>| format!("{name}={}", super::urlencode(value.as_deref().unwrap_or("")));
+    let next_link = next.map(|cursor| {
+        format!(
+            "/requests?tab={tab}&{}&{}&cursor={cursor}",
+            filter("status", &q.status),
+            filter("type", &q.resource_type)
+        )
+    });
+    let tabs = [("mine", "My requests"), ("received", "Received requests"), ("all", "All requests")];
+    Ok(Page::new("Requests", &user)
+        .section("/requests")
+        .notice(q.notice)
+        .content(html! {
+            nav class="tabs" aria-label="Request views" {
+                @for (key, label) in tabs {
+                    a href={ "/requests?tab=" (key) } id={ "tab-" (key) } aria-current=[(key == tab).then_some("page")] { (label) }
+                }
+            }
+            form class="filters" method="get" action="/requests" {
+                input type="hidden" name="tab" value=(tab);
+                div {
+                    label for="status" { "Status" }
+                    select id="status" name="status" {
+                        option value="" { "Any" }
+                        @for s in RequestStatus::ALL {
+                            option value=(s.as_str()) selected[q.status.as_deref() == Some(s.as_str())] { (super::layout::status_label(s)) }
+                        }
+                    }
+                }
+                div {
+                    label for="type" { "Resource type" }
+                    select id="type" name="type" {
+                        option value="" { "Any" }
+                        @for t in ResourceType::ALL {
+                            option value=(t.as_str()) selected[q.resource_type.as_deref() == Some(t.as_str())] { (resource_label(t)) }
+                        }
+                    }
+                }
+                button type="submit" class="secondary" { "Filter" }
+            }
+            (request_table(&app, &records, "No requests match."))
+            @if let Some(link) = next_link { p { a class="button secondary" href=(link) { "Next page" } } }
+        })
+        .into_response())
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+fn cell(value: &Option<Value>) -> String {
+    match value {
+        None => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => pretty(other),
+    }
+}
+
+/// R12: the change, side by side: one row per difference, then both whole states.
+fn diff_view(record: &RequestRecord) -> Markup {
+    let entries = diff(&record.before, &record.after);
+    html! {
+        table class="diff" aria-label="Changes" {
+            thead { tr { th scope="col" { "Setting" } th scope="col" { "Before" } th scope="col" { "After" } } }
+            tbody {
+                @if entries.is_empty() { tr { td colspan="3" class="muted" { "No difference." } } }
+                @for e in &entries {
+                    tr class={ "change-" (match e.kind { ChangeKind::Added => "added", ChangeKind::Removed => "removed", ChangeKind::Changed => "changed" }) } {
+                        td { (e.path) }
+                        td class=(if e.before.is_some() { "before" } else { "empty" }) { (cell(&e.before)) }
+                        td class=(if e.after.is_some() { "after" } else { "empty" }) { (cell(&e.after)) }
+                    }
+                }
+            }
+        }
+        details {
+            summary { "Whole object, before and after" }
+            div class="side-by-side" {
+                div { h3 { "Before" } pre id="before" { (if record.before.is_null() { "(does not exist yet)".to_owned() } else { pretty(&record.before) }) } }
+                div { h3 { "After" } pre id="after" { (if record.after.is_null() { "(deleted)".to_owned() } else { pretty(&record.after) }) } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize, Default)]
+pub struct ShowQuery {
+    notice: Option<String>,
+}
+
+/// `GET /requests/{id}`: what changes, who asked, why, the diff, approvals, and the actions this
+/// viewer may take (only those).
+pub async fn show(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
+) -> WebResult {
+    let record = web(visible_request(&app, &user.principal, &id).await)?;
+    render(&app, &user, &record, q.notice, None).await
+}
+
+async fn render(
+    app: &AppState,
+    user: &WebUser,
+    record: &RequestRecord,
+    notice: Option<String>,
+    error: Option<String>,
+) -> WebResult {
+    let view = web(web(RequestRenderer::new(app, &user.principal).await)?.render(record).await)?;
+    let status = record.state().effective_status(app.now());
+    let approvals = record.approvals.iter().filter(|a| a.decision == Decision::Approve).count();
+    let flag = |name: &str| view[name] == true;
+    let operation = record.operation.as_str();
+    let operation = operation[..1].to_uppercase() + &operation[1..];
+    let title = format!("{operation} {} “{}”", resource_label(record.resource_type).to_lowercase(), record.object_name);
+    Ok(Page::new(&title, user)
+        .section("/requests")
+        .notice(notice)
+        .content(html! {
+            div class="card" data-live-request=(record.id) data-modified=(crate::time::format(record.last_modified_at)) data-status=(status.as_str()) {
+                dl class="facts" {
+                    dt { "Status" } dd id="status" { (status_badge(status)) }
+                    dt { "Object" } dd { (record.object_name) " " span class="muted" { "(" (resource_label(record.resource_type)) ")" } }
+                    dt { "Operation" } dd { (record.operation) }
+                    dt { "Requested by" } dd { (record.requested_by_name) }
+                    dt { "Requested on" } dd { (when(record.requested_at)) }
+                    dt { "Business justification" } dd id="justification" { (record.justification) }
+                    @if status.is_open() { dt { "Expires" } dd { (when(record.expires_at)) } }
+                    dt { "Approvals" } dd id="quorum" { (approvals) " of " (record.required_approvals) " required" }
+                    @if let Some(done) = record.completed_at { dt { "Completed" } dd { (when(done)) } }
+                    @if let Some(reason) = &record.failure_reason { dt { "Why it failed" } dd class="field-error" { (reason) } }
+                }
+            }
+            @if let Some(error) = error { p class="alert alert-error" role="alert" id="error" { (error) } }
+            h2 { "What changes" }
+            (diff_view(record))
+            h2 { "Decisions" }
+            @if record.approvals.is_empty() {
+                p class="muted" { "No decision yet." }
+            } @else {
+                ul class="card decisions" {
+                    @for a in &record.approvals {
+                        li {
+                            strong { (a.approver_name) } " "
+                            (if a.decision == Decision::Approve { "approved" } else { "rejected" })
+                            " on " (when(a.at))
+                            @if let Some(notes) = &a.notes { blockquote class="notes" { "Approver notes: " (notes) } }
+                        }
+                    }
+                }
+            }
+            @if flag("canApprove") {
+                form class="card" method="post" action={ "/requests/" (record.id) "/decide" } {
+                    (csrf_field(&user.csrf))
+                    div class="field" {
+                        label for="notes" { "Approver notes" }
+                        textarea id="notes" name="notes" maxlength="1024" {}
+                        p class="hint" { "Optional; the requester sees them." }
+                    }
+                    div class="actions" {
+                        button type="submit" name="decision" value="approve" id="approve" { "Approve" }
+                        button type="submit" name="decision" value="reject" id="reject" class="danger" { "Reject" }
+                    }
+                }
+            } @else if record.requested_by == user.principal.account.id && status == RequestStatus::NeedsApproval {
+                p class="muted" { "This is your request: another administrator must approve it." }
+            }
+            div class="actions" {
+                @if flag("canComplete") {
+                    form method="post" action={ "/requests/" (record.id) "/complete" } {
+                        (csrf_field(&user.csrf))
+                        button type="submit" id="complete" { "Complete" }
+                    }
+                }
+                @if flag("canCancel") {
+                    form method="post" action={ "/requests/" (record.id) "/cancel" } {
+                        (csrf_field(&user.csrf))
+                        button type="submit" id="cancel" class="secondary" { "Cancel request" }
+                    }
+                }
+            }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    decision: Option<String>,
+    notes: Option<String>,
+}
+
+/// `POST /requests/{id}/decide|cancel|complete`
+pub async fn act(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let (action, done) = match (action.as_str(), form.decision.as_deref()) {
+        ("decide", Some("approve")) => (Action::Decide(Decision::Approve, form.notes), "You approved the request."),
+        ("decide", Some("reject")) => (Action::Decide(Decision::Reject, form.notes), "You rejected the request."),
+        ("cancel", _) => (Action::Cancel, "You cancelled the request."),
+        ("complete", _) => (Action::Complete, "Completed."),
+        _ => return Err(WebError(ApiError::not_found("no such action"))),
+    };
+    match act_on_request(&app, &user.principal, &id, action).await {
+        Ok(record) => {
+            let message = match record.status {
+                RequestStatus::Failed => "The change could not be applied; see why below.",
+                RequestStatus::Completed if done == "You approved the request." => "Approved and applied.",
+                _ => done,
+            };
+            Ok(see_other(&format!("/requests/{}", record.id), message))
+        }
+        // A rule said no: show the request again with the reason.
+        Err(e) if e.status.is_client_error() && e.status.as_u16() != 404 => {
+            let record = web(visible_request(&app, &user.principal, &id).await)?;
+            let mut page = render(&app, &user, &record, None, Some(e.detail)).await?;
+            *page.status_mut() = e.status;
+            Ok(page)
+        }
+        Err(e) => Err(WebError(e)),
+    }
+}

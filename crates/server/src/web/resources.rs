@@ -1,0 +1,690 @@
+//! Apps, scripts, compliance and configuration policies, device categories, and devices:
+//! list, view, create and edit (ending on *Review + save*), assign, delete, device actions.
+
+use super::layout::{csrf_field, when};
+use super::requests::request_table;
+use super::{after_change, web, Page, WebError, WebResult, WebUser};
+use crate::api::resources::{
+    act_on_device, assign_document, create_document, delete_document, device_operation, document_type, page_of,
+    readable, update_document, DocumentInput, PageQuery,
+};
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum_extra::extract::Form;
+use countersign_core::diff::{diff, render as render_diff};
+use countersign_core::permission::write_permission;
+use countersign_core::profile::{profile_type_for, Operation, ResourceType};
+use countersign_core::validate;
+use countersign_store::{RequestFilter, RequestView};
+use maud::{html, Markup};
+use serde::Deserialize;
+use serde_json::Value;
+
+fn plural(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::App => "Apps",
+        ResourceType::Script => "Scripts",
+        ResourceType::CompliancePolicy => "Compliance policies",
+        ResourceType::ConfigurationPolicy => "Configuration policies",
+        ResourceType::DeviceCategory => "Device categories",
+        _ => "Resources",
+    }
+}
+
+fn singular(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::App => "app",
+        ResourceType::Script => "script",
+        ResourceType::CompliancePolicy => "compliance policy",
+        ResourceType::ConfigurationPolicy => "configuration policy",
+        ResourceType::DeviceCategory => "device category",
+        _ => "resource",
+    }
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// Whether an access policy protects this operation now (shown before saving).
+async fn is_protected(app: &AppState, resource_type: ResourceType, operation: Operation) -> WebResult<bool> {
+    let profile = profile_type_for(resource_type, operation);
+    Ok(app.store.policies().await?.iter().any(|p| p.profile_type == profile))
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListParams {
+    cursor: Option<String>,
+    notice: Option<String>,
+}
+
+/// `GET /resources/{type}`
+pub async fn list(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(raw_type): Path<String>,
+    Query(q): Query<ListParams>,
+) -> WebResult {
+    let resource_type = web(document_type(&raw_type))?;
+    let (records, next) =
+        web(page_of(&app, &user.principal, resource_type, PageQuery { cursor: q.cursor, limit: Some(50) }).await)?;
+    let can_create = user.principal.has(write_permission(resource_type, Operation::Create));
+    let base = format!("/resources/{resource_type}");
+    Ok(Page::new(plural(resource_type), &user)
+        .section(section_of(resource_type))
+        .notice(q.notice)
+        .content(html! {
+            @if can_create { p { a class="button" id="create" href={ (base) "/new" } { "Create " (singular(resource_type)) } } }
+            @if records.is_empty() {
+                p class="card muted" { "None yet." }
+            } @else {
+                div class="table-wrap" { table {
+                    thead { tr { th { "Name" } th { "Description" } th { "Version" } th { "Last modified" } } }
+                    tbody { @for r in &records { tr {
+                        td { a href={ (base) "/" (r.id) } { (r.state["name"].as_str().unwrap_or_default()) } }
+                        td { (r.state["description"].as_str().unwrap_or_default()) }
+                        td { (r.version) }
+                        td { (when(r.updated_at)) }
+                    } } }
+                } }
+            }
+            @if let Some(cursor) = next { p { a class="button secondary" href={ (base) "?cursor=" (cursor) } { "Next page" } } }
+        })
+        .into_response())
+}
+
+/// The navigation entry of a resource type.
+fn section_of(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::App => "/resources/app",
+        ResourceType::Script => "/resources/script",
+        ResourceType::CompliancePolicy => "/resources/compliancePolicy",
+        ResourceType::ConfigurationPolicy => "/resources/configurationPolicy",
+        ResourceType::DeviceCategory => "/resources/deviceCategory",
+        _ => "/devices",
+    }
+}
+
+async fn history(app: &AppState, resource_type: ResourceType, id: &str) -> WebResult<Markup> {
+    let filter = RequestFilter {
+        view: RequestView::All,
+        status: None,
+        resource_type: Some(resource_type),
+        object_id: Some(id.to_owned()),
+        resource_types: None,
+        since: 0,
+        until: None,
+        before_id: None,
+        limit: 20,
+    };
+    let records = app.store.requests(&filter).await?;
+    Ok(request_table(app, &records, "No approval requests yet."))
+}
+
+/// `GET /resources/{type}/{id}`
+pub async fn show(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((raw_type, id)): Path<(String, String)>,
+    Query(q): Query<ListParams>,
+) -> WebResult {
+    let resource_type = web(document_type(&raw_type))?;
+    let (id, state, version) = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let base = format!("/resources/{resource_type}/{id}");
+    let groups = app.store.groups(None, 500).await?;
+    let assigned: Vec<String> = serde_json::from_value(state["assignedGroupIds"].clone()).unwrap_or_default();
+    let p = &user.principal;
+    Ok(Page::new(state["name"].as_str().unwrap_or_default(), &user)
+        .section(section_of(resource_type))
+        .notice(q.notice)
+        .content(html! {
+            div class="card" {
+                dl class="facts" {
+                    dt { "Type" } dd { (singular(resource_type)) }
+                    dt { "Description" } dd { (state["description"].as_str().unwrap_or_default()) }
+                    dt { "Version" } dd { (version) }
+                    @if resource_type.is_assignable() {
+                        dt { "Assigned to" } dd id="assigned" {
+                            @if assigned.is_empty() { span class="muted" { "No groups" } }
+                            @for g in groups.iter().filter(|g| assigned.contains(&g.id)) { span class="badge" { (g.display_name) } " " }
+                        }
+                    }
+                }
+            }
+            h2 { "Document" }
+            pre id="document" { (pretty(&state["document"])) }
+            @if p.has(write_permission(resource_type, Operation::Update)) {
+                p { a class="button" id="edit" href={ (base) "/edit" } { "Edit" } }
+            }
+            @if resource_type.is_assignable() && p.has(write_permission(resource_type, Operation::Assign)) {
+                h2 { "Assignments" }
+                form class="card" method="post" action={ (base) "/assign" } {
+                    (csrf_field(&user.csrf))
+                    fieldset class="checks" {
+                        legend { "Groups this " (singular(resource_type)) " is assigned to" }
+                        @for g in &groups {
+                            label { input type="checkbox" name="groupIds" value=(g.id) checked[assigned.contains(&g.id)]; (g.display_name) }
+                        }
+                    }
+                    (justification_field("assign-justification", None, "", false))
+                    button type="submit" class="secondary" { "Save assignments" }
+                }
+            }
+            @if p.has(write_permission(resource_type, Operation::Delete)) {
+                h2 { "Delete" }
+                form class="card" method="post" action={ (base) "/delete" } {
+                    (csrf_field(&user.csrf))
+                    (justification_field("delete-justification", None, "", false))
+                    button type="submit" class="danger" id="delete" { "Delete " (singular(resource_type)) }
+                }
+            }
+            h2 { "Approval requests for this " (singular(resource_type)) }
+            (history(&app, resource_type, &id).await?)
+        })
+        .into_response())
+}
+
+fn justification_field(id: &str, error: Option<&str>, value: &str, required: bool) -> Markup {
+    html! {
+        div class={ "field" @if error.is_some() { " invalid" } } {
+            label for=(id) { "Business justification" @if !required { span class="muted" { " (needed when the change is protected)" } } }
+            textarea id=(id) name="justification" maxlength="1024" required[required]
+                aria-describedby=[error.map(|_| format!("{id}-error"))] { (value) }
+            @if let Some(error) = error { p class="field-error" id={ (id) "-error" } { (error) } }
+        }
+    }
+}
+
+/// The edit form's values and their errors, kept when the form comes back.
+#[derive(Deserialize, Default, Clone)]
+pub struct EditForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    document: String,
+    justification: Option<String>,
+}
+
+#[derive(Default)]
+struct Errors {
+    name: Option<String>,
+    description: Option<String>,
+    document: Option<String>,
+}
+
+impl Errors {
+    fn any(&self) -> bool {
+        self.name.is_some() || self.description.is_some() || self.document.is_some()
+    }
+}
+
+fn text_field(id: &str, label: &str, value: &str, error: Option<&str>, textarea: bool, hint: Option<&str>) -> Markup {
+    html! {
+        div class={ "field" @if error.is_some() { " invalid" } } {
+            label for=(id) { (label) }
+            @if textarea {
+                textarea id=(id) name=(id) rows="12" aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| format!("{id}-error"))] { (value) }
+            } @else {
+                input type="text" id=(id) name=(id) value=(value) aria-invalid=[error.map(|_| "true")] aria-describedby=[error.map(|_| format!("{id}-error"))];
+            }
+            @if let Some(hint) = hint { p class="hint" { (hint) } }
+            @if let Some(error) = error { p class="field-error" id={ (id) "-error" } role="alert" { (error) } }
+        }
+    }
+}
+
+fn edit_fields(user: &WebUser, action: &str, form: &EditForm, errors: &Errors) -> Markup {
+    html! {
+        ol class="steps" { li aria-current="step" { "1. Edit" } li { "2. Review + save" } }
+        form class="card" method="post" action=(action) novalidate {
+            (csrf_field(&user.csrf))
+            (text_field("name", "Name", &form.name, errors.name.as_deref(), false, None))
+            (text_field("description", "Description", &form.description, errors.description.as_deref(), false, None))
+            (text_field("document", "Document (JSON)", &form.document, errors.document.as_deref(), true, Some("The settings, as a JSON object.")))
+            button type="submit" id="review" { "Review" }
+        }
+    }
+}
+
+/// Parses and validates the form; on error, the messages for each field.
+fn check(form: &EditForm) -> Result<DocumentInput, Errors> {
+    let mut errors = Errors::default();
+    if let Err(e) = validate::display_name("name", &form.name) {
+        errors.name = Some(e.to_string().replace("name ", "The name "));
+    }
+    if let Err(e) = validate::description(Some(&form.description)) {
+        errors.description = Some(e.to_string());
+    }
+    let document = match serde_json::from_str::<Value>(&form.document) {
+        Ok(v) if v.is_object() => Some(v),
+        Ok(_) => {
+            errors.document = Some("The document must be a JSON object, such as {\"version\": \"1.0\"}.".into());
+            None
+        }
+        Err(e) => {
+            errors.document = Some(format!("This is not valid JSON: {e}."));
+            None
+        }
+    };
+    match document {
+        Some(document) if !errors.any() => {
+            Ok(DocumentInput { name: form.name.clone(), description: Some(form.description.clone()), document })
+        }
+        _ => Err(errors),
+    }
+}
+
+fn form_page(
+    user: &WebUser,
+    resource_type: ResourceType,
+    title: &str,
+    action: &str,
+    form: &EditForm,
+    errors: &Errors,
+) -> axum::response::Response {
+    let mut response = Page::new(title, user)
+        .section(section_of(resource_type))
+        .content(html! {
+            @if errors.any() { p class="alert alert-error" role="alert" { "Please correct the fields marked below." } }
+            (edit_fields(user, action, form, errors))
+        })
+        .into_response();
+    if errors.any() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+/// `GET /resources/{type}/new`
+pub async fn new_form(user: WebUser, Path(raw_type): Path<String>) -> WebResult {
+    let resource_type = web(document_type(&raw_type))?;
+    let form = EditForm { document: "{}".into(), ..EditForm::default() };
+    let title = format!("Create {}", singular(resource_type));
+    Ok(form_page(&user, resource_type, &title, &format!("/resources/{resource_type}/new"), &form, &Errors::default()))
+}
+
+/// `GET /resources/{type}/{id}/edit`
+pub async fn edit_form(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((raw_type, id)): Path<(String, String)>,
+) -> WebResult {
+    let resource_type = web(document_type(&raw_type))?;
+    let (id, state, _) = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let form = EditForm {
+        name: state["name"].as_str().unwrap_or_default().into(),
+        description: state["description"].as_str().unwrap_or_default().into(),
+        document: pretty(&state["document"]),
+        ..EditForm::default()
+    };
+    let title = format!("Edit {}", form.name);
+    Ok(form_page(
+        &user,
+        resource_type,
+        &title,
+        &format!("/resources/{resource_type}/{id}/edit"),
+        &form,
+        &Errors::default(),
+    ))
+}
+
+/// The *Review + save* step: the change as it will be proposed, whether it needs approval, and
+/// the business justification.
+#[allow(clippy::too_many_arguments)]
+fn review_page(
+    user: &WebUser,
+    resource_type: ResourceType,
+    title: &str,
+    save_to: &str,
+    form: &EditForm,
+    before: &Value,
+    after: &Value,
+    protected: bool,
+    justification_error: Option<&str>,
+) -> axum::response::Response {
+    let entries = diff(before, after);
+    let mut response = Page::new(title, user)
+        .section(section_of(resource_type))
+        .content(html! {
+            ol class="steps" { li { "1. Edit" } li aria-current="step" { "2. Review + save" } }
+            @if protected {
+                p class="alert alert-info" id="protected" {
+                    "This change is protected by Multi Admin Approval: saving it creates an approval request, and nothing changes until another administrator approves it."
+                }
+            }
+            h2 { "Changes" }
+            pre id="review-diff" { (render_diff(&entries)) }
+            form class="card" method="post" action=(save_to) {
+                (csrf_field(&user.csrf))
+                input type="hidden" name="name" value=(form.name);
+                input type="hidden" name="description" value=(form.description);
+                input type="hidden" name="document" value=(form.document);
+                (justification_field("justification", justification_error, form.justification.as_deref().unwrap_or(""), protected))
+                div class="actions" {
+                    button type="submit" id="save" { "Save" }
+                    a href="javascript:history.back()" class="button secondary" { "Back" }
+                }
+            }
+        })
+        .into_response();
+    if justification_error.is_some() {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    response
+}
+
+fn state_of(resource_type: ResourceType, input: &DocumentInput, assigned: Option<&Value>) -> Value {
+    let mut state = serde_json::json!({
+        "name": input.name.trim(),
+        "description": input.description.as_deref().unwrap_or("").trim(),
+        "document": input.document,
+    });
+    if resource_type.is_assignable() {
+        state["assignedGroupIds"] = assigned.cloned().unwrap_or_else(|| serde_json::json!([]));
+    }
+    state
+}
+
+/// `POST /resources/{type}/new`: validate, then review.
+pub async fn review_new(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(raw_type): Path<String>,
+    Form(form): Form<EditForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let resource_type = web(document_type(&raw_type))?;
+    let title = format!("Create {}", singular(resource_type));
+    let input = match check(&form) {
+        Ok(input) => input,
+        Err(errors) => {
+            return Ok(form_page(
+                &user,
+                resource_type,
+                &title,
+                &format!("/resources/{resource_type}/new"),
+                &form,
+                &errors,
+            ))
+        }
+    };
+    let protected = is_protected(&app, resource_type, Operation::Create).await?;
+    let after = state_of(resource_type, &input, None);
+    Ok(review_page(
+        &user,
+        resource_type,
+        &title,
+        &format!("/resources/{resource_type}/new/save"),
+        &form,
+        &Value::Null,
+        &after,
+        protected,
+        None,
+    ))
+}
+
+/// `POST /resources/{type}/{id}/edit`: validate, then review.
+pub async fn review_edit(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((raw_type, id)): Path<(String, String)>,
+    Form(form): Form<EditForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let resource_type = web(document_type(&raw_type))?;
+    let (id, before, _) = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let title = format!("Edit {}", before["name"].as_str().unwrap_or_default());
+    let input = match check(&form) {
+        Ok(input) => input,
+        Err(errors) => {
+            return Ok(form_page(
+                &user,
+                resource_type,
+                &title,
+                &format!("/resources/{resource_type}/{id}/edit"),
+                &form,
+                &errors,
+            ))
+        }
+    };
+    let protected = is_protected(&app, resource_type, Operation::Update).await?;
+    let after = state_of(resource_type, &input, before.get("assignedGroupIds"));
+    Ok(review_page(
+        &user,
+        resource_type,
+        &title,
+        &format!("/resources/{resource_type}/{id}/save"),
+        &form,
+        &before,
+        &after,
+        protected,
+        None,
+    ))
+}
+
+/// Saves a reviewed change; a missing justification for a protected change returns to the review.
+async fn save(
+    app: &AppState,
+    user: &WebUser,
+    resource_type: ResourceType,
+    id: Option<String>,
+    form: EditForm,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let input = match check(&form) {
+        Ok(input) => input,
+        Err(_) => return Err(WebError(crate::error::ApiError::validation("the reviewed values are no longer valid"))),
+    };
+    let justification = form.justification.clone().filter(|j| !j.trim().is_empty());
+    let result = match &id {
+        None => create_document(app, &user.principal, resource_type, &input, justification).await,
+        Some(id) => update_document(app, &user.principal, resource_type, id, &input, justification).await,
+    };
+    match result {
+        Ok(outcome) => {
+            let target = match (&outcome, &id) {
+                (_, Some(id)) => format!("/resources/{resource_type}/{id}"),
+                (crate::api::Outcome::Applied { id, .. }, None) => format!("/resources/{resource_type}/{id}"),
+                _ => format!("/resources/{resource_type}"),
+            };
+            let what = format!("{} “{}”", if id.is_some() { "Edit" } else { "Create" }, input.name.trim());
+            Ok(after_change(user, outcome, &target, &what))
+        }
+        Err(e) if matches!(e.code, "justification_required" | "justification_too_long") => {
+            let before = match &id {
+                Some(id) => web(readable(app, &user.principal, resource_type, id).await)?.1,
+                None => Value::Null,
+            };
+            let after = state_of(resource_type, &input, before.get("assignedGroupIds"));
+            let save_to = match &id {
+                Some(id) => format!("/resources/{resource_type}/{id}/save"),
+                None => format!("/resources/{resource_type}/new/save"),
+            };
+            Ok(review_page(
+                user,
+                resource_type,
+                "Review + save",
+                &save_to,
+                &form,
+                &before,
+                &after,
+                true,
+                Some(&e.detail),
+            ))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// `POST /resources/{type}/new/save`
+pub async fn save_new(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(raw_type): Path<String>,
+    Form(form): Form<EditForm>,
+) -> WebResult {
+    let resource_type = web(document_type(&raw_type))?;
+    save(&app, &user, resource_type, None, form).await
+}
+
+/// `POST /resources/{type}/{id}/save`
+pub async fn save_edit(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((raw_type, id)): Path<(String, String)>,
+    Form(form): Form<EditForm>,
+) -> WebResult {
+    let resource_type = web(document_type(&raw_type))?;
+    save(&app, &user, resource_type, Some(id), form).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct ActionForm {
+    #[serde(default)]
+    csrf: String,
+    justification: Option<String>,
+    #[serde(default, rename = "groupIds")]
+    group_ids: Vec<String>,
+    #[serde(default, rename = "keepEnrollmentData")]
+    keep_enrollment_data: Option<String>,
+}
+
+impl ActionForm {
+    fn justification(&self) -> Option<String> {
+        self.justification.clone().filter(|j| !j.trim().is_empty())
+    }
+}
+
+/// `POST /resources/{type}/{id}/delete`
+pub async fn delete(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((raw_type, id)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let resource_type = web(document_type(&raw_type))?;
+    let outcome = web(delete_document(&app, &user.principal, resource_type, &id, form.justification()).await)?;
+    Ok(after_change(
+        &user,
+        outcome,
+        &format!("/resources/{resource_type}"),
+        &format!("Delete {}", singular(resource_type)),
+    ))
+}
+
+/// `POST /resources/{type}/{id}/assign`
+pub async fn assign(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((raw_type, id)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let resource_type = web(document_type(&raw_type))?;
+    let outcome =
+        web(assign_document(&app, &user.principal, resource_type, &id, &form.group_ids, form.justification()).await)?;
+    Ok(after_change(&user, outcome, &format!("/resources/{resource_type}/{id}"), "Assignments"))
+}
+
+fn state_badge(state: &str) -> Markup {
+    html! { span class={ "badge state-" (state) } { (state) } }
+}
+
+/// `GET /devices`
+pub async fn devices(State(app): State<AppState>, user: WebUser, Query(q): Query<ListParams>) -> WebResult {
+    let (records, next) =
+        web(
+            page_of(&app, &user.principal, ResourceType::Device, PageQuery { cursor: q.cursor, limit: Some(50) }).await
+        )?;
+    Ok(Page::new("Devices", &user)
+        .section("/devices")
+        .notice(q.notice)
+        .content(html! {
+            div class="table-wrap" { table {
+                thead { tr { th { "Name" } th { "Operating system" } th { "Owner" } th { "State" } } }
+                tbody { @for r in &records { tr {
+                    td { a href={ "/devices/" (r.id) } { (r.state["name"].as_str().unwrap_or_default()) } }
+                    td { (r.state["os"].as_str().unwrap_or_default()) }
+                    td { (r.state["owner"].as_str().unwrap_or("—")) }
+                    td { (state_badge(r.state["state"].as_str().unwrap_or_default())) }
+                } } }
+            } }
+            @if let Some(cursor) = next { p { a class="button secondary" href={ "/devices?cursor=" (cursor) } { "Next page" } } }
+        })
+        .into_response())
+}
+
+/// `GET /devices/{id}`: the device, its actions and its history.
+pub async fn device(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<ListParams>,
+) -> WebResult {
+    let (id, state, version) = web(readable(&app, &user.principal, ResourceType::Device, &id).await)?;
+    let active = state["state"] == "active";
+    let p = &user.principal;
+    let actions = [
+        ("wipe", "Wipe", "Erases the device and restores factory settings.", Operation::Wipe),
+        ("retire", "Retire", "Removes company data and management; personal data stays.", Operation::Retire),
+        ("delete", "Delete", "Removes the device from management records.", Operation::Delete),
+    ];
+    Ok(Page::new(state["name"].as_str().unwrap_or_default(), &user)
+        .section("/devices")
+        .notice(q.notice)
+        .content(html! {
+            div class="card" { dl class="facts" {
+                dt { "Operating system" } dd { (state["os"].as_str().unwrap_or_default()) }
+                dt { "Owner" } dd { (state["owner"].as_str().unwrap_or("—")) }
+                dt { "State" } dd id="device-state" { (state_badge(state["state"].as_str().unwrap_or_default())) }
+                dt { "Version" } dd { (version) }
+            } }
+            h2 { "Actions" }
+            div class="grid-2" {
+                @for (action, label, hint, operation) in actions {
+                    @if p.has(write_permission(ResourceType::Device, operation)) && (active || operation == Operation::Delete) {
+                        form class="card" method="post" action={ "/devices/" (id) "/" (action) } {
+                            (csrf_field(&user.csrf))
+                            h3 { (label) }
+                            p class="hint" { (hint) }
+                            @if operation == Operation::Wipe {
+                                div class="checks field" { label { input type="checkbox" name="keepEnrollmentData" value="true"; "Keep enrollment state and user account" } }
+                            }
+                            (justification_field(&format!("{action}-justification"), None, "", false))
+                            button type="submit" id=(action) class=(if operation == Operation::Delete { "danger" } else { "" }) { (label) }
+                        }
+                    }
+                }
+            }
+            h2 { "History" }
+            (history(&app, ResourceType::Device, &id).await?)
+        })
+        .into_response())
+}
+
+/// `POST /devices/{id}/wipe|retire|delete`
+pub async fn device_action(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((id, action)): Path<(String, String)>,
+    Form(form): Form<ActionForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let operation = web(device_operation(&action))?;
+    let keep = form.keep_enrollment_data.is_some();
+    let outcome = web(act_on_device(&app, &user.principal, &id, operation, keep, form.justification()).await)?;
+    let back = if operation == Operation::Delete { "/devices".to_owned() } else { format!("/devices/{id}") };
+    Ok(after_change(&user, outcome, &back, &format!("{} device", capitalise(&action))))
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
+}
