@@ -1,8 +1,8 @@
 //! Accounts, groups and membership, roles and role assignments. Changes to approver groups and
 //! approver accounts are held by the gate (R9); RBAC changes when a `role` policy exists.
 
-use super::resources::{current, ensure_groups, propose, JustificationBody, PageQuery};
-use super::{limit_of, new_id, next_cursor, submit, Page};
+use super::resources::{current, ensure_groups, propose, propose_outcome, JustificationBody, PageQuery};
+use super::{gate, limit_of, next_cursor, object_json, submit, Outcome, Page};
 use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{justification, parse_id, ApiJson, ApiQuery, OptionalJson, Principal};
@@ -15,7 +15,7 @@ use countersign_core::eligibility::AccountKind;
 use countersign_core::permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
-use countersign_store::{Proposal, Submitted};
+use countersign_store::Proposal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -52,15 +52,15 @@ pub async fn get_account(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewAccountBody {
-    username: String,
-    display_name: String,
-    kind: String,
-    password: Option<String>,
-    email: Option<String>,
-    justification: Option<String>,
+    pub username: String,
+    pub display_name: String,
+    pub kind: String,
+    pub password: Option<String>,
+    pub email: Option<String>,
+    pub justification: Option<String>,
 }
 
 fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
@@ -71,18 +71,19 @@ fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
     }
 }
 
-/// `POST /api/v1/accounts`: a service account gets its bearer token in the answer, once.
-pub async fn create_account(
-    State(app): State<AppState>,
-    principal: Principal,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<NewAccountBody>,
-) -> ApiResult<Response> {
+/// Creates an account (never protected: a new account is in no group). A service account's
+/// bearer token is returned this once.
+pub async fn create_account_op(
+    app: &AppState,
+    principal: &Principal,
+    body: &NewAccountBody,
+    justification: Option<String>,
+) -> ApiResult<(Outcome, Option<String>)> {
     principal.require("accounts.write")?;
     let kind = AccountKind::parse(&body.kind)?;
     let username = validate::username(&body.username)?;
     let display_name = validate::display_name("displayName", &body.display_name)?;
-    let secret = match (kind, body.password.as_deref()) {
+    let secret = match (kind, body.password.as_deref().filter(|p| !p.is_empty())) {
         (AccountKind::Human, Some(password)) => {
             validate::password(password)?;
             Some(hash_password(password)?)
@@ -96,61 +97,66 @@ pub async fn create_account(
     if app.store.account_by_username(&username).await?.is_some() {
         return Err(ApiError::conflict("conflict", format!("the username '{username}' is taken")));
     }
-    let id = new_id();
-    let proposal = Proposal {
-        resource_type: ResourceType::Account,
-        operation: Operation::Create,
-        object_id: id.clone(),
-        object_name: username.clone(),
-        before: Value::Null,
-        before_version: 0,
-        after: json!({
-            "username": username,
-            "displayName": display_name,
-            "email": email(body.email.as_deref())?,
-            "kind": kind,
-            "enabled": true,
-        }),
-        secret,
+    let after = json!({
+        "username": username,
+        "displayName": display_name,
+        "email": email(body.email.as_deref())?,
+        "kind": kind,
+        "enabled": true,
+    });
+    let proposal = Proposal { secret, ..Proposal::create(ResourceType::Account, &username, after) };
+    let outcome = gate(app, principal, proposal, justification).await?;
+    let token = match (&outcome, kind) {
+        (Outcome::Applied { id, .. }, AccountKind::Service) => {
+            let token = new_token();
+            app.store
+                .create_token(&principal.actor(), id, "service account token", &sha256_hex(&token), None, app.now())
+                .await?;
+            Some(token)
+        }
+        _ => None,
     };
-    let justification = justification(body.justification, &headers);
-    if kind == AccountKind::Human {
-        return submit(&app, &principal, proposal, justification).await;
-    }
-    let submitted = app.store.submit(&principal.actor(), proposal, justification.as_deref(), app.now()).await?;
-    let Submitted::Applied { mut state, version } = submitted else {
-        return Err(ApiError::conflict("conflict", "creating an account is never held"));
-    };
-    let token = new_token();
-    app.store
-        .create_token(&principal.actor(), &id, "service account token", &sha256_hex(&token), None, app.now())
-        .await?;
-    state["id"] = json!(id);
-    state["version"] = json!(version);
-    state["token"] = json!(token);
-    Ok((StatusCode::CREATED, Json(state)).into_response())
+    Ok((outcome, token))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AccountPatch {
-    display_name: Option<String>,
-    email: Option<String>,
-    password: Option<String>,
-    enabled: Option<bool>,
-    justification: Option<String>,
-}
-
-/// `PATCH /api/v1/accounts/{id}`: a password or enabled change to an approver is held (R9).
-pub async fn update_account(
+/// `POST /api/v1/accounts`: a service account gets its bearer token in the answer, once.
+pub async fn create_account(
     State(app): State<AppState>,
     principal: Principal,
-    Path(id): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<AccountPatch>,
+    ApiJson(body): ApiJson<NewAccountBody>,
 ) -> ApiResult<Response> {
+    let justification = justification(body.justification.clone(), &headers);
+    match create_account_op(&app, &principal, &body, justification).await? {
+        (Outcome::Applied { id, resource_type, state, version, .. }, Some(token)) => {
+            let mut body = object_json(&id, resource_type, state, version);
+            body["token"] = json!(token);
+            Ok((StatusCode::CREATED, Json(body)).into_response())
+        }
+        (outcome, _) => outcome.respond(&app, &principal).await,
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AccountPatch {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub enabled: Option<bool>,
+    pub justification: Option<String>,
+}
+
+/// Changes an account; a password or enabled change to an approver is held (R9).
+pub async fn update_account_op(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    body: &AccountPatch,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
     principal.require("accounts.write")?;
-    let (id, before, version) = current(&app, ResourceType::Account, &id).await?;
+    let (id, before, version) = current(app, ResourceType::Account, id).await?;
     let mut after = before.clone();
     if let Some(name) = &body.display_name {
         after["displayName"] = json!(validate::display_name("displayName", name)?);
@@ -164,31 +170,25 @@ pub async fn update_account(
         }
         after["enabled"] = json!(enabled);
     }
-    let secret = match &body.password {
-        Some(password) => {
-            if before["kind"] == "service" {
-                return Err(ApiError::validation("service accounts have no password"));
-            }
-            validate::password(password)?;
-            after["password"] = json!("changed");
-            Some(hash_password(password)?)
-        }
-        None => None,
-    };
-    if secret.is_none() {
-        return propose(
-            &app,
-            &principal,
+    let Some(password) = &body.password else {
+        return propose_outcome(
+            app,
+            principal,
             ResourceType::Account,
             Operation::Update,
             id,
             before,
             version,
             after,
-            justification(body.justification, &headers),
+            justification,
         )
         .await;
+    };
+    if before["kind"] == "service" {
+        return Err(ApiError::validation("service accounts have no password"));
     }
+    validate::password(password)?;
+    after["password"] = json!("changed");
     let object_name = before["username"].as_str().unwrap_or_default().to_owned();
     let proposal = Proposal {
         resource_type: ResourceType::Account,
@@ -198,9 +198,21 @@ pub async fn update_account(
         before,
         before_version: version,
         after,
-        secret,
+        secret: Some(hash_password(password)?),
     };
-    submit(&app, &principal, proposal, justification(body.justification, &headers)).await
+    gate(app, principal, proposal, justification).await
+}
+
+/// `PATCH /api/v1/accounts/{id}`: a password or enabled change to an approver is held (R9).
+pub async fn update_account(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<AccountPatch>,
+) -> ApiResult<Response> {
+    let justification = justification(body.justification.clone(), &headers);
+    update_account_op(&app, &principal, &id, &body, justification).await?.respond(&app, &principal).await
 }
 
 /// `DELETE /api/v1/accounts/{id}`
@@ -264,12 +276,26 @@ pub async fn get_group(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupBody {
-    display_name: String,
-    description: Option<String>,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub justification: Option<String>,
+}
+
+/// Creates an empty group (not protected: no policy or role assignment names it yet).
+pub async fn create_group_op(
+    app: &AppState,
+    principal: &Principal,
+    body: &GroupBody,
     justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("groups.write")?;
+    let display_name = validate::display_name("displayName", &body.display_name)?;
+    let description = validate::description(body.description.as_deref())?;
+    let after = json!({"displayName": display_name, "description": description, "members": []});
+    gate(app, principal, Proposal::create(ResourceType::Group, &display_name, after), justification).await
 }
 
 /// `POST /api/v1/groups`
@@ -279,14 +305,8 @@ pub async fn create_group(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> ApiResult<Response> {
-    principal.require("groups.write")?;
-    let display_name = validate::display_name("displayName", &body.display_name)?;
-    let proposal = Proposal::create(
-        ResourceType::Group,
-        &display_name,
-        json!({"displayName": display_name, "description": validate::description(body.description.as_deref())?, "members": []}),
-    );
-    submit(&app, &principal, proposal, justification(body.justification, &headers)).await
+    let justification = justification(body.justification.clone(), &headers);
+    create_group_op(&app, &principal, &body, justification).await?.respond(&app, &principal).await
 }
 
 #[derive(Deserialize)]
@@ -352,25 +372,26 @@ pub async fn delete_group(
     .await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct MembersBody {
-    members: Vec<String>,
-    justification: Option<String>,
+    pub members: Vec<String>,
+    pub justification: Option<String>,
 }
 
-/// `PUT /api/v1/groups/{id}/members` `{members: [accountId…]}`: the full new membership.
-pub async fn set_members(
-    State(app): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-    headers: HeaderMap,
-    ApiJson(body): ApiJson<MembersBody>,
-) -> ApiResult<Response> {
+/// Replaces a group's members; held for approver groups (R9) and, with a role policy, for
+/// groups that hold a role assignment.
+pub async fn set_members_op(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    member_ids: &[String],
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
     principal.require("groups.write")?;
-    let (id, before, version) = current(&app, ResourceType::Group, &id).await?;
+    let (id, before, version) = current(app, ResourceType::Group, id).await?;
     let mut members = Vec::new();
-    for raw in &body.members {
+    for raw in member_ids {
         let account_id = parse_id(raw)?;
         let account = app
             .store
@@ -384,18 +405,20 @@ pub async fn set_members(
     let mut after = before.clone();
     after["members"] =
         json!(members.iter().map(|(username, id)| json!({"id": id, "username": username})).collect::<Vec<_>>());
-    propose(
-        &app,
-        &principal,
-        ResourceType::Group,
-        Operation::Update,
-        id,
-        before,
-        version,
-        after,
-        justification(body.justification, &headers),
-    )
-    .await
+    propose_outcome(app, principal, ResourceType::Group, Operation::Update, id, before, version, after, justification)
+        .await
+}
+
+/// `PUT /api/v1/groups/{id}/members` `{members: [accountId…]}`: the full new membership.
+pub async fn set_members(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<MembersBody>,
+) -> ApiResult<Response> {
+    let justification = justification(body.justification.clone(), &headers);
+    set_members_op(&app, &principal, &id, &body.members, justification).await?.respond(&app, &principal).await
 }
 
 // ---- roles ----
@@ -418,13 +441,13 @@ pub async fn get_role(
     Ok(Json(json!(role)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RoleBody {
-    display_name: String,
-    description: Option<String>,
-    permissions: Vec<String>,
-    justification: Option<String>,
+    pub display_name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+    pub justification: Option<String>,
 }
 
 fn role_state(body: &RoleBody) -> ApiResult<Value> {
@@ -541,13 +564,13 @@ pub async fn get_role_assignment(
     Ok(Json(json!(assignment)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssignmentBody {
-    role_id: String,
-    group_ids: Vec<String>,
-    display_name: Option<String>,
-    justification: Option<String>,
+    pub role_id: String,
+    pub group_ids: Vec<String>,
+    pub display_name: Option<String>,
+    pub justification: Option<String>,
 }
 
 async fn assignment_state(app: &AppState, body: &AssignmentBody) -> ApiResult<Value> {
@@ -568,6 +591,19 @@ async fn assignment_state(app: &AppState, body: &AssignmentBody) -> ApiResult<Va
     Ok(json!({"displayName": display_name, "roleId": role_id, "groupIds": group_ids}))
 }
 
+/// Assigns a role to groups; held when a `role` policy exists.
+pub async fn create_role_assignment_op(
+    app: &AppState,
+    principal: &Principal,
+    body: &AssignmentBody,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let after = assignment_state(app, body).await?;
+    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
+    gate(app, principal, Proposal::create(ResourceType::RoleAssignment, &name, after), justification).await
+}
+
 /// `POST /api/v1/roleAssignments` `{roleId, groupIds}`
 pub async fn create_role_assignment(
     State(app): State<AppState>,
@@ -575,11 +611,8 @@ pub async fn create_role_assignment(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> ApiResult<Response> {
-    principal.require("roles.write")?;
-    let after = assignment_state(&app, &body).await?;
-    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
-    let proposal = Proposal::create(ResourceType::RoleAssignment, &name, after);
-    submit(&app, &principal, proposal, justification(body.justification, &headers)).await
+    let justification = justification(body.justification.clone(), &headers);
+    create_role_assignment_op(&app, &principal, &body, justification).await?.respond(&app, &principal).await
 }
 
 /// `PUT /api/v1/roleAssignments/{id}`
@@ -607,6 +640,30 @@ pub async fn update_role_assignment(
     .await
 }
 
+/// Removes a role assignment; held when a `role` policy exists.
+pub async fn delete_role_assignment_op(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let (id, before, version) = current(app, ResourceType::RoleAssignment, id).await?;
+    let operation = Operation::Delete;
+    propose_outcome(
+        app,
+        principal,
+        ResourceType::RoleAssignment,
+        operation,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification,
+    )
+    .await
+}
+
 /// `DELETE /api/v1/roleAssignments/{id}`
 pub async fn delete_role_assignment(
     State(app): State<AppState>,
@@ -615,18 +672,6 @@ pub async fn delete_role_assignment(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<JustificationBody>,
 ) -> ApiResult<Response> {
-    principal.require("roles.write")?;
-    let (id, before, version) = current(&app, ResourceType::RoleAssignment, &id).await?;
-    propose(
-        &app,
-        &principal,
-        ResourceType::RoleAssignment,
-        Operation::Delete,
-        id,
-        before,
-        version,
-        Value::Null,
-        justification(body.justification, &headers),
-    )
-    .await
+    let justification = justification(body.justification, &headers);
+    delete_role_assignment_op(&app, &principal, &id, justification).await?.respond(&app, &principal).await
 }

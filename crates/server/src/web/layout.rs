@@ -19,6 +19,9 @@ const NAV: &[(&str, &str, Option<&str>)] = &[
     ("/resources/configurationPolicy", "Configuration policies", Some("configurationPolicies.read")),
     ("/resources/deviceCategory", "Device categories", Some("tenantConfiguration.read")),
     ("/devices", "Devices", Some("devices.read")),
+    ("/roles", "Roles", Some("roles.read")),
+    ("/groups", "Groups", Some("groups.read")),
+    ("/accounts", "Accounts", Some("accounts.read")),
     ("/audit", "Audit log", Some("audit.read")),
     ("/account", "My account", None),
 ];

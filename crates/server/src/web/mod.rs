@@ -6,6 +6,7 @@
 
 mod account;
 mod audit;
+mod directory;
 mod layout;
 mod policies;
 mod requests;
@@ -193,6 +194,16 @@ pub fn routes() -> Router<AppState> {
         .route("/policies", get(policies::list))
         .route("/policies/new", get(policies::wizard).post(policies::wizard_step))
         .route("/policies/{id}", get(policies::show))
+        .route("/policies/{id}/edit", get(policies::edit))
+        .route("/groups", get(directory::groups).post(directory::create_group))
+        .route("/groups/{id}", get(directory::group))
+        .route("/groups/{id}/members", post(directory::set_members))
+        .route("/roles", get(directory::roles))
+        .route("/roles/assignments", post(directory::assign_role))
+        .route("/roles/assignments/{id}/delete", post(directory::remove_assignment))
+        .route("/accounts", get(directory::accounts).post(directory::create_account))
+        .route("/accounts/{id}", get(directory::account))
+        .route("/accounts/{id}/{what}", post(directory::change_account))
         .route("/audit", get(audit::page))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))

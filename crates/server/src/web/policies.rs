@@ -3,7 +3,7 @@
 
 use super::layout::csrf_field;
 use super::{after_change, web, Page, WebResult, WebUser};
-use crate::api::policies::{create_policy, with_approvers, PolicyInput};
+use crate::api::policies::{create_policy, update_policy, with_approvers, PolicyInput};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -60,6 +60,7 @@ pub async fn show(
         .section("/policies")
         .notice(q.notice)
         .content(html! {
+            @if user.principal.has("accessPolicies.update") { p { a class="button" id="edit-policy" href={ "/policies/" (policy.id) "/edit" } { "Edit" } } }
             div class="card" { dl class="facts" {
                 dt { "Protects" } dd { (policy.profile_type.display_name()) }
                 dt { "Description" } dd { (policy.description) }
@@ -89,6 +90,9 @@ pub async fn show(
 pub struct WizardForm {
     #[serde(default)]
     csrf: String,
+    /// Set when editing an existing policy.
+    #[serde(default)]
+    policy_id: String,
     #[serde(default)]
     step: String,
     #[serde(default)]
@@ -125,6 +129,7 @@ impl WizardForm {
 
 fn carried(form: &WizardForm, except: &str) -> Markup {
     html! {
+        @if !form.policy_id.is_empty() { input type="hidden" name="policy_id" value=(form.policy_id); }
         @if except != "basics" {
             input type="hidden" name="display_name" value=(form.display_name);
             input type="hidden" name="description" value=(form.description);
@@ -155,7 +160,8 @@ async fn wizard_page(
     error: Option<String>,
 ) -> WebResult {
     let groups = app.store.groups(None, 500).await?;
-    let mut response = Page::new("Create access policy", user)
+    let title = if form.policy_id.is_empty() { "Create access policy" } else { "Edit access policy" };
+    let mut response = Page::new(title, user)
         .section("/policies")
         .content(html! {
             (steps(step))
@@ -167,11 +173,16 @@ async fn wizard_page(
                     "basics" => {
                         div class="field" { label for="display_name" { "Name" } input type="text" id="display_name" name="display_name" value=(form.display_name) required; }
                         div class="field" { label for="description" { "Description" } input type="text" id="description" name="description" value=(form.description); }
-                        div class="field" {
-                            label for="profile_type" { "Profile type" }
-                            select id="profile_type" name="profile_type" {
-                                @for p in ProfileType::ALL { option value=(p.as_str()) selected[form.profile_type == p.as_str()] { (p.display_name()) } }
+                        @if form.policy_id.is_empty() {
+                            div class="field" {
+                                label for="profile_type" { "Profile type" }
+                                select id="profile_type" name="profile_type" {
+                                    @for p in ProfileType::ALL { option value=(p.as_str()) selected[form.profile_type == p.as_str()] { (p.display_name()) } }
+                                }
                             }
+                        } @else {
+                            input type="hidden" name="profile_type" value=(form.profile_type);
+                            p { "Protects: " strong { (form.profile_type) } span class="muted" { " (a policy's profile type cannot change)" } }
                         }
                         button type="submit" name="step" value="approvers" id="next" { "Next: Approvers" }
                     }
@@ -205,14 +216,14 @@ async fn wizard_page(
                             dt { "Completion" } dd { (form.completion) }
                             dt { "Request lifetime" } dd { (form.request_ttl) }
                         }
-                        p class="alert alert-info" { "Access-policy changes are always held for approval: creating this policy creates an approval request." }
+                        p class="alert alert-info" { "Access-policy changes are always held for approval: saving creates an approval request." }
                         div class="field" {
                             label for="justification" { "Business justification" }
                             textarea id="justification" name="justification" maxlength="1024" required { (form.justification) }
                         }
                         div class="actions" {
                             button type="submit" name="step" value="approvers" class="secondary" { "Back" }
-                            button type="submit" name="step" value="create" id="create" { "Create" }
+                            button type="submit" name="step" value="create" id="create" { (if form.policy_id.is_empty() { "Create" } else { "Save" }) }
                         }
                     }
                 }
@@ -225,6 +236,37 @@ async fn wizard_page(
     Ok(response)
 }
 
+async fn save_policy(
+    app: &AppState,
+    user: &WebUser,
+    form: &WizardForm,
+) -> crate::error::ApiResult<crate::api::Outcome> {
+    let justification = Some(form.justification.clone());
+    if form.policy_id.is_empty() {
+        create_policy(app, &user.principal, &form.input(), justification).await
+    } else {
+        update_policy(app, &user.principal, &form.policy_id, &form.input(), justification).await
+    }
+}
+
+/// `GET /policies/{id}/edit`: the wizard, filled in with the policy.
+pub async fn edit(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
+    web(user.principal.require("accessPolicies.update"))?;
+    let (policy, _) = web(crate::api::policies::existing(&app, &id).await)?;
+    let form = WizardForm {
+        policy_id: policy.id.clone(),
+        display_name: policy.display_name.clone(),
+        description: policy.description.clone(),
+        profile_type: policy.profile_type.as_str().to_owned(),
+        approver_group_ids: policy.approver_group_ids.clone(),
+        required_approvals: policy.required_approvals.to_string(),
+        completion: policy.completion.as_str().to_owned(),
+        request_ttl: format_duration(policy.request_ttl_ms),
+        ..WizardForm::default()
+    };
+    wizard_page(&app, &user, "basics", &form, None).await
+}
+
 /// `GET /policies/new`
 pub async fn wizard(State(app): State<AppState>, user: WebUser) -> WebResult {
     web(user.principal.require("accessPolicies.create"))?;
@@ -234,16 +276,20 @@ pub async fn wizard(State(app): State<AppState>, user: WebUser) -> WebResult {
 /// `POST /policies/new`: moves between steps; `create` submits the policy as a request.
 pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form): Form<WizardForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    web(user.principal.require("accessPolicies.create"))?;
+    web(user.principal.require(if form.policy_id.is_empty() {
+        "accessPolicies.create"
+    } else {
+        "accessPolicies.update"
+    }))?;
     match form.step.as_str() {
         "basics" | "approvers" => wizard_page(&app, &user, &form.step, &form, None).await,
-        "review" => match crate::api::policies::proposed(&app, "", &form.input()).await {
+        "review" => match crate::api::policies::proposed(&app, &form.policy_id, &form.input()).await {
             Ok(_) => wizard_page(&app, &user, "review", &form, None).await,
             Err(e) => wizard_page(&app, &user, "approvers", &form, Some(e.detail)).await,
         },
-        _ => match create_policy(&app, &user.principal, &form.input(), Some(form.justification.clone())).await {
+        _ => match save_policy(&app, &user, &form).await {
             Ok(outcome) => {
-                Ok(after_change(&user, outcome, "/policies", &format!("Create access policy “{}”", form.display_name)))
+                Ok(after_change(&user, outcome, "/policies", &format!("Save access policy “{}”", form.display_name)))
             }
             Err(e) if e.status.is_client_error() => wizard_page(&app, &user, "review", &form, Some(e.detail)).await,
             Err(e) => Err(e.into()),

@@ -342,6 +342,7 @@ fn review_page(
     resource_type: ResourceType,
     title: &str,
     save_to: &str,
+    back_to: &str,
     form: &EditForm,
     before: &Value,
     after: &Value,
@@ -368,7 +369,7 @@ fn review_page(
                 (justification_field("justification", justification_error, form.justification.as_deref().unwrap_or(""), protected))
                 div class="actions" {
                     button type="submit" id="save" { "Save" }
-                    a href="javascript:history.back()" class="button secondary" { "Back" }
+                    a href=(back_to) class="button secondary" { "Back to editing" }
                 }
             }
         })
@@ -421,6 +422,7 @@ pub async fn review_new(
         resource_type,
         &title,
         &format!("/resources/{resource_type}/new/save"),
+        &format!("/resources/{resource_type}/new"),
         &form,
         &Value::Null,
         &after,
@@ -460,6 +462,7 @@ pub async fn review_edit(
         resource_type,
         &title,
         &format!("/resources/{resource_type}/{id}/save"),
+        &format!("/resources/{resource_type}/{id}/edit"),
         &form,
         &before,
         &after,
@@ -502,20 +505,23 @@ async fn save(
                 None => Value::Null,
             };
             let after = state_of(resource_type, &input, before.get("assignedGroupIds"));
-            let save_to = match &id {
-                Some(id) => format!("/resources/{resource_type}/{id}/save"),
-                None => format!("/resources/{resource_type}/new/save"),
+            let (save_to, back_to) = match &id {
+                Some(id) => {
+                    (format!("/resources/{resource_type}/{id}/save"), format!("/resources/{resource_type}/{id}/edit"))
+                }
+                None => (format!("/resources/{resource_type}/new/save"), format!("/resources/{resource_type}/new")),
             };
             Ok(review_page(
                 user,
                 resource_type,
                 "Review + save",
                 &save_to,
+                &back_to,
                 &form,
                 &before,
                 &after,
                 true,
-                Some(&e.detail),
+                Some(e.detail.as_str()),
             ))
         }
         Err(e) => Err(e.into()),

@@ -261,3 +261,56 @@ async fn a_bad_field_shows_its_error_next_to_it_and_keeps_what_was_typed() {
     alice.screenshot("home").await;
     alice.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn directory_pages_hold_approver_changes_and_edit_policies_through_the_wizard() {
+    let Some(driver) = driver().await else { return };
+    let app = tenant(Setup::protected()).await;
+    let admin = Browser::open(&driver, &app).await;
+    admin.sign_in("alice").await;
+    // Adding yourself to the approver group is held (R9).
+    admin.goto(&format!("/groups/{}", app.approvers_group)).await;
+    admin.screenshot("group").await;
+    admin.click(&format!("input[value='{}']", app.alice.id)).await;
+    admin.fill("#members-justification", "I should approve too").await;
+    admin.click("#save-members").await;
+    admin.wait_for("#view-request").await;
+    let (_, group) = app.get(&app.admin, &format!("/api/v1/groups/{}", app.approvers_group)).await;
+    assert!(group["members"].as_array().unwrap().iter().all(|m| m["id"] != app.alice.id.as_str()));
+
+    // A service account's token is shown once.
+    admin.goto("/accounts").await;
+    admin.fill("#username", "pipeline").await;
+    admin.fill("#display", "Release pipeline").await;
+    admin.client.execute("document.querySelector('#kind').value = 'service';", vec![]).await.unwrap();
+    admin.click("form[action='/accounts'] button[type=submit]").await;
+    admin.wait_for("#new-token").await;
+    assert!(admin.text("#new-token").await.starts_with("cs_"));
+
+    // Resetting an approver's password is held.
+    admin.goto(&format!("/accounts/{}", app.bob.id)).await;
+    admin.fill("#reset-password", "a fresh password please").await;
+    admin.fill("#reset-justification", "bob forgot it").await;
+    admin.click("#reset").await;
+    admin.wait_for("#view-request").await;
+
+    // Editing a policy goes through the wizard and is held.
+    let policy =
+        app.store.policies().await.unwrap().into_iter().find(|p| p.profile_type == ProfileType::Script).unwrap();
+    admin.goto(&format!("/policies/{}", policy.id)).await;
+    admin.click("#edit-policy").await;
+    admin.wait_for("#display_name").await;
+    admin.click("#next").await;
+    admin.wait_for("#required_approvals").await;
+    admin.fill("#required_approvals", "2").await;
+    admin.click("#next").await;
+    admin.wait_for("#justification").await;
+    admin.fill("#justification", "Two approvers for scripts").await;
+    admin.click("#create").await;
+    admin.wait_for("#view-request").await;
+    let unchanged = app.store.policy(&policy.id).await.unwrap().unwrap().0;
+    assert_eq!(unchanged.required_approvals, 1, "held, not applied");
+    admin.goto("/roles").await;
+    assert!(admin.text("#roles").await.contains("Help Desk Operator"));
+    admin.close().await;
+}

@@ -137,11 +137,14 @@ impl Browser {
         self.text("body").await
     }
 
-    /// Waits until the page's text contains `needle` (live updates, redirects).
+    /// Waits until the page's text contains `needle` (live updates, redirects). The page may
+    /// be replaced while it is read, so a vanished element is simply read again.
     pub async fn wait_for_text(&self, needle: &str) {
-        for _ in 0..100 {
-            if self.body().await.contains(needle) {
-                return;
+        for _ in 0..150 {
+            if let Ok(body) = self.client.find(Locator::Css("body")).await {
+                if body.text().await.is_ok_and(|text| text.contains(needle)) {
+                    return;
+                }
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -1,0 +1,388 @@
+//! Groups and members, roles and role assignments, accounts (humans and service accounts).
+//! Changes go through the same operations as the API, so approver-group membership and
+//! approver credentials are held (R9) and RBAC is held when a `role` policy exists.
+
+use super::layout::{csrf_field, when};
+use super::{after_change, see_other, web, Page, WebResult, WebUser};
+use crate::api::directory::{
+    create_account_op, create_group_op, create_role_assignment_op, delete_role_assignment_op, set_members_op,
+    update_account_op, AccountPatch, AssignmentBody, GroupBody, NewAccountBody,
+};
+use crate::api::Outcome;
+use crate::AppState;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use axum_extra::extract::Form;
+use maud::html;
+use serde::Deserialize;
+
+#[derive(Deserialize, Default)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+fn given(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.trim().is_empty())
+}
+
+/// `GET /groups`
+pub async fn groups(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+    web(user.principal.require("groups.read"))?;
+    let groups = app.store.groups(None, 500).await?;
+    Ok(Page::new("Groups", &user)
+        .section("/groups")
+        .notice(q.notice)
+        .content(html! {
+            div class="table-wrap" { table {
+                thead { tr { th { "Name" } th { "Description" } th { "Members" } } }
+                tbody { @for g in &groups { tr {
+                    td { a href={ "/groups/" (g.id) } { (g.display_name) } } td { (g.description) } td { (g.member_count) }
+                } } }
+            } }
+            @if user.principal.has("groups.write") {
+                h2 { "Create group" }
+                form class="card" method="post" action="/groups" {
+                    (csrf_field(&user.csrf))
+                    div class="field" { label for="group-name" { "Name" } input type="text" id="group-name" name="display_name" required; }
+                    div class="field" { label for="group-description" { "Description" } input type="text" id="group-description" name="description"; }
+                    button type="submit" { "Create group" }
+                }
+            }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct GroupForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    display_name: String,
+    description: Option<String>,
+}
+
+/// `POST /groups`
+pub async fn create_group(State(app): State<AppState>, user: WebUser, Form(form): Form<GroupForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let body =
+        GroupBody { display_name: form.display_name.clone(), description: form.description, ..GroupBody::default() };
+    let outcome = web(create_group_op(&app, &user.principal, &body, None).await)?;
+    let target = match &outcome {
+        Outcome::Applied { id, .. } => format!("/groups/{id}"),
+        _ => "/groups".to_owned(),
+    };
+    Ok(after_change(&user, outcome, &target, &format!("Create group “{}”", form.display_name)))
+}
+
+/// `GET /groups/{id}`: the members, and the form to change them.
+pub async fn group(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> WebResult {
+    web(user.principal.require("groups.read"))?;
+    let id = web(crate::extract::parse_id(&id))?;
+    let group = app.store.group(&id).await?.ok_or_else(|| crate::error::ApiError::not_found("no such group"))?;
+    let members = app.store.group_members(&id).await?;
+    let everyone = if user.principal.has("groups.write") { app.store.accounts(None, 500).await? } else { vec![] };
+    let is_member = |account_id: &str| members.iter().any(|m| m.id == account_id);
+    let approver_of: Vec<String> = app
+        .store
+        .policies()
+        .await?
+        .into_iter()
+        .filter(|p| p.approver_group_ids.contains(&id))
+        .map(|p| p.display_name)
+        .collect();
+    Ok(Page::new(&group.display_name, &user)
+        .section("/groups")
+        .notice(q.notice)
+        .content(html! {
+            @if !approver_of.is_empty() {
+                p class="alert alert-info" { "Approver group of " (approver_of.join(", ")) ". Membership changes need approval." }
+            }
+            h2 { "Members" }
+            @if members.is_empty() { p class="muted" { "No members." } } @else {
+                table id="members" { thead { tr { th { "Account" } th { "Kind" } } } tbody {
+                    @for m in &members { tr { td { (m.display_name) " " span class="muted" { "(" (m.username) ")" } } td { (m.kind.as_str()) } } }
+                } }
+            }
+            @if !everyone.is_empty() {
+                h2 { "Change members" }
+                form class="card" method="post" action={ "/groups/" (id) "/members" } {
+                    (csrf_field(&user.csrf))
+                    fieldset class="checks field" {
+                        legend { "Members" }
+                        @for a in &everyone {
+                            label { input type="checkbox" name="members" value=(a.id) checked[is_member(&a.id)]; (a.display_name) " " span class="muted" { "(" (a.username) ")" } }
+                        }
+                    }
+                    div class="field" { label for="members-justification" { "Business justification" span class="muted" { " (needed when the change is protected)" } } textarea id="members-justification" name="justification" maxlength="1024" {} }
+                    button type="submit" id="save-members" { "Save members" }
+                }
+            }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct MembersForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    members: Vec<String>,
+    justification: Option<String>,
+}
+
+/// `POST /groups/{id}/members`
+pub async fn set_members(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<MembersForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let outcome = web(set_members_op(&app, &user.principal, &id, &form.members, given(&form.justification)).await)?;
+    Ok(after_change(&user, outcome, &format!("/groups/{id}"), "Change group members"))
+}
+
+/// `GET /roles`: roles with their permissions, role assignments, and a form to assign a role.
+pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+    web(user.principal.require("roles.read"))?;
+    let roles = app.store.roles().await?;
+    let assignments = app.store.role_assignments().await?;
+    let groups = app.store.groups(None, 500).await?;
+    let role_name = |id: &str| roles.iter().find(|r| r.id == id).map(|r| r.display_name.clone()).unwrap_or_default();
+    let group_name =
+        |id: &String| groups.iter().find(|g| &g.id == id).map(|g| g.display_name.clone()).unwrap_or_else(|| id.clone());
+    let can_write = user.principal.has("roles.write");
+    Ok(Page::new("Roles and assignments", &user)
+        .section("/roles")
+        .notice(q.notice)
+        .content(html! {
+            h2 { "Role assignments" }
+            div class="table-wrap" { table id="assignments" {
+                thead { tr { th { "Assignment" } th { "Role" } th { "Member groups" } @if can_write { th {} } } }
+                tbody { @for a in &assignments { tr {
+                    td { (a.display_name) } td { (role_name(&a.role_id)) }
+                    td { (a.group_ids.iter().map(group_name).collect::<Vec<_>>().join(", ")) }
+                    @if can_write { td { form method="post" action={ "/roles/assignments/" (a.id) "/delete" } {
+                        (csrf_field(&user.csrf))
+                        input type="hidden" name="justification" value="Removed in the admin center";
+                        button type="submit" class="link" { "Remove" }
+                    } } }
+                } } }
+            } }
+            @if can_write {
+                form class="card" method="post" action="/roles/assignments" {
+                    (csrf_field(&user.csrf))
+                    h3 { "Assign a role" }
+                    div class="field" { label for="role" { "Role" } select id="role" name="role_id" { @for r in &roles { option value=(r.id) { (r.display_name) } } } }
+                    fieldset class="checks field" { legend { "To groups" } @for g in &groups { label { input type="checkbox" name="group_ids" value=(g.id); (g.display_name) } } }
+                    div class="field" { label for="assign-justification" { "Business justification" span class="muted" { " (needed when RBAC is protected)" } } textarea id="assign-justification" name="justification" maxlength="1024" {} }
+                    button type="submit" { "Assign" }
+                }
+            }
+            h2 { "Roles" }
+            div class="table-wrap" { table id="roles" {
+                thead { tr { th { "Role" } th { "Permissions" } } }
+                tbody { @for r in &roles { tr {
+                    td { (r.display_name) @if r.built_in { " " span class="badge" { "built-in" } } p class="hint" { (r.description) } }
+                    td { code { (r.permissions.join(", ")) } }
+                } } }
+            } }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct AssignmentForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role_id: String,
+    #[serde(default)]
+    group_ids: Vec<String>,
+    justification: Option<String>,
+}
+
+/// `POST /roles/assignments`
+pub async fn assign_role(State(app): State<AppState>, user: WebUser, Form(form): Form<AssignmentForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let body = AssignmentBody { role_id: form.role_id, group_ids: form.group_ids, ..AssignmentBody::default() };
+    let outcome = web(create_role_assignment_op(&app, &user.principal, &body, given(&form.justification)).await)?;
+    Ok(after_change(&user, outcome, "/roles", "Assign a role"))
+}
+
+#[derive(Deserialize, Default)]
+pub struct JustifiedForm {
+    #[serde(default)]
+    csrf: String,
+    justification: Option<String>,
+}
+
+/// `POST /roles/assignments/{id}/delete`
+pub async fn remove_assignment(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<JustifiedForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let outcome = web(delete_role_assignment_op(&app, &user.principal, &id, given(&form.justification)).await)?;
+    Ok(after_change(&user, outcome, "/roles", "Remove a role assignment"))
+}
+
+/// `GET /accounts`
+pub async fn accounts(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+    web(user.principal.require("accounts.read"))?;
+    let accounts = app.store.accounts(None, 500).await?;
+    Ok(Page::new("Accounts", &user)
+        .section("/accounts")
+        .notice(q.notice)
+        .content(html! {
+            div class="table-wrap" { table id="accounts" {
+                thead { tr { th { "Account" } th { "Kind" } th { "E-mail" } th { "State" } th { "Created" } } }
+                tbody { @for a in &accounts { tr {
+                    td { a href={ "/accounts/" (a.id) } { (a.display_name) } " " span class="muted" { "(" (a.username) ")" } }
+                    td { (if a.kind.as_str() == "service" { "Service account" } else { "Person" }) }
+                    td { (a.email.as_deref().unwrap_or("—")) }
+                    td { @if a.enabled { span class="badge state-active" { "enabled" } } @else { span class="badge state-retired" { "disabled" } } }
+                    td { (when(a.created_at)) }
+                } } }
+            } }
+            @if user.principal.has("accounts.write") {
+                h2 { "Create account" }
+                form class="card" method="post" action="/accounts" {
+                    (csrf_field(&user.csrf))
+                    div class="grid-2" {
+                        div class="field" { label for="username" { "Username" } input type="text" id="username" name="username" required; }
+                        div class="field" { label for="display" { "Display name" } input type="text" id="display" name="display_name" required; }
+                        div class="field" { label for="kind" { "Kind" } select id="kind" name="kind" { option value="human" { "Person (signs in with a password)" } option value="service" { "Service account (API token)" } } }
+                        div class="field" { label for="email" { "E-mail" } input type="text" id="email" name="email"; }
+                        div class="field" { label for="new-password" { "Password" } input type="password" id="new-password" name="password" autocomplete="new-password"; p class="hint" { "For people; at least 12 characters." } }
+                    }
+                    button type="submit" { "Create account" }
+                }
+            }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct AccountForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    kind: String,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /accounts`: a service account's token is shown on this page only.
+pub async fn create_account(State(app): State<AppState>, user: WebUser, Form(form): Form<AccountForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let body = NewAccountBody {
+        username: form.username.trim().to_owned(),
+        display_name: form.display_name,
+        kind: form.kind,
+        password: given(&form.password),
+        email: given(&form.email),
+        justification: None,
+    };
+    match web(create_account_op(&app, &user.principal, &body, None).await)? {
+        (Outcome::Applied { id, .. }, Some(token)) => Ok(Page::new("Service account created", &user)
+            .section("/accounts")
+            .content(html! {
+                div class="alert alert-info" role="status" {
+                    p { "The service account’s API token. Copy it now: it will not be shown again." }
+                    p class="token" id="new-token" { (token) }
+                }
+                p { a href={ "/accounts/" (id) } { "Go to the account" } }
+            })
+            .into_response()),
+        (Outcome::Applied { id, .. }, None) => Ok(see_other(&format!("/accounts/{id}"), "The account was created.")),
+        (outcome, _) => Ok(after_change(&user, outcome, "/accounts", "Create account")),
+    }
+}
+
+/// `GET /accounts/{id}`: the account, its groups, and credential actions.
+pub async fn account(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Query(q): Query<NoticeQuery>,
+) -> WebResult {
+    let id = web(crate::extract::parse_id(&id))?;
+    if id != user.principal.account.id {
+        web(user.principal.require("accounts.read"))?;
+    }
+    let account = app.store.account(&id).await?.ok_or_else(|| crate::error::ApiError::not_found("no such account"))?;
+    let group_ids = app.store.group_ids_of(&id).await?;
+    let groups = app.store.groups(None, 500).await?;
+    let can_write = user.principal.has("accounts.write") && id != user.principal.account.id;
+    Ok(Page::new(&account.display_name, &user)
+        .section("/accounts")
+        .notice(q.notice)
+        .content(html! {
+            div class="card" { dl class="facts" {
+                dt { "Username" } dd { (account.username) }
+                dt { "Kind" } dd { (if account.kind.as_str() == "service" { "Service account" } else { "Person" }) }
+                dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
+                dt { "State" } dd id="account-state" { (if account.enabled { "enabled" } else { "disabled" }) }
+                dt { "Groups" } dd { (groups.iter().filter(|g| group_ids.contains(&g.id)).map(|g| g.display_name.clone()).collect::<Vec<_>>().join(", ")) }
+            } }
+            @if can_write {
+                p class="hint" { "Changing the password or enabled state of an approver needs approval." }
+                div class="grid-2" {
+                    form class="card" method="post" action={ "/accounts/" (id) "/enabled" } {
+                        (csrf_field(&user.csrf))
+                        input type="hidden" name="enabled" value=(if account.enabled { "false" } else { "true" });
+                        div class="field" { label for="enabled-justification" { "Business justification" } textarea id="enabled-justification" name="justification" maxlength="1024" {} }
+                        button type="submit" id="toggle-enabled" class=(if account.enabled { "danger" } else { "" }) { (if account.enabled { "Disable account" } else { "Enable account" }) }
+                    }
+                    @if account.kind.as_str() == "human" {
+                        form class="card" method="post" action={ "/accounts/" (id) "/password" } {
+                            (csrf_field(&user.csrf))
+                            div class="field" { label for="reset-password" { "New password" } input type="password" id="reset-password" name="password" autocomplete="new-password" minlength="12" required; }
+                            div class="field" { label for="reset-justification" { "Business justification" } textarea id="reset-justification" name="justification" maxlength="1024" {} }
+                            button type="submit" id="reset" { "Reset password" }
+                        }
+                    }
+                }
+            }
+        })
+        .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct CredentialForm {
+    #[serde(default)]
+    csrf: String,
+    enabled: Option<String>,
+    password: Option<String>,
+    justification: Option<String>,
+}
+
+/// `POST /accounts/{id}/enabled|password`
+pub async fn change_account(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((id, what)): Path<(String, String)>,
+    Form(form): Form<CredentialForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let patch = match what.as_str() {
+        "enabled" => AccountPatch { enabled: Some(form.enabled.as_deref() == Some("true")), ..AccountPatch::default() },
+        "password" => AccountPatch { password: form.password.clone(), ..AccountPatch::default() },
+        _ => return Err(crate::error::ApiError::not_found("no such account action").into()),
+    };
+    let outcome = web(update_account_op(&app, &user.principal, &id, &patch, given(&form.justification)).await)?;
+    let what = if what == "enabled" { "Change enabled state" } else { "Reset password" };
+    Ok(after_change(&user, outcome, &format!("/accounts/{id}"), what))
+}
