@@ -2,7 +2,7 @@
 //! approver accounts are held by the gate (R9); RBAC changes when a `role` policy exists.
 
 use super::resources::{current, ensure_groups, propose, propose_outcome, JustificationBody, PageQuery};
-use super::{gate, limit_of, next_cursor, object_json, submit, Outcome, Page};
+use super::{gate, limit_of, next_cursor, object_json, Outcome, Page};
 use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{justification, parse_id, ApiJson, ApiQuery, OptionalJson, Principal};
@@ -465,6 +465,19 @@ fn role_state(body: &RoleBody) -> ApiResult<Value> {
     }))
 }
 
+/// Creates a custom role; held when a `role` policy exists.
+pub async fn create_role_op(
+    app: &AppState,
+    principal: &Principal,
+    body: &RoleBody,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let after = role_state(body)?;
+    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
+    gate(app, principal, Proposal::create(ResourceType::Role, &name, after), justification).await
+}
+
 /// `POST /api/v1/roles`
 pub async fn create_role(
     State(app): State<AppState>,
@@ -472,11 +485,8 @@ pub async fn create_role(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<Response> {
-    principal.require("roles.write")?;
-    let after = role_state(&body)?;
-    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
-    let proposal = Proposal::create(ResourceType::Role, &name, after);
-    submit(&app, &principal, proposal, justification(body.justification, &headers)).await
+    let justification = justification(body.justification.clone(), &headers);
+    create_role_op(&app, &principal, &body, justification).await?.respond(&app, &principal).await
 }
 
 async fn custom_role(app: &AppState, id: &str) -> ApiResult<(String, Value, i64)> {

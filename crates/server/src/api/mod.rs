@@ -97,20 +97,6 @@ impl Outcome {
     }
 }
 
-/// [`gate`], answered as JSON.
-pub async fn submit(
-    app: &AppState,
-    principal: &Principal,
-    proposal: Proposal,
-    justification: Option<String>,
-) -> ApiResult<Response> {
-    gate(app, principal, proposal, justification).await?.respond(app, principal).await
-}
-
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
 fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
     let limit = limit.unwrap_or(100);
     if (1..=500).contains(&limit) {

@@ -5,8 +5,8 @@
 use super::layout::{csrf_field, when};
 use super::{after_change, see_other, web, Page, WebResult, WebUser};
 use crate::api::directory::{
-    create_account_op, create_group_op, create_role_assignment_op, delete_role_assignment_op, set_members_op,
-    update_account_op, AccountPatch, AssignmentBody, GroupBody, NewAccountBody,
+    create_account_op, create_group_op, create_role_assignment_op, create_role_op, delete_role_assignment_op,
+    set_members_op, update_account_op, AccountPatch, AssignmentBody, GroupBody, NewAccountBody, RoleBody,
 };
 use crate::api::Outcome;
 use crate::AppState;
@@ -185,6 +185,21 @@ pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<N
                 }
             }
             h2 { "Roles" }
+            @if can_write {
+                details class="card" {
+                    summary { "Create a custom role" }
+                    form method="post" action="/roles" {
+                        (csrf_field(&user.csrf))
+                        div class="field" { label for="role-name" { "Name" } input type="text" id="role-name" name="display_name" required; }
+                        div class="field" { label for="role-description" { "Description" } input type="text" id="role-description" name="description"; }
+                        fieldset class="checks field" { legend { "Permissions" }
+                            @for p in countersign_core::permission::ALL { label { input type="checkbox" name="permissions" value=(p); code { (p) } } }
+                        }
+                        div class="field" { label for="role-justification" { "Business justification" span class="muted" { " (needed when RBAC is protected)" } } textarea id="role-justification" name="justification" maxlength="1024" {} }
+                        button type="submit" { "Create role" }
+                    }
+                }
+            }
             div class="table-wrap" { table id="roles" {
                 thead { tr { th { "Role" } th { "Permissions" } } }
                 tbody { @for r in &roles { tr {
@@ -194,6 +209,31 @@ pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<N
             } }
         })
         .into_response())
+}
+
+#[derive(Deserialize, Default)]
+pub struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    display_name: String,
+    description: Option<String>,
+    #[serde(default)]
+    permissions: Vec<String>,
+    justification: Option<String>,
+}
+
+/// `POST /roles`
+pub async fn create_role(State(app): State<AppState>, user: WebUser, Form(form): Form<RoleForm>) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let body = RoleBody {
+        display_name: form.display_name.clone(),
+        description: given(&form.description),
+        permissions: form.permissions,
+        ..RoleBody::default()
+    };
+    let outcome = web(create_role_op(&app, &user.principal, &body, given(&form.justification)).await)?;
+    Ok(after_change(&user, outcome, "/roles", &format!("Create role “{}”", form.display_name)))
 }
 
 #[derive(Deserialize, Default)]

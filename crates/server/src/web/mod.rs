@@ -198,7 +198,7 @@ pub fn routes() -> Router<AppState> {
         .route("/groups", get(directory::groups).post(directory::create_group))
         .route("/groups/{id}", get(directory::group))
         .route("/groups/{id}/members", post(directory::set_members))
-        .route("/roles", get(directory::roles))
+        .route("/roles", get(directory::roles).post(directory::create_role))
         .route("/roles/assignments", post(directory::assign_role))
         .route("/roles/assignments/{id}/delete", post(directory::remove_assignment))
         .route("/accounts", get(directory::accounts).post(directory::create_account))
