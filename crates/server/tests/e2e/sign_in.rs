@@ -282,3 +282,28 @@ async fn a_request_is_invisible_to_those_who_may_not_read_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pages_carry_security_headers_and_signed_out_visitors_go_to_sign_in() {
+    each_backend(Setup::protected(), |app| async move {
+        let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response = client.get(format!("{}/requests", app.base)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(response.headers()["location"], "/login?next=/requests");
+        let login = client.get(format!("{}/login", app.base)).send().await.unwrap();
+        let headers = login.headers();
+        let csp = headers["content-security-policy"].to_str().unwrap();
+        assert!(
+            csp.contains("default-src 'self'")
+                && csp.contains("frame-ancestors 'none'")
+                && csp.contains("form-action 'self'")
+        );
+        assert_eq!(headers["x-frame-options"], "DENY");
+        assert_eq!(headers["referrer-policy"], "no-referrer");
+        let page = login.text().await.unwrap();
+        assert!(!page.contains("<script>") && !page.contains(" style="), "no inline script or style");
+        let missing = client.get(format!("{}/no/such/page", app.base)).send().await.unwrap();
+        assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    })
+    .await;
+}
