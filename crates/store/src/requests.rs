@@ -7,7 +7,7 @@ use crate::objects::{
     all_policies, apply, gate_decision, load, policy_from_state, policy_row, Proposal, Submitted, POLICY_COLUMNS,
 };
 use crate::rows::{int, opt_int, opt_text, parsed, text};
-use crate::{new_id, placeholders, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
+use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::eligibility::{ensure_satisfiable, ineligibility};
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::policy::{AccessPolicy, Completion};
@@ -336,6 +336,21 @@ async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<b
     save_state(tx, &record, &state, now, None, None).await?;
     append(tx, request_audit(&record, "expired", None), now).await?;
     Ok(true)
+}
+
+/// The expiry sweep's claim on PostgreSQL: `SKIP LOCKED` passes over a row that another
+/// replica's sweep (or an action on the request, which expires it itself) holds, instead of
+/// queueing behind it. False if the row is held, or no longer due.
+async fn claim_due(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bool> {
+    let claimed = sqlx::query(
+        "SELECT id FROM requests WHERE id = $1 AND status IN ('needsApproval', 'approved') AND expires_at <= $2 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(request_id)
+    .bind(now)
+    .fetch_optional(&mut *tx.tx)
+    .await?;
+    Ok(claimed.is_some())
 }
 
 async fn open_request_for(
@@ -684,7 +699,9 @@ impl Store {
     }
 
     /// R11: expires every due request; safe to run on every replica at once (each due row is
-    /// claimed under a lock and re-checked, so each expires once). Returns how many expired.
+    /// claimed under a lock and re-checked, so each expires once). On PostgreSQL the claim skips
+    /// rows another replica holds; SQLite's writer lock already serialises the sweeps. Returns
+    /// how many this call expired.
     pub async fn expire_due(&self, now: Millis) -> Result<u64> {
         let probe = sqlx::query(
             "SELECT id FROM requests WHERE status IN ('needsApproval', 'approved') AND expires_at <= $1 ORDER BY expires_at LIMIT 200",
@@ -696,6 +713,10 @@ impl Store {
         for row in &probe {
             let id = text(row, "id")?;
             let mut tx = self.begin_write().await?;
+            if self.backend() == Backend::Postgres && !claim_due(&mut tx, &id, now).await? {
+                tx.tx.rollback().await?;
+                continue;
+            }
             if expire_one(&mut tx, &id, now).await? {
                 expired += 1;
             }

@@ -16,17 +16,27 @@ pub enum TestBackend {
 /// The backends this run tests; prints one `skipped:` line when PostgreSQL is not configured.
 pub fn backends() -> Vec<TestBackend> {
     let mut out = vec![TestBackend::Sqlite];
-    if postgres_admin_url().is_some() {
+    if postgres_configured() {
         out.push(TestBackend::Postgres);
     } else {
-        assert!(
-            std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() != Ok("1"),
-            "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set"
-        );
         static ONCE: Once = Once::new();
         ONCE.call_once(|| eprintln!("skipped: PostgreSQL runs (COUNTERSIGN_TEST_DATABASE_URL is not set)"));
     }
     out
+}
+
+/// Whether PostgreSQL runs are configured; panics when they are not but
+/// `COUNTERSIGN_REQUIRE_ALL_TESTS=1`. For tests that need PostgreSQL alone (and print their own
+/// `skipped:` line).
+pub fn postgres_configured() -> bool {
+    if postgres_admin_url().is_some() {
+        return true;
+    }
+    assert!(
+        std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() != Ok("1"),
+        "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set"
+    );
+    false
 }
 
 fn postgres_admin_url() -> Option<String> {

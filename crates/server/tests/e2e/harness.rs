@@ -335,3 +335,33 @@ pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, co
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
     assert!(body["type"].as_str().is_some() && body["title"].as_str().is_some(), "{body}");
 }
+
+/// Another replica of a `TestApp`'s server, for the replica tests: its own connection pool on the
+/// same database, its own listener, the same clock (one deployment shares one time).
+#[allow(dead_code)] // used by the replicas test binary, not by this one
+pub struct Replica {
+    pub base: String,
+    pub store: Store,
+}
+
+#[allow(dead_code)] // used by the replicas test binary, not by this one
+impl TestApp {
+    /// Starts another replica on this app's database, as `countersign serve` on a second
+    /// machine would: connect (which migrates), then serve.
+    pub async fn start_replica(&self, max_connections: u32) -> Replica {
+        let store = Store::connect(&self.database_url, StoreOptions { max_connections, ..StoreOptions::default() })
+            .await
+            .expect("connect a replica");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let config = ServerConfig { body_limit: 64 * 1024, ..ServerConfig::default() };
+        let state = AppState::new(store.clone(), self.clock.clone(), config);
+        tokio::spawn(countersign_server::serve(listener, state, std::future::pending()));
+        Replica { base, store }
+    }
+
+    /// The test database, for a test that drops it itself (as `each_backend` does).
+    pub fn take_database(&mut self) -> Option<TestDatabase> {
+        self.database.take()
+    }
+}
