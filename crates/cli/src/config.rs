@@ -16,6 +16,7 @@ pub struct FileConfig {
     pub secure_cookies: Option<bool>,
     pub admin_username: Option<String>,
     pub max_connections: Option<u32>,
+    pub trust_forwarded_for: Option<bool>,
 }
 
 impl FileConfig {

@@ -81,6 +81,9 @@ struct ServeArgs {
     /// Mark the session cookie Secure (serve behind HTTPS).
     #[arg(long, env = "COUNTERSIGN_SECURE_COOKIES")]
     secure_cookies: Option<bool>,
+    /// Behind a load balancer: take the client address from the last X-Forwarded-For entry.
+    #[arg(long, env = "COUNTERSIGN_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: Option<bool>,
 }
 
 #[derive(Subcommand)]
@@ -245,6 +248,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let config = ServerConfig {
         secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+        trust_forwarded_for: args.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
         ..ServerConfig::default()
     };
     println!(

@@ -7,7 +7,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::SaltString;
 use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
 use axum::extract::{ConnectInfo, Path, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use axum_extra::extract::cookie::{Cookie, SameSite};
@@ -64,6 +64,30 @@ pub fn verify_password(password: &str, hash: Option<&str>) -> bool {
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for v in values {
+            map.append("x-forwarded-for", v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn the_client_address_is_the_peer_unless_the_balancer_is_trusted() {
+        let peer: SocketAddr = "10.0.0.5:4000".parse().unwrap();
+        let sent = headers(&["203.0.113.9, 198.51.100.7"]);
+        assert_eq!(client_address(false, &sent, peer), "10.0.0.5", "forwarded headers are ignored by default");
+        assert_eq!(client_address(true, &sent, peer), "198.51.100.7", "the entry the balancer appended");
+        assert_eq!(client_address(true, &headers(&["1.1.1.1", "192.0.2.4"]), peer), "192.0.2.4");
+        assert_eq!(client_address(true, &headers(&["not an address"]), peer), "10.0.0.5");
+        assert_eq!(client_address(true, &HeaderMap::new(), peer), "10.0.0.5");
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
@@ -79,6 +103,19 @@ fn session_cookie(value: String, secure: bool, max_age_seconds: i64) -> Cookie<'
         .path("/")
         .max_age(time::Duration::seconds(max_age_seconds))
         .build()
+}
+
+/// The client's address: the TCP peer, or, when the operator says a balancer sits in front
+/// (`trust_forwarded_for`), the last `X-Forwarded-For` entry, the one that balancer appended.
+/// Earlier entries are whatever the client sent and are never trusted.
+pub fn client_address(trust_forwarded_for: bool, headers: &HeaderMap, peer: SocketAddr) -> String {
+    let forwarded = trust_forwarded_for
+        .then(|| {
+            headers.get_all("x-forwarded-for").iter().next_back()?.to_str().ok()?.rsplit(',').next().map(str::trim)
+        })
+        .flatten()
+        .and_then(|last| last.parse::<std::net::IpAddr>().ok());
+    forwarded.unwrap_or(peer.ip()).to_string()
 }
 
 /// A new session: the account, the session id for the cookie, and the CSRF token.
@@ -137,9 +174,11 @@ pub fn session_cookie_header(
 pub async fn login(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
-    let signed_in = sign_in(&app, &body.username, &body.password, &peer.ip().to_string()).await?;
+    let address = client_address(app.config.trust_forwarded_for, &headers, peer);
+    let signed_in = sign_in(&app, &body.username, &body.password, &address).await?;
     let cookie = session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?;
     let mut response = Json(json!({ "account": signed_in.account, "csrfToken": signed_in.csrf_token })).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);

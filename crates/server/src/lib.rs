@@ -35,11 +35,19 @@ pub struct ServerConfig {
     pub body_limit: usize,
     /// How often the expiry sweep runs (R11).
     pub sweep_interval: Duration,
+    /// Behind a load balancer: take the client's address (for the per-address sign-in limit and
+    /// the audit log) from the last `X-Forwarded-For` entry, which the balancer appends.
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { secure_cookies: false, body_limit: 1024 * 1024, sweep_interval: Duration::from_secs(30) }
+        ServerConfig {
+            secure_cookies: false,
+            body_limit: 1024 * 1024,
+            sweep_interval: Duration::from_secs(30),
+            trust_forwarded_for: false,
+        }
     }
 }
 

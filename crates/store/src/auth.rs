@@ -263,6 +263,7 @@ impl Store {
     /// accounts already exist.
     pub async fn bootstrap_admin(&self, username: &str, password_hash: &str, now: Millis) -> Result<bool> {
         let mut tx = self.begin_write().await?;
+        tx.serialise_on_chain_head().await?;
         let existing = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&mut *tx.tx).await?;
         if int(&existing, "n")? > 0 {
             return Ok(false);

@@ -337,6 +337,7 @@ impl Store {
     /// Inserts or refreshes the built-in roles; run at every start so new permissions reach them.
     pub async fn seed_built_in_roles(&self, now: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
+        tx.serialise_on_chain_head().await?;
         for built_in in BUILT_IN_ROLES {
             let permissions =
                 serde_json::to_string(&(built_in.permissions)()).map_err(|e| StoreError::Corrupt(e.to_string()))?;

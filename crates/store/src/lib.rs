@@ -65,6 +65,14 @@ impl WriteTx {
         }
     }
 
+    /// Takes the audit chain head's lock first, so that first-start steps run one replica at a
+    /// time: the second replica then sees what the first created.
+    pub(crate) async fn serialise_on_chain_head(&mut self) -> Result<()> {
+        let sql = format!("SELECT seq FROM audit_head WHERE id = 1{}", self.for_update());
+        sqlx::query(&sql).fetch_one(&mut *self.tx).await?;
+        Ok(())
+    }
+
     pub(crate) async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())

@@ -491,6 +491,7 @@ impl Store {
     /// false, changing nothing, once any policy exists.
     pub async fn seed(&self, plan: Vec<Proposal>, now: Millis) -> Result<bool> {
         let mut tx = self.begin_write().await?;
+        tx.serialise_on_chain_head().await?;
         if !all_policies(&mut tx.tx).await?.is_empty() {
             return Ok(false);
         }

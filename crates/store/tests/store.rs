@@ -129,3 +129,26 @@ async fn r12_a_proposal_from_a_stale_read_is_refused_before_it_is_held() {
         database.drop_database().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn replicas_starting_together_create_one_administrator_and_one_set_of_roles() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let mut replicas = Vec::new();
+        for _ in 0..3 {
+            let options = StoreOptions { max_connections: 3, ..StoreOptions::default() };
+            replicas.push(Store::connect(&database.url, options).await.unwrap());
+        }
+        let first_start = replicas.iter().map(|store| async move {
+            store.seed_built_in_roles(NOW).await?;
+            store.bootstrap_admin("admin", "argon2-hash-stand-in", NOW).await
+        });
+        let created: Vec<bool> = join_all(first_start).await.into_iter().map(Result::unwrap).collect();
+        assert_eq!(created.iter().filter(|c| **c).count(), 1, "{backend:?}: {created:?}");
+        assert_eq!(replicas[0].account_count().await.unwrap(), 1);
+        let built_in = replicas[0].roles().await.unwrap().into_iter().filter(|r| r.built_in).count();
+        assert_eq!(built_in, countersign_core::permission::BUILT_IN_ROLES.len());
+        assert!(replicas[0].verify_audit().await.unwrap().valid);
+        database.drop_database().await;
+    }
+}

@@ -70,10 +70,12 @@ pub struct LoginForm {
 pub async fn login(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
-    match sign_in(&app, form.username.trim(), &form.password, &peer.ip().to_string()).await {
+    let address = crate::auth::client_address(app.config.trust_forwarded_for, &headers, peer);
+    match sign_in(&app, form.username.trim(), &form.password, &address).await {
         Ok(signed_in) => match session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000) {
             Ok(cookie) => {
                 let mut response = Redirect::to(&next).into_response();
