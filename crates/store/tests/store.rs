@@ -152,3 +152,31 @@ async fn replicas_starting_together_create_one_administrator_and_one_set_of_role
         database.drop_database().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_can_require_tls() {
+    if !backends().contains(&countersign_store::testing::TestBackend::Postgres) {
+        return;
+    }
+    let database = TestDatabase::create(countersign_store::testing::TestBackend::Postgres).await;
+    use sqlx::{Connection, Row};
+    let mut plain = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    let ssl: String = sqlx::query("SHOW ssl").fetch_one(&mut plain).await.unwrap().get(0);
+    if ssl != "on" {
+        eprintln!("skipped: TLS to PostgreSQL (the server has ssl = off)");
+        database.drop_database().await;
+        return;
+    }
+    let separator = if database.url.contains('?') { '&' } else { '?' };
+    let store =
+        Store::connect(&format!("{}{separator}sslmode=require", database.url), StoreOptions::default()).await.unwrap();
+    store.seed_built_in_roles(NOW).await.unwrap();
+    let encrypted: bool = sqlx::query("SELECT ssl FROM pg_stat_ssl JOIN pg_stat_activity USING (pid) WHERE datname = current_database() AND application_name = '' AND pid <> pg_backend_pid() LIMIT 1")
+        .fetch_one(&mut plain)
+        .await
+        .map(|r| r.get(0))
+        .unwrap_or(false);
+    assert!(encrypted, "the store's connections use TLS");
+    store.close().await;
+    database.drop_database().await;
+}
