@@ -17,6 +17,9 @@ pub struct FileConfig {
     pub admin_username: Option<String>,
     pub max_connections: Option<u32>,
     pub trust_forwarded_for: Option<bool>,
+    pub public_url: Option<String>,
+    pub smtp_url: Option<String>,
+    pub smtp_from: Option<String>,
 }
 
 impl FileConfig {

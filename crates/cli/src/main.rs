@@ -84,6 +84,12 @@ struct ServeArgs {
     /// Behind a load balancer: take the client address from the last X-Forwarded-For entry.
     #[arg(long, env = "COUNTERSIGN_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: Option<bool>,
+    /// Where people reach Countersign; links in notifications start with it [default: http://<listen>]
+    #[arg(long, env = "COUNTERSIGN_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// Sender address of notification e-mails.
+    #[arg(long, env = "COUNTERSIGN_SMTP_FROM")]
+    smtp_from: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -249,6 +255,10 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     let config = ServerConfig {
         secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
         trust_forwarded_for: args.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
+        public_url: args.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{address}")),
+        // The SMTP URL may carry a password: from COUNTERSIGN_SMTP_URL(_FILE) or the file only.
+        smtp_url: config::secret_from_env("COUNTERSIGN_SMTP_URL")?.or(file.smtp_url),
+        smtp_from: args.smtp_from.or(file.smtp_from),
         ..ServerConfig::default()
     };
     println!(

@@ -19,10 +19,11 @@ pub enum ResourceType {
     Group,
     Account,
     AccessPolicy,
+    NotificationChannel,
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 11] = [
+    pub const ALL: [ResourceType; 12] = [
         ResourceType::App,
         ResourceType::Script,
         ResourceType::CompliancePolicy,
@@ -34,6 +35,7 @@ impl ResourceType {
         ResourceType::Group,
         ResourceType::Account,
         ResourceType::AccessPolicy,
+        ResourceType::NotificationChannel,
     ];
 
     /// The types served by the generic `/resources/{type}` endpoints.
@@ -58,6 +60,7 @@ impl ResourceType {
             ResourceType::Group => "group",
             ResourceType::Account => "account",
             ResourceType::AccessPolicy => "accessPolicy",
+            ResourceType::NotificationChannel => "notificationChannel",
         }
     }
 
@@ -78,7 +81,7 @@ impl ResourceType {
             ResourceType::Script => ProfileType::Script,
             ResourceType::CompliancePolicy => ProfileType::CompliancePolicy,
             ResourceType::ConfigurationPolicy => ProfileType::ConfigurationPolicy,
-            ResourceType::DeviceCategory => ProfileType::TenantConfiguration,
+            ResourceType::DeviceCategory | ResourceType::NotificationChannel => ProfileType::TenantConfiguration,
             ResourceType::Device => ProfileType::DeviceDelete,
             ResourceType::Role | ResourceType::RoleAssignment => ProfileType::Role,
             ResourceType::Group | ResourceType::Account | ResourceType::AccessPolicy => {

@@ -10,6 +10,7 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod metrics;
+pub mod notify;
 pub mod time;
 pub mod web;
 
@@ -38,6 +39,16 @@ pub struct ServerConfig {
     /// Behind a load balancer: take the client's address (for the per-address sign-in limit and
     /// the audit log) from the last `X-Forwarded-For` entry, which the balancer appends.
     pub trust_forwarded_for: bool,
+    /// Where people reach the admin center; links in notifications start with it.
+    pub public_url: String,
+    /// `smtp://host:port` (or `smtps://…`, `smtp://…?tls=required`) for e-mail notifications.
+    pub smtp_url: Option<String>,
+    /// The sender of notification e-mails.
+    pub smtp_from: Option<String>,
+    /// How often the notification dispatcher looks for due deliveries.
+    pub notify_interval: Duration,
+    /// How long a notification is retried before it is marked dead.
+    pub delivery_max_age: Millis,
 }
 
 impl Default for ServerConfig {
@@ -47,6 +58,11 @@ impl Default for ServerConfig {
             body_limit: 1024 * 1024,
             sweep_interval: Duration::from_secs(30),
             trust_forwarded_for: false,
+            public_url: "http://127.0.0.1:8080".into(),
+            smtp_url: None,
+            smtp_from: None,
+            notify_interval: Duration::from_secs(2),
+            delivery_max_age: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -88,16 +104,19 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, running the expiry sweep in the background.
+/// Serves until `shutdown` resolves, running the expiry sweep and the notification dispatcher in
+/// the background.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
+    let dispatcher = tokio::spawn(notify::dispatch_forever(state.clone()));
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
+    dispatcher.abort();
     result
 }
 

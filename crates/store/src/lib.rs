@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod directory;
 mod error;
+mod notify;
 mod objects;
 mod requests;
 mod rows;
@@ -21,7 +22,8 @@ pub use audit::{AuditFilter, NewAudit, VerifyReport};
 pub use auth::{SessionRecord, TokenRecord};
 pub use directory::{AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord};
 pub use error::StoreError;
-pub use objects::{state_of_policy, Proposal, ResourceRecord, Submitted};
+pub use notify::{Delivery, DeliveryRecord};
+pub use objects::{redact_webhook_url, state_of_policy, Proposal, ResourceRecord, Submitted};
 pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
 
 use sqlx::any::{AnyPoolOptions, AnyRow};

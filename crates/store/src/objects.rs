@@ -184,6 +184,18 @@ impl crate::Store {
     }
 }
 
+/// A webhook URL as people may see it: scheme and host only, since the path is often the secret.
+pub fn redact_webhook_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?']).next().unwrap_or_default();
+            let host = host.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}/…")
+        }
+        None => "…".to_owned(),
+    }
+}
+
 /// The current state of an object, or `None` if it does not exist.
 pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str) -> Result<Option<Current>> {
     let lock = tx.for_update();
@@ -309,6 +321,30 @@ pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str
                 }
             }
         }
+        ResourceType::NotificationChannel => {
+            let row = sqlx::query(&format!(
+                "SELECT kind, display_name, enabled, secret, version FROM notification_channels WHERE id = $1{lock}"
+            ))
+            .bind(id)
+            .fetch_optional(&mut *conn)
+            .await?;
+            match row {
+                None => None,
+                Some(row) => {
+                    let secret: Value = json(&row, "secret")?;
+                    Some(Current {
+                        state: json!({
+                            "displayName": text(&row, "display_name")?,
+                            "kind": text(&row, "kind")?,
+                            "enabled": int(&row, "enabled")? != 0,
+                            "target": secret["url"].as_str().map(redact_webhook_url),
+                            "signed": secret["signingSecret"].as_str().is_some_and(|s| !s.is_empty()),
+                        }),
+                        version: int(&row, "version")?,
+                    })
+                }
+            }
+        }
         // Document types and devices are all handled by the first arm.
         _ => None,
     };
@@ -330,6 +366,7 @@ pub(crate) async fn gate_decision(
             gate(Subject::Protectable(profile_type_for(t, op)), policies)
         }
         ResourceType::Role | ResourceType::RoleAssignment => gate(Subject::Rbac, policies),
+        ResourceType::NotificationChannel => gate(Subject::Protectable(ProfileType::TenantConfiguration), policies),
         ResourceType::Group if op == Operation::Create => gate(Subject::Unprotected, policies),
         ResourceType::Group => {
             let assignments = sqlx::query("SELECT group_ids FROM role_assignments").fetch_all(&mut *conn).await?;
@@ -690,6 +727,39 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
                 crate::requests::refresh_visibility(conn, id, &policy.approver_group_ids).await?;
             }
         }
+        ResourceType::NotificationChannel => match op {
+            Operation::Delete => {
+                sqlx::query("DELETE FROM notification_channels WHERE id = $1").bind(id).execute(&mut *conn).await?;
+                return Ok(Value::Null);
+            }
+            Operation::Create => {
+                sqlx::query(
+                    "INSERT INTO notification_channels (id, kind, display_name, enabled, secret, version, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, 1, $6, $6)",
+                )
+                .bind(id)
+                .bind(str_field(after, "kind")?)
+                .bind(str_field(after, "displayName")?)
+                .bind(i64::from(after["enabled"].as_bool().unwrap_or(true)))
+                .bind(proposal.secret.as_deref().unwrap_or("{}"))
+                .bind(now)
+                .execute(&mut *conn)
+                .await?;
+            }
+            _ => {
+                sqlx::query(
+                    "UPDATE notification_channels SET display_name = $1, enabled = $2, secret = COALESCE($3, secret), \
+                     version = version + 1, updated_at = $4 WHERE id = $5",
+                )
+                .bind(str_field(after, "displayName")?)
+                .bind(i64::from(after["enabled"].as_bool().unwrap_or(true)))
+                .bind(proposal.secret.as_deref())
+                .bind(now)
+                .bind(id)
+                .execute(&mut *conn)
+                .await?;
+            }
+        },
         other => return Err(StoreError::Corrupt(format!("no way to apply a change to {other}"))),
     }
     let applied = load(tx, proposal.resource_type, id).await?;

@@ -3,6 +3,7 @@
 use crate::audit::{append, NewAudit};
 use crate::directory::{account_by_id, candidate, members_as_candidates, Actor};
 use crate::error::is_unique_violation;
+use crate::notify::enqueue;
 use crate::objects::{
     all_policies, apply, gate_decision, load, policy_from_state, policy_row, Proposal, Submitted, POLICY_COLUMNS,
 };
@@ -10,6 +11,7 @@ use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::eligibility::{ensure_satisfiable, ineligibility};
 use countersign_core::gate::{Gate, Governance};
+use countersign_core::notify::EventKind;
 use countersign_core::policy::{AccessPolicy, Completion};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Approval, Decision, DecisionOutcome, RequestState, RequestStatus};
@@ -258,7 +260,7 @@ fn applied_audit(proposal: &Proposal, actor: &Actor, request_id: Option<&str>) -
 
 /// The approver groups that decide `record` now (R2 "at decision time"): its policy's current
 /// groups, or the groups fixed at submission when it has no policy (R9 fall-backs).
-async fn approver_groups(conn: &mut AnyConnection, record: &RequestRecord) -> Result<Vec<String>> {
+pub(crate) async fn approver_groups(conn: &mut AnyConnection, record: &RequestRecord) -> Result<Vec<String>> {
     if let Some(policy_id) = &record.policy_id {
         let row = sqlx::query(&format!("SELECT {POLICY_COLUMNS} FROM access_policies WHERE id = $1"))
             .bind(policy_id)
@@ -335,6 +337,7 @@ async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<b
     }
     save_state(tx, &record, &state, now, None, None).await?;
     append(tx, request_audit(&record, "expired", None), now).await?;
+    enqueue(tx, &record, state.status, EventKind::Expired, None, now).await?;
     Ok(true)
 }
 
@@ -415,12 +418,14 @@ async fn finish(
             save_state(tx, record, state, now, Some(now), None).await?;
             append(tx, request_audit(record, "completed", Some(actor)), now).await?;
             append(tx, applied_audit(&proposal, actor, Some(&record.id)), now).await?;
+            enqueue(tx, record, state.status, EventKind::Completed, None, now).await?;
         }
         Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => {
             state.finish(false)?;
             let reason = format!("Nothing was applied: {reason}. Submit the change again.");
             save_state(tx, record, state, now, None, Some(&reason)).await?;
             append(tx, request_audit(record, "failed", Some(actor)).details(json!({"reason": reason})), now).await?;
+            enqueue(tx, record, state.status, EventKind::Failed, Some(&reason), now).await?;
         }
         Err(other) => return Err(other),
     }
@@ -480,6 +485,7 @@ impl Store {
                 }
                 expire_due_for_object(&mut tx, proposal.resource_type, &proposal.object_id, now).await?;
                 let record = self.hold(&mut tx, actor, proposal, governance, justification, now).await?;
+                enqueue(&mut tx, &record, record.status, EventKind::Created, None, now).await?;
                 tx.commit().await?;
                 Ok(Submitted::Held(Box::new(record)))
             }
@@ -670,6 +676,12 @@ impl Store {
             now,
         )
         .await?;
+        let kind = match outcome {
+            DecisionOutcome::Rejected => EventKind::Rejected,
+            DecisionOutcome::Counted { .. } => EventKind::ApprovalRecorded,
+            DecisionOutcome::Approved { .. } => EventKind::Approved,
+        };
+        enqueue(&mut tx, &record, state.status, kind, notes.as_deref(), now).await?;
         if outcome == (DecisionOutcome::Approved { apply_now: true }) {
             finish(&mut tx, &record, &mut state, actor, now).await?;
         }
@@ -684,6 +696,7 @@ impl Store {
         state.cancel(&actor.id, now)?;
         save_state(&mut tx, &record, &state, now, None, None).await?;
         append(&mut tx, request_audit(&record, "cancelled", Some(actor)), now).await?;
+        enqueue(&mut tx, &record, state.status, EventKind::Cancelled, None, now).await?;
         tx.commit().await?;
         self.request(request_id).await
     }

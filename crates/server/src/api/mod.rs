@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod directory;
+pub mod notifications;
 pub mod openapi;
 pub mod ops;
 pub mod policies;
@@ -150,6 +151,14 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/requests/{id}/reject", post(requests::reject))
         .route("/requests/{id}/cancel", post(requests::cancel))
         .route("/requests/{id}/complete", post(requests::complete))
+        .route("/notificationChannels", get(notifications::list).post(notifications::create))
+        .route(
+            "/notificationChannels/{id}",
+            get(notifications::get).put(notifications::update).delete(notifications::delete),
+        )
+        .route("/notificationChannels/{id}/test", post(notifications::test))
+        .route("/notificationDeliveries", get(notifications::deliveries))
+        .route("/notificationDeliveries/{id}/retry", post(notifications::retry))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route("/openapi.json", get(openapi::document))

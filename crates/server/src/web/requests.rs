@@ -29,6 +29,7 @@ fn resource_label(resource_type: ResourceType) -> &'static str {
         ResourceType::Group => "Group",
         ResourceType::Account => "Account",
         ResourceType::AccessPolicy => "Access policy",
+        ResourceType::NotificationChannel => "Notification channel",
     }
 }
 

@@ -105,6 +105,11 @@ fn role(name: &str) -> &'static str {
 
 impl TestApp {
     pub async fn start(backend: TestBackend, setup: &Setup) -> TestApp {
+        Self::start_with(backend, setup, |_| {}).await
+    }
+
+    /// Like [`TestApp::start`], with the server's settings adjusted first.
+    pub async fn start_with(backend: TestBackend, setup: &Setup, configure: impl FnOnce(&mut ServerConfig)) -> TestApp {
         // Server-side warnings and errors appear in the failing test's output.
         let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
         let database = TestDatabase::create(backend).await;
@@ -220,7 +225,12 @@ impl TestApp {
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = ServerConfig { body_limit: 64 * 1024, ..ServerConfig::default() };
+        let mut config = ServerConfig {
+            body_limit: 64 * 1024,
+            notify_interval: std::time::Duration::from_millis(50),
+            ..ServerConfig::default()
+        };
+        configure(&mut config);
         let state = AppState::new(store.clone(), clock.clone(), config);
         tokio::spawn(countersign_server::serve(listener, state, std::future::pending()));
         TestApp {

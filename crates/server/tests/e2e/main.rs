@@ -6,4 +6,5 @@ mod bad_input;
 mod concurrency;
 mod guards;
 mod lifecycle;
+mod notifications;
 mod sign_in;

@@ -1,0 +1,105 @@
+//! Notifications: which events there are and who hears of each.
+
+use serde::{Deserialize, Serialize};
+
+/// Something that happened to a request, worth telling people about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventKind {
+    #[serde(rename = "request.created")]
+    Created,
+    #[serde(rename = "request.approvalRecorded")]
+    ApprovalRecorded,
+    #[serde(rename = "request.approved")]
+    Approved,
+    #[serde(rename = "request.rejected")]
+    Rejected,
+    #[serde(rename = "request.cancelled")]
+    Cancelled,
+    #[serde(rename = "request.completed")]
+    Completed,
+    #[serde(rename = "request.failed")]
+    Failed,
+    #[serde(rename = "request.expired")]
+    Expired,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Created => "request.created",
+            EventKind::ApprovalRecorded => "request.approvalRecorded",
+            EventKind::Approved => "request.approved",
+            EventKind::Rejected => "request.rejected",
+            EventKind::Cancelled => "request.cancelled",
+            EventKind::Completed => "request.completed",
+            EventKind::Failed => "request.failed",
+            EventKind::Expired => "request.expired",
+        }
+    }
+
+    /// A short headline for people: "New approval request", "Request rejected", …
+    pub fn headline(self) -> &'static str {
+        match self {
+            EventKind::Created => "New approval request",
+            EventKind::ApprovalRecorded => "Approval recorded",
+            EventKind::Approved => "Request approved",
+            EventKind::Rejected => "Request rejected",
+            EventKind::Cancelled => "Request cancelled",
+            EventKind::Completed => "Change applied",
+            EventKind::Failed => "Change failed",
+            EventKind::Expired => "Request expired",
+        }
+    }
+
+    /// Approvers hear of new requests; the requester hears of every status change of their own.
+    pub fn audience(self) -> Audience {
+        match self {
+            EventKind::Created => Audience::Approvers,
+            _ => Audience::Requester,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    Approvers,
+    Requester,
+}
+
+/// Who receives an e-mail about `kind`: the eligible approvers (never the requester) or the
+/// requester. Inputs are account ids; the result keeps the given order without duplicates.
+pub fn recipients(kind: EventKind, requester: &str, eligible_approvers: &[String]) -> Vec<String> {
+    match kind.audience() {
+        Audience::Requester => vec![requester.to_owned()],
+        Audience::Approvers => {
+            let mut out: Vec<String> = Vec::new();
+            for id in eligible_approvers {
+                if id != requester && !out.contains(id) {
+                    out.push(id.clone());
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn approvers_hear_of_new_requests_never_the_requester() {
+        let approvers = vec!["bob".to_string(), "alice".to_string(), "bob".to_string(), "carol".to_string()];
+        assert_eq!(recipients(EventKind::Created, "alice", &approvers), vec!["bob", "carol"]);
+    }
+
+    #[test]
+    fn the_requester_hears_of_every_status_change() {
+        for kind in
+            [EventKind::Approved, EventKind::Rejected, EventKind::Completed, EventKind::Failed, EventKind::Expired]
+        {
+            assert_eq!(recipients(kind, "alice", &["bob".to_string()]), vec!["alice"]);
+        }
+        assert_eq!(serde_json::to_string(&EventKind::Rejected).unwrap(), "\"request.rejected\"");
+    }
+}

@@ -1,0 +1,234 @@
+//! `/api/v1/notificationChannels` and `/api/v1/notificationDeliveries`. Channel changes are
+//! tenant configuration, so they go through the MAA gate like any other change; secrets (webhook
+//! URLs and signing secrets) are only ever shown redacted.
+
+use super::resources::{current, propose_outcome, JustificationBody};
+use super::{gate, object_json, Page};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{justification, parse_id, ApiJson, ApiQuery, OptionalJson, Principal};
+use crate::AppState;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::Json;
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::validate;
+use countersign_store::{redact_webhook_url, Proposal};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+const KINDS: [&str; 4] = ["webhook", "slack", "teams", "email"];
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ChannelBody {
+    pub display_name: String,
+    pub kind: Option<String>,
+    pub url: Option<String>,
+    pub signing_secret: Option<String>,
+    pub enabled: Option<bool>,
+    pub justification: Option<String>,
+}
+
+/// The secret part of a channel, checked: an http(s) URL for webhooks and chat, and a signing
+/// secret of at least 16 characters for webhooks.
+fn secret_of(kind: &str, body: &ChannelBody) -> ApiResult<Option<String>> {
+    if kind == "email" {
+        return Ok(None);
+    }
+    let url = body.url.as_deref().map(str::trim).unwrap_or_default();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ApiError::validation("url must be an http:// or https:// address"));
+    }
+    let signing_secret = body.signing_secret.as_deref().unwrap_or_default();
+    if kind == "webhook" && signing_secret.chars().count() < 16 {
+        return Err(ApiError::validation("a webhook needs a signingSecret of at least 16 characters"));
+    }
+    Ok(Some(json!({"url": url, "signingSecret": signing_secret}).to_string()))
+}
+
+fn shown(kind: &str, display_name: &str, enabled: bool, url: Option<&str>, signed: bool) -> Value {
+    json!({"displayName": display_name, "kind": kind, "enabled": enabled, "target": url.map(redact_webhook_url), "signed": signed})
+}
+
+/// `GET /api/v1/notificationChannels`
+pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
+    principal.require("tenantConfiguration.read")?;
+    let mut value = Vec::new();
+    for id in app.store.notification_channel_ids().await? {
+        if let Some((state, version)) = app.store.object_state(ResourceType::NotificationChannel, &id).await? {
+            value.push(object_json(&id, ResourceType::NotificationChannel, state, version));
+        }
+    }
+    Ok(Json(Page { value, next_cursor: None }))
+}
+
+/// `GET /api/v1/notificationChannels/{id}`
+pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+    principal.require("tenantConfiguration.read")?;
+    let (id, state, version) = current(&app, ResourceType::NotificationChannel, &id).await?;
+    Ok(Json(object_json(&id, ResourceType::NotificationChannel, state, version)))
+}
+
+/// `POST /api/v1/notificationChannels`
+pub async fn create(
+    State(app): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> ApiResult<Response> {
+    principal.require("tenantConfiguration.write")?;
+    let kind = body.kind.clone().unwrap_or_default();
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ApiError::validation("kind must be webhook, slack, teams or email"));
+    }
+    let name = validate::display_name("displayName", &body.display_name)?;
+    let secret = secret_of(&kind, &body)?;
+    let after = shown(&kind, &name, body.enabled.unwrap_or(true), body.url.as_deref(), kind == "webhook");
+    let proposal = Proposal { secret, ..Proposal::create(ResourceType::NotificationChannel, &name, after) };
+    gate(&app, &principal, proposal, justification(body.justification.clone(), &headers))
+        .await?
+        .respond(&app, &principal)
+        .await
+}
+
+/// `PUT /api/v1/notificationChannels/{id}`: a new `url` (and `signingSecret`) replaces the secret.
+pub async fn update(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<ChannelBody>,
+) -> ApiResult<Response> {
+    principal.require("tenantConfiguration.write")?;
+    let (id, before, version) = current(&app, ResourceType::NotificationChannel, &id).await?;
+    let kind = before["kind"].as_str().unwrap_or_default().to_owned();
+    if body.kind.as_deref().is_some_and(|k| k != kind) {
+        return Err(ApiError::validation("a channel's kind cannot change; create a new channel"));
+    }
+    let mut after = before.clone();
+    after["displayName"] = json!(validate::display_name("displayName", &body.display_name)?);
+    if let Some(enabled) = body.enabled {
+        after["enabled"] = json!(enabled);
+    }
+    let secret = if body.url.is_some() || body.signing_secret.is_some() {
+        let secret = secret_of(&kind, &body)?;
+        after["target"] = json!(body.url.as_deref().map(redact_webhook_url));
+        // The diff must show a secret change even when the redacted URL looks the same.
+        after["secretChanged"] = json!(true);
+        secret
+    } else {
+        None
+    };
+    let justification = justification(body.justification.clone(), &headers);
+    if secret.is_none() {
+        return propose_outcome(
+            &app,
+            &principal,
+            ResourceType::NotificationChannel,
+            Operation::Update,
+            id,
+            before,
+            version,
+            after,
+            justification,
+        )
+        .await?
+        .respond(&app, &principal)
+        .await;
+    }
+    let object_name = before["displayName"].as_str().unwrap_or_default().to_owned();
+    let proposal = Proposal {
+        resource_type: ResourceType::NotificationChannel,
+        operation: Operation::Update,
+        object_id: id,
+        object_name,
+        before,
+        before_version: version,
+        after,
+        secret,
+    };
+    gate(&app, &principal, proposal, justification).await?.respond(&app, &principal).await
+}
+
+/// `DELETE /api/v1/notificationChannels/{id}`
+pub async fn delete(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<JustificationBody>,
+) -> ApiResult<Response> {
+    principal.require("tenantConfiguration.write")?;
+    let (id, before, version) = current(&app, ResourceType::NotificationChannel, &id).await?;
+    let justification = justification(body.justification, &headers);
+    propose_outcome(
+        &app,
+        &principal,
+        ResourceType::NotificationChannel,
+        Operation::Delete,
+        id,
+        before,
+        version,
+        Value::Null,
+        justification,
+    )
+    .await?
+    .respond(&app, &principal)
+    .await
+}
+
+/// `POST /api/v1/notificationChannels/{id}/test`: queues a test message (e-mail goes to you).
+pub async fn test(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    principal.require("tenantConfiguration.write")?;
+    let (id, state, _) = current(&app, ResourceType::NotificationChannel, &id).await?;
+    let recipient = if state["kind"] == "email" {
+        Some(principal.account.email.clone().ok_or_else(|| ApiError::validation("set your e-mail address first"))?)
+    } else {
+        None
+    };
+    let event_id = app.store.enqueue_test(&id, recipient.as_deref(), app.now()).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"eventId": event_id}))))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct DeliveryQuery {
+    status: Option<String>,
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/notificationDeliveries?status=pending|delivered|dead`
+pub async fn deliveries(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<DeliveryQuery>,
+) -> ApiResult<Json<Page>> {
+    principal.require("tenantConfiguration.read")?;
+    if let Some(status) = q.status.as_deref().filter(|s| !["pending", "delivered", "dead"].contains(s)) {
+        return Err(ApiError::validation(format!("status must be pending, delivered or dead, not '{status}'")));
+    }
+    let records = app.store.deliveries(q.status.as_deref(), q.limit.unwrap_or(100)).await?;
+    let value = records
+        .iter()
+        .map(|d| {
+            let mut v = json!(d);
+            v["createdAt"] = json!(crate::time::format(d.created_at));
+            v["nextAttemptAt"] = json!(crate::time::format(d.next_attempt_at));
+            v["deliveredAt"] = json!(d.delivered_at.map(crate::time::format));
+            v
+        })
+        .collect();
+    Ok(Json(Page { value, next_cursor: None }))
+}
+
+/// `POST /api/v1/notificationDeliveries/{id}/retry`
+pub async fn retry(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    principal.require("tenantConfiguration.write")?;
+    app.store.retry_delivery(&parse_id(&id)?, app.now()).await?;
+    Ok(StatusCode::ACCEPTED)
+}

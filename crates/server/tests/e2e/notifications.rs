@@ -1,0 +1,332 @@
+//! Notifications through real receivers on loopback: a webhook receiver (HTTP) and an SMTP sink
+//! speaking SMTP. Retries are driven by moving the test clock, not by sleeping.
+
+use crate::harness::*;
+use countersign_core::policy::Completion;
+use countersign_core::profile::ProfileType;
+use hmac::{Hmac, Mac};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+/// What a receiver got: headers as (name, value) and the body.
+type Hits = Arc<Mutex<Vec<(Vec<(String, String)>, String)>>>;
+
+/// An HTTP receiver answering a scripted sequence of statuses (then 200).
+async fn receiver(listener: tokio::net::TcpListener, script: Vec<u16>) -> Hits {
+    let hits: Hits = Arc::default();
+    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let (h, sc) = (hits.clone(), script.clone());
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let (h, sc) = (h.clone(), sc.clone());
+            async move {
+                let headers =
+                    headers.iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_owned())).collect();
+                h.lock().unwrap().push((headers, body));
+                let status = sc.lock().unwrap().pop_front().unwrap_or(200);
+                axum::http::StatusCode::from_u16(status).unwrap()
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    hits
+}
+
+async fn wait_for_hits(hits: &Hits, n: usize) {
+    for _ in 0..200 {
+        if hits.lock().unwrap().len() >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("expected {n} deliveries, got {}", hits.lock().unwrap().len());
+}
+
+fn header<'a>(hit: &'a (Vec<(String, String)>, String), name: &str) -> &'a str {
+    hit.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or_default()
+}
+
+const SECRET: &str = "a-long-webhook-signing-secret";
+
+async fn webhook_channel(app: &TestApp, url: &str) {
+    let (s, channel) = app
+        .post(
+            &app.admin,
+            "/api/v1/notificationChannels",
+            json!({"displayName": "SOC", "kind": "webhook", "url": url, "signingSecret": SECRET}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{channel}");
+    assert!(
+        !channel.to_string().contains(SECRET) && !channel.to_string().contains("/hook"),
+        "secrets are never shown: {channel}"
+    );
+    let host = url.split("://").nth(1).unwrap().split('/').next().unwrap();
+    assert_eq!(channel["target"], format!("http://{host}/…"));
+}
+
+fn apps_only() -> Setup {
+    Setup::only(&[(ProfileType::App, 1, Completion::Requester)])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_is_retried_until_it_is_delivered_once() {
+    each_backend(apps_only(), |app| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        // The receiver fails twice, then accepts.
+        let hits = receiver(listener, vec![500, 500]).await;
+        webhook_channel(&app, &url).await;
+        let app_id =
+            app.samples.iter().find(|(t, _)| *t == countersign_core::profile::ResourceType::App).unwrap().1.clone();
+        let (s, request) = app.update_app(&app.alice, &app_id, "2.0").await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let request_id = request["id"].as_str().unwrap().to_owned();
+        wait_for_hits(&hits, 1).await;
+        app.clock.advance(countersign_server::notify::backoff(0));
+        wait_for_hits(&hits, 2).await;
+        app.clock.advance(countersign_server::notify::backoff(1));
+        wait_for_hits(&hits, 3).await;
+        // Delivered: nothing more comes, however long we wait.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        app.clock.advance(3_600_000);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let hits = hits.lock().unwrap().clone();
+        assert_eq!(hits.len(), 3, "delivered once, after two failures");
+        let ids: Vec<&str> = hits.iter().map(|h| header(h, "x-countersign-event-id")).collect();
+        assert!(ids.iter().all(|id| *id == ids[0]), "retries carry the same id, so receivers can dedupe");
+        let last = hits.last().unwrap();
+        let event: Value = serde_json::from_str(&last.1).unwrap();
+        assert_eq!(event["type"], "request.created");
+        assert_eq!(event["id"], ids[0]);
+        assert_eq!(event["request"]["justification"], "upgrade");
+        assert!(event["url"].as_str().unwrap().ends_with(&format!("/requests/{request_id}")));
+        // The signature verifies with the shared secret over "t.body".
+        let signature = header(last, "x-countersign-signature");
+        let (t, v1) = signature.trim_start_matches("t=").split_once(",v1=").unwrap();
+        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        mac.update(format!("{t}.{}", last.1).as_bytes());
+        assert_eq!(hex::encode(mac.finalize().into_bytes()), v1);
+        let (_, delivered) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=delivered").await;
+        assert_eq!(delivered["value"].as_array().unwrap().len(), 1);
+        assert_eq!(delivered["value"][0]["attempts"], 3);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_back_off_and_the_message_arrives_once_when_the_receiver_recovers() {
+    each_backend(apps_only(), |app| async move {
+        // The receiver is down: its port refuses connections.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let url = format!("http://127.0.0.1:{port}/hook");
+        webhook_channel(&app, &url).await;
+        let (s, held) = app
+            .post(
+                &app.alice,
+                "/api/v1/resources/app",
+                json!({"name": "VPN", "document": {}, "justification": "new VPN"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{held}");
+        // Two failed attempts, each pushed further out (10 s, then 20 s).
+        for round in 1..=2 {
+            for _ in 0..200 {
+                let p = pending(&app).await;
+                if p.first().is_some_and(|d| d["attempts"] == round) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            let p = pending(&app).await;
+            assert_eq!(p[0]["attempts"], round, "{p:?}");
+            assert!(p[0]["lastError"].as_str().unwrap().contains("cannot reach"), "{p:?}");
+            app.clock.advance(countersign_server::notify::backoff(round - 1));
+        }
+        // The receiver comes back on the same port.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let hits = receiver(listener, vec![]).await;
+        app.clock.advance(60_000);
+        wait_for_hits(&hits, 1).await;
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(hits.lock().unwrap().len(), 1, "delivered once");
+        let (_, delivered) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=delivered").await;
+        assert_eq!(delivered["value"][0]["attempts"], 3);
+        // A channel test message goes through the same path.
+        let channel = app.store.notification_channel_ids().await.unwrap().remove(0);
+        let (s, _) = app.post(&app.admin, &format!("/api/v1/notificationChannels/{channel}/test"), json!({})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_for_hits(&hits, 2).await;
+        assert!(hits.lock().unwrap()[1].1.contains("\"type\":\"test\""));
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_retry_window_a_delivery_is_dead_and_can_be_retried_by_hand() {
+    each_backend(apps_only(), |app| async move {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        webhook_channel(&app, &format!("http://127.0.0.1:{port}/hook")).await;
+        app.post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"}))
+            .await;
+        let mut dead = json!([]);
+        for _ in 0..400 {
+            app.clock.advance(3_600_000);
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            dead = app.get(&app.admin, "/api/v1/notificationDeliveries?status=dead").await.1["value"].clone();
+            if dead.as_array().is_some_and(|d| !d.is_empty()) {
+                break;
+            }
+        }
+        let id = dead[0]["id"].as_str().expect("the delivery died after 24 hours").to_owned();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let hits = receiver(listener, vec![]).await;
+        let (s, _) = app.post(&app.admin, &format!("/api/v1/notificationDeliveries/{id}/retry"), json!({})).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        wait_for_hits(&hits, 1).await;
+        let (s, body) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=lost").await;
+        assert_problem(s, &body, 400, "validation_failed");
+    })
+    .await;
+}
+
+async fn pending(app: &TestApp) -> Vec<Value> {
+    let (_, d) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=pending").await;
+    d["value"].as_array().unwrap().clone()
+}
+
+/// A minimal SMTP server: enough of RFC 5321 for a client to deliver; keeps every message.
+type Mail = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+async fn smtp_sink() -> (u16, Mail) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mail: Mail = Arc::default();
+    let store = mail.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else { return };
+            let store = store.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                let _ = write.write_all(b"220 sink ESMTP\r\n").await;
+                let mut recipients = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    let reply: &[u8] = if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        b"250 sink\r\n"
+                    } else if upper.starts_with("RCPT TO:") {
+                        recipients.push(line[8..].trim().trim_matches(['<', '>']).to_owned());
+                        b"250 OK\r\n"
+                    } else if upper.starts_with("DATA") {
+                        let _ = write.write_all(b"354 go ahead\r\n").await;
+                        let mut data = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            data.push_str(&l);
+                            data.push('\n');
+                        }
+                        store.lock().unwrap().push((std::mem::take(&mut recipients), data));
+                        b"250 queued\r\n"
+                    } else if upper.starts_with("QUIT") {
+                        let _ = write.write_all(b"221 bye\r\n").await;
+                        return;
+                    } else {
+                        b"250 OK\r\n"
+                    };
+                    let _ = write.write_all(reply).await;
+                }
+            });
+        }
+    });
+    (port, mail)
+}
+
+/// Undoes quoted-printable soft line breaks so assertions can look for whole phrases.
+fn unfold(data: &str) -> String {
+    data.replace("=\n", "").replace("=3D", "=")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approvers_and_not_the_requester_get_the_new_request_email_and_the_requester_the_rejection() {
+    for backend in countersign_store::testing::backends() {
+        let (port, mail) = smtp_sink().await;
+        let app = TestApp::start_with(backend, &apps_only(), |config| {
+            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            config.smtp_from = Some("Countersign <countersign@example.test>".into());
+            config.public_url = "https://countersign.example.test".into();
+        })
+        .await;
+        for user in [&app.alice, &app.bob, &app.carol, &app.dave] {
+            let (_, me) = app.get(user, "/api/v1/me").await;
+            let name = me["account"]["username"].as_str().unwrap().to_owned();
+            let (s, _) = app
+                .call(
+                    &app.admin,
+                    reqwest::Method::PATCH,
+                    &format!("/api/v1/accounts/{}", user.id),
+                    Some(json!({"email": format!("{name}@example.test")})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK);
+        }
+        let (s, _) = app
+            .post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let (_, request) = app
+            .post(
+                &app.alice,
+                "/api/v1/resources/app",
+                json!({"name": "Zoom", "document": {}, "justification": "Video calls for the sales team"}),
+            )
+            .await;
+        let rid = request["id"].as_str().unwrap().to_owned();
+        for _ in 0..200 {
+            if mail.lock().unwrap().len() >= 3 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let mut to: Vec<String> = mail.lock().unwrap().iter().flat_map(|(r, _)| r.clone()).collect();
+        to.sort();
+        assert_eq!(
+            to,
+            vec!["bob@example.test", "carol@example.test", "dave@example.test"],
+            "approvers only, never alice"
+        );
+        let (_, first) = mail.lock().unwrap()[0].clone();
+        let first = unfold(&first);
+        assert!(first.contains("Subject: [Countersign] New approval request"), "{first}");
+        assert!(first.contains("Video calls for the sales team"), "{first}");
+        assert!(first.contains(&format!("https://countersign.example.test/requests/{rid}")), "{first}");
+
+        let (s, _) = app
+            .post(
+                &app.carol,
+                &format!("/api/v1/requests/{rid}/reject"),
+                json!({"notes": "Use the approved Teams instead"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        for _ in 0..200 {
+            if mail.lock().unwrap().len() >= 4 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        let (to, body) = mail.lock().unwrap()[3].clone();
+        assert_eq!(to, vec!["alice@example.test"]);
+        let body = unfold(&body);
+        assert!(body.contains("Request rejected") && body.contains("Use the approved Teams instead"), "{body}");
+    }
+}

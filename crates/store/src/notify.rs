@@ -1,0 +1,313 @@
+//! The notification outbox: rows written in the same transaction as the request event that
+//! causes them (so a committed change is never left untold), then claimed and delivered by a
+//! dispatcher on any replica (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+
+use crate::directory::{account_by_id, members_as_candidates};
+use crate::requests::{approver_groups, RequestRecord};
+use crate::rows::{int, opt_int, opt_text, text};
+use crate::{new_id, Result, Row, Store, StoreError, WriteTx};
+use countersign_core::eligibility::ineligibility;
+use countersign_core::notify::{recipients, Audience, EventKind};
+use countersign_core::request::RequestStatus;
+use countersign_core::Millis;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+/// One message to deliver on one channel (to one recipient, for e-mail).
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub channel_id: String,
+    pub channel_kind: String,
+    /// The channel's `{url, signingSecret}`; never logged.
+    pub channel_secret: Value,
+    pub recipient: Option<String>,
+    pub payload: Value,
+    pub attempts: i64,
+    pub created_at: Millis,
+}
+
+/// A delivery as the API lists it (no secrets).
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryRecord {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub request_id: Option<String>,
+    pub channel_id: String,
+    pub recipient: Option<String>,
+    pub status: String,
+    pub attempts: i64,
+    pub next_attempt_at: Millis,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub delivered_at: Option<Millis>,
+}
+
+/// The event as every channel receives it: a stable `id` receivers can dedupe on.
+fn event_payload(
+    event_id: &str,
+    kind: EventKind,
+    record: &RequestRecord,
+    status: RequestStatus,
+    notes: Option<&str>,
+    now: Millis,
+) -> Value {
+    let approvals =
+        record.approvals.iter().filter(|a| a.decision == countersign_core::request::Decision::Approve).count();
+    json!({
+        "id": event_id,
+        "type": kind.as_str(),
+        "headline": kind.headline(),
+        "occurredAt": now,
+        "request": {
+            "id": record.id,
+            "objectName": record.object_name,
+            "resourceType": record.resource_type,
+            "operation": record.operation,
+            "status": status,
+            "justification": record.justification,
+            "requestedBy": {"id": record.requested_by, "displayName": record.requested_by_name},
+            "approvals": approvals,
+            "requiredApprovals": record.required_approvals,
+            "notes": notes,
+            "expiresAt": record.expires_at,
+            "failureReason": record.failure_reason,
+        },
+    })
+}
+
+/// Queues `kind` for `record` on every enabled channel, inside the caller's transaction.
+pub(crate) async fn enqueue(
+    tx: &mut WriteTx,
+    record: &RequestRecord,
+    status: RequestStatus,
+    kind: EventKind,
+    notes: Option<&str>,
+    now: Millis,
+) -> Result<()> {
+    let channels = sqlx::query("SELECT id, kind FROM notification_channels WHERE enabled = 1 ORDER BY id")
+        .fetch_all(&mut *tx.tx)
+        .await?;
+    if channels.is_empty() {
+        return Ok(());
+    }
+    let event_id = new_id();
+    let payload = event_payload(&event_id, kind, record, status, notes, now).to_string();
+    let mut emails: Option<Vec<String>> = None;
+    for channel in &channels {
+        let channel_id = text(channel, "id")?;
+        let targets = if text(channel, "kind")? == "email" {
+            if emails.is_none() {
+                emails = Some(email_recipients(tx, record, kind).await?);
+            }
+            emails.clone().unwrap_or_default().into_iter().map(Some).collect::<Vec<_>>()
+        } else {
+            vec![None]
+        };
+        for recipient in targets {
+            sqlx::query(
+                "INSERT INTO notification_outbox (id, event_id, event_type, request_id, channel_id, recipient, payload, \
+                 status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8, $8)",
+            )
+            .bind(new_id())
+            .bind(&event_id)
+            .bind(kind.as_str())
+            .bind(&record.id)
+            .bind(&channel_id)
+            .bind(recipient)
+            .bind(&payload)
+            .bind(now)
+            .execute(&mut *tx.tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// E-mail addresses of who hears of `kind`: the approvers eligible now (never the requester),
+/// or the requester.
+async fn email_recipients(tx: &mut WriteTx, record: &RequestRecord, kind: EventKind) -> Result<Vec<String>> {
+    let eligible = if kind.audience() == Audience::Approvers {
+        let groups = approver_groups(&mut tx.tx, record).await?;
+        members_as_candidates(&mut tx.tx, &groups)
+            .await?
+            .into_iter()
+            .filter(|(candidate, _, _)| ineligibility(candidate, &groups, record.resource_type).is_empty())
+            .map(|(candidate, _, _)| candidate.id)
+            .collect()
+    } else {
+        vec![]
+    };
+    let mut addresses = Vec::new();
+    for id in recipients(kind, &record.requested_by, &eligible) {
+        if let Some(email) = account_by_id(&mut tx.tx, &id).await?.and_then(|a| a.email) {
+            if !addresses.contains(&email) {
+                addresses.push(email);
+            }
+        }
+    }
+    Ok(addresses)
+}
+
+fn delivery_record(row: &Row) -> Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: text(row, "id")?,
+        event_id: text(row, "event_id")?,
+        event_type: text(row, "event_type")?,
+        request_id: opt_text(row, "request_id")?,
+        channel_id: text(row, "channel_id")?,
+        recipient: opt_text(row, "recipient")?,
+        status: text(row, "status")?,
+        attempts: int(row, "attempts")?,
+        next_attempt_at: int(row, "next_attempt_at")?,
+        last_error: opt_text(row, "last_error")?,
+        created_at: int(row, "created_at")?,
+        delivered_at: opt_int(row, "delivered_at")?,
+    })
+}
+
+const DELIVERY_COLUMNS: &str = "id, event_id, event_type, request_id, channel_id, recipient, status, attempts, \
+     next_attempt_at, last_error, created_at, delivered_at";
+
+impl Store {
+    /// Every notification channel's id, by name.
+    pub async fn notification_channel_ids(&self) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT id FROM notification_channels ORDER BY display_name, id")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(|r| text(r, "id")).collect()
+    }
+
+    /// Claims up to `limit` due deliveries for `lease_ms` (so another replica skips them), and
+    /// returns them for delivery outside any transaction.
+    pub async fn claim_deliveries(&self, now: Millis, lease_ms: Millis, limit: i64) -> Result<Vec<Delivery>> {
+        let mut tx = self.begin_write().await?;
+        let skip_locked = match self.backend() {
+            crate::Backend::Postgres => " FOR UPDATE OF o SKIP LOCKED",
+            crate::Backend::Sqlite => "",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT o.id AS id, o.event_id AS event_id, o.event_type AS event_type, o.channel_id AS channel_id, \
+             o.recipient AS recipient, o.payload AS payload, o.attempts AS attempts, o.created_at AS created_at, \
+             c.kind AS kind, c.secret AS secret \
+             FROM notification_outbox o JOIN notification_channels c ON c.id = o.channel_id \
+             WHERE o.status = 'pending' AND o.next_attempt_at <= $1 ORDER BY o.next_attempt_at LIMIT $2{skip_locked}"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx.tx)
+        .await?;
+        let mut claimed = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id = text(row, "id")?;
+            sqlx::query("UPDATE notification_outbox SET next_attempt_at = $1 WHERE id = $2")
+                .bind(now + lease_ms)
+                .bind(&id)
+                .execute(&mut *tx.tx)
+                .await?;
+            let parse = |column: &str| -> Result<Value> {
+                serde_json::from_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+            };
+            claimed.push(Delivery {
+                id,
+                event_id: text(row, "event_id")?,
+                event_type: text(row, "event_type")?,
+                channel_id: text(row, "channel_id")?,
+                channel_kind: text(row, "kind")?,
+                channel_secret: parse("secret")?,
+                recipient: opt_text(row, "recipient")?,
+                payload: parse("payload")?,
+                attempts: int(row, "attempts")?,
+                created_at: int(row, "created_at")?,
+            });
+        }
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    pub async fn delivery_succeeded(&self, id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "UPDATE notification_outbox SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL \
+             WHERE id = $2",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Records a failed attempt: retried at `retry_at`, or dead when `None`.
+    pub async fn delivery_failed(&self, id: &str, error: &str, retry_at: Option<Millis>) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let status = if retry_at.is_some() { "pending" } else { "dead" };
+        sqlx::query(
+            "UPDATE notification_outbox SET status = $1, attempts = attempts + 1, last_error = $2, \
+             next_attempt_at = COALESCE($3, next_attempt_at) WHERE id = $4",
+        )
+        .bind(status)
+        .bind(error.chars().take(500).collect::<String>())
+        .bind(retry_at)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await
+    }
+
+    /// Deliveries, newest first, optionally of one status (`pending`, `delivered`, `dead`).
+    pub async fn deliveries(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM notification_outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2"
+        ))
+        .bind(status.unwrap_or(""))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(delivery_record).collect()
+    }
+
+    /// Sends a dead (or pending) delivery again, now.
+    pub async fn retry_delivery(&self, id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE notification_outbox SET status = 'pending', next_attempt_at = $1 WHERE id = $2 AND status <> 'delivered'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx.tx)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("no undelivered delivery {id}")));
+        }
+        tx.commit().await
+    }
+
+    /// Queues a test message on one channel.
+    pub async fn enqueue_test(&self, channel_id: &str, recipient: Option<&str>, now: Millis) -> Result<String> {
+        let mut tx = self.begin_write().await?;
+        let event_id = new_id();
+        let payload = json!({
+            "id": event_id, "type": "test", "headline": "Test message", "occurredAt": now,
+            "request": null,
+        });
+        sqlx::query(
+            "INSERT INTO notification_outbox (id, event_id, event_type, request_id, channel_id, recipient, payload, \
+             status, attempts, next_attempt_at, created_at) VALUES ($1, $2, 'test', NULL, $3, $4, $5, 'pending', 0, $6, $6)",
+        )
+        .bind(new_id())
+        .bind(&event_id)
+        .bind(channel_id)
+        .bind(recipient)
+        .bind(payload.to_string())
+        .bind(now)
+        .execute(&mut *tx.tx)
+        .await?;
+        tx.commit().await?;
+        Ok(event_id)
+    }
+}
