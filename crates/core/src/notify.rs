@@ -21,6 +21,9 @@ pub enum EventKind {
     Failed,
     #[serde(rename = "request.expired")]
     Expired,
+    /// A reminder to approvers before an open request expires.
+    #[serde(rename = "request.expiringSoon")]
+    ExpiringSoon,
 }
 
 impl EventKind {
@@ -34,6 +37,7 @@ impl EventKind {
             EventKind::Completed => "request.completed",
             EventKind::Failed => "request.failed",
             EventKind::Expired => "request.expired",
+            EventKind::ExpiringSoon => "request.expiringSoon",
         }
     }
 
@@ -48,13 +52,14 @@ impl EventKind {
             EventKind::Completed => "Change applied",
             EventKind::Failed => "Change failed",
             EventKind::Expired => "Request expired",
+            EventKind::ExpiringSoon => "Request expiring soon",
         }
     }
 
     /// Approvers hear of new requests; the requester hears of every status change of their own.
     pub fn audience(self) -> Audience {
         match self {
-            EventKind::Created => Audience::Approvers,
+            EventKind::Created | EventKind::ExpiringSoon => Audience::Approvers,
             _ => Audience::Requester,
         }
     }
@@ -91,6 +96,11 @@ mod tests {
     fn approvers_hear_of_new_requests_never_the_requester() {
         let approvers = vec!["bob".to_string(), "alice".to_string(), "bob".to_string(), "carol".to_string()];
         assert_eq!(recipients(EventKind::Created, "alice", &approvers), vec!["bob", "carol"]);
+    }
+
+    #[test]
+    fn reminders_go_to_the_approvers() {
+        assert_eq!(recipients(EventKind::ExpiringSoon, "alice", &["bob".to_string()]), vec!["bob"]);
     }
 
     #[test]

@@ -49,6 +49,8 @@ pub struct ServerConfig {
     pub notify_interval: Duration,
     /// How long a notification is retried before it is marked dead.
     pub delivery_max_age: Millis,
+    /// How long before a request expires its approvers are reminded.
+    pub reminder_lead: Millis,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +65,7 @@ impl Default for ServerConfig {
             smtp_from: None,
             notify_interval: Duration::from_secs(2),
             delivery_max_age: 24 * 60 * 60 * 1000,
+            reminder_lead: 24 * 60 * 60 * 1000,
         }
     }
 }
@@ -120,8 +123,8 @@ pub async fn serve(
     result
 }
 
-/// R11's background half: expire due requests, periodically; also drop expired sessions and
-/// stale sign-in failures. Safe on every replica.
+/// R11's background half: expire due requests, periodically; remind approvers of requests about
+/// to expire; drop expired sessions and stale sign-in failures. Safe on every replica.
 async fn sweep_forever(state: AppState) {
     let mut interval = tokio::time::interval(state.config.sweep_interval);
     loop {
@@ -131,6 +134,9 @@ async fn sweep_forever(state: AppState) {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "expired requests"),
             Err(e) => tracing::warn!(error = %e, "expiry sweep failed"),
+        }
+        if let Err(e) = state.store.send_reminders(now, state.config.reminder_lead).await {
+            tracing::warn!(error = %e, "expiry reminders failed");
         }
         if let Err(e) = state.store.prune(now, now - auth::FAILURE_WINDOW).await {
             tracing::warn!(error = %e, "pruning sessions failed");

@@ -739,6 +739,37 @@ impl Store {
         Ok(expired)
     }
 
+    /// Reminds approvers of open requests that expire within `lead`: once per request, on any
+    /// replica (each is claimed under lock and re-checked). Returns how many were reminded.
+    pub async fn send_reminders(&self, now: Millis, lead: Millis) -> Result<u64> {
+        let due = sqlx::query(
+            "SELECT id FROM requests WHERE status IN ('needsApproval', 'approved') AND reminded_at IS NULL \
+             AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at LIMIT 200",
+        )
+        .bind(now)
+        .bind(now.saturating_add(lead))
+        .fetch_all(self.pool())
+        .await?;
+        let mut reminded = 0;
+        for row in &due {
+            let id = text(row, "id")?;
+            let mut tx = self.begin_write().await?;
+            let record = lock_request(&mut tx, &id).await?;
+            let marked = sqlx::query("UPDATE requests SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
+                .bind(now)
+                .bind(&id)
+                .execute(&mut *tx.tx)
+                .await?;
+            let status = record.state().effective_status(now);
+            if marked.rows_affected() == 1 && status.is_open() && record.expires_at <= now.saturating_add(lead) {
+                enqueue(&mut tx, &record, status, EventKind::ExpiringSoon, None, now).await?;
+                tx.commit().await?;
+                reminded += 1;
+            }
+        }
+        Ok(reminded)
+    }
+
     pub async fn request(&self, id: &str) -> Result<RequestRecord> {
         let mut conn = self.pool().acquire().await?;
         let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"))

@@ -330,3 +330,31 @@ async fn approvers_and_not_the_requester_get_the_new_request_email_and_the_reque
         assert!(body.contains("Request rejected") && body.contains("Use the approved Teams instead"), "{body}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_expiring_soon_reminder_is_sent_once_at_the_right_time() {
+    each_backend(apps_only(), |app| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let hits = receiver(listener, vec![]).await;
+        webhook_channel(&app, &url).await;
+        let (_, request) = app
+            .post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"}))
+            .await;
+        let rid = request["id"].as_str().unwrap().to_owned();
+        wait_for_hits(&hits, 1).await;
+        let lead = 24 * 60 * 60 * 1000;
+        // Expires 30 days after submission: the reminder is due one day before.
+        app.clock.advance(29 * DAY - 60_000);
+        use countersign_core::Clock;
+        assert_eq!(app.store.send_reminders(app.clock.now(), lead).await.unwrap(), 0, "not yet");
+        app.clock.advance(60_000);
+        assert_eq!(app.store.send_reminders(app.clock.now(), lead).await.unwrap(), 1);
+        assert_eq!(app.store.send_reminders(app.clock.now(), lead).await.unwrap(), 0, "once");
+        wait_for_hits(&hits, 2).await;
+        let event: Value = serde_json::from_str(&hits.lock().unwrap()[1].1).unwrap();
+        assert_eq!(event["type"], "request.expiringSoon");
+        assert_eq!(event["request"]["id"], rid.as_str());
+    })
+    .await;
+}

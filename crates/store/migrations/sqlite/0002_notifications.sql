@@ -30,3 +30,6 @@ CREATE TABLE notification_outbox (
 );
 CREATE INDEX notification_outbox_due ON notification_outbox (next_attempt_at) WHERE status = 'pending';
 CREATE INDEX notification_outbox_status ON notification_outbox (status, created_at);
+
+-- The expiring-soon reminder is sent once per request.
+ALTER TABLE requests ADD COLUMN reminded_at BIGINT;
