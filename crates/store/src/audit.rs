@@ -173,6 +173,25 @@ impl Store {
         rows.iter().map(record).collect()
     }
 
+    /// Request events after `seq`, oldest first: what live updates stream. The audit log is the
+    /// one ordered record every replica shares.
+    pub async fn request_events_after(&self, seq: i64, limit: i64) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND category = 'request' ORDER BY seq LIMIT $2"
+        ))
+        .bind(seq)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// The newest audit entry's number.
+    pub async fn audit_head_seq(&self) -> Result<i64> {
+        let row = sqlx::query("SELECT seq FROM audit_head WHERE id = 1").fetch_one(self.pool()).await?;
+        int(&row, "seq")
+    }
+
     pub async fn audit_count(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(self.pool()).await?;
         int(&row, "n")

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod directory;
+pub mod events;
 pub mod notifications;
 pub mod openapi;
 pub mod ops;
@@ -159,6 +160,7 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/notificationChannels/{id}/test", post(notifications::test))
         .route("/notificationDeliveries", get(notifications::deliveries))
         .route("/notificationDeliveries/{id}/retry", post(notifications::retry))
+        .route("/events", get(events::stream))
         .route("/audit", get(audit::list))
         .route("/audit/verify", get(audit::verify))
         .route("/openapi.json", get(openapi::document))

@@ -358,3 +358,46 @@ async fn the_expiring_soon_reminder_is_sent_once_at_the_right_time() {
     })
     .await;
 }
+
+/// Reads a server-sent event stream for `wait`, returning what arrived.
+async fn read_stream(mut response: reqwest::Response, wait: Duration) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + wait;
+    while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline, response.chunk()).await {
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_stream_sees_status_changes_it_may_see_and_nothing_else() {
+    each_backend(apps_only(), |app| async move {
+        let (s, nobody) = app
+            .post(
+                &app.admin,
+                "/api/v1/accounts",
+                json!({"username": "pipeline", "displayName": "No roles", "kind": "service"}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+        let outsider =
+            User { id: nobody["id"].as_str().unwrap().to_owned(), token: nobody["token"].as_str().unwrap().to_owned() };
+        let open = |user: &User| app.http.get(format!("{}/api/v1/events", app.base)).bearer_auth(&user.token).send();
+        let (bob, stranger) = (open(&app.bob).await.unwrap(), open(&outsider).await.unwrap());
+        assert_eq!(bob.headers()["content-type"], "text/event-stream");
+        let app_id =
+            app.samples.iter().find(|(t, _)| *t == countersign_core::profile::ResourceType::App).unwrap().1.clone();
+        let (_, request) = app.update_app(&app.alice, &app_id, "2.0").await;
+        let rid = request["id"].as_str().unwrap().to_owned();
+        let started = std::time::Instant::now();
+        let (seen, unseen) =
+            tokio::join!(read_stream(bob, Duration::from_secs(1)), read_stream(stranger, Duration::from_secs(1)));
+        assert!(started.elapsed() < Duration::from_millis(1500));
+        assert!(
+            seen.contains("event: request.created") && seen.contains(&rid),
+            "bob sees it within a second: {seen:?}"
+        );
+        assert!(!unseen.contains(&rid) && !unseen.contains("event:"), "the outsider gets nothing: {unseen:?}");
+    })
+    .await;
+}
