@@ -58,7 +58,7 @@ async fn r4_the_partial_unique_index_refuses_a_second_open_request_even_bypassin
         use sqlx::{Connection, Executor};
         let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
         let copy = format!(
-            "INSERT INTO requests SELECT 'x-{id}', resource_type, object_id, object_name, operation, profile_type, policy_id, \
+            "INSERT INTO requests (id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret) SELECT 'x-{id}', resource_type, object_id, object_name, operation, profile_type, policy_id, \
              status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
              required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret \
              FROM requests WHERE id = '{id}'",
