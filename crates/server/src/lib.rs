@@ -9,6 +9,7 @@ pub mod auth;
 pub mod demo;
 pub mod error;
 pub mod extract;
+pub mod graph;
 pub mod metrics;
 pub mod notify;
 pub mod time;

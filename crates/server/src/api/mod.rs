@@ -171,6 +171,7 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
         .merge(crate::web::routes())
+        .merge(crate::graph::routes())
         .fallback(crate::web::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
