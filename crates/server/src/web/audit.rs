@@ -1,7 +1,7 @@
 //! The audit log (R13): filters, paging, and *Verify chain*.
 
 use super::layout::when;
-use super::{web, Page, WebResult, WebUser};
+use super::{given, web, Page, WebResult, WebUser};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
@@ -18,10 +18,6 @@ pub struct AuditParams {
     until: Option<String>,
     cursor: Option<i64>,
     verify: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<String> {
-    value.clone().map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// A date (`2026-11-22`) or an RFC 3339 time from a filter field.

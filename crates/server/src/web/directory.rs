@@ -3,7 +3,7 @@
 //! approver credentials are held (R9) and RBAC is held when a `role` policy exists.
 
 use super::layout::{csrf_field, when};
-use super::{after_change, see_other, web, Page, WebResult, WebUser};
+use super::{after_change, given, see_other, web, Page, WebResult, WebUser};
 use crate::api::directory::{
     create_account_op, create_group_op, create_role_assignment_op, create_role_op, delete_role_assignment_op,
     set_members_op, update_account_op, AccountPatch, AssignmentBody, GroupBody, NewAccountBody, RoleBody,
@@ -19,10 +19,6 @@ use serde::Deserialize;
 #[derive(Deserialize, Default)]
 pub struct NoticeQuery {
     notice: Option<String>,
-}
-
-fn given(value: &Option<String>) -> Option<String> {
-    value.clone().filter(|v| !v.trim().is_empty())
 }
 
 /// `GET /groups`

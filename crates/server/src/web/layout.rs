@@ -158,3 +158,8 @@ pub fn when(ms: countersign_core::Millis) -> String {
         _ => iso,
     }
 }
+
+/// JSON for people: indented.
+pub fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}

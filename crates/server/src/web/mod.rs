@@ -214,6 +214,12 @@ pub async fn fallback(OriginalUri(uri): OriginalUri) -> WebError {
     WebError(ApiError::not_found(format!("There is no page at {}.", uri.path())))
 }
 
+/// A form field's value, or `None` when it was left blank. The value is kept as typed (it may
+/// be a password).
+pub fn given(value: &Option<String>) -> Option<String> {
+    value.clone().filter(|v| !v.trim().is_empty())
+}
+
 /// Turns an API-layer result into a web result.
 pub fn web<T>(result: ApiResult<T>) -> WebResult<T> {
     result.map_err(WebError)

@@ -1,6 +1,6 @@
 //! Home, the request lists (My / Received / All), and the request page with its decisions.
 
-use super::layout::{csrf_field, status_badge, when};
+use super::layout::{csrf_field, pretty, status_badge, when};
 use super::{see_other, web, Page, WebError, WebResult, WebUser};
 use crate::api::requests::{act as act_on_request, list_records, visible_request, Action, ListQuery, RequestRenderer};
 use crate::error::ApiError;
@@ -182,10 +182,6 @@ pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<Li
             @if let Some(link) = next_link { p { a class="button secondary" href=(link) { "Next page" } } }
         })
         .into_response())
-}
-
-fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 fn cell(value: &Option<Value>) -> String {

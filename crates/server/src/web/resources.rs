@@ -1,7 +1,7 @@
 //! Apps, scripts, compliance and configuration policies, device categories, and devices:
 //! list, view, create and edit (ending on *Review + save*), assign, delete, device actions.
 
-use super::layout::{csrf_field, when};
+use super::layout::{csrf_field, pretty, when};
 use super::requests::request_table;
 use super::{after_change, web, Page, WebError, WebResult, WebUser};
 use crate::api::resources::{
@@ -42,10 +42,6 @@ fn singular(resource_type: ResourceType) -> &'static str {
         ResourceType::DeviceCategory => "device category",
         _ => "resource",
     }
-}
-
-fn pretty(value: &Value) -> String {
-    serde_json::to_string_pretty(value).unwrap_or_default()
 }
 
 /// Whether an access policy protects this operation now (shown before saving).
