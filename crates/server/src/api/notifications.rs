@@ -3,7 +3,7 @@
 //! URLs and signing secrets) are only ever shown redacted.
 
 use super::resources::{current, propose_outcome, JustificationBody};
-use super::{gate, object_json, Page};
+use super::{gate, object_json, Outcome, Page};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{justification, parse_id, ApiJson, ApiQuery, OptionalJson, Principal};
 use crate::AppState;
@@ -70,6 +70,25 @@ pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Pa
     Ok(Json(object_json(&id, ResourceType::NotificationChannel, state, version)))
 }
 
+/// Adds a channel: tenant configuration, so held when that profile type is protected.
+pub async fn create_channel(
+    app: &AppState,
+    principal: &Principal,
+    body: &ChannelBody,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("tenantConfiguration.write")?;
+    let kind = body.kind.clone().unwrap_or_default();
+    if !KINDS.contains(&kind.as_str()) {
+        return Err(ApiError::validation("kind must be webhook, slack, teams or email"));
+    }
+    let name = validate::display_name("displayName", &body.display_name)?;
+    let secret = secret_of(&kind, body)?;
+    let after = shown(&kind, &name, body.enabled.unwrap_or(true), body.url.as_deref(), kind == "webhook");
+    let proposal = Proposal { secret, ..Proposal::create(ResourceType::NotificationChannel, &name, after) };
+    gate(app, principal, proposal, justification).await
+}
+
 /// `POST /api/v1/notificationChannels`
 pub async fn create(
     State(app): State<AppState>,
@@ -77,19 +96,8 @@ pub async fn create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<ChannelBody>,
 ) -> ApiResult<Response> {
-    principal.require("tenantConfiguration.write")?;
-    let kind = body.kind.clone().unwrap_or_default();
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(ApiError::validation("kind must be webhook, slack, teams or email"));
-    }
-    let name = validate::display_name("displayName", &body.display_name)?;
-    let secret = secret_of(&kind, &body)?;
-    let after = shown(&kind, &name, body.enabled.unwrap_or(true), body.url.as_deref(), kind == "webhook");
-    let proposal = Proposal { secret, ..Proposal::create(ResourceType::NotificationChannel, &name, after) };
-    gate(&app, &principal, proposal, justification(body.justification.clone(), &headers))
-        .await?
-        .respond(&app, &principal)
-        .await
+    let justification = justification(body.justification.clone(), &headers);
+    create_channel(&app, &principal, &body, justification).await?.respond(&app, &principal).await
 }
 
 /// `PUT /api/v1/notificationChannels/{id}`: a new `url` (and `signingSecret`) replaces the secret.
@@ -178,28 +186,47 @@ pub async fn delete(
     .await
 }
 
+/// Queues a test message on a channel (e-mail goes to the caller); returns the event id.
+pub async fn test_channel(app: &AppState, principal: &Principal, id: &str) -> ApiResult<String> {
+    principal.require("tenantConfiguration.write")?;
+    let (id, state, _) = current(app, ResourceType::NotificationChannel, id).await?;
+    let recipient = if state["kind"] == "email" {
+        Some(principal.account.email.clone().ok_or_else(|| ApiError::validation("set your e-mail address first"))?)
+    } else {
+        None
+    };
+    Ok(app.store.enqueue_test(&id, recipient.as_deref(), app.now()).await?)
+}
+
 /// `POST /api/v1/notificationChannels/{id}/test`: queues a test message (e-mail goes to you).
 pub async fn test(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<(StatusCode, Json<Value>)> {
-    principal.require("tenantConfiguration.write")?;
-    let (id, state, _) = current(&app, ResourceType::NotificationChannel, &id).await?;
-    let recipient = if state["kind"] == "email" {
-        Some(principal.account.email.clone().ok_or_else(|| ApiError::validation("set your e-mail address first"))?)
-    } else {
-        None
-    };
-    let event_id = app.store.enqueue_test(&id, recipient.as_deref(), app.now()).await?;
+    let event_id = test_channel(&app, &principal, &id).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"eventId": event_id}))))
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryQuery {
-    status: Option<String>,
-    limit: Option<i64>,
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// Deliveries, newest first, optionally of one status.
+pub async fn delivery_records(
+    app: &AppState,
+    principal: &Principal,
+    q: &DeliveryQuery,
+) -> ApiResult<Vec<countersign_store::DeliveryRecord>> {
+    principal.require("tenantConfiguration.read")?;
+    if let Some(status) = q.status.as_deref().filter(|s| !s.is_empty() && !["pending", "delivered", "dead"].contains(s))
+    {
+        return Err(ApiError::validation(format!("status must be pending, delivered or dead, not '{status}'")));
+    }
+    Ok(app.store.deliveries(q.status.as_deref().filter(|s| !s.is_empty()), q.limit.unwrap_or(100)).await?)
 }
 
 /// `GET /api/v1/notificationDeliveries?status=pending|delivered|dead`
@@ -208,11 +235,7 @@ pub async fn deliveries(
     principal: Principal,
     ApiQuery(q): ApiQuery<DeliveryQuery>,
 ) -> ApiResult<Json<Page>> {
-    principal.require("tenantConfiguration.read")?;
-    if let Some(status) = q.status.as_deref().filter(|s| !["pending", "delivered", "dead"].contains(s)) {
-        return Err(ApiError::validation(format!("status must be pending, delivered or dead, not '{status}'")));
-    }
-    let records = app.store.deliveries(q.status.as_deref(), q.limit.unwrap_or(100)).await?;
+    let records = delivery_records(&app, &principal, &q).await?;
     let value = records
         .iter()
         .map(|d| {
@@ -226,9 +249,14 @@ pub async fn deliveries(
     Ok(Json(Page { value, next_cursor: None }))
 }
 
+/// Sends an undelivered message again, now.
+pub async fn retry_delivery(app: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    principal.require("tenantConfiguration.write")?;
+    Ok(app.store.retry_delivery(&parse_id(id)?, app.now()).await?)
+}
+
 /// `POST /api/v1/notificationDeliveries/{id}/retry`
 pub async fn retry(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
-    principal.require("tenantConfiguration.write")?;
-    app.store.retry_delivery(&parse_id(&id)?, app.now()).await?;
+    retry_delivery(&app, &principal, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }

@@ -22,6 +22,7 @@ const NAV: &[(&str, &str, Option<&str>)] = &[
     ("/roles", "Roles", Some("roles.read")),
     ("/groups", "Groups", Some("groups.read")),
     ("/accounts", "Accounts", Some("accounts.read")),
+    ("/notifications", "Notifications", Some("tenantConfiguration.read")),
     ("/audit", "Audit log", Some("audit.read")),
     ("/account", "My account", None),
 ];

@@ -8,6 +8,7 @@ mod account;
 mod audit;
 mod directory;
 mod layout;
+mod notifications;
 mod policies;
 mod requests;
 mod resources;
@@ -204,6 +205,10 @@ pub fn routes() -> Router<AppState> {
         .route("/accounts", get(directory::accounts).post(directory::create_account))
         .route("/accounts/{id}", get(directory::account))
         .route("/accounts/{id}/{what}", post(directory::change_account))
+        .route("/notifications", get(notifications::page))
+        .route("/notifications/channels", post(notifications::add))
+        .route("/notifications/channels/{id}/test", post(notifications::test))
+        .route("/notifications/deliveries/{id}/retry", post(notifications::retry))
         .route("/audit", get(audit::page))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))

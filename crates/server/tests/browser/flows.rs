@@ -314,3 +314,36 @@ async fn directory_pages_hold_approver_changes_and_edit_policies_through_the_wiz
     assert!(admin.text("#roles").await.contains("Help Desk Operator"));
     admin.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channels_are_configured_and_deliveries_watched_in_the_admin_center() {
+    let Some(driver) = driver().await else { return };
+    let app = tenant(Setup::only(&[(ProfileType::App, 1, Completion::Requester)])).await;
+    let admin = Browser::open(&driver, &app).await;
+    admin.sign_in("alice").await;
+    admin.goto("/notifications").await;
+    // A receiver that is down: deliveries fail and show why.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    admin.fill("#channel-name", "SOC webhook").await;
+    admin.fill("#channel-url", &format!("http://127.0.0.1:{port}/secret-path-token")).await;
+    admin.fill("#channel-secret", "a-signing-secret-of-some-length").await;
+    admin.click("#add-channel").await;
+    admin.wait_for("#notice").await;
+    let channels = admin.text("#channels").await;
+    assert!(channels.contains("SOC webhook") && channels.contains(&format!("http://127.0.0.1:{port}/…")), "{channels}");
+    let page = admin.client.source().await.unwrap();
+    assert!(!page.contains("secret-path-token") && !page.contains("a-signing-secret"), "secrets never reach the page");
+    let (s, _) = app.update_app(&app.alice, &sample(&app, ResourceType::App), "2.0").await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    for _ in 0..50 {
+        admin.goto("/notifications").await;
+        if admin.text("#deliveries").await.contains("cannot reach") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let deliveries = admin.text("#deliveries").await;
+    assert!(deliveries.contains("request.created") && deliveries.contains("cannot reach"), "{deliveries}");
+    admin.screenshot("notifications").await;
+    admin.close().await;
+}
