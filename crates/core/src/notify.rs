@@ -56,6 +56,31 @@ impl EventKind {
         }
     }
 
+    pub const ALL: [EventKind; 9] = [
+        EventKind::Created,
+        EventKind::ApprovalRecorded,
+        EventKind::Approved,
+        EventKind::Rejected,
+        EventKind::Cancelled,
+        EventKind::Completed,
+        EventKind::Failed,
+        EventKind::Expired,
+        EventKind::ExpiringSoon,
+    ];
+
+    pub fn parse(s: &str) -> Option<EventKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+
+    /// Whether a person may opt out of e-mails of this kind about `profile_type`. A change that
+    /// was applied or failed, and anything about who may approve (access policies, approver
+    /// groups and accounts, RBAC), is security-relevant: everyone concerned always hears of it.
+    pub fn can_opt_out(self, profile_type: crate::profile::ProfileType) -> bool {
+        use crate::profile::ProfileType;
+        let guards = matches!(profile_type, ProfileType::OperationApprovalPolicy | ProfileType::Role);
+        !guards && !matches!(self, EventKind::Completed | EventKind::Failed)
+    }
+
     /// Approvers hear of new requests; the requester hears of every status change of their own.
     pub fn audience(self) -> Audience {
         match self {
@@ -96,6 +121,20 @@ mod tests {
     fn approvers_hear_of_new_requests_never_the_requester() {
         let approvers = vec!["bob".to_string(), "alice".to_string(), "bob".to_string(), "carol".to_string()];
         assert_eq!(recipients(EventKind::Created, "alice", &approvers), vec!["bob", "carol"]);
+    }
+
+    #[test]
+    fn security_relevant_events_cannot_be_opted_out_of() {
+        use crate::profile::ProfileType;
+        assert!(EventKind::ApprovalRecorded.can_opt_out(ProfileType::App));
+        assert!(EventKind::Created.can_opt_out(ProfileType::Script));
+        assert!(!EventKind::Completed.can_opt_out(ProfileType::App), "an applied change is always told");
+        assert!(!EventKind::Failed.can_opt_out(ProfileType::App));
+        assert!(!EventKind::Created.can_opt_out(ProfileType::OperationApprovalPolicy), "guards are always told");
+        assert!(!EventKind::ApprovalRecorded.can_opt_out(ProfileType::Role));
+        for kind in EventKind::ALL {
+            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+        }
     }
 
     #[test]

@@ -144,13 +144,24 @@ async fn email_recipients(tx: &mut WriteTx, record: &RequestRecord, kind: EventK
     };
     let mut addresses = Vec::new();
     for id in recipients(kind, &record.requested_by, &eligible) {
-        if let Some(email) = account_by_id(&mut tx.tx, &id).await?.and_then(|a| a.email) {
+        let Some(account) = account_by_id(&mut tx.tx, &id).await? else { continue };
+        let opted_out =
+            kind.can_opt_out(record.profile_type) && opt_outs(tx, &id).await?.iter().any(|k| k == kind.as_str());
+        if let (Some(email), false) = (account.email, opted_out) {
             if !addresses.contains(&email) {
                 addresses.push(email);
             }
         }
     }
     Ok(addresses)
+}
+
+async fn opt_outs(tx: &mut WriteTx, account_id: &str) -> Result<Vec<String>> {
+    let row = sqlx::query("SELECT notification_opt_outs FROM accounts WHERE id = $1")
+        .bind(account_id)
+        .fetch_one(&mut *tx.tx)
+        .await?;
+    crate::rows::json(&row, "notification_opt_outs")
 }
 
 fn delivery_record(row: &Row) -> Result<DeliveryRecord> {
@@ -174,6 +185,39 @@ const DELIVERY_COLUMNS: &str = "id, event_id, event_type, request_id, channel_id
      next_attempt_at, last_error, created_at, delivered_at";
 
 impl Store {
+    /// The account's own notification settings: its e-mail address and the kinds it opted out of.
+    pub async fn notification_settings(&self, account_id: &str) -> Result<(Option<String>, Vec<String>)> {
+        let row = sqlx::query("SELECT email, notification_opt_outs FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(self.pool())
+            .await?;
+        Ok((opt_text(&row, "email")?, crate::rows::json(&row, "notification_opt_outs")?))
+    }
+
+    /// Sets the caller's own e-mail address and opt-outs (not a credential: no approval needed).
+    pub async fn set_notification_settings(
+        &self,
+        actor: &crate::Actor,
+        email: Option<&str>,
+        opt_outs: &[String],
+        now: Millis,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("UPDATE accounts SET email = $1, notification_opt_outs = $2, version = version + 1, updated_at = $3 WHERE id = $4")
+            .bind(email)
+            .bind(json!(opt_outs).to_string())
+            .bind(now)
+            .bind(&actor.id)
+            .execute(&mut *tx.tx)
+            .await?;
+        let entry = crate::audit::NewAudit::new("directory", "notificationSettingsChanged")
+            .by(&actor.id, &actor.name)
+            .on("account", &actor.id)
+            .details(json!({"email": email, "optOuts": opt_outs}));
+        crate::audit::append(&mut tx, entry, now).await?;
+        tx.commit().await
+    }
+
     /// Every notification channel's id, by name.
     pub async fn notification_channel_ids(&self) -> Result<Vec<String>> {
         let rows = sqlx::query("SELECT id FROM notification_channels ORDER BY display_name, id")

@@ -63,7 +63,7 @@ pub struct NewAccountBody {
     pub justification: Option<String>,
 }
 
-fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
+pub(crate) fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
     match raw.map(str::trim).filter(|e| !e.is_empty()) {
         None => Ok(None),
         Some(e) if e.len() <= 254 && e.contains('@') && !e.contains(char::is_whitespace) => Ok(Some(e.to_owned())),

@@ -119,6 +119,7 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/auth/logout", post(auth::logout))
         .route("/me", get(auth::me))
         .route("/me/password", post(auth::change_password))
+        .route("/me/notifications", get(notifications::my_settings).put(notifications::put_my_settings))
         .route("/tokens", get(auth::list_tokens).post(auth::create_token))
         .route("/tokens/{id}", axum::routing::delete(auth::delete_token))
         .route("/accounts", get(directory::list_accounts).post(directory::create_account))

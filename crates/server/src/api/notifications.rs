@@ -260,3 +260,53 @@ pub async fn retry(State(app): State<AppState>, principal: Principal, Path(id): 
     retry_delivery(&app, &principal, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SettingsBody {
+    pub email: Option<String>,
+    pub opt_outs: Vec<String>,
+}
+
+/// The notification kinds a person may turn off; applied and failed changes are always told.
+pub fn optional_kinds() -> Vec<&'static str> {
+    use countersign_core::notify::EventKind;
+    EventKind::ALL
+        .into_iter()
+        .filter(|k| !matches!(k, EventKind::Completed | EventKind::Failed))
+        .map(EventKind::as_str)
+        .collect()
+}
+
+/// Sets the caller's own e-mail address and opt-outs.
+pub async fn set_settings(app: &AppState, principal: &Principal, body: &SettingsBody) -> ApiResult<()> {
+    let email = super::directory::email(body.email.as_deref())?;
+    let allowed = optional_kinds();
+    if let Some(kind) = body.opt_outs.iter().find(|k| !allowed.contains(&k.as_str())) {
+        return Err(ApiError::validation(format!(
+            "'{kind}' cannot be turned off; choose among {}",
+            allowed.join(", ")
+        )));
+    }
+    let mut opt_outs = body.opt_outs.clone();
+    opt_outs.sort();
+    opt_outs.dedup();
+    app.store.set_notification_settings(&principal.actor(), email.as_deref(), &opt_outs, app.now()).await?;
+    Ok(())
+}
+
+/// `GET /api/v1/me/notifications`: my e-mail address and opt-outs, and what may be turned off.
+pub async fn my_settings(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    let (email, opt_outs) = app.store.notification_settings(&principal.account.id).await?;
+    Ok(Json(json!({"email": email, "optOuts": opt_outs, "optional": optional_kinds()})))
+}
+
+/// `PUT /api/v1/me/notifications` `{email?, optOuts: [...]}`
+pub async fn put_my_settings(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<SettingsBody>,
+) -> ApiResult<StatusCode> {
+    set_settings(&app, &principal, &body).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -122,6 +122,7 @@ async fn account_page(
     password_error: Option<String>,
 ) -> WebResult {
     let tokens = app.store.tokens_of(&user.principal.account.id).await?;
+    let (email, opt_outs) = app.store.notification_settings(&user.principal.account.id).await?;
     let account = &user.principal.account;
     let mut response = Page::new("My account", user)
         .section("/account")
@@ -133,6 +134,19 @@ async fn account_page(
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
                 dt { "Permissions" } dd { (user.principal.permissions.iter().collect::<Vec<_>>().join(", ")) }
             } }
+            h2 { "Notifications" }
+            form class="card" method="post" action="/account/notifications" {
+                (csrf_field(&user.csrf))
+                div class="field" { label for="my-email" { "E-mail address" } input type="text" id="my-email" name="email" value=(email.as_deref().unwrap_or("")); }
+                fieldset class="checks field" {
+                    legend { "E-mail me about" }
+                    @for kind in crate::api::notifications::optional_kinds() {
+                        label { input type="checkbox" name="receive" value=(kind) checked[!opt_outs.iter().any(|o| o == kind)]; (kind) }
+                    }
+                    p class="hint" { "Applied and failed changes, and anything about access policies, approvers or roles, are always sent." }
+                }
+                button type="submit" id="save-notifications" class="secondary" { "Save notification settings" }
+            }
             h2 { "Change password" }
             form class="card" method="post" action="/account/password" {
                 (csrf_field(&user.csrf))
@@ -229,4 +243,31 @@ pub async fn revoke_token(
     let id = web(crate::extract::parse_id(&id))?;
     app.store.delete_token(&user.principal.actor(), &user.principal.account.id, &id, app.now()).await?;
     Ok(see_other("/account", "The token was revoked."))
+}
+
+#[derive(Deserialize, Default)]
+pub struct NotificationForm {
+    #[serde(default)]
+    csrf: String,
+    email: Option<String>,
+    /// The kinds left ticked; the rest are opted out of.
+    #[serde(default)]
+    receive: Vec<String>,
+}
+
+/// `POST /account/notifications`
+pub async fn notifications(
+    State(app): State<AppState>,
+    user: WebUser,
+    Form(form): Form<NotificationForm>,
+) -> WebResult {
+    user.check_csrf(&form.csrf)?;
+    let opt_outs = crate::api::notifications::optional_kinds()
+        .into_iter()
+        .filter(|k| !form.receive.iter().any(|r| r == k))
+        .map(str::to_owned)
+        .collect();
+    let body = crate::api::notifications::SettingsBody { email: super::given(&form.email), opt_outs };
+    web(crate::api::notifications::set_settings(&app, &user.principal, &body).await)?;
+    Ok(see_other("/account", "Your notification settings were saved."))
 }

@@ -176,6 +176,7 @@ pub fn routes() -> Router<AppState> {
         .route("/logout", post(account::logout))
         .route("/account", get(account::page))
         .route("/account/password", post(account::change_password))
+        .route("/account/notifications", post(account::notifications))
         .route("/account/tokens", post(account::create_token))
         .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/requests", get(requests::list))

@@ -401,3 +401,45 @@ async fn an_event_stream_sees_status_changes_it_may_see_and_nothing_else() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_approver_may_opt_out_of_new_request_emails_but_not_of_security_relevant_ones() {
+    for backend in countersign_store::testing::backends() {
+        let (port, mail) = smtp_sink().await;
+        let app = TestApp::start_with(backend, &apps_only(), |config| {
+            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            config.smtp_from = Some("countersign@example.test".into());
+        })
+        .await;
+        for (user, name) in [(&app.bob, "bob"), (&app.carol, "carol"), (&app.dave, "dave")] {
+            let opt_outs = if name == "bob" { json!(["request.created"]) } else { json!([]) };
+            let body = json!({"email": format!("{name}@example.test"), "optOuts": opt_outs});
+            let (s, b) = app.call(user, reqwest::Method::PUT, "/api/v1/me/notifications", Some(body)).await;
+            assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+        }
+        let (s, b) = app
+            .call(
+                &app.bob,
+                reqwest::Method::PUT,
+                "/api/v1/me/notifications",
+                Some(json!({"optOuts": ["request.completed"]})),
+            )
+            .await;
+        assert_problem(s, &b, 400, "validation_failed");
+        let (_, mine) = app.get(&app.bob, "/api/v1/me/notifications").await;
+        assert_eq!(mine["optOuts"], json!(["request.created"]), "the refused change changed nothing");
+        app.post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"})).await;
+        app.post(&app.alice, "/api/v1/resources/app", json!({"name": "Zoom", "document": {}, "justification": "j"}))
+            .await;
+        for _ in 0..200 {
+            if mail.lock().unwrap().len() >= 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut to: Vec<String> = mail.lock().unwrap().iter().flat_map(|(r, _)| r.clone()).collect();
+        to.sort();
+        assert_eq!(to, vec!["carol@example.test", "dave@example.test"], "bob opted out");
+    }
+}

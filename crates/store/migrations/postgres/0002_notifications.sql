@@ -33,3 +33,6 @@ CREATE INDEX notification_outbox_status ON notification_outbox (status, created_
 
 -- The expiring-soon reminder is sent once per request.
 ALTER TABLE requests ADD COLUMN reminded_at BIGINT;
+
+-- Notification kinds an account chose not to receive by e-mail (JSON array).
+ALTER TABLE accounts ADD COLUMN notification_opt_outs TEXT NOT NULL DEFAULT '[]';
