@@ -30,6 +30,23 @@ pub struct Proposal {
 }
 
 impl Proposal {
+    /// A change to an existing object, named after it (its name, display name or username).
+    pub fn change(
+        resource_type: ResourceType,
+        operation: Operation,
+        object_id: String,
+        before: Value,
+        before_version: i64,
+        after: Value,
+    ) -> Proposal {
+        let object_name = ["name", "displayName", "username"]
+            .iter()
+            .find_map(|key| before[key].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        Proposal { resource_type, operation, object_id, object_name, before, before_version, after, secret: None }
+    }
+
     /// A new object of `resource_type` with a fresh time-ordered id.
     pub fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
         Proposal {

@@ -189,17 +189,9 @@ pub async fn update_account_op(
     }
     validate::password(password)?;
     after["password"] = json!("changed");
-    let object_name = before["username"].as_str().unwrap_or_default().to_owned();
-    let proposal = Proposal {
-        resource_type: ResourceType::Account,
-        operation: Operation::Update,
-        object_id: id,
-        object_name,
-        before,
-        before_version: version,
-        after,
-        secret: Some(hash_password(password)?),
-    };
+    let secret = Some(hash_password(password)?);
+    let proposal =
+        Proposal { secret, ..Proposal::change(ResourceType::Account, Operation::Update, id, before, version, after) };
     gate(app, principal, proposal, justification).await
 }
 

@@ -145,17 +145,8 @@ pub async fn update(
         .respond(&app, &principal)
         .await;
     }
-    let object_name = before["displayName"].as_str().unwrap_or_default().to_owned();
-    let proposal = Proposal {
-        resource_type: ResourceType::NotificationChannel,
-        operation: Operation::Update,
-        object_id: id,
-        object_name,
-        before,
-        before_version: version,
-        after,
-        secret,
-    };
+    let change = Proposal::change(ResourceType::NotificationChannel, Operation::Update, id, before, version, after);
+    let proposal = Proposal { secret, ..change };
     gate(&app, &principal, proposal, justification).await?.respond(&app, &principal).await
 }
 

@@ -114,22 +114,7 @@ pub(crate) async fn propose_outcome(
     if before == after {
         return Ok(Outcome::Unchanged { id, resource_type, state: before, version });
     }
-    let object_name = before["name"]
-        .as_str()
-        .or(before["displayName"].as_str())
-        .or(before["username"].as_str())
-        .unwrap_or_default()
-        .to_owned();
-    let proposal = Proposal {
-        resource_type,
-        operation,
-        object_id: id,
-        object_name,
-        before,
-        before_version: version,
-        after,
-        secret: None,
-    };
+    let proposal = Proposal::change(resource_type, operation, id, before, version, after);
     gate(app, principal, proposal, justification).await
 }
 
