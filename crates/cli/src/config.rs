@@ -20,6 +20,10 @@ pub struct FileConfig {
     pub public_url: Option<String>,
     pub smtp_url: Option<String>,
     pub smtp_from: Option<String>,
+    /// ISO 8601 duration, such as `P1D`.
+    pub delivery_retry_window: Option<String>,
+    /// ISO 8601 duration, such as `PT24H`.
+    pub reminder_lead: Option<String>,
 }
 
 impl FileConfig {

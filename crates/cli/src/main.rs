@@ -261,6 +261,15 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         smtp_from: args.smtp_from.or(file.smtp_from),
         ..ServerConfig::default()
     };
+    let duration = |name: &str, text: Option<String>, default: i64| -> Result<i64, String> {
+        text.map(|t| countersign_core::policy::parse_duration(&t).map_err(|e| format!("{name}: {e}")))
+            .unwrap_or(Ok(default))
+    };
+    let config = ServerConfig {
+        delivery_max_age: duration("delivery_retry_window", file.delivery_retry_window, config.delivery_max_age)?,
+        reminder_lead: duration("reminder_lead", file.reminder_lead, config.reminder_lead)?,
+        ..config
+    };
     println!(
         "Countersign is listening on http://{address} (database: {})",
         countersign_store::redact_url(&config::database_url(&db))

@@ -443,3 +443,44 @@ async fn an_approver_may_opt_out_of_new_request_emails_but_not_of_security_relev
         assert_eq!(to, vec!["carol@example.test", "dave@example.test"], "bob opted out");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_restarted_between_attempts_still_delivers() {
+    for backend in countersign_store::testing::backends() {
+        // The tenant's own dispatcher ticks once at start and then sleeps: the two "runs" below
+        // are the only ones delivering.
+        let app = TestApp::start_with(backend, &apps_only(), |c| c.notify_interval = Duration::from_secs(3600)).await;
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        webhook_channel(&app, &format!("http://127.0.0.1:{port}/hook")).await;
+        app.post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"}))
+            .await;
+        let client = reqwest::Client::new();
+        let run = |store: countersign_store::Store| {
+            let state = countersign_server::AppState::new(
+                store,
+                app.clock.clone(),
+                countersign_server::ServerConfig::default(),
+            );
+            let client = client.clone();
+            async move { countersign_server::notify::dispatch_once(&state, &client).await }
+        };
+        // First run: the receiver is down; the attempt fails and the run ends.
+        let first = countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(run(first.clone()).await, 1);
+        first.close().await;
+        // The receiver comes up; a new run (a restarted server) picks the message up.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let hits = receiver(listener, vec![]).await;
+        app.clock.advance(countersign_server::notify::backoff(0));
+        let second = countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(run(second.clone()).await, 1);
+        wait_for_hits(&hits, 1).await;
+        assert_eq!(run(second).await, 0, "nothing left to deliver");
+        let (_, delivered) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=delivered").await;
+        assert_eq!(delivered["value"][0]["attempts"], 2);
+    }
+}
