@@ -167,8 +167,9 @@ async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<()
                 .singlepart(SinglePart::builder().header(ContentType::TEXT_HTML).body(html)),
         )
         .map_err(|e| format!("cannot build the message: {e}"))?;
+    // The URL may carry a password: never echo it (or a parser's view of it) into an error.
     let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
-        .map_err(|e| format!("smtp.url: {e}"))?
+        .map_err(|_| "smtp.url is not a valid SMTP URL (smtp://, smtps://)".to_owned())?
         .timeout(Some(Duration::from_secs(15)))
         .build();
     transport.send(message).await.map(|_| ()).map_err(|e| format!("the SMTP server refused: {e}"))
