@@ -193,8 +193,7 @@ impl FromRequestParts<AppState> for Principal {
 
 /// The caller with the groups and permissions they hold now.
 pub async fn principal_of(app: &AppState, account: AccountRecord, credential: Credential) -> ApiResult<Principal> {
-    let group_ids = app.store.group_ids_of(&account.id).await?;
-    let permissions = app.store.permissions_of(&account.id).await?;
+    let (group_ids, permissions) = app.store.groups_and_permissions(&account.id).await?;
     Ok(Principal { account, permissions, group_ids, credential })
 }
 

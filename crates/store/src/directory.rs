@@ -229,10 +229,13 @@ impl Store {
         group_ids_of(&mut conn, account_id).await
     }
 
-    pub async fn permissions_of(&self, account_id: &str) -> Result<PermissionSet> {
+    /// An account's groups and the permissions they grant, on one connection: what every
+    /// authenticated call needs.
+    pub async fn groups_and_permissions(&self, account_id: &str) -> Result<(Vec<String>, PermissionSet)> {
         let mut conn = self.pool().acquire().await?;
         let groups = group_ids_of(&mut conn, account_id).await?;
-        permissions_of_groups(&mut conn, &groups).await
+        let permissions = permissions_of_groups(&mut conn, &groups).await?;
+        Ok((groups, permissions))
     }
 
     pub async fn group(&self, id: &str) -> Result<Option<GroupRecord>> {
