@@ -49,22 +49,33 @@ pub struct TestDatabase {
     pub backend: TestBackend,
     pub url: String,
     postgres_name: Option<String>,
+    admin_url: Option<String>,
     _dir: tempfile::TempDir,
 }
 
 impl TestDatabase {
     pub async fn create(backend: TestBackend) -> TestDatabase {
+        let admin_url = match backend {
+            TestBackend::Sqlite => None,
+            TestBackend::Postgres => Some(postgres_admin_url().expect("COUNTERSIGN_TEST_DATABASE_URL")),
+        };
+        Self::create_on(backend, admin_url.as_deref()).await
+    }
+
+    /// Like [`TestDatabase::create`], on the PostgreSQL server `admin_url` names (the benchmark
+    /// tool takes it as a flag).
+    pub async fn create_on(backend: TestBackend, admin_url: Option<&str>) -> TestDatabase {
         let dir = tempfile::tempdir().expect("temporary directory");
         match backend {
             TestBackend::Sqlite => {
                 let url = format!("sqlite://{}?mode=rwc", dir.path().join("countersign.db").display());
-                TestDatabase { backend, url, postgres_name: None, _dir: dir }
+                TestDatabase { backend, url, postgres_name: None, admin_url: None, _dir: dir }
             }
             TestBackend::Postgres => {
-                let admin_url = postgres_admin_url().expect("COUNTERSIGN_TEST_DATABASE_URL");
+                let admin_url = admin_url.expect("a PostgreSQL URL");
                 let name = format!("countersign_test_{}", uuid::Uuid::now_v7().simple());
                 let mut conn =
-                    tokio::time::timeout(std::time::Duration::from_secs(10), sqlx::PgConnection::connect(&admin_url))
+                    tokio::time::timeout(std::time::Duration::from_secs(10), sqlx::PgConnection::connect(admin_url))
                         .await
                         .unwrap_or_else(|_| panic!("timed out connecting to PostgreSQL at {admin_url}"))
                         .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
@@ -73,15 +84,21 @@ impl TestDatabase {
                     Some((server, _)) if server.contains("://") && !server.ends_with('/') => format!("{server}/{name}"),
                     _ => format!("{admin_url}/{name}"),
                 };
-                TestDatabase { backend, url, postgres_name: Some(name), _dir: dir }
+                TestDatabase {
+                    backend,
+                    url,
+                    postgres_name: Some(name),
+                    admin_url: Some(admin_url.to_owned()),
+                    _dir: dir,
+                }
             }
         }
     }
 
     /// Drops a PostgreSQL test database (best effort; SQLite needs nothing).
     pub async fn drop_database(&self) {
-        if let (Some(name), Some(admin_url)) = (&self.postgres_name, postgres_admin_url()) {
-            if let Ok(mut conn) = sqlx::PgConnection::connect(&admin_url).await {
+        if let (Some(name), Some(admin_url)) = (&self.postgres_name, &self.admin_url) {
+            if let Ok(mut conn) = sqlx::PgConnection::connect(admin_url).await {
                 let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
             }
         }

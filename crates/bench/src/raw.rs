@@ -1,0 +1,357 @@
+//! The floor: the writes one request lifecycle makes (the same rows inserted and updated, the
+//! same audit appends under the chain-head lock, one transaction per step, the same durability
+//! settings and pool size) issued straight through sqlx's native drivers, with no HTTP, no
+//! authentication, no JSON parsing and none of the gate's reads.
+
+use anyhow::Result;
+use countersign_core::audit::AuditRecord;
+use countersign_core::diff;
+use countersign_core::Millis;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Mutex;
+
+/// A value for one `$n` placeholder.
+#[derive(Debug, Clone)]
+pub enum Val {
+    Text(String),
+    OptText(Option<String>),
+    Int(i64),
+    OptInt(Option<i64>),
+}
+
+/// What a raw step needs from a transaction, on either backend.
+pub trait RawTx {
+    async fn exec(&mut self, sql: &str, values: Vec<Val>) -> Result<()>;
+    /// The chain head, locked until commit.
+    async fn lock_head(&mut self) -> Result<(i64, String)>;
+}
+
+macro_rules! raw_tx {
+    ($db:ty, $head_sql:expr) => {
+        impl<'c> RawTx for Transaction<'c, $db> {
+            async fn exec(&mut self, sql: &str, values: Vec<Val>) -> Result<()> {
+                let mut query = sqlx::query(sql);
+                for value in values {
+                    query = match value {
+                        Val::Text(v) => query.bind(v),
+                        Val::OptText(v) => query.bind(v),
+                        Val::Int(v) => query.bind(v),
+                        Val::OptInt(v) => query.bind(v),
+                    };
+                }
+                query.execute(&mut **self).await?;
+                Ok(())
+            }
+
+            async fn lock_head(&mut self) -> Result<(i64, String)> {
+                let (seq, hash): (i64, String) = sqlx::query_as($head_sql).fetch_one(&mut **self).await?;
+                Ok((seq, hash))
+            }
+        }
+    };
+}
+
+raw_tx!(Sqlite, "SELECT seq, hash FROM audit_head WHERE id = 1");
+raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
+
+/// A native pool with the settings the store uses: on SQLite, WAL with `synchronous=FULL` and
+/// one writer at a time (the store queues writers on a lock rather than spin on `SQLITE_BUSY`).
+#[derive(Clone)]
+pub enum RawPool {
+    Sqlite { pool: SqlitePool, writer: Arc<Mutex<()>> },
+    Postgres(PgPool),
+}
+
+impl RawPool {
+    pub async fn connect(url: &str, max_connections: u32) -> Result<RawPool> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            Ok(RawPool::Sqlite { pool, writer: Arc::new(Mutex::new(())) })
+        } else {
+            Ok(RawPool::Postgres(PgPoolOptions::new().max_connections(max_connections).connect(url).await?))
+        }
+    }
+
+    /// Runs `step` in one write transaction and commits it.
+    pub async fn write(&self, step: &Step<'_>) -> Result<()> {
+        match self {
+            RawPool::Sqlite { pool, writer } => {
+                let _writer = writer.lock().await;
+                let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
+                step.run(&mut tx).await?;
+                tx.commit().await?;
+            }
+            RawPool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                step.run(&mut tx).await?;
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The audit chain head, unlocked (for seeding, which runs alone).
+    pub async fn head(&self) -> Result<(i64, String)> {
+        const SQL: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
+        Ok(match self {
+            RawPool::Sqlite { pool, .. } => sqlx::query_as(SQL).fetch_one(pool).await?,
+            RawPool::Postgres(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
+        })
+    }
+
+    pub async fn set_head(&self, seq: i64, hash: &str) -> Result<()> {
+        const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+        match self {
+            RawPool::Sqlite { pool, .. } => {
+                sqlx::query(SQL).bind(seq).bind(hash).execute(pool).await?;
+            }
+            RawPool::Postgres(pool) => {
+                sqlx::query(SQL).bind(seq).bind(hash).execute(pool).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After a bulk load, PostgreSQL's planner statistics are what autovacuum would have
+    /// gathered while a real history grew; SQLite keeps none unless asked, and is left as a
+    /// deployment would be.
+    pub async fn settle(&self) -> Result<()> {
+        if let RawPool::Postgres(pool) = self {
+            sqlx::query("ANALYZE").execute(pool).await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        match self {
+            RawPool::Sqlite { pool, .. } => pool.close().await,
+            RawPool::Postgres(pool) => pool.close().await,
+        }
+    }
+}
+
+/// What one lifecycle works on: a requester, an approver and the requester's own app.
+pub struct Subject<'a> {
+    pub requester: (&'a str, &'a str),
+    pub approver: (&'a str, &'a str),
+    pub approver_group: &'a str,
+    pub policy_id: &'a str,
+    pub app_id: &'a str,
+    pub app_name: &'a str,
+}
+
+/// One step of a lifecycle, with what it writes.
+pub enum Step<'a> {
+    Submit {
+        subject: &'a Subject<'a>,
+        request_id: &'a str,
+        before: &'a Value,
+        after: &'a Value,
+        now: Millis,
+    },
+    Approve {
+        subject: &'a Subject<'a>,
+        request_id: &'a str,
+        now: Millis,
+    },
+    Complete {
+        subject: &'a Subject<'a>,
+        request_id: &'a str,
+        before: &'a Value,
+        after: &'a Value,
+        now: Millis,
+    },
+    /// Seeding: many rows into one table, in statements of as many rows as the placeholder
+    /// limit allows.
+    Insert {
+        table: &'a str,
+        columns: &'a [&'a str],
+        rows: &'a [Vec<Val>],
+    },
+}
+
+const TTL_MS: Millis = 30 * countersign_core::MILLIS_PER_DAY;
+
+impl Step<'_> {
+    async fn run(&self, tx: &mut impl RawTx) -> Result<()> {
+        match *self {
+            Step::Submit { subject, request_id, before, after, now } => {
+                tx.exec(
+                    "INSERT INTO requests (id, resource_type, object_id, object_name, operation, profile_type, policy_id, \
+                     status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, \
+                     ttl_ms, required_approvals, completion, completed_at, failure_reason, before_state, before_version, \
+                     after_state, secret) VALUES ($1, 'app', $2, $3, 'update', 'app', $4, 'needsApproval', $5, $6, $7, \
+                     $8, $8, $9, $10, 1, 'requester', NULL, NULL, $11, $12, $13, NULL)",
+                    vec![
+                        Val::Text(request_id.to_owned()),
+                        Val::Text(subject.app_id.to_owned()),
+                        Val::Text(subject.app_name.to_owned()),
+                        Val::Text(subject.policy_id.to_owned()),
+                        Val::Text("Benchmark rollout".into()),
+                        Val::Text(subject.requester.0.to_owned()),
+                        Val::Text(subject.requester.1.to_owned()),
+                        Val::Int(now),
+                        Val::Int(now + TTL_MS),
+                        Val::Int(TTL_MS),
+                        Val::Text(before.to_string()),
+                        Val::Int(before_version(before)),
+                        Val::Text(after.to_string()),
+                    ],
+                )
+                .await?;
+                tx.exec(
+                    "INSERT INTO request_approver_groups (request_id, group_id) VALUES ($1, $2)",
+                    vec![Val::Text(request_id.to_owned()), Val::Text(subject.approver_group.to_owned())],
+                )
+                .await?;
+                let details = json!({"resourceType": "app", "objectId": subject.app_id, "objectName": subject.app_name,
+                    "operation": "update", "justification": "Benchmark rollout"});
+                append(tx, subject.requester, "request", "created", ("request", request_id), details, now).await
+            }
+            Step::Insert { table, columns, rows } => {
+                let per_statement = (2_000 / columns.len()).max(1);
+                for chunk in rows.chunks(per_statement) {
+                    let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
+                    let mut values = Vec::with_capacity(chunk.len() * columns.len());
+                    for (i, row) in chunk.iter().enumerate() {
+                        let first = i * columns.len() + 1;
+                        let placeholders: Vec<String> =
+                            (first..first + columns.len()).map(|n| format!("${n}")).collect();
+                        sql.push_str(if i == 0 { "(" } else { ", (" });
+                        sql.push_str(&placeholders.join(", "));
+                        sql.push(')');
+                        values.extend(row.iter().cloned());
+                    }
+                    tx.exec(&sql, values).await?;
+                }
+                Ok(())
+            }
+            Step::Approve { subject, request_id, now } => {
+                tx.exec(
+                    "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at) \
+                     VALUES ($1, $2, $3, 'approve', NULL, $4)",
+                    vec![
+                        Val::Text(request_id.to_owned()),
+                        Val::Text(subject.approver.0.to_owned()),
+                        Val::Text(subject.approver.1.to_owned()),
+                        Val::Int(now),
+                    ],
+                )
+                .await?;
+                save_status(tx, request_id, "approved", now, None).await?;
+                let details =
+                    json!({"objectName": subject.app_name, "notes": null, "approvals": 1, "requiredApprovals": 1});
+                append(tx, subject.approver, "request", "approved", ("request", request_id), details, now).await
+            }
+            Step::Complete { subject, request_id, before, after, now } => {
+                tx.exec(
+                    "UPDATE resources SET name = $1, description = $2, document = $3, assigned_group_ids = $4, \
+                     version = version + 1, updated_at = $5 WHERE id = $6",
+                    vec![
+                        Val::Text(subject.app_name.to_owned()),
+                        Val::Text(String::new()),
+                        Val::Text(after["document"].to_string()),
+                        Val::Text("[]".into()),
+                        Val::Int(now),
+                        Val::Text(subject.app_id.to_owned()),
+                    ],
+                )
+                .await?;
+                save_status(tx, request_id, "completed", now, Some(now)).await?;
+                let request_details = json!({"resourceType": "app", "objectId": subject.app_id,
+                    "objectName": subject.app_name, "operation": "update"});
+                append(tx, subject.requester, "request", "completed", ("request", request_id), request_details, now)
+                    .await?;
+                let applied = json!({"operation": "update", "objectName": subject.app_name, "requestId": request_id,
+                    "diff": diff::render(&diff::diff(before, after))});
+                append(tx, subject.requester, "change", "applied", ("app", subject.app_id), applied, now).await
+            }
+        }
+    }
+}
+
+fn before_version(before: &Value) -> i64 {
+    before["version"].as_i64().unwrap_or(1)
+}
+
+async fn save_status(
+    tx: &mut impl RawTx,
+    request_id: &str,
+    status: &str,
+    now: Millis,
+    completed_at: Option<Millis>,
+) -> Result<()> {
+    tx.exec(
+        "UPDATE requests SET status = $1, expires_at = $2, last_modified_at = $3, completed_at = $4, \
+         failure_reason = NULL, secret = NULL WHERE id = $5",
+        vec![
+            Val::Text(status.to_owned()),
+            Val::Int(now + TTL_MS),
+            Val::Int(now),
+            Val::OptInt(completed_at),
+            Val::Text(request_id.to_owned()),
+        ],
+    )
+    .await
+}
+
+/// R13's append: read and lock the head, chain the entry, write it, move the head.
+async fn append(
+    tx: &mut impl RawTx,
+    actor: (&str, &str),
+    category: &str,
+    action: &str,
+    target: (&str, &str),
+    details: Value,
+    now: Millis,
+) -> Result<()> {
+    let (seq, prev_hash) = tx.lock_head().await?;
+    let mut record = AuditRecord {
+        seq: seq + 1,
+        id: uuid::Uuid::now_v7().to_string(),
+        at: now,
+        actor_id: Some(actor.0.to_owned()),
+        actor_name: actor.1.to_owned(),
+        category: category.to_owned(),
+        action: action.to_owned(),
+        target_type: Some(target.0.to_owned()),
+        target_id: Some(target.1.to_owned()),
+        details: details.to_string(),
+        prev_hash,
+        hash: String::new(),
+    };
+    record.hash = record.compute_hash();
+    let seq = record.seq;
+    let hash = record.hash.clone();
+    tx.exec(
+        "INSERT INTO audit_log (seq, id, at, actor_id, actor_name, category, action, target_type, target_id, details, \
+         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        vec![
+            Val::Int(record.seq),
+            Val::Text(record.id),
+            Val::Int(record.at),
+            Val::OptText(record.actor_id),
+            Val::Text(record.actor_name),
+            Val::Text(record.category),
+            Val::Text(record.action),
+            Val::OptText(record.target_type),
+            Val::OptText(record.target_id),
+            Val::Text(record.details),
+            Val::Text(record.prev_hash),
+            Val::Text(record.hash),
+        ],
+    )
+    .await?;
+    tx.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", vec![Val::Int(seq), Val::Text(hash)]).await
+}
