@@ -792,8 +792,12 @@ impl Store {
                 if group_ids.is_empty() {
                     return Ok(vec![]);
                 }
+                // EXISTS, not `id IN (…)`: the newest requests are read in id order and each is
+                // probed for a group, instead of first listing every request the groups ever
+                // received (which grows with history; countersign-bench, history).
                 conditions.add_list(
-                    "id IN (SELECT request_id FROM request_approver_groups WHERE group_id IN ({}))",
+                    "EXISTS (SELECT 1 FROM request_approver_groups g WHERE g.request_id = requests.id \
+                     AND g.group_id IN ({}))",
                     group_ids,
                 );
             }
