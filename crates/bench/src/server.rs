@@ -15,6 +15,10 @@ const LISTENING: &str = "listening ";
 /// The child side: serves `database_url` with the defaults `countersign serve` uses, until its
 /// standard input closes (so it never outlives the benchmark).
 pub async fn serve_child(database_url: &str) -> Result<()> {
+    // `RUST_LOG` reaches the server under test (for example `sqlx::query=debug` lists every
+    // statement it runs); warnings and errors by default.
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let store = Store::connect(database_url, StoreOptions::default()).await?;
     let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -39,7 +43,6 @@ impl ServerProcess {
         let mut child = Command::new(exe)
             .arg("--serve-child")
             .arg(database_url)
-            .env("RUST_LOG", "warn")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -1,7 +1,7 @@
 //! R13: appending to and reading the hash-chained audit log.
 
 use crate::rows::{int, opt_text, text};
-use crate::{new_id, Bind, Conditions, Result, Row, Store, WriteTx};
+use crate::{new_id, AuditHead, Bind, Conditions, Result, Row, Store, WriteTx};
 use countersign_core::audit::{AuditRecord, ChainBreak, ChainVerifier};
 use countersign_core::Millis;
 use serde::Serialize;
@@ -94,10 +94,16 @@ fn record(row: &Row) -> Result<AuditRecord> {
 /// Appends one entry inside `tx`, after taking the chain head's lock, so that concurrent
 /// appends (from any replica) form one chain and the entry commits with its change.
 pub(crate) async fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) -> Result<()> {
-    let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", tx.for_update());
-    let head = sqlx::query(&head_sql).fetch_one(&mut *tx.tx).await?;
+    let (seq, prev_hash) = match tx.audit_head.take() {
+        Some(head) => (head.seq, head.hash),
+        None => {
+            let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", tx.for_update());
+            let head = sqlx::query(&head_sql).fetch_one(&mut *tx.tx).await?;
+            (int(&head, "seq")?, text(&head, "hash")?)
+        }
+    };
     let mut record = AuditRecord {
-        seq: int(&head, "seq")? + 1,
+        seq: seq + 1,
         id: new_id(),
         at: now,
         actor_id: entry.actor_id,
@@ -107,7 +113,7 @@ pub(crate) async fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) -> Re
         target_type: entry.target_type,
         target_id: entry.target_id,
         details: entry.details.to_string(),
-        prev_hash: text(&head, "hash")?,
+        prev_hash,
         hash: String::new(),
     };
     record.hash = record.compute_hash();
@@ -128,11 +134,8 @@ pub(crate) async fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) -> Re
     .bind(&record.hash)
     .execute(&mut *tx.tx)
     .await?;
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(record.seq)
-        .bind(&record.hash)
-        .execute(&mut *tx.tx)
-        .await?;
+    // The head row moves at commit (`WriteTx::commit`); until then it stays locked.
+    tx.audit_head = Some(AuditHead { seq: record.seq, hash: record.hash });
     Ok(())
 }
 

@@ -135,31 +135,43 @@ pub(crate) async fn group_ids_of(conn: &mut AnyConnection, account_id: &str) -> 
     rows.iter().map(|r| text(r, "group_id")).collect()
 }
 
-/// The union of the permissions of every role assigned to one of `group_ids`.
-pub(crate) async fn permissions_of_groups(conn: &mut AnyConnection, group_ids: &[String]) -> Result<PermissionSet> {
-    let mut permissions = PermissionSet::default();
-    if group_ids.is_empty() {
-        return Ok(permissions);
-    }
+/// An account's groups, and the union of the permissions of the roles assigned to them, in one
+/// statement: this runs on every authenticated call, and each statement is a round trip
+/// (countersign-bench, lifecycle profile).
+pub(crate) async fn groups_and_permissions_of(
+    conn: &mut AnyConnection,
+    account_id: &str,
+) -> Result<(Vec<String>, PermissionSet)> {
     let rows = sqlx::query(
-        "SELECT r.permissions AS permissions, a.group_ids AS group_ids \
-         FROM role_assignments a JOIN roles r ON r.id = a.role_id",
+        "SELECT m.group_id AS group_id, NULL AS permissions, NULL AS assigned FROM group_members m \
+         WHERE m.account_id = $1 \
+         UNION ALL SELECT NULL, r.permissions, a.group_ids FROM role_assignments a JOIN roles r ON r.id = a.role_id",
     )
+    .bind(account_id)
     .fetch_all(&mut *conn)
     .await?;
+    let mut groups = Vec::new();
+    let mut assignments = Vec::new();
     for row in &rows {
-        let assigned: Vec<String> = json(row, "group_ids")?;
-        if assigned.iter().any(|g| group_ids.contains(g)) {
+        match opt_text(row, "group_id")? {
+            Some(group) => groups.push(group),
+            None => assignments.push(row),
+        }
+    }
+    groups.sort();
+    let mut permissions = PermissionSet::default();
+    for row in assignments {
+        let assigned: Vec<String> = json(row, "assigned")?;
+        if assigned.iter().any(|g| groups.contains(g)) {
             permissions.extend(json::<Vec<String>>(row, "permissions")?);
         }
     }
-    Ok(permissions)
+    Ok((groups, permissions))
 }
 
 /// R2's facts about one account, read at decision time.
 pub(crate) async fn candidate(conn: &mut AnyConnection, account: &AccountRecord) -> Result<Candidate> {
-    let group_ids = group_ids_of(conn, &account.id).await?;
-    let permissions = permissions_of_groups(conn, &group_ids).await?;
+    let (group_ids, permissions) = groups_and_permissions_of(conn, &account.id).await?;
     Ok(Candidate { id: account.id.clone(), kind: account.kind, enabled: account.enabled, group_ids, permissions })
 }
 
@@ -229,13 +241,10 @@ impl Store {
         group_ids_of(&mut conn, account_id).await
     }
 
-    /// An account's groups and the permissions they grant, on one connection: what every
-    /// authenticated call needs.
+    /// An account's groups and the permissions they grant: what every authenticated call needs.
     pub async fn groups_and_permissions(&self, account_id: &str) -> Result<(Vec<String>, PermissionSet)> {
         let mut conn = self.pool().acquire().await?;
-        let groups = group_ids_of(&mut conn, account_id).await?;
-        let permissions = permissions_of_groups(&mut conn, &groups).await?;
-        Ok((groups, permissions))
+        groups_and_permissions_of(&mut conn, account_id).await
     }
 
     pub async fn group(&self, id: &str) -> Result<Option<GroupRecord>> {

@@ -55,7 +55,16 @@ pub(crate) struct WriteTx {
     pub(crate) tx: Transaction<'static, Any>,
     lock_rows: bool,
     backend: Backend,
+    /// The audit chain head as this transaction's appends left it: read (and locked) by the
+    /// first append, written back once at commit, so that a step with several entries reads and
+    /// writes the head row once (countersign-bench, lifecycle profile).
+    pub(crate) audit_head: Option<AuditHead>,
     _writer: Option<OwnedMutexGuard<()>>,
+}
+
+pub(crate) struct AuditHead {
+    pub(crate) seq: i64,
+    pub(crate) hash: String,
 }
 
 impl WriteTx {
@@ -75,7 +84,14 @@ impl WriteTx {
         Ok(())
     }
 
-    pub(crate) async fn commit(self) -> Result<()> {
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        if let Some(head) = self.audit_head.take() {
+            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+                .bind(head.seq)
+                .bind(head.hash)
+                .execute(&mut *self.tx)
+                .await?;
+        }
         self.tx.commit().await?;
         Ok(())
     }
@@ -155,13 +171,13 @@ impl Store {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
             Backend::Postgres => self.pool.begin().await?,
         };
-        Ok(WriteTx { tx, lock_rows: true, backend: self.backend, _writer: writer })
+        Ok(WriteTx { tx, lock_rows: true, backend: self.backend, audit_head: None, _writer: writer })
     }
 
     /// A transaction for consistent reads: no writer lock, no row locks.
     pub(crate) async fn begin_read(&self) -> Result<WriteTx> {
         let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, lock_rows: false, backend: self.backend, _writer: None })
+        Ok(WriteTx { tx, lock_rows: false, backend: self.backend, audit_head: None, _writer: None })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -22,16 +22,19 @@ use serde_json::{json, Value};
 pub struct RequestRenderer<'a> {
     app: &'a AppState,
     principal: &'a Principal,
-    policies: Vec<AccessPolicy>,
+    /// Read on first need, once per page: most renderings (the requester's own request, a
+    /// decided one) never need a policy (countersign-bench, lifecycle profile).
+    policies: tokio::sync::OnceCell<Vec<AccessPolicy>>,
 }
 
 impl<'a> RequestRenderer<'a> {
     pub async fn new(app: &'a AppState, principal: &'a Principal) -> ApiResult<Self> {
-        Ok(RequestRenderer { app, principal, policies: app.store.policies().await? })
+        Ok(RequestRenderer { app, principal, policies: tokio::sync::OnceCell::new() })
     }
 
     async fn approver_groups(&self, record: &RequestRecord) -> ApiResult<Vec<String>> {
-        let live = record.policy_id.as_ref().and_then(|id| self.policies.iter().find(|p| &p.id == id));
+        let policies = self.policies.get_or_try_init(|| self.app.store.policies()).await?;
+        let live = record.policy_id.as_ref().and_then(|id| policies.iter().find(|p| &p.id == id));
         match live {
             Some(policy) => Ok(policy.approver_group_ids.clone()),
             None => Ok(self.app.store.approver_groups_of(record).await?),
