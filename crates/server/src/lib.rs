@@ -82,7 +82,8 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
-        AppState { store, clock, config: Arc::new(config), metrics: Arc::new(metrics::Metrics::default()) }
+        let metrics = Arc::new(metrics::Metrics::new(store.writer_stats().is_some()));
+        AppState { store, clock, config: Arc::new(config), metrics }
     }
 
     pub fn now(&self) -> Millis {

@@ -1,6 +1,8 @@
 //! `/metrics` in the Prometheus text format: requests by status and type (read from the
-//! database at scrape time, so every replica reports the same), and decision latency.
+//! database at scrape time, so every replica reports the same), decision latency, and on SQLite
+//! how writes share commits.
 
+use countersign_store::WriterStats;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -11,10 +13,19 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Vec<(String, String)>, Gauge>,
     decision_latency: Histogram,
+    /// On SQLite only.
+    writer: Option<WriterGauges>,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+struct WriterGauges {
+    writes: Gauge,
+    commits: Gauge,
+    queued: Gauge,
+}
+
+impl Metrics {
+    /// `sqlite_writer`: the store groups writes into commits, and the metrics say how well.
+    pub fn new(sqlite_writer: bool) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<Vec<(String, String)>, Gauge>::default();
         registry.register("countersign_requests", "Approval requests by status and resource type", requests.clone());
@@ -25,17 +36,35 @@ impl Default for Metrics {
             "Time from a request's submission to an approver's decision",
             decision_latency.clone(),
         );
-        Metrics { registry, requests, decision_latency }
+        let writer = sqlite_writer.then(|| {
+            let gauges = WriterGauges { writes: Gauge::default(), commits: Gauge::default(), queued: Gauge::default() };
+            registry.register("countersign_sqlite_writes", "Writes committed since start", gauges.writes.clone());
+            registry.register(
+                "countersign_sqlite_commits",
+                "COMMITs since start: fewer than writes when concurrent writes share one",
+                gauges.commits.clone(),
+            );
+            registry.register(
+                "countersign_sqlite_writes_queued",
+                "Writes waiting for the writer",
+                gauges.queued.clone(),
+            );
+            gauges
+        });
+        Metrics { registry, requests, decision_latency, writer }
     }
-}
 
-impl Metrics {
     pub fn observe_decision(&self, seconds: f64) {
         self.decision_latency.observe(seconds.max(0.0));
     }
 
-    /// Renders the registry after setting the request gauges to `counts`.
-    pub fn render(&self, counts: &[(String, String, i64)]) -> String {
+    /// Renders the registry after setting the request gauges to `counts` and the writer's.
+    pub fn render(&self, counts: &[(String, String, i64)], writer: Option<WriterStats>) -> String {
+        if let (Some(gauges), Some(stats)) = (&self.writer, writer) {
+            gauges.writes.set(i64::try_from(stats.writes).unwrap_or(i64::MAX));
+            gauges.commits.set(i64::try_from(stats.commits).unwrap_or(i64::MAX));
+            gauges.queued.set(i64::try_from(stats.queued).unwrap_or(i64::MAX));
+        }
         self.requests.clear();
         for (status, resource_type, n) in counts {
             self.requests

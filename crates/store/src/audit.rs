@@ -1,7 +1,7 @@
 //! R13: appending to and reading the hash-chained audit log.
 
 use crate::rows::{int, opt_text, text};
-use crate::{new_id, AuditHead, Bind, Conditions, Result, Row, Store, WriteTx};
+use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, WriteTx};
 use countersign_core::audit::{AuditRecord, ChainBreak, ChainVerifier};
 use countersign_core::Millis;
 use serde::Serialize;
@@ -91,51 +91,85 @@ fn record(row: &Row) -> Result<AuditRecord> {
     })
 }
 
-/// Appends one entry inside `tx`, after taking the chain head's lock, so that concurrent
-/// appends (from any replica) form one chain and the entry commits with its change.
-pub(crate) async fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) -> Result<()> {
-    let (seq, prev_hash) = match tx.audit_head.take() {
-        Some(head) => (head.seq, head.hash),
-        None => {
-            let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", tx.for_update());
-            let head = sqlx::query(&head_sql).fetch_one(&mut *tx.tx).await?;
-            (int(&head, "seq")?, text(&head, "hash")?)
+/// Appends one entry to the chain as part of `tx`: it commits with the change it records, or
+/// not at all. Entries are chained when `tx` commits ([`write_chained`]), so that the chain head,
+/// which every write on every replica shares, is locked only for that last moment
+/// (countersign-bench, lifecycle profile).
+pub(crate) fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) {
+    tx.audit.push((entry, now));
+}
+
+/// Takes the chain head's lock, chains `entries` after it, writes them and moves the head, so
+/// that concurrent appends (from any replica) form one chain, in commit order.
+pub(crate) async fn write_chained(tx: &mut WriteTx, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
+    let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", tx.for_update());
+    let head = sqlx::query(&head_sql).fetch_one(tx.conn()).await?;
+    let (mut seq, mut prev_hash) = (int(&head, "seq")?, text(&head, "hash")?);
+    let mut records = Vec::with_capacity(entries.len());
+    for (entry, at) in entries {
+        seq += 1;
+        let mut record = AuditRecord {
+            seq,
+            id: new_id(),
+            at,
+            actor_id: entry.actor_id,
+            actor_name: entry.actor_name,
+            category: entry.category.to_owned(),
+            action: entry.action,
+            target_type: entry.target_type,
+            target_id: entry.target_id,
+            details: entry.details.to_string(),
+            prev_hash,
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+        prev_hash = record.hash.clone();
+        records.push(record);
+    }
+    // Statements of at most this many entries stay under both backends' limit on parameters.
+    const PER_STATEMENT: usize = 500;
+    const COLUMNS: usize = 12;
+    let chunks: Vec<&[AuditRecord]> = records.chunks(PER_STATEMENT).collect();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let rows: Vec<String> =
+            (0..chunk.len()).map(|r| format!("({})", placeholders(r * COLUMNS + 1, COLUMNS))).collect();
+        let insert = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}", rows.join(", "));
+        // On PostgreSQL the last insert also moves the head: one round trip less while it is locked.
+        let moves_head = tx.backend == Backend::Postgres && i == chunks.len() - 1;
+        let sql = if moves_head {
+            let (seq_at, hash_at) = (chunk.len() * COLUMNS + 1, chunk.len() * COLUMNS + 2);
+            format!("WITH appended AS ({insert}) UPDATE audit_head SET seq = ${seq_at}, hash = ${hash_at} WHERE id = 1")
+        } else {
+            insert
+        };
+        let mut query = sqlx::query(&sql);
+        for record in *chunk {
+            query = query
+                .bind(record.seq)
+                .bind(&record.id)
+                .bind(record.at)
+                .bind(&record.actor_id)
+                .bind(&record.actor_name)
+                .bind(&record.category)
+                .bind(&record.action)
+                .bind(&record.target_type)
+                .bind(&record.target_id)
+                .bind(&record.details)
+                .bind(&record.prev_hash)
+                .bind(&record.hash);
         }
-    };
-    let mut record = AuditRecord {
-        seq: seq + 1,
-        id: new_id(),
-        at: now,
-        actor_id: entry.actor_id,
-        actor_name: entry.actor_name,
-        category: entry.category.to_owned(),
-        action: entry.action,
-        target_type: entry.target_type,
-        target_id: entry.target_id,
-        details: entry.details.to_string(),
-        prev_hash,
-        hash: String::new(),
-    };
-    record.hash = record.compute_hash();
-    sqlx::query(&format!(
-        "INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
-    ))
-    .bind(record.seq)
-    .bind(&record.id)
-    .bind(record.at)
-    .bind(&record.actor_id)
-    .bind(&record.actor_name)
-    .bind(&record.category)
-    .bind(&record.action)
-    .bind(&record.target_type)
-    .bind(&record.target_id)
-    .bind(&record.details)
-    .bind(&record.prev_hash)
-    .bind(&record.hash)
-    .execute(&mut *tx.tx)
-    .await?;
-    // The head row moves at commit (`WriteTx::commit`); until then it stays locked.
-    tx.audit_head = Some(AuditHead { seq: record.seq, hash: record.hash });
+        if moves_head {
+            query = query.bind(seq).bind(&prev_hash);
+        }
+        query.execute(tx.conn()).await?;
+    }
+    if tx.backend == Backend::Sqlite {
+        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+            .bind(seq)
+            .bind(&prev_hash)
+            .execute(tx.conn())
+            .await?;
+    }
     Ok(())
 }
 
@@ -143,7 +177,7 @@ impl Store {
     /// Appends one entry in a transaction of its own (sign-ins, for example).
     pub async fn audit(&self, entry: NewAudit, now: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await
     }
 

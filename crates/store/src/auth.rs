@@ -48,7 +48,7 @@ impl Store {
             .bind(csrf_token)
             .bind(now)
             .bind(expires_at)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         tx.commit().await
     }
@@ -77,7 +77,7 @@ impl Store {
 
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(tx.conn()).await?;
         tx.commit().await
     }
 
@@ -108,13 +108,13 @@ impl Store {
         .bind(token_hash)
         .bind(now)
         .bind(expires_at)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         let entry = NewAudit::new("auth", "tokenCreated")
             .by(&actor.id, &actor.name)
             .on("account", account_id)
             .details(json!({"tokenId": record.id, "displayName": display_name}));
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await?;
         Ok(record)
     }
@@ -146,7 +146,7 @@ impl Store {
         let deleted = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND account_id = $2")
             .bind(token_id)
             .bind(account_id)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("token {token_id} does not exist")));
@@ -155,7 +155,7 @@ impl Store {
             .by(&actor.id, &actor.name)
             .on("account", account_id)
             .details(json!({"tokenId": token_id}));
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await
     }
 
@@ -177,7 +177,7 @@ impl Store {
             sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(text(&row, "token_id")?)
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
             tx.commit().await?;
         }
@@ -206,11 +206,11 @@ impl Store {
             .bind(username)
             .bind(address)
             .bind(now)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let entry = NewAudit::new("auth", "signInFailed")
             .details(json!({"username": username, "address": address, "reason": reason}));
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await
     }
 
@@ -225,13 +225,13 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM login_failures WHERE username = $1")
             .bind(&account.username)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let entry = NewAudit::new("auth", "signIn")
             .by(&account.id, &account.username)
             .on("account", &account.id)
             .details(json!({"address": address, "method": method}));
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await
     }
 
@@ -243,18 +243,18 @@ impl Store {
             .bind(new_hash)
             .bind(now)
             .bind(&actor.id)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let entry = NewAudit::new("directory", "passwordChanged").by(&actor.id, &actor.name).on("account", &actor.id);
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await
     }
 
     /// Deletes expired sessions and sign-in failures older than `failures_before`.
     pub async fn prune(&self, now: Millis, failures_before: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(&mut *tx.tx).await?;
-        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(&mut *tx.tx).await?;
+        sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(tx.conn()).await?;
         tx.commit().await
     }
 
@@ -264,7 +264,7 @@ impl Store {
     pub async fn bootstrap_admin(&self, username: &str, password_hash: &str, now: Millis) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         tx.serialise_on_chain_head().await?;
-        let existing = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(&mut *tx.tx).await?;
+        let existing = sqlx::query("SELECT COUNT(*) AS n FROM accounts").fetch_one(tx.conn()).await?;
         if int(&existing, "n")? > 0 {
             return Ok(false);
         }
@@ -279,19 +279,19 @@ impl Store {
         .bind("Administrator")
         .bind(password_hash)
         .bind(now)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         sqlx::query(
             "INSERT INTO directory_groups (id, display_name, description, version, created_at, updated_at) VALUES ($1, 'Administrators', 'Created at first start.', 1, $2, $2)",
         )
         .bind(&group_id)
         .bind(now)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         sqlx::query("INSERT INTO group_members (group_id, account_id) VALUES ($1, $2)")
             .bind(&group_id)
             .bind(&account_id)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let administrator = BUILT_IN_ROLES.first().map(|r| r.id).unwrap_or_default();
         sqlx::query(
@@ -301,12 +301,12 @@ impl Store {
         .bind(administrator)
         .bind(json!([group_id]).to_string())
         .bind(now)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         let entry = NewAudit::new("directory", "bootstrapAdministrator")
             .on("account", &account_id)
             .details(json!({"username": username}));
-        append(&mut tx, entry, now).await?;
+        append(&mut tx, entry, now);
         tx.commit().await?;
         Ok(true)
     }

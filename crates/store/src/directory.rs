@@ -355,7 +355,7 @@ impl Store {
                 serde_json::to_string(&(built_in.permissions)()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let existing = sqlx::query("SELECT permissions FROM roles WHERE id = $1")
                 .bind(built_in.id)
-                .fetch_optional(&mut *tx.tx)
+                .fetch_optional(tx.conn())
                 .await?;
             match existing {
                 None => {
@@ -368,7 +368,7 @@ impl Store {
                     .bind(built_in.description)
                     .bind(&permissions)
                     .bind(now)
-                    .execute(&mut *tx.tx)
+                    .execute(tx.conn())
                     .await?;
                 }
                 Some(row) if text(&row, "permissions")? != permissions => {
@@ -378,7 +378,7 @@ impl Store {
                     .bind(&permissions)
                     .bind(now)
                     .bind(built_in.id)
-                    .execute(&mut *tx.tx)
+                    .execute(tx.conn())
                     .await?;
                 }
                 Some(_) => {}

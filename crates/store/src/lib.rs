@@ -11,6 +11,7 @@ mod audit;
 mod auth;
 mod directory;
 mod error;
+mod group_commit;
 mod notify;
 mod objects;
 mod requests;
@@ -22,15 +23,16 @@ pub use audit::{AuditFilter, NewAudit, VerifyReport};
 pub use auth::{SessionRecord, TokenRecord};
 pub use directory::{AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord};
 pub use error::StoreError;
+pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, state_of_policy, Proposal, ResourceRecord, Submitted};
 pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
 
+use group_commit::{GroupCommit, GroupWrite};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -45,26 +47,26 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
-    /// SQLite allows one writer; every write takes this lock before `BEGIN`, turning would-be
-    /// `SQLITE_BUSY` errors into an orderly queue. PostgreSQL relies on row locks instead.
-    write_lock: Option<Arc<Mutex<()>>>,
+    /// SQLite allows one writer: writes queue for this one, in order, instead of failing with
+    /// `SQLITE_BUSY`, and share their commits (see `group_commit`). PostgreSQL writes run
+    /// side by side on the pool, under row locks.
+    group_commit: Option<Arc<GroupCommit>>,
 }
 
-/// A write transaction: on SQLite it also holds the process's writer lock.
+/// A write (or consistent read) transaction.
 pub(crate) struct WriteTx {
-    pub(crate) tx: Transaction<'static, Any>,
+    conn: TxConn,
     lock_rows: bool,
     backend: Backend,
-    /// The audit chain head as this transaction's appends left it: read (and locked) by the
-    /// first append, written back once at commit, so that a step with several entries reads and
-    /// writes the head row once (countersign-bench, lifecycle profile).
-    pub(crate) audit_head: Option<AuditHead>,
-    _writer: Option<OwnedMutexGuard<()>>,
+    /// Audit entries to chain and write at commit (`audit::append`).
+    audit: Vec<(NewAudit, countersign_core::Millis)>,
 }
 
-pub(crate) struct AuditHead {
-    pub(crate) seq: i64,
-    pub(crate) hash: String,
+enum TxConn {
+    /// A transaction of its own on a pooled connection.
+    Pool(Transaction<'static, Any>),
+    /// A savepoint in SQLite's shared write transaction.
+    Group(GroupWrite),
 }
 
 impl WriteTx {
@@ -80,19 +82,36 @@ impl WriteTx {
     /// time: the second replica then sees what the first created.
     pub(crate) async fn serialise_on_chain_head(&mut self) -> Result<()> {
         let sql = format!("SELECT seq FROM audit_head WHERE id = 1{}", self.for_update());
-        sqlx::query(&sql).fetch_one(&mut *self.tx).await?;
+        sqlx::query(&sql).fetch_one(self.conn()).await?;
         Ok(())
     }
 
-    pub(crate) async fn commit(mut self) -> Result<()> {
-        if let Some(head) = self.audit_head.take() {
-            sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-                .bind(head.seq)
-                .bind(head.hash)
-                .execute(&mut *self.tx)
-                .await?;
+    /// The connection this transaction runs on.
+    pub(crate) fn conn(&mut self) -> &mut AnyConnection {
+        match &mut self.conn {
+            TxConn::Pool(tx) => tx,
+            TxConn::Group(write) => write,
         }
-        self.tx.commit().await?;
+    }
+
+    /// Writes the audit entries and makes the transaction durable; returns once it is.
+    pub(crate) async fn commit(mut self) -> Result<()> {
+        let entries = std::mem::take(&mut self.audit);
+        if !entries.is_empty() {
+            audit::write_chained(&mut self, entries).await?;
+        }
+        match self.conn {
+            TxConn::Pool(tx) => tx.commit().await?,
+            TxConn::Group(write) => write.commit().await?,
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn rollback(self) -> Result<()> {
+        match self.conn {
+            TxConn::Pool(tx) => tx.rollback().await?,
+            TxConn::Group(write) => write.rollback().await?,
+        }
         Ok(())
     }
 }
@@ -143,13 +162,22 @@ impl Store {
             .connect(url)
             .await
             .map_err(|e| StoreError::Unavailable(format!("cannot open {}: {e}", redact_url(url))))?;
-        let store = Store { pool, backend, write_lock: (backend == Backend::Sqlite).then(|| Arc::new(Mutex::new(()))) };
+        let group_commit = match backend {
+            Backend::Sqlite => Some(GroupCommit::start(&pool).await?),
+            Backend::Postgres => None,
+        };
+        let store = Store { pool, backend, group_commit };
         store.migrate().await?;
         Ok(store)
     }
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// How SQLite's writes are being grouped into commits; `None` on PostgreSQL.
+    pub fn writer_stats(&self) -> Option<WriterStats> {
+        self.group_commit.as_ref().map(|g| g.stats())
     }
 
     pub async fn migrate(&self) -> Result<()> {
@@ -161,23 +189,17 @@ impl Store {
     }
 
     pub(crate) async fn begin_write(&self) -> Result<WriteTx> {
-        let writer = match &self.write_lock {
-            Some(lock) => Some(lock.clone().lock_owned().await),
-            None => None,
+        let conn = match &self.group_commit {
+            Some(group_commit) => TxConn::Group(group_commit.begin().await?),
+            None => TxConn::Pool(self.pool.begin().await?),
         };
-        // IMMEDIATE takes SQLite's write lock at BEGIN, so a transaction never reads a snapshot
-        // that another writer has moved past (which SQLite reports as BUSY, without waiting).
-        let tx = match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
-        };
-        Ok(WriteTx { tx, lock_rows: true, backend: self.backend, audit_head: None, _writer: writer })
+        Ok(WriteTx { conn, lock_rows: true, backend: self.backend, audit: Vec::new() })
     }
 
-    /// A transaction for consistent reads: no writer lock, no row locks.
+    /// A transaction for consistent reads: no writer, no row locks.
     pub(crate) async fn begin_read(&self) -> Result<WriteTx> {
-        let tx = self.pool.begin().await?;
-        Ok(WriteTx { tx, lock_rows: false, backend: self.backend, audit_head: None, _writer: None })
+        let conn = TxConn::Pool(self.pool.begin().await?);
+        Ok(WriteTx { conn, lock_rows: false, backend: self.backend, audit: Vec::new() })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {
@@ -191,6 +213,9 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        if let Some(group_commit) = &self.group_commit {
+            group_commit.close().await;
+        }
         self.pool.close().await;
     }
 }

@@ -90,7 +90,7 @@ pub(crate) async fn enqueue(
     now: Millis,
 ) -> Result<()> {
     let channels = sqlx::query("SELECT id, kind FROM notification_channels WHERE enabled = 1 ORDER BY id")
-        .fetch_all(&mut *tx.tx)
+        .fetch_all(tx.conn())
         .await?;
     if channels.is_empty() {
         return Ok(());
@@ -121,7 +121,7 @@ pub(crate) async fn enqueue(
             .bind(recipient)
             .bind(&payload)
             .bind(now)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         }
     }
@@ -132,8 +132,8 @@ pub(crate) async fn enqueue(
 /// or the requester.
 async fn email_recipients(tx: &mut WriteTx, record: &RequestRecord, kind: EventKind) -> Result<Vec<String>> {
     let eligible = if kind.audience() == Audience::Approvers {
-        let groups = approver_groups(&mut tx.tx, record).await?;
-        members_as_candidates(&mut tx.tx, &groups)
+        let groups = approver_groups(tx.conn(), record).await?;
+        members_as_candidates(tx.conn(), &groups)
             .await?
             .into_iter()
             .filter(|(candidate, _, _)| ineligibility(candidate, &groups, record.resource_type).is_empty())
@@ -144,7 +144,7 @@ async fn email_recipients(tx: &mut WriteTx, record: &RequestRecord, kind: EventK
     };
     let mut addresses = Vec::new();
     for id in recipients(kind, &record.requested_by, &eligible) {
-        let Some(account) = account_by_id(&mut tx.tx, &id).await? else { continue };
+        let Some(account) = account_by_id(tx.conn(), &id).await? else { continue };
         let opted_out =
             kind.can_opt_out(record.profile_type) && opt_outs(tx, &id).await?.iter().any(|k| k == kind.as_str());
         if let (Some(email), false) = (account.email, opted_out) {
@@ -159,7 +159,7 @@ async fn email_recipients(tx: &mut WriteTx, record: &RequestRecord, kind: EventK
 async fn opt_outs(tx: &mut WriteTx, account_id: &str) -> Result<Vec<String>> {
     let row = sqlx::query("SELECT notification_opt_outs FROM accounts WHERE id = $1")
         .bind(account_id)
-        .fetch_one(&mut *tx.tx)
+        .fetch_one(tx.conn())
         .await?;
     crate::rows::json(&row, "notification_opt_outs")
 }
@@ -208,13 +208,13 @@ impl Store {
             .bind(json!(opt_outs).to_string())
             .bind(now)
             .bind(&actor.id)
-            .execute(&mut *tx.tx)
+            .execute(tx.conn())
             .await?;
         let entry = crate::audit::NewAudit::new("directory", "notificationSettingsChanged")
             .by(&actor.id, &actor.name)
             .on("account", &actor.id)
             .details(json!({"email": email, "optOuts": opt_outs}));
-        crate::audit::append(&mut tx, entry, now).await?;
+        crate::audit::append(&mut tx, entry, now);
         tx.commit().await
     }
 
@@ -243,7 +243,7 @@ impl Store {
         ))
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut *tx.tx)
+        .fetch_all(tx.conn())
         .await?;
         let mut claimed = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -251,7 +251,7 @@ impl Store {
             sqlx::query("UPDATE notification_outbox SET next_attempt_at = $1 WHERE id = $2")
                 .bind(now + lease_ms)
                 .bind(&id)
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
             let parse = |column: &str| -> Result<Value> {
                 serde_json::from_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
@@ -281,7 +281,7 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await
     }
@@ -298,7 +298,7 @@ impl Store {
         .bind(error.chars().take(500).collect::<String>())
         .bind(retry_at)
         .bind(id)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await
     }
@@ -323,7 +323,7 @@ impl Store {
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound(format!("no undelivered delivery {id}")));
@@ -349,7 +349,7 @@ impl Store {
         .bind(recipient)
         .bind(payload.to_string())
         .bind(now)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await?;
         tx.commit().await?;
         Ok(event_id)

@@ -216,7 +216,7 @@ pub fn redact_webhook_url(url: &str) -> String {
 /// The current state of an object, or `None` if it does not exist.
 pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str) -> Result<Option<Current>> {
     let lock = tx.for_update();
-    let conn = &mut *tx.tx;
+    let conn = tx.conn();
     let current = match resource_type {
         t if t.is_document_type() || t == ResourceType::Device => {
             let row = sqlx::query(&format!(
@@ -375,7 +375,7 @@ pub(crate) async fn gate_decision(
     policies: &[AccessPolicy],
 ) -> Result<countersign_core::gate::Gate> {
     use countersign_core::gate::gate;
-    let conn = &mut *tx.tx;
+    let conn = tx.conn();
     let op = proposal.operation;
     let decision = match proposal.resource_type {
         ResourceType::Device if op == Operation::Create => gate(Subject::Unprotected, policies),
@@ -441,7 +441,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
             if current.is_some() { found_version.to_string() } else { "deleted".to_owned() }
         )));
     }
-    let conn = &mut *tx.tx;
+    let conn = tx.conn();
     let id = proposal.object_id.as_str();
     let after = &proposal.after;
     let op = proposal.operation;

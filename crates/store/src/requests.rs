@@ -190,11 +190,11 @@ async fn lock_request(tx: &mut WriteTx, id: &str) -> Result<RequestRecord> {
     let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{}", tx.for_update());
     let row = sqlx::query(&sql)
         .bind(id)
-        .fetch_optional(&mut *tx.tx)
+        .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
     let mut records = vec![request_row(&row)?];
-    load_approvals(&mut tx.tx, &mut records).await?;
+    load_approvals(tx.conn(), &mut records).await?;
     records.pop().ok_or_else(|| StoreError::NotFound(id.to_owned()))
 }
 
@@ -219,7 +219,7 @@ async fn save_state(
     // A pending password hash is kept only while the request can still apply it.
     .bind(i64::from(!state.status.is_open()))
     .bind(&record.id)
-    .execute(&mut *tx.tx)
+    .execute(tx.conn())
     .await?;
     Ok(())
 }
@@ -321,7 +321,7 @@ async fn expire_due_for_object(
     .bind(resource_type.as_str())
     .bind(object_id)
     .bind(now)
-    .fetch_all(&mut *tx.tx)
+    .fetch_all(tx.conn())
     .await?;
     for row in &due {
         expire_one(tx, &text(row, "id")?, now).await?;
@@ -336,7 +336,7 @@ async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<b
         return Ok(false);
     }
     save_state(tx, &record, &state, now, None, None).await?;
-    append(tx, request_audit(&record, "expired", None), now).await?;
+    append(tx, request_audit(&record, "expired", None), now);
     enqueue(tx, &record, state.status, EventKind::Expired, None, now).await?;
     Ok(true)
 }
@@ -351,7 +351,7 @@ async fn claim_due(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bo
     )
     .bind(request_id)
     .bind(now)
-    .fetch_optional(&mut *tx.tx)
+    .fetch_optional(tx.conn())
     .await?;
     Ok(claimed.is_some())
 }
@@ -373,7 +373,7 @@ async fn open_request_for(
 
 /// R14: a policy that nobody but the saver could satisfy is refused, saying why.
 async fn ensure_policy_satisfiable(tx: &mut WriteTx, actor: &Actor, policy: &AccessPolicy) -> Result<()> {
-    let members = members_as_candidates(&mut tx.tx, &policy.approver_group_ids).await?;
+    let members = members_as_candidates(tx.conn(), &policy.approver_group_ids).await?;
     let mut seen = std::collections::HashSet::new();
     let members: Vec<_> = members
         .into_iter()
@@ -394,7 +394,7 @@ async fn ensure_groups_exist(tx: &mut WriteTx, group_ids: &[String]) -> Result<(
     for group_id in group_ids {
         let found = sqlx::query("SELECT id FROM directory_groups WHERE id = $1")
             .bind(group_id)
-            .fetch_optional(&mut *tx.tx)
+            .fetch_optional(tx.conn())
             .await?;
         if found.is_none() {
             return Err(DomainError::Validation(format!("group {group_id} does not exist")).into());
@@ -416,15 +416,15 @@ async fn finish(
         Ok(_) => {
             state.finish(true)?;
             save_state(tx, record, state, now, Some(now), None).await?;
-            append(tx, request_audit(record, "completed", Some(actor)), now).await?;
-            append(tx, applied_audit(&proposal, actor, Some(&record.id)), now).await?;
+            append(tx, request_audit(record, "completed", Some(actor)), now);
+            append(tx, applied_audit(&proposal, actor, Some(&record.id)), now);
             enqueue(tx, record, state.status, EventKind::Completed, None, now).await?;
         }
         Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => {
             state.finish(false)?;
             let reason = format!("Nothing was applied: {reason}. Submit the change again.");
             save_state(tx, record, state, now, None, Some(&reason)).await?;
-            append(tx, request_audit(record, "failed", Some(actor)).details(json!({"reason": reason})), now).await?;
+            append(tx, request_audit(record, "failed", Some(actor)).details(json!({"reason": reason})), now);
             enqueue(tx, record, state.status, EventKind::Failed, Some(&reason), now).await?;
         }
         Err(other) => return Err(other),
@@ -458,11 +458,11 @@ impl Store {
             policy.validate()?;
             ensure_groups_exist(&mut tx, &policy.approver_group_ids).await?;
         }
-        let policies = all_policies(&mut tx.tx).await?;
+        let policies = all_policies(tx.conn()).await?;
         match gate_decision(&mut tx, &proposal, &policies).await? {
             Gate::Apply => {
                 let state = apply(&mut tx, &proposal, now).await?;
-                append(&mut tx, applied_audit(&proposal, actor, None), now).await?;
+                append(&mut tx, applied_audit(&proposal, actor, None), now);
                 let version =
                     load(&mut tx, proposal.resource_type, &proposal.object_id).await?.map(|c| c.version).unwrap_or(0);
                 tx.commit().await?;
@@ -498,7 +498,7 @@ impl Store {
     pub async fn seed(&self, plan: Vec<Proposal>, now: Millis) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         tx.serialise_on_chain_head().await?;
-        if !all_policies(&mut tx.tx).await?.is_empty() {
+        if !all_policies(tx.conn()).await?.is_empty() {
             return Ok(false);
         }
         let system = Actor {
@@ -511,7 +511,7 @@ impl Store {
             let mut entry = applied_audit(proposal, &system, None);
             entry.actor_id = None;
             entry.action = "seeded".into();
-            append(&mut tx, entry, now).await?;
+            append(&mut tx, entry, now);
         }
         tx.commit().await?;
         Ok(true)
@@ -527,7 +527,7 @@ impl Store {
         now: Millis,
     ) -> Result<RequestRecord> {
         let object = format!("{} '{}'", proposal.resource_type, proposal.object_name);
-        if let Some(open) = open_request_for(&mut tx.tx, proposal.resource_type, &proposal.object_id).await? {
+        if let Some(open) = open_request_for(tx.conn(), proposal.resource_type, &proposal.object_id).await? {
             return Err(StoreError::RequestOpen { request_id: open, object });
         }
         let record = RequestRecord {
@@ -583,18 +583,18 @@ impl Store {
         .bind(record.before_version)
         .bind(record.after.to_string())
         .bind(&record.secret)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await;
         if let Err(e) = inserted {
             // R4 under a race on PostgreSQL: the partial unique index decides.
             if is_unique_violation(&e) {
                 let open =
-                    open_request_for(&mut tx.tx, record.resource_type, &record.object_id).await?.unwrap_or_default();
+                    open_request_for(tx.conn(), record.resource_type, &record.object_id).await?.unwrap_or_default();
                 return Err(StoreError::RequestOpen { request_id: open, object });
             }
             return Err(e.into());
         }
-        insert_visibility(&mut tx.tx, &record.id, &governance.approver_group_ids).await?;
+        insert_visibility(tx.conn(), &record.id, &governance.approver_group_ids).await?;
         append(
             tx,
             request_audit(&record, "created", Some(actor)).details(json!({
@@ -605,8 +605,7 @@ impl Store {
                 "justification": record.justification,
             })),
             now,
-        )
-        .await?;
+        );
         Ok(record)
     }
 
@@ -640,11 +639,11 @@ impl Store {
         let notes = validate::notes(notes)?;
         let (mut tx, record) = self.lock_for_action(request_id, decision.target(), now).await?;
         let mut state = record.state();
-        let approver = account_by_id(&mut tx.tx, &actor.id)
+        let approver = account_by_id(tx.conn(), &actor.id)
             .await?
             .ok_or_else(|| StoreError::NotFound("your account no longer exists".into()))?;
-        let facts = candidate(&mut tx.tx, &approver).await?;
-        let groups = approver_groups(&mut tx.tx, &record).await?;
+        let facts = candidate(tx.conn(), &approver).await?;
+        let groups = approver_groups(tx.conn(), &record).await?;
         let ineligible = ineligibility(&facts, &groups, record.resource_type);
         let outcome = state.decide(&actor.id, &ineligible, decision, notes.clone(), now)?;
         sqlx::query(
@@ -656,7 +655,7 @@ impl Store {
         .bind(decision.as_str())
         .bind(&notes)
         .bind(now)
-        .execute(&mut *tx.tx)
+        .execute(tx.conn())
         .await
         .map_err(|e| if is_unique_violation(&e) { DomainError::AlreadyApproved.into() } else { StoreError::from(e) })?;
         save_state(&mut tx, &record, &state, now, None, None).await?;
@@ -674,8 +673,7 @@ impl Store {
                 "requiredApprovals": record.required_approvals,
             })),
             now,
-        )
-        .await?;
+        );
         let kind = match outcome {
             DecisionOutcome::Rejected => EventKind::Rejected,
             DecisionOutcome::Counted { .. } => EventKind::ApprovalRecorded,
@@ -695,7 +693,7 @@ impl Store {
         let mut state = record.state();
         state.cancel(&actor.id, now)?;
         save_state(&mut tx, &record, &state, now, None, None).await?;
-        append(&mut tx, request_audit(&record, "cancelled", Some(actor)), now).await?;
+        append(&mut tx, request_audit(&record, "cancelled", Some(actor)), now);
         enqueue(&mut tx, &record, state.status, EventKind::Cancelled, None, now).await?;
         tx.commit().await?;
         self.request(request_id).await
@@ -728,7 +726,7 @@ impl Store {
             let id = text(row, "id")?;
             let mut tx = self.begin_write().await?;
             if self.backend() == Backend::Postgres && !claim_due(&mut tx, &id, now).await? {
-                tx.tx.rollback().await?;
+                tx.rollback().await?;
                 continue;
             }
             if expire_one(&mut tx, &id, now).await? {
@@ -758,7 +756,7 @@ impl Store {
             let marked = sqlx::query("UPDATE requests SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
                 .bind(now)
                 .bind(&id)
-                .execute(&mut *tx.tx)
+                .execute(tx.conn())
                 .await?;
             let status = record.state().effective_status(now);
             if marked.rows_affected() == 1 && status.is_open() && record.expires_at <= now.saturating_add(lead) {
@@ -870,7 +868,7 @@ impl Store {
     pub async fn object_state(&self, resource_type: ResourceType, id: &str) -> Result<Option<(Value, i64)>> {
         let mut tx = self.begin_read().await?;
         let current = load(&mut tx, resource_type, id).await?;
-        tx.tx.rollback().await?;
+        tx.rollback().await?;
         Ok(current.map(|c| (c.state, c.version)))
     }
 }

@@ -27,6 +27,6 @@ pub async fn metrics(State(app): State<AppState>) -> ApiResult<impl IntoResponse
     let counts = app.store.request_counts().await?;
     Ok((
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        app.metrics.render(&counts),
+        app.metrics.render(&counts, app.store.writer_stats()),
     ))
 }

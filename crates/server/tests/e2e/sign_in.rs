@@ -1,6 +1,7 @@
 //! Sign-in, sessions, CSRF, tokens, the audit chain (R13) and the operational endpoints.
 
 use crate::harness::*;
+use countersign_store::testing::TestBackend;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -206,6 +207,21 @@ async fn operational_endpoints_and_openapi() {
         let metrics = get("/metrics").await.unwrap().text().await.unwrap();
         assert!(metrics.contains("countersign_requests{status=\"approved\",type=\"app\"} 1"), "{metrics}");
         assert!(metrics.contains("countersign_decision_latency_seconds_count"), "{metrics}");
+        // SQLite reports how its writes shared commits; PostgreSQL has no such writer.
+        let sqlite_gauge = |name: &str| -> Option<i64> {
+            metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        };
+        match app.backend {
+            TestBackend::Sqlite => {
+                let (writes, commits) =
+                    (sqlite_gauge("countersign_sqlite_writes"), sqlite_gauge("countersign_sqlite_commits"));
+                assert!(
+                    writes.is_some_and(|w| w >= 3) && commits.is_some_and(|c| c >= 1 && Some(c) <= writes),
+                    "{metrics}"
+                );
+            }
+            TestBackend::Postgres => assert!(!metrics.contains("countersign_sqlite"), "{metrics}"),
+        }
         let spec: Value = get("/api/v1/openapi.json").await.unwrap().json().await.unwrap();
         assert_eq!(spec["openapi"], "3.1.0");
         // Every documented endpoint is routed: with a real id it never answers "no such endpoint".
