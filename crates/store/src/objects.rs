@@ -429,7 +429,7 @@ fn json_text(value: &Value) -> String {
 
 /// Applies `proposal` (already approved, or not protected) after checking the object's version
 /// still matches (R12). `Err(StoreError::Stale | Conflict)` means nothing was changed.
-pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<Value> {
+pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
     let current = load(tx, proposal.resource_type, &proposal.object_id).await?;
     let found_version = current.as_ref().map(|c| c.version).unwrap_or(0);
     if found_version != proposal.before_version {
@@ -455,7 +455,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
                 .bind(id)
                 .execute(&mut *conn)
                 .await?;
-                return Ok(Value::Null);
+                return Ok(());
             }
             let (description, document, assigned) = if t == ResourceType::Device {
                 (String::new(), json!({"os": after["os"], "owner": after["owner"], "state": after["state"]}), json!([]))
@@ -589,7 +589,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
                 }
                 sqlx::query("DELETE FROM group_members WHERE group_id = $1").bind(id).execute(&mut *conn).await?;
                 sqlx::query("DELETE FROM directory_groups WHERE id = $1").bind(id).execute(&mut *conn).await?;
-                return Ok(Value::Null);
+                return Ok(());
             }
             if op == Operation::Create {
                 sqlx::query(
@@ -648,7 +648,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
                 .execute(&mut *conn)
                 .await?;
                 sqlx::query("DELETE FROM group_members WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
-                return Ok(Value::Null);
+                return Ok(());
             }
             let enabled = after["enabled"].as_bool().unwrap_or(true);
             if op == Operation::Create {
@@ -694,7 +694,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         ResourceType::AccessPolicy => {
             if op == Operation::Delete {
                 sqlx::query("DELETE FROM access_policies WHERE id = $1").bind(id).execute(&mut *conn).await?;
-                return Ok(Value::Null);
+                return Ok(());
             }
             let policy = policy_from_state(id, after)?;
             let groups = json_text(&json!(policy.approver_group_ids));
@@ -747,7 +747,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         ResourceType::NotificationChannel => match op {
             Operation::Delete => {
                 sqlx::query("DELETE FROM notification_channels WHERE id = $1").bind(id).execute(&mut *conn).await?;
-                return Ok(Value::Null);
+                return Ok(());
             }
             Operation::Create => {
                 sqlx::query(
@@ -779,8 +779,7 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         },
         other => return Err(StoreError::Corrupt(format!("no way to apply a change to {other}"))),
     }
-    let applied = load(tx, proposal.resource_type, id).await?;
-    Ok(applied.map(|c| c.state).unwrap_or(Value::Null))
+    Ok(())
 }
 
 /// Ends every session and API token of an account whose password or enabled state changed.

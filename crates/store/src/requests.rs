@@ -8,7 +8,7 @@ use crate::objects::{
     all_policies, apply, gate_decision, load, policy_from_state, policy_row, Proposal, Submitted, POLICY_COLUMNS,
 };
 use crate::rows::{int, opt_int, opt_text, parsed, text};
-use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
+use crate::{new_id, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::eligibility::{ensure_satisfiable, ineligibility};
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
@@ -124,6 +124,51 @@ const REQUEST_COLUMNS: &str = "id, resource_type, object_id, object_name, operat
      justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
      required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret";
 
+/// `SELECT` of requests with their approvals in one statement (a JSON array per request), so a
+/// request is one round trip, not two (countersign-bench, lifecycle profile).
+fn select_requests(backend: Backend) -> String {
+    let approvals = match backend {
+        Backend::Postgres => {
+            "(SELECT COALESCE(json_agg(json_build_object('approverId', a.approver_id, 'approverName', a.approver_name, \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at) ORDER BY a.at, a.approver_id), '[]'::json)::text \
+             FROM approvals a WHERE a.request_id = requests.id)"
+        }
+        Backend::Sqlite => {
+            "(SELECT COALESCE(json_group_array(json_object('approverId', a.approver_id, 'approverName', a.approver_name, \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at) ORDER BY a.at, a.approver_id), '[]') \
+             FROM approvals a WHERE a.request_id = requests.id)"
+        }
+    };
+    format!("SELECT {REQUEST_COLUMNS}, {approvals} AS approvals FROM requests")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalColumn {
+    approver_id: String,
+    approver_name: String,
+    decision: String,
+    notes: Option<String>,
+    at: Millis,
+}
+
+fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
+    let approvals: Vec<ApprovalColumn> =
+        serde_json::from_str(&text(row, "approvals")?).map_err(|e| StoreError::Corrupt(format!("approvals: {e}")))?;
+    approvals
+        .into_iter()
+        .map(|a| {
+            Ok(ApprovalRecord {
+                decision: Decision::parse(&a.decision).ok_or_else(|| StoreError::Corrupt("unknown decision".into()))?,
+                approver_id: a.approver_id,
+                approver_name: a.approver_name,
+                notes: a.notes,
+                at: a.at,
+            })
+        })
+        .collect()
+}
+
 fn request_row(row: &Row) -> Result<RequestRecord> {
     let json_column = |column: &str| -> Result<Value> {
         serde_json::from_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
@@ -151,62 +196,33 @@ fn request_row(row: &Row) -> Result<RequestRecord> {
         before: json_column("before_state")?,
         before_version: int(row, "before_version")?,
         after: json_column("after_state")?,
-        approvals: Vec::new(),
+        approvals: approvals_column(row)?,
         secret: opt_text(row, "secret")?,
     })
 }
 
-async fn load_approvals(conn: &mut AnyConnection, requests: &mut [RequestRecord]) -> Result<()> {
-    if requests.is_empty() {
-        return Ok(());
-    }
-    let sql = format!(
-        "SELECT request_id, approver_id, approver_name, decision, notes, at FROM approvals \
-         WHERE request_id IN ({}) ORDER BY at, approver_id",
-        placeholders(1, requests.len())
-    );
-    let mut query = sqlx::query(&sql);
-    for r in requests.iter() {
-        query = query.bind(&r.id);
-    }
-    for row in query.fetch_all(&mut *conn).await? {
-        let request_id = text(&row, "request_id")?;
-        let decision =
-            Decision::parse(&text(&row, "decision")?).ok_or_else(|| StoreError::Corrupt("unknown decision".into()))?;
-        if let Some(r) = requests.iter_mut().find(|r| r.id == request_id) {
-            r.approvals.push(ApprovalRecord {
-                approver_id: text(&row, "approver_id")?,
-                approver_name: text(&row, "approver_name")?,
-                decision,
-                notes: opt_text(&row, "notes")?,
-                at: int(&row, "at")?,
-            });
-        }
-    }
-    Ok(())
-}
-
 async fn lock_request(tx: &mut WriteTx, id: &str) -> Result<RequestRecord> {
-    let sql = format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1{}", tx.for_update());
+    let sql = format!("{} WHERE id = $1{}", select_requests(tx.backend), tx.for_update());
     let row = sqlx::query(&sql)
         .bind(id)
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
-    let mut records = vec![request_row(&row)?];
-    load_approvals(tx.conn(), &mut records).await?;
-    records.pop().ok_or_else(|| StoreError::NotFound(id.to_owned()))
+    request_row(&row)
 }
 
-/// Writes the mutable part of a request after a state change.
+/// Writes the mutable part of a request after a state change, and updates `record` to match,
+/// so that callers answer with what was committed without reading it again.
 async fn save_state(
     tx: &mut WriteTx,
-    record: &RequestRecord,
+    record: &mut RequestRecord,
     state: &RequestState,
     now: Millis,
     completed_at: Option<Millis>,
     failure_reason: Option<&str>,
 ) -> Result<()> {
+    // A pending password hash is kept only while the request can still apply it.
+    let drop_secret = !state.status.is_open();
     sqlx::query(
         "UPDATE requests SET status = $1, expires_at = $2, last_modified_at = $3, completed_at = $4, \
          failure_reason = $5, secret = CASE WHEN $6 = 1 THEN NULL ELSE secret END WHERE id = $7",
@@ -216,11 +232,18 @@ async fn save_state(
     .bind(now)
     .bind(completed_at)
     .bind(failure_reason)
-    // A pending password hash is kept only while the request can still apply it.
-    .bind(i64::from(!state.status.is_open()))
+    .bind(i64::from(drop_secret))
     .bind(&record.id)
     .execute(tx.conn())
     .await?;
+    record.status = state.status;
+    record.expires_at = state.expires_at;
+    record.last_modified_at = now;
+    record.completed_at = completed_at;
+    record.failure_reason = failure_reason.map(str::to_owned);
+    if drop_secret {
+        record.secret = None;
+    }
     Ok(())
 }
 
@@ -306,36 +329,41 @@ async fn insert_visibility(conn: &mut AnyConnection, request_id: &str, group_ids
     Ok(())
 }
 
-/// Expires, inside `tx`, a due request that blocks `object_id`, so that R4 never counts a
-/// request that is already past its time.
-async fn expire_due_for_object(
+/// The object's open request (R4), after expiring, inside `tx`, one that is already past its
+/// time: R4 never counts a request that can no longer be acted on.
+async fn live_open_request(
     tx: &mut WriteTx,
     resource_type: ResourceType,
     object_id: &str,
     now: Millis,
-) -> Result<()> {
-    let due = sqlx::query(
-        "SELECT id FROM requests WHERE resource_type = $1 AND object_id = $2 \
-         AND status IN ('needsApproval', 'approved') AND expires_at <= $3",
+) -> Result<Option<String>> {
+    let open = sqlx::query(
+        "SELECT id, expires_at FROM requests WHERE resource_type = $1 AND object_id = $2 \
+         AND status IN ('needsApproval', 'approved')",
     )
     .bind(resource_type.as_str())
     .bind(object_id)
-    .bind(now)
     .fetch_all(tx.conn())
     .await?;
-    for row in &due {
-        expire_one(tx, &text(row, "id")?, now).await?;
+    let mut live = None;
+    for row in &open {
+        let id = text(row, "id")?;
+        if int(row, "expires_at")? <= now {
+            expire_one(tx, &id, now).await?;
+        } else {
+            live = Some(id);
+        }
     }
-    Ok(())
+    Ok(live)
 }
 
 async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bool> {
-    let record = lock_request(tx, request_id).await?;
+    let mut record = lock_request(tx, request_id).await?;
     let mut state = record.state();
     if !state.expire_if_due(now) {
         return Ok(false);
     }
-    save_state(tx, &record, &state, now, None, None).await?;
+    save_state(tx, &mut record, &state, now, None, None).await?;
     append(tx, request_audit(&record, "expired", None), now);
     enqueue(tx, &record, state.status, EventKind::Expired, None, now).await?;
     Ok(true)
@@ -406,14 +434,14 @@ async fn ensure_groups_exist(tx: &mut WriteTx, group_ids: &[String]) -> Result<(
 /// Applies an approved request in `tx`: R12 stale check, then the change, then the status.
 async fn finish(
     tx: &mut WriteTx,
-    record: &RequestRecord,
+    record: &mut RequestRecord,
     state: &mut RequestState,
     actor: &Actor,
     now: Millis,
 ) -> Result<()> {
     let proposal = record.proposal();
     match apply(tx, &proposal, now).await {
-        Ok(_) => {
+        Ok(()) => {
             state.finish(true)?;
             save_state(tx, record, state, now, Some(now), None).await?;
             append(tx, request_audit(record, "completed", Some(actor)), now);
@@ -461,10 +489,13 @@ impl Store {
         let policies = all_policies(tx.conn()).await?;
         match gate_decision(&mut tx, &proposal, &policies).await? {
             Gate::Apply => {
-                let state = apply(&mut tx, &proposal, now).await?;
+                apply(&mut tx, &proposal, now).await?;
                 append(&mut tx, applied_audit(&proposal, actor, None), now);
-                let version =
-                    load(&mut tx, proposal.resource_type, &proposal.object_id).await?.map(|c| c.version).unwrap_or(0);
+                // As stored (normalised), with its new version; nothing after a delete.
+                let (state, version) = match load(&mut tx, proposal.resource_type, &proposal.object_id).await? {
+                    Some(applied) => (applied.state, applied.version),
+                    None => (Value::Null, 0),
+                };
                 tx.commit().await?;
                 Ok(Submitted::Applied { state, version })
             }
@@ -483,7 +514,6 @@ impl Store {
                     }
                     ensure_policy_satisfiable(&mut tx, actor, &policy).await?;
                 }
-                expire_due_for_object(&mut tx, proposal.resource_type, &proposal.object_id, now).await?;
                 let record = self.hold(&mut tx, actor, proposal, governance, justification, now).await?;
                 enqueue(&mut tx, &record, record.status, EventKind::Created, None, now).await?;
                 tx.commit().await?;
@@ -527,7 +557,7 @@ impl Store {
         now: Millis,
     ) -> Result<RequestRecord> {
         let object = format!("{} '{}'", proposal.resource_type, proposal.object_name);
-        if let Some(open) = open_request_for(tx.conn(), proposal.resource_type, &proposal.object_id).await? {
+        if let Some(open) = live_open_request(tx, proposal.resource_type, &proposal.object_id, now).await? {
             return Err(StoreError::RequestOpen { request_id: open, object });
         }
         let record = RequestRecord {
@@ -637,7 +667,7 @@ impl Store {
         now: Millis,
     ) -> Result<RequestRecord> {
         let notes = validate::notes(notes)?;
-        let (mut tx, record) = self.lock_for_action(request_id, decision.target(), now).await?;
+        let (mut tx, mut record) = self.lock_for_action(request_id, decision.target(), now).await?;
         let mut state = record.state();
         let approver = account_by_id(tx.conn(), &actor.id)
             .await?
@@ -658,7 +688,14 @@ impl Store {
         .execute(tx.conn())
         .await
         .map_err(|e| if is_unique_violation(&e) { DomainError::AlreadyApproved.into() } else { StoreError::from(e) })?;
-        save_state(&mut tx, &record, &state, now, None, None).await?;
+        record.approvals.push(ApprovalRecord {
+            approver_id: actor.id.clone(),
+            approver_name: actor.name.clone(),
+            decision,
+            notes: notes.clone(),
+            at: now,
+        });
+        save_state(&mut tx, &mut record, &state, now, None, None).await?;
         let action = match outcome {
             DecisionOutcome::Rejected => "rejected",
             DecisionOutcome::Counted { .. } => "approvalRecorded",
@@ -681,33 +718,33 @@ impl Store {
         };
         enqueue(&mut tx, &record, state.status, kind, notes.as_deref(), now).await?;
         if outcome == (DecisionOutcome::Approved { apply_now: true }) {
-            finish(&mut tx, &record, &mut state, actor, now).await?;
+            finish(&mut tx, &mut record, &mut state, actor, now).await?;
         }
         tx.commit().await?;
-        self.request(request_id).await
+        Ok(record)
     }
 
     /// R10: the requester cancels.
     pub async fn cancel(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
-        let (mut tx, record) = self.lock_for_action(request_id, RequestStatus::Cancelled, now).await?;
+        let (mut tx, mut record) = self.lock_for_action(request_id, RequestStatus::Cancelled, now).await?;
         let mut state = record.state();
         state.cancel(&actor.id, now)?;
-        save_state(&mut tx, &record, &state, now, None, None).await?;
+        save_state(&mut tx, &mut record, &state, now, None, None).await?;
         append(&mut tx, request_audit(&record, "cancelled", Some(actor)), now);
         enqueue(&mut tx, &record, state.status, EventKind::Cancelled, None, now).await?;
         tx.commit().await?;
-        self.request(request_id).await
+        Ok(record)
     }
 
     /// R8, R12: the requester completes an approved request; it is applied exactly once, or
     /// fails without changing anything when the object moved since submission.
     pub async fn complete(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
-        let (mut tx, record) = self.lock_for_action(request_id, RequestStatus::Completed, now).await?;
+        let (mut tx, mut record) = self.lock_for_action(request_id, RequestStatus::Completed, now).await?;
         let mut state = record.state();
         state.check_completable(&actor.id, now)?;
-        finish(&mut tx, &record, &mut state, actor, now).await?;
+        finish(&mut tx, &mut record, &mut state, actor, now).await?;
         tx.commit().await?;
-        self.request(request_id).await
+        Ok(record)
     }
 
     /// R11: expires every due request; safe to run on every replica at once (each due row is
@@ -769,15 +806,12 @@ impl Store {
     }
 
     pub async fn request(&self, id: &str) -> Result<RequestRecord> {
-        let mut conn = self.pool().acquire().await?;
-        let row = sqlx::query(&format!("SELECT {REQUEST_COLUMNS} FROM requests WHERE id = $1"))
+        let row = sqlx::query(&format!("{} WHERE id = $1", select_requests(self.backend)))
             .bind(id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
-        let mut records = vec![request_row(&row)?];
-        load_approvals(&mut conn, &mut records).await?;
-        records.pop().ok_or_else(|| StoreError::NotFound(id.to_owned()))
+        request_row(&row)
     }
 
     /// Newest first.
@@ -824,16 +858,14 @@ impl Store {
             conditions.add("id < ?", Bind::Text(before.clone()));
         }
         let sql = format!(
-            "SELECT {REQUEST_COLUMNS} FROM requests {} ORDER BY id DESC LIMIT {}",
+            "{} {} ORDER BY id DESC LIMIT {}",
+            select_requests(self.backend),
             conditions.where_clause(),
             filter.limit.clamp(1, 500)
         );
         let query = conditions.bind_to(sqlx::query(&sql));
-        let mut conn = self.pool().acquire().await?;
-        let rows = query.fetch_all(&mut *conn).await?;
-        let mut records = rows.iter().map(request_row).collect::<Result<Vec<_>>>()?;
-        load_approvals(&mut conn, &mut records).await?;
-        Ok(records)
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(request_row).collect()
     }
 
     /// The approver groups deciding `record` now; see R2.
