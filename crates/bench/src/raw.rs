@@ -60,8 +60,9 @@ macro_rules! raw_tx {
 raw_tx!(Sqlite, "SELECT seq, hash FROM audit_head WHERE id = 1");
 raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
 
-/// A native pool with the settings the store uses: on SQLite, WAL with `synchronous=FULL` and
-/// one writer at a time (the store queues writers on a lock rather than spin on `SQLITE_BUSY`).
+/// A native pool with the settings the store uses: as many connections, none pinged before use
+/// while busy, and on SQLite, WAL with `synchronous=FULL` and one writer at a time (the store
+/// queues writers rather than spin on `SQLITE_BUSY`).
 #[derive(Clone)]
 pub enum RawPool {
     Sqlite { pool: SqlitePool, writer: Arc<Mutex<()>> },
@@ -76,10 +77,16 @@ impl RawPool {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
-            let pool = SqlitePoolOptions::new().max_connections(max_connections).connect_with(options).await?;
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .test_before_acquire(false)
+                .connect_with(options)
+                .await?;
             Ok(RawPool::Sqlite { pool, writer: Arc::new(Mutex::new(())) })
         } else {
-            Ok(RawPool::Postgres(PgPoolOptions::new().max_connections(max_connections).connect(url).await?))
+            let pool =
+                PgPoolOptions::new().max_connections(max_connections).test_before_acquire(false).connect(url).await?;
+            Ok(RawPool::Postgres(pool))
         }
     }
 

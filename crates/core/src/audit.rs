@@ -37,11 +37,18 @@ impl AuditRecord {
     }
 
     /// The entry's fields as a JSON array in a fixed order, so the encoding cannot be
-    /// ambiguous. Serialised straight from the fields (not through a `serde_json::Value`, which
-    /// would copy every string first); the bytes are the same.
+    /// ambiguous: `[seq` followed by [`AuditRecord::canonical_tail`].
     pub fn canonical_bytes(&self) -> Vec<u8> {
+        format!("[{}{}", self.seq, self.canonical_tail()).into_bytes()
+    }
+
+    /// The canonical bytes after the sequence number: everything of the entry that does not
+    /// depend on its place in the chain. A store that assigns `seq` inside the database (with the
+    /// chain head locked there) hashes `prev_hash ‖ "[" ‖ seq ‖ tail` itself, and the result is
+    /// the same. Serialised straight from the fields (not through a `serde_json::Value`, which
+    /// would copy every string first).
+    pub fn canonical_tail(&self) -> String {
         let fields = (
-            self.seq,
             &self.id,
             self.at,
             &self.actor_id,
@@ -53,7 +60,9 @@ impl AuditRecord {
             &self.details,
         );
         // Integers, strings and options of strings always serialise; an error is impossible.
-        serde_json::to_vec(&fields).unwrap_or_default()
+        let array = serde_json::to_string(&fields).unwrap_or_default();
+        // `["id",…]` becomes `,"id",…]`, to follow `[seq`.
+        format!(",{}", array.strip_prefix('[').unwrap_or(&array))
     }
 }
 
@@ -168,6 +177,8 @@ mod tests {
         ])
         .to_string();
         assert_eq!(String::from_utf8(r.canonical_bytes()).unwrap(), expected);
+        // What a database that assigns `seq` itself hashes after "[seq".
+        assert_eq!(format!("[{}{}", r.seq, r.canonical_tail()), expected);
         assert_eq!(
             r.compute_hash(),
             hex::encode(Sha256::digest(format!("{}{expected}", r.prev_hash))),

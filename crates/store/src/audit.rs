@@ -1,11 +1,12 @@
 //! R13: appending to and reading the hash-chained audit log.
 
 use crate::rows::{int, opt_text, text};
-use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, WriteTx};
+use crate::{new_id, placeholders, Bind, Conditions, Result, Row, Store, WriteTx};
 use countersign_core::audit::{AuditRecord, ChainBreak, ChainVerifier};
 use countersign_core::Millis;
 use serde::Serialize;
 use serde_json::Value;
+use sqlx::{AnyConnection, Executor};
 
 /// What happened, before it is chained.
 #[derive(Debug, Clone)]
@@ -92,58 +93,83 @@ fn record(row: &Row) -> Result<AuditRecord> {
 }
 
 /// Appends one entry to the chain as part of `tx`: it commits with the change it records, or
-/// not at all. Entries are chained when `tx` commits ([`write_chained`]), so that the chain head,
+/// not at all. Entries are chained when `tx` commits ([`append_here`], [`append_and_commit`]), so that the chain head,
 /// which every write on every replica shares, is locked only for that last moment
 /// (countersign-bench, lifecycle profile).
 pub(crate) fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) {
     tx.audit.push((entry, now));
 }
 
-/// Takes the chain head's lock, chains `entries` after it, writes them and moves the head, so
-/// that concurrent appends (from any replica) form one chain, in commit order.
-pub(crate) async fn write_chained(tx: &mut WriteTx, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
-    let head_sql = format!("SELECT seq, hash FROM audit_head WHERE id = 1{}", tx.for_update());
-    let head = sqlx::query(&head_sql).fetch_one(tx.conn()).await?;
+/// An entry with everything but its place in the chain.
+fn unchained((entry, at): (NewAudit, Millis)) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        id: new_id(),
+        at,
+        actor_id: entry.actor_id,
+        actor_name: entry.actor_name,
+        category: entry.category.to_owned(),
+        action: entry.action,
+        target_type: entry.target_type,
+        target_id: entry.target_id,
+        details: entry.details.to_string(),
+        prev_hash: String::new(),
+        hash: String::new(),
+    }
+}
+
+/// PostgreSQL: chains `entries` after the head and commits.
+///
+/// Every write on every replica appends to the chain, and the head's lock is held from the
+/// append to the end of the COMMIT, so the time it is held bounds how many writes commit a
+/// second. The entries are handed over first (a transaction-local setting, as a bound
+/// parameter); then `countersign_append_audit` (migration 0004) takes the lock, chains, writes and
+/// moves the head, and the COMMIT follows in the same message: the head is held for the server's
+/// own work and the disk flush, never for a round trip to this process (countersign-bench,
+/// lifecycle profile). A `BEGIN` ends the message so that the caller's transaction handle still
+/// has a transaction to end; that one is empty.
+pub(crate) async fn append_and_commit(conn: &mut AnyConnection, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
+    let entries: Vec<Value> = entries
+        .into_iter()
+        .map(unchained)
+        .map(|r| {
+            serde_json::json!({
+                "id": r.id, "at": r.at, "actorId": r.actor_id, "actorName": r.actor_name,
+                "category": r.category, "action": r.action, "targetType": r.target_type,
+                "targetId": r.target_id, "details": r.details,
+                "tail": r.canonical_tail(),
+            })
+        })
+        .collect();
+    sqlx::query("SELECT set_config('countersign.audit_entries', $1, true)")
+        .bind(Value::Array(entries).to_string())
+        .execute(&mut *conn)
+        .await?;
+    conn.execute("SELECT countersign_append_audit(); COMMIT; BEGIN").await?;
+    Ok(())
+}
+
+/// SQLite, whose writer is this process's alone: read the head, chain `entries` here, write
+/// them in as few statements as the parameter limit allows, move the head.
+pub(crate) async fn append_here(conn: &mut AnyConnection, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
+    let mut records: Vec<AuditRecord> = entries.into_iter().map(unchained).collect();
+    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
     let (mut seq, mut prev_hash) = (int(&head, "seq")?, text(&head, "hash")?);
-    let mut records = Vec::with_capacity(entries.len());
-    for (entry, at) in entries {
+    for record in &mut records {
         seq += 1;
-        let mut record = AuditRecord {
-            seq,
-            id: new_id(),
-            at,
-            actor_id: entry.actor_id,
-            actor_name: entry.actor_name,
-            category: entry.category.to_owned(),
-            action: entry.action,
-            target_type: entry.target_type,
-            target_id: entry.target_id,
-            details: entry.details.to_string(),
-            prev_hash,
-            hash: String::new(),
-        };
+        record.seq = seq;
+        record.prev_hash = std::mem::take(&mut prev_hash);
         record.hash = record.compute_hash();
         prev_hash = record.hash.clone();
-        records.push(record);
     }
-    // Statements of at most this many entries stay under both backends' limit on parameters.
     const PER_STATEMENT: usize = 500;
     const COLUMNS: usize = 12;
-    let chunks: Vec<&[AuditRecord]> = records.chunks(PER_STATEMENT).collect();
-    for (i, chunk) in chunks.iter().enumerate() {
+    for chunk in records.chunks(PER_STATEMENT) {
         let rows: Vec<String> =
             (0..chunk.len()).map(|r| format!("({})", placeholders(r * COLUMNS + 1, COLUMNS))).collect();
-        let insert = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}", rows.join(", "));
-        // On PostgreSQL the last insert also moves the head: one round trip less while it is locked.
-        let moves_head = tx.backend == Backend::Postgres && i == chunks.len() - 1;
-        let sql = if moves_head {
-            let (seq_at, hash_at) = (chunk.len() * COLUMNS + 1, chunk.len() * COLUMNS + 2);
-            format!("WITH appended AS ({insert}) UPDATE audit_head SET seq = ${seq_at}, hash = ${hash_at} WHERE id = 1")
-        } else {
-            insert
-        };
+        let sql = format!("INSERT INTO audit_log ({AUDIT_COLUMNS}) VALUES {}", rows.join(", "));
         let mut query = sqlx::query(&sql);
-        for record in *chunk {
+        for record in chunk {
             query = query
                 .bind(record.seq)
                 .bind(&record.id)
@@ -158,18 +184,13 @@ pub(crate) async fn write_chained(tx: &mut WriteTx, entries: Vec<(NewAudit, Mill
                 .bind(&record.prev_hash)
                 .bind(&record.hash);
         }
-        if moves_head {
-            query = query.bind(seq).bind(&prev_hash);
-        }
-        query.execute(tx.conn()).await?;
+        query.execute(&mut *conn).await?;
     }
-    if tx.backend == Backend::Sqlite {
-        sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-            .bind(seq)
-            .bind(&prev_hash)
-            .execute(tx.conn())
-            .await?;
-    }
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
+        .bind(seq)
+        .bind(&prev_hash)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 

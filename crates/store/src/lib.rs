@@ -30,7 +30,7 @@ pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
 
 use group_commit::{GroupCommit, GroupWrite};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyConnection, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -97,12 +97,20 @@ impl WriteTx {
     /// Writes the audit entries and makes the transaction durable; returns once it is.
     pub(crate) async fn commit(mut self) -> Result<()> {
         let entries = std::mem::take(&mut self.audit);
-        if !entries.is_empty() {
-            audit::write_chained(&mut self, entries).await?;
-        }
         match self.conn {
-            TxConn::Pool(tx) => tx.commit().await?,
-            TxConn::Group(write) => write.commit().await?,
+            TxConn::Group(mut write) => {
+                if !entries.is_empty() {
+                    audit::append_here(&mut write, entries).await?;
+                }
+                write.commit().await?;
+            }
+            TxConn::Pool(tx) if entries.is_empty() => tx.commit().await?,
+            TxConn::Pool(mut tx) => {
+                audit::append_and_commit(&mut tx, entries).await?;
+                // What is left is the empty transaction that followed the COMMIT: closing it
+                // writes nothing.
+                tx.commit().await?;
+            }
         }
         Ok(())
     }
@@ -147,6 +155,16 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.connect_timeout)
+            // Checked only when it is worth a round trip (see `pool_health`).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if error::pool_health::check_before_use(meta.idle_for) {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {

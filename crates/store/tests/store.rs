@@ -180,3 +180,30 @@ async fn postgres_connections_can_require_tls() {
     store.close().await;
     database.drop_database().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r13_entries_of_any_text_chain_and_verify_on_every_backend() {
+    // Quotes, backslashes, control characters, non-ASCII and emoji: wherever an entry is hashed
+    // (in Rust on SQLite, inside PostgreSQL there), the bytes must be those `verify` hashes.
+    let awkward = "Zoë \"the admin\" \\ tab\tnew\nline \u{1} ✓ 🚀 </script>";
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+        let entry = countersign_store::NewAudit::new("auth", awkward)
+            .by("00000000-0000-7000-8000-0000000000aa", awkward)
+            .on("account", awkward)
+            .details(json!({"note": awkward, "n": -1, "nested": {"list": [awkward, null]}}));
+        store.audit(entry.clone(), NOW).await.unwrap();
+        store.audit(entry, NOW + 1).await.unwrap();
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.valid && report.entries_checked == 2, "{backend:?}: {report:?}");
+        let stored = store.audit_entries(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
+        assert_eq!(stored.len(), 2);
+        for record in &stored {
+            assert_eq!((record.action.as_str(), record.actor_name.as_str()), (awkward, awkward), "{backend:?}");
+            assert_eq!(record.hash, record.compute_hash(), "{backend:?}: stored hash is the entry's own");
+        }
+        assert_eq!(stored[0].prev_hash, stored[1].hash, "newest first, chained");
+        database.drop_database().await;
+    }
+}
