@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 pub struct Settings {
     pub clients: usize,
     pub duration: Duration,
+    /// Raw then API, this many times over; each side is reported by its median round, so that
+    /// one slow moment of a shared machine does not decide the ratio.
+    pub rounds: usize,
 }
 
 /// The latencies of each step, one entry per completed step.
@@ -72,26 +75,64 @@ impl Throughput {
 pub struct LifecycleResult {
     pub backend: String,
     pub clients: usize,
+    /// The median round of each side.
     pub api: Throughput,
     pub raw: Throughput,
-    /// api / raw lifecycles per second.
+    /// api / raw lifecycles per second, of the median rounds.
     pub ratio: f64,
-    /// The server process's peak resident memory over its whole life.
+    /// Every round's lifecycles per second, API and raw, in the order they ran.
+    pub rounds: Vec<Round>,
+    /// The server process's peak resident memory, the most of any round.
     pub server_peak_rss_mib: f64,
-    /// Server CPU time (user + system) per lifecycle.
+    /// Server CPU time (user + system) per lifecycle, in the median API round.
     pub server_cpu_ms_per_lifecycle: f64,
+    /// Writes per COMMIT in the median API round (SQLite's group commit; 1 on PostgreSQL).
+    pub writes_per_commit: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    pub api_lifecycles_per_second: f64,
+    pub raw_lifecycles_per_second: f64,
+}
+
+/// What one API run measured besides its latencies.
+struct ApiRun {
+    throughput: Throughput,
+    peak_rss: u64,
+    cpu: Duration,
+    writes_per_commit: f64,
 }
 
 pub async fn run(target: &Target, settings: &Settings) -> Result<LifecycleResult> {
-    let raw = run_raw(target, settings).await.context("the raw baseline")?;
-    let (api, peak_rss, cpu) = run_api(target, settings).await.context("the API run")?;
+    let mut raws = Vec::new();
+    let mut apis = Vec::new();
+    for round in 0..settings.rounds.max(1) {
+        raws.push(run_raw(target, settings).await.with_context(|| format!("the raw baseline, round {}", round + 1))?);
+        apis.push(run_api(target, settings).await.with_context(|| format!("the API run, round {}", round + 1))?);
+    }
+    let rounds = apis
+        .iter()
+        .zip(&raws)
+        .map(|(api, raw)| Round {
+            api_lifecycles_per_second: api.throughput.lifecycles_per_second,
+            raw_lifecycles_per_second: raw.lifecycles_per_second,
+        })
+        .collect();
+    let peak_rss = apis.iter().map(|a| a.peak_rss).max().unwrap_or(0);
+    apis.sort_by(|a, b| a.throughput.lifecycles_per_second.total_cmp(&b.throughput.lifecycles_per_second));
+    raws.sort_by(|a, b| a.lifecycles_per_second.total_cmp(&b.lifecycles_per_second));
+    let api = apis.swap_remove(apis.len() / 2);
+    let raw = raws.swap_remove(raws.len() / 2);
     Ok(LifecycleResult {
         backend: target.name().into(),
         clients: settings.clients,
-        ratio: api.lifecycles_per_second / raw.lifecycles_per_second.max(f64::MIN_POSITIVE),
+        ratio: api.throughput.lifecycles_per_second / raw.lifecycles_per_second.max(f64::MIN_POSITIVE),
+        rounds,
         server_peak_rss_mib: peak_rss as f64 / (1024.0 * 1024.0),
-        server_cpu_ms_per_lifecycle: cpu.as_secs_f64() * 1000.0 / (api.lifecycles.max(1) as f64),
-        api,
+        server_cpu_ms_per_lifecycle: api.cpu.as_secs_f64() * 1000.0 / (api.throughput.lifecycles.max(1) as f64),
+        writes_per_commit: api.writes_per_commit,
+        api: api.throughput,
         raw,
     })
 }
@@ -105,7 +146,7 @@ async fn prepared(target: &Target, clients: usize) -> Result<(countersign_store:
     Ok((database, tenant))
 }
 
-async fn run_api(target: &Target, settings: &Settings) -> Result<(Throughput, u64, Duration)> {
+async fn run_api(target: &Target, settings: &Settings) -> Result<ApiRun> {
     let (database, tenant) = prepared(target, settings.clients).await?;
     let server = ServerProcess::start(&database.url).await?;
     let http = reqwest::Client::builder().pool_max_idle_per_host(settings.clients).build()?;
@@ -124,11 +165,25 @@ async fn run_api(target: &Target, settings: &Settings) -> Result<(Throughput, u6
     }
     let elapsed = started.elapsed();
     let cpu = server.cpu_time()?.saturating_sub(cpu_before);
-    let peak = server.peak_rss_bytes()?;
+    let peak_rss = server.peak_rss_bytes()?;
+    let writes_per_commit = writes_per_commit(&http, &server.base).await?;
     server.stop().await?;
     check_outcome(&database.url, samples.complete.len()).await?;
     database.drop_database().await;
-    Ok((Throughput::of(samples, elapsed), peak, cpu))
+    Ok(ApiRun { throughput: Throughput::of(samples, elapsed), peak_rss, cpu, writes_per_commit })
+}
+
+/// From the server's own `/metrics`: how many writes each COMMIT carried.
+async fn writes_per_commit(http: &reqwest::Client, base: &str) -> Result<f64> {
+    let metrics = http.get(format!("{base}/metrics")).send().await?.text().await?;
+    let gauge = |name: &str| -> Option<f64> {
+        metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    };
+    Ok(match (gauge("countersign_sqlite_writes"), gauge("countersign_sqlite_commits")) {
+        (Some(writes), Some(commits)) if commits > 0.0 => writes / commits,
+        // PostgreSQL: every write commits on its own.
+        _ => 1.0,
+    })
 }
 
 async fn send(request: reqwest::RequestBuilder, expected: u16) -> Result<Value> {

@@ -35,6 +35,10 @@ struct Cli {
     /// How long each lifecycle run lasts, in seconds [default: 20, or 4 with --quick].
     #[arg(long)]
     seconds: Option<u64>,
+    /// Lifecycle rounds (raw, then API) per backend; the median round of each side is reported
+    /// [default: 3, or 1 with --quick].
+    #[arg(long)]
+    rounds: Option<usize>,
     /// Requests and audit entries in the large history [default: 1000000, or 20000 with --quick].
     #[arg(long)]
     rows: Option<usize>,
@@ -94,6 +98,7 @@ async fn main() -> Result<()> {
     let lifecycle_settings = lifecycle::Settings {
         clients: cli.clients.max(1),
         duration: std::time::Duration::from_secs(cli.seconds.unwrap_or(if cli.quick { 4 } else { 20 })),
+        rounds: cli.rounds.unwrap_or(if cli.quick { 1 } else { 3 }).max(1),
     };
     let rows = cli.rows.unwrap_or(if cli.quick { 20_000 } else { 1_000_000 });
 
@@ -101,10 +106,11 @@ async fn main() -> Result<()> {
     for target in &targets {
         if scenarios.contains(&Scenario::Lifecycle) || scenarios.contains(&Scenario::Memory) {
             eprintln!(
-                "[{}] lifecycle: {} clients for {:?} each, API then raw",
+                "[{}] lifecycle: {} clients for {:?} each, raw then API, {} round(s)",
                 target.name(),
                 lifecycle_settings.clients,
-                lifecycle_settings.duration
+                lifecycle_settings.duration,
+                lifecycle_settings.rounds
             );
             let result = lifecycle::run(target, &lifecycle_settings).await?;
             if scenarios.contains(&Scenario::Lifecycle) {

@@ -1,6 +1,6 @@
 //! The floor: the writes one request lifecycle makes (the same rows inserted and updated, the
-//! same audit appends under the chain-head lock, one transaction per step, the same durability
-//! settings and pool size) issued straight through sqlx's native drivers, with no HTTP, no
+//! same audit appends made the way the store makes them, one transaction per step, the same
+//! durability settings and pool) issued straight through sqlx's native drivers, with no HTTP, no
 //! authentication, no JSON parsing and none of the gate's reads.
 
 use anyhow::Result;
@@ -10,7 +10,7 @@ use countersign_core::Millis;
 use serde_json::{json, Value};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use sqlx::{Executor, PgPool, Postgres, Sqlite, SqlitePool, Transaction};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +28,8 @@ pub enum Val {
 /// What a raw step needs from a transaction, on either backend.
 pub trait RawTx {
     async fn exec(&mut self, sql: &str, values: Vec<Val>) -> Result<()>;
-    /// The chain head, locked until commit.
-    async fn lock_head(&mut self) -> Result<(i64, String)>;
+    /// The chain head (the writer lock already serialises SQLite's appends).
+    async fn head(&mut self) -> Result<(i64, String)>;
 }
 
 macro_rules! raw_tx {
@@ -49,7 +49,7 @@ macro_rules! raw_tx {
                 Ok(())
             }
 
-            async fn lock_head(&mut self) -> Result<(i64, String)> {
+            async fn head(&mut self) -> Result<(i64, String)> {
                 let (seq, hash): (i64, String) = sqlx::query_as($head_sql).fetch_one(&mut **self).await?;
                 Ok((seq, hash))
             }
@@ -58,7 +58,7 @@ macro_rules! raw_tx {
 }
 
 raw_tx!(Sqlite, "SELECT seq, hash FROM audit_head WHERE id = 1");
-raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE");
+raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1");
 
 /// A native pool with the settings the store uses: as many connections, none pinged before use
 /// while busy, and on SQLite, WAL with `synchronous=FULL` and one writer at a time (the store
@@ -90,18 +90,33 @@ impl RawPool {
         }
     }
 
-    /// Runs `step` in one write transaction and commits it.
+    /// Runs `step` in one write transaction, appends its audit entries as the store does, and
+    /// commits.
     pub async fn write(&self, step: &Step<'_>) -> Result<()> {
+        let mut entries = Vec::new();
         match self {
             RawPool::Sqlite { pool, writer } => {
                 let _writer = writer.lock().await;
                 let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-                step.run(&mut tx).await?;
+                step.run(&mut tx, &mut entries).await?;
+                if !entries.is_empty() {
+                    append_chained(&mut tx, entries).await?;
+                }
                 tx.commit().await?;
             }
             RawPool::Postgres(pool) => {
                 let mut tx = pool.begin().await?;
-                step.run(&mut tx).await?;
+                step.run(&mut tx, &mut entries).await?;
+                if !entries.is_empty() {
+                    // The store's way (countersign-store `audit::append_and_commit`): the entries
+                    // as a setting, then the append and the COMMIT in one message.
+                    let json: Vec<Value> = entries.iter().map(entry_json).collect();
+                    sqlx::query("SELECT set_config('countersign.audit_entries', $1, true)")
+                        .bind(Value::Array(json).to_string())
+                        .execute(&mut *tx)
+                        .await?;
+                    (&mut *tx).execute("SELECT countersign_append_audit(); COMMIT; BEGIN").await?;
+                }
                 tx.commit().await?;
             }
         }
@@ -191,7 +206,7 @@ pub enum Step<'a> {
 const TTL_MS: Millis = 30 * countersign_core::MILLIS_PER_DAY;
 
 impl Step<'_> {
-    async fn run(&self, tx: &mut impl RawTx) -> Result<()> {
+    async fn run(&self, tx: &mut impl RawTx, audit: &mut Vec<AuditRecord>) -> Result<()> {
         match *self {
             Step::Submit { subject, request_id, before, after, now } => {
                 tx.exec(
@@ -224,7 +239,8 @@ impl Step<'_> {
                 .await?;
                 let details = json!({"resourceType": "app", "objectId": subject.app_id, "objectName": subject.app_name,
                     "operation": "update", "justification": "Benchmark rollout"});
-                append(tx, subject.requester, "request", "created", ("request", request_id), details, now).await
+                audit.push(entry(subject.requester, "request", "created", ("request", request_id), details, now));
+                Ok(())
             }
             Step::Insert { table, columns, rows } => {
                 let per_statement = (2_000 / columns.len()).max(1);
@@ -259,7 +275,8 @@ impl Step<'_> {
                 save_status(tx, request_id, "approved", now, None).await?;
                 let details =
                     json!({"objectName": subject.app_name, "notes": null, "approvals": 1, "requiredApprovals": 1});
-                append(tx, subject.approver, "request", "approved", ("request", request_id), details, now).await
+                audit.push(entry(subject.approver, "request", "approved", ("request", request_id), details, now));
+                Ok(())
             }
             Step::Complete { subject, request_id, before, after, now } => {
                 tx.exec(
@@ -278,11 +295,18 @@ impl Step<'_> {
                 save_status(tx, request_id, "completed", now, Some(now)).await?;
                 let request_details = json!({"resourceType": "app", "objectId": subject.app_id,
                     "objectName": subject.app_name, "operation": "update"});
-                append(tx, subject.requester, "request", "completed", ("request", request_id), request_details, now)
-                    .await?;
+                audit.push(entry(
+                    subject.requester,
+                    "request",
+                    "completed",
+                    ("request", request_id),
+                    request_details,
+                    now,
+                ));
                 let applied = json!({"operation": "update", "objectName": subject.app_name, "requestId": request_id,
                     "diff": diff::render(&diff::diff(before, after))});
-                append(tx, subject.requester, "change", "applied", ("app", subject.app_id), applied, now).await
+                audit.push(entry(subject.requester, "change", "applied", ("app", subject.app_id), applied, now));
+                Ok(())
             }
         }
     }
@@ -313,19 +337,17 @@ async fn save_status(
     .await
 }
 
-/// R13's append: read and lock the head, chain the entry, write it, move the head.
-async fn append(
-    tx: &mut impl RawTx,
+/// One audit entry, not yet chained.
+fn entry(
     actor: (&str, &str),
     category: &str,
     action: &str,
     target: (&str, &str),
     details: Value,
     now: Millis,
-) -> Result<()> {
-    let (seq, prev_hash) = tx.lock_head().await?;
-    let mut record = AuditRecord {
-        seq: seq + 1,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
         id: uuid::Uuid::now_v7().to_string(),
         at: now,
         actor_id: Some(actor.0.to_owned()),
@@ -335,30 +357,55 @@ async fn append(
         target_type: Some(target.0.to_owned()),
         target_id: Some(target.1.to_owned()),
         details: details.to_string(),
-        prev_hash,
+        prev_hash: String::new(),
         hash: String::new(),
-    };
-    record.hash = record.compute_hash();
-    let seq = record.seq;
-    let hash = record.hash.clone();
-    tx.exec(
+    }
+}
+
+/// An entry as `countersign_append_audit` takes it.
+fn entry_json(r: &AuditRecord) -> Value {
+    json!({
+        "id": r.id, "at": r.at, "actorId": r.actor_id, "actorName": r.actor_name, "category": r.category,
+        "action": r.action, "targetType": r.target_type, "targetId": r.target_id, "details": r.details,
+        "tail": r.canonical_tail(),
+    })
+}
+
+/// R13's append on SQLite, as the store makes it: read the head, chain the entries, write them
+/// in one statement, move the head.
+async fn append_chained(tx: &mut impl RawTx, mut entries: Vec<AuditRecord>) -> Result<()> {
+    let (mut seq, mut prev_hash) = tx.head().await?;
+    let mut sql = String::from(
         "INSERT INTO audit_log (seq, id, at, actor_id, actor_name, category, action, target_type, target_id, details, \
-         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-        vec![
+         prev_hash, hash) VALUES ",
+    );
+    let mut values = Vec::with_capacity(entries.len() * 12);
+    for (i, record) in entries.iter_mut().enumerate() {
+        seq += 1;
+        record.seq = seq;
+        record.prev_hash = std::mem::take(&mut prev_hash);
+        record.hash = record.compute_hash();
+        prev_hash = record.hash.clone();
+        let first = i * 12 + 1;
+        let placeholders: Vec<String> = (first..first + 12).map(|n| format!("${n}")).collect();
+        sql.push_str(if i == 0 { "(" } else { ", (" });
+        sql.push_str(&placeholders.join(", "));
+        sql.push(')');
+        values.extend([
             Val::Int(record.seq),
-            Val::Text(record.id),
+            Val::Text(record.id.clone()),
             Val::Int(record.at),
-            Val::OptText(record.actor_id),
-            Val::Text(record.actor_name),
-            Val::Text(record.category),
-            Val::Text(record.action),
-            Val::OptText(record.target_type),
-            Val::OptText(record.target_id),
-            Val::Text(record.details),
-            Val::Text(record.prev_hash),
-            Val::Text(record.hash),
-        ],
-    )
-    .await?;
-    tx.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", vec![Val::Int(seq), Val::Text(hash)]).await
+            Val::OptText(record.actor_id.clone()),
+            Val::Text(record.actor_name.clone()),
+            Val::Text(record.category.clone()),
+            Val::Text(record.action.clone()),
+            Val::OptText(record.target_type.clone()),
+            Val::OptText(record.target_id.clone()),
+            Val::Text(record.details.clone()),
+            Val::Text(record.prev_hash.clone()),
+            Val::Text(record.hash.clone()),
+        ]);
+    }
+    tx.exec(&sql, values).await?;
+    tx.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", vec![Val::Int(seq), Val::Text(prev_hash)]).await
 }

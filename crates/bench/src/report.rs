@@ -88,20 +88,27 @@ impl Report {
             let _ = writeln!(out, "## lifecycle: submit → approve → complete\n");
             let _ = writeln!(
                 out,
-                "| backend | clients | API lifecycles/s | raw lifecycles/s | ratio (target ≥ {LIFECYCLE_RATIO_TARGET}) | | server CPU ms/lifecycle |"
+                "| backend | clients | API lifecycles/s | raw lifecycles/s | ratio (target ≥ {LIFECYCLE_RATIO_TARGET}) | | rounds (API / raw) | server CPU ms/lifecycle | writes per COMMIT |"
             );
-            let _ = writeln!(out, "|---|---:|---:|---:|---:|---|---:|");
+            let _ = writeln!(out, "|---|---:|---:|---:|---:|---|---|---:|---:|");
             for r in &self.lifecycle {
+                let rounds: Vec<String> = r
+                    .rounds
+                    .iter()
+                    .map(|x| format!("{:.0} / {:.0}", x.api_lifecycles_per_second, x.raw_lifecycles_per_second))
+                    .collect();
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {:.0} | {:.0} | {:.2} | {} | {:.2} |",
+                    "| {} | {} | {:.0} | {:.0} | {:.2} | {} | {} | {:.2} | {:.1} |",
                     r.backend,
                     r.clients,
                     r.api.lifecycles_per_second,
                     r.raw.lifecycles_per_second,
                     r.ratio,
                     verdict(r.ratio >= LIFECYCLE_RATIO_TARGET),
-                    r.server_cpu_ms_per_lifecycle
+                    rounds.join(", "),
+                    r.server_cpu_ms_per_lifecycle,
+                    r.writes_per_commit
                 );
             }
             let _ = writeln!(out, "\nLatency per step, ms (p50 / p95 / p99):\n");

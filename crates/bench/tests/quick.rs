@@ -50,6 +50,8 @@ fn every_scenario_runs_in_quick_mode_and_reports_sane_figures() {
                 assert!(p50 > 0.0 && p50 <= p99, "{side} {step}: p50 {p50}, p99 {p99}");
             }
         }
+        assert_eq!(run["rounds"].as_array().map(Vec::len), Some(1), "--quick runs one round: {run}");
+        assert!(number(run, "writes_per_commit") >= 1.0, "a COMMIT carries at least one write: {run}");
         let ratio = number(run, "ratio");
         let expected = number(run, "api.lifecycles_per_second") / number(run, "raw.lifecycles_per_second");
         assert!((ratio - expected).abs() < 1e-9, "ratio is api / raw: {run}");
