@@ -9,7 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
 use countersign_core::permission::PermissionSet;
-use countersign_store::{AccountRecord, Actor};
+use countersign_store::{AccountAccess, AccountRecord, Actor};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
@@ -106,6 +106,11 @@ pub struct Principal {
 }
 
 impl Principal {
+    /// The caller with the groups and permissions they hold now (read with the credential).
+    pub fn new(access: AccountAccess, credential: Credential) -> Principal {
+        Principal { account: access.account, permissions: access.permissions, group_ids: access.group_ids, credential }
+    }
+
     pub fn actor(&self) -> Actor {
         self.account.actor()
     }
@@ -157,13 +162,13 @@ impl FromRequestParts<AppState> for Principal {
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
         let now = app.now();
-        let (account, credential) = if let Some(token) = bearer(&parts.headers) {
-            let account = app
+        let (access, credential) = if let Some(token) = bearer(&parts.headers) {
+            let access = app
                 .store
                 .account_for_token(&crate::auth::sha256_hex(token), now)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("the bearer token is not valid"))?;
-            (account, Credential::Token)
+            (access, Credential::Token)
         } else if let Some(cookie) = session_cookie(&parts.headers) {
             let id_hash = crate::auth::sha256_hex(&cookie);
             let session = app
@@ -183,18 +188,12 @@ impl FromRequestParts<AppState> for Principal {
                     ));
                 }
             }
-            (session.account, Credential::Session { id_hash })
+            (session.access, Credential::Session { id_hash })
         } else {
             return Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <token>"));
         };
-        principal_of(app, account, credential).await
+        Ok(Principal::new(access, credential))
     }
-}
-
-/// The caller with the groups and permissions they hold now.
-pub async fn principal_of(app: &AppState, account: AccountRecord, credential: Credential) -> ApiResult<Principal> {
-    let (group_ids, permissions) = app.store.groups_and_permissions(&account.id).await?;
-    Ok(Principal { account, permissions, group_ids, credential })
 }
 
 /// The justification of a change: the body's `justification`, else the `X-Justification` header.

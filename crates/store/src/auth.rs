@@ -2,7 +2,7 @@
 //! Secrets arrive here already hashed; this module never sees a password or token in clear.
 
 use crate::audit::{append, NewAudit};
-use crate::directory::{account, AccountRecord, Actor, ACCOUNT_COLUMNS};
+use crate::directory::{access_columns, account_access, AccountAccess, AccountRecord, Actor, ACCOUNT_COLUMNS};
 use crate::rows::{int, opt_int, text};
 use crate::{new_id, Result, Store, StoreError};
 use countersign_core::permission::BUILT_IN_ROLES;
@@ -12,7 +12,7 @@ use serde_json::json;
 
 #[derive(Debug, Clone)]
 pub struct SessionRecord {
-    pub account: AccountRecord,
+    pub access: AccountAccess,
     pub csrf_token: String,
     pub expires_at: Millis,
 }
@@ -56,10 +56,11 @@ impl Store {
     /// The live session with this hashed id, for an enabled account.
     pub async fn session(&self, id_hash: &str, now: Millis) -> Result<Option<SessionRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, {} FROM sessions s \
+            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, {}, {} FROM sessions s \
              JOIN accounts a ON a.id = s.account_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.enabled = 1 AND a.deleted_at IS NULL",
-            prefixed_account_columns()
+            prefixed_account_columns(),
+            access_columns(self.backend())
         ))
         .bind(id_hash)
         .bind(now)
@@ -67,7 +68,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(SessionRecord {
-                account: account(&r)?,
+                access: account_access(&r)?,
                 csrf_token: text(&r, "csrf_token")?,
                 expires_at: int(&r, "session_expires_at")?,
             })
@@ -160,11 +161,12 @@ impl Store {
     }
 
     /// The enabled account owning a live token with this hash; records the use.
-    pub async fn account_for_token(&self, token_hash: &str, now: Millis) -> Result<Option<AccountRecord>> {
+    pub async fn account_for_token(&self, token_hash: &str, now: Millis) -> Result<Option<AccountAccess>> {
         let row = sqlx::query(&format!(
-            "SELECT t.id AS token_id, t.last_used_at AS last_used_at, {} FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+            "SELECT t.id AS token_id, t.last_used_at AS last_used_at, {}, {} FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
              WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND a.enabled = 1 AND a.deleted_at IS NULL",
-            prefixed_account_columns()
+            prefixed_account_columns(),
+            access_columns(self.backend())
         ))
         .bind(token_hash)
         .bind(now)
@@ -181,7 +183,7 @@ impl Store {
                 .await?;
             tx.commit().await?;
         }
-        Ok(Some(account(&row)?))
+        Ok(Some(account_access(&row)?))
     }
 
     /// Failed sign-ins for this username and for this address since `since`.

@@ -1,7 +1,7 @@
 //! Accounts, groups, roles and role assignments: reads, permissions and approver facts.
 
 use crate::rows::{int, json, opt_text, text};
-use crate::{placeholders, Result, Row, Store, StoreError};
+use crate::{placeholders, Backend, Result, Row, Store, StoreError};
 use countersign_core::eligibility::{AccountKind, Candidate};
 use countersign_core::permission::{PermissionSet, BUILT_IN_ROLES};
 use countersign_core::Millis;
@@ -136,8 +136,7 @@ pub(crate) async fn group_ids_of(conn: &mut AnyConnection, account_id: &str) -> 
 }
 
 /// An account's groups, and the union of the permissions of the roles assigned to them, in one
-/// statement: this runs on every authenticated call, and each statement is a round trip
-/// (countersign-bench, lifecycle profile).
+/// statement (R2's facts, read at decision time).
 pub(crate) async fn groups_and_permissions_of(
     conn: &mut AnyConnection,
     account_id: &str,
@@ -155,18 +154,68 @@ pub(crate) async fn groups_and_permissions_of(
     for row in &rows {
         match opt_text(row, "group_id")? {
             Some(group) => groups.push(group),
-            None => assignments.push(row),
+            None => assignments.push((json(row, "permissions")?, json(row, "assigned")?)),
         }
     }
     groups.sort();
+    let permissions = granted(&groups, assignments);
+    Ok((groups, permissions))
+}
+
+/// The permissions of every role assignment, given as (permissions, member groups), that names
+/// one of `groups`.
+fn granted(groups: &[String], assignments: Vec<(Vec<String>, Vec<String>)>) -> PermissionSet {
     let mut permissions = PermissionSet::default();
-    for row in assignments {
-        let assigned: Vec<String> = json(row, "assigned")?;
+    for (role_permissions, assigned) in assignments {
         if assigned.iter().any(|g| groups.contains(g)) {
-            permissions.extend(json::<Vec<String>>(row, "permissions")?);
+            permissions.extend(role_permissions);
         }
     }
-    Ok((groups, permissions))
+    permissions
+}
+
+/// An account, with the groups it is in and the permissions they grant: what every
+/// authenticated call needs, read with the credential in one statement.
+#[derive(Debug, Clone)]
+pub struct AccountAccess {
+    pub account: AccountRecord,
+    pub group_ids: Vec<String>,
+    pub permissions: PermissionSet,
+}
+
+/// Columns `access_groups` and `access_roles`, for a query that names the account `a`: its
+/// groups, and every role assignment as (permissions, member groups), as JSON. With them a
+/// credential check is one round trip, not three (countersign-bench, lifecycle profile).
+pub(crate) fn access_columns(backend: Backend) -> &'static str {
+    match backend {
+        Backend::Postgres => {
+            "(SELECT COALESCE(json_agg(m.group_id ORDER BY m.group_id), '[]'::json)::text \
+             FROM group_members m WHERE m.account_id = a.id) AS access_groups, \
+             (SELECT COALESCE(json_agg(json_build_array(r.permissions, ra.group_ids)), '[]'::json)::text \
+             FROM role_assignments ra JOIN roles r ON r.id = ra.role_id) AS access_roles"
+        }
+        Backend::Sqlite => {
+            "(SELECT COALESCE(json_group_array(m.group_id ORDER BY m.group_id), '[]') \
+             FROM group_members m WHERE m.account_id = a.id) AS access_groups, \
+             (SELECT COALESCE(json_group_array(json_array(r.permissions, ra.group_ids)), '[]') \
+             FROM role_assignments ra JOIN roles r ON r.id = ra.role_id) AS access_roles"
+        }
+    }
+}
+
+/// The account and its access from a row with [`access_columns`].
+pub(crate) fn account_access(row: &Row) -> Result<AccountAccess> {
+    let corrupt = |e: serde_json::Error| StoreError::Corrupt(format!("access: {e}"));
+    let group_ids: Vec<String> = serde_json::from_str(&text(row, "access_groups")?).map_err(corrupt)?;
+    let roles: Vec<(String, String)> = serde_json::from_str(&text(row, "access_roles")?).map_err(corrupt)?;
+    let assignments = roles
+        .iter()
+        .map(|(permissions, assigned)| {
+            Ok((serde_json::from_str(permissions).map_err(corrupt)?, serde_json::from_str(assigned).map_err(corrupt)?))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let permissions = granted(&group_ids, assignments);
+    Ok(AccountAccess { account: account(row)?, group_ids, permissions })
 }
 
 /// R2's facts about one account, read at decision time.
@@ -239,12 +288,6 @@ impl Store {
     pub async fn group_ids_of(&self, account_id: &str) -> Result<Vec<String>> {
         let mut conn = self.pool().acquire().await?;
         group_ids_of(&mut conn, account_id).await
-    }
-
-    /// An account's groups and the permissions they grant: what every authenticated call needs.
-    pub async fn groups_and_permissions(&self, account_id: &str) -> Result<(Vec<String>, PermissionSet)> {
-        let mut conn = self.pool().acquire().await?;
-        groups_and_permissions_of(&mut conn, account_id).await
     }
 
     pub async fn group(&self, id: &str) -> Result<Option<GroupRecord>> {

@@ -21,7 +21,9 @@ pub mod testing;
 
 pub use audit::{AuditFilter, NewAudit, VerifyReport};
 pub use auth::{SessionRecord, TokenRecord};
-pub use directory::{AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord};
+pub use directory::{
+    AccountAccess, AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord,
+};
 pub use error::StoreError;
 pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
@@ -107,9 +109,10 @@ impl WriteTx {
             TxConn::Pool(tx) if entries.is_empty() => tx.commit().await?,
             TxConn::Pool(mut tx) => {
                 audit::append_and_commit(&mut tx, entries).await?;
-                // What is left is the empty transaction that followed the COMMIT: closing it
-                // writes nothing.
-                tx.commit().await?;
+                // What is left is the empty transaction that followed the COMMIT. Dropping the
+                // handle queues its ROLLBACK, which travels with the check the pool makes of
+                // every connection returned to it: no round trip of its own.
+                drop(tx);
             }
         }
         Ok(())

@@ -15,7 +15,7 @@ mod resources;
 
 use crate::api::Outcome;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::{principal_of, session_cookie, Credential, Principal};
+use crate::extract::{session_cookie, Credential, Principal};
 use crate::AppState;
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;
@@ -64,10 +64,8 @@ impl FromRequestParts<AppState> for WebUser {
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(WebError(e.into()).into_response()),
         };
-        match principal_of(app, session.account, Credential::Session { id_hash }).await {
-            Ok(principal) => Ok(WebUser { principal, csrf: session.csrf_token }),
-            Err(e) => Err(WebError(e).into_response()),
-        }
+        let principal = Principal::new(session.access, Credential::Session { id_hash });
+        Ok(WebUser { principal, csrf: session.csrf_token })
     }
 }
 
