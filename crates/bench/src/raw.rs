@@ -30,11 +30,17 @@ pub trait RawTx {
     async fn exec(&mut self, sql: &str, values: Vec<Val>) -> Result<()>;
     /// The chain head (the writer lock already serialises SQLite's appends).
     async fn head(&mut self) -> Result<(i64, String)>;
+    /// Parameters per multi-row statement. SQLite looks each parameter up by a linear scan
+    /// while binding (`sqlite3_bind_parameter_name`), so a statement's cost grows with the
+    /// square of its parameters: a few hundred bind fastest (found profiling the seeding).
+    const PARAMETERS_PER_STATEMENT: usize;
 }
 
 macro_rules! raw_tx {
-    ($db:ty, $head_sql:expr) => {
+    ($db:ty, $head_sql:expr, $parameters:expr) => {
         impl<'c> RawTx for Transaction<'c, $db> {
+            const PARAMETERS_PER_STATEMENT: usize = $parameters;
+
             async fn exec(&mut self, sql: &str, values: Vec<Val>) -> Result<()> {
                 let mut query = sqlx::query(sql);
                 for value in values {
@@ -57,8 +63,8 @@ macro_rules! raw_tx {
     };
 }
 
-raw_tx!(Sqlite, "SELECT seq, hash FROM audit_head WHERE id = 1");
-raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1");
+raw_tx!(Sqlite, "SELECT seq, hash FROM audit_head WHERE id = 1", 240);
+raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1", 2_000);
 
 /// A native pool with the settings the store uses: as many connections, none pinged before use
 /// while busy, and on SQLite, WAL with `synchronous=FULL` and one writer at a time (the store
@@ -194,8 +200,8 @@ pub enum Step<'a> {
         after: &'a Value,
         now: Millis,
     },
-    /// Seeding: many rows into one table, in statements of as many rows as the placeholder
-    /// limit allows.
+    /// Seeding: many rows into one table, in multi-row statements of the size that binds
+    /// fastest on the backend.
     Insert {
         table: &'a str,
         columns: &'a [&'a str],
@@ -206,7 +212,7 @@ pub enum Step<'a> {
 const TTL_MS: Millis = 30 * countersign_core::MILLIS_PER_DAY;
 
 impl Step<'_> {
-    async fn run(&self, tx: &mut impl RawTx, audit: &mut Vec<AuditRecord>) -> Result<()> {
+    async fn run<T: RawTx>(&self, tx: &mut T, audit: &mut Vec<AuditRecord>) -> Result<()> {
         match *self {
             Step::Submit { subject, request_id, before, after, now } => {
                 tx.exec(
@@ -243,7 +249,7 @@ impl Step<'_> {
                 Ok(())
             }
             Step::Insert { table, columns, rows } => {
-                let per_statement = (2_000 / columns.len()).max(1);
+                let per_statement = (T::PARAMETERS_PER_STATEMENT / columns.len()).max(1);
                 for chunk in rows.chunks(per_statement) {
                     let mut sql = format!("INSERT INTO {table} ({}) VALUES ", columns.join(", "));
                     let mut values = Vec::with_capacity(chunk.len() * columns.len());
