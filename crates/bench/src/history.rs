@@ -10,9 +10,10 @@ use crate::Target;
 use anyhow::{bail, Context, Result};
 use countersign_core::Clock;
 use countersign_server::SystemClock;
+use countersign_store::testing::TestDatabase;
 use countersign_store::{Store, StoreOptions};
 use serde::Serialize;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 pub const SMALL: usize = 1_000;
 
@@ -36,69 +37,94 @@ pub struct HistoryResult {
 }
 
 pub async fn run(target: &Target, rows: usize, quick: bool) -> Result<HistoryResult> {
-    let iterations = if quick { 60 } else { 300 };
-    let (small, _) = measure(target, SMALL, iterations).await.context("the small history")?;
-    let (large, seed_seconds) = measure(target, rows, iterations).await.context("the large history")?;
-    let queries = small
-        .into_iter()
-        .zip(large)
-        .map(|((query, small), (_, large))| QueryGrowth {
-            query,
+    let iterations = if quick { 60 } else { 500 };
+    let small = History::seed(target, SMALL).await.context("the small history")?;
+    let large = History::seed(target, rows).await.context("the large history")?;
+    // Both servers run side by side and each query alternates between them, so that a slow
+    // moment of a shared machine falls on both sizes alike rather than on one.
+    let http = reqwest::Client::new();
+    let mut queries = Vec::new();
+    for (small_query, large_query) in queries_of(&small.tenant).into_iter().zip(queries_of(&large.tenant)) {
+        let (mut small_samples, mut large_samples) = (Vec::new(), Vec::new());
+        for i in 0..iterations + iterations / 10 {
+            let small_time = small.time(&http, &small_query, i).await?;
+            let large_time = large.time(&http, &large_query, i).await?;
+            // The first tenth warms the caches and is not counted.
+            if i >= iterations / 10 {
+                small_samples.push(small_time);
+                large_samples.push(large_time);
+            }
+        }
+        let (small, large) = (Latency::of(small_samples), Latency::of(large_samples));
+        queries.push(QueryGrowth {
+            query: small_query.name.to_owned(),
             growth: large.p99_ms / small.p99_ms.max(f64::MIN_POSITIVE),
             small,
             large,
-        })
-        .collect();
+        });
+    }
+    let seed_seconds = large.seed_seconds;
+    small.stop().await?;
+    large.stop().await?;
     Ok(HistoryResult { backend: target.name().into(), small_rows: SMALL, large_rows: rows, seed_seconds, queries })
 }
 
-/// Seeds `rows` requests and audit entries, then times each query.
-async fn measure(target: &Target, rows: usize, iterations: usize) -> Result<(Vec<(String, Latency)>, f64)> {
-    let database = target.fresh_database().await;
-    let now = SystemClock.now();
-    let store = Store::connect(&database.url, StoreOptions::default()).await?;
-    let tenant = tenant::seed(&store, 50, 4, 0, now).await?;
-    store.close().await;
+/// A database holding a history of some size, and a server on it.
+struct History {
+    database: TestDatabase,
+    tenant: Tenant,
+    server: ServerProcess,
+    /// Requests spread over the whole history, for look-ups by id.
+    sample_ids: Vec<String>,
+    /// Seconds to write the history's requests and audit entries.
+    seed_seconds: f64,
+}
 
-    let seeding = Instant::now();
-    let pool = RawPool::connect(&database.url, 2).await?;
-    let sample_ids = bulk::seed_requests(&pool, &tenant, rows, now).await?;
-    bulk::seed_audit(&pool, &tenant, rows, now, |_| {}).await?;
-    pool.settle().await?;
-    pool.close().await;
-    let seed_seconds = seeding.elapsed().as_secs_f64();
+impl History {
+    /// Seeds `rows` requests and audit entries, and starts a server on them.
+    async fn seed(target: &Target, rows: usize) -> Result<History> {
+        let database = target.fresh_database().await;
+        let now = SystemClock.now();
+        let store = Store::connect(&database.url, StoreOptions::default()).await?;
+        let tenant = tenant::seed(&store, 50, 4, 0, now).await?;
+        store.close().await;
 
-    let server = ServerProcess::start(&database.url).await?;
-    let http = reqwest::Client::new();
-    let mut results = Vec::new();
-    for query in queries(&tenant) {
-        let mut samples = Vec::with_capacity(iterations);
-        for i in 0..iterations + iterations / 10 {
-            let path = match &query.path {
-                QueryPath::Fixed(path) => path.clone(),
-                QueryPath::RequestById => format!("/api/v1/requests/{}", sample_ids[i % sample_ids.len()]),
-            };
-            let started = Instant::now();
-            let response = http.get(format!("{}{path}", server.base)).bearer_auth(query.token).send().await?;
-            let status = response.status();
-            let body = response.bytes().await?;
-            let elapsed = started.elapsed();
-            if !status.is_success() {
-                bail!("{} answered {status}: {}", query.name, String::from_utf8_lossy(&body));
-            }
-            if i == 0 {
-                check_full_page(query.name, &body)?;
-            }
-            // The first tenth warms the caches and is not counted.
-            if i >= iterations / 10 {
-                samples.push(elapsed);
-            }
-        }
-        results.push((query.name.to_owned(), Latency::of(samples)));
+        let seeding = Instant::now();
+        let pool = RawPool::connect(&database.url, 2).await?;
+        let sample_ids = bulk::seed_requests(&pool, &tenant, rows, now).await?;
+        bulk::seed_audit(&pool, &tenant, rows, now, |_| {}).await?;
+        pool.settle().await?;
+        pool.close().await;
+        let seed_seconds = seeding.elapsed().as_secs_f64();
+        let server = ServerProcess::start(&database.url).await?;
+        Ok(History { database, tenant, server, sample_ids, seed_seconds })
     }
-    server.stop().await?;
-    database.drop_database().await;
-    Ok((results, seed_seconds))
+
+    /// One query's time; the first answer must be a full page.
+    async fn time(&self, http: &reqwest::Client, query: &Query<'_>, i: usize) -> Result<Duration> {
+        let path = match &query.path {
+            QueryPath::Fixed(path) => path.clone(),
+            QueryPath::RequestById => format!("/api/v1/requests/{}", self.sample_ids[i % self.sample_ids.len()]),
+        };
+        let started = Instant::now();
+        let response = http.get(format!("{}{path}", self.server.base)).bearer_auth(query.token).send().await?;
+        let status = response.status();
+        let body = response.bytes().await?;
+        let elapsed = started.elapsed();
+        if !status.is_success() {
+            bail!("{} answered {status}: {}", query.name, String::from_utf8_lossy(&body));
+        }
+        if i == 0 {
+            check_full_page(query.name, &body)?;
+        }
+        Ok(elapsed)
+    }
+
+    async fn stop(self) -> Result<()> {
+        self.server.stop().await?;
+        self.database.drop_database().await;
+        Ok(())
+    }
 }
 
 enum QueryPath {
@@ -117,7 +143,7 @@ struct Query<'a> {
 /// return full pages and the growth measures finding rows, not rendering more of them.
 const PAGE: usize = 20;
 
-fn queries(tenant: &Tenant) -> Vec<Query<'_>> {
+fn queries_of(tenant: &Tenant) -> Vec<Query<'_>> {
     let approver = &tenant.approvers[0];
     let admin = &tenant.admin;
     vec![

@@ -151,12 +151,18 @@ impl RawPool {
         Ok(())
     }
 
-    /// After a bulk load, PostgreSQL's planner statistics are what autovacuum would have
-    /// gathered while a real history grew; SQLite keeps none unless asked, and is left as a
-    /// deployment would be.
+    /// After a bulk load, the database as a long-running deployment would have it: on
+    /// PostgreSQL the planner statistics autovacuum would have gathered while the history grew;
+    /// on SQLite the write-ahead log checkpointed into the database file, as its automatic
+    /// checkpoints keep it (SQLite keeps no statistics unless asked, and none are made).
     pub async fn settle(&self) -> Result<()> {
-        if let RawPool::Postgres(pool) = self {
-            sqlx::query("ANALYZE").execute(pool).await?;
+        match self {
+            RawPool::Postgres(pool) => {
+                sqlx::query("ANALYZE").execute(pool).await?;
+            }
+            RawPool::Sqlite { pool, .. } => {
+                sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;
+            }
         }
         Ok(())
     }
