@@ -199,10 +199,6 @@ pub(crate) async fn append_here(conn: &mut AnyConnection, entries: Vec<(NewAudit
 /// Entries per page when verifying.
 const VERIFY_PAGE: usize = 10_000;
 
-/// One entry as a JSON array of `AUDIT_COLUMNS`, in their order (SQLite's pages).
-type PagedEntry =
-    (i64, String, i64, Option<String>, String, String, String, Option<String>, Option<String>, String, String, String);
-
 impl Store {
     /// The entries after `after`, in `seq` order. On SQLite as one JSON array in one row: each
     /// row crosses from SQLite's thread to this one by itself, and one row a page is faster
@@ -217,42 +213,9 @@ impl Store {
         let sql =
             format!("SELECT COALESCE(json_group_array(json_array({AUDIT_COLUMNS}) ORDER BY seq), '[]') AS page FROM ({entries})");
         let row = sqlx::query(&sql).bind(after).fetch_one(self.pool()).await?;
-        let entries: Vec<PagedEntry> = serde_json::from_str(&text(&row, "page")?)
-            .map_err(|e| crate::StoreError::Corrupt(format!("audit page after entry {after}: {e}")))?;
-        Ok(entries
-            .into_iter()
-            .map(
-                |(
-                    seq,
-                    id,
-                    at,
-                    actor_id,
-                    actor_name,
-                    category,
-                    action,
-                    target_type,
-                    target_id,
-                    details,
-                    prev_hash,
-                    hash,
-                )| {
-                    AuditRecord {
-                        seq,
-                        id,
-                        at,
-                        actor_id,
-                        actor_name,
-                        category,
-                        action,
-                        target_type,
-                        target_id,
-                        details,
-                        prev_hash,
-                        hash,
-                    }
-                },
-            )
-            .collect())
+        // Each entry is a JSON array of `AUDIT_COLUMNS`, which are `AuditRecord`'s fields in order.
+        serde_json::from_str(&text(&row, "page")?)
+            .map_err(|e| crate::StoreError::Corrupt(format!("audit page after entry {after}: {e}")))
     }
 
     /// Appends one entry in a transaction of its own (sign-ins, for example).

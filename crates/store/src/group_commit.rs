@@ -292,6 +292,18 @@ mod tests {
         sqlx::query_scalar("SELECT id FROM notes ORDER BY id").fetch_all(&mut conn).await.unwrap()
     }
 
+    /// A write of note "first", holding the writer, and a write of note "a" queued behind it.
+    async fn first_and_a_behind_it(store: &Store) -> (crate::WriteTx, tokio::task::JoinHandle<Result<()>>) {
+        let mut first = store.begin_write().await.unwrap();
+        sqlx::query("INSERT INTO notes (id) VALUES ('first')").execute(first.conn()).await.unwrap();
+        let a = tokio::spawn({
+            let store = store.clone();
+            async move { note(&store, "a").await }
+        });
+        until_queued(store, 1).await;
+        (first, a)
+    }
+
     async fn until_queued(store: &Store, writes: usize) {
         for _ in 0..10_000 {
             if store.writer_stats().unwrap().queued == writes {
@@ -331,13 +343,7 @@ mod tests {
     async fn a_failed_write_is_undone_alone_and_its_group_commits() {
         let fixture = fixture().await;
         let store = &fixture.store;
-        let mut first = store.begin_write().await.unwrap();
-        sqlx::query("INSERT INTO notes (id) VALUES ('first')").execute(first.conn()).await.unwrap();
-        let a = tokio::spawn({
-            let store = store.clone();
-            async move { note(&store, "a").await }
-        });
-        until_queued(store, 1).await;
+        let (first, a) = first_and_a_behind_it(store).await;
         let failing = tokio::spawn({
             let store = store.clone();
             async move {
@@ -384,13 +390,7 @@ mod tests {
     async fn a_failed_commit_fails_every_write_in_its_group_and_the_writer_recovers() {
         let fixture = fixture().await;
         let store = &fixture.store;
-        let mut first = store.begin_write().await.unwrap();
-        sqlx::query("INSERT INTO notes (id) VALUES ('first')").execute(first.conn()).await.unwrap();
-        let a = tokio::spawn({
-            let store = store.clone();
-            async move { note(&store, "a").await }
-        });
-        until_queued(store, 1).await;
+        let (first, a) = first_and_a_behind_it(store).await;
         // Checked only at COMMIT: the orphan fails the whole group's commit.
         let orphan = tokio::spawn({
             let store = store.clone();
