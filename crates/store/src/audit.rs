@@ -93,9 +93,9 @@ fn record(row: &Row) -> Result<AuditRecord> {
 }
 
 /// Appends one entry to the chain as part of `tx`: it commits with the change it records, or
-/// not at all. Entries are chained when `tx` commits ([`append_here`], [`append_and_commit`]), so that the chain head,
-/// which every write on every replica shares, is locked only for that last moment
-/// (countersign-bench, lifecycle profile).
+/// not at all. Entries are chained when `tx` commits ([`append_here`], [`append_and_commit`]),
+/// so that the chain head, which every write on every replica shares, is locked only for that
+/// last moment (countersign-bench, lifecycle profile).
 pub(crate) fn append(tx: &mut WriteTx, entry: NewAudit, now: Millis) {
     tx.audit.push((entry, now));
 }
@@ -150,7 +150,7 @@ pub(crate) async fn append_and_commit(conn: &mut AnyConnection, entries: Vec<(Ne
 }
 
 /// SQLite, whose writer is this process's alone: read the head, chain `entries` here, write
-/// them in as few statements as the parameter limit allows, move the head.
+/// them in multi-row statements, move the head.
 pub(crate) async fn append_here(conn: &mut AnyConnection, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
     let mut records: Vec<AuditRecord> = entries.into_iter().map(unchained).collect();
     let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
