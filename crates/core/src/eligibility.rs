@@ -6,27 +6,17 @@ use crate::DomainError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum AccountKind {
-    Human,
-    Service,
+crate::named_enum! {
+    /// A person, or automation with an API token (which never approves, R2).
+    pub enum AccountKind: "account kind" {
+        Human = "human",
+        Service = "service",
+    }
 }
 
 impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Human => "human",
-            AccountKind::Service => "service",
-        }
-    }
-
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match s {
-            "human" => Ok(AccountKind::Human),
-            "service" => Ok(AccountKind::Service),
-            other => Err(DomainError::Validation(format!("kind must be 'human' or 'service', not '{other}'"))),
-        }
+        s.parse().map_err(|_| DomainError::Validation(format!("kind must be 'human' or 'service', not '{s}'")))
     }
 }
 

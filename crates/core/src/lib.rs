@@ -11,6 +11,7 @@ pub mod diff;
 pub mod eligibility;
 pub mod error;
 pub mod gate;
+pub mod names;
 pub mod notify;
 pub mod permission;
 pub mod policy;

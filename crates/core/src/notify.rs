@@ -1,46 +1,22 @@
 //! Notifications: which events there are and who hears of each.
 
-use serde::{Deserialize, Serialize};
-
-/// Something that happened to a request, worth telling people about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum EventKind {
-    #[serde(rename = "request.created")]
-    Created,
-    #[serde(rename = "request.approvalRecorded")]
-    ApprovalRecorded,
-    #[serde(rename = "request.approved")]
-    Approved,
-    #[serde(rename = "request.rejected")]
-    Rejected,
-    #[serde(rename = "request.cancelled")]
-    Cancelled,
-    #[serde(rename = "request.completed")]
-    Completed,
-    #[serde(rename = "request.failed")]
-    Failed,
-    #[serde(rename = "request.expired")]
-    Expired,
-    /// A reminder to approvers before an open request expires.
-    #[serde(rename = "request.expiringSoon")]
-    ExpiringSoon,
+crate::named_enum! {
+    /// Something that happened to a request, worth telling people about.
+    pub enum EventKind: "event kind" {
+        Created = "request.created",
+        ApprovalRecorded = "request.approvalRecorded",
+        Approved = "request.approved",
+        Rejected = "request.rejected",
+        Cancelled = "request.cancelled",
+        Completed = "request.completed",
+        Failed = "request.failed",
+        Expired = "request.expired",
+        /// A reminder to approvers before an open request expires.
+        ExpiringSoon = "request.expiringSoon",
+    }
 }
 
 impl EventKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            EventKind::Created => "request.created",
-            EventKind::ApprovalRecorded => "request.approvalRecorded",
-            EventKind::Approved => "request.approved",
-            EventKind::Rejected => "request.rejected",
-            EventKind::Cancelled => "request.cancelled",
-            EventKind::Completed => "request.completed",
-            EventKind::Failed => "request.failed",
-            EventKind::Expired => "request.expired",
-            EventKind::ExpiringSoon => "request.expiringSoon",
-        }
-    }
-
     /// A short headline for people: "New approval request", "Request rejected", …
     pub fn headline(self) -> &'static str {
         match self {
@@ -54,22 +30,6 @@ impl EventKind {
             EventKind::Expired => "Request expired",
             EventKind::ExpiringSoon => "Request expiring soon",
         }
-    }
-
-    pub const ALL: [EventKind; 9] = [
-        EventKind::Created,
-        EventKind::ApprovalRecorded,
-        EventKind::Approved,
-        EventKind::Rejected,
-        EventKind::Cancelled,
-        EventKind::Completed,
-        EventKind::Failed,
-        EventKind::Expired,
-        EventKind::ExpiringSoon,
-    ];
-
-    pub fn parse(s: &str) -> Option<EventKind> {
-        Self::ALL.into_iter().find(|k| k.as_str() == s)
     }
 
     /// Whether a person may opt out of e-mails of this kind about `profile_type`. A change that
@@ -133,7 +93,7 @@ mod tests {
         assert!(!EventKind::Created.can_opt_out(ProfileType::OperationApprovalPolicy), "guards are always told");
         assert!(!EventKind::ApprovalRecorded.can_opt_out(ProfileType::Role));
         for kind in EventKind::ALL {
-            assert_eq!(EventKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
         }
     }
 

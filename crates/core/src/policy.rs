@@ -12,33 +12,22 @@ pub const MAX_REQUEST_TTL: Millis = 365 * MILLIS_PER_DAY;
 pub const MIN_REQUEST_TTL: Millis = 60 * 1000;
 pub const MAX_REQUIRED_APPROVALS: i64 = 10;
 
-/// R8: who applies an approved change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub enum Completion {
-    /// The requester completes the approved request, when it suits them (Intune's behaviour).
-    #[default]
-    Requester,
-    /// The approving decision applies the change at once.
-    Automatic,
+crate::named_enum! {
+    /// R8: who applies an approved change.
+    #[derive(Default)]
+    pub enum Completion: "completion" {
+        /// The requester completes the approved request, when it suits them (Intune's behaviour).
+        #[default]
+        Requester = "requester",
+        /// The approving decision applies the change at once.
+        Automatic = "automatic",
+    }
 }
 
 impl Completion {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Completion::Requester => "requester",
-            Completion::Automatic => "automatic",
-        }
-    }
-
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        match s {
-            "requester" => Ok(Completion::Requester),
-            "automatic" => Ok(Completion::Automatic),
-            other => {
-                Err(DomainError::Validation(format!("completion must be 'requester' or 'automatic', not '{other}'")))
-            }
-        }
+        s.parse()
+            .map_err(|_| DomainError::Validation(format!("completion must be 'requester' or 'automatic', not '{s}'")))
     }
 }
 

@@ -1,43 +1,24 @@
 //! Resource types, operations and the profile types that access policies protect (DESIGN §2).
 
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
-
-/// What kind of object a change touches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ResourceType {
-    App,
-    Script,
-    CompliancePolicy,
-    ConfigurationPolicy,
-    DeviceCategory,
-    Device,
-    Role,
-    RoleAssignment,
-    Group,
-    Account,
-    AccessPolicy,
-    NotificationChannel,
+crate::named_enum! {
+    /// What kind of object a change touches.
+    pub enum ResourceType: "resource type" {
+        App = "app",
+        Script = "script",
+        CompliancePolicy = "compliancePolicy",
+        ConfigurationPolicy = "configurationPolicy",
+        DeviceCategory = "deviceCategory",
+        Device = "device",
+        Role = "role",
+        RoleAssignment = "roleAssignment",
+        Group = "group",
+        Account = "account",
+        AccessPolicy = "accessPolicy",
+        NotificationChannel = "notificationChannel",
+    }
 }
 
 impl ResourceType {
-    pub const ALL: [ResourceType; 12] = [
-        ResourceType::App,
-        ResourceType::Script,
-        ResourceType::CompliancePolicy,
-        ResourceType::ConfigurationPolicy,
-        ResourceType::DeviceCategory,
-        ResourceType::Device,
-        ResourceType::Role,
-        ResourceType::RoleAssignment,
-        ResourceType::Group,
-        ResourceType::Account,
-        ResourceType::AccessPolicy,
-        ResourceType::NotificationChannel,
-    ];
-
     /// The types served by the generic `/resources/{type}` endpoints.
     pub const DOCUMENT_TYPES: [ResourceType; 5] = [
         ResourceType::App,
@@ -46,23 +27,6 @@ impl ResourceType {
         ResourceType::ConfigurationPolicy,
         ResourceType::DeviceCategory,
     ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ResourceType::App => "app",
-            ResourceType::Script => "script",
-            ResourceType::CompliancePolicy => "compliancePolicy",
-            ResourceType::ConfigurationPolicy => "configurationPolicy",
-            ResourceType::DeviceCategory => "deviceCategory",
-            ResourceType::Device => "device",
-            ResourceType::Role => "role",
-            ResourceType::RoleAssignment => "roleAssignment",
-            ResourceType::Group => "group",
-            ResourceType::Account => "account",
-            ResourceType::AccessPolicy => "accessPolicy",
-            ResourceType::NotificationChannel => "notificationChannel",
-        }
-    }
 
     pub fn is_document_type(self) -> bool {
         Self::DOCUMENT_TYPES.contains(&self)
@@ -91,111 +55,35 @@ impl ResourceType {
     }
 }
 
-impl fmt::Display for ResourceType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::named_enum! {
+    /// What a change does.
+    pub enum Operation: "operation" {
+        Create = "create",
+        Update = "update",
+        Delete = "delete",
+        Assign = "assign",
+        Wipe = "wipe",
+        Retire = "retire",
     }
 }
 
-impl FromStr for ResourceType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|t| t.as_str() == s).ok_or_else(|| format!("unknown resource type '{s}'"))
+crate::named_enum! {
+    /// What an access policy protects; names follow Graph's `operationApprovalPolicyType`.
+    pub enum ProfileType: "profile type" {
+        App = "app",
+        Script = "script",
+        CompliancePolicy = "compliancePolicy",
+        ConfigurationPolicy = "configurationPolicy",
+        DeviceWipe = "deviceWipe",
+        DeviceRetire = "deviceRetire",
+        DeviceDelete = "deviceDelete",
+        Role = "role",
+        OperationApprovalPolicy = "operationApprovalPolicy",
+        TenantConfiguration = "tenantConfiguration",
     }
-}
-
-/// What a change does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Operation {
-    Create,
-    Update,
-    Delete,
-    Assign,
-    Wipe,
-    Retire,
-}
-
-impl Operation {
-    pub const ALL: [Operation; 6] = [
-        Operation::Create,
-        Operation::Update,
-        Operation::Delete,
-        Operation::Assign,
-        Operation::Wipe,
-        Operation::Retire,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Operation::Create => "create",
-            Operation::Update => "update",
-            Operation::Delete => "delete",
-            Operation::Assign => "assign",
-            Operation::Wipe => "wipe",
-            Operation::Retire => "retire",
-        }
-    }
-}
-
-impl fmt::Display for Operation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Operation {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|o| o.as_str() == s).ok_or_else(|| format!("unknown operation '{s}'"))
-    }
-}
-
-/// What an access policy protects; names follow Graph's `operationApprovalPolicyType`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ProfileType {
-    App,
-    Script,
-    CompliancePolicy,
-    ConfigurationPolicy,
-    DeviceWipe,
-    DeviceRetire,
-    DeviceDelete,
-    Role,
-    OperationApprovalPolicy,
-    TenantConfiguration,
 }
 
 impl ProfileType {
-    pub const ALL: [ProfileType; 10] = [
-        ProfileType::App,
-        ProfileType::Script,
-        ProfileType::CompliancePolicy,
-        ProfileType::ConfigurationPolicy,
-        ProfileType::DeviceWipe,
-        ProfileType::DeviceRetire,
-        ProfileType::DeviceDelete,
-        ProfileType::Role,
-        ProfileType::OperationApprovalPolicy,
-        ProfileType::TenantConfiguration,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ProfileType::App => "app",
-            ProfileType::Script => "script",
-            ProfileType::CompliancePolicy => "compliancePolicy",
-            ProfileType::ConfigurationPolicy => "configurationPolicy",
-            ProfileType::DeviceWipe => "deviceWipe",
-            ProfileType::DeviceRetire => "deviceRetire",
-            ProfileType::DeviceDelete => "deviceDelete",
-            ProfileType::Role => "role",
-            ProfileType::OperationApprovalPolicy => "operationApprovalPolicy",
-            ProfileType::TenantConfiguration => "tenantConfiguration",
-        }
-    }
-
     /// The resource type an approver must be able to read to decide requests under this
     /// profile type (R2); for `role` and `operationApprovalPolicy` the principal one.
     pub fn resource_type(self) -> ResourceType {
@@ -224,19 +112,6 @@ impl ProfileType {
             ProfileType::OperationApprovalPolicy => "Access policies",
             ProfileType::TenantConfiguration => "Tenant configuration",
         }
-    }
-}
-
-impl fmt::Display for ProfileType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for ProfileType {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|p| p.as_str() == s).ok_or_else(|| format!("unknown profile type '{s}'"))
     }
 }
 

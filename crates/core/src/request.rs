@@ -3,47 +3,23 @@
 use crate::eligibility::{describe, Ineligibility};
 use crate::policy::Completion;
 use crate::{DomainError, Millis};
-use serde::{Deserialize, Serialize};
-use std::fmt;
-use std::str::FromStr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum RequestStatus {
-    NeedsApproval,
-    Approved,
-    Completed,
-    Rejected,
-    Cancelled,
-    Expired,
-    Failed,
+crate::named_enum! {
+    /// Where a request is in its life (DESIGN §3, statuses and transitions).
+    pub enum RequestStatus: "status" {
+        NeedsApproval = "needsApproval",
+        Approved = "approved",
+        Completed = "completed",
+        Rejected = "rejected",
+        Cancelled = "cancelled",
+        Expired = "expired",
+        Failed = "failed",
+    }
 }
 
 impl RequestStatus {
-    pub const ALL: [RequestStatus; 7] = [
-        RequestStatus::NeedsApproval,
-        RequestStatus::Approved,
-        RequestStatus::Completed,
-        RequestStatus::Rejected,
-        RequestStatus::Cancelled,
-        RequestStatus::Expired,
-        RequestStatus::Failed,
-    ];
-
     /// R4: an object may have only one request in these statuses.
     pub const OPEN: [RequestStatus; 2] = [RequestStatus::NeedsApproval, RequestStatus::Approved];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RequestStatus::NeedsApproval => "needsApproval",
-            RequestStatus::Approved => "approved",
-            RequestStatus::Completed => "completed",
-            RequestStatus::Rejected => "rejected",
-            RequestStatus::Cancelled => "cancelled",
-            RequestStatus::Expired => "expired",
-            RequestStatus::Failed => "failed",
-        }
-    }
 
     pub fn is_open(self) -> bool {
         Self::OPEN.contains(&self)
@@ -68,40 +44,17 @@ impl RequestStatus {
     }
 }
 
-impl fmt::Display for RequestStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+crate::named_enum! {
+    /// An approver's answer (R6).
+    pub enum Decision: "decision" {
+        Approve = "approve",
+        Reject = "reject",
     }
-}
-
-impl FromStr for RequestStatus {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL.into_iter().find(|x| x.as_str() == s).ok_or_else(|| format!("unknown status '{s}'"))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub enum Decision {
-    Approve,
-    Reject,
 }
 
 impl Decision {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Decision::Approve => "approve",
-            Decision::Reject => "reject",
-        }
-    }
-
     pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "approve" => Some(Decision::Approve),
-            "reject" => Some(Decision::Reject),
-            _ => None,
-        }
+        s.parse().ok()
     }
 
     /// The status a decision moves a request to.
