@@ -17,6 +17,7 @@ pub mod permission;
 pub mod policy;
 pub mod profile;
 pub mod request;
+pub mod state;
 pub mod validate;
 
 pub use error::DomainError;

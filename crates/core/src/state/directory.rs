@@ -1,0 +1,44 @@
+//! Groups and accounts.
+
+use crate::eligibility::AccountKind;
+use serde::{Deserialize, Serialize};
+
+/// A group member as approvers see it: the id, and the username that names it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupMember {
+    pub id: String,
+    pub username: String,
+}
+
+/// A security group: approver groups and role-assignment member groups are groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GroupState {
+    pub display_name: String,
+    pub description: String,
+    /// Every member, always: a state without members is not an empty group by default.
+    pub members: Vec<GroupMember>,
+}
+
+crate::named_enum! {
+    /// What a proposed account state says of its password: only that it changes, never the
+    /// password or its hash.
+    pub enum PasswordChange: "password change" {
+        Changed = "changed",
+    }
+}
+
+/// Someone, or some automation, that signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AccountState {
+    pub username: String,
+    pub display_name: String,
+    pub email: Option<String>,
+    pub kind: AccountKind,
+    /// Always stated: a state without it is not an enabled account by default.
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<PasswordChange>,
+}

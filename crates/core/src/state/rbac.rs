@@ -1,0 +1,22 @@
+//! Roles and role assignments.
+
+use serde::{Deserialize, Serialize};
+
+/// A named set of permissions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleState {
+    pub display_name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub built_in: bool,
+}
+
+/// A role granted to the members of some groups.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RoleAssignmentState {
+    pub display_name: String,
+    pub role_id: String,
+    pub group_ids: Vec<String>,
+}
