@@ -4,12 +4,12 @@
 use anyhow::{anyhow, Context, Result};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::permission::BUILT_IN_ROLES;
-use countersign_core::policy::Completion;
 use countersign_core::profile::{ProfileType, ResourceType};
+use countersign_core::state::{AssignableState, ObjectState};
 use countersign_core::Millis;
 use countersign_server::auth::{hash_password, new_token, sha256_hex};
-use countersign_store::{Actor, Proposal, Store};
-use serde_json::{json, Value};
+use countersign_store::{Actor, PolicyPlan, Store, TenantPlan};
+use serde_json::{json, Map, Value};
 
 /// One account's API access.
 #[derive(Debug, Clone)]
@@ -52,8 +52,19 @@ fn role_id(name: &str) -> Result<&'static str> {
         .ok_or_else(|| anyhow!("no built-in role {name}"))
 }
 
+fn app_document(version: u64) -> Map<String, Value> {
+    Map::from_iter([("version".to_owned(), json!(format!("{version}.0")))])
+}
+
+/// A bench app's state at `version`, as the API shows it.
 pub fn app_state(name: &str, version: u64) -> Value {
-    json!({"name": name, "description": "", "document": {"version": format!("{version}.0")}, "assignedGroupIds": []})
+    let state = AssignableState {
+        name: name.to_owned(),
+        description: String::new(),
+        document: app_document(version),
+        assigned_group_ids: vec![],
+    };
+    ObjectState::Assignable(state).to_json()
 }
 
 pub async fn seed(store: &Store, requesters: usize, approvers: usize, apps: usize, now: Millis) -> Result<Tenant> {
@@ -63,93 +74,57 @@ pub async fn seed(store: &Store, requesters: usize, approvers: usize, apps: usiz
     let admin_account = store.account_by_username("admin").await?.context("the bootstrap admin")?;
     let admin_actor = Actor { id: admin_account.id.clone(), name: "admin".into(), kind: AccountKind::Human };
 
-    let account = |username: String| {
-        Proposal::create(
-            ResourceType::Account,
-            &username,
-            json!({"username": username, "displayName": username, "email": null, "kind": "human", "enabled": true}),
-        )
+    let mut plan = TenantPlan::new();
+    let mut people = |prefix: &str, count: usize| -> Vec<(String, String)> {
+        (0..count)
+            .map(|i| {
+                let username = format!("{prefix}{i}");
+                (plan.human(&username, &username, None, None), username)
+            })
+            .collect()
     };
-    let requester_accounts: Vec<Proposal> = (0..requesters).map(|i| account(format!("requester{i}"))).collect();
-    let approver_accounts: Vec<Proposal> = (0..approvers).map(|i| account(format!("approver{i}"))).collect();
-    let security_account = account("security-approver".into());
-    let members = |accounts: &[&Proposal]| -> Value {
-        accounts.iter().map(|p| json!({"id": p.object_id, "username": p.object_name})).collect()
-    };
-    let group = |name: &str, accounts: &[&Proposal]| {
-        Proposal::create(
-            ResourceType::Group,
-            name,
-            json!({"displayName": name, "description": "", "members": members(accounts)}),
-        )
-    };
-    let operators = group("Operators", &requester_accounts.iter().collect::<Vec<_>>());
-    let approver_group = group("Approvers", &approver_accounts.iter().collect::<Vec<_>>());
-    let security_group = group("Security approvers", &[&security_account]);
-    let assignment = |name: &str, role: &str, group: &Proposal| -> Result<Proposal> {
-        Ok(Proposal::create(
-            ResourceType::RoleAssignment,
-            name,
-            json!({"displayName": name, "roleId": role_id(role)?, "groupIds": [group.object_id]}),
-        ))
-    };
-    let mut plan = vec![
-        assignment("Operators", "Administrator", &operators)?,
-        assignment("Approvers", "Approver", &approver_group)?,
-        assignment("Security approvers", "Approver", &security_group)?,
-    ];
+    let requester_accounts = people("requester", requesters);
+    let approver_accounts = people("approver", approvers);
+    let security_account = plan.human("security-approver", "security-approver", None, None);
+    let ids = |accounts: &[(String, String)]| -> Vec<String> { accounts.iter().map(|(id, _)| id.clone()).collect() };
+    let (requester_ids, approver_ids) = (ids(&requester_accounts), ids(&approver_accounts));
+    let operators = plan.group("Operators", "", &requester_ids);
+    let approvers_group = plan.group("Approvers", "", &approver_ids);
+    let security_group = plan.group("Security approvers", "", &[&security_account]);
+    plan.role_assignment("Operators", role_id("Administrator")?, &[&operators]);
+    plan.role_assignment("Approvers", role_id("Approver")?, &[&approvers_group]);
+    plan.role_assignment("Security approvers", role_id("Approver")?, &[&security_group]);
     let mut app_list = Vec::new();
     for i in 0..apps {
         let name = format!("Bench app {i}");
-        let state = app_state(&name, 1);
-        let proposal = Proposal::create(ResourceType::App, &name, state.clone());
-        app_list.push((proposal.object_id.clone(), state));
-        plan.push(proposal);
+        let id = plan.document(ResourceType::App, &name, "", app_document(1));
+        app_list.push((id, app_state(&name, 1)));
     }
     let mut policies = Vec::new();
     for profile_type in ProfileType::ALL {
         let name = format!("{} approval", profile_type.display_name());
-        let group = if needs_security_approvers(profile_type) { &security_group } else { &approver_group };
-        let policy = Proposal::create(
-            ResourceType::AccessPolicy,
-            &name,
-            json!({
-                "displayName": name, "description": "", "profileType": profile_type,
-                "approverGroupIds": [group.object_id], "requiredApprovals": 1,
-                "completion": Completion::Requester, "requestTtl": "P30D",
-            }),
-        );
-        policies.push((profile_type, policy.object_id.clone()));
-        plan.push(policy);
+        let group = if needs_security_approvers(profile_type) { &security_group } else { &approvers_group };
+        policies.push((profile_type, plan.policy(PolicyPlan::new(&name, profile_type, &[group]))));
     }
-    let (approvers_group, security_group_id) = (approver_group.object_id.clone(), security_group.object_id.clone());
-    let directory: Vec<Proposal> = requester_accounts
-        .iter()
-        .chain(&approver_accounts)
-        .chain([&security_account])
-        .cloned()
-        .chain([operators, approver_group, security_group])
-        .collect();
-    plan.splice(0..0, directory);
-    if !store.seed(plan, now).await? {
+    if !store.seed(plan.into_proposals(), now).await? {
         return Err(anyhow!("the benchmark needs an empty database"));
     }
 
     let admin = user(store, &admin_actor, &admin_account.id, "admin", now).await?;
     let mut requester_users = Vec::new();
-    for p in &requester_accounts {
-        requester_users.push(user(store, &admin_actor, &p.object_id, &p.object_name, now).await?);
+    for (id, username) in &requester_accounts {
+        requester_users.push(user(store, &admin_actor, id, username, now).await?);
     }
     let mut approver_users = Vec::new();
-    for p in &approver_accounts {
-        approver_users.push(user(store, &admin_actor, &p.object_id, &p.object_name, now).await?);
+    for (id, username) in &approver_accounts {
+        approver_users.push(user(store, &admin_actor, id, username, now).await?);
     }
     Ok(Tenant {
         admin,
         requesters: requester_users,
         approvers: approver_users,
         approvers_group,
-        security_group: security_group_id,
+        security_group,
         apps: app_list,
         policies,
     })

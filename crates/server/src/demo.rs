@@ -2,16 +2,23 @@
 //! alice proposes; bob and carol approve; every profile type has an access policy.
 
 use countersign_core::permission::BUILT_IN_ROLES;
-use countersign_core::policy::{Completion, DEFAULT_REQUEST_TTL};
 use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::Millis;
-use countersign_store::{Proposal, Store, StoreError};
-use serde_json::{json, Value};
+use countersign_store::{PolicyPlan, Store, StoreError, TenantPlan};
+use serde_json::{json, Map, Value};
 
 pub const DEMO_PASSWORD: &str = "countersign-demo";
 
 fn role_id(name: &str) -> &'static str {
     BUILT_IN_ROLES.iter().find(|r| r.display_name == name).map(|r| r.id).unwrap_or_default()
+}
+
+/// A document's settings, written as JSON for readability.
+fn settings(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
 }
 
 /// Seeds the demo tenant unless it is already there. Runs only before any access policy
@@ -20,113 +27,73 @@ pub async fn seed(store: &Store, password_hash: &str, now: Millis) -> Result<boo
     if store.account_by_username("alice").await?.is_some() {
         return Ok(false);
     }
-    let mut plan = Vec::new();
-    let account = |username: &str, display_name: &str| {
-        let mut p = Proposal::create(
-            ResourceType::Account,
-            username,
-            json!({"username": username, "displayName": display_name, "email": format!("{username}@example.test"), "kind": "human", "enabled": true}),
-        );
-        p.secret = Some(password_hash.to_owned());
-        p
+    let mut plan = TenantPlan::new();
+    let mut person = |username: &str, display_name: &str| {
+        plan.human(username, display_name, Some(&format!("{username}@example.test")), Some(password_hash))
     };
-    let alice = account("alice", "Alice Requester");
-    let bob = account("bob", "Bob Approver");
-    let carol = account("carol", "Carol Approver");
-    let member = |p: &Proposal| json!({"id": p.object_id, "username": p.object_name});
-    let operators = Proposal::create(
-        ResourceType::Group,
-        "IT Operators",
-        json!({"displayName": "IT Operators", "description": "Administrators who propose changes.", "members": [member(&alice)]}),
-    );
-    let approvers = Proposal::create(
-        ResourceType::Group,
-        "MAA Approvers",
-        json!({"displayName": "MAA Approvers", "description": "Second pair of eyes for every protected change.", "members": [member(&bob), member(&carol)]}),
-    );
-    let operators_role = Proposal::create(
-        ResourceType::RoleAssignment,
-        "IT Operators",
-        json!({"displayName": "IT Operators", "roleId": role_id("Administrator"), "groupIds": [operators.object_id]}),
-    );
-    let approvers_role = Proposal::create(
-        ResourceType::RoleAssignment,
-        "MAA Approvers",
-        json!({"displayName": "MAA Approvers", "roleId": role_id("Approver"), "groupIds": [approvers.object_id]}),
-    );
-    let approver_group = approvers.object_id.clone();
-    plan.extend([alice, bob, carol, operators, approvers, operators_role, approvers_role]);
+    let alice = person("alice", "Alice Requester");
+    let bob = person("bob", "Bob Approver");
+    let carol = person("carol", "Carol Approver");
+    let operators = plan.group("IT Operators", "Administrators who propose changes.", &[&alice]);
+    let approvers = plan.group("MAA Approvers", "Second pair of eyes for every protected change.", &[&bob, &carol]);
+    plan.role_assignment("IT Operators", role_id("Administrator"), &[&operators]);
+    plan.role_assignment("MAA Approvers", role_id("Approver"), &[&approvers]);
 
-    let document = |t: ResourceType, name: &str, description: &str, doc: Value| {
-        let mut after = json!({"name": name, "description": description, "document": doc});
-        if t.is_assignable() {
-            after["assignedGroupIds"] = json!([]);
-        }
-        Proposal::create(t, name, after)
-    };
-    plan.extend([
-        document(
+    let documents = [
+        (
             ResourceType::App,
             "Contoso VPN",
             "Company VPN client",
             json!({"publisher": "Contoso", "version": "4.2.1", "installBehavior": "system"}),
         ),
-        document(
+        (
             ResourceType::App,
             "Zoom Workplace",
             "Meetings",
             json!({"publisher": "Zoom", "version": "6.1.0", "installBehavior": "user"}),
         ),
-        document(
+        (
             ResourceType::Script,
             "Set time zone",
             "Windows PowerShell",
             json!({"platform": "windows", "runAs": "system", "content": "Set-TimeZone -Id 'W. Europe Standard Time'"}),
         ),
-        document(
+        (
             ResourceType::Script,
             "Enable FileVault",
             "macOS shell",
             json!({"platform": "macOS", "runAs": "root", "content": "fdesetup enable"}),
         ),
-        document(
+        (
             ResourceType::CompliancePolicy,
             "Require BitLocker",
             "Windows 11 baseline",
             json!({"platform": "windows", "bitLockerEnabled": true, "minimumOsVersion": "10.0.22631"}),
         ),
-        document(
+        (
             ResourceType::ConfigurationPolicy,
             "Edge security baseline",
             "Settings catalog",
             json!({"settings": {"SmartScreenEnabled": true, "PasswordManagerEnabled": false}}),
         ),
-        document(ResourceType::DeviceCategory, "Kiosk", "Shared kiosk devices", json!({})),
-    ]);
-    for (name, os, owner) in
-        [("LAPTOP-ALICE", "Windows 11", "alice"), ("MBP-BOB", "macOS 15", "bob"), ("KIOSK-01", "Windows 11", "")]
-    {
-        plan.push(Proposal::create(
-            ResourceType::Device,
-            name,
-            json!({"name": name, "os": os, "owner": if owner.is_empty() { Value::Null } else { json!(owner) }, "state": "active"}),
-        ));
+        (ResourceType::DeviceCategory, "Kiosk", "Shared kiosk devices", json!({})),
+    ];
+    for (resource_type, name, description, document) in documents {
+        plan.document(resource_type, name, description, settings(document));
+    }
+    for (name, os, owner) in [
+        ("LAPTOP-ALICE", "Windows 11", Some("alice")),
+        ("MBP-BOB", "macOS 15", Some("bob")),
+        ("KIOSK-01", "Windows 11", None),
+    ] {
+        plan.device(name, os, owner);
     }
     for profile_type in ProfileType::ALL {
         let name = format!("{} approval", profile_type.display_name());
-        plan.push(Proposal::create(
-            ResourceType::AccessPolicy,
-            &name,
-            json!({
-                "displayName": name,
-                "description": "Demo policy",
-                "profileType": profile_type,
-                "approverGroupIds": [approver_group],
-                "requiredApprovals": 1,
-                "completion": Completion::Requester,
-                "requestTtl": countersign_core::policy::format_duration(DEFAULT_REQUEST_TTL),
-            }),
-        ));
+        plan.policy(PolicyPlan {
+            description: "Demo policy".into(),
+            ..PolicyPlan::new(&name, profile_type, &[&approvers])
+        });
     }
-    store.seed(plan, now).await
+    store.seed(plan.into_proposals(), now).await
 }

@@ -16,6 +16,7 @@ mod notify;
 mod objects;
 mod requests;
 mod rows;
+mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
@@ -29,6 +30,7 @@ pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, state_of_policy, Proposal, ResourceRecord, Submitted};
 pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
+pub use tenant::{PolicyPlan, TenantPlan};
 
 use group_commit::{GroupCommit, GroupWrite};
 use sqlx::any::{AnyPoolOptions, AnyRow};
