@@ -1,6 +1,7 @@
-//! Countersign's HTTP server: the REST API, authentication, metrics and background jobs.
-//! Handlers are thin: parse, authorise, call one store operation (which runs the MAA gate),
-//! render. Errors are mapped to problem+json in `error`.
+//! Countersign's HTTP server. `ops` holds every operation a caller may do (typed input and
+//! output, the permission check, the trip through the MAA gate); three adapters speak it: `api`
+//! (REST JSON), `web` (the HTML admin center) and `graph` (Graph-compatible). No adapter imports
+//! another; [`router`] assembles them. Errors are mapped to problem+json in `error`.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
@@ -10,12 +11,15 @@ pub mod demo;
 pub mod error;
 pub mod extract;
 pub mod graph;
+pub mod health;
 pub mod metrics;
 pub mod notify;
+pub mod ops;
 pub mod time;
 pub mod web;
 
-use axum::http::{header, HeaderValue};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::Router;
 use countersign_core::{Clock, Millis};
 use countersign_store::Store;
@@ -94,7 +98,20 @@ impl AppState {
 /// The whole HTTP surface, with security headers on every response.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
-    api::routes(body_limit)
+    Router::new()
+        .merge(api::routes())
+        .merge(health::routes())
+        .merge(web::routes())
+        .merge(graph::routes())
+        .fallback(web::fallback)
+        .method_not_allowed_fallback(|| async {
+            error::ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not accept that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

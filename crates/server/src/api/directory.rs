@@ -1,21 +1,17 @@
-//! Accounts, groups and membership, roles and role assignments. Changes to approver groups and
-//! approver accounts are held by the gate (R9); RBAC changes when a `role` policy exists.
+//! `/api/v1/accounts`, `/groups`, `/roles` and `/roleAssignments`.
 
-use super::resources::{current, ensure_groups, propose, propose_outcome, JustificationBody, PageQuery};
-use super::{gate, limit_of, next_cursor, object_json, Outcome, Page};
-use crate::auth::{hash_password, new_token, sha256_hex};
-use crate::error::{ApiError, ApiResult};
-use crate::extract::{justification, parse_id, ApiJson, ApiQuery, OptionalJson, Principal};
+use super::{object_json, respond, JustificationBody, Page, PageQuery};
+use crate::error::ApiResult;
+use crate::extract::{justification, ApiJson, ApiQuery, OptionalJson, Principal};
+use crate::ops::directory::{
+    self as ops, AccountPatch, AssignmentInput, CreatedAccount, GroupPatch, NewAccount, NewGroup, RoleInput,
+};
+use crate::ops::Outcome;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use countersign_core::eligibility::AccountKind;
-use countersign_core::permission;
-use countersign_core::profile::{Operation, ResourceType};
-use countersign_core::validate;
-use countersign_store::Proposal;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -27,12 +23,8 @@ pub async fn list_accounts(
     principal: Principal,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page>> {
-    principal.require("accounts.read")?;
-    let limit = limit_of(q.limit)?;
-    let after = q.cursor.as_deref().map(parse_id).transpose()?;
-    let accounts = app.store.accounts(after.as_deref(), limit).await?;
-    let cursor = next_cursor(&accounts, limit, |a| a.id.clone());
-    Ok(Json(Page { value: accounts.iter().map(|a| json!(a)).collect(), next_cursor: cursor }))
+    let paged = ops::list_accounts(&app, &principal, &q.into()).await?;
+    Ok(Json(Page::of(paged, |a| json!(a))))
 }
 
 /// `GET /api/v1/accounts/{id}`: anyone may read their own account.
@@ -41,82 +33,21 @@ pub async fn get_account(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let id = parse_id(&id)?;
-    if id != principal.account.id {
-        principal.require("accounts.read")?;
-    }
-    let account =
-        app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
-    let mut body = json!(account);
-    body["groupIds"] = json!(app.store.group_ids_of(&id).await?);
+    let found = ops::get_account(&app, &principal, &id).await?;
+    let mut body = json!(found.account);
+    body["groupIds"] = json!(found.group_ids);
     Ok(Json(body))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewAccountBody {
-    pub username: String,
-    pub display_name: String,
-    pub kind: String,
-    pub password: Option<String>,
-    pub email: Option<String>,
-    pub justification: Option<String>,
-}
-
-pub(crate) fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
-    match raw.map(str::trim).filter(|e| !e.is_empty()) {
-        None => Ok(None),
-        Some(e) if e.len() <= 254 && e.contains('@') && !e.contains(char::is_whitespace) => Ok(Some(e.to_owned())),
-        Some(e) => Err(ApiError::validation(format!("'{e}' is not an e-mail address"))),
-    }
-}
-
-/// Creates an account (never protected: a new account is in no group). A service account's
-/// bearer token is returned this once.
-pub async fn create_account_op(
-    app: &AppState,
-    principal: &Principal,
-    body: &NewAccountBody,
+    username: String,
+    display_name: String,
+    kind: String,
+    password: Option<String>,
+    email: Option<String>,
     justification: Option<String>,
-) -> ApiResult<(Outcome, Option<String>)> {
-    principal.require("accounts.write")?;
-    let kind = AccountKind::parse(&body.kind)?;
-    let username = validate::username(&body.username)?;
-    let display_name = validate::display_name("displayName", &body.display_name)?;
-    let secret = match (kind, body.password.as_deref().filter(|p| !p.is_empty())) {
-        (AccountKind::Human, Some(password)) => {
-            validate::password(password)?;
-            Some(hash_password(password)?)
-        }
-        (AccountKind::Human, None) => return Err(ApiError::validation("a human account needs a password")),
-        (AccountKind::Service, Some(_)) => {
-            return Err(ApiError::validation("service accounts sign in with a token, not a password"))
-        }
-        (AccountKind::Service, None) => None,
-    };
-    if app.store.account_by_username(&username).await?.is_some() {
-        return Err(ApiError::conflict("conflict", format!("the username '{username}' is taken")));
-    }
-    let after = json!({
-        "username": username,
-        "displayName": display_name,
-        "email": email(body.email.as_deref())?,
-        "kind": kind,
-        "enabled": true,
-    });
-    let proposal = Proposal { secret, ..Proposal::create(ResourceType::Account, &username, after) };
-    let outcome = gate(app, principal, proposal, justification).await?;
-    let token = match (&outcome, kind) {
-        (Outcome::Applied { id, .. }, AccountKind::Service) => {
-            let token = new_token();
-            app.store
-                .create_token(&principal.actor(), id, "service account token", &sha256_hex(&token), None, app.now())
-                .await?;
-            Some(token)
-        }
-        _ => None,
-    };
-    Ok((outcome, token))
 }
 
 /// `POST /api/v1/accounts`: a service account gets its bearer token in the answer, once.
@@ -126,73 +57,32 @@ pub async fn create_account(
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewAccountBody>,
 ) -> ApiResult<Response> {
-    let justification = justification(body.justification.clone(), &headers);
-    match create_account_op(&app, &principal, &body, justification).await? {
-        (Outcome::Applied { id, resource_type, state, version, .. }, Some(token)) => {
+    let justification = justification(body.justification, &headers);
+    let input = NewAccount {
+        username: body.username,
+        display_name: body.display_name,
+        kind: body.kind,
+        password: body.password,
+        email: body.email,
+    };
+    match ops::create_account(&app, &principal, &input, justification).await? {
+        CreatedAccount { outcome: Outcome::Applied { id, resource_type, state, version, .. }, token: Some(token) } => {
             let mut body = object_json(&id, resource_type, state, version);
             body["token"] = json!(token);
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }
-        (outcome, _) => outcome.respond(&app, &principal).await,
+        CreatedAccount { outcome, .. } => respond(&app, &principal, outcome).await,
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct AccountPatch {
-    pub display_name: Option<String>,
-    pub email: Option<String>,
-    pub password: Option<String>,
-    pub enabled: Option<bool>,
-    pub justification: Option<String>,
-}
-
-/// Changes an account; a password or enabled change to an approver is held (R9).
-pub async fn update_account_op(
-    app: &AppState,
-    principal: &Principal,
-    id: &str,
-    body: &AccountPatch,
+pub struct AccountPatchBody {
+    display_name: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+    enabled: Option<bool>,
     justification: Option<String>,
-) -> ApiResult<Outcome> {
-    principal.require("accounts.write")?;
-    let (id, before, version) = current(app, ResourceType::Account, id).await?;
-    let mut after = before.clone();
-    if let Some(name) = &body.display_name {
-        after["displayName"] = json!(validate::display_name("displayName", name)?);
-    }
-    if body.email.is_some() {
-        after["email"] = json!(email(body.email.as_deref())?);
-    }
-    if let Some(enabled) = body.enabled {
-        if id == principal.account.id && !enabled {
-            return Err(ApiError::validation("you cannot disable your own account"));
-        }
-        after["enabled"] = json!(enabled);
-    }
-    let Some(password) = &body.password else {
-        return propose_outcome(
-            app,
-            principal,
-            ResourceType::Account,
-            Operation::Update,
-            id,
-            before,
-            version,
-            after,
-            justification,
-        )
-        .await;
-    };
-    if before["kind"] == "service" {
-        return Err(ApiError::validation("service accounts have no password"));
-    }
-    validate::password(password)?;
-    after["password"] = json!("changed");
-    let secret = Some(hash_password(password)?);
-    let proposal =
-        Proposal { secret, ..Proposal::change(ResourceType::Account, Operation::Update, id, before, version, after) };
-    gate(app, principal, proposal, justification).await
 }
 
 /// `PATCH /api/v1/accounts/{id}`: a password or enabled change to an approver is held (R9).
@@ -201,10 +91,17 @@ pub async fn update_account(
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<AccountPatch>,
+    ApiJson(body): ApiJson<AccountPatchBody>,
 ) -> ApiResult<Response> {
-    let justification = justification(body.justification.clone(), &headers);
-    update_account_op(&app, &principal, &id, &body, justification).await?.respond(&app, &principal).await
+    let justification = justification(body.justification, &headers);
+    let patch = AccountPatch {
+        display_name: body.display_name,
+        email: body.email,
+        password: body.password,
+        enabled: body.enabled,
+    };
+    let outcome = ops::update_account(&app, &principal, &id, &patch, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 /// `DELETE /api/v1/accounts/{id}`
@@ -215,23 +112,8 @@ pub async fn delete_account(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<JustificationBody>,
 ) -> ApiResult<Response> {
-    principal.require("accounts.write")?;
-    let (id, before, version) = current(&app, ResourceType::Account, &id).await?;
-    if id == principal.account.id {
-        return Err(ApiError::validation("you cannot delete your own account"));
-    }
-    propose(
-        &app,
-        &principal,
-        ResourceType::Account,
-        Operation::Delete,
-        id,
-        before,
-        version,
-        Value::Null,
-        justification(body.justification, &headers),
-    )
-    .await
+    let outcome = ops::delete_account(&app, &principal, &id, justification(body.justification, &headers)).await?;
+    respond(&app, &principal, outcome).await
 }
 
 // ---- groups ----
@@ -242,12 +124,8 @@ pub async fn list_groups(
     principal: Principal,
     ApiQuery(q): ApiQuery<PageQuery>,
 ) -> ApiResult<Json<Page>> {
-    principal.require("groups.read")?;
-    let limit = limit_of(q.limit)?;
-    let after = q.cursor.as_deref().map(parse_id).transpose()?;
-    let groups = app.store.groups(after.as_deref(), limit).await?;
-    let cursor = next_cursor(&groups, limit, |g| g.id.clone());
-    Ok(Json(Page { value: groups.iter().map(|g| json!(g)).collect(), next_cursor: cursor }))
+    let paged = ops::list_groups(&app, &principal, &q.into()).await?;
+    Ok(Json(Page::of(paged, |g| json!(g))))
 }
 
 /// `GET /api/v1/groups/{id}`: the group with its members.
@@ -256,38 +134,22 @@ pub async fn get_group(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require("groups.read")?;
-    let id = parse_id(&id)?;
-    let group = app.store.group(&id).await?.ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
-    let members = app.store.group_members(&id).await?;
-    let mut body = json!(group);
-    body["members"] = json!(members
+    let found = ops::get_group(&app, &principal, &id).await?;
+    let mut body = json!(found.group);
+    body["members"] = json!(found
+        .members
         .iter()
         .map(|m| json!({"id": m.id, "username": m.username, "displayName": m.display_name, "kind": m.kind}))
         .collect::<Vec<_>>());
     Ok(Json(body))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupBody {
-    pub display_name: String,
-    pub description: Option<String>,
-    pub justification: Option<String>,
-}
-
-/// Creates an empty group (not protected: no policy or role assignment names it yet).
-pub async fn create_group_op(
-    app: &AppState,
-    principal: &Principal,
-    body: &GroupBody,
+    display_name: String,
+    description: Option<String>,
     justification: Option<String>,
-) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
-    let display_name = validate::display_name("displayName", &body.display_name)?;
-    let description = validate::description(body.description.as_deref())?;
-    let after = json!({"displayName": display_name, "description": description, "members": []});
-    gate(app, principal, Proposal::create(ResourceType::Group, &display_name, after), justification).await
 }
 
 /// `POST /api/v1/groups`
@@ -297,13 +159,15 @@ pub async fn create_group(
     headers: HeaderMap,
     ApiJson(body): ApiJson<GroupBody>,
 ) -> ApiResult<Response> {
-    let justification = justification(body.justification.clone(), &headers);
-    create_group_op(&app, &principal, &body, justification).await?.respond(&app, &principal).await
+    let justification = justification(body.justification, &headers);
+    let input = NewGroup { display_name: body.display_name, description: body.description };
+    let outcome = ops::create_group(&app, &principal, &input, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
-pub struct GroupPatch {
+pub struct GroupPatchBody {
     display_name: Option<String>,
     description: Option<String>,
     justification: Option<String>,
@@ -315,29 +179,12 @@ pub async fn update_group(
     principal: Principal,
     Path(id): Path<String>,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<GroupPatch>,
+    ApiJson(body): ApiJson<GroupPatchBody>,
 ) -> ApiResult<Response> {
-    principal.require("groups.write")?;
-    let (id, before, version) = current(&app, ResourceType::Group, &id).await?;
-    let mut after = before.clone();
-    if let Some(name) = &body.display_name {
-        after["displayName"] = json!(validate::display_name("displayName", name)?);
-    }
-    if body.description.is_some() {
-        after["description"] = json!(validate::description(body.description.as_deref())?);
-    }
-    propose(
-        &app,
-        &principal,
-        ResourceType::Group,
-        Operation::Update,
-        id,
-        before,
-        version,
-        after,
-        justification(body.justification, &headers),
-    )
-    .await
+    let justification = justification(body.justification, &headers);
+    let patch = GroupPatch { display_name: body.display_name, description: body.description };
+    let outcome = ops::update_group(&app, &principal, &id, &patch, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 /// `DELETE /api/v1/groups/{id}`
@@ -348,57 +195,15 @@ pub async fn delete_group(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<JustificationBody>,
 ) -> ApiResult<Response> {
-    principal.require("groups.write")?;
-    let (id, before, version) = current(&app, ResourceType::Group, &id).await?;
-    propose(
-        &app,
-        &principal,
-        ResourceType::Group,
-        Operation::Delete,
-        id,
-        before,
-        version,
-        Value::Null,
-        justification(body.justification, &headers),
-    )
-    .await
+    let outcome = ops::delete_group(&app, &principal, &id, justification(body.justification, &headers)).await?;
+    respond(&app, &principal, outcome).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MembersBody {
-    pub members: Vec<String>,
-    pub justification: Option<String>,
-}
-
-/// Replaces a group's members; held for approver groups (R9) and, with a role policy, for
-/// groups that hold a role assignment.
-pub async fn set_members_op(
-    app: &AppState,
-    principal: &Principal,
-    id: &str,
-    member_ids: &[String],
+    members: Vec<String>,
     justification: Option<String>,
-) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
-    let (id, before, version) = current(app, ResourceType::Group, id).await?;
-    let mut members = Vec::new();
-    for raw in member_ids {
-        let account_id = parse_id(raw)?;
-        let account = app
-            .store
-            .account(&account_id)
-            .await?
-            .ok_or_else(|| ApiError::validation(format!("account {account_id} does not exist")))?;
-        members.push((account.username, account.id));
-    }
-    members.sort();
-    members.dedup();
-    let mut after = before.clone();
-    after["members"] =
-        json!(members.iter().map(|(username, id)| json!({"id": id, "username": username})).collect::<Vec<_>>());
-    propose_outcome(app, principal, ResourceType::Group, Operation::Update, id, before, version, after, justification)
-        .await
 }
 
 /// `PUT /api/v1/groups/{id}/members` `{members: [accountId…]}`: the full new membership.
@@ -409,16 +214,17 @@ pub async fn set_members(
     headers: HeaderMap,
     ApiJson(body): ApiJson<MembersBody>,
 ) -> ApiResult<Response> {
-    let justification = justification(body.justification.clone(), &headers);
-    set_members_op(&app, &principal, &id, &body.members, justification).await?.respond(&app, &principal).await
+    let justification = justification(body.justification, &headers);
+    let outcome = ops::set_members(&app, &principal, &id, &body.members, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 // ---- roles ----
 
 /// `GET /api/v1/roles`: built-in roles have `builtIn: true`.
-pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require("roles.read")?;
-    Ok(Json(json!({"value": app.store.roles().await?, "nextCursor": null})))
+pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
+    let roles = ops::list_roles(&app, &principal).await?;
+    Ok(Json(Page::all(&roles, |r| json!(r))))
 }
 
 /// `GET /api/v1/roles/{id}`
@@ -427,47 +233,24 @@ pub async fn get_role(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require("roles.read")?;
-    let id = parse_id(&id)?;
-    let role = app.store.role(&id).await?.ok_or_else(|| ApiError::not_found(format!("role {id} does not exist")))?;
-    Ok(Json(json!(role)))
+    Ok(Json(json!(ops::get_role(&app, &principal, &id).await?)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RoleBody {
-    pub display_name: String,
-    pub description: Option<String>,
-    pub permissions: Vec<String>,
-    pub justification: Option<String>,
-}
-
-fn role_state(body: &RoleBody) -> ApiResult<Value> {
-    let mut permissions = body.permissions.clone();
-    if let Some(unknown) = permissions.iter().find(|p| !permission::is_known(p)) {
-        return Err(ApiError::validation(format!("'{unknown}' is not a permission")));
-    }
-    permissions.sort();
-    permissions.dedup();
-    Ok(json!({
-        "displayName": validate::display_name("displayName", &body.display_name)?,
-        "description": validate::description(body.description.as_deref())?,
-        "permissions": permissions,
-        "builtIn": false,
-    }))
-}
-
-/// Creates a custom role; held when a `role` policy exists.
-pub async fn create_role_op(
-    app: &AppState,
-    principal: &Principal,
-    body: &RoleBody,
+    display_name: String,
+    description: Option<String>,
+    permissions: Vec<String>,
     justification: Option<String>,
-) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
-    let after = role_state(body)?;
-    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
-    gate(app, principal, Proposal::create(ResourceType::Role, &name, after), justification).await
+}
+
+impl RoleBody {
+    fn split(self, headers: &HeaderMap) -> (RoleInput, Option<String>) {
+        let input =
+            RoleInput { display_name: self.display_name, description: self.description, permissions: self.permissions };
+        (input, justification(self.justification, headers))
+    }
 }
 
 /// `POST /api/v1/roles`
@@ -477,20 +260,9 @@ pub async fn create_role(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<Response> {
-    let justification = justification(body.justification.clone(), &headers);
-    create_role_op(&app, &principal, &body, justification).await?.respond(&app, &principal).await
-}
-
-async fn custom_role(app: &AppState, id: &str) -> ApiResult<(String, Value, i64)> {
-    let (id, before, version) = current(app, ResourceType::Role, id).await?;
-    if before["builtIn"] == true {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "built_in_role",
-            "built-in roles cannot be changed; create a custom role",
-        ));
-    }
-    Ok((id, before, version))
+    let (input, justification) = body.split(&headers);
+    let outcome = ops::create_role(&app, &principal, &input, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 /// `PUT /api/v1/roles/{id}`
@@ -501,21 +273,9 @@ pub async fn update_role(
     headers: HeaderMap,
     ApiJson(body): ApiJson<RoleBody>,
 ) -> ApiResult<Response> {
-    principal.require("roles.write")?;
-    let (id, before, version) = custom_role(&app, &id).await?;
-    let after = role_state(&body)?;
-    propose(
-        &app,
-        &principal,
-        ResourceType::Role,
-        Operation::Update,
-        id,
-        before,
-        version,
-        after,
-        justification(body.justification, &headers),
-    )
-    .await
+    let (input, justification) = body.split(&headers);
+    let outcome = ops::update_role(&app, &principal, &id, &input, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 /// `DELETE /api/v1/roles/{id}`
@@ -526,28 +286,16 @@ pub async fn delete_role(
     headers: HeaderMap,
     OptionalJson(body): OptionalJson<JustificationBody>,
 ) -> ApiResult<Response> {
-    principal.require("roles.write")?;
-    let (id, before, version) = custom_role(&app, &id).await?;
-    propose(
-        &app,
-        &principal,
-        ResourceType::Role,
-        Operation::Delete,
-        id,
-        before,
-        version,
-        Value::Null,
-        justification(body.justification, &headers),
-    )
-    .await
+    let outcome = ops::delete_role(&app, &principal, &id, justification(body.justification, &headers)).await?;
+    respond(&app, &principal, outcome).await
 }
 
 // ---- role assignments ----
 
 /// `GET /api/v1/roleAssignments`
-pub async fn list_role_assignments(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    principal.require("roles.read")?;
-    Ok(Json(json!({"value": app.store.role_assignments().await?, "nextCursor": null})))
+pub async fn list_role_assignments(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
+    let assignments = ops::list_role_assignments(&app, &principal).await?;
+    Ok(Json(Page::all(&assignments, |a| json!(a))))
 }
 
 /// `GET /api/v1/roleAssignments/{id}`
@@ -556,54 +304,24 @@ pub async fn get_role_assignment(
     principal: Principal,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    principal.require("roles.read")?;
-    let id = parse_id(&id)?;
-    let assignment = app
-        .store
-        .role_assignment(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("role assignment {id} does not exist")))?;
-    Ok(Json(json!(assignment)))
+    Ok(Json(json!(ops::get_role_assignment(&app, &principal, &id).await?)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssignmentBody {
-    pub role_id: String,
-    pub group_ids: Vec<String>,
-    pub display_name: Option<String>,
-    pub justification: Option<String>,
-}
-
-async fn assignment_state(app: &AppState, body: &AssignmentBody) -> ApiResult<Value> {
-    let role_id = parse_id(&body.role_id)?;
-    let role = app
-        .store
-        .role(&role_id)
-        .await?
-        .ok_or_else(|| ApiError::validation(format!("role {role_id} does not exist")))?;
-    let group_ids = ensure_groups(app, &body.group_ids).await?;
-    if group_ids.is_empty() {
-        return Err(ApiError::validation("groupIds must name at least one group"));
-    }
-    let display_name = match &body.display_name {
-        Some(name) => validate::display_name("displayName", name)?,
-        None => role.display_name,
-    };
-    Ok(json!({"displayName": display_name, "roleId": role_id, "groupIds": group_ids}))
-}
-
-/// Assigns a role to groups; held when a `role` policy exists.
-pub async fn create_role_assignment_op(
-    app: &AppState,
-    principal: &Principal,
-    body: &AssignmentBody,
+    role_id: String,
+    group_ids: Vec<String>,
+    display_name: Option<String>,
     justification: Option<String>,
-) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
-    let after = assignment_state(app, body).await?;
-    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
-    gate(app, principal, Proposal::create(ResourceType::RoleAssignment, &name, after), justification).await
+}
+
+impl AssignmentBody {
+    fn split(self, headers: &HeaderMap) -> (AssignmentInput, Option<String>) {
+        let input =
+            AssignmentInput { role_id: self.role_id, group_ids: self.group_ids, display_name: self.display_name };
+        (input, justification(self.justification, headers))
+    }
 }
 
 /// `POST /api/v1/roleAssignments` `{roleId, groupIds}`
@@ -613,8 +331,9 @@ pub async fn create_role_assignment(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> ApiResult<Response> {
-    let justification = justification(body.justification.clone(), &headers);
-    create_role_assignment_op(&app, &principal, &body, justification).await?.respond(&app, &principal).await
+    let (input, justification) = body.split(&headers);
+    let outcome = ops::create_role_assignment(&app, &principal, &input, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 /// `PUT /api/v1/roleAssignments/{id}`
@@ -625,45 +344,9 @@ pub async fn update_role_assignment(
     headers: HeaderMap,
     ApiJson(body): ApiJson<AssignmentBody>,
 ) -> ApiResult<Response> {
-    principal.require("roles.write")?;
-    let (id, before, version) = current(&app, ResourceType::RoleAssignment, &id).await?;
-    let after = assignment_state(&app, &body).await?;
-    propose(
-        &app,
-        &principal,
-        ResourceType::RoleAssignment,
-        Operation::Update,
-        id,
-        before,
-        version,
-        after,
-        justification(body.justification, &headers),
-    )
-    .await
-}
-
-/// Removes a role assignment; held when a `role` policy exists.
-pub async fn delete_role_assignment_op(
-    app: &AppState,
-    principal: &Principal,
-    id: &str,
-    justification: Option<String>,
-) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
-    let (id, before, version) = current(app, ResourceType::RoleAssignment, id).await?;
-    let operation = Operation::Delete;
-    propose_outcome(
-        app,
-        principal,
-        ResourceType::RoleAssignment,
-        operation,
-        id,
-        before,
-        version,
-        Value::Null,
-        justification,
-    )
-    .await
+    let (input, justification) = body.split(&headers);
+    let outcome = ops::update_role_assignment(&app, &principal, &id, &input, justification).await?;
+    respond(&app, &principal, outcome).await
 }
 
 /// `DELETE /api/v1/roleAssignments/{id}`
@@ -675,5 +358,6 @@ pub async fn delete_role_assignment(
     OptionalJson(body): OptionalJson<JustificationBody>,
 ) -> ApiResult<Response> {
     let justification = justification(body.justification, &headers);
-    delete_role_assignment_op(&app, &principal, &id, justification).await?.respond(&app, &principal).await
+    let outcome = ops::delete_role_assignment(&app, &principal, &id, justification).await?;
+    respond(&app, &principal, outcome).await
 }

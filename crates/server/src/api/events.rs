@@ -2,9 +2,9 @@
 //! events of the audit log (shared by every replica) and sends only those about requests the
 //! caller may see. `Last-Event-ID` resumes after a reconnect.
 
-use super::requests::RequestRenderer;
 use crate::error::ApiResult;
 use crate::extract::Principal;
+use crate::ops::requests::{event_stream_start, events_after};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::HeaderMap;
@@ -16,38 +16,28 @@ use std::time::Duration;
 
 const POLL: Duration = Duration::from_millis(250);
 
-/// Events visible to `principal` after `seq`, and the new cursor.
+/// Events visible to `principal` after `seq`, as server-sent events, and the new cursor.
 async fn next_batch(app: &AppState, principal: &Principal, seq: i64) -> ApiResult<(Vec<Event>, i64)> {
-    let entries = app.store.request_events_after(seq, 100).await?;
-    let mut cursor = seq;
-    let mut events = Vec::new();
-    let renderer = RequestRenderer::new(app, principal).await?;
-    for entry in entries {
-        cursor = entry.seq;
-        let Some(request_id) = &entry.target_id else { continue };
-        let Ok(record) = app.store.request(request_id).await else { continue };
-        if !renderer.visible(&record).await? {
-            continue;
-        }
-        let data = json!({
-            "id": entry.id,
-            "type": format!("request.{}", entry.action),
-            "occurredAt": crate::time::format(entry.at),
-            "request": {
-                "id": record.id,
-                "status": record.state().effective_status(app.now()),
-                "objectName": record.object_name,
-                "resourceType": record.resource_type,
-                "operation": record.operation,
-            },
-        });
-        events.push(
-            Event::default()
-                .id(entry.seq.to_string())
-                .event(format!("request.{}", entry.action))
-                .data(data.to_string()),
-        );
-    }
+    let (found, cursor) = events_after(app, principal, seq).await?;
+    let events = found
+        .into_iter()
+        .map(|found| {
+            let (entry, record) = (found.entry, found.record);
+            let data = json!({
+                "id": entry.id,
+                "type": format!("request.{}", entry.action),
+                "occurredAt": crate::time::format(entry.at),
+                "request": {
+                    "id": record.id,
+                    "status": found.status,
+                    "objectName": record.object_name,
+                    "resourceType": record.resource_type,
+                    "operation": record.operation,
+                },
+            });
+            Event::default().id(entry.seq.to_string()).event(format!("request.{}", entry.action)).data(data.to_string())
+        })
+        .collect();
     Ok((events, cursor))
 }
 
@@ -60,7 +50,7 @@ pub async fn stream(
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<i64>().ok());
     let start = match resume {
         Some(seq) => seq,
-        None => app.store.audit_head_seq().await?,
+        None => event_stream_start(&app).await?,
     };
     let events = stream::unfold(
         (app, principal, start, Vec::<Event>::new()),

@@ -1,26 +1,26 @@
-//! The native REST API of DESIGN §6, under `/api/v1`.
+//! The native REST API of DESIGN §6, under `/api/v1`: parses JSON bodies and queries, calls one
+//! operation in `ops`, and renders its typed answer as JSON.
 
 pub mod audit;
 pub mod directory;
 pub mod events;
 pub mod notifications;
 pub mod openapi;
-pub mod ops;
+pub mod own;
 pub mod policies;
 pub mod requests;
 pub mod resources;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::Principal;
+use crate::ops::{Current, Outcome, PageRequest, Paged};
 use crate::AppState;
-use axum::extract::DefaultBodyLimit;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use countersign_core::profile::{Operation, ResourceType};
-use countersign_store::{Proposal, RequestRecord, Submitted};
-use serde::Serialize;
+use countersign_core::profile::ResourceType;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A collection: `{"value": [...], "nextCursor": "..."}` (keyset paging).
@@ -31,39 +31,37 @@ pub struct Page {
     pub next_cursor: Option<String>,
 }
 
-/// The cursor for the next page: the last item's key when the page is full.
-pub fn next_cursor<T>(items: &[T], limit: i64, key: impl Fn(&T) -> String) -> Option<String> {
-    if items.len() as i64 >= limit {
-        items.last().map(key)
-    } else {
-        None
+impl Page {
+    /// A page of items, each rendered by `render`.
+    pub fn of<T>(paged: Paged<T>, render: impl Fn(&T) -> Value) -> Page {
+        Page { value: paged.items.iter().map(render).collect(), next_cursor: paged.next_cursor }
+    }
+
+    /// A whole collection on one page.
+    pub fn all<T>(items: &[T], render: impl Fn(&T) -> Value) -> Page {
+        Page { value: items.iter().map(render).collect(), next_cursor: None }
     }
 }
 
-/// What an attempted change did; rendered as JSON by the API and as HTML by the web pages.
-pub enum Outcome {
-    /// Not protected: applied at once. `state` is `Null` after a delete.
-    Applied { id: String, resource_type: ResourceType, state: Value, version: i64, created: bool },
-    /// R1: held as an approval request.
-    Held(Box<RequestRecord>),
-    /// The proposal would change nothing, so nothing was submitted.
-    Unchanged { id: String, resource_type: ResourceType, state: Value, version: i64 },
+/// `?cursor=&limit=`
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
 }
 
-/// Runs a proposal through the MAA gate (`Store::submit`, the one place every change goes).
-pub async fn gate(
-    app: &AppState,
-    principal: &Principal,
-    proposal: Proposal,
-    justification: Option<String>,
-) -> ApiResult<Outcome> {
-    let created = proposal.operation == Operation::Create;
-    let (id, resource_type) = (proposal.object_id.clone(), proposal.resource_type);
-    let submitted = app.store.submit(&principal.actor(), proposal, justification.as_deref(), app.now()).await?;
-    Ok(match submitted {
-        Submitted::Applied { state, version } => Outcome::Applied { id, resource_type, state, version, created },
-        Submitted::Held(record) => Outcome::Held(record),
-    })
+impl From<PageQuery> for PageRequest {
+    fn from(q: PageQuery) -> Self {
+        PageRequest { cursor: q.cursor, limit: q.limit }
+    }
+}
+
+/// A body that carries only a justification (DELETE).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct JustificationBody {
+    pub justification: Option<String>,
 }
 
 /// An object's state as the API shows it: the state plus `id`, `type` and `version`.
@@ -77,34 +75,28 @@ pub fn object_json(id: &str, resource_type: ResourceType, state: Value, version:
     body
 }
 
-impl Outcome {
-    /// DESIGN §6: 200/201 with the object when applied (204 after a delete), 202 with the
-    /// request and a `Location` when held.
-    pub async fn respond(self, app: &AppState, principal: &Principal) -> ApiResult<Response> {
-        match self {
-            Outcome::Applied { state: Value::Null, .. } => Ok(StatusCode::NO_CONTENT.into_response()),
-            Outcome::Applied { id, resource_type, state, version, created } => {
-                let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-                Ok((status, Json(object_json(&id, resource_type, state, version))).into_response())
-            }
-            Outcome::Unchanged { id, resource_type, state, version } => {
-                Ok(Json(object_json(&id, resource_type, state, version)).into_response())
-            }
-            Outcome::Held(record) => {
-                let rendered = requests::RequestRenderer::new(app, principal).await?.render(&record).await?;
-                let location = format!("/api/v1/requests/{}", record.id);
-                Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(rendered)).into_response())
-            }
-        }
-    }
+/// [`object_json`] of an object as it is stored now.
+pub fn current_json(resource_type: ResourceType, current: &Current) -> Value {
+    object_json(&current.id, resource_type, current.state.clone(), current.version)
 }
 
-fn limit_of(limit: Option<i64>) -> ApiResult<i64> {
-    let limit = limit.unwrap_or(100);
-    if (1..=500).contains(&limit) {
-        Ok(limit)
-    } else {
-        Err(ApiError::validation("limit must be between 1 and 500"))
+/// DESIGN §6: 200/201 with the object when applied (204 after a delete), 202 with the request
+/// and a `Location` when held.
+pub async fn respond(app: &AppState, principal: &Principal, outcome: Outcome) -> ApiResult<Response> {
+    match outcome {
+        Outcome::Applied { state: Value::Null, .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Applied { id, resource_type, state, version, created } => {
+            let status = if created { StatusCode::CREATED } else { StatusCode::OK };
+            Ok((status, Json(object_json(&id, resource_type, state, version))).into_response())
+        }
+        Outcome::Unchanged { id, resource_type, state, version } => {
+            Ok(Json(object_json(&id, resource_type, state, version)).into_response())
+        }
+        Outcome::Held(record) => {
+            let location = format!("/api/v1/requests/{}", record.id);
+            let view = crate::ops::requests::view(app, principal, *record).await?;
+            Ok((StatusCode::ACCEPTED, [(header::LOCATION, location)], Json(requests::render(&view))).into_response())
+        }
     }
 }
 
@@ -112,16 +104,16 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
-pub fn routes(body_limit: usize) -> Router<AppState> {
-    use crate::auth;
+/// Every route of the native API, under `/api/v1`.
+pub fn routes() -> Router<AppState> {
     let v1 = Router::new()
-        .route("/auth/login", post(auth::login))
-        .route("/auth/logout", post(auth::logout))
-        .route("/me", get(auth::me))
-        .route("/me/password", post(auth::change_password))
+        .route("/auth/login", post(own::login))
+        .route("/auth/logout", post(own::logout))
+        .route("/me", get(own::me))
+        .route("/me/password", post(own::change_password))
         .route("/me/notifications", get(notifications::my_settings).put(notifications::put_my_settings))
-        .route("/tokens", get(auth::list_tokens).post(auth::create_token))
-        .route("/tokens/{id}", axum::routing::delete(auth::delete_token))
+        .route("/tokens", get(own::list_tokens).post(own::create_token))
+        .route("/tokens/{id}", axum::routing::delete(own::delete_token))
         .route("/accounts", get(directory::list_accounts).post(directory::create_account))
         .route(
             "/accounts/{id}",
@@ -166,20 +158,5 @@ pub fn routes(body_limit: usize) -> Router<AppState> {
         .route("/audit/verify", get(audit::verify))
         .route("/openapi.json", get(openapi::document))
         .fallback(not_found);
-    Router::new()
-        .nest("/api/v1", v1)
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .merge(crate::web::routes())
-        .merge(crate::graph::routes())
-        .fallback(crate::web::fallback)
-        .method_not_allowed_fallback(|| async {
-            ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )
-        })
-        .layer(DefaultBodyLimit::max(body_limit))
+    Router::new().nest("/api/v1", v1)
 }

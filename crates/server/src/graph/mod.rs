@@ -1,17 +1,18 @@
 //! A Microsoft Graph–compatible (beta) Multi Admin Approval API under
 //! `/beta/deviceManagement/`: `operationApprovalPolicies` and `operationApprovalRequests`, with
 //! Graph's names, shapes, OData options and errors. Same authentication and the same rules as
-//! the native API: decisions go through `api::requests::act`, policy changes through
-//! `api::policies::*` (always held, R9).
+//! the native API: decisions go through `ops::requests::act`, policy changes through
+//! `ops::policies::*` (always held, R9).
 
 pub mod mapping;
 pub mod odata;
 
-use crate::api::policies::{create_policy, delete_policy, existing, update_policy, PolicyInput};
-use crate::api::requests::{act, list_records, visible_request, Action, ListQuery};
-use crate::api::Outcome;
 use crate::error::ApiError;
 use crate::extract::{justification, parse_id, Principal};
+use crate::ops::directory::account_kind;
+use crate::ops::policies::{self, create_policy, delete_policy, existing, update_policy, PolicyInput};
+use crate::ops::requests::{act, list as list_records, visible_request, Action, ListQuery};
+use crate::ops::{Outcome, Paged};
 use crate::time::format;
 use crate::AppState;
 use axum::extract::{OriginalUri, Path, State};
@@ -19,7 +20,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use countersign_core::eligibility::{ineligibility, AccountKind};
+use countersign_core::eligibility::AccountKind;
 use countersign_core::policy::{format_duration, AccessPolicy};
 use countersign_core::profile::ProfileType;
 use countersign_core::request::{Decision, RequestStatus};
@@ -143,7 +144,7 @@ impl<'a> Renderer<'a> {
         if let Some(kind) = self.kinds.get(id) {
             return Ok(*kind);
         }
-        let kind = self.app.store.account(id).await.map_err(ApiError::from)?.map_or(AccountKind::Human, |a| a.kind);
+        let kind = account_kind(self.app, id).await?;
         self.kinds.insert(id.to_owned(), kind);
         Ok(kind)
     }
@@ -222,8 +223,7 @@ async fn list_policies(
 ) -> GraphResult<Response> {
     let ctx = Ctx::new(&app, &headers, &uri);
     let q = parse_query(&ctx.query, POLICY_QUERY)?;
-    principal.require("accessPolicies.read")?;
-    let policies = app.store.policies().await.map_err(ApiError::from)?;
+    let policies = policies::list(&app, &principal).await?;
     let value = policies.iter().map(|p| select(render_policy(p), q.select.as_deref())).collect();
     let fragment = Ctx::fragment_with_select("deviceManagement/operationApprovalPolicies", q.select.as_deref());
     Ok(collection(&ctx, &fragment, value, None))
@@ -241,38 +241,18 @@ async fn policy_segment(
     match segment.as_str() {
         "retrieveApprovableOperations()" | "getApprovableOperations()" => {
             parse_query(&ctx.query, NO_OPTIONS)?;
-            let candidate = principal.candidate();
-            let mut sets = Vec::new();
-            for policy in app.store.policies().await.map_err(ApiError::from)? {
-                let eligible =
-                    ineligibility(&candidate, &policy.approver_group_ids, policy.profile_type.resource_type())
-                        .is_empty();
-                if eligible && !sets.contains(&policy.profile_type) {
-                    sets.push(policy.profile_type);
-                }
-            }
-            let value = sets.into_iter().map(policy_set).collect();
+            let value =
+                policies::approvable_profile_types(&app, &principal).await?.into_iter().map(policy_set).collect();
             Ok(collection(&ctx, "Collection(microsoft.graph.operationApprovalPolicySet)", value, None))
         }
         "retrieveOperationsRequiringApproval()" | "getOperationsRequiringApproval()" => {
             parse_query(&ctx.query, NO_OPTIONS)?;
-            let mut sets = Vec::new();
-            for policy in app.store.policies().await.map_err(ApiError::from)? {
-                if !sets.contains(&policy.profile_type) {
-                    sets.push(policy.profile_type);
-                }
-            }
-            // R9: changes to access policies always need approval.
-            if !sets.contains(&ProfileType::OperationApprovalPolicy) {
-                sets.push(ProfileType::OperationApprovalPolicy);
-            }
-            let value = sets.into_iter().map(policy_set).collect();
+            let value = policies::protected_profile_types(&app).await?.into_iter().map(policy_set).collect();
             Ok(collection(&ctx, "Collection(microsoft.graph.operationApprovalPolicySet)", value, None))
         }
         id => {
             let q = parse_query(&ctx.query, POLICY_QUERY)?;
-            principal.require("accessPolicies.read")?;
-            let (policy, _) = existing(&app, id).await?;
+            let policy = policies::get(&app, &principal, id).await?.policy;
             let fragment = Ctx::fragment_with_select("deviceManagement/operationApprovalPolicies", q.select.as_deref());
             Ok(entity(&ctx, &format!("{fragment}/$entity"), select(render_policy(&policy), q.select.as_deref())))
         }
@@ -317,7 +297,7 @@ async fn held(app: &AppState, ctx: &Ctx, outcome: Outcome) -> GraphResult<Respon
         }
         // R9 holds every access-policy change; these arms only answer honestly if it did not.
         Outcome::Applied { id, .. } | Outcome::Unchanged { id, .. } => {
-            let (policy, _) = existing(app, &id).await?;
+            let policy = existing(app, &id).await?.policy;
             Ok(entity(ctx, "deviceManagement/operationApprovalPolicies/$entity", render_policy(&policy)))
         }
     }
@@ -359,7 +339,7 @@ async fn update(
     let ctx = Ctx::new(&app, &headers, &uri);
     body.only("microsoft.graph.operationApprovalPolicy", POLICY_WRITABLE)?;
     principal.require("accessPolicies.update")?;
-    let (current, _) = existing(&app, &id).await?;
+    let current = existing(&app, &id).await?.policy;
     let profile_type = body_profile_type(&body)?.unwrap_or(current.profile_type);
     let input = PolicyInput {
         display_name: body.string("displayName")?.unwrap_or(current.display_name),
@@ -417,7 +397,7 @@ async fn page(
     let mut more = false;
     for status in statuses {
         let query = ListQuery { status: status.map(|s| s.as_str().to_owned()), ..base.clone() };
-        let (found, next) = list_records(app, principal, &query).await?;
+        let Paged { items: found, next_cursor: next } = list_records(app, principal, &query).await?;
         more |= next.is_some();
         records.extend(found);
     }
@@ -541,7 +521,7 @@ async fn request_function(
                     limit: Some(1),
                     ..ListQuery::default()
                 };
-                let (found, _) = list_records(&app, &principal, &query).await?;
+                let found = list_records(&app, &principal, &query).await?.items;
                 if let Some(record) = found.into_iter().next() {
                     latest = Some(record);
                     break;

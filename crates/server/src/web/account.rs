@@ -2,7 +2,12 @@
 
 use super::layout::{bare, csrf_field, when};
 use super::{see_other, web, Page, WebResult, WebUser};
-use crate::auth::{change_own_password, create_personal_token, session_cookie_header, sign_in, SESSION_TTL};
+use crate::auth::{session_cookie_header, SESSION_TTL};
+use crate::ops::notifications::{my_settings, optional_kinds, set_my_settings, Settings};
+use crate::ops::own::{
+    change_password as change_own_password, create_token as create_personal_token, revoke_token as revoke, sign_in,
+    sign_out, tokens,
+};
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -101,9 +106,7 @@ pub struct CsrfForm {
 /// `POST /logout`
 pub async fn logout(State(app): State<AppState>, user: WebUser, Form(form): Form<CsrfForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    if let crate::extract::Credential::Session { id_hash } = &user.principal.credential {
-        app.store.delete_session(id_hash).await?;
-    }
+    web(sign_out(&app, &user.principal).await)?;
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, web(session_cookie_header(&app, String::new(), 0))?);
     Ok(response)
@@ -121,8 +124,8 @@ async fn account_page(
     new_token: Option<(String, String)>,
     password_error: Option<String>,
 ) -> WebResult {
-    let tokens = app.store.tokens_of(&user.principal.account.id).await?;
-    let (email, opt_outs) = app.store.notification_settings(&user.principal.account.id).await?;
+    let tokens = web(tokens(app, &user.principal).await)?;
+    let Settings { email, opt_outs } = web(my_settings(app, &user.principal).await)?;
     let account = &user.principal.account;
     let mut response = Page::new("My account", user)
         .section("/account")
@@ -140,7 +143,7 @@ async fn account_page(
                 div class="field" { label for="my-email" { "E-mail address" } input type="text" id="my-email" name="email" value=(email.as_deref().unwrap_or("")); }
                 fieldset class="checks field" {
                     legend { "E-mail me about" }
-                    @for kind in crate::api::notifications::optional_kinds() {
+                    @for kind in optional_kinds() {
                         label { input type="checkbox" name="receive" value=(kind) checked[!opt_outs.iter().any(|o| o == kind)]; (kind) }
                     }
                     p class="hint" { "Applied and failed changes, and anything about access policies, approvers or roles, are always sent." }
@@ -228,8 +231,8 @@ pub struct TokenForm {
 /// `POST /account/tokens`: shows the new token once, on this response only.
 pub async fn create_token(State(app): State<AppState>, user: WebUser, Form(form): Form<TokenForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let (record, token) = web(create_personal_token(&app, &user.principal, &form.name, None).await)?;
-    account_page(&app, &user, None, Some((record.display_name, token)), None).await
+    let created = web(create_personal_token(&app, &user.principal, &form.name, None).await)?;
+    account_page(&app, &user, None, Some((created.record.display_name, created.secret)), None).await
 }
 
 /// `POST /account/tokens/{id}/revoke`
@@ -240,8 +243,7 @@ pub async fn revoke_token(
     Form(form): Form<CsrfForm>,
 ) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let id = web(crate::extract::parse_id(&id))?;
-    app.store.delete_token(&user.principal.actor(), &user.principal.account.id, &id, app.now()).await?;
+    web(revoke(&app, &user.principal, &id).await)?;
     Ok(see_other("/account", "The token was revoked."))
 }
 
@@ -262,12 +264,9 @@ pub async fn notifications(
     Form(form): Form<NotificationForm>,
 ) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let opt_outs = crate::api::notifications::optional_kinds()
-        .into_iter()
-        .filter(|k| !form.receive.iter().any(|r| r == k))
-        .map(str::to_owned)
-        .collect();
-    let body = crate::api::notifications::SettingsBody { email: super::given(&form.email), opt_outs };
-    web(crate::api::notifications::set_settings(&app, &user.principal, &body).await)?;
+    let opt_outs =
+        optional_kinds().into_iter().filter(|k| !form.receive.iter().any(|r| r == k)).map(str::to_owned).collect();
+    let settings = Settings { email: super::given(&form.email), opt_outs };
+    web(set_my_settings(&app, &user.principal, &settings).await)?;
     Ok(see_other("/account", "Your notification settings were saved."))
 }

@@ -2,10 +2,10 @@
 
 use super::layout::when;
 use super::{given, web, Page, WebResult, WebUser};
+use crate::ops::audit::{self, AuditQuery};
 use crate::AppState;
 use axum::extract::{Query, State};
 use axum::response::IntoResponse;
-use countersign_store::AuditFilter;
 use maud::html;
 use serde::Deserialize;
 
@@ -33,26 +33,18 @@ fn time_filter(value: &Option<String>, end_of_day: bool) -> WebResult<Option<i64
 
 /// `GET /audit?category=&actor=&action=&since=&until=&cursor=&verify=1`
 pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<AuditParams>) -> WebResult {
-    web(user.principal.require("audit.read"))?;
-    let actor_id = match given(&q.actor) {
-        Some(name) => match app.store.account_by_username(&name).await? {
-            Some(account) => Some(account.id),
-            None => Some(name),
-        },
-        None => None,
-    };
-    let filter = AuditFilter {
+    let query = AuditQuery {
         category: given(&q.category),
-        actor_id,
+        actor: given(&q.actor),
         action: given(&q.action),
-        target_id: None,
+        target: None,
         since: time_filter(&q.since, false)?,
         until: time_filter(&q.until, true)?,
-        before_seq: q.cursor,
-        limit: 50,
+        cursor: q.cursor,
+        limit: Some(50),
     };
-    let entries = app.store.audit_entries(&filter).await?;
-    let report = if q.verify.is_some() { Some(app.store.verify_audit().await?) } else { None };
+    let entries = web(audit::entries(&app, &user.principal, query).await)?.items;
+    let report = if q.verify.is_some() { Some(web(audit::verify(&app, &user.principal).await)?) } else { None };
     let next = (entries.len() == 50).then(|| entries.last().map(|e| e.seq)).flatten();
     let keep =
         |name: &str, value: &Option<String>| format!("{name}={}", super::urlencode(value.as_deref().unwrap_or("")));

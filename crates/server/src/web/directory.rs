@@ -4,11 +4,11 @@
 
 use super::layout::{csrf_field, when};
 use super::{after_change, given, see_other, web, Page, WebResult, WebUser};
-use crate::api::directory::{
-    create_account_op, create_group_op, create_role_assignment_op, create_role_op, delete_role_assignment_op,
-    set_members_op, update_account_op, AccountPatch, AssignmentBody, GroupBody, NewAccountBody, RoleBody,
+use crate::ops::directory::{
+    self as ops, AccountPatch, AccountWithGroups, AssignmentInput, CreatedAccount, GroupWithMembers, NewAccount,
+    NewGroup, RoleInput,
 };
-use crate::api::Outcome;
+use crate::ops::{Outcome, PageRequest};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
@@ -21,10 +21,14 @@ pub struct NoticeQuery {
     notice: Option<String>,
 }
 
+/// The first 500 of a list: the admin center shows whole lists on one page.
+fn up_to_500() -> PageRequest {
+    PageRequest { cursor: None, limit: Some(500) }
+}
+
 /// `GET /groups`
 pub async fn groups(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
-    web(user.principal.require("groups.read"))?;
-    let groups = app.store.groups(None, 500).await?;
+    let groups = web(ops::list_groups(&app, &user.principal, &up_to_500()).await)?.items;
     Ok(Page::new("Groups", &user)
         .section("/groups")
         .notice(q.notice)
@@ -60,9 +64,8 @@ pub struct GroupForm {
 /// `POST /groups`
 pub async fn create_group(State(app): State<AppState>, user: WebUser, Form(form): Form<GroupForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let body =
-        GroupBody { display_name: form.display_name.clone(), description: form.description, ..GroupBody::default() };
-    let outcome = web(create_group_op(&app, &user.principal, &body, None).await)?;
+    let input = NewGroup { display_name: form.display_name.clone(), description: form.description };
+    let outcome = web(ops::create_group(&app, &user.principal, &input, None).await)?;
     let target = match &outcome {
         Outcome::Applied { id, .. } => format!("/groups/{id}"),
         _ => "/groups".to_owned(),
@@ -77,20 +80,15 @@ pub async fn group(
     Path(id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> WebResult {
-    web(user.principal.require("groups.read"))?;
-    let id = web(crate::extract::parse_id(&id))?;
-    let group = app.store.group(&id).await?.ok_or_else(|| crate::error::ApiError::not_found("no such group"))?;
-    let members = app.store.group_members(&id).await?;
-    let everyone = if user.principal.has("groups.write") { app.store.accounts(None, 500).await? } else { vec![] };
+    let GroupWithMembers { group, members } = web(ops::get_group(&app, &user.principal, &id).await)?;
+    let id = group.id.clone();
+    let everyone = if user.principal.has("groups.write") {
+        web(ops::list_accounts(&app, &user.principal, &up_to_500()).await)?.items
+    } else {
+        vec![]
+    };
     let is_member = |account_id: &str| members.iter().any(|m| m.id == account_id);
-    let approver_of: Vec<String> = app
-        .store
-        .policies()
-        .await?
-        .into_iter()
-        .filter(|p| p.approver_group_ids.contains(&id))
-        .map(|p| p.display_name)
-        .collect();
+    let approver_of = web(crate::ops::policies::approved_by_group(&app, &id).await)?;
     Ok(Page::new(&group.display_name, &user)
         .section("/groups")
         .notice(q.notice)
@@ -139,16 +137,15 @@ pub async fn set_members(
     Form(form): Form<MembersForm>,
 ) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let outcome = web(set_members_op(&app, &user.principal, &id, &form.members, given(&form.justification)).await)?;
+    let outcome = web(ops::set_members(&app, &user.principal, &id, &form.members, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, &format!("/groups/{id}"), "Change group members"))
 }
 
 /// `GET /roles`: roles with their permissions, role assignments, and a form to assign a role.
 pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
-    web(user.principal.require("roles.read"))?;
-    let roles = app.store.roles().await?;
-    let assignments = app.store.role_assignments().await?;
-    let groups = app.store.groups(None, 500).await?;
+    let roles = web(ops::list_roles(&app, &user.principal).await)?;
+    let assignments = web(ops::list_role_assignments(&app, &user.principal).await)?;
+    let groups = web(ops::group_names(&app).await)?;
     let role_name = |id: &str| roles.iter().find(|r| r.id == id).map(|r| r.display_name.clone()).unwrap_or_default();
     let group_name =
         |id: &String| groups.iter().find(|g| &g.id == id).map(|g| g.display_name.clone()).unwrap_or_else(|| id.clone());
@@ -222,13 +219,12 @@ pub struct RoleForm {
 /// `POST /roles`
 pub async fn create_role(State(app): State<AppState>, user: WebUser, Form(form): Form<RoleForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let body = RoleBody {
+    let input = RoleInput {
         display_name: form.display_name.clone(),
         description: given(&form.description),
         permissions: form.permissions,
-        ..RoleBody::default()
     };
-    let outcome = web(create_role_op(&app, &user.principal, &body, given(&form.justification)).await)?;
+    let outcome = web(ops::create_role(&app, &user.principal, &input, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, "/roles", &format!("Create role “{}”", form.display_name)))
 }
 
@@ -246,8 +242,8 @@ pub struct AssignmentForm {
 /// `POST /roles/assignments`
 pub async fn assign_role(State(app): State<AppState>, user: WebUser, Form(form): Form<AssignmentForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let body = AssignmentBody { role_id: form.role_id, group_ids: form.group_ids, ..AssignmentBody::default() };
-    let outcome = web(create_role_assignment_op(&app, &user.principal, &body, given(&form.justification)).await)?;
+    let input = AssignmentInput { role_id: form.role_id, group_ids: form.group_ids, display_name: None };
+    let outcome = web(ops::create_role_assignment(&app, &user.principal, &input, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, "/roles", "Assign a role"))
 }
 
@@ -266,14 +262,13 @@ pub async fn remove_assignment(
     Form(form): Form<JustifiedForm>,
 ) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let outcome = web(delete_role_assignment_op(&app, &user.principal, &id, given(&form.justification)).await)?;
+    let outcome = web(ops::delete_role_assignment(&app, &user.principal, &id, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, "/roles", "Remove a role assignment"))
 }
 
 /// `GET /accounts`
 pub async fn accounts(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
-    web(user.principal.require("accounts.read"))?;
-    let accounts = app.store.accounts(None, 500).await?;
+    let accounts = web(ops::list_accounts(&app, &user.principal, &up_to_500()).await)?.items;
     Ok(Page::new("Accounts", &user)
         .section("/accounts")
         .notice(q.notice)
@@ -323,27 +318,30 @@ pub struct AccountForm {
 /// `POST /accounts`: a service account's token is shown on this page only.
 pub async fn create_account(State(app): State<AppState>, user: WebUser, Form(form): Form<AccountForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let body = NewAccountBody {
+    let input = NewAccount {
         username: form.username.trim().to_owned(),
         display_name: form.display_name,
         kind: form.kind,
         password: given(&form.password),
         email: given(&form.email),
-        justification: None,
     };
-    match web(create_account_op(&app, &user.principal, &body, None).await)? {
-        (Outcome::Applied { id, .. }, Some(token)) => Ok(Page::new("Service account created", &user)
-            .section("/accounts")
-            .content(html! {
-                div class="alert alert-info" role="status" {
-                    p { "The service account’s API token. Copy it now: it will not be shown again." }
-                    p class="token" id="new-token" { (token) }
-                }
-                p { a href={ "/accounts/" (id) } { "Go to the account" } }
-            })
-            .into_response()),
-        (Outcome::Applied { id, .. }, None) => Ok(see_other(&format!("/accounts/{id}"), "The account was created.")),
-        (outcome, _) => Ok(after_change(&user, outcome, "/accounts", "Create account")),
+    match web(ops::create_account(&app, &user.principal, &input, None).await)? {
+        CreatedAccount { outcome: Outcome::Applied { id, .. }, token: Some(token) } => {
+            Ok(Page::new("Service account created", &user)
+                .section("/accounts")
+                .content(html! {
+                    div class="alert alert-info" role="status" {
+                        p { "The service account’s API token. Copy it now: it will not be shown again." }
+                        p class="token" id="new-token" { (token) }
+                    }
+                    p { a href={ "/accounts/" (id) } { "Go to the account" } }
+                })
+                .into_response())
+        }
+        CreatedAccount { outcome: Outcome::Applied { id, .. }, token: None } => {
+            Ok(see_other(&format!("/accounts/{id}"), "The account was created."))
+        }
+        CreatedAccount { outcome, .. } => Ok(after_change(&user, outcome, "/accounts", "Create account")),
     }
 }
 
@@ -354,13 +352,9 @@ pub async fn account(
     Path(id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> WebResult {
-    let id = web(crate::extract::parse_id(&id))?;
-    if id != user.principal.account.id {
-        web(user.principal.require("accounts.read"))?;
-    }
-    let account = app.store.account(&id).await?.ok_or_else(|| crate::error::ApiError::not_found("no such account"))?;
-    let group_ids = app.store.group_ids_of(&id).await?;
-    let groups = app.store.groups(None, 500).await?;
+    let AccountWithGroups { account, group_ids } = web(ops::get_account(&app, &user.principal, &id).await)?;
+    let id = account.id.clone();
+    let groups = web(ops::group_names(&app).await)?;
     let can_write = user.principal.has("accounts.write") && id != user.principal.account.id;
     Ok(Page::new(&account.display_name, &user)
         .section("/accounts")
@@ -418,7 +412,7 @@ pub async fn change_account(
         "password" => AccountPatch { password: form.password.clone(), ..AccountPatch::default() },
         _ => return Err(crate::error::ApiError::not_found("no such account action").into()),
     };
-    let outcome = web(update_account_op(&app, &user.principal, &id, &patch, given(&form.justification)).await)?;
+    let outcome = web(ops::update_account(&app, &user.principal, &id, &patch, given(&form.justification)).await)?;
     let what = if what == "enabled" { "Change enabled state" } else { "Reset password" };
     Ok(after_change(&user, outcome, &format!("/accounts/{id}"), what))
 }

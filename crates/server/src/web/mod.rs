@@ -1,6 +1,6 @@
 //! The web admin center: server-rendered HTML (maud) with plain forms, served at `/`.
 //!
-//! Pages call the same operations as the REST API (`crate::api::*`), so permissions and the MAA
+//! Pages call the same operations as the REST API (`crate::ops`), so permissions and the MAA
 //! gate are checked in one place. Every form carries the session's CSRF token; pages work
 //! without JavaScript, which only adds live updates (`assets/app.js`).
 
@@ -13,9 +13,9 @@ mod policies;
 mod requests;
 mod resources;
 
-use crate::api::Outcome;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{session_cookie, Credential, Principal};
+use crate::ops::Outcome;
 use crate::AppState;
 use axum::extract::{FromRequestParts, OriginalUri};
 use axum::http::request::Parts;

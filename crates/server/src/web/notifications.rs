@@ -3,14 +3,13 @@
 
 use super::layout::{csrf_field, when};
 use super::{after_change, given, see_other, web, Page, WebResult, WebUser};
-use crate::api::notifications::{
-    create_channel, delivery_records, retry_delivery, test_channel, ChannelBody, DeliveryQuery,
+use crate::ops::notifications::{
+    create_channel, deliveries, list_channels, retry_delivery, test_channel, ChannelInput, DeliveryQuery,
 };
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
-use countersign_core::profile::ResourceType;
 use maud::html;
 use serde::Deserialize;
 
@@ -22,17 +21,10 @@ pub struct PageQuery {
 
 /// `GET /notifications`
 pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<PageQuery>) -> WebResult {
-    web(user.principal.require("tenantConfiguration.read"))?;
-    let mut channels = Vec::new();
-    for id in app.store.notification_channel_ids().await? {
-        if let Some((state, _)) = app.store.object_state(ResourceType::NotificationChannel, &id).await? {
-            channels.push((id, state));
-        }
-    }
-    let deliveries =
-        web(
-            delivery_records(&app, &user.principal, &DeliveryQuery { status: q.status.clone(), limit: Some(50) }).await
-        )?;
+    let channels: Vec<_> =
+        web(list_channels(&app, &user.principal).await)?.into_iter().map(|c| (c.id, c.state)).collect();
+    let query = DeliveryQuery { status: q.status.clone(), limit: Some(50) };
+    let deliveries = web(deliveries(&app, &user.principal, &query).await)?;
     let can_write = user.principal.has("tenantConfiguration.write");
     Ok(Page::new("Notifications", &user)
         .section("/notifications")
@@ -105,12 +97,12 @@ pub struct ChannelForm {
 /// `POST /notifications/channels`
 pub async fn add(State(app): State<AppState>, user: WebUser, Form(form): Form<ChannelForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
-    let body = ChannelBody {
+    let body = ChannelInput {
         display_name: form.display_name.clone(),
         kind: Some(form.kind),
         url: given(&form.url),
         signing_secret: given(&form.signing_secret),
-        ..ChannelBody::default()
+        ..ChannelInput::default()
     };
     let outcome = web(create_channel(&app, &user.principal, &body, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, "/notifications", &format!("Add channel “{}”", form.display_name)))

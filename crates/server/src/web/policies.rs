@@ -3,7 +3,8 @@
 
 use super::layout::csrf_field;
 use super::{after_change, web, Page, WebResult, WebUser};
-use crate::api::policies::{create_policy, update_policy, with_approvers, PolicyInput};
+use crate::ops::policies::{create_policy, existing, proposed, update_policy, with_approvers, PolicyInput};
+use crate::ops::Outcome;
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -21,9 +22,8 @@ pub struct NoticeQuery {
 
 /// `GET /policies`
 pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
-    web(user.principal.require("accessPolicies.read"))?;
-    let policies = app.store.policies().await?;
-    let groups = app.store.groups(None, 500).await?;
+    let policies = web(crate::ops::policies::list(&app, &user.principal).await)?;
+    let groups = web(crate::ops::directory::group_names(&app).await)?;
     let group_name =
         |id: &String| groups.iter().find(|g| &g.id == id).map(|g| g.display_name.clone()).unwrap_or_else(|| id.clone());
     Ok(Page::new("Access policies", &user)
@@ -54,7 +54,8 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> WebResult {
-    let (policy, version, approvers) = web(with_approvers(&app, &user.principal, &id).await)?;
+    let found = web(with_approvers(&app, &user.principal, &id).await)?;
+    let (policy, version, approvers) = (found.policy, found.version, found.approvers);
     let eligible = approvers.iter().filter(|a| a.eligible).count();
     Ok(Page::new(&policy.display_name, &user)
         .section("/policies")
@@ -159,7 +160,7 @@ async fn wizard_page(
     form: &WizardForm,
     error: Option<String>,
 ) -> WebResult {
-    let groups = app.store.groups(None, 500).await?;
+    let groups = web(crate::ops::directory::group_names(app).await)?;
     let title = if form.policy_id.is_empty() { "Create access policy" } else { "Edit access policy" };
     let mut response = Page::new(title, user)
         .section("/policies")
@@ -236,11 +237,7 @@ async fn wizard_page(
     Ok(response)
 }
 
-async fn save_policy(
-    app: &AppState,
-    user: &WebUser,
-    form: &WizardForm,
-) -> crate::error::ApiResult<crate::api::Outcome> {
+async fn save_policy(app: &AppState, user: &WebUser, form: &WizardForm) -> crate::error::ApiResult<Outcome> {
     let justification = Some(form.justification.clone());
     if form.policy_id.is_empty() {
         create_policy(app, &user.principal, &form.input(), justification).await
@@ -252,7 +249,7 @@ async fn save_policy(
 /// `GET /policies/{id}/edit`: the wizard, filled in with the policy.
 pub async fn edit(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     web(user.principal.require("accessPolicies.update"))?;
-    let (policy, _) = web(crate::api::policies::existing(&app, &id).await)?;
+    let policy = web(existing(&app, &id).await)?.policy;
     let form = WizardForm {
         policy_id: policy.id.clone(),
         display_name: policy.display_name.clone(),
@@ -283,7 +280,7 @@ pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form):
     }))?;
     match form.step.as_str() {
         "basics" | "approvers" => wizard_page(&app, &user, &form.step, &form, None).await,
-        "review" => match crate::api::policies::proposed(&app, &form.policy_id, &form.input()).await {
+        "review" => match proposed(&app, &form.policy_id, &form.input()).await {
             Ok(_) => wizard_page(&app, &user, "review", &form, None).await,
             Err(e) => wizard_page(&app, &user, "approvers", &form, Some(e.detail)).await,
         },

@@ -2,8 +2,9 @@
 
 use super::layout::{csrf_field, pretty, status_badge, when};
 use super::{see_other, web, Page, WebError, WebResult, WebUser};
-use crate::api::requests::{act as act_on_request, list_records, visible_request, Action, ListQuery, RequestRenderer};
 use crate::error::ApiError;
+use crate::ops::audit::recent_request_activity;
+use crate::ops::requests::{self, act as act_on_request, Action, ListQuery, RequestForCaller};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
@@ -11,7 +12,7 @@ use axum_extra::extract::Form;
 use countersign_core::diff::{diff, ChangeKind};
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_store::{AuditFilter, RequestRecord};
+use countersign_store::RequestRecord;
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -75,23 +76,11 @@ pub struct NoticeQuery {
 pub async fn home(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
     let p = &user.principal;
     let open = |view: &str| ListQuery { view: Some(view.into()), limit: Some(20), ..ListQuery::default() };
-    let (mine, _) = web(list_records(&app, p, &open("mine")).await)?;
+    let mine = web(requests::list(&app, p, &open("mine")).await)?.items;
     let mine: Vec<_> = mine.into_iter().filter(|r| r.state().effective_status(app.now()).is_open()).collect();
-    let (received, _) = web(list_records(&app, p, &open("received")).await)?;
-    let renderer = web(RequestRenderer::new(&app, p).await)?;
-    let mut waiting = Vec::new();
-    for record in received {
-        if web(renderer.render(&record).await)?["canApprove"] == true {
-            waiting.push(record);
-        }
-    }
-    let activity = if p.has("audit.read") {
-        app.store
-            .audit_entries(&AuditFilter { category: Some("request".into()), limit: 10, ..Default::default() })
-            .await?
-    } else {
-        vec![]
-    };
+    let received = web(requests::list_viewed(&app, p, &open("received")).await)?.items;
+    let waiting: Vec<_> = received.into_iter().filter(|v| v.can_approve).map(|v| v.record).collect();
+    let activity = web(recent_request_activity(&app, p).await)?;
     Ok(Page::new("Home", &user)
         .section("/")
         .notice(q.notice)
@@ -136,7 +125,8 @@ pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<Li
         limit: Some(25),
         ..ListQuery::default()
     };
-    let (records, next) = web(list_records(&app, &user.principal, &query).await)?;
+    let page = web(requests::list(&app, &user.principal, &query).await)?;
+    let (records, next) = (page.items, page.next_cursor);
     let filter =
         |name: &str, value: &Option<String>| format!("{name}={}", super::urlencode(value.as_deref().unwrap_or("")));
     let next_link = next.map(|cursor| {
@@ -232,21 +222,14 @@ pub async fn show(
     Path(id): Path<String>,
     Query(q): Query<ShowQuery>,
 ) -> WebResult {
-    let record = web(visible_request(&app, &user.principal, &id).await)?;
-    render(&app, &user, &record, q.notice, None).await
+    let view = web(requests::get(&app, &user.principal, &id).await)?;
+    render(&user, &view, q.notice, None)
 }
 
-async fn render(
-    app: &AppState,
-    user: &WebUser,
-    record: &RequestRecord,
-    notice: Option<String>,
-    error: Option<String>,
-) -> WebResult {
-    let view = web(web(RequestRenderer::new(app, &user.principal).await)?.render(record).await)?;
-    let status = record.state().effective_status(app.now());
+fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error: Option<String>) -> WebResult {
+    let record = &view.record;
+    let status = view.status;
     let approvals = record.approvals.iter().filter(|a| a.decision == Decision::Approve).count();
-    let flag = |name: &str| view[name] == true;
     let operation = record.operation.as_str();
     let operation = operation[..1].to_uppercase() + &operation[1..];
     let title = format!("{operation} {} “{}”", resource_label(record.resource_type).to_lowercase(), record.object_name);
@@ -286,7 +269,7 @@ async fn render(
                     }
                 }
             }
-            @if flag("canApprove") {
+            @if view.can_approve {
                 form class="card" method="post" action={ "/requests/" (record.id) "/decide" } {
                     (csrf_field(&user.csrf))
                     div class="field" {
@@ -303,13 +286,13 @@ async fn render(
                 p class="muted" { "This is your request: another administrator must approve it." }
             }
             div class="actions" {
-                @if flag("canComplete") {
+                @if view.can_complete {
                     form method="post" action={ "/requests/" (record.id) "/complete" } {
                         (csrf_field(&user.csrf))
                         button type="submit" id="complete" { "Complete" }
                     }
                 }
-                @if flag("canCancel") {
+                @if view.can_cancel {
                     form method="post" action={ "/requests/" (record.id) "/cancel" } {
                         (csrf_field(&user.csrf))
                         button type="submit" id="cancel" class="secondary" { "Cancel request" }
@@ -354,8 +337,8 @@ pub async fn act(
         }
         // A rule said no: show the request again with the reason.
         Err(e) if e.status.is_client_error() && e.status.as_u16() != 404 => {
-            let record = web(visible_request(&app, &user.principal, &id).await)?;
-            let mut page = render(&app, &user, &record, None, Some(e.detail)).await?;
+            let view = web(requests::get(&app, &user.principal, &id).await)?;
+            let mut page = render(&user, &view, None, Some(e.detail))?;
             *page.status_mut() = e.status;
             Ok(page)
         }

@@ -4,10 +4,11 @@
 use super::layout::{csrf_field, pretty, when};
 use super::requests::request_table;
 use super::{after_change, web, Page, WebError, WebResult, WebUser};
-use crate::api::resources::{
+use crate::ops::resources::{
     act_on_device, assign_document, create_document, delete_document, device_operation, document_type, page_of,
-    readable, update_document, DocumentInput, PageQuery,
+    readable, update_document, DocumentInput,
 };
+use crate::ops::{Current, Outcome, PageRequest, Paged};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,7 +18,6 @@ use countersign_core::diff::{diff, render as render_diff};
 use countersign_core::permission::write_permission;
 use countersign_core::profile::{profile_type_for, Operation, ResourceType};
 use countersign_core::validate;
-use countersign_store::{RequestFilter, RequestView};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -46,8 +46,7 @@ fn singular(resource_type: ResourceType) -> &'static str {
 
 /// Whether an access policy protects this operation now (shown before saving).
 async fn is_protected(app: &AppState, resource_type: ResourceType, operation: Operation) -> WebResult<bool> {
-    let profile = profile_type_for(resource_type, operation);
-    Ok(app.store.policies().await?.iter().any(|p| p.profile_type == profile))
+    web(crate::ops::policies::protects(app, profile_type_for(resource_type, operation)).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -64,8 +63,8 @@ pub async fn list(
     Query(q): Query<ListParams>,
 ) -> WebResult {
     let resource_type = web(document_type(&raw_type))?;
-    let (records, next) =
-        web(page_of(&app, &user.principal, resource_type, PageQuery { cursor: q.cursor, limit: Some(50) }).await)?;
+    let page = PageRequest { cursor: q.cursor, limit: Some(50) };
+    let Paged { items: records, next_cursor: next } = web(page_of(&app, &user.principal, resource_type, &page).await)?;
     let can_create = user.principal.has(write_permission(resource_type, Operation::Create));
     let base = format!("/resources/{resource_type}");
     Ok(Page::new(plural(resource_type), &user)
@@ -104,18 +103,7 @@ fn section_of(resource_type: ResourceType) -> &'static str {
 }
 
 async fn history(app: &AppState, resource_type: ResourceType, id: &str) -> WebResult<Markup> {
-    let filter = RequestFilter {
-        view: RequestView::All,
-        status: None,
-        resource_type: Some(resource_type),
-        object_id: Some(id.to_owned()),
-        resource_types: None,
-        since: 0,
-        until: None,
-        before_id: None,
-        limit: 20,
-    };
-    let records = app.store.requests(&filter).await?;
+    let records = web(crate::ops::requests::history_of(app, resource_type, id).await)?;
     Ok(request_table(app, &records, "No approval requests yet."))
 }
 
@@ -127,9 +115,9 @@ pub async fn show(
     Query(q): Query<ListParams>,
 ) -> WebResult {
     let resource_type = web(document_type(&raw_type))?;
-    let (id, state, version) = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let Current { id, state, version } = web(readable(&app, &user.principal, resource_type, &id).await)?;
     let base = format!("/resources/{resource_type}/{id}");
-    let groups = app.store.groups(None, 500).await?;
+    let groups = web(crate::ops::directory::group_names(&app).await)?;
     let assigned: Vec<String> = serde_json::from_value(state["assignedGroupIds"].clone()).unwrap_or_default();
     let p = &user.principal;
     Ok(Page::new(state["name"].as_str().unwrap_or_default(), &user)
@@ -312,7 +300,7 @@ pub async fn edit_form(
     Path((raw_type, id)): Path<(String, String)>,
 ) -> WebResult {
     let resource_type = web(document_type(&raw_type))?;
-    let (id, state, _) = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let Current { id, state, .. } = web(readable(&app, &user.principal, resource_type, &id).await)?;
     let form = EditForm {
         name: state["name"].as_str().unwrap_or_default().into(),
         description: state["description"].as_str().unwrap_or_default().into(),
@@ -436,7 +424,7 @@ pub async fn review_edit(
 ) -> WebResult {
     user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
-    let (id, before, _) = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let Current { id, state: before, .. } = web(readable(&app, &user.principal, resource_type, &id).await)?;
     let title = format!("Edit {}", before["name"].as_str().unwrap_or_default());
     let input = match check(&form) {
         Ok(input) => input,
@@ -489,7 +477,7 @@ async fn save(
         Ok(outcome) => {
             let target = match (&outcome, &id) {
                 (_, Some(id)) => format!("/resources/{resource_type}/{id}"),
-                (crate::api::Outcome::Applied { id, .. }, None) => format!("/resources/{resource_type}/{id}"),
+                (Outcome::Applied { id, .. }, None) => format!("/resources/{resource_type}/{id}"),
                 _ => format!("/resources/{resource_type}"),
             };
             let what = format!("{} “{}”", if id.is_some() { "Edit" } else { "Create" }, input.name.trim());
@@ -497,7 +485,7 @@ async fn save(
         }
         Err(e) if matches!(e.code, "justification_required" | "justification_too_long") => {
             let before = match &id {
-                Some(id) => web(readable(app, &user.principal, resource_type, id).await)?.1,
+                Some(id) => web(readable(app, &user.principal, resource_type, id).await)?.state,
                 None => Value::Null,
             };
             let after = state_of(resource_type, &input, before.get("assignedGroupIds"));
@@ -601,10 +589,9 @@ fn state_badge(state: &str) -> Markup {
 
 /// `GET /devices`
 pub async fn devices(State(app): State<AppState>, user: WebUser, Query(q): Query<ListParams>) -> WebResult {
-    let (records, next) =
-        web(
-            page_of(&app, &user.principal, ResourceType::Device, PageQuery { cursor: q.cursor, limit: Some(50) }).await
-        )?;
+    let page = PageRequest { cursor: q.cursor, limit: Some(50) };
+    let Paged { items: records, next_cursor: next } =
+        web(page_of(&app, &user.principal, ResourceType::Device, &page).await)?;
     Ok(Page::new("Devices", &user)
         .section("/devices")
         .notice(q.notice)
@@ -630,7 +617,7 @@ pub async fn device(
     Path(id): Path<String>,
     Query(q): Query<ListParams>,
 ) -> WebResult {
-    let (id, state, version) = web(readable(&app, &user.principal, ResourceType::Device, &id).await)?;
+    let Current { id, state, version } = web(readable(&app, &user.principal, ResourceType::Device, &id).await)?;
     let active = state["state"] == "active";
     let p = &user.principal;
     let actions = [

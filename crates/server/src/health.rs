@@ -5,7 +5,8 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::Json;
+use axum::routing::get;
+use axum::{Json, Router};
 use serde_json::{json, Value};
 
 /// `GET /healthz`: the process answers.
@@ -29,4 +30,9 @@ pub async fn metrics(State(app): State<AppState>) -> ApiResult<impl IntoResponse
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         app.metrics.render(&counts, app.store.writer_stats()),
     ))
+}
+
+/// `/healthz`, `/readyz` and `/metrics`, outside every adapter.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
 }

@@ -1,0 +1,110 @@
+//! `/api/v1/auth/*`, `/api/v1/me` and `/api/v1/tokens`: what every signed-in person does for
+//! themselves.
+
+use crate::auth::{client_address, session_cookie_header, SESSION_TTL};
+use crate::error::ApiResult;
+use crate::extract::{ApiJson, Principal};
+use crate::ops::own as ops;
+use crate::AppState;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginBody {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/v1/auth/login`: `{username, password}` → `{account, csrfToken}` and the cookie.
+pub async fn login(
+    State(app): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<LoginBody>,
+) -> ApiResult<Response> {
+    let address = client_address(app.config.trust_forwarded_for, &headers, peer);
+    let signed_in = ops::sign_in(&app, &body.username, &body.password, &address).await?;
+    let cookie = session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?;
+    let mut response = Json(json!({ "account": signed_in.account, "csrfToken": signed_in.csrf_token })).into_response();
+    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    Ok(response)
+}
+
+/// `POST /api/v1/auth/logout`: ends this session.
+pub async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<Response> {
+    ops::sign_out(&app, &principal).await?;
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    response.headers_mut().insert(header::SET_COOKIE, session_cookie_header(&app, String::new(), 0)?);
+    Ok(response)
+}
+
+/// `GET /api/v1/me`: who am I, with my permissions and groups.
+pub async fn me(principal: Principal) -> Json<Value> {
+    Json(json!({
+        "account": principal.account,
+        "permissions": principal.permissions.iter().collect::<Vec<_>>(),
+        "groupIds": principal.group_ids,
+    }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password`
+pub async fn change_password(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<PasswordBody>,
+) -> ApiResult<StatusCode> {
+    ops::change_password(&app, &principal, &body.current_password, &body.new_password).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TokenBody {
+    display_name: String,
+    expires_at: Option<String>,
+}
+
+/// `GET /api/v1/tokens`: my API tokens (never the secrets).
+pub async fn list_tokens(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+    Ok(Json(json!({ "value": ops::tokens(&app, &principal).await? })))
+}
+
+/// `POST /api/v1/tokens`: a personal API token, shown this once.
+pub async fn create_token(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<TokenBody>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let expires_at = body.expires_at.as_deref().map(crate::time::parse).transpose()?;
+    let created = ops::create_token(&app, &principal, &body.display_name, expires_at).await?;
+    let body = json!({
+        "id": created.record.id,
+        "displayName": created.record.display_name,
+        "token": created.secret,
+        "expiresAt": expires_at.map(crate::time::format),
+    });
+    Ok((StatusCode::CREATED, Json(body)))
+}
+
+/// `DELETE /api/v1/tokens/{id}`: revokes one of my tokens.
+pub async fn delete_token(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    ops::revoke_token(&app, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,474 @@
+//! Accounts, groups and membership, roles and role assignments. Changes to approver groups and
+//! approver accounts are held by the gate (R9); RBAC changes when a `role` policy exists.
+
+use super::{
+    current, ensure_groups, gate, limit_of, next_cursor, propose, propose_with_secret, Current, Outcome, PageRequest,
+    Paged,
+};
+use crate::auth::{hash_password, new_token, sha256_hex};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_id, Principal};
+use crate::AppState;
+use axum::http::StatusCode;
+use countersign_core::eligibility::AccountKind;
+use countersign_core::permission;
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::validate;
+use countersign_store::{AccountRecord, GroupRecord, Proposal, RoleAssignmentRecord, RoleRecord};
+use serde_json::{json, Value};
+
+// ---- accounts ----
+
+pub async fn list_accounts(
+    app: &AppState,
+    principal: &Principal,
+    page: &PageRequest,
+) -> ApiResult<Paged<AccountRecord>> {
+    principal.require("accounts.read")?;
+    let limit = limit_of(page.limit)?;
+    let after = page.cursor.as_deref().map(parse_id).transpose()?;
+    let items = app.store.accounts(after.as_deref(), limit).await?;
+    let next_cursor = next_cursor(&items, limit, |a| a.id.clone());
+    Ok(Paged { items, next_cursor })
+}
+
+/// An account and the groups it is in.
+pub struct AccountWithGroups {
+    pub account: AccountRecord,
+    pub group_ids: Vec<String>,
+}
+
+/// One account; anyone may read their own.
+pub async fn get_account(app: &AppState, principal: &Principal, id: &str) -> ApiResult<AccountWithGroups> {
+    let id = parse_id(id)?;
+    if id != principal.account.id {
+        principal.require("accounts.read")?;
+    }
+    let account =
+        app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
+    let group_ids = app.store.group_ids_of(&id).await?;
+    Ok(AccountWithGroups { account, group_ids })
+}
+
+/// The kind of an account, human when it no longer exists (a deleted requester stays a person).
+pub async fn account_kind(app: &AppState, id: &str) -> ApiResult<AccountKind> {
+    Ok(app.store.account(id).await?.map_or(AccountKind::Human, |a| a.kind))
+}
+
+/// A new account as an administrator fills it in.
+#[derive(Debug, Clone, Default)]
+pub struct NewAccount {
+    pub username: String,
+    pub display_name: String,
+    pub kind: String,
+    pub password: Option<String>,
+    pub email: Option<String>,
+}
+
+/// An e-mail address, or none when blank.
+pub(crate) fn email(raw: Option<&str>) -> ApiResult<Option<String>> {
+    match raw.map(str::trim).filter(|e| !e.is_empty()) {
+        None => Ok(None),
+        Some(e) if e.len() <= 254 && e.contains('@') && !e.contains(char::is_whitespace) => Ok(Some(e.to_owned())),
+        Some(e) => Err(ApiError::validation(format!("'{e}' is not an e-mail address"))),
+    }
+}
+
+/// What creating an account did, and a service account's bearer token, returned this once.
+pub struct CreatedAccount {
+    pub outcome: Outcome,
+    pub token: Option<String>,
+}
+
+/// Creates an account (never protected: a new account is in no group).
+pub async fn create_account(
+    app: &AppState,
+    principal: &Principal,
+    input: &NewAccount,
+    justification: Option<String>,
+) -> ApiResult<CreatedAccount> {
+    principal.require("accounts.write")?;
+    let kind = AccountKind::parse(&input.kind)?;
+    let username = validate::username(&input.username)?;
+    let display_name = validate::display_name("displayName", &input.display_name)?;
+    let secret = match (kind, input.password.as_deref().filter(|p| !p.is_empty())) {
+        (AccountKind::Human, Some(password)) => {
+            validate::password(password)?;
+            Some(hash_password(password)?)
+        }
+        (AccountKind::Human, None) => return Err(ApiError::validation("a human account needs a password")),
+        (AccountKind::Service, Some(_)) => {
+            return Err(ApiError::validation("service accounts sign in with a token, not a password"))
+        }
+        (AccountKind::Service, None) => None,
+    };
+    if app.store.account_by_username(&username).await?.is_some() {
+        return Err(ApiError::conflict("conflict", format!("the username '{username}' is taken")));
+    }
+    let after = json!({
+        "username": username,
+        "displayName": display_name,
+        "email": email(input.email.as_deref())?,
+        "kind": kind,
+        "enabled": true,
+    });
+    let proposal = Proposal { secret, ..Proposal::create(ResourceType::Account, &username, after) };
+    let outcome = gate(app, principal, proposal, justification).await?;
+    let token = match (&outcome, kind) {
+        (Outcome::Applied { id, .. }, AccountKind::Service) => {
+            let token = new_token();
+            app.store
+                .create_token(&principal.actor(), id, "service account token", &sha256_hex(&token), None, app.now())
+                .await?;
+            Some(token)
+        }
+        _ => None,
+    };
+    Ok(CreatedAccount { outcome, token })
+}
+
+/// The fields of an account to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AccountPatch {
+    pub display_name: Option<String>,
+    pub email: Option<String>,
+    pub password: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// Changes an account; a password or enabled change to an approver is held (R9).
+pub async fn update_account(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    patch: &AccountPatch,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("accounts.write")?;
+    let before = current(app, ResourceType::Account, id).await?;
+    let mut after = before.state.clone();
+    if let Some(name) = &patch.display_name {
+        after["displayName"] = json!(validate::display_name("displayName", name)?);
+    }
+    if patch.email.is_some() {
+        after["email"] = json!(email(patch.email.as_deref())?);
+    }
+    if let Some(enabled) = patch.enabled {
+        if before.id == principal.account.id && !enabled {
+            return Err(ApiError::validation("you cannot disable your own account"));
+        }
+        after["enabled"] = json!(enabled);
+    }
+    let secret = match &patch.password {
+        None => None,
+        Some(password) => {
+            if before.state["kind"] == "service" {
+                return Err(ApiError::validation("service accounts have no password"));
+            }
+            validate::password(password)?;
+            after["password"] = json!("changed");
+            Some(hash_password(password)?)
+        }
+    };
+    propose_with_secret(app, principal, ResourceType::Account, Operation::Update, before, after, secret, justification)
+        .await
+}
+
+/// Deletes an account other than the caller's own.
+pub async fn delete_account(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("accounts.write")?;
+    let before = current(app, ResourceType::Account, id).await?;
+    if before.id == principal.account.id {
+        return Err(ApiError::validation("you cannot delete your own account"));
+    }
+    propose(app, principal, ResourceType::Account, Operation::Delete, before, Value::Null, justification).await
+}
+
+// ---- groups ----
+
+pub async fn list_groups(app: &AppState, principal: &Principal, page: &PageRequest) -> ApiResult<Paged<GroupRecord>> {
+    principal.require("groups.read")?;
+    let limit = limit_of(page.limit)?;
+    let after = page.cursor.as_deref().map(parse_id).transpose()?;
+    let items = app.store.groups(after.as_deref(), limit).await?;
+    let next_cursor = next_cursor(&items, limit, |g| g.id.clone());
+    Ok(Paged { items, next_cursor })
+}
+
+/// The first 500 groups, to name the groups a page shows by id (a role assignment's, an
+/// account's): the page's own permission covers them.
+pub async fn group_names(app: &AppState) -> ApiResult<Vec<GroupRecord>> {
+    Ok(app.store.groups(None, 500).await?)
+}
+
+/// A group and its members.
+pub struct GroupWithMembers {
+    pub group: GroupRecord,
+    pub members: Vec<AccountRecord>,
+}
+
+pub async fn get_group(app: &AppState, principal: &Principal, id: &str) -> ApiResult<GroupWithMembers> {
+    principal.require("groups.read")?;
+    let id = parse_id(id)?;
+    let group = app.store.group(&id).await?.ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
+    let members = app.store.group_members(&id).await?;
+    Ok(GroupWithMembers { group, members })
+}
+
+/// A new group's name and description.
+#[derive(Debug, Clone, Default)]
+pub struct NewGroup {
+    pub display_name: String,
+    pub description: Option<String>,
+}
+
+/// Creates an empty group (not protected: no policy or role assignment names it yet).
+pub async fn create_group(
+    app: &AppState,
+    principal: &Principal,
+    input: &NewGroup,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("groups.write")?;
+    let display_name = validate::display_name("displayName", &input.display_name)?;
+    let description = validate::description(input.description.as_deref())?;
+    let after = json!({"displayName": display_name, "description": description, "members": []});
+    gate(app, principal, Proposal::create(ResourceType::Group, &display_name, after), justification).await
+}
+
+/// The fields of a group to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct GroupPatch {
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+}
+
+pub async fn update_group(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    patch: &GroupPatch,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("groups.write")?;
+    let before = current(app, ResourceType::Group, id).await?;
+    let mut after = before.state.clone();
+    if let Some(name) = &patch.display_name {
+        after["displayName"] = json!(validate::display_name("displayName", name)?);
+    }
+    if patch.description.is_some() {
+        after["description"] = json!(validate::description(patch.description.as_deref())?);
+    }
+    propose(app, principal, ResourceType::Group, Operation::Update, before, after, justification).await
+}
+
+pub async fn delete_group(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("groups.write")?;
+    let before = current(app, ResourceType::Group, id).await?;
+    propose(app, principal, ResourceType::Group, Operation::Delete, before, Value::Null, justification).await
+}
+
+/// Replaces a group's members; held for approver groups (R9) and, with a role policy, for
+/// groups that hold a role assignment.
+pub async fn set_members(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    member_ids: &[String],
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("groups.write")?;
+    let before = current(app, ResourceType::Group, id).await?;
+    let mut members = Vec::new();
+    for raw in member_ids {
+        let account_id = parse_id(raw)?;
+        let account = app
+            .store
+            .account(&account_id)
+            .await?
+            .ok_or_else(|| ApiError::validation(format!("account {account_id} does not exist")))?;
+        members.push((account.username, account.id));
+    }
+    members.sort();
+    members.dedup();
+    let mut after = before.state.clone();
+    after["members"] =
+        json!(members.iter().map(|(username, id)| json!({"id": id, "username": username})).collect::<Vec<_>>());
+    propose(app, principal, ResourceType::Group, Operation::Update, before, after, justification).await
+}
+
+// ---- roles ----
+
+/// Every role, built-in ones first.
+pub async fn list_roles(app: &AppState, principal: &Principal) -> ApiResult<Vec<RoleRecord>> {
+    principal.require("roles.read")?;
+    Ok(app.store.roles().await?)
+}
+
+pub async fn get_role(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RoleRecord> {
+    principal.require("roles.read")?;
+    let id = parse_id(id)?;
+    app.store.role(&id).await?.ok_or_else(|| ApiError::not_found(format!("role {id} does not exist")))
+}
+
+/// A custom role's name, description and permissions.
+#[derive(Debug, Clone, Default)]
+pub struct RoleInput {
+    pub display_name: String,
+    pub description: Option<String>,
+    pub permissions: Vec<String>,
+}
+
+fn role_state(input: &RoleInput) -> ApiResult<Value> {
+    let mut permissions = input.permissions.clone();
+    if let Some(unknown) = permissions.iter().find(|p| !permission::is_known(p)) {
+        return Err(ApiError::validation(format!("'{unknown}' is not a permission")));
+    }
+    permissions.sort();
+    permissions.dedup();
+    Ok(json!({
+        "displayName": validate::display_name("displayName", &input.display_name)?,
+        "description": validate::description(input.description.as_deref())?,
+        "permissions": permissions,
+        "builtIn": false,
+    }))
+}
+
+/// Creates a custom role; held when a `role` policy exists.
+pub async fn create_role(
+    app: &AppState,
+    principal: &Principal,
+    input: &RoleInput,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let after = role_state(input)?;
+    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
+    gate(app, principal, Proposal::create(ResourceType::Role, &name, after), justification).await
+}
+
+async fn custom_role(app: &AppState, id: &str) -> ApiResult<Current> {
+    let role = current(app, ResourceType::Role, id).await?;
+    if role.state["builtIn"] == true {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "built_in_role",
+            "built-in roles cannot be changed; create a custom role",
+        ));
+    }
+    Ok(role)
+}
+
+pub async fn update_role(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    input: &RoleInput,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let before = custom_role(app, id).await?;
+    let after = role_state(input)?;
+    propose(app, principal, ResourceType::Role, Operation::Update, before, after, justification).await
+}
+
+pub async fn delete_role(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let before = custom_role(app, id).await?;
+    propose(app, principal, ResourceType::Role, Operation::Delete, before, Value::Null, justification).await
+}
+
+// ---- role assignments ----
+
+pub async fn list_role_assignments(app: &AppState, principal: &Principal) -> ApiResult<Vec<RoleAssignmentRecord>> {
+    principal.require("roles.read")?;
+    Ok(app.store.role_assignments().await?)
+}
+
+pub async fn get_role_assignment(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RoleAssignmentRecord> {
+    principal.require("roles.read")?;
+    let id = parse_id(id)?;
+    app.store
+        .role_assignment(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("role assignment {id} does not exist")))
+}
+
+/// A role given to groups; the name defaults to the role's.
+#[derive(Debug, Clone, Default)]
+pub struct AssignmentInput {
+    pub role_id: String,
+    pub group_ids: Vec<String>,
+    pub display_name: Option<String>,
+}
+
+async fn assignment_state(app: &AppState, input: &AssignmentInput) -> ApiResult<Value> {
+    let role_id = parse_id(&input.role_id)?;
+    let role = app
+        .store
+        .role(&role_id)
+        .await?
+        .ok_or_else(|| ApiError::validation(format!("role {role_id} does not exist")))?;
+    let group_ids = ensure_groups(app, &input.group_ids).await?;
+    if group_ids.is_empty() {
+        return Err(ApiError::validation("groupIds must name at least one group"));
+    }
+    let display_name = match &input.display_name {
+        Some(name) => validate::display_name("displayName", name)?,
+        None => role.display_name,
+    };
+    Ok(json!({"displayName": display_name, "roleId": role_id, "groupIds": group_ids}))
+}
+
+/// Assigns a role to groups; held when a `role` policy exists.
+pub async fn create_role_assignment(
+    app: &AppState,
+    principal: &Principal,
+    input: &AssignmentInput,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let after = assignment_state(app, input).await?;
+    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
+    gate(app, principal, Proposal::create(ResourceType::RoleAssignment, &name, after), justification).await
+}
+
+pub async fn update_role_assignment(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    input: &AssignmentInput,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let before = current(app, ResourceType::RoleAssignment, id).await?;
+    let after = assignment_state(app, input).await?;
+    propose(app, principal, ResourceType::RoleAssignment, Operation::Update, before, after, justification).await
+}
+
+/// Removes a role assignment; held when a `role` policy exists.
+pub async fn delete_role_assignment(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require("roles.write")?;
+    let before = current(app, ResourceType::RoleAssignment, id).await?;
+    propose(app, principal, ResourceType::RoleAssignment, Operation::Delete, before, Value::Null, justification).await
+}

@@ -1,0 +1,243 @@
+//! Approval requests: lists, one request as its caller sees it, the decisions, and the events
+//! the live stream sends.
+
+use super::{next_cursor, Paged};
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{parse_id, Principal};
+use crate::AppState;
+use countersign_core::audit::AuditRecord;
+use countersign_core::eligibility::ineligibility;
+use countersign_core::permission::read_permission;
+use countersign_core::policy::AccessPolicy;
+use countersign_core::profile::ResourceType;
+use countersign_core::request::{Decision, RequestStatus};
+use countersign_core::MILLIS_PER_DAY;
+use countersign_store::{RequestFilter, RequestRecord, RequestView};
+
+/// A request as one caller sees it: its status now, and what this caller may do with it.
+pub struct RequestForCaller {
+    pub record: RequestRecord,
+    /// The status at this moment (an open request past its time is expired, R11).
+    pub status: RequestStatus,
+    pub can_approve: bool,
+    pub can_cancel: bool,
+    pub can_complete: bool,
+}
+
+/// Reads requests for one caller: whether they may see each one, and what they may do.
+pub struct RequestReader<'a> {
+    app: &'a AppState,
+    principal: &'a Principal,
+    /// Read on first need, once per page: most requests (the requester's own, a decided one)
+    /// never need a policy (countersign-bench, lifecycle profile).
+    policies: tokio::sync::OnceCell<Vec<AccessPolicy>>,
+}
+
+impl<'a> RequestReader<'a> {
+    pub fn new(app: &'a AppState, principal: &'a Principal) -> Self {
+        RequestReader { app, principal, policies: tokio::sync::OnceCell::new() }
+    }
+
+    async fn approver_groups(&self, record: &RequestRecord) -> ApiResult<Vec<String>> {
+        let policies = self.policies.get_or_try_init(|| self.app.store.policies()).await?;
+        let live = record.policy_id.as_ref().and_then(|id| policies.iter().find(|p| &p.id == id));
+        match live {
+            Some(policy) => Ok(policy.approver_group_ids.clone()),
+            None => Ok(self.app.store.approver_groups_of(record).await?),
+        }
+    }
+
+    /// Whether the caller may see this request at all.
+    pub async fn visible(&self, record: &RequestRecord) -> ApiResult<bool> {
+        if record.requested_by == self.principal.account.id || self.principal.has(read_permission(record.resource_type))
+        {
+            return Ok(true);
+        }
+        let groups = self.approver_groups(record).await?;
+        Ok(self.principal.group_ids.iter().any(|g| groups.contains(g)))
+    }
+
+    /// The request with its status now and the caller's capabilities.
+    pub async fn view(&self, record: RequestRecord) -> ApiResult<RequestForCaller> {
+        let status = record.state().effective_status(self.app.now());
+        let me = &self.principal.account.id;
+        let is_requester = &record.requested_by == me;
+        let can_approve = status == RequestStatus::NeedsApproval
+            && !is_requester
+            && !record.approvals.iter().any(|a| &a.approver_id == me)
+            && ineligibility(&self.principal.candidate(), &self.approver_groups(&record).await?, record.resource_type)
+                .is_empty();
+        Ok(RequestForCaller {
+            status,
+            can_approve,
+            can_cancel: is_requester && status.is_open(),
+            can_complete: is_requester && status == RequestStatus::Approved,
+            record,
+        })
+    }
+
+    /// Every record, viewed.
+    pub async fn view_all(&self, records: Vec<RequestRecord>) -> ApiResult<Vec<RequestForCaller>> {
+        let mut views = Vec::with_capacity(records.len());
+        for record in records {
+            views.push(self.view(record).await?);
+        }
+        Ok(views)
+    }
+}
+
+/// Which requests to list; every field is optional, and an empty one means "any".
+#[derive(Debug, Default, Clone)]
+pub struct ListQuery {
+    /// `mine` (the default), `received` or `all`.
+    pub view: Option<String>,
+    pub status: Option<String>,
+    pub resource_type: Option<String>,
+    pub object_id: Option<String>,
+    pub since: Option<String>,
+    pub until: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<i64>,
+}
+
+/// R15: lists show the last 30 days unless `since` says otherwise.
+pub const DEFAULT_LIST_WINDOW: i64 = 30 * MILLIS_PER_DAY;
+
+/// One page of requests for the caller, newest first, and the cursor of the next page.
+pub async fn list(app: &AppState, principal: &Principal, q: &ListQuery) -> ApiResult<Paged<RequestRecord>> {
+    let now = app.now();
+    // Exact on read (R11): nothing past its time is listed as open.
+    app.store.expire_due(now).await?;
+    let view = match q.view.as_deref().unwrap_or("mine") {
+        "mine" => RequestView::Mine(principal.account.id.clone()),
+        "received" => RequestView::Received(principal.group_ids.clone()),
+        "all" => RequestView::All,
+        other => return Err(ApiError::validation(format!("view must be mine, received or all, not '{other}'"))),
+    };
+    let resource_types = matches!(view, RequestView::All)
+        .then(|| ResourceType::ALL.into_iter().filter(|t| principal.has(read_permission(*t))).collect::<Vec<_>>());
+    let given = |v: &Option<String>| v.clone().filter(|s| !s.is_empty());
+    let status = given(&q.status).map(|s| s.parse::<RequestStatus>()).transpose().map_err(ApiError::validation)?;
+    let resource_type =
+        given(&q.resource_type).map(|s| s.parse::<ResourceType>()).transpose().map_err(ApiError::validation)?;
+    let limit = q.limit.unwrap_or(50);
+    if !(1..=200).contains(&limit) {
+        return Err(ApiError::validation("limit must be between 1 and 200"));
+    }
+    let filter = RequestFilter {
+        view,
+        status,
+        resource_type,
+        object_id: q.object_id.as_deref().map(parse_id).transpose()?,
+        resource_types,
+        since: q.since.as_deref().map(crate::time::parse).transpose()?.unwrap_or(now - DEFAULT_LIST_WINDOW),
+        until: q.until.as_deref().map(crate::time::parse).transpose()?,
+        before_id: given(&q.cursor).as_deref().map(parse_id).transpose()?,
+        limit,
+    };
+    let items = app.store.requests(&filter).await?;
+    let next_cursor = next_cursor(&items, limit, |r| r.id.clone());
+    Ok(Paged { items, next_cursor })
+}
+
+/// [`list`], each request viewed by the caller.
+pub async fn list_viewed(app: &AppState, principal: &Principal, q: &ListQuery) -> ApiResult<Paged<RequestForCaller>> {
+    let Paged { items, next_cursor } = list(app, principal, q).await?;
+    let items = RequestReader::new(app, principal).view_all(items).await?;
+    Ok(Paged { items, next_cursor })
+}
+
+/// A request the caller may see, or 404 (its existence is not revealed).
+pub async fn visible_request(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestRecord> {
+    let id = parse_id(id)?;
+    let record = app.store.request(&id).await?;
+    if !RequestReader::new(app, principal).visible(&record).await? {
+        return Err(ApiError::not_found(format!("request {id} does not exist")));
+    }
+    Ok(record)
+}
+
+/// One request the caller may see, viewed.
+pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestForCaller> {
+    let record = visible_request(app, principal, id).await?;
+    view(app, principal, record).await
+}
+
+/// A request the caller already has (just made or acted on), viewed.
+pub async fn view(app: &AppState, principal: &Principal, record: RequestRecord) -> ApiResult<RequestForCaller> {
+    RequestReader::new(app, principal).view(record).await
+}
+
+/// The latest 20 requests about one object, of any age (the object's page: its caller may
+/// already read the object, and so every request about it).
+pub async fn history_of(app: &AppState, resource_type: ResourceType, object_id: &str) -> ApiResult<Vec<RequestRecord>> {
+    let filter = RequestFilter {
+        view: RequestView::All,
+        status: None,
+        resource_type: Some(resource_type),
+        object_id: Some(object_id.to_owned()),
+        resource_types: None,
+        since: 0,
+        until: None,
+        before_id: None,
+        limit: 20,
+    };
+    Ok(app.store.requests(&filter).await?)
+}
+
+/// What the caller does to a request.
+pub enum Action {
+    Decide(Decision, Option<String>),
+    Cancel,
+    Complete,
+}
+
+/// Approve, reject, cancel or complete a request the caller can see (the rules are the store's).
+pub async fn act(app: &AppState, principal: &Principal, id: &str, action: Action) -> ApiResult<RequestRecord> {
+    let record = visible_request(app, principal, id).await?;
+    let now = app.now();
+    let actor = principal.actor();
+    let done = match action {
+        Action::Decide(decision, notes) => {
+            let decided = app.store.decide(&actor, &record.id, decision, notes.as_deref(), now).await?;
+            app.metrics.observe_decision((now - record.requested_at) as f64 / 1000.0);
+            decided
+        }
+        Action::Cancel => app.store.cancel(&actor, &record.id, now).await?,
+        Action::Complete => app.store.complete(&actor, &record.id, now).await?,
+    };
+    Ok(done)
+}
+
+/// Something that happened to a request the caller may see.
+pub struct RequestEvent {
+    pub entry: AuditRecord,
+    pub record: RequestRecord,
+    /// The request's status now.
+    pub status: RequestStatus,
+}
+
+/// Where a caller's event stream starts when it does not resume: after the newest entry.
+pub async fn event_stream_start(app: &AppState) -> ApiResult<i64> {
+    Ok(app.store.audit_head_seq().await?)
+}
+
+/// Request events after `seq` that the caller may see (at most 100 entries read), and the new
+/// cursor. The stream tails the audit log, which every replica shares.
+pub async fn events_after(app: &AppState, principal: &Principal, seq: i64) -> ApiResult<(Vec<RequestEvent>, i64)> {
+    let entries = app.store.request_events_after(seq, 100).await?;
+    let mut cursor = seq;
+    let mut events = Vec::new();
+    let reader = RequestReader::new(app, principal);
+    for entry in entries {
+        cursor = entry.seq;
+        let Some(request_id) = &entry.target_id else { continue };
+        let Ok(record) = app.store.request(request_id).await else { continue };
+        if !reader.visible(&record).await? {
+            continue;
+        }
+        let status = record.state().effective_status(app.now());
+        events.push(RequestEvent { entry, record, status });
+    }
+    Ok((events, cursor))
+}
