@@ -248,10 +248,8 @@ pub async fn create_personal_token(
         return Err(ApiError::validation("expiresAt must be in the future"));
     }
     let token = new_token();
-    let record = app
-        .store
-        .create_token(&principal.actor(), &principal.account.id, &display_name, &sha256_hex(&token), expires_at, now)
-        .await?;
+    let record =
+        app.store.create_token(&principal.actor(), &display_name, &sha256_hex(&token), expires_at, now).await?;
     Ok((record, token))
 }
 

@@ -2,7 +2,7 @@
 
 use super::{Current, Proposal};
 use crate::approvers::refresh_visibility;
-use crate::error::is_unique_violation;
+use crate::error::{broken_unique_rule, UniqueRule};
 use crate::policies::{policy_from_state, policy_row, state_of_policy, POLICY_COLUMNS};
 use crate::rows::int;
 use crate::{Result, StoreError, WriteTx};
@@ -53,7 +53,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .execute(tx.conn())
         .await
         .map_err(|e| {
-            if is_unique_violation(&e) {
+            if broken_unique_rule(&e) == Some(UniqueRule::OnePolicyPerProfileType) {
                 StoreError::Conflict(format!(
                     "an access policy for {} already exists",
                     policy.profile_type.display_name()

@@ -3,7 +3,7 @@
 
 use super::{str_field, Current, Proposal};
 use crate::directory::{group_ids_of, ACCOUNT_COLUMNS};
-use crate::error::is_unique_violation;
+use crate::error::{broken_unique_rule, UniqueRule};
 use crate::rows::{int, opt_text, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
@@ -63,7 +63,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .execute(tx.conn())
         .await
         .map_err(|e| {
-            if is_unique_violation(&e) {
+            if broken_unique_rule(&e) == Some(UniqueRule::UsernameTaken) {
                 StoreError::Conflict(format!(
                     "the username '{}' is taken",
                     after["username"].as_str().unwrap_or_default()

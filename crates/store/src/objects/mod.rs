@@ -19,7 +19,7 @@ use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::Gate;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ResourceType};
-use countersign_core::Millis;
+use countersign_core::{DomainError, Millis};
 use serde_json::Value;
 
 /// A change as proposed: the object's state and version as the proposer saw them, and the
@@ -38,6 +38,9 @@ pub struct Proposal {
     pub after: Value,
     /// A new password hash, never shown to approvers; `after` says only that it changes.
     pub secret: Option<String>,
+    /// For the create of a service account only: the hash of its first API token, written with
+    /// the account when the create is applied, and dropped when it is held.
+    pub service_token_hash: Option<String>,
 }
 
 impl Proposal {
@@ -55,7 +58,17 @@ impl Proposal {
             .find_map(|key| before[key].as_str())
             .unwrap_or_default()
             .to_owned();
-        Proposal { resource_type, operation, object_id, object_name, before, before_version, after, secret: None }
+        Proposal {
+            resource_type,
+            operation,
+            object_id,
+            object_name,
+            before,
+            before_version,
+            after,
+            secret: None,
+            service_token_hash: None,
+        }
     }
 
     /// A new object of `resource_type` with a fresh time-ordered id.
@@ -69,7 +82,24 @@ impl Proposal {
             before_version: 0,
             after,
             secret: None,
+            service_token_hash: None,
         }
+    }
+
+    fn creates_service_account(&self) -> bool {
+        self.resource_type == ResourceType::Account
+            && self.operation == Operation::Create
+            && self.after["kind"] == "service"
+    }
+
+    /// The first token may come only with the create of a service account.
+    pub(crate) fn check_service_token(&self) -> Result<()> {
+        if self.service_token_hash.is_some() && !self.creates_service_account() {
+            return Err(
+                DomainError::Validation("only a new service account is given a token as it is created".into()).into()
+            );
+        }
+        Ok(())
     }
 }
 

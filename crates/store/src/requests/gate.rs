@@ -6,14 +6,16 @@ use super::lifecycle::expire_one;
 use super::{applied_audit, request_audit, RequestRecord, REQUEST_COLUMNS};
 use crate::approvers::{ensure_groups_exist, ensure_policy_satisfiable, insert_visibility};
 use crate::audit::append;
+use crate::auth::{insert_token, SERVICE_TOKEN_NAME};
 use crate::directory::Actor;
-use crate::error::is_unique_violation;
+use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::{apply, gate_decision, load, Proposal};
 use crate::policies::{all_policies, policy_from_state};
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
+use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::request::RequestStatus;
 use countersign_core::{validate, Millis};
@@ -84,6 +86,7 @@ impl Store {
         justification: Option<&str>,
         now: Millis,
     ) -> Result<Submitted> {
+        proposal.check_service_token()?;
         let mut tx = self.begin_write().await?;
         let current = load(&mut tx, proposal.resource_type, &proposal.object_id).await?;
         let current_version = current.as_ref().map(|c| c.version).unwrap_or(0);
@@ -99,10 +102,28 @@ impl Store {
             ensure_groups_exist(&mut tx, &policy.approver_group_ids).await?;
         }
         let policies = all_policies(tx.conn()).await?;
-        match gate_decision(&mut tx, &proposal, &policies).await? {
+        let decision = gate_decision(&mut tx, &proposal, &policies).await?;
+        Self::settle(tx, actor, proposal, decision, &policies, justification, now).await
+    }
+
+    /// Carries out the gate's decision on `proposal` in `tx`, and commits.
+    async fn settle(
+        mut tx: WriteTx,
+        actor: &Actor,
+        proposal: Proposal,
+        decision: Gate,
+        policies: &[AccessPolicy],
+        justification: Option<&str>,
+        now: Millis,
+    ) -> Result<Submitted> {
+        match decision {
             Gate::Apply => {
                 apply(&mut tx, &proposal, now).await?;
                 append(&mut tx, applied_audit(&proposal, actor, None), now);
+                if let Some(token_hash) = &proposal.service_token_hash {
+                    insert_token(&mut tx, actor, &proposal.object_id, SERVICE_TOKEN_NAME, token_hash, None, now)
+                        .await?;
+                }
                 // As stored (normalised), with its new version; nothing after a delete.
                 let (state, version) = match load(&mut tx, proposal.resource_type, &proposal.object_id).await? {
                     Some(applied) => (applied.state, applied.version),
@@ -126,7 +147,7 @@ impl Store {
                     }
                     ensure_policy_satisfiable(&mut tx, actor, &policy).await?;
                 }
-                let record = self.hold(&mut tx, actor, proposal, governance, justification, now).await?;
+                let record = Self::hold(&mut tx, actor, proposal, governance, justification, now).await?;
                 enqueue(&mut tx, &record, record.status, EventKind::Created, None, now).await?;
                 tx.commit().await?;
                 Ok(Submitted::Held(Box::new(record)))
@@ -135,7 +156,6 @@ impl Store {
     }
 
     /// First start only: applies `plan` without the gate, in one transaction, and only while no
-
     /// access policy exists (so nothing is protected yet and nothing can be bypassed). Returns
     /// false, changing nothing, once any policy exists.
     pub async fn seed(&self, plan: Vec<Proposal>, now: Millis) -> Result<bool> {
@@ -161,7 +181,6 @@ impl Store {
     }
 
     async fn hold(
-        &self,
         tx: &mut WriteTx,
         actor: &Actor,
         proposal: Proposal,
@@ -230,7 +249,7 @@ impl Store {
         .await;
         if let Err(e) = inserted {
             // R4 under a race on PostgreSQL: the partial unique index decides.
-            if is_unique_violation(&e) {
+            if broken_unique_rule(&e) == Some(UniqueRule::OneOpenRequestPerObject) {
                 let open =
                     open_request_for(tx.conn(), record.resource_type, &record.object_id).await?.unwrap_or_default();
                 return Err(StoreError::RequestOpen { request_id: open, object });
@@ -250,5 +269,94 @@ impl Store {
             now,
         );
         Ok(record)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{backends, TestDatabase};
+    use crate::StoreOptions;
+    use countersign_core::eligibility::AccountKind;
+    use countersign_core::policy::Completion;
+    use countersign_core::profile::ProfileType;
+    use countersign_core::{DomainError, MILLIS_PER_DAY};
+
+    const NOW: Millis = 1_800_000_000_000;
+
+    fn admin() -> Actor {
+        Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "admin".into(), kind: AccountKind::Human }
+    }
+
+    fn new_account(name: &str, kind: &str) -> Proposal {
+        Proposal {
+            service_token_hash: Some(format!("hash-of-{name}")),
+            ..Proposal::create(
+                ResourceType::Account,
+                name,
+                json!({"username": name, "displayName": name, "email": null, "kind": kind, "enabled": true}),
+            )
+        }
+    }
+
+    async fn store_on(database: &TestDatabase) -> Store {
+        Store::connect(&database.url, StoreOptions::default()).await.expect("store")
+    }
+
+    #[tokio::test]
+    async fn an_applied_service_account_create_mints_exactly_one_token() {
+        for backend in backends() {
+            let database = TestDatabase::create(backend).await;
+            let store = store_on(&database).await;
+            let proposal = new_account("svc", "service");
+            let id = proposal.object_id.clone();
+            let submitted = store.submit(&admin(), proposal, None, NOW).await.expect("submit");
+            assert!(matches!(submitted, Submitted::Applied { .. }), "{backend:?}: a new account is not protected");
+            let minted = store.tokens_of(&id).await.expect("tokens");
+            assert_eq!(minted.len(), 1, "{backend:?}");
+            assert_eq!(minted[0].display_name, SERVICE_TOKEN_NAME);
+            let owner = store.account_for_token("hash-of-svc", NOW).await.expect("look-up");
+            assert_eq!(owner.map(|access| access.account.id), Some(id), "{backend:?}");
+            store.close().await;
+            database.drop_database().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_held_service_account_create_mints_no_token() {
+        for backend in backends() {
+            let database = TestDatabase::create(backend).await;
+            let store = store_on(&database).await;
+            let proposal = new_account("svc", "service");
+            let id = proposal.object_id.clone();
+            // No rule holds an account create today, so the gate's answer is given here.
+            let governance = Governance {
+                profile_type: ProfileType::OperationApprovalPolicy,
+                policy_id: None,
+                approver_group_ids: vec![],
+                required_approvals: 1,
+                completion: Completion::Requester,
+                request_ttl_ms: MILLIS_PER_DAY,
+            };
+            let tx = store.begin_write().await.expect("transaction");
+            let submitted =
+                Store::settle(tx, &admin(), proposal, Gate::Hold(governance), &[], Some("j"), NOW).await.expect("held");
+            let Submitted::Held(request) = submitted else { panic!("{backend:?}: the create is held") };
+            assert_eq!(request.proposal().service_token_hash, None, "a request never keeps the token");
+            assert!(store.tokens_of(&id).await.expect("tokens").is_empty(), "{backend:?}");
+            assert!(store.account_for_token("hash-of-svc", NOW).await.expect("look-up").is_none(), "{backend:?}");
+            store.close().await;
+            database.drop_database().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_comes_only_with_the_create_of_a_service_account() {
+        let database = TestDatabase::create(crate::testing::TestBackend::Sqlite).await;
+        let store = store_on(&database).await;
+        let refused = store.submit(&admin(), new_account("alice", "human"), None, NOW).await;
+        assert!(matches!(refused, Err(StoreError::Domain(DomainError::Validation(_)))), "{refused:?}");
+        assert!(store.account_by_username("alice").await.expect("look-up").is_none());
+        store.close().await;
     }
 }

@@ -6,7 +6,7 @@ use super::{applied_audit, lock_request, request_audit, save_state, ApprovalReco
 use crate::approvers::approver_groups;
 use crate::audit::append;
 use crate::directory::{account_by_id, candidate, Actor};
-use crate::error::is_unique_violation;
+use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::apply;
 use crate::rows::text;
 use crate::{Backend, Result, Store, StoreError, WriteTx};
@@ -121,7 +121,7 @@ impl Store {
         .bind(now)
         .execute(tx.conn())
         .await
-        .map_err(|e| if is_unique_violation(&e) { DomainError::AlreadyApproved.into() } else { StoreError::from(e) })?;
+        .map_err(|e| if broken_unique_rule(&e) == Some(UniqueRule::OneDecisionPerApprover) { DomainError::AlreadyApproved.into() } else { StoreError::from(e) })?;
         record.approvals.push(ApprovalRecord {
             approver_id: actor.id.clone(),
             approver_name: actor.name.clone(),

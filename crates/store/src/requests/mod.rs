@@ -91,6 +91,8 @@ impl RequestRecord {
             before_version: self.before_version,
             after: self.after.clone(),
             secret: self.secret.clone(),
+            // A service account's first token is never kept in a request.
+            service_token_hash: None,
         }
     }
 }
