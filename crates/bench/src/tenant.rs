@@ -133,6 +133,6 @@ pub async fn seed(store: &Store, requesters: usize, approvers: usize, apps: usiz
 /// An API token for the account, issued by the admin.
 async fn user(store: &Store, admin: &Actor, id: &str, name: &str, now: Millis) -> Result<User> {
     let token = new_token();
-    store.create_token(admin, id, "bench", &sha256_hex(&token), None, now).await?;
+    countersign_store::testing::issue_token(store, admin, id, "bench", &sha256_hex(&token), now).await?;
     Ok(User { id: id.to_owned(), name: name.to_owned(), token })
 }

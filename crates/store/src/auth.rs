@@ -4,7 +4,7 @@
 use crate::audit::{append, NewAudit};
 use crate::directory::{access_columns, account_access, AccountAccess, AccountRecord, Actor, ACCOUNT_COLUMNS};
 use crate::rows::{int, opt_int, text};
-use crate::{new_id, Result, Store, StoreError};
+use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::Millis;
 use serde::Serialize;
@@ -30,6 +30,47 @@ pub struct TokenRecord {
 
 fn prefixed_account_columns() -> String {
     ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c} AS {c}")).collect::<Vec<_>>().join(", ")
+}
+
+/// The display name of the token a service account is created with.
+pub(crate) const SERVICE_TOKEN_NAME: &str = "service account token";
+
+/// Writes an API token for `account_id`, and its audit entry, in `tx`. Not public: the store's
+/// API mints only for the caller's own account, or for a service account it creates.
+pub(crate) async fn insert_token(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    account_id: &str,
+    display_name: &str,
+    token_hash: &str,
+    expires_at: Option<Millis>,
+    now: Millis,
+) -> Result<TokenRecord> {
+    let record = TokenRecord {
+        id: new_id(),
+        account_id: account_id.to_owned(),
+        display_name: display_name.to_owned(),
+        created_at: now,
+        expires_at,
+        last_used_at: None,
+    };
+    sqlx::query(
+        "INSERT INTO api_tokens (id, account_id, display_name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(&record.id)
+    .bind(account_id)
+    .bind(display_name)
+    .bind(token_hash)
+    .bind(now)
+    .bind(expires_at)
+    .execute(tx.conn())
+    .await?;
+    let entry = NewAudit::new("auth", "tokenCreated")
+        .by(&actor.id, &actor.name)
+        .on("account", account_id)
+        .details(json!({"tokenId": record.id, "displayName": display_name}));
+    append(tx, entry, now);
+    Ok(record)
 }
 
 impl Store {
@@ -82,40 +123,18 @@ impl Store {
         tx.commit().await
     }
 
+    /// A personal API token for `actor`'s own account. (A new service account's first token is
+    /// written by the `submit` that creates it: see `Proposal::service_token_hash`.)
     pub async fn create_token(
         &self,
         actor: &Actor,
-        account_id: &str,
         display_name: &str,
         token_hash: &str,
         expires_at: Option<Millis>,
         now: Millis,
     ) -> Result<TokenRecord> {
-        let record = TokenRecord {
-            id: new_id(),
-            account_id: account_id.to_owned(),
-            display_name: display_name.to_owned(),
-            created_at: now,
-            expires_at,
-            last_used_at: None,
-        };
         let mut tx = self.begin_write().await?;
-        sqlx::query(
-            "INSERT INTO api_tokens (id, account_id, display_name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&record.id)
-        .bind(account_id)
-        .bind(display_name)
-        .bind(token_hash)
-        .bind(now)
-        .bind(expires_at)
-        .execute(tx.conn())
-        .await?;
-        let entry = NewAudit::new("auth", "tokenCreated")
-            .by(&actor.id, &actor.name)
-            .on("account", account_id)
-            .details(json!({"tokenId": record.id, "displayName": display_name}));
-        append(&mut tx, entry, now);
+        let record = insert_token(&mut tx, actor, &actor.id, display_name, token_hash, expires_at, now).await?;
         tx.commit().await?;
         Ok(record)
     }

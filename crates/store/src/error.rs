@@ -116,6 +116,110 @@ fn is_connection_loss(code: Option<&str>) -> bool {
     code.is_some_and(|c| c.starts_with("57") || c.starts_with("08"))
 }
 
-pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+/// A rule the schema keeps with a unique index or key, as a violation of it is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UniqueRule {
+    /// R4: one open request per object (`requests_one_open_per_object`, a partial index).
+    OneOpenRequestPerObject,
+    /// A live account's username is its own (`accounts_username`).
+    UsernameTaken,
+    /// One access policy per profile type (`access_policies_profile_type`).
+    OnePolicyPerProfileType,
+    /// R7: each approver decides a request once (`approvals`' primary key).
+    OneDecisionPerApprover,
+}
+
+/// Each rule's constraint as PostgreSQL names it, and its columns as SQLite names them (SQLite
+/// reports no constraint name, only `UNIQUE constraint failed: table.column, …`). The names are
+/// those of the migrations.
+const UNIQUE_RULES: [(UniqueRule, &str, &str); 4] = [
+    (UniqueRule::OneOpenRequestPerObject, "requests_one_open_per_object", "requests.resource_type, requests.object_id"),
+    (UniqueRule::UsernameTaken, "accounts_username", "accounts.username"),
+    (UniqueRule::OnePolicyPerProfileType, "access_policies_profile_type", "access_policies.profile_type"),
+    (UniqueRule::OneDecisionPerApprover, "approvals_pkey", "approvals.request_id, approvals.approver_id"),
+];
+
+/// The rule a failed statement broke, if it failed on one of the unique constraints above;
+/// `None` for any other error, including a unique violation no rule owns.
+pub(crate) fn broken_unique_rule(e: &sqlx::Error) -> Option<UniqueRule> {
+    let sqlx::Error::Database(db) = e else { return None };
+    if !db.is_unique_violation() {
+        return None;
+    }
+    let found = match db.constraint() {
+        Some(name) => UNIQUE_RULES.iter().find(|(_, postgres, _)| *postgres == name),
+        None => {
+            let columns = db.message().strip_prefix("UNIQUE constraint failed: ")?;
+            UNIQUE_RULES.iter().find(|(_, _, sqlite)| *sqlite == columns)
+        }
+    };
+    found.map(|(rule, _, _)| *rule)
+}
+
+#[cfg(test)]
+mod unique_rule_tests {
+    use super::{broken_unique_rule, UniqueRule};
+    use crate::testing::{backends, TestDatabase};
+    use crate::{Store, StoreOptions};
+
+    const ACCOUNT: &str =
+        "INSERT INTO accounts (id, username, display_name, kind, enabled, version, created_at, updated_at) \
+         VALUES ($1, $2, 'x', 'human', 1, 1, 0, 0)";
+    const POLICY: &str =
+        "INSERT INTO access_policies (id, display_name, description, profile_type, approver_group_ids, \
+         required_approvals, completion, request_ttl_ms, version, created_at, updated_at) \
+         VALUES ($1, 'x', '', 'app', '[]', 1, 'requester', 1, 1, 0, 0)";
+    const REQUEST: &str = "INSERT INTO requests (id, resource_type, object_id, object_name, operation, profile_type, status, \
+         justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
+         required_approvals, completion, before_state, before_version, after_state) \
+         VALUES ($1, 'app', 'object-1', 'x', 'update', 'app', $2, 'j', 'a', 'a', 0, 0, 1, 1, 1, 'requester', '{}', 1, '{}')";
+    const APPROVAL: &str = "INSERT INTO approvals (request_id, approver_id, approver_name, decision, at) \
+         VALUES ('request-1', 'approver-1', 'x', 'approve', 0)";
+
+    async fn refused(store: &Store, sql: &str, binds: &[&str]) -> Option<UniqueRule> {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        let error = query.execute(store.pool()).await.expect_err("the statement breaks a unique constraint");
+        assert!(error.as_database_error().is_some_and(|e| e.is_unique_violation()), "{error}");
+        broken_unique_rule(&error)
+    }
+
+    async fn insert(store: &Store, sql: &str, binds: &[&str]) {
+        let mut query = sqlx::query(sql);
+        for bind in binds {
+            query = query.bind(*bind);
+        }
+        query.execute(store.pool()).await.expect("the first row is accepted");
+    }
+
+    #[tokio::test]
+    async fn each_rules_constraint_is_recognised_by_name_on_every_backend() {
+        for backend in backends() {
+            let database = TestDatabase::create(backend).await;
+            let store = Store::connect(&database.url, StoreOptions::default()).await.expect("store");
+
+            insert(&store, ACCOUNT, &["account-1", "alice"]).await;
+            let taken = refused(&store, ACCOUNT, &["account-2", "alice"]).await;
+            assert_eq!(taken, Some(UniqueRule::UsernameTaken), "{backend:?}");
+            let same_id = refused(&store, ACCOUNT, &["account-1", "bob"]).await;
+            assert_eq!(same_id, None, "{backend:?}: a primary key no rule owns is not classified");
+
+            insert(&store, POLICY, &["policy-1"]).await;
+            let second_policy = refused(&store, POLICY, &["policy-2"]).await;
+            assert_eq!(second_policy, Some(UniqueRule::OnePolicyPerProfileType), "{backend:?}");
+
+            insert(&store, REQUEST, &["request-1", "needsApproval"]).await;
+            let second_open = refused(&store, REQUEST, &["request-2", "approved"]).await;
+            assert_eq!(second_open, Some(UniqueRule::OneOpenRequestPerObject), "{backend:?}");
+
+            insert(&store, APPROVAL, &[]).await;
+            let twice = refused(&store, APPROVAL, &[]).await;
+            assert_eq!(twice, Some(UniqueRule::OneDecisionPerApprover), "{backend:?}");
+
+            store.close().await;
+            database.drop_database().await;
+        }
+    }
 }

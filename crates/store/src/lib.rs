@@ -7,6 +7,7 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod approvers;
 mod audit;
 mod auth;
 mod directory;
@@ -14,6 +15,7 @@ mod error;
 mod group_commit;
 mod notify;
 mod objects;
+mod policies;
 mod requests;
 mod rows;
 mod tenant;
@@ -28,8 +30,9 @@ pub use directory::{
 pub use error::StoreError;
 pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
-pub use objects::{redact_webhook_url, state_of_policy, Proposal, ResourceRecord, Submitted};
-pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView};
+pub use objects::{redact_webhook_url, Proposal, ResourceRecord};
+pub use policies::state_of_policy;
+pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView, Submitted};
 pub use tenant::{PolicyPlan, TenantPlan};
 
 use group_commit::{GroupCommit, GroupWrite};

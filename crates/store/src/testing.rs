@@ -4,6 +4,8 @@
 //! PostgreSQL is a failure instead of a skip.
 #![allow(clippy::panic, clippy::expect_used)]
 
+use crate::{Actor, Result, Store, TokenRecord};
+use countersign_core::Millis;
 use sqlx::Connection;
 use std::sync::Once;
 
@@ -103,4 +105,20 @@ impl TestDatabase {
             }
         }
     }
+}
+
+/// Test set-up only: an API token for any account, issued by `issuer` (the production API mints
+/// only for the caller's own account).
+pub async fn issue_token(
+    store: &Store,
+    issuer: &Actor,
+    account_id: &str,
+    display_name: &str,
+    token_hash: &str,
+    now: Millis,
+) -> Result<TokenRecord> {
+    let mut tx = store.begin_write().await?;
+    let record = crate::auth::insert_token(&mut tx, issuer, account_id, display_name, token_hash, None, now).await?;
+    tx.commit().await?;
+    Ok(record)
 }

@@ -207,3 +207,55 @@ async fn r13_entries_of_any_text_chain_and_verify_on_every_backend() {
         database.drop_database().await;
     }
 }
+
+fn new_account(username: &str) -> Proposal {
+    Proposal::create(
+        ResourceType::Account,
+        username,
+        json!({"username": username, "displayName": username, "email": null, "kind": "human", "enabled": true}),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_username_is_refused_by_its_unique_index_as_a_conflict() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+        store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap();
+        let refused = store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Conflict(m) if m == "the username 'alice' is taken"),
+            "{backend:?}: {refused:?}"
+        );
+        database.drop_database().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_conflict() {
+    for backend in backends() {
+        let database = TestDatabase::create(backend).await;
+        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+        let approvers = Proposal::create(
+            ResourceType::Group,
+            "approvers",
+            json!({"displayName": "approvers", "description": "", "members": []}),
+        );
+        let policy = |name: &str| {
+            Proposal::create(
+                ResourceType::AccessPolicy,
+                name,
+                json!({"displayName": name, "description": "", "profileType": "script",
+                       "approverGroupIds": [approvers.object_id], "requiredApprovals": 1,
+                       "completion": "requester", "requestTtl": "P1D"}),
+            )
+        };
+        // Seeded without the gate, so only the index stands between the two.
+        let refused = store.seed(vec![approvers.clone(), policy("first"), policy("second")], NOW).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Conflict(m) if m.starts_with("an access policy for") && m.ends_with("already exists")),
+            "{backend:?}: {refused:?}"
+        );
+        database.drop_database().await;
+    }
+}

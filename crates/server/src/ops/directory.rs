@@ -112,16 +112,13 @@ pub async fn create_account(
         "kind": kind,
         "enabled": true,
     });
-    let proposal = Proposal { secret, ..Proposal::create(ResourceType::Account, &username, after) };
+    // The store writes the token with the account, in the same transaction, if it applies it.
+    let token = (kind == AccountKind::Service).then(new_token);
+    let service_token_hash = token.as_deref().map(sha256_hex);
+    let proposal = Proposal { secret, service_token_hash, ..Proposal::create(ResourceType::Account, &username, after) };
     let outcome = gate(app, principal, proposal, justification).await?;
-    let token = match (&outcome, kind) {
-        (Outcome::Applied { id, .. }, AccountKind::Service) => {
-            let token = new_token();
-            app.store
-                .create_token(&principal.actor(), id, "service account token", &sha256_hex(&token), None, app.now())
-                .await?;
-            Some(token)
-        }
+    let token = match outcome {
+        Outcome::Applied { .. } => token,
         _ => None,
     };
     Ok(CreatedAccount { outcome, token })

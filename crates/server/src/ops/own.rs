@@ -100,7 +100,7 @@ pub async fn create_token(
     let secret = new_token();
     let record = app
         .store
-        .create_token(&principal.actor(), &principal.account.id, &display_name, &sha256_hex(&secret), expires_at, now)
+        .create_token(&principal.actor(), &display_name, &sha256_hex(&secret), expires_at, now)
         .await?;
     Ok(NewToken { record, secret })
 }

@@ -214,10 +214,16 @@ impl TestApp {
             .chain(["alice", "bob", "carol", "dave", "svc"].iter().map(|u| u.to_string()).zip(ids))
         {
             let token = countersign_server::auth::new_token();
-            store
-                .create_token(&system, &id, "test", &countersign_server::auth::sha256_hex(&token), None, START)
-                .await
-                .unwrap();
+            countersign_store::testing::issue_token(
+                &store,
+                &system,
+                &id,
+                "test",
+                &countersign_server::auth::sha256_hex(&token),
+                START,
+            )
+            .await
+            .unwrap();
             users.push(User { id, token });
         }
         let mut users = users.into_iter();

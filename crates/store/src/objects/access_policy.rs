@@ -1,0 +1,83 @@
+//! Access policies: which profile type needs how many approvals from which groups (R5, R9).
+
+use super::{Current, Proposal};
+use crate::approvers::refresh_visibility;
+use crate::error::{broken_unique_rule, UniqueRule};
+use crate::policies::{policy_from_state, policy_row, state_of_policy, POLICY_COLUMNS};
+use crate::rows::int;
+use crate::{Result, StoreError, WriteTx};
+use countersign_core::gate::{gate as decide, Gate, Subject};
+use countersign_core::policy::AccessPolicy;
+use countersign_core::profile::Operation;
+use countersign_core::Millis;
+use serde_json::json;
+
+pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> {
+    let sql = format!("SELECT {POLICY_COLUMNS} FROM access_policies WHERE id = $1{}", tx.for_update());
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(tx.conn()).await? else { return Ok(None) };
+    Ok(Some(Current { state: state_of_policy(&policy_row(&row)?), version: int(&row, "version")? }))
+}
+
+pub(super) async fn gate(_tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
+    let existing = policies.iter().find(|p| p.id == proposal.object_id);
+    let proposed = match proposal.operation {
+        Operation::Delete => None,
+        _ => Some(policy_from_state(&proposal.object_id, &proposal.after)?),
+    };
+    Ok(decide(Subject::AccessPolicy { existing, proposed: proposed.as_ref() }, policies))
+}
+
+pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
+    let id = proposal.object_id.as_str();
+    if proposal.operation == Operation::Delete {
+        sqlx::query("DELETE FROM access_policies WHERE id = $1").bind(id).execute(tx.conn()).await?;
+        return Ok(());
+    }
+    let policy = policy_from_state(id, &proposal.after)?;
+    let groups = json!(policy.approver_group_ids).to_string();
+    if proposal.operation == Operation::Create {
+        sqlx::query(
+            "INSERT INTO access_policies (id, display_name, description, profile_type, approver_group_ids, \
+             required_approvals, completion, request_ttl_ms, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
+        )
+        .bind(id)
+        .bind(&policy.display_name)
+        .bind(&policy.description)
+        .bind(policy.profile_type.as_str())
+        .bind(&groups)
+        .bind(policy.required_approvals)
+        .bind(policy.completion.as_str())
+        .bind(policy.request_ttl_ms)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| {
+            if broken_unique_rule(&e) == Some(UniqueRule::OnePolicyPerProfileType) {
+                StoreError::Conflict(format!(
+                    "an access policy for {} already exists",
+                    policy.profile_type.display_name()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE access_policies SET display_name = $1, description = $2, approver_group_ids = $3, \
+         required_approvals = $4, completion = $5, request_ttl_ms = $6, version = version + 1, updated_at = $7 \
+         WHERE id = $8",
+    )
+    .bind(&policy.display_name)
+    .bind(&policy.description)
+    .bind(&groups)
+    .bind(policy.required_approvals)
+    .bind(policy.completion.as_str())
+    .bind(policy.request_ttl_ms)
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    refresh_visibility(tx.conn(), id, &policy.approver_group_ids).await
+}

@@ -1,0 +1,122 @@
+//! Accounts: people and services. Creating one is never protected (it is in no group yet);
+//! deleting or disabling one, or changing its password, is protected by the groups it is in.
+
+use super::{str_field, Current, Proposal};
+use crate::directory::{group_ids_of, ACCOUNT_COLUMNS};
+use crate::error::{broken_unique_rule, UniqueRule};
+use crate::rows::{int, opt_text, text};
+use crate::{Result, StoreError, WriteTx};
+use countersign_core::gate::{gate as decide, Gate, Subject};
+use countersign_core::policy::AccessPolicy;
+use countersign_core::profile::Operation;
+use countersign_core::Millis;
+use serde_json::json;
+use sqlx::AnyConnection;
+
+pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 AND deleted_at IS NULL{}", tx.for_update());
+    let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(tx.conn()).await? else { return Ok(None) };
+    Ok(Some(Current {
+        state: json!({
+            "username": text(&row, "username")?,
+            "displayName": text(&row, "display_name")?,
+            "email": opt_text(&row, "email")?,
+            "kind": text(&row, "kind")?,
+            "enabled": int(&row, "enabled")? != 0,
+        }),
+        version: int(&row, "version")?,
+    }))
+}
+
+pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
+    let op = proposal.operation;
+    let credentials_change = op == Operation::Delete
+        || proposal.secret.is_some()
+        || proposal.before.get("enabled") != proposal.after.get("enabled");
+    if op == Operation::Create || !credentials_change {
+        return Ok(decide(Subject::Unprotected, policies));
+    }
+    let group_ids = group_ids_of(tx.conn(), &proposal.object_id).await?;
+    Ok(decide(Subject::AccountCredentials { account_group_ids: &group_ids }, policies))
+}
+
+pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
+    let id = proposal.object_id.as_str();
+    let after = &proposal.after;
+    if proposal.operation == Operation::Delete {
+        return delete(tx.conn(), id, now).await;
+    }
+    let enabled = after["enabled"].as_bool().unwrap_or(true);
+    if proposal.operation == Operation::Create {
+        sqlx::query(
+            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
+        )
+        .bind(id)
+        .bind(str_field(after, "username")?)
+        .bind(str_field(after, "displayName")?)
+        .bind(str_field(after, "kind")?)
+        .bind(after["email"].as_str())
+        .bind(proposal.secret.as_deref())
+        .bind(i64::from(enabled))
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| {
+            if broken_unique_rule(&e) == Some(UniqueRule::UsernameTaken) {
+                StoreError::Conflict(format!(
+                    "the username '{}' is taken",
+                    after["username"].as_str().unwrap_or_default()
+                ))
+            } else {
+                e.into()
+            }
+        })?;
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE accounts SET display_name = $1, email = $2, enabled = $3, \
+         password_hash = COALESCE($4, password_hash), version = version + 1, updated_at = $5 WHERE id = $6",
+    )
+    .bind(str_field(after, "displayName")?)
+    .bind(after["email"].as_str())
+    .bind(i64::from(enabled))
+    .bind(proposal.secret.as_deref())
+    .bind(now)
+    .bind(id)
+    .execute(tx.conn())
+    .await?;
+    if !enabled || proposal.secret.is_some() {
+        revoke_credentials(tx.conn(), id).await?;
+    }
+    Ok(())
+}
+
+async fn delete(conn: &mut AnyConnection, id: &str, now: Millis) -> Result<()> {
+    sqlx::query(
+        "UPDATE accounts SET deleted_at = $1, enabled = 0, version = version + 1, updated_at = $1 WHERE id = $2",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    revoke_credentials(conn, id).await?;
+    // Leaving its groups changes them: a pending membership change on one is now stale (R12).
+    sqlx::query(
+        "UPDATE directory_groups SET version = version + 1, updated_at = $1 \
+         WHERE id IN (SELECT group_id FROM group_members WHERE account_id = $2)",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM group_members WHERE account_id = $1").bind(id).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// Ends every session and API token of an account whose password or enabled state changed.
+async fn revoke_credentials(conn: &mut AnyConnection, account_id: &str) -> Result<()> {
+    sqlx::query("DELETE FROM sessions WHERE account_id = $1").bind(account_id).execute(&mut *conn).await?;
+    sqlx::query("DELETE FROM api_tokens WHERE account_id = $1").bind(account_id).execute(&mut *conn).await?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! The objects a change can touch. Each resource type has a module with the same three
+//! functions: `load` (its row as the JSON state approvers see, R12), `apply` (a proposed state
+//! written to its rows) and `gate` (what the core gate is told about a change to it). This
+//! module holds what they share and dispatches to them by resource type.
+
+mod access_policy;
+mod account;
+mod device;
+mod document;
+mod group;
+mod notification_channel;
+mod role;
+mod role_assignment;
+
+pub use notification_channel::redact_webhook_url;
+
+use crate::rows::{int, text};
+use crate::{Result, StoreError, WriteTx};
+use countersign_core::gate::Gate;
+use countersign_core::policy::AccessPolicy;
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::{DomainError, Millis};
+use serde_json::Value;
+
+/// A change as proposed: the object's state and version as the proposer saw them, and the
+/// state they want. The store re-reads the object under lock and refuses the proposal if the
+/// version moved (optimistic concurrency), so `before` is exactly what approvers are shown.
+#[derive(Debug, Clone)]
+pub struct Proposal {
+    pub resource_type: ResourceType,
+    pub operation: Operation,
+    pub object_id: String,
+    pub object_name: String,
+    pub before: Value,
+    /// 0 for a create.
+    pub before_version: i64,
+    /// `Null` for a delete.
+    pub after: Value,
+    /// A new password hash, never shown to approvers; `after` says only that it changes.
+    pub secret: Option<String>,
+    /// For the create of a service account only: the hash of its first API token, written with
+    /// the account when the create is applied, and dropped when it is held.
+    pub service_token_hash: Option<String>,
+}
+
+impl Proposal {
+    /// A change to an existing object, named after it (its name, display name or username).
+    pub fn change(
+        resource_type: ResourceType,
+        operation: Operation,
+        object_id: String,
+        before: Value,
+        before_version: i64,
+        after: Value,
+    ) -> Proposal {
+        let object_name = ["name", "displayName", "username"]
+            .iter()
+            .find_map(|key| before[key].as_str())
+            .unwrap_or_default()
+            .to_owned();
+        Proposal {
+            resource_type,
+            operation,
+            object_id,
+            object_name,
+            before,
+            before_version,
+            after,
+            secret: None,
+            service_token_hash: None,
+        }
+    }
+
+    /// A new object of `resource_type` with a fresh time-ordered id.
+    pub fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
+        Proposal {
+            resource_type,
+            operation: Operation::Create,
+            object_id: crate::new_id(),
+            object_name: name.to_owned(),
+            before: Value::Null,
+            before_version: 0,
+            after,
+            secret: None,
+            service_token_hash: None,
+        }
+    }
+
+    fn creates_service_account(&self) -> bool {
+        self.resource_type == ResourceType::Account
+            && self.operation == Operation::Create
+            && self.after["kind"] == "service"
+    }
+
+    /// The first token may come only with the create of a service account.
+    pub(crate) fn check_service_token(&self) -> Result<()> {
+        if self.service_token_hash.is_some() && !self.creates_service_account() {
+            return Err(
+                DomainError::Validation("only a new service account is given a token as it is created".into()).into()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// An object's current state as approvers see it.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub state: Value,
+    pub version: i64,
+}
+
+/// An app, script, policy, device category or device as listed.
+#[derive(Debug, Clone)]
+pub struct ResourceRecord {
+    pub id: String,
+    pub resource_type: ResourceType,
+    pub state: Value,
+    pub version: i64,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl crate::Store {
+    /// Live resources of one type in id order, after `after_id`.
+    pub async fn resources(
+        &self,
+        resource_type: ResourceType,
+        after_id: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<ResourceRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, name, description, document, assigned_group_ids, version, created_at, updated_at FROM resources \
+             WHERE type = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
+        )
+        .bind(resource_type.as_str())
+        .bind(after_id.unwrap_or(""))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let state = match resource_type {
+                    ResourceType::Device => device::state_of_row(row)?,
+                    _ => document::state_of_row(resource_type, row)?,
+                };
+                Ok(ResourceRecord {
+                    id: text(row, "id")?,
+                    resource_type,
+                    state,
+                    version: int(row, "version")?,
+                    created_at: int(row, "created_at")?,
+                    updated_at: int(row, "updated_at")?,
+                })
+            })
+            .collect()
+    }
+
+    /// The current state and version of an object, as a proposal's `before`.
+    pub async fn object_state(&self, resource_type: ResourceType, id: &str) -> Result<Option<(Value, i64)>> {
+        let mut tx = self.begin_read().await?;
+        let current = load(&mut tx, resource_type, id).await?;
+        tx.rollback().await?;
+        Ok(current.map(|c| (c.state, c.version)))
+    }
+}
+
+/// The current state of an object, or `None` if it does not exist.
+pub(crate) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str) -> Result<Option<Current>> {
+    match resource_type {
+        ResourceType::App
+        | ResourceType::Script
+        | ResourceType::CompliancePolicy
+        | ResourceType::ConfigurationPolicy
+        | ResourceType::DeviceCategory => document::load(tx, resource_type, id).await,
+        ResourceType::Device => device::load(tx, id).await,
+        ResourceType::Role => role::load(tx, id).await,
+        ResourceType::RoleAssignment => role_assignment::load(tx, id).await,
+        ResourceType::Group => group::load(tx, id).await,
+        ResourceType::Account => account::load(tx, id).await,
+        ResourceType::AccessPolicy => access_policy::load(tx, id).await,
+        ResourceType::NotificationChannel => notification_channel::load(tx, id).await,
+    }
+}
+
+/// Decides which rule-relevant facts apply to a proposal, for the gate.
+pub(crate) async fn gate_decision(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
+    match proposal.resource_type {
+        ResourceType::App
+        | ResourceType::Script
+        | ResourceType::CompliancePolicy
+        | ResourceType::ConfigurationPolicy
+        | ResourceType::DeviceCategory => document::gate(tx, proposal, policies).await,
+        ResourceType::Device => device::gate(tx, proposal, policies).await,
+        ResourceType::Role => role::gate(tx, proposal, policies).await,
+        ResourceType::RoleAssignment => role_assignment::gate(tx, proposal, policies).await,
+        ResourceType::Group => group::gate(tx, proposal, policies).await,
+        ResourceType::Account => account::gate(tx, proposal, policies).await,
+        ResourceType::AccessPolicy => access_policy::gate(tx, proposal, policies).await,
+        ResourceType::NotificationChannel => notification_channel::gate(tx, proposal, policies).await,
+    }
+}
+
+/// Applies `proposal` (already approved, or not protected) after checking the object's version
+/// still matches (R12). `Err(StoreError::Stale | Conflict)` means nothing was changed.
+pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
+    let current = load(tx, proposal.resource_type, &proposal.object_id).await?;
+    let found_version = current.as_ref().map(|c| c.version).unwrap_or(0);
+    if found_version != proposal.before_version {
+        return Err(StoreError::Stale(format!(
+            "{} '{}' changed since the change was proposed (version {} then, {} now)",
+            proposal.resource_type,
+            proposal.object_name,
+            proposal.before_version,
+            if current.is_some() { found_version.to_string() } else { "deleted".to_owned() }
+        )));
+    }
+    match proposal.resource_type {
+        ResourceType::App
+        | ResourceType::Script
+        | ResourceType::CompliancePolicy
+        | ResourceType::ConfigurationPolicy
+        | ResourceType::DeviceCategory => document::apply(tx, proposal, now).await,
+        ResourceType::Device => device::apply(tx, proposal, now).await,
+        ResourceType::Role => role::apply(tx, proposal, now).await,
+        ResourceType::RoleAssignment => role_assignment::apply(tx, proposal, now).await,
+        ResourceType::Group => group::apply(tx, proposal, now).await,
+        ResourceType::Account => account::apply(tx, proposal, now).await,
+        ResourceType::AccessPolicy => access_policy::apply(tx, proposal, now).await,
+        ResourceType::NotificationChannel => notification_channel::apply(tx, proposal, now).await,
+    }
+}
+
+/// A required text field of a proposed state.
+fn str_field<'a>(state: &'a Value, field: &str) -> Result<&'a str> {
+    state[field].as_str().ok_or_else(|| StoreError::Corrupt(format!("proposed state lacks '{field}'")))
+}

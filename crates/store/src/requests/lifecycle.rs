@@ -1,0 +1,241 @@
+//! What happens to a request after the gate held it: decisions (R2, R3, R6, R7), completion
+//! (R8, R12), cancellation (R10), expiry (R11) and reminders.
+
+use super::events::enqueue;
+use super::{applied_audit, lock_request, request_audit, save_state, ApprovalRecord, RequestRecord};
+use crate::approvers::approver_groups;
+use crate::audit::append;
+use crate::directory::{account_by_id, candidate, Actor};
+use crate::error::{broken_unique_rule, UniqueRule};
+use crate::objects::apply;
+use crate::rows::text;
+use crate::{Backend, Result, Store, StoreError, WriteTx};
+use countersign_core::eligibility::ineligibility;
+use countersign_core::notify::EventKind;
+use countersign_core::request::{Decision, DecisionOutcome, RequestState, RequestStatus};
+use countersign_core::{validate, DomainError, Millis};
+use serde_json::json;
+
+pub(super) async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bool> {
+    let mut record = lock_request(tx, request_id).await?;
+    let mut state = record.state();
+    if !state.expire_if_due(now) {
+        return Ok(false);
+    }
+    save_state(tx, &mut record, &state, now, None, None).await?;
+    append(tx, request_audit(&record, "expired", None), now);
+    enqueue(tx, &record, state.status, EventKind::Expired, None, now).await?;
+    Ok(true)
+}
+
+/// The expiry sweep's claim on PostgreSQL: `SKIP LOCKED` passes over a row that another
+/// replica's sweep (or an action on the request, which expires it itself) holds, instead of
+/// queueing behind it. False if the row is held, or no longer due.
+async fn claim_due(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bool> {
+    let claimed = sqlx::query(
+        "SELECT id FROM requests WHERE id = $1 AND status IN ('needsApproval', 'approved') AND expires_at <= $2 \
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(request_id)
+    .bind(now)
+    .fetch_optional(tx.conn())
+    .await?;
+    Ok(claimed.is_some())
+}
+
+/// Applies an approved request in `tx`: R12 stale check, then the change, then the status.
+async fn finish(
+    tx: &mut WriteTx,
+    record: &mut RequestRecord,
+    state: &mut RequestState,
+    actor: &Actor,
+    now: Millis,
+) -> Result<()> {
+    let proposal = record.proposal();
+    match apply(tx, &proposal, now).await {
+        Ok(()) => {
+            state.finish(true)?;
+            save_state(tx, record, state, now, Some(now), None).await?;
+            append(tx, request_audit(record, "completed", Some(actor)), now);
+            append(tx, applied_audit(&proposal, actor, Some(&record.id)), now);
+            enqueue(tx, record, state.status, EventKind::Completed, None, now).await?;
+        }
+        Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => {
+            state.finish(false)?;
+            let reason = format!("Nothing was applied: {reason}. Submit the change again.");
+            save_state(tx, record, state, now, None, Some(&reason)).await?;
+            append(tx, request_audit(record, "failed", Some(actor)).details(json!({"reason": reason})), now);
+            enqueue(tx, record, state.status, EventKind::Failed, Some(&reason), now).await?;
+        }
+        Err(other) => return Err(other),
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Locks a request for an action that would move it to `to`. A request past its time is
+    /// expired instead (committed, audited) and the action refused (R11).
+    async fn lock_for_action(
+        &self,
+        request_id: &str,
+        to: RequestStatus,
+        now: Millis,
+    ) -> Result<(WriteTx, RequestRecord)> {
+        let mut tx = self.begin_write().await?;
+        let record = lock_request(&mut tx, request_id).await?;
+        if record.state().is_due(now) {
+            expire_one(&mut tx, request_id, now).await?;
+            tx.commit().await?;
+            return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to }.into());
+        }
+        Ok((tx, record))
+    }
+
+    /// R2, R3, R6, R7 (and R8 automatic): `actor` approves or rejects.
+    pub async fn decide(
+        &self,
+        actor: &Actor,
+        request_id: &str,
+        decision: Decision,
+        notes: Option<&str>,
+        now: Millis,
+    ) -> Result<RequestRecord> {
+        let notes = validate::notes(notes)?;
+        let (mut tx, mut record) = self.lock_for_action(request_id, decision.target(), now).await?;
+        let mut state = record.state();
+        let approver = account_by_id(tx.conn(), &actor.id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound("your account no longer exists".into()))?;
+        let facts = candidate(tx.conn(), &approver).await?;
+        let groups = approver_groups(tx.conn(), record.policy_id.as_deref(), &record.id).await?;
+        let ineligible = ineligibility(&facts, &groups, record.resource_type);
+        let outcome = state.decide(&actor.id, &ineligible, decision, notes.clone(), now)?;
+        sqlx::query(
+            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&record.id)
+        .bind(&actor.id)
+        .bind(&actor.name)
+        .bind(decision.as_str())
+        .bind(&notes)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| if broken_unique_rule(&e) == Some(UniqueRule::OneDecisionPerApprover) { DomainError::AlreadyApproved.into() } else { StoreError::from(e) })?;
+        record.approvals.push(ApprovalRecord {
+            approver_id: actor.id.clone(),
+            approver_name: actor.name.clone(),
+            decision,
+            notes: notes.clone(),
+            at: now,
+        });
+        save_state(&mut tx, &mut record, &state, now, None, None).await?;
+        let action = match outcome {
+            DecisionOutcome::Rejected => "rejected",
+            DecisionOutcome::Counted { .. } => "approvalRecorded",
+            DecisionOutcome::Approved { .. } => "approved",
+        };
+        append(
+            &mut tx,
+            request_audit(&record, action, Some(actor)).details(json!({
+                "objectName": record.object_name,
+                "notes": notes,
+                "approvals": state.approval_count(),
+                "requiredApprovals": record.required_approvals,
+            })),
+            now,
+        );
+        let kind = match outcome {
+            DecisionOutcome::Rejected => EventKind::Rejected,
+            DecisionOutcome::Counted { .. } => EventKind::ApprovalRecorded,
+            DecisionOutcome::Approved { .. } => EventKind::Approved,
+        };
+        enqueue(&mut tx, &record, state.status, kind, notes.as_deref(), now).await?;
+        if outcome == (DecisionOutcome::Approved { apply_now: true }) {
+            finish(&mut tx, &mut record, &mut state, actor, now).await?;
+        }
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// R10: the requester cancels.
+    pub async fn cancel(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
+        let (mut tx, mut record) = self.lock_for_action(request_id, RequestStatus::Cancelled, now).await?;
+        let mut state = record.state();
+        state.cancel(&actor.id, now)?;
+        save_state(&mut tx, &mut record, &state, now, None, None).await?;
+        append(&mut tx, request_audit(&record, "cancelled", Some(actor)), now);
+        enqueue(&mut tx, &record, state.status, EventKind::Cancelled, None, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// R8, R12: the requester completes an approved request; it is applied exactly once, or
+    /// fails without changing anything when the object moved since submission.
+    pub async fn complete(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
+        let (mut tx, mut record) = self.lock_for_action(request_id, RequestStatus::Completed, now).await?;
+        let mut state = record.state();
+        state.check_completable(&actor.id, now)?;
+        finish(&mut tx, &mut record, &mut state, actor, now).await?;
+        tx.commit().await?;
+        Ok(record)
+    }
+
+    /// R11: expires every due request; safe to run on every replica at once (each due row is
+    /// claimed under a lock and re-checked, so each expires once). On PostgreSQL the claim skips
+    /// rows another replica holds; SQLite's writer lock already serialises the sweeps. Returns
+    /// how many this call expired.
+    pub async fn expire_due(&self, now: Millis) -> Result<u64> {
+        let probe = sqlx::query(
+            "SELECT id FROM requests WHERE status IN ('needsApproval', 'approved') AND expires_at <= $1 ORDER BY expires_at LIMIT 200",
+        )
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        let mut expired = 0;
+        for row in &probe {
+            let id = text(row, "id")?;
+            let mut tx = self.begin_write().await?;
+            if self.backend() == Backend::Postgres && !claim_due(&mut tx, &id, now).await? {
+                tx.rollback().await?;
+                continue;
+            }
+            if expire_one(&mut tx, &id, now).await? {
+                expired += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(expired)
+    }
+
+    /// Reminds approvers of open requests that expire within `lead`: once per request, on any
+    /// replica (each is claimed under lock and re-checked). Returns how many were reminded.
+    pub async fn send_reminders(&self, now: Millis, lead: Millis) -> Result<u64> {
+        let due = sqlx::query(
+            "SELECT id FROM requests WHERE status IN ('needsApproval', 'approved') AND reminded_at IS NULL \
+             AND expires_at > $1 AND expires_at <= $2 ORDER BY expires_at LIMIT 200",
+        )
+        .bind(now)
+        .bind(now.saturating_add(lead))
+        .fetch_all(self.pool())
+        .await?;
+        let mut reminded = 0;
+        for row in &due {
+            let id = text(row, "id")?;
+            let mut tx = self.begin_write().await?;
+            let record = lock_request(&mut tx, &id).await?;
+            let marked = sqlx::query("UPDATE requests SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
+                .bind(now)
+                .bind(&id)
+                .execute(tx.conn())
+                .await?;
+            let status = record.state().effective_status(now);
+            if marked.rows_affected() == 1 && status.is_open() && record.expires_at <= now.saturating_add(lead) {
+                enqueue(&mut tx, &record, status, EventKind::ExpiringSoon, None, now).await?;
+                tx.commit().await?;
+                reminded += 1;
+            }
+        }
+        Ok(reminded)
+    }
+}

@@ -1,0 +1,366 @@
+//! Approval requests: what is stored of each and how it is read. The gate that creates them is
+//! in `gate`, what happens to them afterwards (decisions, completion, cancellation, expiry,
+//! reminders) in `lifecycle`.
+
+mod events;
+mod gate;
+mod lifecycle;
+
+pub use gate::Submitted;
+
+use crate::approvers::approver_groups;
+use crate::audit::NewAudit;
+use crate::directory::Actor;
+use crate::objects::Proposal;
+use crate::rows::{int, opt_int, opt_text, parsed, text};
+use crate::{Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
+use countersign_core::policy::Completion;
+use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::request::{Approval, Decision, RequestState, RequestStatus};
+use countersign_core::Millis;
+use serde_json::{json, Value};
+
+#[derive(Debug, Clone)]
+pub struct ApprovalRecord {
+    pub approver_id: String,
+    pub approver_name: String,
+    pub decision: Decision,
+    pub notes: Option<String>,
+    pub at: Millis,
+}
+
+/// A stored approval request.
+#[derive(Debug, Clone)]
+pub struct RequestRecord {
+    pub id: String,
+    pub resource_type: ResourceType,
+    pub object_id: String,
+    pub object_name: String,
+    pub operation: Operation,
+    pub profile_type: ProfileType,
+    pub policy_id: Option<String>,
+    pub status: RequestStatus,
+    pub justification: String,
+    pub requested_by: String,
+    pub requested_by_name: String,
+    pub requested_at: Millis,
+    pub last_modified_at: Millis,
+    pub expires_at: Millis,
+    pub ttl_ms: Millis,
+    pub required_approvals: i64,
+    pub completion: Completion,
+    pub completed_at: Option<Millis>,
+    pub failure_reason: Option<String>,
+    pub before: Value,
+    pub before_version: i64,
+    pub after: Value,
+    pub approvals: Vec<ApprovalRecord>,
+    secret: Option<String>,
+}
+
+impl RequestRecord {
+    /// The part the rules act on.
+    pub fn state(&self) -> RequestState {
+        RequestState {
+            status: self.status,
+            requested_by: self.requested_by.clone(),
+            required_approvals: self.required_approvals,
+            completion: self.completion,
+            approvals: self
+                .approvals
+                .iter()
+                .map(|a| Approval {
+                    approver_id: a.approver_id.clone(),
+                    decision: a.decision,
+                    notes: a.notes.clone(),
+                    at: a.at,
+                })
+                .collect(),
+            expires_at: self.expires_at,
+            ttl_ms: self.ttl_ms,
+        }
+    }
+
+    fn proposal(&self) -> Proposal {
+        Proposal {
+            resource_type: self.resource_type,
+            operation: self.operation,
+            object_id: self.object_id.clone(),
+            object_name: self.object_name.clone(),
+            before: self.before.clone(),
+            before_version: self.before_version,
+            after: self.after.clone(),
+            secret: self.secret.clone(),
+            // A service account's first token is never kept in a request.
+            service_token_hash: None,
+        }
+    }
+}
+
+/// Which requests a list shows.
+#[derive(Debug, Clone)]
+pub enum RequestView {
+    /// Requests the account made.
+    Mine(String),
+    /// Requests the account's groups may decide (including the account's own, R3).
+    Received(Vec<String>),
+    All,
+}
+
+#[derive(Debug, Clone)]
+pub struct RequestFilter {
+    pub view: RequestView,
+    pub status: Option<RequestStatus>,
+    pub resource_type: Option<ResourceType>,
+    pub object_id: Option<String>,
+    /// Only these resource types (those the caller may read); `None` for any.
+    pub resource_types: Option<Vec<ResourceType>>,
+    /// R15: only requests whose last status change is at or after this.
+    pub since: Millis,
+    pub until: Option<Millis>,
+    /// Requests with a smaller id than this (keyset paging, newest first).
+    pub before_id: Option<String>,
+    pub limit: i64,
+}
+
+pub(super) const REQUEST_COLUMNS: &str =
+    "id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, \
+     justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
+     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret";
+
+/// `SELECT` of requests with their approvals in one statement (a JSON array per request), so a
+/// request is one round trip, not two (countersign-bench, lifecycle profile).
+pub(super) fn select_requests(backend: Backend) -> String {
+    let approvals = match backend {
+        Backend::Postgres => {
+            "(SELECT COALESCE(json_agg(json_build_object('approverId', a.approver_id, 'approverName', a.approver_name, \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at) ORDER BY a.at, a.approver_id), '[]'::json)::text \
+             FROM approvals a WHERE a.request_id = requests.id)"
+        }
+        Backend::Sqlite => {
+            "(SELECT COALESCE(json_group_array(json_object('approverId', a.approver_id, 'approverName', a.approver_name, \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at) ORDER BY a.at, a.approver_id), '[]') \
+             FROM approvals a WHERE a.request_id = requests.id)"
+        }
+    };
+    format!("SELECT {REQUEST_COLUMNS}, {approvals} AS approvals FROM requests")
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApprovalColumn {
+    approver_id: String,
+    approver_name: String,
+    decision: String,
+    notes: Option<String>,
+    at: Millis,
+}
+
+fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
+    let approvals: Vec<ApprovalColumn> =
+        serde_json::from_str(&text(row, "approvals")?).map_err(|e| StoreError::Corrupt(format!("approvals: {e}")))?;
+    approvals
+        .into_iter()
+        .map(|a| {
+            Ok(ApprovalRecord {
+                decision: Decision::parse(&a.decision).ok_or_else(|| StoreError::Corrupt("unknown decision".into()))?,
+                approver_id: a.approver_id,
+                approver_name: a.approver_name,
+                notes: a.notes,
+                at: a.at,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn request_row(row: &Row) -> Result<RequestRecord> {
+    let json_column = |column: &str| -> Result<Value> {
+        serde_json::from_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
+    };
+    Ok(RequestRecord {
+        id: text(row, "id")?,
+        resource_type: parsed(row, "resource_type")?,
+        object_id: text(row, "object_id")?,
+        object_name: text(row, "object_name")?,
+        operation: parsed(row, "operation")?,
+        profile_type: parsed(row, "profile_type")?,
+        policy_id: opt_text(row, "policy_id")?,
+        status: parsed(row, "status")?,
+        justification: text(row, "justification")?,
+        requested_by: text(row, "requested_by")?,
+        requested_by_name: text(row, "requested_by_name")?,
+        requested_at: int(row, "requested_at")?,
+        last_modified_at: int(row, "last_modified_at")?,
+        expires_at: int(row, "expires_at")?,
+        ttl_ms: int(row, "ttl_ms")?,
+        required_approvals: int(row, "required_approvals")?,
+        completion: Completion::parse(&text(row, "completion")?)?,
+        completed_at: opt_int(row, "completed_at")?,
+        failure_reason: opt_text(row, "failure_reason")?,
+        before: json_column("before_state")?,
+        before_version: int(row, "before_version")?,
+        after: json_column("after_state")?,
+        approvals: approvals_column(row)?,
+        secret: opt_text(row, "secret")?,
+    })
+}
+
+pub(super) async fn lock_request(tx: &mut WriteTx, id: &str) -> Result<RequestRecord> {
+    let sql = format!("{} WHERE id = $1{}", select_requests(tx.backend), tx.for_update());
+    let row = sqlx::query(&sql)
+        .bind(id)
+        .fetch_optional(tx.conn())
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
+    request_row(&row)
+}
+
+/// Writes the mutable part of a request after a state change, and updates `record` to match,
+/// so that callers answer with what was committed without reading it again.
+pub(super) async fn save_state(
+    tx: &mut WriteTx,
+    record: &mut RequestRecord,
+    state: &RequestState,
+    now: Millis,
+    completed_at: Option<Millis>,
+    failure_reason: Option<&str>,
+) -> Result<()> {
+    // A pending password hash is kept only while the request can still apply it.
+    let drop_secret = !state.status.is_open();
+    sqlx::query(
+        "UPDATE requests SET status = $1, expires_at = $2, last_modified_at = $3, completed_at = $4, \
+         failure_reason = $5, secret = CASE WHEN $6 = 1 THEN NULL ELSE secret END WHERE id = $7",
+    )
+    .bind(state.status.as_str())
+    .bind(state.expires_at)
+    .bind(now)
+    .bind(completed_at)
+    .bind(failure_reason)
+    .bind(i64::from(drop_secret))
+    .bind(&record.id)
+    .execute(tx.conn())
+    .await?;
+    record.status = state.status;
+    record.expires_at = state.expires_at;
+    record.last_modified_at = now;
+    record.completed_at = completed_at;
+    record.failure_reason = failure_reason.map(str::to_owned);
+    if drop_secret {
+        record.secret = None;
+    }
+    Ok(())
+}
+
+pub(super) fn request_audit(record: &RequestRecord, action: &str, actor: Option<&Actor>) -> NewAudit {
+    let entry = NewAudit::new("request", action).on("request", &record.id).details(json!({
+        "resourceType": record.resource_type,
+        "objectId": record.object_id,
+        "objectName": record.object_name,
+        "operation": record.operation,
+    }));
+    match actor {
+        Some(a) => entry.by(&a.id, &a.name),
+        None => entry,
+    }
+}
+
+fn category_of(resource_type: ResourceType) -> &'static str {
+    match resource_type {
+        ResourceType::Account | ResourceType::Group => "directory",
+        ResourceType::Role | ResourceType::RoleAssignment => "rbac",
+        ResourceType::AccessPolicy => "policy",
+        _ => "change",
+    }
+}
+
+pub(super) fn applied_audit(proposal: &Proposal, actor: &Actor, request_id: Option<&str>) -> NewAudit {
+    NewAudit::new(category_of(proposal.resource_type), "applied")
+        .by(&actor.id, &actor.name)
+        .on(proposal.resource_type.as_str(), &proposal.object_id)
+        .details(json!({
+            "operation": proposal.operation,
+            "objectName": proposal.object_name,
+            "requestId": request_id,
+            "diff": countersign_core::diff::render(&countersign_core::diff::diff(&proposal.before, &proposal.after)),
+        }))
+}
+
+impl Store {
+    pub async fn request(&self, id: &str) -> Result<RequestRecord> {
+        let row = sqlx::query(&format!("{} WHERE id = $1", select_requests(self.backend)))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
+        request_row(&row)
+    }
+
+    /// Newest first.
+    pub async fn requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>> {
+        let mut conditions = Conditions::default();
+        conditions.add("last_modified_at >= ?", Bind::Int(filter.since));
+        match &filter.view {
+            RequestView::Mine(account_id) => conditions.add("requested_by = ?", Bind::Text(account_id.clone())),
+            RequestView::Received(group_ids) => {
+                if group_ids.is_empty() {
+                    return Ok(vec![]);
+                }
+                // EXISTS, not `id IN (…)`: the newest requests are read in id order and each is
+                // probed for a group, instead of first listing every request the groups ever
+                // received (which grows with history; countersign-bench, history).
+                conditions.add_list(
+                    "EXISTS (SELECT 1 FROM request_approver_groups g WHERE g.request_id = requests.id \
+                     AND g.group_id IN ({}))",
+                    group_ids,
+                );
+            }
+            RequestView::All => {}
+        }
+        if let Some(status) = filter.status {
+            conditions.add("status = ?", Bind::Text(status.as_str().to_owned()));
+        }
+        if let Some(t) = filter.resource_type {
+            conditions.add("resource_type = ?", Bind::Text(t.as_str().to_owned()));
+        }
+        if let Some(object_id) = &filter.object_id {
+            conditions.add("object_id = ?", Bind::Text(object_id.clone()));
+        }
+        if let Some(types) = &filter.resource_types {
+            if types.is_empty() {
+                return Ok(vec![]);
+            }
+            let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
+            conditions.add_list("resource_type IN ({})", &names);
+        }
+        if let Some(until) = filter.until {
+            conditions.add("last_modified_at < ?", Bind::Int(until));
+        }
+        if let Some(before) = &filter.before_id {
+            conditions.add("id < ?", Bind::Text(before.clone()));
+        }
+        let sql = format!(
+            "{} {} ORDER BY id DESC LIMIT {}",
+            select_requests(self.backend),
+            conditions.where_clause(),
+            filter.limit.clamp(1, 500)
+        );
+        let query = conditions.bind_to(sqlx::query(&sql));
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(request_row).collect()
+    }
+
+    /// The approver groups deciding `record` now; see R2.
+    pub async fn approver_groups_of(&self, record: &RequestRecord) -> Result<Vec<String>> {
+        let mut conn = self.pool().acquire().await?;
+        approver_groups(&mut conn, record.policy_id.as_deref(), &record.id).await
+    }
+
+    /// Counts of requests by status and resource type, for `/metrics`.
+    pub async fn request_counts(&self) -> Result<Vec<(String, String, i64)>> {
+        let rows =
+            sqlx::query("SELECT status, resource_type, COUNT(*) AS n FROM requests GROUP BY status, resource_type")
+                .fetch_all(self.pool())
+                .await?;
+        rows.iter().map(|r| Ok((text(r, "status")?, text(r, "resource_type")?, int(r, "n")?))).collect()
+    }
+}
