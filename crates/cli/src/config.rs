@@ -14,9 +14,9 @@ use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
 use std::path::Path;
 
-pub const DEFAULT_DATABASE_URL: &str = "sqlite://countersign.db?mode=rwc";
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
-pub const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
+const DEFAULT_DATABASE_URL: &str = "sqlite://countersign.db?mode=rwc";
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 const ENV_PREFIX: &str = "COUNTERSIGN_";
 
 /// The settings that may come from `COUNTERSIGN_<KEY>_FILE`.
@@ -166,6 +166,7 @@ pub struct Flags {
 
 impl Provider for Flags {
     fn metadata(&self) -> Metadata {
+        // Flags are named after their keys, but for `--db`.
         Metadata::named("command-line flag")
             .interpolater(|_, keys| format!("--{}", keys.join(".").replace('_', "-").replace("database-url", "db")))
     }
@@ -294,14 +295,14 @@ fn environment_warnings() -> Vec<String> {
         .collect();
     names.sort();
     for name in names {
-        let key = name[ENV_PREFIX.len()..].to_ascii_lowercase();
-        let secret_file_of = key.strip_suffix("_file").filter(|secret| SECRETS.contains(secret));
+        // Names are compared as written: `COUNTERSIGN_listen` is not read, so it is warned about.
+        let secret_file_of = SECRETS.iter().find(|secret| name == format!("{}_FILE", variable_name(secret)));
         if let Some(secret) = secret_file_of {
             let shadowing = variable_name(secret);
             if std::env::var_os(&shadowing).is_some() {
                 warnings.push(format!("{name} is ignored: {shadowing} is set and takes precedence"));
             }
-        } else if !keys.contains(&key.as_str()) && !OTHER_VARIABLES.contains(&name.as_str()) {
+        } else if !keys.iter().any(|key| variable_name(key) == name) && !OTHER_VARIABLES.contains(&name.as_str()) {
             warnings.push(format!("{name} is not a Countersign setting and is ignored (mistyped?)"));
         }
     }
@@ -476,6 +477,7 @@ mod tests {
         Jail::expect_with(|jail| {
             jail.clear_env();
             jail.set_env("COUNTERSIGN_LISTN", "0.0.0.0:9000");
+            jail.set_env("COUNTERSIGN_listen", "0.0.0.0:9001");
             jail.set_env("COUNTERSIGN_LISTEN_FILE", "listen.txt");
             for name in OTHER_VARIABLES {
                 jail.set_env(name, "1");
@@ -489,6 +491,7 @@ mod tests {
                 [
                     "COUNTERSIGN_LISTEN_FILE is not a Countersign setting and is ignored (mistyped?)",
                     "COUNTERSIGN_LISTN is not a Countersign setting and is ignored (mistyped?)",
+                    "COUNTERSIGN_listen is not a Countersign setting and is ignored (mistyped?)",
                 ]
             );
             Ok(())
