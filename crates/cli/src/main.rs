@@ -6,10 +6,10 @@ mod config;
 
 use clap::{Args, Parser, Subcommand};
 use client::{encode, request_details, table, Client, ClientError};
-use config::FileConfig;
 use countersign_core::Clock;
 use countersign_server::{AppState, ServerConfig, SystemClock};
 use countersign_store::{Store, StoreOptions};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,11 +36,7 @@ enum Command {
         command: AuditCommand,
     },
     /// Apply database migrations and exit.
-    Migrate {
-        /// Database URL (sqlite://… or postgres://…) or a SQLite file path.
-        #[arg(long, env = "COUNTERSIGN_DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL)]
-        db: String,
-    },
+    Migrate(DatabaseArgs),
     /// Approval requests, over the API.
     Requests {
         #[command(flatten)]
@@ -66,38 +62,44 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// Database URL (sqlite://… or postgres://…) or a SQLite file path [default: countersign.db here]
-    #[arg(long, env = "COUNTERSIGN_DATABASE_URL")]
-    db: Option<String>,
-    /// Address to listen on [default: 127.0.0.1:8080]
-    #[arg(long, env = "COUNTERSIGN_LISTEN")]
-    listen: Option<String>,
     /// Seed the demo tenant (alice, bob, carol and an access policy per profile type).
     #[arg(long)]
     demo: bool,
-    /// Configuration file.
-    #[arg(long, env = "COUNTERSIGN_CONFIG", default_value = "countersign.toml")]
-    config: PathBuf,
-    /// Mark the session cookie Secure (serve behind HTTPS).
-    #[arg(long, env = "COUNTERSIGN_SECURE_COOKIES")]
-    secure_cookies: Option<bool>,
-    /// Behind a load balancer: take the client address from the last X-Forwarded-For entry.
-    #[arg(long, env = "COUNTERSIGN_TRUST_FORWARDED_FOR")]
-    trust_forwarded_for: Option<bool>,
-    /// Where people reach Countersign; links in notifications start with it [default: http://<listen>]
-    #[arg(long, env = "COUNTERSIGN_PUBLIC_URL")]
-    public_url: Option<String>,
-    /// Sender address of notification e-mails.
-    #[arg(long, env = "COUNTERSIGN_SMTP_FROM")]
-    smtp_from: Option<String>,
+    /// Configuration file [default: countersign.toml here, if present]
+    #[arg(long, env = "COUNTERSIGN_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    flags: config::Flags,
+}
+
+/// The database of `migrate` and `audit verify`: `--db`, or the configuration's `database_url`.
+#[derive(Args)]
+struct DatabaseArgs {
+    /// Database URL (sqlite://… or postgres://…) or a SQLite file path [default: countersign.db here]
+    #[arg(long)]
+    db: Option<String>,
+    /// Configuration file [default: countersign.toml here, if present]
+    #[arg(long, env = "COUNTERSIGN_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+impl DatabaseArgs {
+    fn load(self) -> Result<SecretString, String> {
+        let flags = config::Flags { database_url: self.db, ..config::Flags::default() };
+        let loaded = config::load(self.config.as_deref(), &flags)?;
+        for warning in &loaded.warnings {
+            eprintln!("warning: {warning}");
+        }
+        Ok(SecretString::from(loaded.settings.database_url.connection_url()))
+    }
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
     /// Verify the hash chain; names the first broken entry and exits 1 if there is one.
     Verify {
-        #[arg(long, env = "COUNTERSIGN_DATABASE_URL", default_value = config::DEFAULT_DATABASE_URL)]
-        db: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
         #[arg(long)]
         json: bool,
     },
@@ -177,8 +179,10 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Audit { command: AuditCommand::Verify { db, json } } => audit_verify(&db, json).await,
-            Command::Migrate { db } => migrate(&db).await,
+            Command::Audit { command: AuditCommand::Verify { database, json } } => {
+                audit_verify(&database.load()?, json).await
+            }
+            Command::Migrate(database) => migrate(&database.load()?).await,
             Command::Requests { api, command } => requests(api, command).await.map_err(|e| e.to_string()),
             Command::Policies { api, command: PoliciesCommand::List } => policies(api).await.map_err(|e| e.to_string()),
             Command::Resources { api, command: ResourcesCommand::List { resource_type } } => {
@@ -195,43 +199,42 @@ fn main() -> ExitCode {
     }
 }
 
-async fn open_store(url: &str, max_connections: Option<u32>) -> Result<Store, String> {
-    let mut options = StoreOptions::default();
-    if let Some(n) = max_connections {
-        options.max_connections = n;
-    }
-    Store::connect(&config::database_url(url), options).await.map_err(|e| e.to_string())
+/// Opens the database at `url`, a connection URL (`DatabaseUrl::connection_url`).
+async fn open_store(url: &SecretString, max_connections: u32) -> Result<Store, String> {
+    let options = StoreOptions { max_connections, ..StoreOptions::default() };
+    Store::connect(url.expose_secret(), options).await.map_err(|e| e.to_string())
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COUNTERSIGN_LOG").unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
-    let file = FileConfig::load(&args.config, std::env::var_os("COUNTERSIGN_CONFIG").is_some())?;
-    let db = match args.db.or(config::secret_from_env("COUNTERSIGN_DATABASE_URL")?).or(file.database_url) {
-        Some(db) => db,
-        None => config::DEFAULT_DATABASE_URL.to_owned(),
-    };
-    let listen = args.listen.or(file.listen).unwrap_or_else(|| config::DEFAULT_LISTEN.to_owned());
-    let store = open_store(&db, file.max_connections).await?;
+    let config::Loaded { settings, warnings } = config::load(args.config.as_deref(), &args.flags)?;
+    let log_filter = tracing_subscriber::EnvFilter::try_new(&settings.log)
+        .map_err(|e| format!("log: '{}' is not a tracing filter: {e}", settings.log))?;
+    tracing_subscriber::fmt().with_env_filter(log_filter).init();
+    for warning in &warnings {
+        tracing::warn!("{warning}");
+    }
+    let database_url = SecretString::from(settings.database_url.connection_url());
+    let store = open_store(&database_url, settings.max_connections).await?;
     let clock = Arc::new(SystemClock);
     let now = clock.now();
     store.seed_built_in_roles(now).await.map_err(|e| e.to_string())?;
 
-    let admin_username =
-        std::env::var("COUNTERSIGN_ADMIN_USERNAME").ok().or(file.admin_username).unwrap_or_else(|| "admin".into());
-    let (admin_password, generated) = match config::secret_from_env("COUNTERSIGN_ADMIN_PASSWORD")? {
+    let admin_username = &settings.admin_username;
+    let (admin_password, generated) = match settings.admin_password {
         Some(password) => (password, false),
-        None => (countersign_server::auth::random_secret(), true),
+        None => (SecretString::from(countersign_server::auth::random_secret()), true),
     };
-    let admin_hash = countersign_server::auth::hash_password(&admin_password).map_err(|e| e.detail)?;
-    if store.bootstrap_admin(&admin_username, &admin_hash, now).await.map_err(|e| e.to_string())? {
+    let admin_hash = countersign_server::auth::hash_password(admin_password.expose_secret()).map_err(|e| e.detail)?;
+    if store.bootstrap_admin(admin_username, &admin_hash, now).await.map_err(|e| e.to_string())? {
         if generated {
-            println!("Created the Administrator account '{admin_username}' with the one-time password:\n\n    {admin_password}\n\nSign in and change it (POST /api/v1/me/password). It will not be shown again.\n");
+            println!(
+                "Created the Administrator account '{admin_username}' with the one-time password:\n\n    {}\n\nSign in and change it (POST /api/v1/me/password). It will not be shown again.\n",
+                admin_password.expose_secret()
+            );
         } else {
-            println!("Created the Administrator account '{admin_username}' with the password from COUNTERSIGN_ADMIN_PASSWORD.");
+            println!(
+                "Created the Administrator account '{admin_username}' with the configured password (admin_password)."
+            );
         }
     }
     if args.demo {
@@ -249,30 +252,23 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
             );
         }
     }
+    let listen = &settings.listen;
     let listener =
-        tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let config = ServerConfig {
-        secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
-        trust_forwarded_for: args.trust_forwarded_for.or(file.trust_forwarded_for).unwrap_or(false),
-        public_url: args.public_url.or(file.public_url).unwrap_or_else(|| format!("http://{address}")),
-        // The SMTP URL may carry a password: from COUNTERSIGN_SMTP_URL(_FILE) or the file only.
-        smtp_url: config::secret_from_env("COUNTERSIGN_SMTP_URL")?.or(file.smtp_url),
-        smtp_from: args.smtp_from.or(file.smtp_from),
+        secure_cookies: settings.secure_cookies,
+        trust_forwarded_for: settings.trust_forwarded_for,
+        public_url: settings.public_url.unwrap_or_else(|| format!("http://{address}")),
+        smtp_url: settings.smtp_url,
+        smtp_from: settings.smtp_from,
+        delivery_max_age: settings.delivery_retry_window,
+        reminder_lead: settings.reminder_lead,
         ..ServerConfig::default()
-    };
-    let duration = |name: &str, text: Option<String>, default: i64| -> Result<i64, String> {
-        text.map(|t| countersign_core::policy::parse_duration(&t).map_err(|e| format!("{name}: {e}")))
-            .unwrap_or(Ok(default))
-    };
-    let config = ServerConfig {
-        delivery_max_age: duration("delivery_retry_window", file.delivery_retry_window, config.delivery_max_age)?,
-        reminder_lead: duration("reminder_lead", file.reminder_lead, config.reminder_lead)?,
-        ..config
     };
     println!(
         "Countersign is listening on http://{address} (database: {})",
-        countersign_store::redact_url(&config::database_url(&db))
+        countersign_store::redact_url(database_url.expose_secret())
     );
     let state = AppState::new(store.clone(), clock, config);
     let shutdown = async {
@@ -283,8 +279,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit_verify(db: &str, as_json: bool) -> Result<ExitCode, String> {
-    let store = open_store(db, Some(2)).await?;
+async fn audit_verify(database_url: &SecretString, as_json: bool) -> Result<ExitCode, String> {
+    let store = open_store(database_url, 2).await?;
     let report = store.verify_audit().await.map_err(|e| e.to_string())?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
@@ -302,9 +298,9 @@ async fn audit_verify(db: &str, as_json: bool) -> Result<ExitCode, String> {
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn migrate(db: &str) -> Result<ExitCode, String> {
-    open_store(db, Some(2)).await?;
-    println!("Migrations applied to {}.", countersign_store::redact_url(&config::database_url(db)));
+async fn migrate(database_url: &SecretString) -> Result<ExitCode, String> {
+    open_store(database_url, 2).await?;
+    println!("Migrations applied to {}.", countersign_store::redact_url(database_url.expose_secret()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -23,15 +23,18 @@ impl Drop for Server {
 }
 
 fn serve(dir: &Path, args: &[&str], admin_password: Option<&str>) -> Server {
+    let env: Vec<_> = admin_password.map(|password| ("COUNTERSIGN_ADMIN_PASSWORD", password)).into_iter().collect();
+    serve_with_env(dir, args, &env)
+}
+
+fn serve_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
     let mut command = Command::new(BIN);
     command.current_dir(dir).arg("serve").args(["--listen", "127.0.0.1:0"]).args(args);
     command
         .env_remove("COUNTERSIGN_DATABASE_URL")
         .env_remove("COUNTERSIGN_ADMIN_PASSWORD")
-        .env("COUNTERSIGN_LOG", "warn");
-    if let Some(password) = admin_password {
-        command.env("COUNTERSIGN_ADMIN_PASSWORD", password);
-    }
+        .env("COUNTERSIGN_LOG", "warn")
+        .envs(env.iter().copied());
     let mut child = command.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("start countersign serve");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut stdout = Vec::new();
@@ -184,4 +187,27 @@ async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     let report = text(&broken.stdout);
     assert!(report.starts_with("BROKEN: audit entry 7 ("), "{report}");
     assert!(report.contains("6 entries before it verified"), "{report}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_reads_countersign_toml_a_secret_file_and_warns_about_a_mistyped_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("countersign.toml"), "admin_username = \"root\"\ndatabase_url = \"state.db\"\n")
+        .unwrap();
+    std::fs::write(dir.path().join("admin-password"), "password from a secret file\n").unwrap();
+    let server = serve_with_env(
+        dir.path(),
+        &[],
+        &[("COUNTERSIGN_ADMIN_PASSWORD_FILE", "admin-password"), ("COUNTERSIGN_SECURE_COOKIE", "true")],
+    );
+    assert!(
+        server.stdout.iter().any(|l| l.contains("COUNTERSIGN_SECURE_COOKIE is not a Countersign setting")),
+        "{:?}",
+        server.stdout
+    );
+    assert!(server.stdout.iter().any(|l| l.contains("'root' with the configured password")), "{:?}", server.stdout);
+    assert!(dir.path().join("state.db").exists(), "database_url from countersign.toml");
+    let token = token_for(&server.url, "root", "password from a secret file").await;
+    let out = run(&["policies", "list"], &server.url, &token);
+    assert!(out.status.success(), "{}", text(&out.stderr));
 }

@@ -23,6 +23,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::Router;
 use countersign_core::{Clock, Millis};
 use countersign_store::Store;
+use secrecy::SecretString;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,8 +47,9 @@ pub struct ServerConfig {
     pub trust_forwarded_for: bool,
     /// Where people reach the admin center; links in notifications start with it.
     pub public_url: String,
-    /// `smtp://host:port` (or `smtps://…`, `smtp://…?tls=required`) for e-mail notifications.
-    pub smtp_url: Option<String>,
+    /// `smtp://host:port` (or `smtps://…`, `smtp://…?tls=required`) for e-mail notifications; may
+    /// carry a password, so `Debug` hides it.
+    pub smtp_url: Option<SecretString>,
     /// The sender of notification e-mails.
     pub smtp_from: Option<String>,
     /// How often the notification dispatcher looks for due deliveries.

@@ -6,6 +6,7 @@ use crate::AppState;
 use countersign_core::Millis;
 use countersign_store::Delivery;
 use hmac::{Hmac, Mac};
+use secrecy::ExposeSecret;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use std::time::Duration;
@@ -168,7 +169,7 @@ async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<()
         )
         .map_err(|e| format!("cannot build the message: {e}"))?;
     // The URL may carry a password: never echo it (or a parser's view of it) into an error.
-    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url)
+    let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(smtp_url.expose_secret())
         .map_err(|_| "smtp.url is not a valid SMTP URL (smtp://, smtps://)".to_owned())?
         .timeout(Some(Duration::from_secs(15)))
         .build();

@@ -261,7 +261,7 @@ async fn approvers_and_not_the_requester_get_the_new_request_email_and_the_reque
     for backend in countersign_store::testing::backends() {
         let (port, mail) = smtp_sink().await;
         let app = TestApp::start_with(backend, &apps_only(), |config| {
-            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
             config.smtp_from = Some("Countersign <countersign@example.test>".into());
             config.public_url = "https://countersign.example.test".into();
         })
@@ -407,7 +407,7 @@ async fn an_approver_may_opt_out_of_new_request_emails_but_not_of_security_relev
     for backend in countersign_store::testing::backends() {
         let (port, mail) = smtp_sink().await;
         let app = TestApp::start_with(backend, &apps_only(), |config| {
-            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}"));
+            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
             config.smtp_from = Some("countersign@example.test".into());
         })
         .await;
