@@ -31,7 +31,6 @@ pub use error::StoreError;
 pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, Proposal, ResourceRecord};
-pub use policies::state_of_policy;
 pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView, Submitted};
 pub use tenant::{PolicyPlan, TenantPlan};
 

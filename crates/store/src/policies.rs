@@ -2,40 +2,8 @@
 
 use crate::rows::{int, json, text};
 use crate::{Result, Row, Store, StoreError};
-use countersign_core::policy::{format_duration, parse_duration, AccessPolicy, Completion};
-use serde_json::{json, Value};
+use countersign_core::policy::{AccessPolicy, Completion};
 use sqlx::AnyConnection;
-
-pub fn state_of_policy(policy: &AccessPolicy) -> Value {
-    json!({
-        "displayName": policy.display_name,
-        "description": policy.description,
-        "profileType": policy.profile_type,
-        "approverGroupIds": policy.approver_group_ids,
-        "requiredApprovals": policy.required_approvals,
-        "completion": policy.completion,
-        "requestTtl": format_duration(policy.request_ttl_ms),
-    })
-}
-
-pub(crate) fn policy_from_state(id: &str, state: &Value) -> Result<AccessPolicy> {
-    let bad = |what: &str| StoreError::Corrupt(format!("access policy state lacks {what}"));
-    Ok(AccessPolicy {
-        id: id.to_owned(),
-        display_name: state["displayName"].as_str().ok_or_else(|| bad("displayName"))?.to_owned(),
-        description: state["description"].as_str().unwrap_or_default().to_owned(),
-        profile_type: state["profileType"]
-            .as_str()
-            .ok_or_else(|| bad("profileType"))?
-            .parse()
-            .map_err(StoreError::Corrupt)?,
-        approver_group_ids: serde_json::from_value(state["approverGroupIds"].clone())
-            .map_err(|_| bad("approverGroupIds"))?,
-        required_approvals: state["requiredApprovals"].as_i64().ok_or_else(|| bad("requiredApprovals"))?,
-        completion: Completion::parse(state["completion"].as_str().unwrap_or("requester"))?,
-        request_ttl_ms: parse_duration(state["requestTtl"].as_str().ok_or_else(|| bad("requestTtl"))?)?,
-    })
-}
 
 pub(crate) fn policy_row(row: &Row) -> Result<AccessPolicy> {
     Ok(AccessPolicy {

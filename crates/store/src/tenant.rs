@@ -54,7 +54,7 @@ impl TenantPlan {
     }
 
     fn add(&mut self, resource_type: ResourceType, state: ObjectState) -> String {
-        let proposal = Proposal::create(resource_type, state.name(), state.to_json());
+        let proposal = Proposal::create(resource_type, state);
         let id = proposal.object_id.clone();
         self.proposals.push(proposal);
         id

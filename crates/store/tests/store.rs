@@ -2,12 +2,18 @@
 
 use countersign_core::eligibility::AccountKind;
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::state::ObjectState;
 use countersign_store::testing::{backends, TestDatabase};
 use countersign_store::{Actor, AuditFilter, Proposal, Store, StoreError, StoreOptions, Submitted};
 use futures::future::join_all;
 use serde_json::json;
 
 const NOW: i64 = 1_800_000_000_000;
+
+/// A typed state from the JSON the API would show.
+fn state(resource_type: ResourceType, value: serde_json::Value) -> ObjectState {
+    ObjectState::from_json(resource_type, value).unwrap()
+}
 
 fn actor() -> Actor {
     Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "tester".into(), kind: AccountKind::Human }
@@ -16,8 +22,7 @@ fn actor() -> Actor {
 fn new_app(name: &str) -> Proposal {
     Proposal::create(
         ResourceType::App,
-        name,
-        json!({"name": name, "description": "", "document": {}, "assignedGroupIds": []}),
+        state(ResourceType::App, json!({"name": name, "description": "", "document": {}, "assignedGroupIds": []})),
     )
 }
 
@@ -27,23 +32,25 @@ async fn protected_app(database: &TestDatabase) -> (Store, Proposal) {
         Store::connect(&database.url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.unwrap();
     let approvers = Proposal::create(
         ResourceType::Group,
-        "approvers",
-        json!({"displayName": "approvers", "description": "", "members": []}),
+        state(ResourceType::Group, json!({"displayName": "approvers", "description": "", "members": []})),
     );
     let app = new_app("Zoom");
     let policy = Proposal::create(
         ResourceType::AccessPolicy,
-        "apps",
-        json!({"displayName": "apps", "description": "", "profileType": "app", "approverGroupIds": [approvers.object_id],
+        state(
+            ResourceType::AccessPolicy,
+            json!({"displayName": "apps", "description": "", "profileType": "app", "approverGroupIds": [approvers.object_id],
                "requiredApprovals": 1, "completion": "requester", "requestTtl": "P1D"}),
+        ),
     );
     assert!(store.seed(vec![approvers, app.clone(), policy], NOW).await.unwrap());
     (store, app)
 }
 
 fn update(app: &Proposal, version: &str) -> Proposal {
-    let mut after = app.after.clone();
+    let mut after = app.after_json();
     after["document"] = json!({"version": version});
+    let after = Some(state(ResourceType::App, after));
     Proposal { operation: Operation::Update, before: app.after.clone(), before_version: 1, after, ..app.clone() }
 }
 
@@ -112,7 +119,7 @@ async fn seeding_is_refused_once_any_policy_exists() {
         assert!(!store.seed(vec![new_app("Sneaky")], NOW).await.unwrap(), "no way around the gate after first start");
         assert_eq!(store.audit_count().await.unwrap(), before);
         let apps = store.resources(ResourceType::App, None, 10).await.unwrap();
-        assert!(apps.iter().all(|r| r.state["name"] != "Sneaky"));
+        assert!(apps.iter().all(|r| r.state.name() != "Sneaky"));
         database.drop_database().await;
     }
 }
@@ -211,8 +218,10 @@ async fn r13_entries_of_any_text_chain_and_verify_on_every_backend() {
 fn new_account(username: &str) -> Proposal {
     Proposal::create(
         ResourceType::Account,
-        username,
-        json!({"username": username, "displayName": username, "email": null, "kind": "human", "enabled": true}),
+        state(
+            ResourceType::Account,
+            json!({"username": username, "displayName": username, "email": null, "kind": "human", "enabled": true}),
+        ),
     )
 }
 
@@ -238,16 +247,17 @@ async fn a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_
         let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
         let approvers = Proposal::create(
             ResourceType::Group,
-            "approvers",
-            json!({"displayName": "approvers", "description": "", "members": []}),
+            state(ResourceType::Group, json!({"displayName": "approvers", "description": "", "members": []})),
         );
         let policy = |name: &str| {
             Proposal::create(
                 ResourceType::AccessPolicy,
-                name,
-                json!({"displayName": name, "description": "", "profileType": "script",
+                state(
+                    ResourceType::AccessPolicy,
+                    json!({"displayName": name, "description": "", "profileType": "script",
                        "approverGroupIds": [approvers.object_id], "requiredApprovals": 1,
                        "completion": "requester", "requestTtl": "P1D"}),
+                ),
             )
         };
         // Seeded without the gate, so only the index stands between the two.

@@ -66,8 +66,11 @@ pub async fn create_account(
         email: body.email,
     };
     match ops::create_account(&app, &principal, &input, justification).await? {
-        CreatedAccount { outcome: Outcome::Applied { id, resource_type, state, version, .. }, token: Some(token) } => {
-            let mut body = object_json(&id, resource_type, state, version);
+        CreatedAccount {
+            outcome: Outcome::Applied { id, resource_type, state: Some(state), version, .. },
+            token: Some(token),
+        } => {
+            let mut body = object_json(&id, resource_type, &state, version);
             body["token"] = json!(token);
             Ok((StatusCode::CREATED, Json(body)).into_response())
         }

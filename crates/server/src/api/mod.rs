@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use countersign_core::profile::ResourceType;
+use countersign_core::state::ObjectState;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
@@ -65,8 +66,8 @@ pub struct JustificationBody {
 }
 
 /// An object's state as the API shows it: the state plus `id`, `type` and `version`.
-pub fn object_json(id: &str, resource_type: ResourceType, state: Value, version: i64) -> Value {
-    let mut body = state;
+pub fn object_json(id: &str, resource_type: ResourceType, state: &ObjectState, version: i64) -> Value {
+    let mut body = state.to_json();
     if let Value::Object(map) = &mut body {
         map.insert("id".into(), json!(id));
         map.insert("type".into(), json!(resource_type));
@@ -77,20 +78,20 @@ pub fn object_json(id: &str, resource_type: ResourceType, state: Value, version:
 
 /// [`object_json`] of an object as it is stored now.
 pub fn current_json(resource_type: ResourceType, current: &Current) -> Value {
-    object_json(&current.id, resource_type, current.state.clone(), current.version)
+    object_json(&current.id, resource_type, &current.state, current.version)
 }
 
 /// DESIGN §6: 200/201 with the object when applied (204 after a delete), 202 with the request
 /// and a `Location` when held.
 pub async fn respond(app: &AppState, principal: &Principal, outcome: Outcome) -> ApiResult<Response> {
     match outcome {
-        Outcome::Applied { state: Value::Null, .. } => Ok(StatusCode::NO_CONTENT.into_response()),
-        Outcome::Applied { id, resource_type, state, version, created } => {
+        Outcome::Applied { state: None, .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        Outcome::Applied { id, resource_type, state: Some(state), version, created } => {
             let status = if created { StatusCode::CREATED } else { StatusCode::OK };
-            Ok((status, Json(object_json(&id, resource_type, state, version))).into_response())
+            Ok((status, Json(object_json(&id, resource_type, &state, version))).into_response())
         }
         Outcome::Unchanged { id, resource_type, state, version } => {
-            Ok(Json(object_json(&id, resource_type, state, version)).into_response())
+            Ok(Json(object_json(&id, resource_type, &state, version)).into_response())
         }
         Outcome::Held(record) => {
             let location = format!("/api/v1/requests/{}", record.id);

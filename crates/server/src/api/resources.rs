@@ -16,7 +16,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 pub fn render(record: &ResourceRecord) -> Value {
-    let mut body = super::object_json(&record.id, record.resource_type, record.state.clone(), record.version);
+    let mut body = super::object_json(&record.id, record.resource_type, &record.state, record.version);
     body["createdAt"] = json!(crate::time::format(record.created_at));
     body["lastModifiedAt"] = json!(crate::time::format(record.updated_at));
     body

@@ -2,8 +2,8 @@
 //! approver accounts are held by the gate (R9); RBAC changes when a `role` policy exists.
 
 use super::{
-    current, ensure_groups, gate, limit_of, next_cursor, propose, propose_with_secret, Current, Outcome, PageRequest,
-    Paged,
+    current, ensure_groups, gate, limit_of, next_cursor, propose, propose_with_secret, wrong_state, Current, Outcome,
+    PageRequest, Paged,
 };
 use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
@@ -13,9 +13,11 @@ use axum::http::StatusCode;
 use countersign_core::eligibility::AccountKind;
 use countersign_core::permission;
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::state::{
+    AccountState, GroupMember, GroupState, ObjectState, PasswordChange, RoleAssignmentState, RoleState,
+};
 use countersign_core::validate;
 use countersign_store::{AccountRecord, GroupRecord, Proposal, RoleAssignmentRecord, RoleRecord};
-use serde_json::{json, Value};
 
 // ---- accounts ----
 
@@ -105,17 +107,18 @@ pub async fn create_account(
     if app.store.account_by_username(&username).await?.is_some() {
         return Err(ApiError::conflict("conflict", format!("the username '{username}' is taken")));
     }
-    let after = json!({
-        "username": username,
-        "displayName": display_name,
-        "email": email(input.email.as_deref())?,
-        "kind": kind,
-        "enabled": true,
+    let after = ObjectState::Account(AccountState {
+        username,
+        display_name,
+        email: email(input.email.as_deref())?,
+        kind,
+        enabled: true,
+        password: None,
     });
     // The store writes the token with the account, in the same transaction, if it applies it.
     let token = (kind == AccountKind::Service).then(new_token);
     let service_token_hash = token.as_deref().map(sha256_hex);
-    let proposal = Proposal { secret, service_token_hash, ..Proposal::create(ResourceType::Account, &username, after) };
+    let proposal = Proposal { secret, service_token_hash, ..Proposal::create(ResourceType::Account, after) };
     let outcome = gate(app, principal, proposal, justification).await?;
     let token = match outcome {
         Outcome::Applied { .. } => token,
@@ -143,30 +146,32 @@ pub async fn update_account(
 ) -> ApiResult<Outcome> {
     principal.require("accounts.write")?;
     let before = current(app, ResourceType::Account, id).await?;
-    let mut after = before.state.clone();
+    let ObjectState::Account(account) = &before.state else { return Err(wrong_state(&before)) };
+    let mut after = account.clone();
     if let Some(name) = &patch.display_name {
-        after["displayName"] = json!(validate::display_name("displayName", name)?);
+        after.display_name = validate::display_name("displayName", name)?;
     }
     if patch.email.is_some() {
-        after["email"] = json!(email(patch.email.as_deref())?);
+        after.email = email(patch.email.as_deref())?;
     }
     if let Some(enabled) = patch.enabled {
         if before.id == principal.account.id && !enabled {
             return Err(ApiError::validation("you cannot disable your own account"));
         }
-        after["enabled"] = json!(enabled);
+        after.enabled = enabled;
     }
     let secret = match &patch.password {
         None => None,
         Some(password) => {
-            if before.state["kind"] == "service" {
+            if account.kind == AccountKind::Service {
                 return Err(ApiError::validation("service accounts have no password"));
             }
             validate::password(password)?;
-            after["password"] = json!("changed");
+            after.password = Some(PasswordChange::Changed);
             Some(hash_password(password)?)
         }
     };
+    let after = Some(ObjectState::Account(after));
     propose_with_secret(app, principal, ResourceType::Account, Operation::Update, before, after, secret, justification)
         .await
 }
@@ -183,7 +188,7 @@ pub async fn delete_account(
     if before.id == principal.account.id {
         return Err(ApiError::validation("you cannot delete your own account"));
     }
-    propose(app, principal, ResourceType::Account, Operation::Delete, before, Value::Null, justification).await
+    propose(app, principal, ResourceType::Account, Operation::Delete, before, None, justification).await
 }
 
 // ---- groups ----
@@ -234,8 +239,8 @@ pub async fn create_group(
     principal.require("groups.write")?;
     let display_name = validate::display_name("displayName", &input.display_name)?;
     let description = validate::description(input.description.as_deref())?;
-    let after = json!({"displayName": display_name, "description": description, "members": []});
-    gate(app, principal, Proposal::create(ResourceType::Group, &display_name, after), justification).await
+    let after = ObjectState::Group(GroupState { display_name, description, members: vec![] });
+    gate(app, principal, Proposal::create(ResourceType::Group, after), justification).await
 }
 
 /// The fields of a group to change; `None` leaves a field as it is.
@@ -254,13 +259,15 @@ pub async fn update_group(
 ) -> ApiResult<Outcome> {
     principal.require("groups.write")?;
     let before = current(app, ResourceType::Group, id).await?;
-    let mut after = before.state.clone();
+    let ObjectState::Group(group) = &before.state else { return Err(wrong_state(&before)) };
+    let mut after = group.clone();
     if let Some(name) = &patch.display_name {
-        after["displayName"] = json!(validate::display_name("displayName", name)?);
+        after.display_name = validate::display_name("displayName", name)?;
     }
     if patch.description.is_some() {
-        after["description"] = json!(validate::description(patch.description.as_deref())?);
+        after.description = validate::description(patch.description.as_deref())?;
     }
+    let after = Some(ObjectState::Group(after));
     propose(app, principal, ResourceType::Group, Operation::Update, before, after, justification).await
 }
 
@@ -272,7 +279,7 @@ pub async fn delete_group(
 ) -> ApiResult<Outcome> {
     principal.require("groups.write")?;
     let before = current(app, ResourceType::Group, id).await?;
-    propose(app, principal, ResourceType::Group, Operation::Delete, before, Value::Null, justification).await
+    propose(app, principal, ResourceType::Group, Operation::Delete, before, None, justification).await
 }
 
 /// Replaces a group's members; held for approver groups (R9) and, with a role policy, for
@@ -286,6 +293,7 @@ pub async fn set_members(
 ) -> ApiResult<Outcome> {
     principal.require("groups.write")?;
     let before = current(app, ResourceType::Group, id).await?;
+    let ObjectState::Group(group) = &before.state else { return Err(wrong_state(&before)) };
     let mut members = Vec::new();
     for raw in member_ids {
         let account_id = parse_id(raw)?;
@@ -294,13 +302,12 @@ pub async fn set_members(
             .account(&account_id)
             .await?
             .ok_or_else(|| ApiError::validation(format!("account {account_id} does not exist")))?;
-        members.push((account.username, account.id));
+        members.push(GroupMember { id: account.id, username: account.username });
     }
-    members.sort();
+    // Ordered as the store lists members, so an unchanged set is recognised as unchanged.
+    members.sort_by(|a, b| (&a.username, &a.id).cmp(&(&b.username, &b.id)));
     members.dedup();
-    let mut after = before.state.clone();
-    after["members"] =
-        json!(members.iter().map(|(username, id)| json!({"id": id, "username": username})).collect::<Vec<_>>());
+    let after = Some(ObjectState::Group(GroupState { members, ..group.clone() }));
     propose(app, principal, ResourceType::Group, Operation::Update, before, after, justification).await
 }
 
@@ -326,18 +333,18 @@ pub struct RoleInput {
     pub permissions: Vec<String>,
 }
 
-fn role_state(input: &RoleInput) -> ApiResult<Value> {
+fn role_state(input: &RoleInput) -> ApiResult<ObjectState> {
     let mut permissions = input.permissions.clone();
     if let Some(unknown) = permissions.iter().find(|p| !permission::is_known(p)) {
         return Err(ApiError::validation(format!("'{unknown}' is not a permission")));
     }
     permissions.sort();
     permissions.dedup();
-    Ok(json!({
-        "displayName": validate::display_name("displayName", &input.display_name)?,
-        "description": validate::description(input.description.as_deref())?,
-        "permissions": permissions,
-        "builtIn": false,
+    Ok(ObjectState::Role(RoleState {
+        display_name: validate::display_name("displayName", &input.display_name)?,
+        description: validate::description(input.description.as_deref())?,
+        permissions,
+        built_in: false,
     }))
 }
 
@@ -349,14 +356,12 @@ pub async fn create_role(
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
     principal.require("roles.write")?;
-    let after = role_state(input)?;
-    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
-    gate(app, principal, Proposal::create(ResourceType::Role, &name, after), justification).await
+    gate(app, principal, Proposal::create(ResourceType::Role, role_state(input)?), justification).await
 }
 
 async fn custom_role(app: &AppState, id: &str) -> ApiResult<Current> {
     let role = current(app, ResourceType::Role, id).await?;
-    if role.state["builtIn"] == true {
+    if matches!(&role.state, ObjectState::Role(state) if state.built_in) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "built_in_role",
@@ -375,7 +380,7 @@ pub async fn update_role(
 ) -> ApiResult<Outcome> {
     principal.require("roles.write")?;
     let before = custom_role(app, id).await?;
-    let after = role_state(input)?;
+    let after = Some(role_state(input)?);
     propose(app, principal, ResourceType::Role, Operation::Update, before, after, justification).await
 }
 
@@ -387,7 +392,7 @@ pub async fn delete_role(
 ) -> ApiResult<Outcome> {
     principal.require("roles.write")?;
     let before = custom_role(app, id).await?;
-    propose(app, principal, ResourceType::Role, Operation::Delete, before, Value::Null, justification).await
+    propose(app, principal, ResourceType::Role, Operation::Delete, before, None, justification).await
 }
 
 // ---- role assignments ----
@@ -414,7 +419,7 @@ pub struct AssignmentInput {
     pub display_name: Option<String>,
 }
 
-async fn assignment_state(app: &AppState, input: &AssignmentInput) -> ApiResult<Value> {
+async fn assignment_state(app: &AppState, input: &AssignmentInput) -> ApiResult<ObjectState> {
     let role_id = parse_id(&input.role_id)?;
     let role = app
         .store
@@ -429,7 +434,7 @@ async fn assignment_state(app: &AppState, input: &AssignmentInput) -> ApiResult<
         Some(name) => validate::display_name("displayName", name)?,
         None => role.display_name,
     };
-    Ok(json!({"displayName": display_name, "roleId": role_id, "groupIds": group_ids}))
+    Ok(ObjectState::RoleAssignment(RoleAssignmentState { display_name, role_id, group_ids }))
 }
 
 /// Assigns a role to groups; held when a `role` policy exists.
@@ -441,8 +446,7 @@ pub async fn create_role_assignment(
 ) -> ApiResult<Outcome> {
     principal.require("roles.write")?;
     let after = assignment_state(app, input).await?;
-    let name = after["displayName"].as_str().unwrap_or_default().to_owned();
-    gate(app, principal, Proposal::create(ResourceType::RoleAssignment, &name, after), justification).await
+    gate(app, principal, Proposal::create(ResourceType::RoleAssignment, after), justification).await
 }
 
 pub async fn update_role_assignment(
@@ -454,7 +458,7 @@ pub async fn update_role_assignment(
 ) -> ApiResult<Outcome> {
     principal.require("roles.write")?;
     let before = current(app, ResourceType::RoleAssignment, id).await?;
-    let after = assignment_state(app, input).await?;
+    let after = Some(assignment_state(app, input).await?);
     propose(app, principal, ResourceType::RoleAssignment, Operation::Update, before, after, justification).await
 }
 
@@ -467,5 +471,5 @@ pub async fn delete_role_assignment(
 ) -> ApiResult<Outcome> {
     principal.require("roles.write")?;
     let before = current(app, ResourceType::RoleAssignment, id).await?;
-    propose(app, principal, ResourceType::RoleAssignment, Operation::Delete, before, Value::Null, justification).await
+    propose(app, principal, ResourceType::RoleAssignment, Operation::Delete, before, None, justification).await
 }

@@ -15,23 +15,23 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::profile::{Operation, ResourceType};
-use countersign_store::{Proposal, RequestRecord, Submitted};
-use serde_json::Value;
+use countersign_core::state::ObjectState;
+use countersign_store::{Proposal, RequestRecord, StoreError, Submitted};
 
 /// What an attempted change did; the API renders it as JSON, the web pages as HTML.
 pub enum Outcome {
-    /// Not protected: applied at once. `state` is `Null` after a delete.
-    Applied { id: String, resource_type: ResourceType, state: Value, version: i64, created: bool },
+    /// Not protected: applied at once. `state` is `None` after a delete.
+    Applied { id: String, resource_type: ResourceType, state: Option<ObjectState>, version: i64, created: bool },
     /// R1: held as an approval request.
     Held(Box<RequestRecord>),
     /// The proposal would change nothing, so nothing was submitted.
-    Unchanged { id: String, resource_type: ResourceType, state: Value, version: i64 },
+    Unchanged { id: String, resource_type: ResourceType, state: ObjectState, version: i64 },
 }
 
 /// An object as it is stored now: its id, state and version.
 pub struct Current {
     pub id: String,
-    pub state: Value,
+    pub state: ObjectState,
     pub version: i64,
 }
 
@@ -94,6 +94,11 @@ pub(crate) async fn current(app: &AppState, resource_type: ResourceType, id: &st
     Ok(Current { id, state, version })
 }
 
+/// An object read as one type that holds another type's state: the store is inconsistent.
+pub(crate) fn wrong_state(current: &Current) -> ApiError {
+    StoreError::Corrupt(format!("object {} holds the state of another type", current.id)).into()
+}
+
 /// A change to an existing object; one that changes nothing is not submitted.
 pub(crate) async fn propose(
     app: &AppState,
@@ -101,11 +106,11 @@ pub(crate) async fn propose(
     resource_type: ResourceType,
     operation: Operation,
     before: Current,
-    after: Value,
+    after: Option<ObjectState>,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
     let Current { id, state, version } = before;
-    if state == after {
+    if after.as_ref() == Some(&state) {
         return Ok(Outcome::Unchanged { id, resource_type, state, version });
     }
     let proposal = Proposal::change(resource_type, operation, id, state, version, after);
@@ -121,7 +126,7 @@ pub(crate) async fn propose_with_secret(
     resource_type: ResourceType,
     operation: Operation,
     before: Current,
-    after: Value,
+    after: Option<ObjectState>,
     secret: Option<String>,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {

@@ -2,17 +2,16 @@
 //! changes are tenant configuration, so they go through the MAA gate like any other change;
 //! secrets (webhook URLs and signing secrets) are only ever shown redacted.
 
-use super::{current, gate, propose, propose_with_secret, Current, Outcome};
+use super::{current, gate, propose, propose_with_secret, wrong_state, Current, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::notify::EventKind;
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::state::{ChannelKind, NotificationChannelState, ObjectState};
 use countersign_core::validate;
 use countersign_store::{redact_webhook_url, DeliveryRecord, Proposal};
-use serde_json::{json, Value};
-
-const KINDS: [&str; 4] = ["webhook", "slack", "teams", "email"];
+use serde_json::json;
 
 /// A channel as an administrator fills it in. On a change, `kind` must stay what it was and a
 /// new `url` (or `signing_secret`) replaces the secret.
@@ -27,8 +26,8 @@ pub struct ChannelInput {
 
 /// The secret part of a channel, checked: an http(s) URL for webhooks and chat, and a signing
 /// secret of at least 16 characters for webhooks.
-fn secret_of(kind: &str, input: &ChannelInput) -> ApiResult<Option<String>> {
-    if kind == "email" {
+fn secret_of(kind: ChannelKind, input: &ChannelInput) -> ApiResult<Option<String>> {
+    if kind == ChannelKind::Email {
         return Ok(None);
     }
     let url = input.url.as_deref().map(str::trim).unwrap_or_default();
@@ -36,14 +35,10 @@ fn secret_of(kind: &str, input: &ChannelInput) -> ApiResult<Option<String>> {
         return Err(ApiError::validation("url must be an http:// or https:// address"));
     }
     let signing_secret = input.signing_secret.as_deref().unwrap_or_default();
-    if kind == "webhook" && signing_secret.chars().count() < 16 {
+    if kind == ChannelKind::Webhook && signing_secret.chars().count() < 16 {
         return Err(ApiError::validation("a webhook needs a signingSecret of at least 16 characters"));
     }
     Ok(Some(json!({"url": url, "signingSecret": signing_secret}).to_string()))
-}
-
-fn shown(kind: &str, display_name: &str, enabled: bool, url: Option<&str>, signed: bool) -> Value {
-    json!({"displayName": display_name, "kind": kind, "enabled": enabled, "target": url.map(redact_webhook_url), "signed": signed})
 }
 
 /// Every channel, as shown (secrets redacted).
@@ -71,14 +66,23 @@ pub async fn create_channel(
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
     principal.require("tenantConfiguration.write")?;
-    let kind = input.kind.clone().unwrap_or_default();
-    if !KINDS.contains(&kind.as_str()) {
-        return Err(ApiError::validation("kind must be webhook, slack, teams or email"));
-    }
-    let name = validate::display_name("displayName", &input.display_name)?;
-    let secret = secret_of(&kind, input)?;
-    let after = shown(&kind, &name, input.enabled.unwrap_or(true), input.url.as_deref(), kind == "webhook");
-    let proposal = Proposal { secret, ..Proposal::create(ResourceType::NotificationChannel, &name, after) };
+    let kind: ChannelKind = input
+        .kind
+        .as_deref()
+        .unwrap_or_default()
+        .parse()
+        .map_err(|_| ApiError::validation("kind must be webhook, slack, teams or email"))?;
+    let display_name = validate::display_name("displayName", &input.display_name)?;
+    let secret = secret_of(kind, input)?;
+    let after = ObjectState::NotificationChannel(NotificationChannelState {
+        display_name,
+        kind,
+        enabled: input.enabled.unwrap_or(true),
+        target: input.url.as_deref().map(redact_webhook_url),
+        signed: kind == ChannelKind::Webhook,
+        secret_changed: false,
+    });
+    let proposal = Proposal { secret, ..Proposal::create(ResourceType::NotificationChannel, after) };
     gate(app, principal, proposal, justification).await
 }
 
@@ -91,24 +95,26 @@ pub async fn update_channel(
 ) -> ApiResult<Outcome> {
     principal.require("tenantConfiguration.write")?;
     let before = current(app, ResourceType::NotificationChannel, id).await?;
-    let kind = before.state["kind"].as_str().unwrap_or_default().to_owned();
-    if input.kind.as_deref().is_some_and(|k| k != kind) {
+    let ObjectState::NotificationChannel(channel) = &before.state else { return Err(wrong_state(&before)) };
+    let kind = channel.kind;
+    if input.kind.as_deref().is_some_and(|k| k != kind.as_str()) {
         return Err(ApiError::validation("a channel's kind cannot change; create a new channel"));
     }
-    let mut after = before.state.clone();
-    after["displayName"] = json!(validate::display_name("displayName", &input.display_name)?);
+    let mut after = channel.clone();
+    after.display_name = validate::display_name("displayName", &input.display_name)?;
     if let Some(enabled) = input.enabled {
-        after["enabled"] = json!(enabled);
+        after.enabled = enabled;
     }
     let secret = if input.url.is_some() || input.signing_secret.is_some() {
-        let secret = secret_of(&kind, input)?;
-        after["target"] = json!(input.url.as_deref().map(redact_webhook_url));
+        let secret = secret_of(kind, input)?;
+        after.target = input.url.as_deref().map(redact_webhook_url);
         // The diff must show a secret change even when the redacted URL looks the same.
-        after["secretChanged"] = json!(true);
+        after.secret_changed = true;
         secret
     } else {
         None
     };
+    let after = Some(ObjectState::NotificationChannel(after));
     let (resource_type, operation) = (ResourceType::NotificationChannel, Operation::Update);
     propose_with_secret(app, principal, resource_type, operation, before, after, secret, justification).await
 }
@@ -121,15 +127,15 @@ pub async fn delete_channel(
 ) -> ApiResult<Outcome> {
     principal.require("tenantConfiguration.write")?;
     let before = current(app, ResourceType::NotificationChannel, id).await?;
-    propose(app, principal, ResourceType::NotificationChannel, Operation::Delete, before, Value::Null, justification)
-        .await
+    propose(app, principal, ResourceType::NotificationChannel, Operation::Delete, before, None, justification).await
 }
 
 /// Queues a test message on a channel (e-mail goes to the caller); returns the event id.
 pub async fn test_channel(app: &AppState, principal: &Principal, id: &str) -> ApiResult<String> {
     principal.require("tenantConfiguration.write")?;
     let channel = current(app, ResourceType::NotificationChannel, id).await?;
-    let recipient = if channel.state["kind"] == "email" {
+    let is_email = matches!(&channel.state, ObjectState::NotificationChannel(c) if c.kind == ChannelKind::Email);
+    let recipient = if is_email {
         Some(principal.account.email.clone().ok_or_else(|| ApiError::validation("set your e-mail address first"))?)
     } else {
         None

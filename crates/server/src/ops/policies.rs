@@ -7,9 +7,9 @@ use crate::AppState;
 use countersign_core::eligibility::ineligibility;
 use countersign_core::policy::{parse_duration, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::state::{AccessPolicyState, ObjectState};
 use countersign_core::validate;
-use countersign_store::{state_of_policy, EligibilityRow, Proposal};
-use serde_json::Value;
+use countersign_store::{EligibilityRow, Proposal};
 
 /// A policy and its version.
 pub struct VersionedPolicy {
@@ -148,7 +148,7 @@ pub async fn create_policy(
 ) -> ApiResult<Outcome> {
     principal.require("accessPolicies.create")?;
     let policy = proposed(app, "", input).await?;
-    let proposal = Proposal::create(ResourceType::AccessPolicy, &policy.display_name, state_of_policy(&policy));
+    let proposal = Proposal::create(ResourceType::AccessPolicy, policy_state(&policy));
     gate(app, principal, proposal, justification).await
 }
 
@@ -163,8 +163,12 @@ pub async fn existing(app: &AppState, id: &str) -> ApiResult<VersionedPolicy> {
     Ok(VersionedPolicy { policy, version })
 }
 
+fn policy_state(policy: &AccessPolicy) -> ObjectState {
+    ObjectState::AccessPolicy(AccessPolicyState::of(policy))
+}
+
 fn as_current(existing: &VersionedPolicy) -> Current {
-    Current { id: existing.policy.id.clone(), state: state_of_policy(&existing.policy), version: existing.version }
+    Current { id: existing.policy.id.clone(), state: policy_state(&existing.policy), version: existing.version }
 }
 
 /// Proposes a change to a policy: held (R9).
@@ -181,7 +185,7 @@ pub async fn update_policy(
     if policy.profile_type != before.policy.profile_type {
         return Err(ApiError::validation("a policy's profileType cannot change; create a new policy instead"));
     }
-    let after = state_of_policy(&policy);
+    let after = Some(policy_state(&policy));
     propose(app, principal, ResourceType::AccessPolicy, Operation::Update, as_current(&before), after, justification)
         .await
 }
@@ -195,14 +199,6 @@ pub async fn delete_policy(
 ) -> ApiResult<Outcome> {
     principal.require("accessPolicies.delete")?;
     let before = existing(app, id).await?;
-    propose(
-        app,
-        principal,
-        ResourceType::AccessPolicy,
-        Operation::Delete,
-        as_current(&before),
-        Value::Null,
-        justification,
-    )
-    .await
+    propose(app, principal, ResourceType::AccessPolicy, Operation::Delete, as_current(&before), None, justification)
+        .await
 }

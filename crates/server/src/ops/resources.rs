@@ -8,9 +8,10 @@ use crate::AppState;
 use axum::http::StatusCode;
 use countersign_core::permission::{read_permission, write_permission};
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::state::{AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState, ObjectState};
 use countersign_core::validate;
 use countersign_store::{Proposal, ResourceRecord};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// A document type from a path segment, or 404 `unknown_type`.
 pub fn document_type(raw: &str) -> ApiResult<ResourceType> {
@@ -60,17 +61,31 @@ pub struct DocumentInput {
     pub document: Value,
 }
 
-fn proposed_state(resource_type: ResourceType, input: &DocumentInput, assigned: Option<&Value>) -> ApiResult<Value> {
+/// The state `input` proposes; an assignable type keeps the groups it is assigned to (the web
+/// shows it for review before saving).
+pub fn proposed_document(
+    resource_type: ResourceType,
+    input: &DocumentInput,
+    assigned: Vec<String>,
+) -> ApiResult<ObjectState> {
     let name = validate::display_name("name", &input.name)?;
     let description = validate::description(input.description.as_deref())?;
-    if !input.document.is_object() {
+    let Value::Object(document) = input.document.clone() else {
         return Err(ApiError::validation("document must be a JSON object"));
+    };
+    Ok(if resource_type.is_assignable() {
+        ObjectState::Assignable(AssignableState { name, description, document, assigned_group_ids: assigned })
+    } else {
+        ObjectState::DeviceCategory(DeviceCategoryState { name, description, document })
+    })
+}
+
+/// The groups an object is assigned to; none for a type that is never assigned.
+pub fn assigned_groups(state: &ObjectState) -> Vec<String> {
+    match state {
+        ObjectState::Assignable(state) => state.assigned_group_ids.clone(),
+        _ => vec![],
     }
-    let mut state = json!({"name": name, "description": description, "document": input.document});
-    if resource_type.is_assignable() {
-        state["assignedGroupIds"] = assigned.cloned().unwrap_or_else(|| json!([]));
-    }
-    Ok(state)
 }
 
 pub async fn create_document(
@@ -81,9 +96,8 @@ pub async fn create_document(
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
     principal.require(write_permission(resource_type, Operation::Create))?;
-    let after = proposed_state(resource_type, input, None)?;
-    let name = after["name"].as_str().unwrap_or_default().to_owned();
-    gate(app, principal, Proposal::create(resource_type, &name, after), justification).await
+    let after = proposed_document(resource_type, input, vec![])?;
+    gate(app, principal, Proposal::create(resource_type, after), justification).await
 }
 
 pub async fn update_document(
@@ -96,8 +110,9 @@ pub async fn update_document(
 ) -> ApiResult<Outcome> {
     principal.require(write_permission(resource_type, Operation::Update))?;
     let before = current(app, resource_type, id).await?;
-    let after = proposed_state(resource_type, input, before.state.get("assignedGroupIds"))?;
-    propose(app, principal, resource_type, Operation::Update, before, after, justification).await
+    let assigned = assigned_groups(&before.state);
+    let after = proposed_document(resource_type, input, assigned)?;
+    propose(app, principal, resource_type, Operation::Update, before, Some(after), justification).await
 }
 
 pub async fn delete_document(
@@ -109,7 +124,7 @@ pub async fn delete_document(
 ) -> ApiResult<Outcome> {
     principal.require(write_permission(resource_type, Operation::Delete))?;
     let before = current(app, resource_type, id).await?;
-    propose(app, principal, resource_type, Operation::Delete, before, Value::Null, justification).await
+    propose(app, principal, resource_type, Operation::Delete, before, None, justification).await
 }
 
 pub async fn assign_document(
@@ -125,8 +140,11 @@ pub async fn assign_document(
     }
     principal.require(write_permission(resource_type, Operation::Assign))?;
     let before = current(app, resource_type, id).await?;
-    let mut after = before.state.clone();
-    after["assignedGroupIds"] = json!(ensure_groups(app, group_ids).await?);
+    let ObjectState::Assignable(state) = &before.state else {
+        return Err(ApiError::validation(format!("{resource_type} cannot be assigned to groups")));
+    };
+    let after = AssignableState { assigned_group_ids: ensure_groups(app, group_ids).await?, ..state.clone() };
+    let after = Some(ObjectState::Assignable(after));
     propose(app, principal, resource_type, Operation::Assign, before, after, justification).await
 }
 
@@ -149,8 +167,8 @@ pub async fn enroll(app: &AppState, principal: &Principal, device: &NewDevice) -
     let name = validate::display_name("name", &device.name)?;
     let os = validate::display_name("os", &device.os)?;
     let owner = device.owner.as_deref().map(|o| validate::display_name("owner", o)).transpose()?;
-    let after = json!({"name": name, "os": os, "owner": owner, "state": "active"});
-    gate(app, principal, Proposal::create(ResourceType::Device, &name, after), None).await
+    let after = DeviceState { name, os, owner, state: DeviceLifecycle::Active, keep_enrollment_data: None };
+    gate(app, principal, Proposal::create(ResourceType::Device, ObjectState::Device(after)), None).await
 }
 
 /// `wipe`, `retire` or `delete` from a path segment.
@@ -173,24 +191,23 @@ pub async fn act_on_device(
 ) -> ApiResult<Outcome> {
     principal.require(write_permission(ResourceType::Device, operation))?;
     let before = current(app, ResourceType::Device, id).await?;
+    let ObjectState::Device(device) = &before.state else {
+        return Err(ApiError::not_found(format!("device {id} does not exist")));
+    };
     let after = match operation {
-        Operation::Delete => Value::Null,
+        Operation::Delete => None,
         _ => {
-            if before.state["state"] != "active" {
+            if device.state != DeviceLifecycle::Active {
                 return Err(ApiError::conflict(
                     "invalid_device_state",
-                    format!(
-                        "the device is {}; only an active device can be wiped or retired",
-                        before.state["state"].as_str().unwrap_or("unknown")
-                    ),
+                    format!("the device is {}; only an active device can be wiped or retired", device.state),
                 ));
             }
-            let mut after = before.state.clone();
-            after["state"] = json!(if operation == Operation::Wipe { "wiped" } else { "retired" });
-            if operation == Operation::Wipe {
-                after["keepEnrollmentData"] = json!(keep_enrollment_data);
-            }
-            after
+            let (state, keep) = match operation {
+                Operation::Wipe => (DeviceLifecycle::Wiped, Some(keep_enrollment_data)),
+                _ => (DeviceLifecycle::Retired, None),
+            };
+            Some(ObjectState::Device(DeviceState { state, keep_enrollment_data: keep, ..device.clone() }))
         }
     };
     propose(app, principal, ResourceType::Device, operation, before, after, justification).await

@@ -10,6 +10,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
+use countersign_core::state::ObjectState;
 use maud::html;
 use serde::Deserialize;
 
@@ -21,8 +22,13 @@ pub struct PageQuery {
 
 /// `GET /notifications`
 pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<PageQuery>) -> WebResult {
-    let channels: Vec<_> =
-        web(list_channels(&app, &user.principal).await)?.into_iter().map(|c| (c.id, c.state)).collect();
+    let channels: Vec<_> = web(list_channels(&app, &user.principal).await)?
+        .into_iter()
+        .filter_map(|c| match c.state {
+            ObjectState::NotificationChannel(state) => Some((c.id, state)),
+            _ => None,
+        })
+        .collect();
     let query = DeliveryQuery { status: q.status.clone(), limit: Some(50) };
     let deliveries = web(deliveries(&app, &user.principal, &query).await)?;
     let can_write = user.principal.has("tenantConfiguration.write");
@@ -35,10 +41,10 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Pa
                 div class="table-wrap" { table id="channels" {
                     thead { tr { th { "Name" } th { "Kind" } th { "Target" } th { "State" } @if can_write { th {} } } }
                     tbody { @for (id, c) in &channels { tr {
-                        td { (c["displayName"].as_str().unwrap_or_default()) }
-                        td { (c["kind"].as_str().unwrap_or_default()) }
-                        td { code { (c["target"].as_str().unwrap_or("—")) } }
-                        td { (if c["enabled"] == true { "enabled" } else { "disabled" }) }
+                        td { (c.display_name) }
+                        td { (c.kind) }
+                        td { code { (c.target.as_deref().unwrap_or("—")) } }
+                        td { (if c.enabled { "enabled" } else { "disabled" }) }
                         @if can_write { td { form method="post" action={ "/notifications/channels/" (id) "/test" } {
                             (csrf_field(&user.csrf)) button type="submit" class="link" { "Send a test message" }
                         } } }

@@ -5,10 +5,10 @@ use super::layout::{csrf_field, pretty, when};
 use super::requests::request_table;
 use super::{after_change, web, Page, WebError, WebResult, WebUser};
 use crate::ops::resources::{
-    act_on_device, assign_document, create_document, delete_document, device_operation, document_type, page_of,
-    readable, update_document, DocumentInput,
+    act_on_device, assign_document, assigned_groups, create_document, delete_document, device_operation, document_type,
+    page_of, proposed_document, readable, update_document, DocumentInput,
 };
-use crate::ops::{Current, Outcome, PageRequest, Paged};
+use crate::ops::{wrong_state, Current, Outcome, PageRequest, Paged};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -17,6 +17,7 @@ use axum_extra::extract::Form;
 use countersign_core::diff::{diff, render as render_diff};
 use countersign_core::permission::write_permission;
 use countersign_core::profile::{profile_type_for, Operation, ResourceType};
+use countersign_core::state::{DeviceLifecycle, ObjectState};
 use countersign_core::validate;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -78,8 +79,8 @@ pub async fn list(
                 div class="table-wrap" { table {
                     thead { tr { th { "Name" } th { "Description" } th { "Version" } th { "Last modified" } } }
                     tbody { @for r in &records { tr {
-                        td { a href={ (base) "/" (r.id) } { (r.state["name"].as_str().unwrap_or_default()) } }
-                        td { (r.state["description"].as_str().unwrap_or_default()) }
+                        td { a href={ (base) "/" (r.id) } { (r.state.name()) } }
+                        td { (DocumentParts::of(&r.state).description) }
                         td { (r.version) }
                         td { (when(r.updated_at)) }
                     } } }
@@ -118,16 +119,17 @@ pub async fn show(
     let Current { id, state, version } = web(readable(&app, &user.principal, resource_type, &id).await)?;
     let base = format!("/resources/{resource_type}/{id}");
     let groups = web(crate::ops::directory::group_names(&app).await)?;
-    let assigned: Vec<String> = serde_json::from_value(state["assignedGroupIds"].clone()).unwrap_or_default();
+    let document = DocumentParts::of(&state);
+    let assigned = assigned_groups(&state);
     let p = &user.principal;
-    Ok(Page::new(state["name"].as_str().unwrap_or_default(), &user)
+    Ok(Page::new(state.name(), &user)
         .section(section_of(resource_type))
         .notice(q.notice)
         .content(html! {
             div class="card" {
                 dl class="facts" {
                     dt { "Type" } dd { (singular(resource_type)) }
-                    dt { "Description" } dd { (state["description"].as_str().unwrap_or_default()) }
+                    dt { "Description" } dd { (document.description) }
                     dt { "Version" } dd { (version) }
                     @if resource_type.is_assignable() {
                         dt { "Assigned to" } dd id="assigned" {
@@ -138,7 +140,7 @@ pub async fn show(
                 }
             }
             h2 { "Document" }
-            pre id="document" { (pretty(&state["document"])) }
+            pre id="document" { (pretty(&document.settings)) }
             @if p.has(write_permission(resource_type, Operation::Update)) {
                 p { a class="button" id="edit" href={ (base) "/edit" } { "Edit" } }
             }
@@ -301,10 +303,11 @@ pub async fn edit_form(
 ) -> WebResult {
     let resource_type = web(document_type(&raw_type))?;
     let Current { id, state, .. } = web(readable(&app, &user.principal, resource_type, &id).await)?;
+    let document = DocumentParts::of(&state);
     let form = EditForm {
-        name: state["name"].as_str().unwrap_or_default().into(),
-        description: state["description"].as_str().unwrap_or_default().into(),
-        document: pretty(&state["document"]),
+        name: state.name().into(),
+        description: document.description.into(),
+        document: pretty(&document.settings),
         ..EditForm::default()
     };
     let title = format!("Edit {}", form.name);
@@ -364,16 +367,24 @@ fn review_page(
     response
 }
 
-fn state_of(resource_type: ResourceType, input: &DocumentInput, assigned: Option<&Value>) -> Value {
-    let mut state = serde_json::json!({
-        "name": input.name.trim(),
-        "description": input.description.as_deref().unwrap_or("").trim(),
-        "document": input.document,
-    });
-    if resource_type.is_assignable() {
-        state["assignedGroupIds"] = assigned.cloned().unwrap_or_else(|| serde_json::json!([]));
+/// What every document type shows: its description and its settings.
+struct DocumentParts<'a> {
+    description: &'a str,
+    settings: Value,
+}
+
+impl<'a> DocumentParts<'a> {
+    fn of(state: &'a ObjectState) -> DocumentParts<'a> {
+        match state {
+            ObjectState::Assignable(s) => {
+                DocumentParts { description: &s.description, settings: Value::Object(s.document.clone()) }
+            }
+            ObjectState::DeviceCategory(s) => {
+                DocumentParts { description: &s.description, settings: Value::Object(s.document.clone()) }
+            }
+            _ => DocumentParts { description: "", settings: Value::Null },
+        }
     }
-    state
 }
 
 /// `POST /resources/{type}/new`: validate, then review.
@@ -400,7 +411,7 @@ pub async fn review_new(
         }
     };
     let protected = is_protected(&app, resource_type, Operation::Create).await?;
-    let after = state_of(resource_type, &input, None);
+    let after = web(proposed_document(resource_type, &input, vec![]))?.to_json();
     Ok(review_page(
         &user,
         resource_type,
@@ -425,7 +436,7 @@ pub async fn review_edit(
     user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let Current { id, state: before, .. } = web(readable(&app, &user.principal, resource_type, &id).await)?;
-    let title = format!("Edit {}", before["name"].as_str().unwrap_or_default());
+    let title = format!("Edit {}", before.name());
     let input = match check(&form) {
         Ok(input) => input,
         Err(errors) => {
@@ -440,7 +451,8 @@ pub async fn review_edit(
         }
     };
     let protected = is_protected(&app, resource_type, Operation::Update).await?;
-    let after = state_of(resource_type, &input, before.get("assignedGroupIds"));
+    let after = web(proposed_document(resource_type, &input, assigned_groups(&before)))?.to_json();
+    let before = before.to_json();
     Ok(review_page(
         &user,
         resource_type,
@@ -485,10 +497,12 @@ async fn save(
         }
         Err(e) if matches!(e.code, "justification_required" | "justification_too_long") => {
             let before = match &id {
-                Some(id) => web(readable(app, &user.principal, resource_type, id).await)?.state,
-                None => Value::Null,
+                Some(id) => Some(web(readable(app, &user.principal, resource_type, id).await)?.state),
+                None => None,
             };
-            let after = state_of(resource_type, &input, before.get("assignedGroupIds"));
+            let assigned = before.as_ref().map(assigned_groups).unwrap_or_default();
+            let after = web(proposed_document(resource_type, &input, assigned))?.to_json();
+            let before = before.as_ref().map_or(Value::Null, ObjectState::to_json);
             let (save_to, back_to) = match &id {
                 Some(id) => {
                     (format!("/resources/{resource_type}/{id}/save"), format!("/resources/{resource_type}/{id}/edit"))
@@ -599,10 +613,12 @@ pub async fn devices(State(app): State<AppState>, user: WebUser, Query(q): Query
             div class="table-wrap" { table {
                 thead { tr { th { "Name" } th { "Operating system" } th { "Owner" } th { "State" } } }
                 tbody { @for r in &records { tr {
-                    td { a href={ "/devices/" (r.id) } { (r.state["name"].as_str().unwrap_or_default()) } }
-                    td { (r.state["os"].as_str().unwrap_or_default()) }
-                    td { (r.state["owner"].as_str().unwrap_or("—")) }
-                    td { (state_badge(r.state["state"].as_str().unwrap_or_default())) }
+                    @if let ObjectState::Device(d) = &r.state {
+                        td { a href={ "/devices/" (r.id) } { (d.name) } }
+                        td { (d.os) }
+                        td { (d.owner.as_deref().unwrap_or("—")) }
+                        td { (state_badge(d.state.as_str())) }
+                    }
                 } } }
             } }
             @if let Some(cursor) = next { p { a class="button secondary" href={ "/devices?cursor=" (cursor) } { "Next page" } } }
@@ -617,22 +633,24 @@ pub async fn device(
     Path(id): Path<String>,
     Query(q): Query<ListParams>,
 ) -> WebResult {
-    let Current { id, state, version } = web(readable(&app, &user.principal, ResourceType::Device, &id).await)?;
-    let active = state["state"] == "active";
+    let current = web(readable(&app, &user.principal, ResourceType::Device, &id).await)?;
+    let ObjectState::Device(state) = &current.state else { return Err(WebError(wrong_state(&current))) };
+    let (id, version) = (&current.id, current.version);
+    let active = state.state == DeviceLifecycle::Active;
     let p = &user.principal;
     let actions = [
         ("wipe", "Wipe", "Erases the device and restores factory settings.", Operation::Wipe),
         ("retire", "Retire", "Removes company data and management; personal data stays.", Operation::Retire),
         ("delete", "Delete", "Removes the device from management records.", Operation::Delete),
     ];
-    Ok(Page::new(state["name"].as_str().unwrap_or_default(), &user)
+    Ok(Page::new(&state.name, &user)
         .section("/devices")
         .notice(q.notice)
         .content(html! {
             div class="card" { dl class="facts" {
-                dt { "Operating system" } dd { (state["os"].as_str().unwrap_or_default()) }
-                dt { "Owner" } dd { (state["owner"].as_str().unwrap_or("—")) }
-                dt { "State" } dd id="device-state" { (state_badge(state["state"].as_str().unwrap_or_default())) }
+                dt { "Operating system" } dd { (state.os) }
+                dt { "Owner" } dd { (state.owner.as_deref().unwrap_or("—")) }
+                dt { "State" } dd id="device-state" { (state_badge(state.state.as_str())) }
                 dt { "Version" } dd { (version) }
             } }
             h2 { "Actions" }
@@ -653,7 +671,7 @@ pub async fn device(
                 }
             }
             h2 { "History" }
-            (history(&app, ResourceType::Device, &id).await?)
+            (history(&app, ResourceType::Device, id).await?)
         })
         .into_response())
 }

@@ -8,7 +8,7 @@ use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::{Clock, Millis};
 use countersign_server::{AppState, ServerConfig};
 use countersign_store::testing::{backends, TestBackend, TestDatabase};
-use countersign_store::{Actor, Proposal, Store, StoreOptions};
+use countersign_store::{Actor, PolicyPlan, Store, StoreOptions, TenantPlan};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::future::Future;
@@ -122,86 +122,34 @@ impl TestApp {
         let hash = countersign_server::auth::hash_password(PASSWORD).unwrap();
         assert!(store.bootstrap_admin("admin", &hash, START).await.unwrap());
 
-        let mut plan = Vec::new();
-        let account = |username: &str, kind: &str| {
-            let mut p = Proposal::create(
-                ResourceType::Account,
-                username,
-                json!({"username": username, "displayName": username, "email": null, "kind": kind, "enabled": true}),
-            );
-            if kind == "human" {
-                p.secret = Some(hash.clone());
-            }
-            p
-        };
-        let (alice, bob, carol, dave, svc) = (
-            account("alice", "human"),
-            account("bob", "human"),
-            account("carol", "human"),
-            account("dave", "human"),
-            account("svc", "service"),
-        );
-        let member = |p: &Proposal| json!({"id": p.object_id, "username": p.object_name});
-        let operators = Proposal::create(
-            ResourceType::Group,
-            "Operators",
-            json!({"displayName": "Operators", "description": "", "members": [member(&alice), member(&dave), member(&svc)]}),
-        );
-        let approvers = Proposal::create(
-            ResourceType::Group,
-            "Approvers",
-            json!({"displayName": "Approvers", "description": "", "members": [member(&bob), member(&carol), member(&dave), member(&svc)]}),
-        );
-        let empty = Proposal::create(
-            ResourceType::Group,
-            "Empty",
-            json!({"displayName": "Empty", "description": "", "members": []}),
-        );
-        let operators_role = Proposal::create(
-            ResourceType::RoleAssignment,
-            "Operators",
-            json!({"displayName": "Operators", "roleId": role("Administrator"), "groupIds": [operators.object_id]}),
-        );
-        let approvers_role = Proposal::create(
-            ResourceType::RoleAssignment,
-            "Approvers",
-            json!({"displayName": "Approvers", "roleId": role("Approver"), "groupIds": [approvers.object_id]}),
-        );
-        let ids: Vec<String> = [&alice, &bob, &carol, &dave, &svc].iter().map(|p| p.object_id.clone()).collect();
-        let (operators_group, approvers_group, empty_group) =
-            (operators.object_id.clone(), approvers.object_id.clone(), empty.object_id.clone());
-        plan.extend([alice, bob, carol, dave, svc, operators, approvers, empty, operators_role, approvers_role]);
+        let mut plan = TenantPlan::new();
+        let alice = plan.human("alice", "alice", None, Some(&hash));
+        let bob = plan.human("bob", "bob", None, Some(&hash));
+        let carol = plan.human("carol", "carol", None, Some(&hash));
+        let dave = plan.human("dave", "dave", None, Some(&hash));
+        let svc = plan.service("svc", "svc");
+        let operators_group = plan.group("Operators", "", &[&alice, &dave, &svc]);
+        let approvers_group = plan.group("Approvers", "", &[&bob, &carol, &dave, &svc]);
+        let empty_group = plan.group("Empty", "", &[] as &[&str]);
+        plan.role_assignment("Operators", role("Administrator"), &[&operators_group]);
+        plan.role_assignment("Approvers", role("Approver"), &[&approvers_group]);
+        let ids = vec![alice, bob, carol, dave, svc];
         // One object of each document type, and a device, made before any policy protects them.
         let mut samples = Vec::new();
         for resource_type in ResourceType::DOCUMENT_TYPES {
-            let mut after = json!({"name": format!("sample {resource_type}"), "description": "", "document": {"v": 1}});
-            if resource_type.is_assignable() {
-                after["assignedGroupIds"] = json!([]);
-            }
-            let p = Proposal::create(resource_type, &format!("sample {resource_type}"), after);
-            samples.push((resource_type, p.object_id.clone()));
-            plan.push(p);
+            let document = serde_json::Map::from_iter([("v".to_owned(), json!(1))]);
+            samples
+                .push((resource_type, plan.document(resource_type, &format!("sample {resource_type}"), "", document)));
         }
-        let device = Proposal::create(
-            ResourceType::Device,
-            "PC-0",
-            json!({"name": "PC-0", "os": "Windows 11", "owner": null, "state": "active"}),
-        );
-        samples.push((ResourceType::Device, device.object_id.clone()));
-        plan.push(device);
+        samples.push((ResourceType::Device, plan.device("PC-0", "Windows 11", None)));
         for (profile_type, required, completion) in &setup.policies {
-            let name = format!("{profile_type} policy");
-            plan.push(Proposal::create(
-                ResourceType::AccessPolicy,
-                &name,
-                json!({
-                    "displayName": name, "description": "", "profileType": profile_type,
-                    "approverGroupIds": [approvers_group], "requiredApprovals": required,
-                    "completion": completion, "requestTtl": "P30D",
-                }),
-            ));
+            plan.policy(PolicyPlan {
+                required_approvals: *required,
+                completion: *completion,
+                ..PolicyPlan::new(&format!("{profile_type} policy"), *profile_type, &[&approvers_group])
+            });
         }
-        assert!(store.seed(plan, START).await.unwrap());
+        assert!(store.seed(plan.into_proposals(), START).await.unwrap());
 
         let admin_account = store.account_by_username("admin").await.unwrap().unwrap();
         let system = Actor {

@@ -3,37 +3,43 @@
 use super::{Current, Proposal};
 use crate::approvers::refresh_visibility;
 use crate::error::{broken_unique_rule, UniqueRule};
-use crate::policies::{policy_from_state, policy_row, state_of_policy, POLICY_COLUMNS};
+use crate::policies::{policy_row, POLICY_COLUMNS};
 use crate::rows::int;
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::Operation;
+use countersign_core::state::{AccessPolicyState, ObjectState};
 use countersign_core::Millis;
 use serde_json::json;
 
 pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> {
     let sql = format!("SELECT {POLICY_COLUMNS} FROM access_policies WHERE id = $1{}", tx.for_update());
     let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(tx.conn()).await? else { return Ok(None) };
-    Ok(Some(Current { state: state_of_policy(&policy_row(&row)?), version: int(&row, "version")? }))
+    let state = AccessPolicyState::of(&policy_row(&row)?);
+    Ok(Some(Current { state: ObjectState::AccessPolicy(state), version: int(&row, "version")? }))
+}
+
+/// The policy a create or update of a policy proposes; `None` for a delete or another type.
+pub(crate) fn proposed_policy(proposal: &Proposal) -> Result<Option<AccessPolicy>> {
+    match &proposal.after {
+        Some(ObjectState::AccessPolicy(after)) => Ok(Some(after.to_policy(&proposal.object_id)?)),
+        _ => Ok(None),
+    }
 }
 
 pub(super) async fn gate(_tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
     let existing = policies.iter().find(|p| p.id == proposal.object_id);
-    let proposed = match proposal.operation {
-        Operation::Delete => None,
-        _ => Some(policy_from_state(&proposal.object_id, &proposal.after)?),
-    };
+    let proposed = proposed_policy(proposal)?;
     Ok(decide(Subject::AccessPolicy { existing, proposed: proposed.as_ref() }, policies))
 }
 
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
     let id = proposal.object_id.as_str();
-    if proposal.operation == Operation::Delete {
+    let Some(policy) = proposed_policy(proposal)? else {
         sqlx::query("DELETE FROM access_policies WHERE id = $1").bind(id).execute(tx.conn()).await?;
         return Ok(());
-    }
-    let policy = policy_from_state(id, &proposal.after)?;
+    };
     let groups = json!(policy.approver_group_ids).to_string();
     if proposal.operation == Operation::Create {
         sqlx::query(

@@ -1,38 +1,45 @@
 //! Accounts: people and services. Creating one is never protected (it is in no group yet);
 //! deleting or disabling one, or changing its password, is protected by the groups it is in.
 
-use super::{str_field, Current, Proposal};
+use super::{Current, Proposal};
 use crate::directory::{group_ids_of, ACCOUNT_COLUMNS};
 use crate::error::{broken_unique_rule, UniqueRule};
-use crate::rows::{int, opt_text, text};
+use crate::rows::{int, opt_text, parsed, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::Operation;
+use countersign_core::state::{AccountState, ObjectState};
 use countersign_core::Millis;
-use serde_json::json;
 use sqlx::AnyConnection;
 
 pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = $1 AND deleted_at IS NULL{}", tx.for_update());
     let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(tx.conn()).await? else { return Ok(None) };
-    Ok(Some(Current {
-        state: json!({
-            "username": text(&row, "username")?,
-            "displayName": text(&row, "display_name")?,
-            "email": opt_text(&row, "email")?,
-            "kind": text(&row, "kind")?,
-            "enabled": int(&row, "enabled")? != 0,
-        }),
-        version: int(&row, "version")?,
-    }))
+    let state = AccountState {
+        username: text(&row, "username")?,
+        display_name: text(&row, "display_name")?,
+        email: opt_text(&row, "email")?,
+        kind: parsed(&row, "kind")?,
+        enabled: int(&row, "enabled")? != 0,
+        password: None,
+    };
+    Ok(Some(Current { state: ObjectState::Account(state), version: int(&row, "version")? }))
+}
+
+fn account_of(state: Option<&ObjectState>) -> Option<&AccountState> {
+    match state {
+        Some(ObjectState::Account(account)) => Some(account),
+        _ => None,
+    }
 }
 
 pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
     let op = proposal.operation;
+    let enabled = |state: Option<&ObjectState>| account_of(state).map(|a| a.enabled);
     let credentials_change = op == Operation::Delete
         || proposal.secret.is_some()
-        || proposal.before.get("enabled") != proposal.after.get("enabled");
+        || enabled(proposal.before.as_ref()) != enabled(proposal.after.as_ref());
     if op == Operation::Create || !credentials_change {
         return Ok(decide(Subject::Unprotected, policies));
     }
@@ -42,21 +49,21 @@ pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[Acce
 
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
     let id = proposal.object_id.as_str();
-    let after = &proposal.after;
     if proposal.operation == Operation::Delete {
         return delete(tx.conn(), id, now).await;
     }
-    let enabled = after["enabled"].as_bool().unwrap_or(true);
+    let after = account_of(proposal.after.as_ref()).ok_or_else(|| proposal.malformed())?;
+    let enabled = after.enabled;
     if proposal.operation == Operation::Create {
         sqlx::query(
             "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
         )
         .bind(id)
-        .bind(str_field(after, "username")?)
-        .bind(str_field(after, "displayName")?)
-        .bind(str_field(after, "kind")?)
-        .bind(after["email"].as_str())
+        .bind(&after.username)
+        .bind(&after.display_name)
+        .bind(after.kind.as_str())
+        .bind(after.email.as_deref())
         .bind(proposal.secret.as_deref())
         .bind(i64::from(enabled))
         .bind(now)
@@ -64,10 +71,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .await
         .map_err(|e| {
             if broken_unique_rule(&e) == Some(UniqueRule::UsernameTaken) {
-                StoreError::Conflict(format!(
-                    "the username '{}' is taken",
-                    after["username"].as_str().unwrap_or_default()
-                ))
+                StoreError::Conflict(format!("the username '{}' is taken", after.username))
             } else {
                 e.into()
             }
@@ -78,8 +82,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         "UPDATE accounts SET display_name = $1, email = $2, enabled = $3, \
          password_hash = COALESCE($4, password_hash), version = version + 1, updated_at = $5 WHERE id = $6",
     )
-    .bind(str_field(after, "displayName")?)
-    .bind(after["email"].as_str())
+    .bind(&after.display_name)
+    .bind(after.email.as_deref())
     .bind(i64::from(enabled))
     .bind(proposal.secret.as_deref())
     .bind(now)

@@ -2,25 +2,28 @@
 //! description, a free-form document and (except device categories) assigned groups, in the
 //! `resources` table.
 
-use super::{str_field, Current, Proposal};
+use super::{Current, Proposal};
 use crate::rows::{int, json, text};
 use crate::{Result, Row, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{profile_type_for, Operation, ResourceType};
+use countersign_core::state::{AssignableState, DeviceCategoryState, ObjectState};
 use countersign_core::Millis;
 use serde_json::{json, Value};
 
-pub(super) fn state_of_row(resource_type: ResourceType, row: &Row) -> Result<Value> {
-    let mut state = json!({
-        "name": text(row, "name")?,
-        "description": text(row, "description")?,
-        "document": json::<Value>(row, "document")?,
-    });
-    if resource_type.is_assignable() {
-        state["assignedGroupIds"] = json(row, "assigned_group_ids")?;
-    }
-    Ok(state)
+pub(super) fn state_of_row(resource_type: ResourceType, row: &Row) -> Result<ObjectState> {
+    let (name, description, document) = (text(row, "name")?, text(row, "description")?, json(row, "document")?);
+    Ok(if resource_type.is_assignable() {
+        ObjectState::Assignable(AssignableState {
+            name,
+            description,
+            document,
+            assigned_group_ids: json(row, "assigned_group_ids")?,
+        })
+    } else {
+        ObjectState::DeviceCategory(DeviceCategoryState { name, description, document })
+    })
 }
 
 pub(super) async fn load(tx: &mut WriteTx, resource_type: ResourceType, id: &str) -> Result<Option<Current>> {
@@ -44,17 +47,23 @@ pub(super) async fn gate(_tx: &mut WriteTx, proposal: &Proposal, policies: &[Acc
 }
 
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
-    if proposal.operation == Operation::Delete {
-        return delete_resource(tx, &proposal.object_id, now).await;
-    }
-    let after = &proposal.after;
-    let row = ResourceColumns {
-        name: str_field(after, "name")?,
-        description: after["description"].as_str().unwrap_or_default(),
-        document: after["document"].clone(),
-        assigned_group_ids: after.get("assignedGroupIds").cloned().unwrap_or_else(|| json!([])),
+    let columns = match &proposal.after {
+        None => return delete_resource(tx, &proposal.object_id, now).await,
+        Some(ObjectState::Assignable(after)) => ResourceColumns {
+            name: &after.name,
+            description: &after.description,
+            document: Value::Object(after.document.clone()),
+            assigned_group_ids: json!(after.assigned_group_ids),
+        },
+        Some(ObjectState::DeviceCategory(after)) => ResourceColumns {
+            name: &after.name,
+            description: &after.description,
+            document: Value::Object(after.document.clone()),
+            assigned_group_ids: json!([]),
+        },
+        Some(_) => return Err(proposal.malformed()),
     };
-    write_resource(tx, proposal, row, now).await
+    write_resource(tx, proposal, columns, now).await
 }
 
 /// What a document or device writes to its `resources` row.

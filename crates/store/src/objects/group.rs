@@ -1,15 +1,15 @@
 //! Directory groups: a display name, a description and member accounts. A membership change is
 //! protected when the group carries a role (R6) or approves for a policy.
 
-use super::{str_field, Current, Proposal};
+use super::{Current, Proposal};
 use crate::policies::all_policies;
 use crate::rows::{int, json, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::Operation;
+use countersign_core::state::{GroupMember, GroupState, ObjectState};
 use countersign_core::Millis;
-use serde_json::{json, Value};
 
 pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> {
     let sql =
@@ -24,16 +24,11 @@ pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> 
     .await?;
     let members = members
         .iter()
-        .map(|m| Ok(json!({"id": text(m, "id")?, "username": text(m, "username")?})))
-        .collect::<Result<Vec<Value>>>()?;
-    Ok(Some(Current {
-        state: json!({
-            "displayName": text(&row, "display_name")?,
-            "description": text(&row, "description")?,
-            "members": members,
-        }),
-        version: int(&row, "version")?,
-    }))
+        .map(|m| Ok(GroupMember { id: text(m, "id")?, username: text(m, "username")? }))
+        .collect::<Result<Vec<_>>>()?;
+    let state =
+        GroupState { display_name: text(&row, "display_name")?, description: text(&row, "description")?, members };
+    Ok(Some(Current { state: ObjectState::Group(state), version: int(&row, "version")? }))
 }
 
 pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
@@ -51,17 +46,20 @@ pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[Acce
 
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
     let id = proposal.object_id.as_str();
-    let after = &proposal.after;
+    let after = match &proposal.after {
+        None => return delete(tx, proposal).await,
+        Some(ObjectState::Group(after)) => after,
+        Some(_) => return Err(proposal.malformed()),
+    };
     match proposal.operation {
-        Operation::Delete => return delete(tx, proposal).await,
         Operation::Create => {
             sqlx::query(
                 "INSERT INTO directory_groups (id, display_name, description, version, created_at, updated_at) \
                  VALUES ($1, $2, $3, 1, $4, $4)",
             )
             .bind(id)
-            .bind(str_field(after, "displayName")?)
-            .bind(after["description"].as_str().unwrap_or_default())
+            .bind(&after.display_name)
+            .bind(&after.description)
             .bind(now)
             .execute(tx.conn())
             .await?;
@@ -70,8 +68,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
             sqlx::query(
                 "UPDATE directory_groups SET display_name = $1, description = $2, version = version + 1, updated_at = $3 WHERE id = $4",
             )
-            .bind(str_field(after, "displayName")?)
-            .bind(after["description"].as_str().unwrap_or_default())
+            .bind(&after.display_name)
+            .bind(&after.description)
             .bind(now)
             .bind(id)
             .execute(tx.conn())
@@ -79,8 +77,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         }
     }
     sqlx::query("DELETE FROM group_members WHERE group_id = $1").bind(id).execute(tx.conn()).await?;
-    for member in after["members"].as_array().into_iter().flatten() {
-        let account_id = member["id"].as_str().unwrap_or_default();
+    for member in &after.members {
+        let account_id = member.id.as_str();
         let exists = sqlx::query("SELECT id FROM accounts WHERE id = $1 AND deleted_at IS NULL")
             .bind(account_id)
             .fetch_optional(tx.conn())

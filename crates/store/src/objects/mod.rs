@@ -12,13 +12,16 @@ mod notification_channel;
 mod role;
 mod role_assignment;
 
+pub(crate) use access_policy::proposed_policy;
 pub use notification_channel::redact_webhook_url;
 
 use crate::rows::{int, text};
 use crate::{Result, StoreError, WriteTx};
+use countersign_core::eligibility::AccountKind;
 use countersign_core::gate::Gate;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::state::ObjectState;
 use countersign_core::{DomainError, Millis};
 use serde_json::Value;
 
@@ -31,11 +34,12 @@ pub struct Proposal {
     pub operation: Operation,
     pub object_id: String,
     pub object_name: String,
-    pub before: Value,
+    /// `None` for a create.
+    pub before: Option<ObjectState>,
     /// 0 for a create.
     pub before_version: i64,
-    /// `Null` for a delete.
-    pub after: Value,
+    /// `None` for a delete.
+    pub after: Option<ObjectState>,
     /// A new password hash, never shown to approvers; `after` says only that it changes.
     pub secret: Option<String>,
     /// For the create of a service account only: the hash of its first API token, written with
@@ -45,25 +49,21 @@ pub struct Proposal {
 
 impl Proposal {
     /// A change to an existing object, named after it (its name, display name or username).
+    /// `after` is `None` for a delete.
     pub fn change(
         resource_type: ResourceType,
         operation: Operation,
         object_id: String,
-        before: Value,
+        before: ObjectState,
         before_version: i64,
-        after: Value,
+        after: Option<ObjectState>,
     ) -> Proposal {
-        let object_name = ["name", "displayName", "username"]
-            .iter()
-            .find_map(|key| before[key].as_str())
-            .unwrap_or_default()
-            .to_owned();
         Proposal {
             resource_type,
             operation,
             object_id,
-            object_name,
-            before,
+            object_name: before.name().to_owned(),
+            before: Some(before),
             before_version,
             after,
             secret: None,
@@ -71,25 +71,53 @@ impl Proposal {
         }
     }
 
-    /// A new object of `resource_type` with a fresh time-ordered id.
-    pub fn create(resource_type: ResourceType, name: &str, after: Value) -> Proposal {
+    /// A new object of `resource_type` with a fresh time-ordered id, named after its state.
+    pub fn create(resource_type: ResourceType, after: ObjectState) -> Proposal {
         Proposal {
             resource_type,
             operation: Operation::Create,
             object_id: crate::new_id(),
-            object_name: name.to_owned(),
-            before: Value::Null,
+            object_name: after.name().to_owned(),
+            before: None,
             before_version: 0,
-            after,
+            after: Some(after),
             secret: None,
             service_token_hash: None,
         }
     }
 
+    /// The state before, as JSON (`null` for a create): what approvers see and requests keep.
+    pub fn before_json(&self) -> Value {
+        self.before.as_ref().map_or(Value::Null, ObjectState::to_json)
+    }
+
+    /// The proposed state, as JSON (`null` for a delete).
+    pub fn after_json(&self) -> Value {
+        self.after.as_ref().map_or(Value::Null, ObjectState::to_json)
+    }
+
+    /// A create carries only an after, a delete only a before, anything else both; each is a
+    /// state of the proposal's resource type.
+    pub(crate) fn check_shape(&self) -> Result<()> {
+        let expected = match self.operation {
+            Operation::Create => (false, true),
+            Operation::Delete => (true, false),
+            _ => (true, true),
+        };
+        let wrong_type = [&self.before, &self.after].into_iter().flatten().any(|s| !s.is_of(self.resource_type));
+        if (self.before.is_some(), self.after.is_some()) != expected || wrong_type {
+            return Err(DomainError::Validation(format!(
+                "a {} of a {} does not carry these states",
+                self.operation, self.resource_type
+            ))
+            .into());
+        }
+        Ok(())
+    }
+
     fn creates_service_account(&self) -> bool {
-        self.resource_type == ResourceType::Account
+        matches!(&self.after, Some(ObjectState::Account(a)) if a.kind == AccountKind::Service)
             && self.operation == Operation::Create
-            && self.after["kind"] == "service"
     }
 
     /// The first token may come only with the create of a service account.
@@ -101,12 +129,31 @@ impl Proposal {
         }
         Ok(())
     }
+
+    /// A proposal that `apply` reached with no state after it, or a state of another type,
+    /// was built wrongly; `check_shape` refuses those before anything is written.
+    fn malformed(&self) -> StoreError {
+        StoreError::Corrupt(format!(
+            "a {} of {} '{}' without its state",
+            self.operation, self.resource_type, self.object_name
+        ))
+    }
+}
+
+/// A state kept as JSON in a request row (`null` for none), read back as its type.
+pub(crate) fn stored_state(resource_type: ResourceType, value: &Value) -> Result<Option<ObjectState>> {
+    match value {
+        Value::Null => Ok(None),
+        value => ObjectState::from_json(resource_type, value.clone())
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("a stored request's state: {e}"))),
+    }
 }
 
 /// An object's current state as approvers see it.
 #[derive(Debug, Clone)]
 pub(crate) struct Current {
-    pub state: Value,
+    pub state: ObjectState,
     pub version: i64,
 }
 
@@ -115,7 +162,7 @@ pub(crate) struct Current {
 pub struct ResourceRecord {
     pub id: String,
     pub resource_type: ResourceType,
-    pub state: Value,
+    pub state: ObjectState,
     pub version: i64,
     pub created_at: Millis,
     pub updated_at: Millis,
@@ -157,7 +204,7 @@ impl crate::Store {
     }
 
     /// The current state and version of an object, as a proposal's `before`.
-    pub async fn object_state(&self, resource_type: ResourceType, id: &str) -> Result<Option<(Value, i64)>> {
+    pub async fn object_state(&self, resource_type: ResourceType, id: &str) -> Result<Option<(ObjectState, i64)>> {
         let mut tx = self.begin_read().await?;
         let current = load(&mut tx, resource_type, id).await?;
         tx.rollback().await?;
@@ -229,9 +276,4 @@ pub(crate) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         ResourceType::AccessPolicy => access_policy::apply(tx, proposal, now).await,
         ResourceType::NotificationChannel => notification_channel::apply(tx, proposal, now).await,
     }
-}
-
-/// A required text field of a proposed state.
-fn str_field<'a>(state: &'a Value, field: &str) -> Result<&'a str> {
-    state[field].as_str().ok_or_else(|| StoreError::Corrupt(format!("proposed state lacks '{field}'")))
 }

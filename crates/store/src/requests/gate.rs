@@ -9,8 +9,8 @@ use crate::audit::append;
 use crate::auth::{insert_token, SERVICE_TOKEN_NAME};
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
-use crate::objects::{apply, gate_decision, load, Proposal};
-use crate::policies::{all_policies, policy_from_state};
+use crate::objects::{apply, gate_decision, load, proposed_policy, Proposal};
+use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::gate::{Gate, Governance};
@@ -18,15 +18,16 @@ use countersign_core::notify::EventKind;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::request::RequestStatus;
+use countersign_core::state::ObjectState;
 use countersign_core::{validate, Millis};
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::AnyConnection;
 
 /// What `Store::submit` did with a proposal.
 #[derive(Debug)]
 pub enum Submitted {
     /// Not protected: applied at once; the object's new state.
-    Applied { state: Value, version: i64 },
+    Applied { state: Option<ObjectState>, version: i64 },
     /// R1: held as an approval request.
     Held(Box<RequestRecord>),
 }
@@ -86,6 +87,7 @@ impl Store {
         justification: Option<&str>,
         now: Millis,
     ) -> Result<Submitted> {
+        proposal.check_shape()?;
         proposal.check_service_token()?;
         let mut tx = self.begin_write().await?;
         let current = load(&mut tx, proposal.resource_type, &proposal.object_id).await?;
@@ -96,8 +98,7 @@ impl Store {
                 proposal.resource_type, proposal.object_name
             )));
         }
-        if proposal.resource_type == ResourceType::AccessPolicy && proposal.operation != Operation::Delete {
-            let policy = policy_from_state(&proposal.object_id, &proposal.after)?;
+        if let Some(policy) = proposed_policy(&proposal)? {
             policy.validate()?;
             ensure_groups_exist(&mut tx, &policy.approver_group_ids).await?;
         }
@@ -126,16 +127,15 @@ impl Store {
                 }
                 // As stored (normalised), with its new version; nothing after a delete.
                 let (state, version) = match load(&mut tx, proposal.resource_type, &proposal.object_id).await? {
-                    Some(applied) => (applied.state, applied.version),
-                    None => (Value::Null, 0),
+                    Some(applied) => (Some(applied.state), applied.version),
+                    None => (None, 0),
                 };
                 tx.commit().await?;
                 Ok(Submitted::Applied { state, version })
             }
             Gate::Hold(governance) => {
                 let justification = validate::justification(justification)?;
-                if proposal.resource_type == ResourceType::AccessPolicy && proposal.operation != Operation::Delete {
-                    let policy = policy_from_state(&proposal.object_id, &proposal.after)?;
+                if let Some(policy) = proposed_policy(&proposal)? {
                     if proposal.operation == Operation::Create {
                         if let Some(existing) = policies.iter().find(|p| p.profile_type == policy.profile_type) {
                             return Err(StoreError::Conflict(format!(
@@ -192,6 +192,7 @@ impl Store {
         if let Some(open) = live_open_request(tx, proposal.resource_type, &proposal.object_id, now).await? {
             return Err(StoreError::RequestOpen { request_id: open, object });
         }
+        let (before, after) = (proposal.before_json(), proposal.after_json());
         let record = RequestRecord {
             id: new_id(),
             resource_type: proposal.resource_type,
@@ -212,9 +213,9 @@ impl Store {
             completion: governance.completion,
             completed_at: None,
             failure_reason: None,
-            before: proposal.before,
+            before,
             before_version: proposal.before_version,
-            after: proposal.after,
+            after,
             approvals: vec![],
             secret: proposal.secret,
         };
@@ -293,8 +294,11 @@ mod tests {
             service_token_hash: Some(format!("hash-of-{name}")),
             ..Proposal::create(
                 ResourceType::Account,
-                name,
-                json!({"username": name, "displayName": name, "email": null, "kind": kind, "enabled": true}),
+                ObjectState::from_json(
+                    ResourceType::Account,
+                    json!({"username": name, "displayName": name, "email": null, "kind": kind, "enabled": true}),
+                )
+                .unwrap(),
             )
         }
     }
@@ -342,7 +346,7 @@ mod tests {
             let submitted =
                 Store::settle(tx, &admin(), proposal, Gate::Hold(governance), &[], Some("j"), NOW).await.expect("held");
             let Submitted::Held(request) = submitted else { panic!("{backend:?}: the create is held") };
-            assert_eq!(request.proposal().service_token_hash, None, "a request never keeps the token");
+            assert_eq!(request.proposal().unwrap().service_token_hash, None, "a request never keeps the token");
             assert!(store.tokens_of(&id).await.expect("tokens").is_empty(), "{backend:?}");
             assert!(store.account_for_token("hash-of-svc", NOW).await.expect("look-up").is_none(), "{backend:?}");
             store.close().await;

@@ -51,7 +51,7 @@ async fn finish(
     actor: &Actor,
     now: Millis,
 ) -> Result<()> {
-    let proposal = record.proposal();
+    let proposal = record.proposal()?;
     match apply(tx, &proposal, now).await {
         Ok(()) => {
             state.finish(true)?;

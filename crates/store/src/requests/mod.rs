@@ -11,7 +11,7 @@ pub use gate::Submitted;
 use crate::approvers::approver_groups;
 use crate::audit::NewAudit;
 use crate::directory::Actor;
-use crate::objects::Proposal;
+use crate::objects::{stored_state, Proposal};
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::policy::Completion;
@@ -81,19 +81,20 @@ impl RequestRecord {
         }
     }
 
-    fn proposal(&self) -> Proposal {
-        Proposal {
+    /// The change this request holds, its states read back as their types.
+    fn proposal(&self) -> Result<Proposal> {
+        Ok(Proposal {
             resource_type: self.resource_type,
             operation: self.operation,
             object_id: self.object_id.clone(),
             object_name: self.object_name.clone(),
-            before: self.before.clone(),
+            before: stored_state(self.resource_type, &self.before)?,
             before_version: self.before_version,
-            after: self.after.clone(),
+            after: stored_state(self.resource_type, &self.after)?,
             secret: self.secret.clone(),
             // A service account's first token is never kept in a request.
             service_token_hash: None,
-        }
+        })
     }
 }
 
@@ -281,7 +282,7 @@ pub(super) fn applied_audit(proposal: &Proposal, actor: &Actor, request_id: Opti
             "operation": proposal.operation,
             "objectName": proposal.object_name,
             "requestId": request_id,
-            "diff": countersign_core::diff::render(&countersign_core::diff::diff(&proposal.before, &proposal.after)),
+            "diff": countersign_core::diff::render(&countersign_core::diff::diff(&proposal.before_json(), &proposal.after_json())),
         }))
 }
 
