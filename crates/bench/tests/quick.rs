@@ -1,6 +1,7 @@
 //! Runs every scenario at its smallest so the benchmark cannot rot: it must finish, and its
 //! figures must be sane (positive, consistent with each other), never fast.
 
+use countersign_store::testing::skip;
 use serde_json::Value;
 use std::process::Command;
 
@@ -19,8 +20,8 @@ fn every_scenario_runs_in_quick_mode_and_reports_sane_figures() {
     command.args(["--quick", "--seconds", "2", "--rows", "3000", "--clients", "4", "--json"]).arg(&json_path);
     // PostgreSQL too, when the test suite has one.
     let postgres = std::env::var("COUNTERSIGN_TEST_DATABASE_URL").ok().filter(|u| !u.is_empty());
-    if std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() == Ok("1") {
-        assert!(postgres.is_some(), "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but COUNTERSIGN_TEST_DATABASE_URL is not set");
+    if postgres.is_none() {
+        skip("the benchmark's PostgreSQL runs", "COUNTERSIGN_TEST_DATABASE_URL is not set");
     }
     match &postgres {
         Some(url) => command.env("COUNTERSIGN_BENCH_POSTGRES_URL", url),

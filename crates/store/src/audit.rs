@@ -336,7 +336,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{backends, TestBackend, TestDatabase};
+    use crate::testing::{TestBackend, TestDatabase};
     use crate::StoreOptions;
 
     /// A chain longer than two verification pages, written in one transaction the way each
@@ -349,34 +349,32 @@ mod tests {
         tx.commit().await.unwrap();
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_page() {
+    crate::backend_tests!(r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_page);
+    async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_page(backend: TestBackend) {
         let entries = 2 * VERIFY_PAGE + 5;
-        for backend in backends() {
-            let database = TestDatabase::create(backend).await;
-            let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-            long_chain(&store, entries).await;
-            let report = store.verify_audit().await.unwrap();
-            assert!(report.valid, "{backend:?}: {report:?}");
-            assert_eq!(report.entries_checked, entries as u64, "{backend:?}: every page was read");
+        let database = TestDatabase::create(backend).await;
+        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+        long_chain(&store, entries).await;
+        let report = store.verify_audit().await.unwrap();
+        assert!(report.valid, "{backend:?}: {report:?}");
+        assert_eq!(report.entries_checked, entries as u64, "{backend:?}: every page was read");
 
-            // Someone with write access to the database edits an entry on the third page.
-            let tampered = (2 * VERIFY_PAGE + 2) as i64;
-            let lift = match backend {
-                TestBackend::Sqlite => "DROP TRIGGER audit_log_no_update",
-                TestBackend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
-            };
-            sqlx::query(lift).execute(store.pool()).await.unwrap();
-            sqlx::query("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = $1")
-                .bind(tampered)
-                .execute(store.pool())
-                .await
-                .unwrap();
-            let report = store.verify_audit().await.unwrap();
-            assert!(!report.valid, "{backend:?}");
-            assert_eq!(report.first_broken.map(|b| b.seq), Some(tampered), "{backend:?}");
-            assert_eq!(report.entries_checked, tampered as u64 - 1, "{backend:?}: checked up to the change");
-            database.drop_database().await;
-        }
+        // Someone with write access to the database edits an entry on the third page.
+        let tampered = (2 * VERIFY_PAGE + 2) as i64;
+        let lift = match backend {
+            TestBackend::Sqlite => "DROP TRIGGER audit_log_no_update",
+            TestBackend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
+        };
+        sqlx::query(lift).execute(store.pool()).await.unwrap();
+        sqlx::query("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = $1")
+            .bind(tampered)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        let report = store.verify_audit().await.unwrap();
+        assert!(!report.valid, "{backend:?}");
+        assert_eq!(report.first_broken.map(|b| b.seq), Some(tampered), "{backend:?}");
+        assert_eq!(report.entries_checked, tampered as u64 - 1, "{backend:?}: checked up to the change");
+        database.drop_database().await;
     }
 }

@@ -159,7 +159,7 @@ pub(crate) fn broken_unique_rule(e: &sqlx::Error) -> Option<UniqueRule> {
 #[cfg(test)]
 mod unique_rule_tests {
     use super::{broken_unique_rule, UniqueRule};
-    use crate::testing::{backends, TestDatabase};
+    use crate::testing::{TestBackend, TestDatabase};
     use crate::{Store, StoreOptions};
 
     const ACCOUNT: &str =
@@ -194,32 +194,30 @@ mod unique_rule_tests {
         query.execute(store.pool()).await.expect("the first row is accepted");
     }
 
-    #[tokio::test]
-    async fn each_rules_constraint_is_recognised_by_name_on_every_backend() {
-        for backend in backends() {
-            let database = TestDatabase::create(backend).await;
-            let store = Store::connect(&database.url, StoreOptions::default()).await.expect("store");
+    crate::backend_tests!(each_rules_constraint_is_recognised_by_name_on_every_backend);
+    async fn each_rules_constraint_is_recognised_by_name_on_every_backend(backend: TestBackend) {
+        let database = TestDatabase::create(backend).await;
+        let store = Store::connect(&database.url, StoreOptions::default()).await.expect("store");
 
-            insert(&store, ACCOUNT, &["account-1", "alice"]).await;
-            let taken = refused(&store, ACCOUNT, &["account-2", "alice"]).await;
-            assert_eq!(taken, Some(UniqueRule::UsernameTaken), "{backend:?}");
-            let same_id = refused(&store, ACCOUNT, &["account-1", "bob"]).await;
-            assert_eq!(same_id, None, "{backend:?}: a primary key no rule owns is not classified");
+        insert(&store, ACCOUNT, &["account-1", "alice"]).await;
+        let taken = refused(&store, ACCOUNT, &["account-2", "alice"]).await;
+        assert_eq!(taken, Some(UniqueRule::UsernameTaken), "{backend:?}");
+        let same_id = refused(&store, ACCOUNT, &["account-1", "bob"]).await;
+        assert_eq!(same_id, None, "{backend:?}: a primary key no rule owns is not classified");
 
-            insert(&store, POLICY, &["policy-1"]).await;
-            let second_policy = refused(&store, POLICY, &["policy-2"]).await;
-            assert_eq!(second_policy, Some(UniqueRule::OnePolicyPerProfileType), "{backend:?}");
+        insert(&store, POLICY, &["policy-1"]).await;
+        let second_policy = refused(&store, POLICY, &["policy-2"]).await;
+        assert_eq!(second_policy, Some(UniqueRule::OnePolicyPerProfileType), "{backend:?}");
 
-            insert(&store, REQUEST, &["request-1", "needsApproval"]).await;
-            let second_open = refused(&store, REQUEST, &["request-2", "approved"]).await;
-            assert_eq!(second_open, Some(UniqueRule::OneOpenRequestPerObject), "{backend:?}");
+        insert(&store, REQUEST, &["request-1", "needsApproval"]).await;
+        let second_open = refused(&store, REQUEST, &["request-2", "approved"]).await;
+        assert_eq!(second_open, Some(UniqueRule::OneOpenRequestPerObject), "{backend:?}");
 
-            insert(&store, APPROVAL, &[]).await;
-            let twice = refused(&store, APPROVAL, &[]).await;
-            assert_eq!(twice, Some(UniqueRule::OneDecisionPerApprover), "{backend:?}");
+        insert(&store, APPROVAL, &[]).await;
+        let twice = refused(&store, APPROVAL, &[]).await;
+        assert_eq!(twice, Some(UniqueRule::OneDecisionPerApprover), "{backend:?}");
 
-            store.close().await;
-            database.drop_database().await;
-        }
+        store.close().await;
+        database.drop_database().await;
     }
 }

@@ -3,7 +3,8 @@
 use countersign_core::eligibility::AccountKind;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::ObjectState;
-use countersign_store::testing::{backends, TestDatabase};
+use countersign_store::backend_tests;
+use countersign_store::testing::{postgres_available, skip, TestBackend, TestDatabase};
 use countersign_store::{Actor, AuditFilter, Proposal, Store, StoreError, StoreOptions, Submitted};
 use futures::future::join_all;
 use serde_json::json;
@@ -54,124 +55,112 @@ fn update(app: &Proposal, version: &str) -> Proposal {
     Proposal { operation: Operation::Update, before: app.after.clone(), before_version: 1, after, ..app.clone() }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn r4_the_partial_unique_index_refuses_a_second_open_request_even_bypassing_the_code() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let (store, app) = protected_app(&database).await;
-        let Submitted::Held(request) = store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap() else {
-            panic!("an update of a protected app is held");
-        };
-        use sqlx::{Connection, Executor};
-        let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
-        let copy = format!(
-            "INSERT INTO requests (id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret) SELECT 'x-{id}', resource_type, object_id, object_name, operation, profile_type, policy_id, \
-             status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
-             required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret \
-             FROM requests WHERE id = '{id}'",
-            id = request.id
-        );
-        let refused = conn.execute(copy.as_str()).await.unwrap_err();
-        assert!(refused.as_database_error().is_some_and(|e| e.is_unique_violation()), "{refused}");
-        database.drop_database().await;
-    }
+backend_tests!(r4_the_partial_unique_index_refuses_a_second_open_request_even_bypassing_the_code, worker_threads = 4);
+async fn r4_the_partial_unique_index_refuses_a_second_open_request_even_bypassing_the_code(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, app) = protected_app(&database).await;
+    let Submitted::Held(request) = store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap() else {
+        panic!("an update of a protected app is held");
+    };
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+    let copy = format!(
+        "INSERT INTO requests (id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret) SELECT 'x-{id}', resource_type, object_id, object_name, operation, profile_type, policy_id, \
+         status, justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
+         required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret \
+         FROM requests WHERE id = '{id}'",
+        id = request.id
+    );
+    let refused = conn.execute(copy.as_str()).await.unwrap_err();
+    assert!(refused.as_database_error().is_some_and(|e| e.is_unique_violation()), "{refused}");
+    database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn r4_r13_concurrent_submissions_hold_one_and_keep_one_audit_chain() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let (store, app) = protected_app(&database).await;
-        let versions: Vec<String> = (0..30).map(|i| i.to_string()).collect();
-        let actor = actor();
-        let results = join_all(versions.iter().map(|v| store.submit(&actor, update(&app, v), Some("j"), NOW))).await;
-        let held = results.iter().filter(|r| matches!(r, Ok(Submitted::Held(_)))).count();
-        let refused = results.iter().filter(|r| matches!(r, Err(StoreError::RequestOpen { .. }))).count();
-        assert_eq!((held, refused), (1, 29), "{backend:?}");
-        let report = store.verify_audit().await.unwrap();
-        assert!(report.valid, "{report:?}");
-        assert_eq!(report.entries_checked as i64, store.audit_count().await.unwrap());
-        database.drop_database().await;
-    }
+backend_tests!(r4_r13_concurrent_submissions_hold_one_and_keep_one_audit_chain, worker_threads = 4);
+async fn r4_r13_concurrent_submissions_hold_one_and_keep_one_audit_chain(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, app) = protected_app(&database).await;
+    let versions: Vec<String> = (0..30).map(|i| i.to_string()).collect();
+    let actor = actor();
+    let results = join_all(versions.iter().map(|v| store.submit(&actor, update(&app, v), Some("j"), NOW))).await;
+    let held = results.iter().filter(|r| matches!(r, Ok(Submitted::Held(_)))).count();
+    let refused = results.iter().filter(|r| matches!(r, Err(StoreError::RequestOpen { .. }))).count();
+    assert_eq!((held, refused), (1, 29), "{backend:?}");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.valid, "{report:?}");
+    assert_eq!(report.entries_checked as i64, store.audit_count().await.unwrap());
+    database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn r11_concurrent_sweeps_expire_each_request_once() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let (store, app) = protected_app(&database).await;
-        store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap();
-        let later = NOW + countersign_core::MILLIS_PER_DAY;
-        let swept: u64 = join_all((0..6).map(|_| store.expire_due(later))).await.into_iter().map(Result::unwrap).sum();
-        assert_eq!(swept, 1, "{backend:?}");
-        let filter = AuditFilter { action: Some("expired".into()), limit: 10, ..Default::default() };
-        assert_eq!(store.audit_entries(&filter).await.unwrap().len(), 1);
-        database.drop_database().await;
-    }
+backend_tests!(r11_concurrent_sweeps_expire_each_request_once, worker_threads = 4);
+async fn r11_concurrent_sweeps_expire_each_request_once(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, app) = protected_app(&database).await;
+    store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap();
+    let later = NOW + countersign_core::MILLIS_PER_DAY;
+    let swept: u64 = join_all((0..6).map(|_| store.expire_due(later))).await.into_iter().map(Result::unwrap).sum();
+    assert_eq!(swept, 1, "{backend:?}");
+    let filter = AuditFilter { action: Some("expired".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.audit_entries(&filter).await.unwrap().len(), 1);
+    database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seeding_is_refused_once_any_policy_exists() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let (store, _) = protected_app(&database).await;
-        let before = store.audit_count().await.unwrap();
-        assert!(!store.seed(vec![new_app("Sneaky")], NOW).await.unwrap(), "no way around the gate after first start");
-        assert_eq!(store.audit_count().await.unwrap(), before);
-        let apps = store.resources(ResourceType::App, None, 10).await.unwrap();
-        assert!(apps.iter().all(|r| r.state.name() != "Sneaky"));
-        database.drop_database().await;
-    }
+backend_tests!(seeding_is_refused_once_any_policy_exists);
+async fn seeding_is_refused_once_any_policy_exists(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, _) = protected_app(&database).await;
+    let before = store.audit_count().await.unwrap();
+    assert!(!store.seed(vec![new_app("Sneaky")], NOW).await.unwrap(), "no way around the gate after first start");
+    assert_eq!(store.audit_count().await.unwrap(), before);
+    let apps = store.resources(ResourceType::App, None, 10).await.unwrap();
+    assert!(apps.iter().all(|r| r.state.name() != "Sneaky"));
+    database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r12_a_proposal_from_a_stale_read_is_refused_before_it_is_held() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let (store, app) = protected_app(&database).await;
-        let mut stale = update(&app, "2");
-        stale.before_version = 0;
-        let refused = store.submit(&actor(), stale, Some("j"), NOW).await.unwrap_err();
-        assert!(matches!(refused, StoreError::Stale(_)), "{refused}");
-        database.drop_database().await;
-    }
+backend_tests!(r12_a_proposal_from_a_stale_read_is_refused_before_it_is_held);
+async fn r12_a_proposal_from_a_stale_read_is_refused_before_it_is_held(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, app) = protected_app(&database).await;
+    let mut stale = update(&app, "2");
+    stale.before_version = 0;
+    let refused = store.submit(&actor(), stale, Some("j"), NOW).await.unwrap_err();
+    assert!(matches!(refused, StoreError::Stale(_)), "{refused}");
+    database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn replicas_starting_together_create_one_administrator_and_one_set_of_roles() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let mut replicas = Vec::new();
-        for _ in 0..3 {
-            let options = StoreOptions { max_connections: 3, ..StoreOptions::default() };
-            replicas.push(Store::connect(&database.url, options).await.unwrap());
-        }
-        let first_start = replicas.iter().map(|store| async move {
-            store.seed_built_in_roles(NOW).await?;
-            store.bootstrap_admin("admin", "argon2-hash-stand-in", NOW).await
-        });
-        let created: Vec<bool> = join_all(first_start).await.into_iter().map(Result::unwrap).collect();
-        assert_eq!(created.iter().filter(|c| **c).count(), 1, "{backend:?}: {created:?}");
-        assert_eq!(replicas[0].account_count().await.unwrap(), 1);
-        let built_in = replicas[0].roles().await.unwrap().into_iter().filter(|r| r.built_in).count();
-        assert_eq!(built_in, countersign_core::permission::BUILT_IN_ROLES.len());
-        assert!(replicas[0].verify_audit().await.unwrap().valid);
-        database.drop_database().await;
+backend_tests!(replicas_starting_together_create_one_administrator_and_one_set_of_roles, worker_threads = 4);
+async fn replicas_starting_together_create_one_administrator_and_one_set_of_roles(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let mut replicas = Vec::new();
+    for _ in 0..3 {
+        let options = StoreOptions { max_connections: 3, ..StoreOptions::default() };
+        replicas.push(Store::connect(&database.url, options).await.unwrap());
     }
+    let first_start = replicas.iter().map(|store| async move {
+        store.seed_built_in_roles(NOW).await?;
+        store.bootstrap_admin("admin", "argon2-hash-stand-in", NOW).await
+    });
+    let created: Vec<bool> = join_all(first_start).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(created.iter().filter(|c| **c).count(), 1, "{backend:?}: {created:?}");
+    assert_eq!(replicas[0].account_count().await.unwrap(), 1);
+    let built_in = replicas[0].roles().await.unwrap().into_iter().filter(|r| r.built_in).count();
+    assert_eq!(built_in, countersign_core::permission::BUILT_IN_ROLES.len());
+    assert!(replicas[0].verify_audit().await.unwrap().valid);
+    database.drop_database().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_connections_can_require_tls() {
-    if !backends().contains(&countersign_store::testing::TestBackend::Postgres) {
+    if !postgres_available("postgres_connections_can_require_tls") {
         return;
     }
-    let database = TestDatabase::create(countersign_store::testing::TestBackend::Postgres).await;
+    let database = TestDatabase::create(TestBackend::Postgres).await;
     use sqlx::{Connection, Row};
     let mut plain = sqlx::PgConnection::connect(&database.url).await.unwrap();
     let ssl: String = sqlx::query("SHOW ssl").fetch_one(&mut plain).await.unwrap().get(0);
     if ssl != "on" {
-        eprintln!("skipped: TLS to PostgreSQL (the server has ssl = off)");
         database.drop_database().await;
+        skip("postgres_connections_can_require_tls", "the PostgreSQL server has ssl = off");
         return;
     }
     let separator = if database.url.contains('?') { '&' } else { '?' };
@@ -188,31 +177,29 @@ async fn postgres_connections_can_require_tls() {
     database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r13_entries_of_any_text_chain_and_verify_on_every_backend() {
+backend_tests!(r13_entries_of_any_text_chain_and_verify_on_every_backend);
+async fn r13_entries_of_any_text_chain_and_verify_on_every_backend(backend: TestBackend) {
     // Quotes, backslashes, control characters, non-ASCII and emoji: wherever an entry is hashed
     // (in Rust on SQLite, inside PostgreSQL there), the bytes must be those `verify` hashes.
     let awkward = "Zoë \"the admin\" \\ tab\tnew\nline \u{1} ✓ 🚀 </script>";
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-        let entry = countersign_store::NewAudit::new("auth", awkward)
-            .by("00000000-0000-7000-8000-0000000000aa", awkward)
-            .on("account", awkward)
-            .details(json!({"note": awkward, "n": -1, "nested": {"list": [awkward, null]}}));
-        store.audit(entry.clone(), NOW).await.unwrap();
-        store.audit(entry, NOW + 1).await.unwrap();
-        let report = store.verify_audit().await.unwrap();
-        assert!(report.valid && report.entries_checked == 2, "{backend:?}: {report:?}");
-        let stored = store.audit_entries(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
-        assert_eq!(stored.len(), 2);
-        for record in &stored {
-            assert_eq!((record.action.as_str(), record.actor_name.as_str()), (awkward, awkward), "{backend:?}");
-            assert_eq!(record.hash, record.compute_hash(), "{backend:?}: stored hash is the entry's own");
-        }
-        assert_eq!(stored[0].prev_hash, stored[1].hash, "newest first, chained");
-        database.drop_database().await;
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let entry = countersign_store::NewAudit::new("auth", awkward)
+        .by("00000000-0000-7000-8000-0000000000aa", awkward)
+        .on("account", awkward)
+        .details(json!({"note": awkward, "n": -1, "nested": {"list": [awkward, null]}}));
+    store.audit(entry.clone(), NOW).await.unwrap();
+    store.audit(entry, NOW + 1).await.unwrap();
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.valid && report.entries_checked == 2, "{backend:?}: {report:?}");
+    let stored = store.audit_entries(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
+    assert_eq!(stored.len(), 2);
+    for record in &stored {
+        assert_eq!((record.action.as_str(), record.actor_name.as_str()), (awkward, awkward), "{backend:?}");
+        assert_eq!(record.hash, record.compute_hash(), "{backend:?}: stored hash is the entry's own");
     }
+    assert_eq!(stored[0].prev_hash, stored[1].hash, "newest first, chained");
+    database.drop_database().await;
 }
 
 fn new_account(username: &str) -> Proposal {
@@ -225,47 +212,43 @@ fn new_account(username: &str) -> Proposal {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_taken_username_is_refused_by_its_unique_index_as_a_conflict() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-        store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap();
-        let refused = store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap_err();
-        assert!(
-            matches!(&refused, StoreError::Conflict(m) if m == "the username 'alice' is taken"),
-            "{backend:?}: {refused:?}"
-        );
-        database.drop_database().await;
-    }
+backend_tests!(a_taken_username_is_refused_by_its_unique_index_as_a_conflict);
+async fn a_taken_username_is_refused_by_its_unique_index_as_a_conflict(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap();
+    let refused = store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Conflict(m) if m == "the username 'alice' is taken"),
+        "{backend:?}: {refused:?}"
+    );
+    database.drop_database().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_conflict() {
-    for backend in backends() {
-        let database = TestDatabase::create(backend).await;
-        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-        let approvers = Proposal::create(
-            ResourceType::Group,
-            state(ResourceType::Group, json!({"displayName": "approvers", "description": "", "members": []})),
-        );
-        let policy = |name: &str| {
-            Proposal::create(
+backend_tests!(a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_conflict);
+async fn a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_conflict(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let approvers = Proposal::create(
+        ResourceType::Group,
+        state(ResourceType::Group, json!({"displayName": "approvers", "description": "", "members": []})),
+    );
+    let policy = |name: &str| {
+        Proposal::create(
+            ResourceType::AccessPolicy,
+            state(
                 ResourceType::AccessPolicy,
-                state(
-                    ResourceType::AccessPolicy,
-                    json!({"displayName": name, "description": "", "profileType": "script",
-                       "approverGroupIds": [approvers.object_id], "requiredApprovals": 1,
-                       "completion": "requester", "requestTtl": "P1D"}),
-                ),
-            )
-        };
-        // Seeded without the gate, so only the index stands between the two.
-        let refused = store.seed(vec![approvers.clone(), policy("first"), policy("second")], NOW).await.unwrap_err();
-        assert!(
-            matches!(&refused, StoreError::Conflict(m) if m.starts_with("an access policy for") && m.ends_with("already exists")),
-            "{backend:?}: {refused:?}"
-        );
-        database.drop_database().await;
-    }
+                json!({"displayName": name, "description": "", "profileType": "script",
+                   "approverGroupIds": [approvers.object_id], "requiredApprovals": 1,
+                   "completion": "requester", "requestTtl": "P1D"}),
+            ),
+        )
+    };
+    // Seeded without the gate, so only the index stands between the two.
+    let refused = store.seed(vec![approvers.clone(), policy("first"), policy("second")], NOW).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Conflict(m) if m.starts_with("an access policy for") && m.ends_with("already exists")),
+        "{backend:?}: {refused:?}"
+    );
+    database.drop_database().await;
 }

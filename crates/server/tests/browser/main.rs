@@ -1,6 +1,7 @@
 //! The web admin center in a real headless Chromium, driven through WebDriver (Debian's
-//! chromedriver). Without a chromedriver on PATH these tests print one `skipped:` line, except
-//! under `COUNTERSIGN_REQUIRE_ALL_TESTS=1`, where that is a failure.
+//! chromedriver). Without a chromedriver on PATH each test prints one `skipped:` line, except
+//! under `COUNTERSIGN_REQUIRE_ALL_TESTS=1`, where that is a failure. Screenshots go to
+//! `docs/screenshots/` only under `COUNTERSIGN_UPDATE_SCREENSHOTS=1` (see `Browser::screenshot`).
 
 #[allow(dead_code)]
 #[path = "../e2e/harness.rs"]
@@ -8,6 +9,7 @@ mod harness;
 
 mod flows;
 
+use countersign_store::testing::skip;
 use fantoccini::{Client, ClientBuilder, Locator};
 use harness::{Setup, TestApp, PASSWORD};
 use std::process::{Child, Command, Stdio};
@@ -37,12 +39,7 @@ fn chromedriver_path() -> Option<String> {
 /// Starts chromedriver, or returns `None` (after saying so) when it is not installed.
 pub async fn driver() -> Option<Driver> {
     let Some(path) = chromedriver_path() else {
-        assert!(
-            std::env::var("COUNTERSIGN_REQUIRE_ALL_TESTS").as_deref() != Ok("1"),
-            "COUNTERSIGN_REQUIRE_ALL_TESTS=1 but there is no chromedriver on PATH (apt-get install chromium chromium-driver)"
-        );
-        static ONCE: std::sync::Once = std::sync::Once::new();
-        ONCE.call_once(|| eprintln!("skipped: browser tests (no chromedriver on PATH)"));
+        skip("browser tests", "no chromedriver on PATH: apt-get install chromium chromium-driver");
         return None;
     };
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
@@ -151,10 +148,16 @@ impl Browser {
         panic!("the page never showed {needle:?}: {}", self.body().await);
     }
 
-    /// Saves a screenshot under `docs/screenshots/` for the README.
+    /// Saves a screenshot: under `docs/screenshots/` for the README when
+    /// `COUNTERSIGN_UPDATE_SCREENSHOTS=1`, otherwise under the target directory (where the last
+    /// run's can be looked at), so that a test run leaves the tree clean.
     pub async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+        let dir = if std::env::var("COUNTERSIGN_UPDATE_SCREENSHOTS").as_deref() == Ok("1") {
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots")
+        } else {
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+        };
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }

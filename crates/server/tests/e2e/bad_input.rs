@@ -19,9 +19,9 @@ async fn raw(app: &TestApp, method: Method, path: &str, body: &str) -> (StatusCo
     (status, response.json().await.unwrap())
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(bad_input_is_refused_with_a_stable_code_and_nothing_is_written);
+async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let other = app.create_app("Teams").await;
         let (_, open) = app.update_app(&app.alice, &other, "2").await;
@@ -117,9 +117,9 @@ async fn bad_input_is_refused_with_a_stable_code_and_nothing_is_written() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unauthenticated_calls_get_401_problem() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(unauthenticated_calls_get_401_problem);
+async fn unauthenticated_calls_get_401_problem(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let response = app.http.get(format!("{}/api/v1/requests", app.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
         assert!(response.headers().contains_key("www-authenticate"));

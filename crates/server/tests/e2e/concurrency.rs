@@ -5,9 +5,9 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn r4_fifty_concurrent_submissions_for_one_object_give_exactly_one_202() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r4_fifty_concurrent_submissions_for_one_object_give_exactly_one_202, worker_threads = 4);
+async fn r4_fifty_concurrent_submissions_for_one_object_give_exactly_one_202(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let users = [&app.alice, &app.dave, &app.admin, &app.svc];
         let versions: Vec<String> = (0..50).map(|i| format!("v{i}")).collect();
@@ -27,9 +27,9 @@ async fn r4_fifty_concurrent_submissions_for_one_object_give_exactly_one_202() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn r8_twenty_concurrent_completes_apply_once() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r8_twenty_concurrent_completes_apply_once, worker_threads = 4);
+async fn r8_twenty_concurrent_completes_apply_once(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap().to_owned();

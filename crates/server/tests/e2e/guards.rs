@@ -4,9 +4,9 @@ use crate::harness::*;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r3_the_requester_in_the_approver_group_cannot_approve() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r3_the_requester_in_the_approver_group_cannot_approve);
+async fn r3_the_requester_in_the_approver_group_cannot_approve(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.dave, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -29,9 +29,9 @@ async fn r3_the_requester_in_the_approver_group_cannot_approve() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r2_a_service_account_submits_but_never_decides() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r2_a_service_account_submits_but_never_decides);
+async fn r2_a_service_account_submits_but_never_decides(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (s, by_service) = app.update_app(&app.svc, &id, "2.0").await;
         assert_eq!(s, StatusCode::ACCEPTED, "automation is held like anyone: {by_service}");
@@ -47,9 +47,9 @@ async fn r2_a_service_account_submits_but_never_decides() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r2_accounts_outside_the_approver_groups_or_without_the_permission_cannot_decide() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r2_accounts_outside_the_approver_groups_or_without_the_permission_cannot_decide);
+async fn r2_accounts_outside_the_approver_groups_or_without_the_permission_cannot_decide(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.dave, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -61,9 +61,9 @@ async fn r2_accounts_outside_the_approver_groups_or_without_the_permission_canno
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r4_a_second_submission_for_the_object_names_the_open_request() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r4_a_second_submission_for_the_object_names_the_open_request);
+async fn r4_a_second_submission_for_the_object_names_the_open_request(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, first) = app.update_app(&app.alice, &id, "2.0").await;
         let before = app.audit_len().await;
@@ -93,9 +93,9 @@ async fn r4_a_second_submission_for_the_object_names_the_open_request() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r9_adding_yourself_to_an_approver_group_is_held() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r9_adding_yourself_to_an_approver_group_is_held);
+async fn r9_adding_yourself_to_an_approver_group_is_held(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let (_, group) = app.get(&app.alice, &format!("/api/v1/groups/{}", app.approvers_group)).await;
         let mut members: Vec<String> =
             group["members"].as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()).collect();
@@ -120,15 +120,15 @@ async fn r9_adding_yourself_to_an_approver_group_is_held() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r9_approver_group_membership_is_held_even_without_any_policy_of_its_own_type() {
+backend_tests!(r9_approver_group_membership_is_held_even_without_any_policy_of_its_own_type);
+async fn r9_approver_group_membership_is_held_even_without_any_policy_of_its_own_type(backend: TestBackend) {
     // Only an app policy exists: no operationApprovalPolicy, no role policy.
     let setup = Setup::only(&[(
         countersign_core::profile::ProfileType::App,
         1,
         countersign_core::policy::Completion::Requester,
     )]);
-    each_backend(setup, |app| async move {
+    with_app(backend, setup, |app| async move {
         let (s, request) = app
             .put(
                 &app.admin,
@@ -149,9 +149,9 @@ async fn r9_approver_group_membership_is_held_even_without_any_policy_of_its_own
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r9_resetting_or_disabling_an_approver_is_held() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r9_resetting_or_disabling_an_approver_is_held);
+async fn r9_resetting_or_disabling_an_approver_is_held(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let path = format!("/api/v1/accounts/{}", app.bob.id);
         let (s, reset) = app
             .call(
@@ -192,9 +192,11 @@ async fn r9_resetting_or_disabling_an_approver_is_held() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r9_access_policy_changes_are_held_without_any_policy_and_decided_by_the_proposed_approvers() {
-    each_backend(Setup::unprotected(), |app| async move {
+backend_tests!(r9_access_policy_changes_are_held_without_any_policy_and_decided_by_the_proposed_approvers);
+async fn r9_access_policy_changes_are_held_without_any_policy_and_decided_by_the_proposed_approvers(
+    backend: TestBackend,
+) {
+    with_app(backend, Setup::unprotected(), |app| async move {
         let (s, request) = app
             .post(&app.admin, "/api/v1/accessPolicies", json!({"displayName": "Apps", "profileType": "app", "approverGroupIds": [app.approvers_group], "justification": "turn on MAA"}))
             .await;
@@ -219,9 +221,9 @@ async fn r9_access_policy_changes_are_held_without_any_policy_and_decided_by_the
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r14_a_policy_nobody_else_could_satisfy_is_refused_saying_why() {
-    each_backend(Setup::unprotected(), |app| async move {
+backend_tests!(r14_a_policy_nobody_else_could_satisfy_is_refused_saying_why);
+async fn r14_a_policy_nobody_else_could_satisfy_is_refused_saying_why(backend: TestBackend) {
+    with_app(backend, Setup::unprotected(), |app| async move {
         let before = app.audit_len().await;
         let (s, body) = app
             .post(&app.admin, "/api/v1/accessPolicies", json!({"displayName": "Apps", "profileType": "app", "approverGroupIds": [app.empty_group], "justification": "lock it"}))
@@ -247,9 +249,9 @@ async fn r14_a_policy_nobody_else_could_satisfy_is_refused_saying_why() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons);
+async fn r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let (_, list) = app.get(&app.admin, "/api/v1/accessPolicies").await;
         let apps = list["value"].as_array().unwrap().iter().find(|p| p["profileType"] == "app").unwrap().clone();
         let (s, policy) =
@@ -266,9 +268,9 @@ async fn r2_r14_the_policy_page_lists_each_approver_with_eligibility_and_reasons
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn permissions_come_before_maa() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(permissions_come_before_maa);
+async fn permissions_come_before_maa(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         // bob holds the Approver role: reads everything, writes nothing.
         let (s, body) = app
             .post(&app.bob, "/api/v1/resources/app", json!({"name": "x", "document": {}, "justification": "j"}))
@@ -290,16 +292,16 @@ async fn permissions_come_before_maa() {
     .await;
 }
 
+backend_tests!(r9_a_puppet_cannot_approve_the_first_operation_approval_policy);
 /// The puppet attack: an admin makes an account they control eligible in a group of their own,
 /// then proposes the first operationApprovalPolicy policy naming it, to govern every policy.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r9_a_puppet_cannot_approve_the_first_operation_approval_policy() {
+async fn r9_a_puppet_cannot_approve_the_first_operation_approval_policy(backend: TestBackend) {
     let setup = Setup::only(&[(
         countersign_core::profile::ProfileType::App,
         1,
         countersign_core::policy::Completion::Requester,
     )]);
-    each_backend(setup, |app| async move {
+    with_app(backend, setup, |app| async move {
         let a = &app.admin;
         let (s, puppet) = app
             .post(a, "/api/v1/accounts", json!({"username": "puppet", "displayName": "Puppet", "kind": "human", "password": "puppet password 1"}))
@@ -343,11 +345,11 @@ async fn r9_a_puppet_cannot_approve_the_first_operation_approval_policy() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn role_member_groups_are_protected_when_a_role_policy_exists() {
+backend_tests!(role_member_groups_are_protected_when_a_role_policy_exists);
+async fn role_member_groups_are_protected_when_a_role_policy_exists(backend: TestBackend) {
     use countersign_core::policy::Completion;
     use countersign_core::profile::ProfileType;
-    each_backend(Setup::only(&[(ProfileType::Role, 1, Completion::Requester)]), |app| async move {
+    with_app(backend, Setup::only(&[(ProfileType::Role, 1, Completion::Requester)]), |app| async move {
         let path = format!("/api/v1/groups/{}/members", app.operators_group);
         let (s, request) =
             app.put(&app.admin, &path, json!({"members": [app.admin.id], "justification": "tidy up"})).await;
@@ -367,7 +369,7 @@ async fn role_member_groups_are_protected_when_a_role_policy_exists() {
         assert_eq!(s, StatusCode::OK, "a group without a role assignment is not protected");
     })
     .await;
-    each_backend(Setup::unprotected(), |app| async move {
+    with_app(backend, Setup::unprotected(), |app| async move {
         let (s, _) = app
             .put(
                 &app.admin,

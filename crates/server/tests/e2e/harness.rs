@@ -7,7 +7,10 @@ use countersign_core::policy::Completion;
 use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::{Clock, Millis};
 use countersign_server::{AppState, ServerConfig};
-use countersign_store::testing::{backends, TestBackend, TestDatabase};
+#[allow(unused_imports)] // for the e2e and graph tests, not the browser and replica ones
+pub use countersign_store::backend_tests;
+pub use countersign_store::testing::TestBackend;
+use countersign_store::testing::TestDatabase;
 use countersign_store::{Actor, PolicyPlan, Store, StoreOptions, TenantPlan};
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -33,19 +36,18 @@ impl TestClock {
     }
 }
 
-/// Runs `test` once per backend, each on a fresh tenant made by `setup`.
-pub async fn each_backend<F, Fut>(setup: Setup, test: F)
+/// Runs `test` on a fresh tenant made by `setup` on `backend` (one test per backend is declared
+/// with `backend_tests!`), then drops its database.
+pub async fn with_app<F, Fut>(backend: TestBackend, setup: Setup, test: F)
 where
-    F: Fn(TestApp) -> Fut,
+    F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    for backend in backends() {
-        let mut app = TestApp::start(backend, &setup).await;
-        // The test may capture only some fields of `app`; the database must outlive it.
-        let database = app.database.take().expect("database");
-        test(app).await;
-        database.drop_database().await;
-    }
+    let mut app = TestApp::start(backend, &setup).await;
+    // The test may capture only some fields of `app`; the database must outlive it.
+    let database = app.database.take().expect("database");
+    test(app).await;
+    database.drop_database().await;
 }
 
 /// Which access policies the tenant starts with.
@@ -324,7 +326,7 @@ impl TestApp {
         Replica { base, store }
     }
 
-    /// The test database, for a test that drops it itself (as `each_backend` does).
+    /// The test database, for a test that drops it itself (as `with_app` does).
     pub fn take_database(&mut self) -> Option<TestDatabase> {
         self.database.take()
     }

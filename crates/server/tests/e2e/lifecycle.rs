@@ -6,9 +6,9 @@ use countersign_core::profile::ProfileType;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r1_a_protected_change_is_held_then_approved_completed_and_applied_once() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r1_a_protected_change_is_held_then_approved_completed_and_applied_once);
+async fn r1_a_protected_change_is_held_then_approved_completed_and_applied_once(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (status, request) = app.update_app(&app.alice, &id, "2.0").await;
         assert_eq!(status, StatusCode::ACCEPTED, "{request}");
@@ -61,9 +61,9 @@ async fn r1_a_protected_change_is_held_then_approved_completed_and_applied_once(
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_held_change_answers_202_with_a_location() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(a_held_change_answers_202_with_a_location);
+async fn a_held_change_answers_202_with_a_location(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let response = app
             .http
             .post(format!("{}/api/v1/resources/script", app.base))
@@ -82,10 +82,10 @@ async fn a_held_change_answers_202_with_a_location() {
     .await;
 }
 
+backend_tests!(r1_every_profile_type_is_held_when_protected);
 /// Every profile type of DESIGN §2, each operation: 202 when protected.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r1_every_profile_type_is_held_when_protected() {
-    each_backend(Setup::protected(), |app| async move {
+async fn r1_every_profile_type_is_held_when_protected(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let a = &app.alice;
         let j = "change window 42";
         // Unprotected set-up done by the store seeding: a device and a resource of each type.
@@ -129,10 +129,10 @@ async fn r1_every_profile_type_is_held_when_protected() {
     .await;
 }
 
+backend_tests!(r1_every_operation_on_every_protected_type_is_held);
 /// Update, assign and delete of every document type, and every device action, are held.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r1_every_operation_on_every_protected_type_is_held() {
-    each_backend(Setup::protected(), |app| async move {
+async fn r1_every_operation_on_every_protected_type_is_held(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let a = &app.alice;
         let body = json!({"name": "changed", "document": {"v": 2}, "justification": "j"});
         for (resource_type, id) in app.samples.clone() {
@@ -177,9 +177,9 @@ async fn r1_every_operation_on_every_protected_type_is_held() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unprotected_types_apply_at_once() {
-    each_backend(Setup::unprotected(), |app| async move {
+backend_tests!(unprotected_types_apply_at_once);
+async fn unprotected_types_apply_at_once(backend: TestBackend) {
+    with_app(backend, Setup::unprotected(), |app| async move {
         let a = &app.alice;
         for resource_type in ["app", "script", "compliancePolicy", "configurationPolicy", "deviceCategory"] {
             let (s, created) = app
@@ -215,9 +215,9 @@ async fn unprotected_types_apply_at_once() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r6_a_rejection_ends_the_request_with_notes_for_the_requester() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r6_a_rejection_ends_the_request_with_notes_for_the_requester);
+async fn r6_a_rejection_ends_the_request_with_notes_for_the_requester(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "9.9").await;
         let rid = request["id"].as_str().unwrap();
@@ -239,9 +239,9 @@ async fn r6_a_rejection_ends_the_request_with_notes_for_the_requester() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r7_two_approvals_need_two_distinct_approvers() {
-    each_backend(Setup::only(&[(ProfileType::App, 2, Completion::Requester)]), |app| async move {
+backend_tests!(r7_two_approvals_need_two_distinct_approvers);
+async fn r7_two_approvals_need_two_distinct_approvers(backend: TestBackend) {
+    with_app(backend, Setup::only(&[(ProfileType::App, 2, Completion::Requester)]), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -259,9 +259,9 @@ async fn r7_two_approvals_need_two_distinct_approvers() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r8_automatic_completion_applies_on_approval() {
-    each_backend(Setup::only(&[(ProfileType::App, 1, Completion::Automatic)]), |app| async move {
+backend_tests!(r8_automatic_completion_applies_on_approval);
+async fn r8_automatic_completion_applies_on_approval(backend: TestBackend) {
+    with_app(backend, Setup::only(&[(ProfileType::App, 1, Completion::Automatic)]), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, current) = app.get(&app.alice, &format!("/api/v1/resources/app/{id}")).await;
         assert_eq!(current["version"], 1);
@@ -275,9 +275,9 @@ async fn r8_automatic_completion_applies_on_approval() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r10_only_the_requester_cancels() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r10_only_the_requester_cancels);
+async fn r10_only_the_requester_cancels(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -294,9 +294,9 @@ async fn r10_only_the_requester_cancels() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r11_approving_an_expired_request_is_refused_and_it_reads_expired() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r11_approving_an_expired_request_is_refused_and_it_reads_expired);
+async fn r11_approving_an_expired_request_is_refused_and_it_reads_expired(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -318,9 +318,9 @@ async fn r11_approving_an_expired_request_is_refused_and_it_reads_expired() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r11_the_sweep_expires_approved_requests_waiting_for_completion() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r11_the_sweep_expires_approved_requests_waiting_for_completion);
+async fn r11_the_sweep_expires_approved_requests_waiting_for_completion(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -338,9 +338,9 @@ async fn r11_the_sweep_expires_approved_requests_waiting_for_completion() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r12_a_stale_completion_fails_and_changes_nothing() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r12_a_stale_completion_fails_and_changes_nothing);
+async fn r12_a_stale_completion_fails_and_changes_nothing(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         // An approver's password reset is held (R9); meanwhile their display name changes,
         // which is not protected and bumps the account's version.
         let bob = &app.bob;
@@ -377,9 +377,9 @@ async fn r12_a_stale_completion_fails_and_changes_nothing() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r15_lists_show_thirty_days_unless_asked_for_more() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r15_lists_show_thirty_days_unless_asked_for_more);
+async fn r15_lists_show_thirty_days_unless_asked_for_more(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -396,9 +396,9 @@ async fn r15_lists_show_thirty_days_unless_asked_for_more() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn request_lists_page_newest_first() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(request_lists_page_newest_first);
+async fn request_lists_page_newest_first(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let mut ids = Vec::new();
         for i in 0..5 {
             let (s, r) = app

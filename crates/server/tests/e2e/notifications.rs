@@ -75,9 +75,9 @@ fn apps_only() -> Setup {
     Setup::only(&[(ProfileType::App, 1, Completion::Requester)])
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_signed_webhook_is_retried_until_it_is_delivered_once() {
-    each_backend(apps_only(), |app| async move {
+backend_tests!(a_signed_webhook_is_retried_until_it_is_delivered_once);
+async fn a_signed_webhook_is_retried_until_it_is_delivered_once(backend: TestBackend) {
+    with_app(backend, apps_only(), |app| async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         // The receiver fails twice, then accepts.
@@ -120,9 +120,9 @@ async fn a_signed_webhook_is_retried_until_it_is_delivered_once() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failures_back_off_and_the_message_arrives_once_when_the_receiver_recovers() {
-    each_backend(apps_only(), |app| async move {
+backend_tests!(failures_back_off_and_the_message_arrives_once_when_the_receiver_recovers);
+async fn failures_back_off_and_the_message_arrives_once_when_the_receiver_recovers(backend: TestBackend) {
+    with_app(backend, apps_only(), |app| async move {
         // The receiver is down: its port refuses connections.
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = format!("http://127.0.0.1:{port}/hook");
@@ -168,9 +168,9 @@ async fn failures_back_off_and_the_message_arrives_once_when_the_receiver_recove
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn after_the_retry_window_a_delivery_is_dead_and_can_be_retried_by_hand() {
-    each_backend(apps_only(), |app| async move {
+backend_tests!(after_the_retry_window_a_delivery_is_dead_and_can_be_retried_by_hand);
+async fn after_the_retry_window_a_delivery_is_dead_and_can_be_retried_by_hand(backend: TestBackend) {
+    with_app(backend, apps_only(), |app| async move {
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         webhook_channel(&app, &format!("http://127.0.0.1:{port}/hook")).await;
         app.post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"}))
@@ -256,84 +256,75 @@ fn unfold(data: &str) -> String {
     data.replace("=\n", "").replace("=3D", "=")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approvers_and_not_the_requester_get_the_new_request_email_and_the_requester_the_rejection() {
-    for backend in countersign_store::testing::backends() {
-        let (port, mail) = smtp_sink().await;
-        let app = TestApp::start_with(backend, &apps_only(), |config| {
-            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
-            config.smtp_from = Some("Countersign <countersign@example.test>".into());
-            config.public_url = "https://countersign.example.test".into();
-        })
-        .await;
-        for user in [&app.alice, &app.bob, &app.carol, &app.dave] {
-            let (_, me) = app.get(user, "/api/v1/me").await;
-            let name = me["account"]["username"].as_str().unwrap().to_owned();
-            let (s, _) = app
-                .call(
-                    &app.admin,
-                    reqwest::Method::PATCH,
-                    &format!("/api/v1/accounts/{}", user.id),
-                    Some(json!({"email": format!("{name}@example.test")})),
-                )
-                .await;
-            assert_eq!(s, StatusCode::OK);
-        }
+backend_tests!(approvers_and_not_the_requester_get_the_new_request_email_and_the_requester_the_rejection);
+async fn approvers_and_not_the_requester_get_the_new_request_email_and_the_requester_the_rejection(
+    backend: TestBackend,
+) {
+    let (port, mail) = smtp_sink().await;
+    let app = TestApp::start_with(backend, &apps_only(), |config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        config.smtp_from = Some("Countersign <countersign@example.test>".into());
+        config.public_url = "https://countersign.example.test".into();
+    })
+    .await;
+    for user in [&app.alice, &app.bob, &app.carol, &app.dave] {
+        let (_, me) = app.get(user, "/api/v1/me").await;
+        let name = me["account"]["username"].as_str().unwrap().to_owned();
         let (s, _) = app
-            .post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"}))
-            .await;
-        assert_eq!(s, StatusCode::CREATED);
-        let (_, request) = app
-            .post(
-                &app.alice,
-                "/api/v1/resources/app",
-                json!({"name": "Zoom", "document": {}, "justification": "Video calls for the sales team"}),
-            )
-            .await;
-        let rid = request["id"].as_str().unwrap().to_owned();
-        for _ in 0..200 {
-            if mail.lock().unwrap().len() >= 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let mut to: Vec<String> = mail.lock().unwrap().iter().flat_map(|(r, _)| r.clone()).collect();
-        to.sort();
-        assert_eq!(
-            to,
-            vec!["bob@example.test", "carol@example.test", "dave@example.test"],
-            "approvers only, never alice"
-        );
-        let (_, first) = mail.lock().unwrap()[0].clone();
-        let first = unfold(&first);
-        assert!(first.contains("Subject: [Countersign] New approval request"), "{first}");
-        assert!(first.contains("Video calls for the sales team"), "{first}");
-        assert!(first.contains(&format!("https://countersign.example.test/requests/{rid}")), "{first}");
-
-        let (s, _) = app
-            .post(
-                &app.carol,
-                &format!("/api/v1/requests/{rid}/reject"),
-                json!({"notes": "Use the approved Teams instead"}),
+            .call(
+                &app.admin,
+                reqwest::Method::PATCH,
+                &format!("/api/v1/accounts/{}", user.id),
+                Some(json!({"email": format!("{name}@example.test")})),
             )
             .await;
         assert_eq!(s, StatusCode::OK);
-        for _ in 0..200 {
-            if mail.lock().unwrap().len() >= 4 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        let (to, body) = mail.lock().unwrap()[3].clone();
-        assert_eq!(to, vec!["alice@example.test"]);
-        let body = unfold(&body);
-        assert!(body.contains("Request rejected") && body.contains("Use the approved Teams instead"), "{body}");
     }
+    let (s, _) =
+        app.post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"})).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, request) = app
+        .post(
+            &app.alice,
+            "/api/v1/resources/app",
+            json!({"name": "Zoom", "document": {}, "justification": "Video calls for the sales team"}),
+        )
+        .await;
+    let rid = request["id"].as_str().unwrap().to_owned();
+    for _ in 0..200 {
+        if mail.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let mut to: Vec<String> = mail.lock().unwrap().iter().flat_map(|(r, _)| r.clone()).collect();
+    to.sort();
+    assert_eq!(to, vec!["bob@example.test", "carol@example.test", "dave@example.test"], "approvers only, never alice");
+    let (_, first) = mail.lock().unwrap()[0].clone();
+    let first = unfold(&first);
+    assert!(first.contains("Subject: [Countersign] New approval request"), "{first}");
+    assert!(first.contains("Video calls for the sales team"), "{first}");
+    assert!(first.contains(&format!("https://countersign.example.test/requests/{rid}")), "{first}");
+
+    let (s, _) = app
+        .post(&app.carol, &format!("/api/v1/requests/{rid}/reject"), json!({"notes": "Use the approved Teams instead"}))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    for _ in 0..200 {
+        if mail.lock().unwrap().len() >= 4 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let (to, body) = mail.lock().unwrap()[3].clone();
+    assert_eq!(to, vec!["alice@example.test"]);
+    let body = unfold(&body);
+    assert!(body.contains("Request rejected") && body.contains("Use the approved Teams instead"), "{body}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_expiring_soon_reminder_is_sent_once_at_the_right_time() {
-    each_backend(apps_only(), |app| async move {
+backend_tests!(the_expiring_soon_reminder_is_sent_once_at_the_right_time);
+async fn the_expiring_soon_reminder_is_sent_once_at_the_right_time(backend: TestBackend) {
+    with_app(backend, apps_only(), |app| async move {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let hits = receiver(listener, vec![]).await;
@@ -369,9 +360,9 @@ async fn read_stream(mut response: reqwest::Response, wait: Duration) -> String 
     seen
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_stream_sees_status_changes_it_may_see_and_nothing_else() {
-    each_backend(apps_only(), |app| async move {
+backend_tests!(an_event_stream_sees_status_changes_it_may_see_and_nothing_else);
+async fn an_event_stream_sees_status_changes_it_may_see_and_nothing_else(backend: TestBackend) {
+    with_app(backend, apps_only(), |app| async move {
         let (s, nobody) = app
             .post(
                 &app.admin,
@@ -402,85 +393,74 @@ async fn an_event_stream_sees_status_changes_it_may_see_and_nothing_else() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approver_may_opt_out_of_new_request_emails_but_not_of_security_relevant_ones() {
-    for backend in countersign_store::testing::backends() {
-        let (port, mail) = smtp_sink().await;
-        let app = TestApp::start_with(backend, &apps_only(), |config| {
-            config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
-            config.smtp_from = Some("countersign@example.test".into());
-        })
-        .await;
-        for (user, name) in [(&app.bob, "bob"), (&app.carol, "carol"), (&app.dave, "dave")] {
-            let opt_outs = if name == "bob" { json!(["request.created"]) } else { json!([]) };
-            let body = json!({"email": format!("{name}@example.test"), "optOuts": opt_outs});
-            let (s, b) = app.call(user, reqwest::Method::PUT, "/api/v1/me/notifications", Some(body)).await;
-            assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
-        }
-        let (s, b) = app
-            .call(
-                &app.bob,
-                reqwest::Method::PUT,
-                "/api/v1/me/notifications",
-                Some(json!({"optOuts": ["request.completed"]})),
-            )
-            .await;
-        assert_problem(s, &b, 400, "validation_failed");
-        let (_, mine) = app.get(&app.bob, "/api/v1/me/notifications").await;
-        assert_eq!(mine["optOuts"], json!(["request.created"]), "the refused change changed nothing");
-        app.post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"})).await;
-        app.post(&app.alice, "/api/v1/resources/app", json!({"name": "Zoom", "document": {}, "justification": "j"}))
-            .await;
-        for _ in 0..200 {
-            if mail.lock().unwrap().len() >= 2 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let mut to: Vec<String> = mail.lock().unwrap().iter().flat_map(|(r, _)| r.clone()).collect();
-        to.sort();
-        assert_eq!(to, vec!["carol@example.test", "dave@example.test"], "bob opted out");
+backend_tests!(an_approver_may_opt_out_of_new_request_emails_but_not_of_security_relevant_ones);
+async fn an_approver_may_opt_out_of_new_request_emails_but_not_of_security_relevant_ones(backend: TestBackend) {
+    let (port, mail) = smtp_sink().await;
+    let app = TestApp::start_with(backend, &apps_only(), |config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        config.smtp_from = Some("countersign@example.test".into());
+    })
+    .await;
+    for (user, name) in [(&app.bob, "bob"), (&app.carol, "carol"), (&app.dave, "dave")] {
+        let opt_outs = if name == "bob" { json!(["request.created"]) } else { json!([]) };
+        let body = json!({"email": format!("{name}@example.test"), "optOuts": opt_outs});
+        let (s, b) = app.call(user, reqwest::Method::PUT, "/api/v1/me/notifications", Some(body)).await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     }
+    let (s, b) = app
+        .call(
+            &app.bob,
+            reqwest::Method::PUT,
+            "/api/v1/me/notifications",
+            Some(json!({"optOuts": ["request.completed"]})),
+        )
+        .await;
+    assert_problem(s, &b, 400, "validation_failed");
+    let (_, mine) = app.get(&app.bob, "/api/v1/me/notifications").await;
+    assert_eq!(mine["optOuts"], json!(["request.created"]), "the refused change changed nothing");
+    app.post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"})).await;
+    app.post(&app.alice, "/api/v1/resources/app", json!({"name": "Zoom", "document": {}, "justification": "j"})).await;
+    for _ in 0..200 {
+        if mail.lock().unwrap().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut to: Vec<String> = mail.lock().unwrap().iter().flat_map(|(r, _)| r.clone()).collect();
+    to.sort();
+    assert_eq!(to, vec!["carol@example.test", "dave@example.test"], "bob opted out");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_restarted_between_attempts_still_delivers() {
-    for backend in countersign_store::testing::backends() {
-        // The tenant's own dispatcher ticks once at start and then sleeps: the two "runs" below
-        // are the only ones delivering.
-        let app = TestApp::start_with(backend, &apps_only(), |c| c.notify_interval = Duration::from_secs(3600)).await;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        webhook_channel(&app, &format!("http://127.0.0.1:{port}/hook")).await;
-        app.post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"}))
-            .await;
-        let client = reqwest::Client::new();
-        let run = |store: countersign_store::Store| {
-            let state = countersign_server::AppState::new(
-                store,
-                app.clock.clone(),
-                countersign_server::ServerConfig::default(),
-            );
-            let client = client.clone();
-            async move { countersign_server::notify::dispatch_once(&state, &client).await }
-        };
-        // First run: the receiver is down; the attempt fails and the run ends.
-        let first = countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(run(first.clone()).await, 1);
-        first.close().await;
-        // The receiver comes up; a new run (a restarted server) picks the message up.
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        let hits = receiver(listener, vec![]).await;
-        app.clock.advance(countersign_server::notify::backoff(0));
-        let second = countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default())
-            .await
-            .unwrap();
-        assert_eq!(run(second.clone()).await, 1);
-        wait_for_hits(&hits, 1).await;
-        assert_eq!(run(second).await, 0, "nothing left to deliver");
-        let (_, delivered) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=delivered").await;
-        assert_eq!(delivered["value"][0]["attempts"], 2);
-    }
+backend_tests!(a_server_restarted_between_attempts_still_delivers);
+async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend) {
+    // The tenant's own dispatcher ticks once at start and then sleeps: the two "runs" below
+    // are the only ones delivering.
+    let app = TestApp::start_with(backend, &apps_only(), |c| c.notify_interval = Duration::from_secs(3600)).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    webhook_channel(&app, &format!("http://127.0.0.1:{port}/hook")).await;
+    app.post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"})).await;
+    let client = reqwest::Client::new();
+    let run = |store: countersign_store::Store| {
+        let state =
+            countersign_server::AppState::new(store, app.clock.clone(), countersign_server::ServerConfig::default());
+        let client = client.clone();
+        async move { countersign_server::notify::dispatch_once(&state, &client).await }
+    };
+    // First run: the receiver is down; the attempt fails and the run ends.
+    let first =
+        countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default()).await.unwrap();
+    assert_eq!(run(first.clone()).await, 1);
+    first.close().await;
+    // The receiver comes up; a new run (a restarted server) picks the message up.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let hits = receiver(listener, vec![]).await;
+    app.clock.advance(countersign_server::notify::backoff(0));
+    let second =
+        countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default()).await.unwrap();
+    assert_eq!(run(second.clone()).await, 1);
+    wait_for_hits(&hits, 1).await;
+    assert_eq!(run(second).await, 0, "nothing left to deliver");
+    let (_, delivered) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=delivered").await;
+    assert_eq!(delivered["value"][0]["attempts"], 2);
 }

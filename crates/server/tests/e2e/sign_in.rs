@@ -22,9 +22,9 @@ async fn login(
     (status, response.json().await.unwrap(), cookie)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_session_cookie_is_strict_and_cookie_writes_need_the_csrf_token() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(a_session_cookie_is_strict_and_cookie_writes_need_the_csrf_token);
+async fn a_session_cookie_is_strict_and_cookie_writes_need_the_csrf_token(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
         let (s, body, cookie) = login(&app, &client, "alice", PASSWORD).await;
         assert_eq!(s, StatusCode::OK, "{body}");
@@ -55,9 +55,9 @@ async fn a_session_cookie_is_strict_and_cookie_writes_need_the_csrf_token() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn failed_sign_ins_are_audited_and_rate_limited() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(failed_sign_ins_are_audited_and_rate_limited);
+async fn failed_sign_ins_are_audited_and_rate_limited(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::new();
         for _ in 0..5 {
             let (s, body, _) = login(&app, &client, "carol", "wrong password").await;
@@ -79,9 +79,9 @@ async fn failed_sign_ins_are_audited_and_rate_limited() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn personal_tokens_are_shown_once_stored_hashed_and_revocable() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(personal_tokens_are_shown_once_stored_hashed_and_revocable);
+async fn personal_tokens_are_shown_once_stored_hashed_and_revocable(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let (s, created) = app.post(&app.carol, "/api/v1/tokens", json!({"displayName": "laptop"})).await;
         assert_eq!(s, StatusCode::CREATED, "{created}");
         let token = created["token"].as_str().unwrap().to_owned();
@@ -109,9 +109,9 @@ async fn personal_tokens_are_shown_once_stored_hashed_and_revocable() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_approver_may_always_change_their_own_password_with_the_current_one() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(an_approver_may_always_change_their_own_password_with_the_current_one);
+async fn an_approver_may_always_change_their_own_password_with_the_current_one(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let (s, body) = app
             .post(
                 &app.bob,
@@ -135,9 +135,9 @@ async fn an_approver_may_always_change_their_own_password_with_the_current_one()
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r13_every_step_is_audited_in_one_verified_chain() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r13_every_step_is_audited_in_one_verified_chain);
+async fn r13_every_step_is_audited_in_one_verified_chain(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
         let rid = request["id"].as_str().unwrap();
@@ -157,9 +157,9 @@ async fn r13_every_step_is_audited_in_one_verified_chain() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r13_an_edited_audit_row_breaks_verify_which_names_it() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(r13_an_edited_audit_row_breaks_verify_which_names_it);
+async fn r13_an_edited_audit_row_breaks_verify_which_names_it(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         app.create_app("Zoom").await;
         let victim = app.audit_len().await - 2;
         {
@@ -184,9 +184,9 @@ async fn r13_an_edited_audit_row_breaks_verify_which_names_it() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_append_only_guard_refuses_updates_and_deletes() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(the_append_only_guard_refuses_updates_and_deletes);
+async fn the_append_only_guard_refuses_updates_and_deletes(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         use sqlx::{Connection, Executor};
         let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
         assert!(conn.execute("UPDATE audit_log SET actor_name = 'x' WHERE seq = 1").await.is_err());
@@ -195,9 +195,9 @@ async fn the_append_only_guard_refuses_updates_and_deletes() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operational_endpoints_and_openapi() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(operational_endpoints_and_openapi);
+async fn operational_endpoints_and_openapi(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let get = |path: &str| app.http.get(format!("{}{path}", app.base)).send();
         assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
         assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
@@ -248,9 +248,9 @@ async fn operational_endpoints_and_openapi() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_service_account_gets_its_token_once_and_submits_but_cannot_decide() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(a_service_account_gets_its_token_once_and_submits_but_cannot_decide);
+async fn a_service_account_gets_its_token_once_and_submits_but_cannot_decide(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let (s, created) = app
             .post(
                 &app.admin,
@@ -280,9 +280,9 @@ async fn a_service_account_gets_its_token_once_and_submits_but_cannot_decide() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_is_invisible_to_those_who_may_not_read_it() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(a_request_is_invisible_to_those_who_may_not_read_it);
+async fn a_request_is_invisible_to_those_who_may_not_read_it(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let (_, account) = app
             .post(&app.admin, "/api/v1/accounts", json!({"username": "nobody", "displayName": "No roles", "kind": "human", "password": "a password here"}))
             .await;
@@ -299,9 +299,9 @@ async fn a_request_is_invisible_to_those_who_may_not_read_it() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn pages_carry_security_headers_and_signed_out_visitors_go_to_sign_in() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(pages_carry_security_headers_and_signed_out_visitors_go_to_sign_in);
+async fn pages_carry_security_headers_and_signed_out_visitors_go_to_sign_in(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
         let response = client.get(format!("{}/requests", app.base)).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::SEE_OTHER);

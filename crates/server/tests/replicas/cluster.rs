@@ -3,7 +3,7 @@
 
 use crate::harness::{Setup, TestApp, User};
 use countersign_core::profile::ResourceType;
-use countersign_store::testing::{postgres_configured, TestBackend};
+use countersign_store::testing::{postgres_available, TestBackend};
 use countersign_store::Store;
 use reqwest::{header, Method, StatusCode};
 use serde_json::Value;
@@ -44,8 +44,7 @@ where
     F: FnOnce(Cluster) -> Fut,
     Fut: Future<Output = ()>,
 {
-    if !postgres_configured() {
-        eprintln!("skipped: {test_name} needs PostgreSQL (COUNTERSIGN_TEST_DATABASE_URL is not set)");
+    if !postgres_available(test_name) {
         return;
     }
     let mut app = TestApp::start(TestBackend::Postgres, &setup).await;

@@ -276,7 +276,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::{backends, TestDatabase};
+    use crate::testing::{TestBackend, TestDatabase};
     use crate::StoreOptions;
     use countersign_core::eligibility::AccountKind;
     use countersign_core::policy::Completion;
@@ -307,51 +307,47 @@ mod tests {
         Store::connect(&database.url, StoreOptions::default()).await.expect("store")
     }
 
-    #[tokio::test]
-    async fn an_applied_service_account_create_mints_exactly_one_token() {
-        for backend in backends() {
-            let database = TestDatabase::create(backend).await;
-            let store = store_on(&database).await;
-            let proposal = new_account("svc", "service");
-            let id = proposal.object_id.clone();
-            let submitted = store.submit(&admin(), proposal, None, NOW).await.expect("submit");
-            assert!(matches!(submitted, Submitted::Applied { .. }), "{backend:?}: a new account is not protected");
-            let minted = store.tokens_of(&id).await.expect("tokens");
-            assert_eq!(minted.len(), 1, "{backend:?}");
-            assert_eq!(minted[0].display_name, SERVICE_TOKEN_NAME);
-            let owner = store.account_for_token("hash-of-svc", NOW).await.expect("look-up");
-            assert_eq!(owner.map(|access| access.account.id), Some(id), "{backend:?}");
-            store.close().await;
-            database.drop_database().await;
-        }
+    crate::backend_tests!(an_applied_service_account_create_mints_exactly_one_token);
+    async fn an_applied_service_account_create_mints_exactly_one_token(backend: TestBackend) {
+        let database = TestDatabase::create(backend).await;
+        let store = store_on(&database).await;
+        let proposal = new_account("svc", "service");
+        let id = proposal.object_id.clone();
+        let submitted = store.submit(&admin(), proposal, None, NOW).await.expect("submit");
+        assert!(matches!(submitted, Submitted::Applied { .. }), "{backend:?}: a new account is not protected");
+        let minted = store.tokens_of(&id).await.expect("tokens");
+        assert_eq!(minted.len(), 1, "{backend:?}");
+        assert_eq!(minted[0].display_name, SERVICE_TOKEN_NAME);
+        let owner = store.account_for_token("hash-of-svc", NOW).await.expect("look-up");
+        assert_eq!(owner.map(|access| access.account.id), Some(id), "{backend:?}");
+        store.close().await;
+        database.drop_database().await;
     }
 
-    #[tokio::test]
-    async fn a_held_service_account_create_mints_no_token() {
-        for backend in backends() {
-            let database = TestDatabase::create(backend).await;
-            let store = store_on(&database).await;
-            let proposal = new_account("svc", "service");
-            let id = proposal.object_id.clone();
-            // No rule holds an account create today, so the gate's answer is given here.
-            let governance = Governance {
-                profile_type: ProfileType::OperationApprovalPolicy,
-                policy_id: None,
-                approver_group_ids: vec![],
-                required_approvals: 1,
-                completion: Completion::Requester,
-                request_ttl_ms: MILLIS_PER_DAY,
-            };
-            let tx = store.begin_write().await.expect("transaction");
-            let submitted =
-                Store::settle(tx, &admin(), proposal, Gate::Hold(governance), &[], Some("j"), NOW).await.expect("held");
-            let Submitted::Held(request) = submitted else { panic!("{backend:?}: the create is held") };
-            assert_eq!(request.proposal().unwrap().service_token_hash, None, "a request never keeps the token");
-            assert!(store.tokens_of(&id).await.expect("tokens").is_empty(), "{backend:?}");
-            assert!(store.account_for_token("hash-of-svc", NOW).await.expect("look-up").is_none(), "{backend:?}");
-            store.close().await;
-            database.drop_database().await;
-        }
+    crate::backend_tests!(a_held_service_account_create_mints_no_token);
+    async fn a_held_service_account_create_mints_no_token(backend: TestBackend) {
+        let database = TestDatabase::create(backend).await;
+        let store = store_on(&database).await;
+        let proposal = new_account("svc", "service");
+        let id = proposal.object_id.clone();
+        // No rule holds an account create today, so the gate's answer is given here.
+        let governance = Governance {
+            profile_type: ProfileType::OperationApprovalPolicy,
+            policy_id: None,
+            approver_group_ids: vec![],
+            required_approvals: 1,
+            completion: Completion::Requester,
+            request_ttl_ms: MILLIS_PER_DAY,
+        };
+        let tx = store.begin_write().await.expect("transaction");
+        let submitted =
+            Store::settle(tx, &admin(), proposal, Gate::Hold(governance), &[], Some("j"), NOW).await.expect("held");
+        let Submitted::Held(request) = submitted else { panic!("{backend:?}: the create is held") };
+        assert_eq!(request.proposal().unwrap().service_token_hash, None, "a request never keeps the token");
+        assert!(store.tokens_of(&id).await.expect("tokens").is_empty(), "{backend:?}");
+        assert!(store.account_for_token("hash-of-svc", NOW).await.expect("look-up").is_none(), "{backend:?}");
+        store.close().await;
+        database.drop_database().await;
     }
 
     #[tokio::test]
