@@ -1,3 +1,4 @@
+use crate::permission::MissingPermission;
 use crate::request::RequestStatus;
 
 /// A rule said no. Each variant has a stable `code` that the HTTP layer puts in problem+json.
@@ -23,6 +24,8 @@ pub enum DomainError {
     NoEligibleApprover(String),
     #[error("{0}")]
     Validation(String),
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
 }
 
 impl DomainError {
@@ -38,6 +41,7 @@ impl DomainError {
             DomainError::NotTheRequester(_) => "forbidden",
             DomainError::NoEligibleApprover(_) => "no_eligible_approver",
             DomainError::Validation(_) => "validation_failed",
+            DomainError::MissingPermission(_) => "forbidden",
         }
     }
 }

@@ -58,9 +58,10 @@ impl ApiError {
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
         let status = match &e {
-            DomainError::SelfApprovalForbidden | DomainError::NotAnApprover(_) | DomainError::NotTheRequester(_) => {
-                StatusCode::FORBIDDEN
-            }
+            DomainError::SelfApprovalForbidden
+            | DomainError::NotAnApprover(_)
+            | DomainError::NotTheRequester(_)
+            | DomainError::MissingPermission(_) => StatusCode::FORBIDDEN,
             DomainError::InvalidTransition { .. } | DomainError::AlreadyApproved => StatusCode::CONFLICT,
             DomainError::NoEligibleApprover(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DomainError::JustificationRequired

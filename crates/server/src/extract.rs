@@ -8,7 +8,9 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
-use countersign_core::permission::PermissionSet;
+use countersign_core::permission::{self, Permission, PermissionSet};
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::DomainError;
 use countersign_store::{AccountAccess, AccountRecord, Actor};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -108,6 +110,13 @@ pub struct Principal {
 impl Principal {
     /// The caller with the groups and permissions they hold now (read with the credential).
     pub fn new(access: AccountAccess, credential: Credential) -> Principal {
+        for unknown in access.permissions.unknown() {
+            tracing::warn!(
+                account = %access.account.id,
+                permission = unknown,
+                "a role grants a permission this version does not know; it is ignored"
+            );
+        }
         Principal { account: access.account, permissions: access.permissions, group_ids: access.group_ids, credential }
     }
 
@@ -115,17 +124,18 @@ impl Principal {
         self.account.actor()
     }
 
-    pub fn has(&self, permission: &str) -> bool {
+    pub fn has(&self, permission: Permission) -> bool {
         self.permissions.has(permission)
     }
 
     /// Permission checks come before MAA: without the permission, 403, not a request.
-    pub fn require(&self, permission: &str) -> ApiResult<()> {
-        if self.has(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("this needs the permission {permission}")))
-        }
+    pub fn require(&self, permission: Permission) -> ApiResult<()> {
+        Ok(self.permissions.require(permission).map_err(DomainError::from)?)
+    }
+
+    /// What proposing `operation` on `resource_type` needs (core's `may_propose`), as a 403.
+    pub fn require_may_propose(&self, resource_type: ResourceType, operation: Operation) -> ApiResult<()> {
+        Ok(permission::may_propose(&self.permissions, resource_type, operation).map_err(DomainError::from)?)
     }
 
     pub fn candidate(&self) -> Candidate {

@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_core::eligibility::AccountKind;
+use countersign_core::permission::Permission;
 use countersign_core::policy::{format_duration, AccessPolicy};
 use countersign_core::profile::ProfileType;
 use countersign_core::request::{Decision, RequestStatus};
@@ -338,7 +339,7 @@ async fn update(
 ) -> GraphResult<Response> {
     let ctx = Ctx::new(&app, &headers, &uri);
     body.only("microsoft.graph.operationApprovalPolicy", POLICY_WRITABLE)?;
-    principal.require("accessPolicies.update")?;
+    principal.require(Permission::AccessPoliciesUpdate)?;
     let current = existing(&app, &id).await?.policy;
     let profile_type = body_profile_type(&body)?.unwrap_or(current.profile_type);
     let input = PolicyInput {

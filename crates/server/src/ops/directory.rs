@@ -11,7 +11,7 @@ use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use axum::http::StatusCode;
 use countersign_core::eligibility::AccountKind;
-use countersign_core::permission;
+use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
 use countersign_store::{AccountRecord, GroupRecord, Proposal, RoleAssignmentRecord, RoleRecord};
@@ -24,7 +24,7 @@ pub async fn list_accounts(
     principal: &Principal,
     page: &PageRequest,
 ) -> ApiResult<Paged<AccountRecord>> {
-    principal.require("accounts.read")?;
+    principal.require(Permission::AccountsRead)?;
     let limit = limit_of(page.limit)?;
     let after = page.cursor.as_deref().map(parse_id).transpose()?;
     let items = app.store.accounts(after.as_deref(), limit).await?;
@@ -42,7 +42,7 @@ pub struct AccountWithGroups {
 pub async fn get_account(app: &AppState, principal: &Principal, id: &str) -> ApiResult<AccountWithGroups> {
     let id = parse_id(id)?;
     if id != principal.account.id {
-        principal.require("accounts.read")?;
+        principal.require(Permission::AccountsRead)?;
     }
     let account =
         app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
@@ -87,7 +87,7 @@ pub async fn create_account(
     input: &NewAccount,
     justification: Option<String>,
 ) -> ApiResult<CreatedAccount> {
-    principal.require("accounts.write")?;
+    principal.require(Permission::AccountsWrite)?;
     let kind = AccountKind::parse(&input.kind)?;
     let username = validate::username(&input.username)?;
     let display_name = validate::display_name("displayName", &input.display_name)?;
@@ -141,7 +141,7 @@ pub async fn update_account(
     patch: &AccountPatch,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accounts.write")?;
+    principal.require(Permission::AccountsWrite)?;
     let before = current(app, ResourceType::Account, id).await?;
     let mut after = before.state.clone();
     if let Some(name) = &patch.display_name {
@@ -178,7 +178,7 @@ pub async fn delete_account(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accounts.write")?;
+    principal.require(Permission::AccountsWrite)?;
     let before = current(app, ResourceType::Account, id).await?;
     if before.id == principal.account.id {
         return Err(ApiError::validation("you cannot delete your own account"));
@@ -189,7 +189,7 @@ pub async fn delete_account(
 // ---- groups ----
 
 pub async fn list_groups(app: &AppState, principal: &Principal, page: &PageRequest) -> ApiResult<Paged<GroupRecord>> {
-    principal.require("groups.read")?;
+    principal.require(Permission::GroupsRead)?;
     let limit = limit_of(page.limit)?;
     let after = page.cursor.as_deref().map(parse_id).transpose()?;
     let items = app.store.groups(after.as_deref(), limit).await?;
@@ -210,7 +210,7 @@ pub struct GroupWithMembers {
 }
 
 pub async fn get_group(app: &AppState, principal: &Principal, id: &str) -> ApiResult<GroupWithMembers> {
-    principal.require("groups.read")?;
+    principal.require(Permission::GroupsRead)?;
     let id = parse_id(id)?;
     let group = app.store.group(&id).await?.ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
     let members = app.store.group_members(&id).await?;
@@ -231,7 +231,7 @@ pub async fn create_group(
     input: &NewGroup,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let display_name = validate::display_name("displayName", &input.display_name)?;
     let description = validate::description(input.description.as_deref())?;
     let after = json!({"displayName": display_name, "description": description, "members": []});
@@ -252,7 +252,7 @@ pub async fn update_group(
     patch: &GroupPatch,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let before = current(app, ResourceType::Group, id).await?;
     let mut after = before.state.clone();
     if let Some(name) = &patch.display_name {
@@ -270,7 +270,7 @@ pub async fn delete_group(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let before = current(app, ResourceType::Group, id).await?;
     propose(app, principal, ResourceType::Group, Operation::Delete, before, Value::Null, justification).await
 }
@@ -284,7 +284,7 @@ pub async fn set_members(
     member_ids: &[String],
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let before = current(app, ResourceType::Group, id).await?;
     let mut members = Vec::new();
     for raw in member_ids {
@@ -308,12 +308,12 @@ pub async fn set_members(
 
 /// Every role, built-in ones first.
 pub async fn list_roles(app: &AppState, principal: &Principal) -> ApiResult<Vec<RoleRecord>> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     Ok(app.store.roles().await?)
 }
 
 pub async fn get_role(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RoleRecord> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     let id = parse_id(id)?;
     app.store.role(&id).await?.ok_or_else(|| ApiError::not_found(format!("role {id} does not exist")))
 }
@@ -328,7 +328,7 @@ pub struct RoleInput {
 
 fn role_state(input: &RoleInput) -> ApiResult<Value> {
     let mut permissions = input.permissions.clone();
-    if let Some(unknown) = permissions.iter().find(|p| !permission::is_known(p)) {
+    if let Some(unknown) = permissions.iter().find(|p| p.parse::<Permission>().is_err()) {
         return Err(ApiError::validation(format!("'{unknown}' is not a permission")));
     }
     permissions.sort();
@@ -348,7 +348,7 @@ pub async fn create_role(
     input: &RoleInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let after = role_state(input)?;
     let name = after["displayName"].as_str().unwrap_or_default().to_owned();
     gate(app, principal, Proposal::create(ResourceType::Role, &name, after), justification).await
@@ -373,7 +373,7 @@ pub async fn update_role(
     input: &RoleInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = custom_role(app, id).await?;
     let after = role_state(input)?;
     propose(app, principal, ResourceType::Role, Operation::Update, before, after, justification).await
@@ -385,7 +385,7 @@ pub async fn delete_role(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = custom_role(app, id).await?;
     propose(app, principal, ResourceType::Role, Operation::Delete, before, Value::Null, justification).await
 }
@@ -393,12 +393,12 @@ pub async fn delete_role(
 // ---- role assignments ----
 
 pub async fn list_role_assignments(app: &AppState, principal: &Principal) -> ApiResult<Vec<RoleAssignmentRecord>> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     Ok(app.store.role_assignments().await?)
 }
 
 pub async fn get_role_assignment(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RoleAssignmentRecord> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     let id = parse_id(id)?;
     app.store
         .role_assignment(&id)
@@ -439,7 +439,7 @@ pub async fn create_role_assignment(
     input: &AssignmentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let after = assignment_state(app, input).await?;
     let name = after["displayName"].as_str().unwrap_or_default().to_owned();
     gate(app, principal, Proposal::create(ResourceType::RoleAssignment, &name, after), justification).await
@@ -452,7 +452,7 @@ pub async fn update_role_assignment(
     input: &AssignmentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = current(app, ResourceType::RoleAssignment, id).await?;
     let after = assignment_state(app, input).await?;
     propose(app, principal, ResourceType::RoleAssignment, Operation::Update, before, after, justification).await
@@ -465,7 +465,7 @@ pub async fn delete_role_assignment(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = current(app, ResourceType::RoleAssignment, id).await?;
     propose(app, principal, ResourceType::RoleAssignment, Operation::Delete, before, Value::Null, justification).await
 }

@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::notify::EventKind;
+use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
 use countersign_store::{redact_webhook_url, DeliveryRecord, Proposal};
@@ -48,7 +49,7 @@ fn shown(kind: &str, display_name: &str, enabled: bool, url: Option<&str>, signe
 
 /// Every channel, as shown (secrets redacted).
 pub async fn list_channels(app: &AppState, principal: &Principal) -> ApiResult<Vec<Current>> {
-    principal.require("tenantConfiguration.read")?;
+    principal.require(Permission::TenantConfigurationRead)?;
     let mut channels = Vec::new();
     for id in app.store.notification_channel_ids().await? {
         if let Some((state, version)) = app.store.object_state(ResourceType::NotificationChannel, &id).await? {
@@ -59,7 +60,7 @@ pub async fn list_channels(app: &AppState, principal: &Principal) -> ApiResult<V
 }
 
 pub async fn get_channel(app: &AppState, principal: &Principal, id: &str) -> ApiResult<Current> {
-    principal.require("tenantConfiguration.read")?;
+    principal.require(Permission::TenantConfigurationRead)?;
     current(app, ResourceType::NotificationChannel, id).await
 }
 
@@ -70,7 +71,7 @@ pub async fn create_channel(
     input: &ChannelInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let kind = input.kind.clone().unwrap_or_default();
     if !KINDS.contains(&kind.as_str()) {
         return Err(ApiError::validation("kind must be webhook, slack, teams or email"));
@@ -89,7 +90,7 @@ pub async fn update_channel(
     input: &ChannelInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let before = current(app, ResourceType::NotificationChannel, id).await?;
     let kind = before.state["kind"].as_str().unwrap_or_default().to_owned();
     if input.kind.as_deref().is_some_and(|k| k != kind) {
@@ -119,7 +120,7 @@ pub async fn delete_channel(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let before = current(app, ResourceType::NotificationChannel, id).await?;
     propose(app, principal, ResourceType::NotificationChannel, Operation::Delete, before, Value::Null, justification)
         .await
@@ -127,7 +128,7 @@ pub async fn delete_channel(
 
 /// Queues a test message on a channel (e-mail goes to the caller); returns the event id.
 pub async fn test_channel(app: &AppState, principal: &Principal, id: &str) -> ApiResult<String> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let channel = current(app, ResourceType::NotificationChannel, id).await?;
     let recipient = if channel.state["kind"] == "email" {
         Some(principal.account.email.clone().ok_or_else(|| ApiError::validation("set your e-mail address first"))?)
@@ -147,7 +148,7 @@ pub struct DeliveryQuery {
 
 /// Deliveries, newest first, optionally of one status.
 pub async fn deliveries(app: &AppState, principal: &Principal, q: &DeliveryQuery) -> ApiResult<Vec<DeliveryRecord>> {
-    principal.require("tenantConfiguration.read")?;
+    principal.require(Permission::TenantConfigurationRead)?;
     if let Some(status) = q.status.as_deref().filter(|s| !s.is_empty() && !["pending", "delivered", "dead"].contains(s))
     {
         return Err(ApiError::validation(format!("status must be pending, delivered or dead, not '{status}'")));
@@ -157,7 +158,7 @@ pub async fn deliveries(app: &AppState, principal: &Principal, q: &DeliveryQuery
 
 /// Sends an undelivered message again, now.
 pub async fn retry_delivery(app: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     Ok(app.store.retry_delivery(&parse_id(id)?, app.now()).await?)
 }
 

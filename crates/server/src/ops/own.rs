@@ -98,10 +98,8 @@ pub async fn create_token(
         return Err(ApiError::validation("expiresAt must be in the future"));
     }
     let secret = new_token();
-    let record = app
-        .store
-        .create_token(&principal.actor(), &display_name, &sha256_hex(&secret), expires_at, now)
-        .await?;
+    let record =
+        app.store.create_token(&principal.actor(), &display_name, &sha256_hex(&secret), expires_at, now).await?;
     Ok(NewToken { record, secret })
 }
 

@@ -5,6 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::eligibility::ineligibility;
+use countersign_core::permission::Permission;
 use countersign_core::policy::{parse_duration, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::validate;
@@ -19,7 +20,7 @@ pub struct VersionedPolicy {
 
 /// Every access policy.
 pub async fn list(app: &AppState, principal: &Principal) -> ApiResult<Vec<AccessPolicy>> {
-    principal.require("accessPolicies.read")?;
+    principal.require(Permission::AccessPoliciesRead)?;
     Ok(app.store.policies().await?)
 }
 
@@ -36,7 +37,7 @@ pub async fn list_versioned(app: &AppState, principal: &Principal) -> ApiResult<
 
 /// One policy the caller may read.
 pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<VersionedPolicy> {
-    principal.require("accessPolicies.read")?;
+    principal.require(Permission::AccessPoliciesRead)?;
     existing(app, id).await
 }
 
@@ -146,7 +147,7 @@ pub async fn create_policy(
     input: &PolicyInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accessPolicies.create")?;
+    principal.require(Permission::AccessPoliciesCreate)?;
     let policy = proposed(app, "", input).await?;
     let proposal = Proposal::create(ResourceType::AccessPolicy, &policy.display_name, state_of_policy(&policy));
     gate(app, principal, proposal, justification).await
@@ -175,7 +176,7 @@ pub async fn update_policy(
     input: &PolicyInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accessPolicies.update")?;
+    principal.require(Permission::AccessPoliciesUpdate)?;
     let before = existing(app, id).await?;
     let policy = proposed(app, &before.policy.id, input).await?;
     if policy.profile_type != before.policy.profile_type {
@@ -193,7 +194,7 @@ pub async fn delete_policy(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accessPolicies.delete")?;
+    principal.require(Permission::AccessPoliciesDelete)?;
     let before = existing(app, id).await?;
     propose(
         app,

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use axum::http::StatusCode;
-use countersign_core::permission::{read_permission, write_permission};
+use countersign_core::permission::read_permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
 use countersign_store::{Proposal, ResourceRecord};
@@ -80,7 +80,7 @@ pub async fn create_document(
     input: &DocumentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(resource_type, Operation::Create))?;
+    principal.require_may_propose(resource_type, Operation::Create)?;
     let after = proposed_state(resource_type, input, None)?;
     let name = after["name"].as_str().unwrap_or_default().to_owned();
     gate(app, principal, Proposal::create(resource_type, &name, after), justification).await
@@ -94,7 +94,7 @@ pub async fn update_document(
     input: &DocumentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(resource_type, Operation::Update))?;
+    principal.require_may_propose(resource_type, Operation::Update)?;
     let before = current(app, resource_type, id).await?;
     let after = proposed_state(resource_type, input, before.state.get("assignedGroupIds"))?;
     propose(app, principal, resource_type, Operation::Update, before, after, justification).await
@@ -107,7 +107,7 @@ pub async fn delete_document(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(resource_type, Operation::Delete))?;
+    principal.require_may_propose(resource_type, Operation::Delete)?;
     let before = current(app, resource_type, id).await?;
     propose(app, principal, resource_type, Operation::Delete, before, Value::Null, justification).await
 }
@@ -123,7 +123,7 @@ pub async fn assign_document(
     if !resource_type.is_assignable() {
         return Err(ApiError::validation(format!("{resource_type} cannot be assigned to groups")));
     }
-    principal.require(write_permission(resource_type, Operation::Assign))?;
+    principal.require_may_propose(resource_type, Operation::Assign)?;
     let before = current(app, resource_type, id).await?;
     let mut after = before.state.clone();
     after["assignedGroupIds"] = json!(ensure_groups(app, group_ids).await?);
@@ -140,12 +140,7 @@ pub struct NewDevice {
 
 /// Enrolling a device is not protected.
 pub async fn enroll(app: &AppState, principal: &Principal, device: &NewDevice) -> ApiResult<Outcome> {
-    // There is no enrolment permission; any device-management permission will do.
-    if !["devices.wipe", "devices.retire", "devices.delete"].iter().any(|p| principal.has(p)) {
-        return Err(ApiError::forbidden(
-            "enrolling a device needs a device-management permission (devices.wipe, devices.retire or devices.delete)",
-        ));
-    }
+    principal.require_may_propose(ResourceType::Device, Operation::Create)?;
     let name = validate::display_name("name", &device.name)?;
     let os = validate::display_name("os", &device.os)?;
     let owner = device.owner.as_deref().map(|o| validate::display_name("owner", o)).transpose()?;
@@ -171,7 +166,7 @@ pub async fn act_on_device(
     keep_enrollment_data: bool,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(ResourceType::Device, operation))?;
+    principal.require_may_propose(ResourceType::Device, operation)?;
     let before = current(app, ResourceType::Device, id).await?;
     let after = match operation {
         Operation::Delete => Value::Null,

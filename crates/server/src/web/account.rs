@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
+use countersign_core::permission::Permission;
 use maud::html;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -135,7 +136,7 @@ async fn account_page(
                 dt { "Username" } dd { (account.username) }
                 dt { "Display name" } dd { (account.display_name) }
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
-                dt { "Permissions" } dd { (user.principal.permissions.iter().collect::<Vec<_>>().join(", ")) }
+                dt { "Permissions" } dd { (user.principal.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", ")) }
             } }
             h2 { "Notifications" }
             form class="card" method="post" action="/account/notifications" {
