@@ -8,6 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
+use countersign_core::error::ErrorCode;
 use countersign_core::permission::{self, Permission, PermissionSet};
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::DomainError;
@@ -22,20 +23,16 @@ pub struct ApiJson<T>(pub T);
 fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::validation(format!("the request body does not fit: {e}")),
-        _ => ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")),
+        _ => ApiError::new(ErrorCode::MalformedJson, format!("the request body is not valid JSON: {e}")),
     })
 }
 
 async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than the server accepts",
-            )
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the server accepts")
         } else {
-            ApiError::bad_request("malformed_body", rejection.body_text())
+            ApiError::new(ErrorCode::MalformedBody, rejection.body_text())
         }
     })
 }
@@ -88,7 +85,7 @@ fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> ApiResult<T> {
 pub fn parse_id(raw: &str) -> ApiResult<String> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::bad_request("invalid_id", format!("'{raw}' is not a valid id")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, format!("'{raw}' is not a valid id")))
 }
 
 /// How the caller proved who they are.
@@ -192,8 +189,7 @@ impl FromRequestParts<AppState> for Principal {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
                 if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
                     return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "csrf_failed",
+                        ErrorCode::CsrfFailed,
                         "this write needs the X-CSRF-Token header from sign-in",
                     ));
                 }

@@ -9,8 +9,8 @@ use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
-use axum::http::StatusCode;
 use countersign_core::eligibility::AccountKind;
+use countersign_core::error::ErrorCode;
 use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
@@ -103,7 +103,7 @@ pub async fn create_account(
         (AccountKind::Service, None) => None,
     };
     if app.store.account_by_username(&username).await?.is_some() {
-        return Err(ApiError::conflict("conflict", format!("the username '{username}' is taken")));
+        return Err(ApiError::new(ErrorCode::Conflict, format!("the username '{username}' is taken")));
     }
     let after = json!({
         "username": username,
@@ -357,11 +357,7 @@ pub async fn create_role(
 async fn custom_role(app: &AppState, id: &str) -> ApiResult<Current> {
     let role = current(app, ResourceType::Role, id).await?;
     if role.state["builtIn"] == true {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "built_in_role",
-            "built-in roles cannot be changed; create a custom role",
-        ));
+        return Err(ApiError::new(ErrorCode::BuiltInRole, "built-in roles cannot be changed; create a custom role"));
     }
     Ok(role)
 }

@@ -5,7 +5,7 @@ use super::{current, ensure_groups, gate, limit_of, next_cursor, propose, Curren
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
-use axum::http::StatusCode;
+use countersign_core::error::ErrorCode;
 use countersign_core::permission::read_permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
@@ -17,8 +17,7 @@ pub fn document_type(raw: &str) -> ApiResult<ResourceType> {
     match raw.parse::<ResourceType>() {
         Ok(t) if t.is_document_type() => Ok(t),
         _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_type",
+            ErrorCode::UnknownType,
             format!(
                 "'{raw}' is not a resource type; use app, script, compliancePolicy, configurationPolicy or deviceCategory"
             ),
@@ -172,8 +171,8 @@ pub async fn act_on_device(
         Operation::Delete => Value::Null,
         _ => {
             if before.state["state"] != "active" {
-                return Err(ApiError::conflict(
-                    "invalid_device_state",
+                return Err(ApiError::new(
+                    ErrorCode::InvalidDeviceState,
                     format!(
                         "the device is {}; only an active device can be wiped or retired",
                         before.state["state"].as_str().unwrap_or("unknown")

@@ -92,7 +92,7 @@ pub async fn login(
         },
         Err(e) => {
             let mut response = login_form(&next, &form.username, Some(&e.detail));
-            *response.status_mut() = e.status;
+            *response.status_mut() = e.status();
             response
         }
     }
@@ -216,7 +216,7 @@ pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(fo
     user.check_csrf(&form.csrf)?;
     match change_own_password(&app, &user.principal, &form.current, &form.new).await {
         Ok(()) => Ok(see_other("/account", "Your password was changed.")),
-        Err(e) if e.status.is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
+        Err(e) if e.status().is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -289,7 +289,7 @@ pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form):
             Ok(outcome) => {
                 Ok(after_change(&user, outcome, "/policies", &format!("Save access policy “{}”", form.display_name)))
             }
-            Err(e) if e.status.is_client_error() => wizard_page(&app, &user, "review", &form, Some(e.detail)).await,
+            Err(e) if e.status().is_client_error() => wizard_page(&app, &user, "review", &form, Some(e.detail)).await,
             Err(e) => Err(e.into()),
         },
     }

@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
 use countersign_core::diff::{diff, render as render_diff};
+use countersign_core::error::ErrorCode;
 use countersign_core::permission::write_permission;
 use countersign_core::profile::{profile_type_for, Operation, ResourceType};
 use countersign_core::validate;
@@ -483,7 +484,7 @@ async fn save(
             let what = format!("{} “{}”", if id.is_some() { "Edit" } else { "Create" }, input.name.trim());
             Ok(after_change(user, outcome, &target, &what))
         }
-        Err(e) if matches!(e.code, "justification_required" | "justification_too_long") => {
+        Err(e) if matches!(e.code, ErrorCode::JustificationRequired | ErrorCode::JustificationTooLong) => {
             let before = match &id {
                 Some(id) => web(readable(app, &user.principal, resource_type, id).await)?.state,
                 None => Value::Null,
