@@ -1,5 +1,7 @@
 use crate::permission::MissingPermission;
+use crate::profile::ProfileType;
 use crate::request::RequestStatus;
+use crate::state::DeviceLifecycle;
 
 /// Declares [`ErrorCode`] from one table: each code's stable name, the HTTP status an adapter
 /// answers with, and the problem's title.
@@ -95,6 +97,10 @@ pub enum DomainError {
     Validation(String),
     #[error(transparent)]
     MissingPermission(#[from] MissingPermission),
+    #[error("the device is {0}; only an active device can be wiped or retired")]
+    InvalidDeviceState(DeviceLifecycle),
+    #[error("an access policy for {} already exists", .0.display_name())]
+    ProfileTypeTaken(ProfileType),
 }
 
 impl DomainError {
@@ -110,6 +116,8 @@ impl DomainError {
             DomainError::NotTheRequester(_) | DomainError::MissingPermission(_) => ErrorCode::Forbidden,
             DomainError::NoEligibleApprover(_) => ErrorCode::NoEligibleApprover,
             DomainError::Validation(_) => ErrorCode::ValidationFailed,
+            DomainError::InvalidDeviceState(_) => ErrorCode::InvalidDeviceState,
+            DomainError::ProfileTypeTaken(_) => ErrorCode::Conflict,
         }
     }
 }

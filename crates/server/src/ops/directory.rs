@@ -9,6 +9,7 @@ use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
+use countersign_core::accounts::{ensure_not_self, SelfChange};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
 use countersign_core::permission::Permission;
@@ -151,8 +152,8 @@ pub async fn update_account(
         after["email"] = json!(email(patch.email.as_deref())?);
     }
     if let Some(enabled) = patch.enabled {
-        if before.id == principal.account.id && !enabled {
-            return Err(ApiError::validation("you cannot disable your own account"));
+        if !enabled {
+            ensure_not_self(&principal.account.id, &before.id, SelfChange::Disable)?;
         }
         after["enabled"] = json!(enabled);
     }
@@ -180,9 +181,7 @@ pub async fn delete_account(
 ) -> ApiResult<Outcome> {
     principal.require(Permission::AccountsWrite)?;
     let before = current(app, ResourceType::Account, id).await?;
-    if before.id == principal.account.id {
-        return Err(ApiError::validation("you cannot delete your own account"));
-    }
+    ensure_not_self(&principal.account.id, &before.id, SelfChange::Delete)?;
     propose(app, principal, ResourceType::Account, Operation::Delete, before, Value::Null, justification).await
 }
 

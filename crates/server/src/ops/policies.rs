@@ -5,9 +5,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::eligibility::ineligibility;
+use countersign_core::gate::{Gate, Subject};
 use countersign_core::permission::Permission;
 use countersign_core::policy::{parse_duration, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
-use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::policy_set::{ensure_one_per_profile_type, ensure_same_profile_type};
+use countersign_core::profile::{profile_type_for, Operation, ProfileType, ResourceType};
 use countersign_core::validate;
 use countersign_store::{state_of_policy, EligibilityRow, Proposal};
 use serde_json::Value;
@@ -67,9 +69,10 @@ pub async fn with_approvers(app: &AppState, principal: &Principal, id: &str) -> 
     Ok(PolicyWithApprovers { policy, version, approvers })
 }
 
-/// Whether an access policy protects this profile type now.
-pub async fn protects(app: &AppState, profile_type: ProfileType) -> ApiResult<bool> {
-    Ok(app.store.policies().await?.iter().any(|p| p.profile_type == profile_type))
+/// Whether the gate would hold `operation` on a `resource_type` now (shown before saving).
+pub async fn protects(app: &AppState, resource_type: ResourceType, operation: Operation) -> ApiResult<bool> {
+    let subject = Subject::Protectable(profile_type_for(resource_type, operation));
+    Ok(matches!(countersign_core::gate::gate(subject, &app.store.policies().await?), Gate::Hold(_)))
 }
 
 /// The names of the policies whose approvers include this group.
@@ -149,6 +152,8 @@ pub async fn create_policy(
 ) -> ApiResult<Outcome> {
     principal.require(Permission::AccessPoliciesCreate)?;
     let policy = proposed(app, "", input).await?;
+    // Refused now rather than held as a request that could never be applied.
+    ensure_one_per_profile_type(&app.store.policies().await?, &policy)?;
     let proposal = Proposal::create(ResourceType::AccessPolicy, &policy.display_name, state_of_policy(&policy));
     gate(app, principal, proposal, justification).await
 }
@@ -179,9 +184,7 @@ pub async fn update_policy(
     principal.require(Permission::AccessPoliciesUpdate)?;
     let before = existing(app, id).await?;
     let policy = proposed(app, &before.policy.id, input).await?;
-    if policy.profile_type != before.policy.profile_type {
-        return Err(ApiError::validation("a policy's profileType cannot change; create a new policy instead"));
-    }
+    ensure_same_profile_type(&before.policy, &policy)?;
     let after = state_of_policy(&policy);
     propose(app, principal, ResourceType::AccessPolicy, Operation::Update, as_current(&before), after, justification)
         .await

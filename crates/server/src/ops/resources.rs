@@ -8,8 +8,9 @@ use crate::AppState;
 use countersign_core::error::ErrorCode;
 use countersign_core::permission::read_permission;
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::state::DeviceLifecycle;
 use countersign_core::validate;
-use countersign_store::{Proposal, ResourceRecord};
+use countersign_store::{Proposal, ResourceRecord, StoreError};
 use serde_json::{json, Value};
 
 /// A document type from a path segment, or 404 `unknown_type`.
@@ -167,20 +168,13 @@ pub async fn act_on_device(
 ) -> ApiResult<Outcome> {
     principal.require_may_propose(ResourceType::Device, operation)?;
     let before = current(app, ResourceType::Device, id).await?;
-    let after = match operation {
-        Operation::Delete => Value::Null,
-        _ => {
-            if before.state["state"] != "active" {
-                return Err(ApiError::new(
-                    ErrorCode::InvalidDeviceState,
-                    format!(
-                        "the device is {}; only an active device can be wiped or retired",
-                        before.state["state"].as_str().unwrap_or("unknown")
-                    ),
-                ));
-            }
+    let lifecycle: DeviceLifecycle = serde_json::from_value(before.state["state"].clone())
+        .map_err(|e| StoreError::Corrupt(format!("device {}: {e}", before.id)))?;
+    let after = match lifecycle.after(operation).map_err(ApiError::from)? {
+        None => Value::Null,
+        Some(next) => {
             let mut after = before.state.clone();
-            after["state"] = json!(if operation == Operation::Wipe { "wiped" } else { "retired" });
+            after["state"] = json!(next);
             if operation == Operation::Wipe {
                 after["keepEnrollmentData"] = json!(keep_enrollment_data);
             }

@@ -17,7 +17,7 @@ use axum_extra::extract::Form;
 use countersign_core::diff::{diff, render as render_diff};
 use countersign_core::error::ErrorCode;
 use countersign_core::permission::write_permission;
-use countersign_core::profile::{profile_type_for, Operation, ResourceType};
+use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::validate;
 use maud::{html, Markup};
 use serde::Deserialize;
@@ -45,9 +45,9 @@ fn singular(resource_type: ResourceType) -> &'static str {
     }
 }
 
-/// Whether an access policy protects this operation now (shown before saving).
+/// Whether the gate would hold this operation now (shown before saving).
 async fn is_protected(app: &AppState, resource_type: ResourceType, operation: Operation) -> WebResult<bool> {
-    web(crate::ops::policies::protects(app, profile_type_for(resource_type, operation)).await)
+    web(crate::ops::policies::protects(app, resource_type, operation).await)
 }
 
 #[derive(Deserialize, Default)]
