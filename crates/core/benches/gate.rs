@@ -61,7 +61,7 @@ fn policies() -> Vec<AccessPolicy> {
 
 fn role_permissions(display_name: &str) -> PermissionSet {
     let role = BUILT_IN_ROLES.iter().find(|r| r.display_name == display_name).expect("a built-in role");
-    PermissionSet::new((role.permissions)())
+    (role.permissions)().into_iter().collect()
 }
 
 /// 10,000 accounts, each in one approver group and one department group. Most hold the

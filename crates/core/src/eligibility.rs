@@ -1,6 +1,6 @@
 //! R2 (who approves) and R14 (protection must not lock the tenant).
 
-use crate::permission::{read_permission, PermissionSet, MAA_APPROVE};
+use crate::permission::{read_permission, Permission, PermissionSet, MAA_APPROVE};
 use crate::profile::ResourceType;
 use crate::DomainError;
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,7 @@ pub enum Ineligibility {
     Disabled,
     NotInApproverGroup,
     LacksApprovePermission,
-    LacksReadPermission { permission: String },
+    LacksReadPermission { permission: Permission },
 }
 
 impl fmt::Display for Ineligibility {
@@ -77,7 +77,7 @@ pub fn ineligibility(
     }
     let read = read_permission(resource_type);
     if !candidate.permissions.has(read) {
-        reasons.push(Ineligibility::LacksReadPermission { permission: read.to_owned() });
+        reasons.push(Ineligibility::LacksReadPermission { permission: read });
     }
     reasons
 }
@@ -165,7 +165,7 @@ mod tests {
         let blind = candidate("b", &["maa.approve"]);
         assert_eq!(
             ineligibility(&blind, &groups(), ResourceType::Script),
-            vec![Ineligibility::LacksReadPermission { permission: "scripts.read".into() }]
+            vec![Ineligibility::LacksReadPermission { permission: Permission::ScriptsRead }]
         );
     }
 

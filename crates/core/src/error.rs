@@ -1,4 +1,76 @@
+use crate::permission::MissingPermission;
+use crate::profile::ProfileType;
 use crate::request::RequestStatus;
+use crate::state::DeviceLifecycle;
+
+/// Declares [`ErrorCode`] from one table: each code's stable name, the HTTP status an adapter
+/// answers with, and the problem's title.
+macro_rules! error_codes {
+    ( $( $(#[$meta:meta])* $variant:ident = $name:literal, $status:literal, $title:literal; )+ ) => {
+        crate::named_enum! {
+            /// The stable `code` of every error Countersign answers with (problem+json `code`).
+            pub enum ErrorCode: "error code" {
+                $( $(#[$meta])* $variant = $name ),+
+            }
+        }
+
+        impl ErrorCode {
+            /// The HTTP status that goes with the code.
+            pub const fn http_status(self) -> u16 {
+                match self {
+                    $( ErrorCode::$variant => $status ),+
+                }
+            }
+
+            /// The problem's title: the same for every occurrence of the code (RFC 9457).
+            pub const fn title(self) -> &'static str {
+                match self {
+                    $( ErrorCode::$variant => $title ),+
+                }
+            }
+        }
+    };
+}
+
+/// A code equals its name, so a test can say `assert_eq!(error.code(), "invalid_transition")`.
+impl PartialEq<&str> for ErrorCode {
+    fn eq(&self, name: &&str) -> bool {
+        self.as_str() == *name
+    }
+}
+
+error_codes! {
+    MalformedJson = "malformed_json", 400, "Malformed JSON";
+    MalformedBody = "malformed_body", 400, "Malformed body";
+    InvalidId = "invalid_id", 400, "Invalid id";
+    InvalidQuery = "invalid_query", 400, "Invalid query";
+    ValidationFailed = "validation_failed", 400, "Validation failed";
+    JustificationRequired = "justification_required", 400, "Justification required";
+    JustificationTooLong = "justification_too_long", 400, "Justification too long";
+    NotesTooLong = "notes_too_long", 400, "Notes too long";
+    Unauthenticated = "unauthenticated", 401, "Unauthenticated";
+    Forbidden = "forbidden", 403, "Forbidden";
+    CsrfFailed = "csrf_failed", 403, "CSRF check failed";
+    WrongPassword = "wrong_password", 403, "Wrong password";
+    SelfApprovalForbidden = "self_approval_forbidden", 403, "Self-approval forbidden";
+    NotAnApprover = "not_an_approver", 403, "Not an approver";
+    NotTheRequester = "not_the_requester", 403, "Not the requester";
+    BuiltInRole = "built_in_role", 403, "Built-in role";
+    NotFound = "not_found", 404, "Not found";
+    UnknownType = "unknown_type", 404, "Unknown resource type";
+    MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
+    Conflict = "conflict", 409, "Conflict";
+    StaleObject = "stale_object", 409, "Stale object";
+    RequestOpenForObject = "request_open_for_object", 409, "Request open for object";
+    InvalidTransition = "invalid_transition", 409, "Invalid transition";
+    AlreadyApproved = "already_approved", 409, "Already approved";
+    InvalidDeviceState = "invalid_device_state", 409, "Invalid device state";
+    PayloadTooLarge = "payload_too_large", 413, "Payload too large";
+    NoEligibleApprover = "no_eligible_approver", 422, "No eligible approver";
+    TooManyAttempts = "too_many_attempts", 429, "Too many attempts";
+    InternalError = "internal_error", 500, "Internal error";
+    Unavailable = "unavailable", 503, "Unavailable";
+}
 
 /// A rule said no. Each variant has a stable `code` that the HTTP layer puts in problem+json.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,21 +95,85 @@ pub enum DomainError {
     NoEligibleApprover(String),
     #[error("{0}")]
     Validation(String),
+    #[error(transparent)]
+    MissingPermission(#[from] MissingPermission),
+    #[error("the device is {0}; only an active device can be wiped or retired")]
+    InvalidDeviceState(DeviceLifecycle),
+    #[error("an access policy for {} already exists", .0.display_name())]
+    ProfileTypeTaken(ProfileType),
 }
 
 impl DomainError {
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            DomainError::JustificationRequired => "justification_required",
-            DomainError::JustificationTooLong(_) => "justification_too_long",
-            DomainError::NotesTooLong(_) => "notes_too_long",
-            DomainError::InvalidTransition { .. } => "invalid_transition",
-            DomainError::SelfApprovalForbidden => "self_approval_forbidden",
-            DomainError::NotAnApprover(_) => "not_an_approver",
-            DomainError::AlreadyApproved => "already_approved",
-            DomainError::NotTheRequester(_) => "forbidden",
-            DomainError::NoEligibleApprover(_) => "no_eligible_approver",
-            DomainError::Validation(_) => "validation_failed",
+            DomainError::JustificationRequired => ErrorCode::JustificationRequired,
+            DomainError::JustificationTooLong(_) => ErrorCode::JustificationTooLong,
+            DomainError::NotesTooLong(_) => ErrorCode::NotesTooLong,
+            DomainError::InvalidTransition { .. } => ErrorCode::InvalidTransition,
+            DomainError::SelfApprovalForbidden => ErrorCode::SelfApprovalForbidden,
+            DomainError::NotAnApprover(_) => ErrorCode::NotAnApprover,
+            DomainError::AlreadyApproved => ErrorCode::AlreadyApproved,
+            DomainError::NotTheRequester(_) | DomainError::MissingPermission(_) => ErrorCode::Forbidden,
+            DomainError::NoEligibleApprover(_) => ErrorCode::NoEligibleApprover,
+            DomainError::Validation(_) => ErrorCode::ValidationFailed,
+            DomainError::InvalidDeviceState(_) => ErrorCode::InvalidDeviceState,
+            DomainError::ProfileTypeTaken(_) => ErrorCode::Conflict,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Clients depend on these pairs: a change here is a breaking change of the API.
+    const CODES_AND_STATUSES: &[(&str, u16)] = &[
+        ("malformed_json", 400),
+        ("malformed_body", 400),
+        ("invalid_id", 400),
+        ("invalid_query", 400),
+        ("validation_failed", 400),
+        ("justification_required", 400),
+        ("justification_too_long", 400),
+        ("notes_too_long", 400),
+        ("unauthenticated", 401),
+        ("forbidden", 403),
+        ("csrf_failed", 403),
+        ("wrong_password", 403),
+        ("self_approval_forbidden", 403),
+        ("not_an_approver", 403),
+        ("not_the_requester", 403),
+        ("built_in_role", 403),
+        ("not_found", 404),
+        ("unknown_type", 404),
+        ("method_not_allowed", 405),
+        ("conflict", 409),
+        ("stale_object", 409),
+        ("request_open_for_object", 409),
+        ("invalid_transition", 409),
+        ("already_approved", 409),
+        ("invalid_device_state", 409),
+        ("payload_too_large", 413),
+        ("no_eligible_approver", 422),
+        ("too_many_attempts", 429),
+        ("internal_error", 500),
+        ("unavailable", 503),
+    ];
+
+    #[test]
+    fn every_code_keeps_its_name_and_status() {
+        let pinned: Vec<(&str, u16)> = ErrorCode::ALL.iter().map(|c| (c.as_str(), c.http_status())).collect();
+        assert_eq!(pinned, CODES_AND_STATUSES);
+        for code in ErrorCode::ALL {
+            assert!(!code.title().is_empty(), "{code}");
+        }
+    }
+
+    #[test]
+    fn rule_errors_carry_their_codes() {
+        assert_eq!(DomainError::JustificationRequired.code(), ErrorCode::JustificationRequired);
+        assert_eq!(DomainError::NotTheRequester("cancel").code(), ErrorCode::Forbidden);
+        assert_eq!(DomainError::Validation("x".into()).code().http_status(), 400);
+        assert_eq!(DomainError::NoEligibleApprover("x".into()).code().http_status(), 422);
     }
 }

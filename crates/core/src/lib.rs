@@ -6,15 +6,19 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod accounts;
 pub mod audit;
+pub mod capabilities;
 pub mod diff;
 pub mod eligibility;
 pub mod error;
 pub mod gate;
+pub mod list_window;
 pub mod names;
 pub mod notify;
 pub mod permission;
 pub mod policy;
+pub mod policy_set;
 pub mod profile;
 pub mod request;
 pub mod state;

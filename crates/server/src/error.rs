@@ -3,14 +3,14 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_core::error::ErrorCode;
 use countersign_core::DomainError;
 use countersign_store::StoreError;
 use serde_json::{json, Value};
 
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     /// Extra members of the problem object, such as the open request's id.
     pub extra: Option<Value>,
@@ -18,57 +18,39 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        ApiError { status, code, detail: detail.into(), extra: None, retry_after: None }
-    }
-
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, code, detail)
+    pub fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+        ApiError { code, detail: detail.into(), extra: None, retry_after: None }
     }
 
     pub fn validation(detail: impl Into<String>) -> Self {
-        Self::bad_request("validation_failed", detail)
+        Self::new(ErrorCode::ValidationFailed, detail)
     }
 
     pub fn unauthenticated(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthenticated", detail)
+        Self::new(ErrorCode::Unauthenticated, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        Self::new(ErrorCode::Forbidden, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
-    }
-
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, code, detail)
+        Self::new(ErrorCode::NotFound, detail)
     }
 
     fn internal() -> Self {
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "an internal error occurred; it has been logged")
+        Self::new(ErrorCode::InternalError, "an internal error occurred; it has been logged")
     }
 
-    fn title(&self) -> &'static str {
-        self.status.canonical_reason().unwrap_or("Error")
+    /// The HTTP status, from the code's row in `ErrorCode`'s table.
+    pub fn status(&self) -> StatusCode {
+        StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 }
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        let status = match &e {
-            DomainError::SelfApprovalForbidden | DomainError::NotAnApprover(_) | DomainError::NotTheRequester(_) => {
-                StatusCode::FORBIDDEN
-            }
-            DomainError::InvalidTransition { .. } | DomainError::AlreadyApproved => StatusCode::CONFLICT,
-            DomainError::NoEligibleApprover(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            DomainError::JustificationRequired
-            | DomainError::JustificationTooLong(_)
-            | DomainError::NotesTooLong(_)
-            | DomainError::Validation(_) => StatusCode::BAD_REQUEST,
-        };
-        ApiError::new(status, e.code(), e.to_string())
+        ApiError::new(e.code(), e.to_string())
     }
 }
 
@@ -78,17 +60,16 @@ impl From<StoreError> for ApiError {
             StoreError::Domain(d) => d.into(),
             StoreError::NotFound(detail) => ApiError::not_found(detail),
             StoreError::RequestOpen { ref request_id, .. } => {
-                let mut err = ApiError::conflict("request_open_for_object", e.to_string());
+                let mut err = ApiError::new(ErrorCode::RequestOpenForObject, e.to_string());
                 err.extra = Some(json!({ "requestId": request_id }));
                 err
             }
-            StoreError::Stale(detail) => ApiError::conflict("stale_object", detail),
-            StoreError::Conflict(detail) => ApiError::conflict("conflict", detail),
+            StoreError::Stale(detail) => ApiError::new(ErrorCode::StaleObject, detail),
+            StoreError::Conflict(detail) => ApiError::new(ErrorCode::Conflict, detail),
             StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "database unavailable");
                 let mut err = ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "unavailable",
+                    ErrorCode::Unavailable,
                     "the database is unavailable; nothing was changed, try again",
                 );
                 err.retry_after = Some(1);
@@ -104,23 +85,24 @@ impl From<StoreError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let status = self.status();
         let mut body = json!({
-            "type": format!("https://countersign.dev/problems/{}", self.code.replace('_', "-")),
-            "title": self.title(),
-            "status": self.status.as_u16(),
+            "type": format!("https://countersign.dev/problems/{}", self.code.as_str().replace('_', "-")),
+            "title": self.code.title(),
+            "status": status.as_u16(),
             "detail": self.detail,
             "code": self.code,
         });
         if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
             map.extend(extra);
         }
-        let mut response = (self.status, body.to_string()).into_response();
+        let mut response = (status, body.to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.status == StatusCode::UNAUTHORIZED {
+        if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"countersign\""));
         }
         response
@@ -156,8 +138,16 @@ mod tests {
             (StoreError::Corrupt("secret detail".into()).into(), 500, "internal_error"),
         ];
         for (err, status, code) in cases {
-            assert_eq!((err.status.as_u16(), err.code), (status, code));
+            assert_eq!((err.status().as_u16(), err.code.as_str()), (status, code));
             assert!(!err.detail.contains("secret detail"), "internal details are not shown");
+        }
+    }
+
+    #[test]
+    fn every_code_has_a_real_http_status() {
+        for code in ErrorCode::ALL {
+            let status = StatusCode::from_u16(code.http_status()).map(|s| s.canonical_reason());
+            assert!(matches!(status, Ok(Some(_))), "{code}");
         }
     }
 }

@@ -8,7 +8,10 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
-use countersign_core::permission::PermissionSet;
+use countersign_core::error::ErrorCode;
+use countersign_core::permission::{self, Permission, PermissionSet};
+use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::DomainError;
 use countersign_store::{AccountAccess, AccountRecord, Actor};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
@@ -20,20 +23,16 @@ pub struct ApiJson<T>(pub T);
 fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::validation(format!("the request body does not fit: {e}")),
-        _ => ApiError::bad_request("malformed_json", format!("the request body is not valid JSON: {e}")),
+        _ => ApiError::new(ErrorCode::MalformedJson, format!("the request body is not valid JSON: {e}")),
     })
 }
 
 async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
     Bytes::from_request(req, state).await.map_err(|rejection| {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "the request body is larger than the server accepts",
-            )
+            ApiError::new(ErrorCode::PayloadTooLarge, "the request body is larger than the server accepts")
         } else {
-            ApiError::bad_request("malformed_body", rejection.body_text())
+            ApiError::new(ErrorCode::MalformedBody, rejection.body_text())
         }
     })
 }
@@ -86,7 +85,7 @@ fn serde_urlencoded_compat<T: DeserializeOwned>(query: &str) -> ApiResult<T> {
 pub fn parse_id(raw: &str) -> ApiResult<String> {
     uuid::Uuid::parse_str(raw)
         .map(|u| u.hyphenated().to_string())
-        .map_err(|_| ApiError::bad_request("invalid_id", format!("'{raw}' is not a valid id")))
+        .map_err(|_| ApiError::new(ErrorCode::InvalidId, format!("'{raw}' is not a valid id")))
 }
 
 /// How the caller proved who they are.
@@ -108,6 +107,13 @@ pub struct Principal {
 impl Principal {
     /// The caller with the groups and permissions they hold now (read with the credential).
     pub fn new(access: AccountAccess, credential: Credential) -> Principal {
+        for unknown in access.permissions.unknown() {
+            tracing::warn!(
+                account = %access.account.id,
+                permission = unknown,
+                "a role grants a permission this version does not know; it is ignored"
+            );
+        }
         Principal { account: access.account, permissions: access.permissions, group_ids: access.group_ids, credential }
     }
 
@@ -115,17 +121,18 @@ impl Principal {
         self.account.actor()
     }
 
-    pub fn has(&self, permission: &str) -> bool {
+    pub fn has(&self, permission: Permission) -> bool {
         self.permissions.has(permission)
     }
 
     /// Permission checks come before MAA: without the permission, 403, not a request.
-    pub fn require(&self, permission: &str) -> ApiResult<()> {
-        if self.has(permission) {
-            Ok(())
-        } else {
-            Err(ApiError::forbidden(format!("this needs the permission {permission}")))
-        }
+    pub fn require(&self, permission: Permission) -> ApiResult<()> {
+        Ok(self.permissions.require(permission).map_err(DomainError::from)?)
+    }
+
+    /// What proposing `operation` on `resource_type` needs (core's `may_propose`), as a 403.
+    pub fn require_may_propose(&self, resource_type: ResourceType, operation: Operation) -> ApiResult<()> {
+        Ok(permission::may_propose(&self.permissions, resource_type, operation).map_err(DomainError::from)?)
     }
 
     pub fn candidate(&self) -> Candidate {
@@ -182,8 +189,7 @@ impl FromRequestParts<AppState> for Principal {
                 let sent = parts.headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or_default();
                 if !bool::from(sent.as_bytes().ct_eq(session.csrf_token.as_bytes())) {
                     return Err(ApiError::new(
-                        StatusCode::FORBIDDEN,
-                        "csrf_failed",
+                        ErrorCode::CsrfFailed,
                         "this write needs the X-CSRF-Token header from sign-in",
                     ));
                 }

@@ -3,10 +3,11 @@
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
+use countersign_core::error::ErrorCode;
 use serde_json::{json, Value};
 
 /// `GET /healthz`: the process answers.
@@ -18,7 +19,7 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(app): State<AppState>) -> ApiResult<Json<Value>> {
     app.store.ping().await.map_err(|e| {
         tracing::warn!(error = %e, "not ready");
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "the database is not reachable")
+        ApiError::new(ErrorCode::Unavailable, "the database is not reachable")
     })?;
     Ok(Json(json!({"status": "ready"})))
 }

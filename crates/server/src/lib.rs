@@ -19,8 +19,9 @@ pub mod time;
 pub mod web;
 
 use axum::extract::DefaultBodyLimit;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::Router;
+use countersign_core::error::ErrorCode;
 use countersign_core::{Clock, Millis};
 use countersign_store::Store;
 use secrecy::SecretString;
@@ -107,11 +108,7 @@ pub fn router(state: AppState) -> Router {
         .merge(graph::routes())
         .fallback(web::fallback)
         .method_not_allowed_fallback(|| async {
-            error::ApiError::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "this endpoint does not accept that method",
-            )
+            error::ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not accept that method")
         })
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -1,6 +1,7 @@
 //! Store-level rules on every backend: what the database itself guarantees, below the HTTP layer.
 
 use countersign_core::eligibility::AccountKind;
+use countersign_core::permission::{Permission, PermissionSet};
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::ObjectState;
 use countersign_store::backend_tests;
@@ -14,6 +15,11 @@ const NOW: i64 = 1_800_000_000_000;
 /// A typed state from the JSON the API would show.
 fn state(resource_type: ResourceType, value: serde_json::Value) -> ObjectState {
     ObjectState::from_json(resource_type, value).unwrap()
+}
+
+/// Every permission, as the Administrator role holds them.
+fn administrator() -> PermissionSet {
+    PermissionSet::new(Permission::ALL.map(|p| p.as_str()))
 }
 
 fn actor() -> Actor {
@@ -59,7 +65,9 @@ backend_tests!(r4_the_partial_unique_index_refuses_a_second_open_request_even_by
 async fn r4_the_partial_unique_index_refuses_a_second_open_request_even_bypassing_the_code(backend: TestBackend) {
     let database = TestDatabase::create(backend).await;
     let (store, app) = protected_app(&database).await;
-    let Submitted::Held(request) = store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap() else {
+    let Submitted::Held(request) =
+        store.submit(&actor(), &administrator(), update(&app, "2"), Some("j"), NOW).await.unwrap()
+    else {
         panic!("an update of a protected app is held");
     };
     use sqlx::{Connection, Executor};
@@ -81,8 +89,9 @@ async fn r4_r13_concurrent_submissions_hold_one_and_keep_one_audit_chain(backend
     let database = TestDatabase::create(backend).await;
     let (store, app) = protected_app(&database).await;
     let versions: Vec<String> = (0..30).map(|i| i.to_string()).collect();
-    let actor = actor();
-    let results = join_all(versions.iter().map(|v| store.submit(&actor, update(&app, v), Some("j"), NOW))).await;
+    let (actor, administrator) = (actor(), administrator());
+    let results =
+        join_all(versions.iter().map(|v| store.submit(&actor, &administrator, update(&app, v), Some("j"), NOW))).await;
     let held = results.iter().filter(|r| matches!(r, Ok(Submitted::Held(_)))).count();
     let refused = results.iter().filter(|r| matches!(r, Err(StoreError::RequestOpen { .. }))).count();
     assert_eq!((held, refused), (1, 29), "{backend:?}");
@@ -96,7 +105,7 @@ backend_tests!(r11_concurrent_sweeps_expire_each_request_once, worker_threads = 
 async fn r11_concurrent_sweeps_expire_each_request_once(backend: TestBackend) {
     let database = TestDatabase::create(backend).await;
     let (store, app) = protected_app(&database).await;
-    store.submit(&actor(), update(&app, "2"), Some("j"), NOW).await.unwrap();
+    store.submit(&actor(), &administrator(), update(&app, "2"), Some("j"), NOW).await.unwrap();
     let later = NOW + countersign_core::MILLIS_PER_DAY;
     let swept: u64 = join_all((0..6).map(|_| store.expire_due(later))).await.into_iter().map(Result::unwrap).sum();
     assert_eq!(swept, 1, "{backend:?}");
@@ -123,7 +132,7 @@ async fn r12_a_proposal_from_a_stale_read_is_refused_before_it_is_held(backend: 
     let (store, app) = protected_app(&database).await;
     let mut stale = update(&app, "2");
     stale.before_version = 0;
-    let refused = store.submit(&actor(), stale, Some("j"), NOW).await.unwrap_err();
+    let refused = store.submit(&actor(), &administrator(), stale, Some("j"), NOW).await.unwrap_err();
     assert!(matches!(refused, StoreError::Stale(_)), "{refused}");
     database.drop_database().await;
 }
@@ -216,8 +225,8 @@ backend_tests!(a_taken_username_is_refused_by_its_unique_index_as_a_conflict);
 async fn a_taken_username_is_refused_by_its_unique_index_as_a_conflict(backend: TestBackend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-    store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap();
-    let refused = store.submit(&actor(), new_account("alice"), None, NOW).await.unwrap_err();
+    store.submit(&actor(), &administrator(), new_account("alice"), None, NOW).await.unwrap();
+    let refused = store.submit(&actor(), &administrator(), new_account("alice"), None, NOW).await.unwrap_err();
     assert!(
         matches!(&refused, StoreError::Conflict(m) if m == "the username 'alice' is taken"),
         "{backend:?}: {refused:?}"
@@ -250,5 +259,30 @@ async fn a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_
         matches!(&refused, StoreError::Conflict(m) if m.starts_with("an access policy for") && m.ends_with("already exists")),
         "{backend:?}: {refused:?}"
     );
+    database.drop_database().await;
+}
+
+backend_tests!(the_gate_itself_refuses_a_change_its_caller_may_not_propose);
+async fn the_gate_itself_refuses_a_change_its_caller_may_not_propose(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, app) = protected_app(&database).await;
+    let audit_before = store.audit_count().await.unwrap();
+    // A reader of apps, and an Application Manager of another kind of object: neither may write apps.
+    for held in [PermissionSet::new(["apps.read"]), PermissionSet::new(["scripts.write", "devices.wipe"])] {
+        let refused = store.submit(&actor(), &held, update(&app, "2"), Some("j"), NOW).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Domain(countersign_core::DomainError::MissingPermission(_))),
+            "{backend:?}: {refused:?}"
+        );
+    }
+    let enroll = Proposal::create(
+        ResourceType::Device,
+        state(ResourceType::Device, json!({"name": "PC-9", "os": "Windows 11", "owner": null, "state": "active"})),
+    );
+    let refused = store.submit(&actor(), &PermissionSet::new(["devices.read"]), enroll.clone(), None, NOW).await;
+    assert!(refused.is_err(), "{backend:?}: enrolling needs a device-management permission");
+    assert_eq!(store.audit_count().await.unwrap(), audit_before, "{backend:?}: nothing was recorded, nothing held");
+    let applied = store.submit(&actor(), &PermissionSet::new(["devices.retire"]), enroll, None, NOW).await.unwrap();
+    assert!(matches!(applied, Submitted::Applied { .. }), "{backend:?}: any device action permission enrols");
     database.drop_database().await;
 }

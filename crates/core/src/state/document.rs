@@ -1,5 +1,7 @@
 //! Apps, scripts, compliance and configuration policies, device categories and devices.
 
+use crate::profile::Operation;
+use crate::DomainError;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -33,6 +35,20 @@ crate::named_enum! {
     }
 }
 
+impl DeviceLifecycle {
+    /// The state a device action leaves the device in; `None` once it is deleted. Deleting is
+    /// allowed in any state; wiping and retiring only an active device.
+    pub fn after(self, action: Operation) -> Result<Option<DeviceLifecycle>, DomainError> {
+        match (self, action) {
+            (_, Operation::Delete) => Ok(None),
+            (DeviceLifecycle::Active, Operation::Wipe) => Ok(Some(DeviceLifecycle::Wiped)),
+            (DeviceLifecycle::Active, Operation::Retire) => Ok(Some(DeviceLifecycle::Retired)),
+            (state, Operation::Wipe | Operation::Retire) => Err(DomainError::InvalidDeviceState(state)),
+            (_, other) => Err(DomainError::Validation(format!("{other} is not a device action"))),
+        }
+    }
+}
+
 /// An enrolled device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -45,4 +61,29 @@ pub struct DeviceState {
     /// never stored on the device.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_enrollment_data: Option<bool>,
+}
+
+#[cfg(test)]
+mod lifecycle_tests {
+    use super::*;
+
+    #[test]
+    fn only_an_active_device_is_wiped_or_retired_and_any_device_is_deleted() {
+        use DeviceLifecycle::*;
+        assert_eq!(Active.after(Operation::Wipe), Ok(Some(Wiped)));
+        assert_eq!(Active.after(Operation::Retire), Ok(Some(Retired)));
+        for state in DeviceLifecycle::ALL {
+            assert_eq!(state.after(Operation::Delete), Ok(None), "{state}");
+        }
+        for state in [Wiped, Retired] {
+            for action in [Operation::Wipe, Operation::Retire] {
+                assert_eq!(state.after(action), Err(DomainError::InvalidDeviceState(state)), "{state} {action}");
+            }
+        }
+        assert_eq!(
+            Wiped.after(Operation::Retire).unwrap_err().to_string(),
+            "the device is wiped; only an active device can be wiped or retired"
+        );
+        assert!(Active.after(Operation::Update).is_err(), "not a device action");
+    }
 }

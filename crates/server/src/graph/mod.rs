@@ -21,6 +21,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_core::eligibility::AccountKind;
+use countersign_core::error::ErrorCode;
+use countersign_core::permission::Permission;
 use countersign_core::policy::{format_duration, AccessPolicy};
 use countersign_core::profile::ProfileType;
 use countersign_core::request::{Decision, RequestStatus};
@@ -77,11 +79,7 @@ async fn not_found() -> GraphError {
 }
 
 async fn not_allowed() -> GraphError {
-    GraphError(ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this endpoint does not accept that method",
-    ))
+    GraphError(ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not accept that method"))
 }
 
 /// What a response needs to know about where it was asked.
@@ -338,7 +336,7 @@ async fn update(
 ) -> GraphResult<Response> {
     let ctx = Ctx::new(&app, &headers, &uri);
     body.only("microsoft.graph.operationApprovalPolicy", POLICY_WRITABLE)?;
-    principal.require("accessPolicies.update")?;
+    principal.require(Permission::AccessPoliciesUpdate)?;
     let current = existing(&app, &id).await?.policy;
     let profile_type = body_profile_type(&body)?.unwrap_or(current.profile_type);
     let input = PolicyInput {
@@ -493,8 +491,7 @@ async fn request_function(
             let record = visible_request(&app, &principal, &id).await?;
             if record.requested_by != principal.account.id {
                 return Err(GraphError(ApiError::new(
-                    StatusCode::FORBIDDEN,
-                    "not_the_requester",
+                    ErrorCode::NotTheRequester,
                     "only the requester can cancel their request",
                 )));
             }

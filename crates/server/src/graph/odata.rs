@@ -9,6 +9,7 @@ use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use countersign_core::error::ErrorCode;
 use countersign_core::request::RequestStatus;
 use countersign_core::Clock;
 use serde_json::{json, Map, Value};
@@ -27,7 +28,7 @@ impl From<ApiError> for GraphError {
 pub type GraphResult<T> = Result<T, GraphError>;
 
 pub fn bad_request(message: impl Into<String>) -> GraphError {
-    GraphError(ApiError::bad_request("invalid_query", message))
+    GraphError(ApiError::new(ErrorCode::InvalidQuery, message))
 }
 
 /// Graph's code for an HTTP status (the codes of Graph's error reference).
@@ -55,19 +56,19 @@ impl GraphError {
         if let (Some(Value::Object(extra)), Value::Object(map)) = (&self.0.extra, &mut inner) {
             map.extend(extra.clone());
         }
-        json!({"error": {"code": graph_code(self.0.status), "message": self.0.detail, "innerError": inner}})
+        json!({"error": {"code": graph_code(self.0.status()), "message": self.0.detail, "innerError": inner}})
     }
 }
 
 impl IntoResponse for GraphError {
     fn into_response(self) -> Response {
-        let mut response = (self.0.status, self.body().to_string()).into_response();
+        let mut response = (self.0.status(), self.body().to_string()).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if let Some(seconds) = self.0.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
-        if self.0.status == StatusCode::UNAUTHORIZED {
+        if self.0.status() == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"countersign\""));
         }
         response

@@ -5,6 +5,7 @@ use crate::error::ApiResult;
 use crate::extract::Principal;
 use crate::AppState;
 use countersign_core::audit::AuditRecord;
+use countersign_core::permission::Permission;
 use countersign_core::Millis;
 use countersign_store::{AuditFilter, VerifyReport};
 
@@ -25,7 +26,7 @@ pub struct AuditQuery {
 
 /// One page of entries, newest first.
 pub async fn entries(app: &AppState, principal: &Principal, q: AuditQuery) -> ApiResult<Paged<AuditRecord>> {
-    principal.require("audit.read")?;
+    principal.require(Permission::AuditRead)?;
     let limit = limit_of(q.limit)?;
     let actor_id = match q.actor {
         Some(actor) if uuid::Uuid::parse_str(&actor).is_ok() => Some(actor),
@@ -52,7 +53,7 @@ pub async fn entries(app: &AppState, principal: &Principal, q: AuditQuery) -> Ap
 
 /// The latest request events, for the home page's activity list; empty without `audit.read`.
 pub async fn recent_request_activity(app: &AppState, principal: &Principal) -> ApiResult<Vec<AuditRecord>> {
-    if !principal.has("audit.read") {
+    if !principal.has(Permission::AuditRead) {
         return Ok(vec![]);
     }
     let filter = AuditFilter { category: Some("request".into()), limit: 10, ..Default::default() };
@@ -61,6 +62,6 @@ pub async fn recent_request_activity(app: &AppState, principal: &Principal) -> A
 
 /// Walks the chain; names the first broken entry.
 pub async fn verify(app: &AppState, principal: &Principal) -> ApiResult<VerifyReport> {
-    principal.require("audit.read")?;
+    principal.require(Permission::AuditRead)?;
     Ok(app.store.verify_audit().await?)
 }

@@ -9,9 +9,10 @@ use crate::auth::{hash_password, new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
-use axum::http::StatusCode;
+use countersign_core::accounts::{ensure_not_self, SelfChange};
 use countersign_core::eligibility::AccountKind;
-use countersign_core::permission;
+use countersign_core::error::ErrorCode;
+use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{
     AccountState, GroupMember, GroupState, ObjectState, PasswordChange, RoleAssignmentState, RoleState,
@@ -26,7 +27,7 @@ pub async fn list_accounts(
     principal: &Principal,
     page: &PageRequest,
 ) -> ApiResult<Paged<AccountRecord>> {
-    principal.require("accounts.read")?;
+    principal.require(Permission::AccountsRead)?;
     let limit = limit_of(page.limit)?;
     let after = page.cursor.as_deref().map(parse_id).transpose()?;
     let items = app.store.accounts(after.as_deref(), limit).await?;
@@ -44,7 +45,7 @@ pub struct AccountWithGroups {
 pub async fn get_account(app: &AppState, principal: &Principal, id: &str) -> ApiResult<AccountWithGroups> {
     let id = parse_id(id)?;
     if id != principal.account.id {
-        principal.require("accounts.read")?;
+        principal.require(Permission::AccountsRead)?;
     }
     let account =
         app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
@@ -89,7 +90,7 @@ pub async fn create_account(
     input: &NewAccount,
     justification: Option<String>,
 ) -> ApiResult<CreatedAccount> {
-    principal.require("accounts.write")?;
+    principal.require(Permission::AccountsWrite)?;
     let kind = AccountKind::parse(&input.kind)?;
     let username = validate::username(&input.username)?;
     let display_name = validate::display_name("displayName", &input.display_name)?;
@@ -105,7 +106,7 @@ pub async fn create_account(
         (AccountKind::Service, None) => None,
     };
     if app.store.account_by_username(&username).await?.is_some() {
-        return Err(ApiError::conflict("conflict", format!("the username '{username}' is taken")));
+        return Err(ApiError::new(ErrorCode::Conflict, format!("the username '{username}' is taken")));
     }
     let after = ObjectState::Account(AccountState {
         username,
@@ -144,7 +145,7 @@ pub async fn update_account(
     patch: &AccountPatch,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accounts.write")?;
+    principal.require(Permission::AccountsWrite)?;
     let before = current(app, ResourceType::Account, id).await?;
     let ObjectState::Account(account) = &before.state else { return Err(wrong_state(&before)) };
     let mut after = account.clone();
@@ -155,8 +156,8 @@ pub async fn update_account(
         after.email = email(patch.email.as_deref())?;
     }
     if let Some(enabled) = patch.enabled {
-        if before.id == principal.account.id && !enabled {
-            return Err(ApiError::validation("you cannot disable your own account"));
+        if !enabled {
+            ensure_not_self(&principal.account.id, &before.id, SelfChange::Disable)?;
         }
         after.enabled = enabled;
     }
@@ -183,18 +184,16 @@ pub async fn delete_account(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accounts.write")?;
+    principal.require(Permission::AccountsWrite)?;
     let before = current(app, ResourceType::Account, id).await?;
-    if before.id == principal.account.id {
-        return Err(ApiError::validation("you cannot delete your own account"));
-    }
+    ensure_not_self(&principal.account.id, &before.id, SelfChange::Delete)?;
     propose(app, principal, ResourceType::Account, Operation::Delete, before, None, justification).await
 }
 
 // ---- groups ----
 
 pub async fn list_groups(app: &AppState, principal: &Principal, page: &PageRequest) -> ApiResult<Paged<GroupRecord>> {
-    principal.require("groups.read")?;
+    principal.require(Permission::GroupsRead)?;
     let limit = limit_of(page.limit)?;
     let after = page.cursor.as_deref().map(parse_id).transpose()?;
     let items = app.store.groups(after.as_deref(), limit).await?;
@@ -215,7 +214,7 @@ pub struct GroupWithMembers {
 }
 
 pub async fn get_group(app: &AppState, principal: &Principal, id: &str) -> ApiResult<GroupWithMembers> {
-    principal.require("groups.read")?;
+    principal.require(Permission::GroupsRead)?;
     let id = parse_id(id)?;
     let group = app.store.group(&id).await?.ok_or_else(|| ApiError::not_found(format!("group {id} does not exist")))?;
     let members = app.store.group_members(&id).await?;
@@ -236,7 +235,7 @@ pub async fn create_group(
     input: &NewGroup,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let display_name = validate::display_name("displayName", &input.display_name)?;
     let description = validate::description(input.description.as_deref())?;
     let after = ObjectState::Group(GroupState { display_name, description, members: vec![] });
@@ -257,7 +256,7 @@ pub async fn update_group(
     patch: &GroupPatch,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let before = current(app, ResourceType::Group, id).await?;
     let ObjectState::Group(group) = &before.state else { return Err(wrong_state(&before)) };
     let mut after = group.clone();
@@ -277,7 +276,7 @@ pub async fn delete_group(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let before = current(app, ResourceType::Group, id).await?;
     propose(app, principal, ResourceType::Group, Operation::Delete, before, None, justification).await
 }
@@ -291,7 +290,7 @@ pub async fn set_members(
     member_ids: &[String],
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("groups.write")?;
+    principal.require(Permission::GroupsWrite)?;
     let before = current(app, ResourceType::Group, id).await?;
     let ObjectState::Group(group) = &before.state else { return Err(wrong_state(&before)) };
     let mut members = Vec::new();
@@ -315,12 +314,12 @@ pub async fn set_members(
 
 /// Every role, built-in ones first.
 pub async fn list_roles(app: &AppState, principal: &Principal) -> ApiResult<Vec<RoleRecord>> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     Ok(app.store.roles().await?)
 }
 
 pub async fn get_role(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RoleRecord> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     let id = parse_id(id)?;
     app.store.role(&id).await?.ok_or_else(|| ApiError::not_found(format!("role {id} does not exist")))
 }
@@ -335,7 +334,7 @@ pub struct RoleInput {
 
 fn role_state(input: &RoleInput) -> ApiResult<ObjectState> {
     let mut permissions = input.permissions.clone();
-    if let Some(unknown) = permissions.iter().find(|p| !permission::is_known(p)) {
+    if let Some(unknown) = permissions.iter().find(|p| p.parse::<Permission>().is_err()) {
         return Err(ApiError::validation(format!("'{unknown}' is not a permission")));
     }
     permissions.sort();
@@ -355,18 +354,14 @@ pub async fn create_role(
     input: &RoleInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     gate(app, principal, Proposal::create(ResourceType::Role, role_state(input)?), justification).await
 }
 
 async fn custom_role(app: &AppState, id: &str) -> ApiResult<Current> {
     let role = current(app, ResourceType::Role, id).await?;
     if matches!(&role.state, ObjectState::Role(state) if state.built_in) {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "built_in_role",
-            "built-in roles cannot be changed; create a custom role",
-        ));
+        return Err(ApiError::new(ErrorCode::BuiltInRole, "built-in roles cannot be changed; create a custom role"));
     }
     Ok(role)
 }
@@ -378,7 +373,7 @@ pub async fn update_role(
     input: &RoleInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = custom_role(app, id).await?;
     let after = Some(role_state(input)?);
     propose(app, principal, ResourceType::Role, Operation::Update, before, after, justification).await
@@ -390,7 +385,7 @@ pub async fn delete_role(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = custom_role(app, id).await?;
     propose(app, principal, ResourceType::Role, Operation::Delete, before, None, justification).await
 }
@@ -398,12 +393,12 @@ pub async fn delete_role(
 // ---- role assignments ----
 
 pub async fn list_role_assignments(app: &AppState, principal: &Principal) -> ApiResult<Vec<RoleAssignmentRecord>> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     Ok(app.store.role_assignments().await?)
 }
 
 pub async fn get_role_assignment(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RoleAssignmentRecord> {
-    principal.require("roles.read")?;
+    principal.require(Permission::RolesRead)?;
     let id = parse_id(id)?;
     app.store
         .role_assignment(&id)
@@ -444,7 +439,7 @@ pub async fn create_role_assignment(
     input: &AssignmentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let after = assignment_state(app, input).await?;
     gate(app, principal, Proposal::create(ResourceType::RoleAssignment, after), justification).await
 }
@@ -456,7 +451,7 @@ pub async fn update_role_assignment(
     input: &AssignmentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = current(app, ResourceType::RoleAssignment, id).await?;
     let after = Some(assignment_state(app, input).await?);
     propose(app, principal, ResourceType::RoleAssignment, Operation::Update, before, after, justification).await
@@ -469,7 +464,7 @@ pub async fn delete_role_assignment(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("roles.write")?;
+    principal.require(Permission::RolesWrite)?;
     let before = current(app, ResourceType::RoleAssignment, id).await?;
     propose(app, principal, ResourceType::RoleAssignment, Operation::Delete, before, None, justification).await
 }

@@ -76,7 +76,10 @@ pub(crate) async fn gate(
 ) -> ApiResult<Outcome> {
     let created = proposal.operation == Operation::Create;
     let (id, resource_type) = (proposal.object_id.clone(), proposal.resource_type);
-    let submitted = app.store.submit(&principal.actor(), proposal, justification.as_deref(), app.now()).await?;
+    let submitted = app
+        .store
+        .submit(&principal.actor(), &principal.permissions, proposal, justification.as_deref(), app.now())
+        .await?;
     Ok(match submitted {
         Submitted::Applied { state, version } => Outcome::Applied { id, resource_type, state, version, created },
         Submitted::Held(record) => Outcome::Held(record),

@@ -7,6 +7,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::notify::EventKind;
+use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{ChannelKind, NotificationChannelState, ObjectState};
 use countersign_core::validate;
@@ -43,7 +44,7 @@ fn secret_of(kind: ChannelKind, input: &ChannelInput) -> ApiResult<Option<String
 
 /// Every channel, as shown (secrets redacted).
 pub async fn list_channels(app: &AppState, principal: &Principal) -> ApiResult<Vec<Current>> {
-    principal.require("tenantConfiguration.read")?;
+    principal.require(Permission::TenantConfigurationRead)?;
     let mut channels = Vec::new();
     for id in app.store.notification_channel_ids().await? {
         if let Some((state, version)) = app.store.object_state(ResourceType::NotificationChannel, &id).await? {
@@ -54,7 +55,7 @@ pub async fn list_channels(app: &AppState, principal: &Principal) -> ApiResult<V
 }
 
 pub async fn get_channel(app: &AppState, principal: &Principal, id: &str) -> ApiResult<Current> {
-    principal.require("tenantConfiguration.read")?;
+    principal.require(Permission::TenantConfigurationRead)?;
     current(app, ResourceType::NotificationChannel, id).await
 }
 
@@ -65,7 +66,7 @@ pub async fn create_channel(
     input: &ChannelInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let kind: ChannelKind = input
         .kind
         .as_deref()
@@ -93,7 +94,7 @@ pub async fn update_channel(
     input: &ChannelInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let before = current(app, ResourceType::NotificationChannel, id).await?;
     let ObjectState::NotificationChannel(channel) = &before.state else { return Err(wrong_state(&before)) };
     let kind = channel.kind;
@@ -125,14 +126,14 @@ pub async fn delete_channel(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let before = current(app, ResourceType::NotificationChannel, id).await?;
     propose(app, principal, ResourceType::NotificationChannel, Operation::Delete, before, None, justification).await
 }
 
 /// Queues a test message on a channel (e-mail goes to the caller); returns the event id.
 pub async fn test_channel(app: &AppState, principal: &Principal, id: &str) -> ApiResult<String> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     let channel = current(app, ResourceType::NotificationChannel, id).await?;
     let is_email = matches!(&channel.state, ObjectState::NotificationChannel(c) if c.kind == ChannelKind::Email);
     let recipient = if is_email {
@@ -153,7 +154,7 @@ pub struct DeliveryQuery {
 
 /// Deliveries, newest first, optionally of one status.
 pub async fn deliveries(app: &AppState, principal: &Principal, q: &DeliveryQuery) -> ApiResult<Vec<DeliveryRecord>> {
-    principal.require("tenantConfiguration.read")?;
+    principal.require(Permission::TenantConfigurationRead)?;
     if let Some(status) = q.status.as_deref().filter(|s| !s.is_empty() && !["pending", "delivered", "dead"].contains(s))
     {
         return Err(ApiError::validation(format!("status must be pending, delivered or dead, not '{status}'")));
@@ -163,7 +164,7 @@ pub async fn deliveries(app: &AppState, principal: &Principal, q: &DeliveryQuery
 
 /// Sends an undelivered message again, now.
 pub async fn retry_delivery(app: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
-    principal.require("tenantConfiguration.write")?;
+    principal.require(Permission::TenantConfigurationWrite)?;
     Ok(app.store.retry_delivery(&parse_id(id)?, app.now()).await?)
 }
 

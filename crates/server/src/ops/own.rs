@@ -8,8 +8,8 @@ use crate::auth::{
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Credential, Principal};
 use crate::AppState;
-use axum::http::StatusCode;
 use countersign_core::eligibility::AccountKind;
+use countersign_core::error::ErrorCode;
 use countersign_core::{validate, Millis};
 use countersign_store::{AccountRecord, TokenRecord};
 
@@ -25,11 +25,8 @@ pub async fn sign_in(app: &AppState, username: &str, password: &str, address: &s
     let now = app.now();
     let (by_user, by_address) = app.store.recent_login_failures(username, address, now - FAILURE_WINDOW).await?;
     if by_user >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
-        let mut err = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_attempts",
-            "Too many failed sign-ins. Wait 15 minutes and try again.",
-        );
+        let mut err =
+            ApiError::new(ErrorCode::TooManyAttempts, "Too many failed sign-ins. Wait 15 minutes and try again.");
         err.retry_after = Some((FAILURE_WINDOW / 1000) as u64);
         return Err(err);
     }
@@ -64,7 +61,7 @@ pub async fn sign_out(app: &AppState, principal: &Principal) -> ApiResult<()> {
 /// R9's exception: the caller changes their own password, proving they know the current one.
 pub async fn change_password(app: &AppState, principal: &Principal, current: &str, new: &str) -> ApiResult<()> {
     if !verify_password(current, principal.account.password_hash.as_deref()) {
-        return Err(ApiError::new(StatusCode::FORBIDDEN, "wrong_password", "The current password is wrong."));
+        return Err(ApiError::new(ErrorCode::WrongPassword, "The current password is wrong."));
     }
     validate::password(new)?;
     let hash = hash_password(new)?;

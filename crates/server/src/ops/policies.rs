@@ -5,8 +5,11 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::eligibility::ineligibility;
+use countersign_core::gate::{Gate, Subject};
+use countersign_core::permission::Permission;
 use countersign_core::policy::{parse_duration, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
-use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::policy_set::{ensure_one_per_profile_type, ensure_same_profile_type};
+use countersign_core::profile::{profile_type_for, Operation, ProfileType, ResourceType};
 use countersign_core::state::{AccessPolicyState, ObjectState};
 use countersign_core::validate;
 use countersign_store::{EligibilityRow, Proposal};
@@ -19,7 +22,7 @@ pub struct VersionedPolicy {
 
 /// Every access policy.
 pub async fn list(app: &AppState, principal: &Principal) -> ApiResult<Vec<AccessPolicy>> {
-    principal.require("accessPolicies.read")?;
+    principal.require(Permission::AccessPoliciesRead)?;
     Ok(app.store.policies().await?)
 }
 
@@ -36,7 +39,7 @@ pub async fn list_versioned(app: &AppState, principal: &Principal) -> ApiResult<
 
 /// One policy the caller may read.
 pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<VersionedPolicy> {
-    principal.require("accessPolicies.read")?;
+    principal.require(Permission::AccessPoliciesRead)?;
     existing(app, id).await
 }
 
@@ -66,9 +69,10 @@ pub async fn with_approvers(app: &AppState, principal: &Principal, id: &str) -> 
     Ok(PolicyWithApprovers { policy, version, approvers })
 }
 
-/// Whether an access policy protects this profile type now.
-pub async fn protects(app: &AppState, profile_type: ProfileType) -> ApiResult<bool> {
-    Ok(app.store.policies().await?.iter().any(|p| p.profile_type == profile_type))
+/// Whether the gate would hold `operation` on a `resource_type` now (shown before saving).
+pub async fn protects(app: &AppState, resource_type: ResourceType, operation: Operation) -> ApiResult<bool> {
+    let subject = Subject::Protectable(profile_type_for(resource_type, operation));
+    Ok(matches!(countersign_core::gate::gate(subject, &app.store.policies().await?), Gate::Hold(_)))
 }
 
 /// The names of the policies whose approvers include this group.
@@ -146,8 +150,10 @@ pub async fn create_policy(
     input: &PolicyInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accessPolicies.create")?;
+    principal.require(Permission::AccessPoliciesCreate)?;
     let policy = proposed(app, "", input).await?;
+    // Refused now rather than held as a request that could never be applied.
+    ensure_one_per_profile_type(&app.store.policies().await?, &policy)?;
     let proposal = Proposal::create(ResourceType::AccessPolicy, policy_state(&policy));
     gate(app, principal, proposal, justification).await
 }
@@ -179,12 +185,10 @@ pub async fn update_policy(
     input: &PolicyInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accessPolicies.update")?;
+    principal.require(Permission::AccessPoliciesUpdate)?;
     let before = existing(app, id).await?;
     let policy = proposed(app, &before.policy.id, input).await?;
-    if policy.profile_type != before.policy.profile_type {
-        return Err(ApiError::validation("a policy's profileType cannot change; create a new policy instead"));
-    }
+    ensure_same_profile_type(&before.policy, &policy)?;
     let after = Some(policy_state(&policy));
     propose(app, principal, ResourceType::AccessPolicy, Operation::Update, as_current(&before), after, justification)
         .await
@@ -197,7 +201,7 @@ pub async fn delete_policy(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require("accessPolicies.delete")?;
+    principal.require(Permission::AccessPoliciesDelete)?;
     let before = existing(app, id).await?;
     propose(app, principal, ResourceType::AccessPolicy, Operation::Delete, as_current(&before), None, justification)
         .await

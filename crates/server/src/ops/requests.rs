@@ -6,12 +6,13 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
 use countersign_core::audit::AuditRecord;
+use countersign_core::capabilities::{awaits_decision_from, capabilities, Capabilities};
 use countersign_core::eligibility::ineligibility;
+use countersign_core::list_window::listed_since;
 use countersign_core::permission::read_permission;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_core::MILLIS_PER_DAY;
 use countersign_store::{RequestFilter, RequestRecord, RequestView};
 
 /// A request as one caller sees it: its status now, and what this caller may do with it.
@@ -59,21 +60,14 @@ impl<'a> RequestReader<'a> {
 
     /// The request with its status now and the caller's capabilities.
     pub async fn view(&self, record: RequestRecord) -> ApiResult<RequestForCaller> {
-        let status = record.state().effective_status(self.app.now());
+        let now = self.app.now();
+        let state = record.state();
         let me = &self.principal.account.id;
-        let is_requester = &record.requested_by == me;
-        let can_approve = status == RequestStatus::NeedsApproval
-            && !is_requester
-            && !record.approvals.iter().any(|a| &a.approver_id == me)
+        let eligible = awaits_decision_from(&state, me, now)
             && ineligibility(&self.principal.candidate(), &self.approver_groups(&record).await?, record.resource_type)
                 .is_empty();
-        Ok(RequestForCaller {
-            status,
-            can_approve,
-            can_cancel: is_requester && status.is_open(),
-            can_complete: is_requester && status == RequestStatus::Approved,
-            record,
-        })
+        let Capabilities { can_approve, can_cancel, can_complete } = capabilities(&state, me, eligible, now);
+        Ok(RequestForCaller { status: state.effective_status(now), can_approve, can_cancel, can_complete, record })
     }
 
     /// Every record, viewed.
@@ -99,9 +93,6 @@ pub struct ListQuery {
     pub cursor: Option<String>,
     pub limit: Option<i64>,
 }
-
-/// R15: lists show the last 30 days unless `since` says otherwise.
-pub const DEFAULT_LIST_WINDOW: i64 = 30 * MILLIS_PER_DAY;
 
 /// One page of requests for the caller, newest first, and the cursor of the next page.
 pub async fn list(app: &AppState, principal: &Principal, q: &ListQuery) -> ApiResult<Paged<RequestRecord>> {
@@ -130,7 +121,7 @@ pub async fn list(app: &AppState, principal: &Principal, q: &ListQuery) -> ApiRe
         resource_type,
         object_id: q.object_id.as_deref().map(parse_id).transpose()?,
         resource_types,
-        since: q.since.as_deref().map(crate::time::parse).transpose()?.unwrap_or(now - DEFAULT_LIST_WINDOW),
+        since: listed_since(q.since.as_deref().map(crate::time::parse).transpose()?, now),
         until: q.until.as_deref().map(crate::time::parse).transpose()?,
         before_id: given(&q.cursor).as_deref().map(parse_id).transpose()?,
         limit,

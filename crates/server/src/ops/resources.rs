@@ -1,12 +1,14 @@
 //! Apps, scripts, compliance and configuration policies, device categories (the "documents"),
 //! and devices.
 
-use super::{current, ensure_groups, gate, limit_of, next_cursor, propose, Current, Outcome, PageRequest, Paged};
+use super::{
+    current, ensure_groups, gate, limit_of, next_cursor, propose, wrong_state, Current, Outcome, PageRequest, Paged,
+};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
-use axum::http::StatusCode;
-use countersign_core::permission::{read_permission, write_permission};
+use countersign_core::error::ErrorCode;
+use countersign_core::permission::read_permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState, ObjectState};
 use countersign_core::validate;
@@ -18,8 +20,7 @@ pub fn document_type(raw: &str) -> ApiResult<ResourceType> {
     match raw.parse::<ResourceType>() {
         Ok(t) if t.is_document_type() => Ok(t),
         _ => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_type",
+            ErrorCode::UnknownType,
             format!(
                 "'{raw}' is not a resource type; use app, script, compliancePolicy, configurationPolicy or deviceCategory"
             ),
@@ -95,7 +96,7 @@ pub async fn create_document(
     input: &DocumentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(resource_type, Operation::Create))?;
+    principal.require_may_propose(resource_type, Operation::Create)?;
     let after = proposed_document(resource_type, input, vec![])?;
     gate(app, principal, Proposal::create(resource_type, after), justification).await
 }
@@ -108,7 +109,7 @@ pub async fn update_document(
     input: &DocumentInput,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(resource_type, Operation::Update))?;
+    principal.require_may_propose(resource_type, Operation::Update)?;
     let before = current(app, resource_type, id).await?;
     let assigned = assigned_groups(&before.state);
     let after = proposed_document(resource_type, input, assigned)?;
@@ -122,7 +123,7 @@ pub async fn delete_document(
     id: &str,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(resource_type, Operation::Delete))?;
+    principal.require_may_propose(resource_type, Operation::Delete)?;
     let before = current(app, resource_type, id).await?;
     propose(app, principal, resource_type, Operation::Delete, before, None, justification).await
 }
@@ -138,7 +139,7 @@ pub async fn assign_document(
     if !resource_type.is_assignable() {
         return Err(ApiError::validation(format!("{resource_type} cannot be assigned to groups")));
     }
-    principal.require(write_permission(resource_type, Operation::Assign))?;
+    principal.require_may_propose(resource_type, Operation::Assign)?;
     let before = current(app, resource_type, id).await?;
     let ObjectState::Assignable(state) = &before.state else {
         return Err(ApiError::validation(format!("{resource_type} cannot be assigned to groups")));
@@ -158,12 +159,7 @@ pub struct NewDevice {
 
 /// Enrolling a device is not protected.
 pub async fn enroll(app: &AppState, principal: &Principal, device: &NewDevice) -> ApiResult<Outcome> {
-    // There is no enrolment permission; any device-management permission will do.
-    if !["devices.wipe", "devices.retire", "devices.delete"].iter().any(|p| principal.has(p)) {
-        return Err(ApiError::forbidden(
-            "enrolling a device needs a device-management permission (devices.wipe, devices.retire or devices.delete)",
-        ));
-    }
+    principal.require_may_propose(ResourceType::Device, Operation::Create)?;
     let name = validate::display_name("name", &device.name)?;
     let os = validate::display_name("os", &device.os)?;
     let owner = device.owner.as_deref().map(|o| validate::display_name("owner", o)).transpose()?;
@@ -189,24 +185,13 @@ pub async fn act_on_device(
     keep_enrollment_data: bool,
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
-    principal.require(write_permission(ResourceType::Device, operation))?;
+    principal.require_may_propose(ResourceType::Device, operation)?;
     let before = current(app, ResourceType::Device, id).await?;
-    let ObjectState::Device(device) = &before.state else {
-        return Err(ApiError::not_found(format!("device {id} does not exist")));
-    };
-    let after = match operation {
-        Operation::Delete => None,
-        _ => {
-            if device.state != DeviceLifecycle::Active {
-                return Err(ApiError::conflict(
-                    "invalid_device_state",
-                    format!("the device is {}; only an active device can be wiped or retired", device.state),
-                ));
-            }
-            let (state, keep) = match operation {
-                Operation::Wipe => (DeviceLifecycle::Wiped, Some(keep_enrollment_data)),
-                _ => (DeviceLifecycle::Retired, None),
-            };
+    let ObjectState::Device(device) = &before.state else { return Err(wrong_state(&before)) };
+    let after = match device.state.after(operation).map_err(ApiError::from)? {
+        None => None,
+        Some(state) => {
+            let keep = (operation == Operation::Wipe).then_some(keep_enrollment_data);
             Some(ObjectState::Device(DeviceState { state, keep_enrollment_data: keep, ..device.clone() }))
         }
     };

@@ -13,6 +13,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
+use countersign_core::permission::Permission;
 use maud::html;
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -91,7 +92,7 @@ pub async fn login(
         },
         Err(e) => {
             let mut response = login_form(&next, &form.username, Some(&e.detail));
-            *response.status_mut() = e.status;
+            *response.status_mut() = e.status();
             response
         }
     }
@@ -135,7 +136,7 @@ async fn account_page(
                 dt { "Username" } dd { (account.username) }
                 dt { "Display name" } dd { (account.display_name) }
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
-                dt { "Permissions" } dd { (user.principal.permissions.iter().collect::<Vec<_>>().join(", ")) }
+                dt { "Permissions" } dd { (user.principal.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", ")) }
             } }
             h2 { "Notifications" }
             form class="card" method="post" action="/account/notifications" {
@@ -215,7 +216,7 @@ pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(fo
     user.check_csrf(&form.csrf)?;
     match change_own_password(&app, &user.principal, &form.current, &form.new).await {
         Ok(()) => Ok(see_other("/account", "Your password was changed.")),
-        Err(e) if e.status.is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
+        Err(e) if e.status().is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
         Err(e) => Err(e.into()),
     }
 }

@@ -13,6 +13,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
+use countersign_core::permission::Permission;
 use maud::html;
 use serde::Deserialize;
 
@@ -39,7 +40,7 @@ pub async fn groups(State(app): State<AppState>, user: WebUser, Query(q): Query<
                     td { a href={ "/groups/" (g.id) } { (g.display_name) } } td { (g.description) } td { (g.member_count) }
                 } } }
             } }
-            @if user.principal.has("groups.write") {
+            @if user.principal.has(Permission::GroupsWrite) {
                 h2 { "Create group" }
                 form class="card" method="post" action="/groups" {
                     (csrf_field(&user.csrf))
@@ -82,7 +83,7 @@ pub async fn group(
 ) -> WebResult {
     let GroupWithMembers { group, members } = web(ops::get_group(&app, &user.principal, &id).await)?;
     let id = group.id.clone();
-    let everyone = if user.principal.has("groups.write") {
+    let everyone = if user.principal.has(Permission::GroupsWrite) {
         web(ops::list_accounts(&app, &user.principal, &up_to_500()).await)?.items
     } else {
         vec![]
@@ -149,7 +150,7 @@ pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<N
     let role_name = |id: &str| roles.iter().find(|r| r.id == id).map(|r| r.display_name.clone()).unwrap_or_default();
     let group_name =
         |id: &String| groups.iter().find(|g| &g.id == id).map(|g| g.display_name.clone()).unwrap_or_else(|| id.clone());
-    let can_write = user.principal.has("roles.write");
+    let can_write = user.principal.has(Permission::RolesWrite);
     Ok(Page::new("Roles and assignments", &user)
         .section("/roles")
         .notice(q.notice)
@@ -186,7 +187,7 @@ pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<N
                         div class="field" { label for="role-name" { "Name" } input type="text" id="role-name" name="display_name" required; }
                         div class="field" { label for="role-description" { "Description" } input type="text" id="role-description" name="description"; }
                         fieldset class="checks field" { legend { "Permissions" }
-                            @for p in countersign_core::permission::ALL { label { input type="checkbox" name="permissions" value=(p); code { (p) } } }
+                            @for p in Permission::ALL { label { input type="checkbox" name="permissions" value=(p); code { (p) } } }
                         }
                         div class="field" { label for="role-justification" { "Business justification" span class="muted" { " (needed when RBAC is protected)" } } textarea id="role-justification" name="justification" maxlength="1024" {} }
                         button type="submit" { "Create role" }
@@ -283,7 +284,7 @@ pub async fn accounts(State(app): State<AppState>, user: WebUser, Query(q): Quer
                     td { (when(a.created_at)) }
                 } } }
             } }
-            @if user.principal.has("accounts.write") {
+            @if user.principal.has(Permission::AccountsWrite) {
                 h2 { "Create account" }
                 form class="card" method="post" action="/accounts" {
                     (csrf_field(&user.csrf))
@@ -355,7 +356,7 @@ pub async fn account(
     let AccountWithGroups { account, group_ids } = web(ops::get_account(&app, &user.principal, &id).await)?;
     let id = account.id.clone();
     let groups = web(ops::group_names(&app).await)?;
-    let can_write = user.principal.has("accounts.write") && id != user.principal.account.id;
+    let can_write = user.principal.has(Permission::AccountsWrite) && id != user.principal.account.id;
     Ok(Page::new(&account.display_name, &user)
         .section("/accounts")
         .notice(q.notice)

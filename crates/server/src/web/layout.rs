@@ -2,6 +2,7 @@
 
 use super::WebUser;
 use axum::response::{Html, IntoResponse, Response};
+use countersign_core::permission::Permission;
 use countersign_core::request::RequestStatus;
 use maud::{html, Markup, DOCTYPE};
 
@@ -9,21 +10,21 @@ pub const CSS: &str = include_str!("assets/app.css");
 pub const JS: &str = include_str!("assets/app.js");
 
 /// Navigation entries: (path, label, permission needed to see it).
-const NAV: &[(&str, &str, Option<&str>)] = &[
+const NAV: &[(&str, &str, Option<Permission>)] = &[
     ("/", "Home", None),
     ("/requests", "Requests", None),
-    ("/policies", "Access policies", Some("accessPolicies.read")),
-    ("/resources/app", "Apps", Some("apps.read")),
-    ("/resources/script", "Scripts", Some("scripts.read")),
-    ("/resources/compliancePolicy", "Compliance policies", Some("compliancePolicies.read")),
-    ("/resources/configurationPolicy", "Configuration policies", Some("configurationPolicies.read")),
-    ("/resources/deviceCategory", "Device categories", Some("tenantConfiguration.read")),
-    ("/devices", "Devices", Some("devices.read")),
-    ("/roles", "Roles", Some("roles.read")),
-    ("/groups", "Groups", Some("groups.read")),
-    ("/accounts", "Accounts", Some("accounts.read")),
-    ("/notifications", "Notifications", Some("tenantConfiguration.read")),
-    ("/audit", "Audit log", Some("audit.read")),
+    ("/policies", "Access policies", Some(Permission::AccessPoliciesRead)),
+    ("/resources/app", "Apps", Some(Permission::AppsRead)),
+    ("/resources/script", "Scripts", Some(Permission::ScriptsRead)),
+    ("/resources/compliancePolicy", "Compliance policies", Some(Permission::CompliancePoliciesRead)),
+    ("/resources/configurationPolicy", "Configuration policies", Some(Permission::ConfigurationPoliciesRead)),
+    ("/resources/deviceCategory", "Device categories", Some(Permission::TenantConfigurationRead)),
+    ("/devices", "Devices", Some(Permission::DevicesRead)),
+    ("/roles", "Roles", Some(Permission::RolesRead)),
+    ("/groups", "Groups", Some(Permission::GroupsRead)),
+    ("/accounts", "Accounts", Some(Permission::AccountsRead)),
+    ("/notifications", "Notifications", Some(Permission::TenantConfigurationRead)),
+    ("/audit", "Audit log", Some(Permission::AuditRead)),
     ("/account", "My account", None),
 ];
 

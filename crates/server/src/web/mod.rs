@@ -18,11 +18,12 @@ use crate::extract::{session_cookie, Credential, Principal};
 use crate::ops::Outcome;
 use crate::AppState;
 use axum::extract::{FromRequestParts, OriginalUri};
+use axum::http::header;
 use axum::http::request::Parts;
-use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use countersign_core::error::ErrorCode;
 use maud::html;
 use subtle::ConstantTimeEq;
 
@@ -41,8 +42,7 @@ impl WebUser {
             Ok(())
         } else {
             Err(WebError(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "csrf_failed",
+                ErrorCode::CsrfFailed,
                 "This form has expired or did not come from Countersign. Reload the page and try again.",
             )))
         }
@@ -93,7 +93,7 @@ impl From<countersign_core::DomainError> for WebError {
 
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
-        let status = self.0.status;
+        let status = self.0.status();
         let title = status.canonical_reason().unwrap_or("Error");
         let body = layout::bare(
             title,

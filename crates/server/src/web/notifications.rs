@@ -10,6 +10,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
+use countersign_core::permission::Permission;
 use countersign_core::state::ObjectState;
 use maud::html;
 use serde::Deserialize;
@@ -31,7 +32,7 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Pa
         .collect();
     let query = DeliveryQuery { status: q.status.clone(), limit: Some(50) };
     let deliveries = web(deliveries(&app, &user.principal, &query).await)?;
-    let can_write = user.principal.has("tenantConfiguration.write");
+    let can_write = user.principal.has(Permission::TenantConfigurationWrite);
     Ok(Page::new("Notifications", &user)
         .section("/notifications")
         .notice(q.notice)

@@ -10,6 +10,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
+use countersign_core::permission::Permission;
 use countersign_core::policy::format_duration;
 use countersign_core::profile::ProfileType;
 use maud::{html, Markup};
@@ -31,7 +32,7 @@ pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<No
         .notice(q.notice)
         .content(html! {
             p class="muted" { "Each policy protects one profile type: changes to it are held until another eligible administrator approves them." }
-            @if user.principal.has("accessPolicies.create") { p { a class="button" id="create-policy" href="/policies/new" { "Create access policy" } } }
+            @if user.principal.has(Permission::AccessPoliciesCreate) { p { a class="button" id="create-policy" href="/policies/new" { "Create access policy" } } }
             div class="table-wrap" { table {
                 thead { tr { th { "Name" } th { "Protects" } th { "Approver groups" } th { "Approvals" } th { "Completion" } th { "Lifetime" } } }
                 tbody { @for p in &policies { tr {
@@ -61,7 +62,7 @@ pub async fn show(
         .section("/policies")
         .notice(q.notice)
         .content(html! {
-            @if user.principal.has("accessPolicies.update") { p { a class="button" id="edit-policy" href={ "/policies/" (policy.id) "/edit" } { "Edit" } } }
+            @if user.principal.has(Permission::AccessPoliciesUpdate) { p { a class="button" id="edit-policy" href={ "/policies/" (policy.id) "/edit" } { "Edit" } } }
             div class="card" { dl class="facts" {
                 dt { "Protects" } dd { (policy.profile_type.display_name()) }
                 dt { "Description" } dd { (policy.description) }
@@ -248,7 +249,7 @@ async fn save_policy(app: &AppState, user: &WebUser, form: &WizardForm) -> crate
 
 /// `GET /policies/{id}/edit`: the wizard, filled in with the policy.
 pub async fn edit(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
-    web(user.principal.require("accessPolicies.update"))?;
+    web(user.principal.require(Permission::AccessPoliciesUpdate))?;
     let policy = web(existing(&app, &id).await)?.policy;
     let form = WizardForm {
         policy_id: policy.id.clone(),
@@ -266,7 +267,7 @@ pub async fn edit(State(app): State<AppState>, user: WebUser, Path(id): Path<Str
 
 /// `GET /policies/new`
 pub async fn wizard(State(app): State<AppState>, user: WebUser) -> WebResult {
-    web(user.principal.require("accessPolicies.create"))?;
+    web(user.principal.require(Permission::AccessPoliciesCreate))?;
     wizard_page(&app, &user, "basics", &WizardForm::default(), None).await
 }
 
@@ -274,9 +275,9 @@ pub async fn wizard(State(app): State<AppState>, user: WebUser) -> WebResult {
 pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form): Form<WizardForm>) -> WebResult {
     user.check_csrf(&form.csrf)?;
     web(user.principal.require(if form.policy_id.is_empty() {
-        "accessPolicies.create"
+        Permission::AccessPoliciesCreate
     } else {
-        "accessPolicies.update"
+        Permission::AccessPoliciesUpdate
     }))?;
     match form.step.as_str() {
         "basics" | "approvers" => wizard_page(&app, &user, &form.step, &form, None).await,
@@ -288,7 +289,7 @@ pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form):
             Ok(outcome) => {
                 Ok(after_change(&user, outcome, "/policies", &format!("Save access policy “{}”", form.display_name)))
             }
-            Err(e) if e.status.is_client_error() => wizard_page(&app, &user, "review", &form, Some(e.detail)).await,
+            Err(e) if e.status().is_client_error() => wizard_page(&app, &user, "review", &form, Some(e.detail)).await,
             Err(e) => Err(e.into()),
         },
     }

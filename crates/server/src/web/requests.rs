@@ -336,10 +336,11 @@ pub async fn act(
             Ok(see_other(&format!("/requests/{}", record.id), message))
         }
         // A rule said no: show the request again with the reason.
-        Err(e) if e.status.is_client_error() && e.status.as_u16() != 404 => {
+        Err(e) if e.status().is_client_error() && e.status().as_u16() != 404 => {
+            let status = e.status();
             let view = web(requests::get(&app, &user.principal, &id).await)?;
             let mut page = render(&user, &view, None, Some(e.detail))?;
-            *page.status_mut() = e.status;
+            *page.status_mut() = status;
             Ok(page)
         }
         Err(e) => Err(WebError(e)),

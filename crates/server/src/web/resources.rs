@@ -15,8 +15,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
 use countersign_core::diff::{diff, render as render_diff};
+use countersign_core::error::ErrorCode;
 use countersign_core::permission::write_permission;
-use countersign_core::profile::{profile_type_for, Operation, ResourceType};
+use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{DeviceLifecycle, ObjectState};
 use countersign_core::validate;
 use maud::{html, Markup};
@@ -45,9 +46,9 @@ fn singular(resource_type: ResourceType) -> &'static str {
     }
 }
 
-/// Whether an access policy protects this operation now (shown before saving).
+/// Whether the gate would hold this operation now (shown before saving).
 async fn is_protected(app: &AppState, resource_type: ResourceType, operation: Operation) -> WebResult<bool> {
-    web(crate::ops::policies::protects(app, profile_type_for(resource_type, operation)).await)
+    web(crate::ops::policies::protects(app, resource_type, operation).await)
 }
 
 #[derive(Deserialize, Default)]
@@ -495,7 +496,7 @@ async fn save(
             let what = format!("{} “{}”", if id.is_some() { "Edit" } else { "Create" }, input.name.trim());
             Ok(after_change(user, outcome, &target, &what))
         }
-        Err(e) if matches!(e.code, "justification_required" | "justification_too_long") => {
+        Err(e) if matches!(e.code, ErrorCode::JustificationRequired | ErrorCode::JustificationTooLong) => {
             let before = match &id {
                 Some(id) => Some(web(readable(app, &user.principal, resource_type, id).await)?.state),
                 None => None,

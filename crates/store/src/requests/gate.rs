@@ -15,11 +15,12 @@ use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
+use countersign_core::permission::{may_propose, PermissionSet};
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::request::RequestStatus;
 use countersign_core::state::ObjectState;
-use countersign_core::{validate, Millis};
+use countersign_core::{validate, DomainError, Millis};
 use serde_json::json;
 use sqlx::AnyConnection;
 
@@ -83,10 +84,14 @@ impl Store {
     pub async fn submit(
         &self,
         actor: &Actor,
+        permissions: &PermissionSet,
         proposal: Proposal,
         justification: Option<&str>,
         now: Millis,
     ) -> Result<Submitted> {
+        // §4: the permission comes before MAA (403, not a request), checked here so that no
+        // caller of the gate can skip it.
+        may_propose(permissions, proposal.resource_type, proposal.operation).map_err(DomainError::from)?;
         proposal.check_shape()?;
         proposal.check_service_token()?;
         let mut tx = self.begin_write().await?;
@@ -289,6 +294,10 @@ mod tests {
         Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "admin".into(), kind: AccountKind::Human }
     }
 
+    fn every_permission() -> PermissionSet {
+        PermissionSet::new(countersign_core::permission::Permission::ALL.map(|p| p.as_str()))
+    }
+
     fn new_account(name: &str, kind: &str) -> Proposal {
         Proposal {
             service_token_hash: Some(format!("hash-of-{name}")),
@@ -313,7 +322,7 @@ mod tests {
         let store = store_on(&database).await;
         let proposal = new_account("svc", "service");
         let id = proposal.object_id.clone();
-        let submitted = store.submit(&admin(), proposal, None, NOW).await.expect("submit");
+        let submitted = store.submit(&admin(), &every_permission(), proposal, None, NOW).await.expect("submit");
         assert!(matches!(submitted, Submitted::Applied { .. }), "{backend:?}: a new account is not protected");
         let minted = store.tokens_of(&id).await.expect("tokens");
         assert_eq!(minted.len(), 1, "{backend:?}");
@@ -354,7 +363,7 @@ mod tests {
     async fn a_token_comes_only_with_the_create_of_a_service_account() {
         let database = TestDatabase::create(crate::testing::TestBackend::Sqlite).await;
         let store = store_on(&database).await;
-        let refused = store.submit(&admin(), new_account("alice", "human"), None, NOW).await;
+        let refused = store.submit(&admin(), &every_permission(), new_account("alice", "human"), None, NOW).await;
         assert!(matches!(refused, Err(StoreError::Domain(DomainError::Validation(_)))), "{refused:?}");
         assert!(store.account_by_username("alice").await.expect("look-up").is_none());
         store.close().await;
