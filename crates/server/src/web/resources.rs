@@ -186,8 +186,6 @@ fn justification_field(id: &str, error: Option<&str>, value: &str, required: boo
 #[derive(Deserialize, Default, Clone)]
 pub struct EditForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     description: String,
@@ -384,7 +382,6 @@ pub async fn review_new(
     Path(raw_type): Path<String>,
     Form(form): Form<EditForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let title = format!("Create {}", singular(resource_type));
     let input = match check(&form) {
@@ -423,7 +420,6 @@ pub async fn review_edit(
     Path((raw_type, id)): Path<(String, String)>,
     Form(form): Form<EditForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let Current { id, state: before, .. } = web(readable(&app, &user.principal, resource_type, &id).await)?;
     let title = format!("Edit {}", before["name"].as_str().unwrap_or_default());
@@ -464,7 +460,6 @@ async fn save(
     id: Option<String>,
     form: EditForm,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let input = match check(&form) {
         Ok(input) => input,
         Err(_) => return Err(WebError(crate::error::ApiError::validation("the reviewed values are no longer valid"))),
@@ -537,8 +532,6 @@ pub async fn save_edit(
 
 #[derive(Deserialize, Default)]
 pub struct ActionForm {
-    #[serde(default)]
-    csrf: String,
     justification: Option<String>,
     #[serde(default, rename = "groupIds")]
     group_ids: Vec<String>,
@@ -559,7 +552,6 @@ pub async fn delete(
     Path((raw_type, id)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let outcome = web(delete_document(&app, &user.principal, resource_type, &id, form.justification()).await)?;
     Ok(after_change(
@@ -577,7 +569,6 @@ pub async fn assign(
     Path((raw_type, id)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let outcome =
         web(assign_document(&app, &user.principal, resource_type, &id, &form.group_ids, form.justification()).await)?;
@@ -666,7 +657,6 @@ pub async fn device_action(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let operation = web(device_operation(&action))?;
     let keep = form.keep_enrollment_data.is_some();
     let outcome = web(act_on_device(&app, &user.principal, &id, operation, keep, form.justification()).await)?;
