@@ -104,7 +104,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(health::routes())
-        .merge(web::routes())
+        .merge(web::routes(state.clone()))
         .merge(graph::routes())
         .fallback(web::fallback)
         .method_not_allowed_fallback(|| async {

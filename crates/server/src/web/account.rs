@@ -98,15 +98,8 @@ pub async fn login(
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /logout`
-pub async fn logout(State(app): State<AppState>, user: WebUser, Form(form): Form<CsrfForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
+pub async fn logout(State(app): State<AppState>, user: WebUser) -> WebResult {
     web(sign_out(&app, &user.principal).await)?;
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().insert(header::SET_COOKIE, web(session_cookie_header(&app, String::new(), 0))?);
@@ -204,8 +197,6 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Ac
 #[derive(Deserialize, Default)]
 pub struct PasswordForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     current: String,
     #[serde(default)]
     new: String,
@@ -213,7 +204,6 @@ pub struct PasswordForm {
 
 /// `POST /account/password`
 pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(form): Form<PasswordForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     match change_own_password(&app, &user.principal, &form.current, &form.new).await {
         Ok(()) => Ok(see_other("/account", "Your password was changed.")),
         Err(e) if e.status().is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
@@ -224,34 +214,23 @@ pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(fo
 #[derive(Deserialize, Default)]
 pub struct TokenForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
 }
 
 /// `POST /account/tokens`: shows the new token once, on this response only.
 pub async fn create_token(State(app): State<AppState>, user: WebUser, Form(form): Form<TokenForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let created = web(create_personal_token(&app, &user.principal, &form.name, None).await)?;
     account_page(&app, &user, None, Some((created.record.display_name, created.secret)), None).await
 }
 
 /// `POST /account/tokens/{id}/revoke`
-pub async fn revoke_token(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> WebResult {
-    user.check_csrf(&form.csrf)?;
+pub async fn revoke_token(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     web(revoke(&app, &user.principal, &id).await)?;
     Ok(see_other("/account", "The token was revoked."))
 }
 
 #[derive(Deserialize, Default)]
 pub struct NotificationForm {
-    #[serde(default)]
-    csrf: String,
     email: Option<String>,
     /// The kinds left ticked; the rest are opted out of.
     #[serde(default)]
@@ -264,7 +243,6 @@ pub async fn notifications(
     user: WebUser,
     Form(form): Form<NotificationForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let opt_outs =
         optional_kinds().into_iter().filter(|k| !form.receive.iter().any(|r| r == k)).map(str::to_owned).collect();
     let settings = Settings { email: super::given(&form.email), opt_outs };

@@ -56,15 +56,12 @@ pub async fn groups(State(app): State<AppState>, user: WebUser, Query(q): Query<
 #[derive(Deserialize, Default)]
 pub struct GroupForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     display_name: String,
     description: Option<String>,
 }
 
 /// `POST /groups`
 pub async fn create_group(State(app): State<AppState>, user: WebUser, Form(form): Form<GroupForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let input = NewGroup { display_name: form.display_name.clone(), description: form.description };
     let outcome = web(ops::create_group(&app, &user.principal, &input, None).await)?;
     let target = match &outcome {
@@ -124,8 +121,6 @@ pub async fn group(
 #[derive(Deserialize, Default)]
 pub struct MembersForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     members: Vec<String>,
     justification: Option<String>,
 }
@@ -137,7 +132,6 @@ pub async fn set_members(
     Path(id): Path<String>,
     Form(form): Form<MembersForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let outcome = web(ops::set_members(&app, &user.principal, &id, &form.members, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, &format!("/groups/{id}"), "Change group members"))
 }
@@ -208,8 +202,6 @@ pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<N
 #[derive(Deserialize, Default)]
 pub struct RoleForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     display_name: String,
     description: Option<String>,
     #[serde(default)]
@@ -219,7 +211,6 @@ pub struct RoleForm {
 
 /// `POST /roles`
 pub async fn create_role(State(app): State<AppState>, user: WebUser, Form(form): Form<RoleForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let input = RoleInput {
         display_name: form.display_name.clone(),
         description: given(&form.description),
@@ -232,8 +223,6 @@ pub async fn create_role(State(app): State<AppState>, user: WebUser, Form(form):
 #[derive(Deserialize, Default)]
 pub struct AssignmentForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     role_id: String,
     #[serde(default)]
     group_ids: Vec<String>,
@@ -242,7 +231,6 @@ pub struct AssignmentForm {
 
 /// `POST /roles/assignments`
 pub async fn assign_role(State(app): State<AppState>, user: WebUser, Form(form): Form<AssignmentForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let input = AssignmentInput { role_id: form.role_id, group_ids: form.group_ids, display_name: None };
     let outcome = web(ops::create_role_assignment(&app, &user.principal, &input, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, "/roles", "Assign a role"))
@@ -250,8 +238,6 @@ pub async fn assign_role(State(app): State<AppState>, user: WebUser, Form(form):
 
 #[derive(Deserialize, Default)]
 pub struct JustifiedForm {
-    #[serde(default)]
-    csrf: String,
     justification: Option<String>,
 }
 
@@ -262,7 +248,6 @@ pub async fn remove_assignment(
     Path(id): Path<String>,
     Form(form): Form<JustifiedForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let outcome = web(ops::delete_role_assignment(&app, &user.principal, &id, given(&form.justification)).await)?;
     Ok(after_change(&user, outcome, "/roles", "Remove a role assignment"))
 }
@@ -305,8 +290,6 @@ pub async fn accounts(State(app): State<AppState>, user: WebUser, Query(q): Quer
 #[derive(Deserialize, Default)]
 pub struct AccountForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     username: String,
     #[serde(default)]
     display_name: String,
@@ -318,7 +301,6 @@ pub struct AccountForm {
 
 /// `POST /accounts`: a service account's token is shown on this page only.
 pub async fn create_account(State(app): State<AppState>, user: WebUser, Form(form): Form<AccountForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let input = NewAccount {
         username: form.username.trim().to_owned(),
         display_name: form.display_name,
@@ -393,8 +375,6 @@ pub async fn account(
 
 #[derive(Deserialize, Default)]
 pub struct CredentialForm {
-    #[serde(default)]
-    csrf: String,
     enabled: Option<String>,
     password: Option<String>,
     justification: Option<String>,
@@ -407,7 +387,6 @@ pub async fn change_account(
     Path((id, what)): Path<(String, String)>,
     Form(form): Form<CredentialForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let patch = match what.as_str() {
         "enabled" => AccountPatch { enabled: Some(form.enabled.as_deref() == Some("true")), ..AccountPatch::default() },
         "password" => AccountPatch { password: form.password.clone(), ..AccountPatch::default() },

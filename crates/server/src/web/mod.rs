@@ -1,8 +1,9 @@
 //! The web admin center: server-rendered HTML (maud) with plain forms, served at `/`.
 //!
 //! Pages call the same operations as the REST API (`crate::ops`), so permissions and the MAA
-//! gate are checked in one place. Every form carries the session's CSRF token; pages work
-//! without JavaScript, which only adds live updates (`assets/app.js`).
+//! gate are checked in one place. Every form carries the session's CSRF token, checked by one
+//! layer over every route but sign-in ([`require_csrf`]); pages work without JavaScript, which
+//! only adds live updates (`assets/app.js`).
 
 mod account;
 mod audit;
@@ -17,19 +18,24 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::{session_cookie, Credential, Principal};
 use crate::ops::Outcome;
 use crate::AppState;
-use axum::extract::{FromRequestParts, OriginalUri};
-use axum::http::header;
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request, State};
 use axum::http::request::Parts;
+use axum::http::{header, Method};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use axum_extra::extract::Form;
 use countersign_core::error::ErrorCode;
 use maud::html;
+use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
 pub use layout::Page;
 
 /// A signed-in browser session: the caller and the CSRF token its forms must carry.
+#[derive(Clone)]
 pub struct WebUser {
     pub principal: Principal,
     pub csrf: String,
@@ -37,7 +43,7 @@ pub struct WebUser {
 
 impl WebUser {
     /// Refuses a form whose CSRF token is not this session's (a cross-site forgery).
-    pub fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
+    fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
         if bool::from(sent.as_bytes().ct_eq(self.csrf.as_bytes())) {
             Ok(())
         } else {
@@ -53,6 +59,10 @@ impl FromRequestParts<AppState> for WebUser {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> Result<Self, Response> {
+        // A form post: `require_csrf` has read the session already.
+        if let Some(user) = parts.extensions.remove::<WebUser>() {
+            return Ok(user);
+        }
         let to_login = || {
             let next = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
             Redirect::to(&format!("/login?next={}", urlencode(next))).into_response()
@@ -67,6 +77,45 @@ impl FromRequestParts<AppState> for WebUser {
         let principal = Principal::new(session.access, Credential::Session { id_hash });
         Ok(WebUser { principal, csrf: session.csrf_token })
     }
+}
+
+/// The one field of a form that `require_csrf` reads.
+#[derive(Deserialize, Default)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The CSRF check of the admin center, layered over every route but sign-in: a POST (the only
+/// method that changes anything here) must come from a signed-in session and carry that
+/// session's token in its form's `csrf` field, which a cross-site form cannot know.
+/// The body is read here and handed on, with the session, so the handler's `WebUser` costs no
+/// second read.
+async fn require_csrf(State(app): State<AppState>, request: Request, next: Next) -> Response {
+    if request.method() != Method::POST {
+        return next.run(request).await;
+    }
+    let (mut parts, body) = request.into_parts();
+    let user = match WebUser::from_request_parts(&mut parts, &app).await {
+        Ok(user) => user,
+        Err(to_login) => return to_login,
+    };
+    let Ok(bytes) = axum::body::to_bytes(body, app.config.body_limit).await else {
+        return WebError(ApiError::new(ErrorCode::PayloadTooLarge, "The form is larger than the server accepts."))
+            .into_response();
+    };
+    // Read as the handler's `Form` will read it (a GET form would come from the query string).
+    let mut form = Request::new(Body::from(bytes.clone()));
+    *form.method_mut() = parts.method.clone();
+    if let Some(content_type) = parts.headers.get(header::CONTENT_TYPE) {
+        form.headers_mut().insert(header::CONTENT_TYPE, content_type.clone());
+    }
+    let sent = Form::<CsrfField>::from_request(form, &()).await.map(|Form(field)| field.csrf).unwrap_or_default();
+    if let Err(forged) = user.check_csrf(&sent) {
+        return forged.into_response();
+    }
+    parts.extensions.insert(user);
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// An error shown as a page: the problem's title and detail, with its HTTP status.
@@ -167,48 +216,71 @@ async fn script() -> Response {
         .into_response()
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
+/// Every form the admin center accepts from a signed-in session, in one list: `routes` serves
+/// them behind `require_csrf`, and the e2e tests post to each without a token.
+fn form_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
+    vec![
+        ("/logout", post(account::logout)),
+        ("/account/password", post(account::change_password)),
+        ("/account/notifications", post(account::notifications)),
+        ("/account/tokens", post(account::create_token)),
+        ("/account/tokens/{id}/revoke", post(account::revoke_token)),
+        ("/requests/{id}/{action}", post(requests::act)),
+        ("/resources/{type}/new", post(resources::review_new)),
+        ("/resources/{type}/new/save", post(resources::save_new)),
+        ("/resources/{type}/{id}/edit", post(resources::review_edit)),
+        ("/resources/{type}/{id}/save", post(resources::save_edit)),
+        ("/resources/{type}/{id}/delete", post(resources::delete)),
+        ("/resources/{type}/{id}/assign", post(resources::assign)),
+        ("/devices/{id}/{action}", post(resources::device_action)),
+        ("/policies/new", post(policies::wizard_step)),
+        ("/groups", post(directory::create_group)),
+        ("/groups/{id}/members", post(directory::set_members)),
+        ("/roles", post(directory::create_role)),
+        ("/roles/assignments", post(directory::assign_role)),
+        ("/roles/assignments/{id}/delete", post(directory::remove_assignment)),
+        ("/accounts", post(directory::create_account)),
+        ("/accounts/{id}/{what}", post(directory::change_account)),
+        ("/notifications/channels", post(notifications::add)),
+        ("/notifications/channels/{id}/test", post(notifications::test)),
+        ("/notifications/deliveries/{id}/retry", post(notifications::retry)),
+    ]
+}
+
+/// The paths of every form route (see [`form_routes`]).
+pub fn form_paths() -> Vec<&'static str> {
+    form_routes().into_iter().map(|(path, _)| path).collect()
+}
+
+pub fn routes(app: AppState) -> Router<AppState> {
+    let pages = Router::new()
         .route("/", get(requests::home))
-        .route("/login", get(account::login_page).post(account::login))
-        .route("/logout", post(account::logout))
         .route("/account", get(account::page))
-        .route("/account/password", post(account::change_password))
-        .route("/account/notifications", post(account::notifications))
-        .route("/account/tokens", post(account::create_token))
-        .route("/account/tokens/{id}/revoke", post(account::revoke_token))
         .route("/requests", get(requests::list))
         .route("/requests/{id}", get(requests::show))
-        .route("/requests/{id}/{action}", post(requests::act))
         .route("/resources/{type}", get(resources::list))
-        .route("/resources/{type}/new", get(resources::new_form).post(resources::review_new))
-        .route("/resources/{type}/new/save", post(resources::save_new))
+        .route("/resources/{type}/new", get(resources::new_form))
         .route("/resources/{type}/{id}", get(resources::show))
-        .route("/resources/{type}/{id}/edit", get(resources::edit_form).post(resources::review_edit))
-        .route("/resources/{type}/{id}/save", post(resources::save_edit))
-        .route("/resources/{type}/{id}/delete", post(resources::delete))
-        .route("/resources/{type}/{id}/assign", post(resources::assign))
+        .route("/resources/{type}/{id}/edit", get(resources::edit_form))
         .route("/devices", get(resources::devices))
         .route("/devices/{id}", get(resources::device))
-        .route("/devices/{id}/{action}", post(resources::device_action))
         .route("/policies", get(policies::list))
-        .route("/policies/new", get(policies::wizard).post(policies::wizard_step))
+        .route("/policies/new", get(policies::wizard))
         .route("/policies/{id}", get(policies::show))
         .route("/policies/{id}/edit", get(policies::edit))
-        .route("/groups", get(directory::groups).post(directory::create_group))
+        .route("/groups", get(directory::groups))
         .route("/groups/{id}", get(directory::group))
-        .route("/groups/{id}/members", post(directory::set_members))
-        .route("/roles", get(directory::roles).post(directory::create_role))
-        .route("/roles/assignments", post(directory::assign_role))
-        .route("/roles/assignments/{id}/delete", post(directory::remove_assignment))
-        .route("/accounts", get(directory::accounts).post(directory::create_account))
+        .route("/roles", get(directory::roles))
+        .route("/accounts", get(directory::accounts))
         .route("/accounts/{id}", get(directory::account))
-        .route("/accounts/{id}/{what}", post(directory::change_account))
         .route("/notifications", get(notifications::page))
-        .route("/notifications/channels", post(notifications::add))
-        .route("/notifications/channels/{id}/test", post(notifications::test))
-        .route("/notifications/deliveries/{id}/retry", post(notifications::retry))
-        .route("/audit", get(audit::page))
+        .route("/audit", get(audit::page));
+    form_routes()
+        .into_iter()
+        .fold(pages, |router, (path, form)| router.route(path, form))
+        .route_layer(middleware::from_fn_with_state(app, require_csrf))
+        // Added after the layer: signing in has no session yet, and the assets change nothing.
+        .route("/login", get(account::login_page).post(account::login))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
 }

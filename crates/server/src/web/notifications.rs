@@ -91,8 +91,6 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Pa
 #[derive(Deserialize, Default)]
 pub struct ChannelForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     display_name: String,
     #[serde(default)]
     kind: String,
@@ -103,7 +101,6 @@ pub struct ChannelForm {
 
 /// `POST /notifications/channels`
 pub async fn add(State(app): State<AppState>, user: WebUser, Form(form): Form<ChannelForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let body = ChannelInput {
         display_name: form.display_name.clone(),
         kind: Some(form.kind),
@@ -115,32 +112,14 @@ pub async fn add(State(app): State<AppState>, user: WebUser, Form(form): Form<Ch
     Ok(after_change(&user, outcome, "/notifications", &format!("Add channel “{}”", form.display_name)))
 }
 
-#[derive(Deserialize, Default)]
-pub struct CsrfForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /notifications/channels/{id}/test`
-pub async fn test(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> WebResult {
-    user.check_csrf(&form.csrf)?;
+pub async fn test(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     web(test_channel(&app, &user.principal, &id).await)?;
     Ok(see_other("/notifications", "A test message is on its way."))
 }
 
 /// `POST /notifications/deliveries/{id}/retry`
-pub async fn retry(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> WebResult {
-    user.check_csrf(&form.csrf)?;
+pub async fn retry(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     web(retry_delivery(&app, &user.principal, &id).await)?;
     Ok(see_other("/notifications", "The message will be sent again now."))
 }

