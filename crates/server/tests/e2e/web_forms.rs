@@ -20,9 +20,9 @@ fn csrf_token(page: &str) -> String {
     page[start..].split('"').next().unwrap_or_default().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_web_form_refuses_a_post_without_the_session_csrf_token() {
-    each_backend(Setup::protected(), |app| async move {
+backend_tests!(every_web_form_refuses_a_post_without_the_session_csrf_token);
+async fn every_web_form_refuses_a_post_without_the_session_csrf_token(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
         let signed_in = client
             .post(format!("{}/login", app.base))
