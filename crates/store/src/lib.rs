@@ -36,6 +36,7 @@ pub use tenant::{PolicyPlan, TenantPlan};
 
 use group_commit::{GroupCommit, GroupWrite};
 use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection, Executor, Transaction};
 use std::sync::Arc;
 use std::time::Duration;
@@ -59,7 +60,7 @@ pub struct Store {
     group_commit: Option<Arc<GroupCommit>>,
 }
 
-/// A write (or consistent read) transaction.
+/// A write transaction, or (from [`Store::reader`]) a connection for reads.
 pub(crate) struct WriteTx {
     conn: TxConn,
     lock_rows: bool,
@@ -73,6 +74,9 @@ enum TxConn {
     Pool(Transaction<'static, Any>),
     /// A savepoint in SQLite's shared write transaction.
     Group(GroupWrite),
+    /// A pooled connection outside any transaction, for reads whose result the gate checks
+    /// again under lock (a proposal's `before`): no BEGIN and ROLLBACK round trips.
+    Read(PoolConnection<Any>),
 }
 
 impl WriteTx {
@@ -97,6 +101,7 @@ impl WriteTx {
         match &mut self.conn {
             TxConn::Pool(tx) => tx,
             TxConn::Group(write) => write,
+            TxConn::Read(conn) => conn,
         }
     }
 
@@ -104,6 +109,7 @@ impl WriteTx {
     pub(crate) async fn commit(mut self) -> Result<()> {
         let entries = std::mem::take(&mut self.audit);
         match self.conn {
+            TxConn::Read(_) => {}
             TxConn::Group(mut write) => {
                 if !entries.is_empty() {
                     audit::append_here(&mut write, entries).await?;
@@ -126,6 +132,7 @@ impl WriteTx {
         match self.conn {
             TxConn::Pool(tx) => tx.rollback().await?,
             TxConn::Group(write) => write.rollback().await?,
+            TxConn::Read(_) => {}
         }
         Ok(())
     }
@@ -221,9 +228,9 @@ impl Store {
         Ok(WriteTx { conn, lock_rows: true, backend: self.backend, audit: Vec::new() })
     }
 
-    /// A transaction for consistent reads: no writer, no row locks.
-    pub(crate) async fn begin_read(&self) -> Result<WriteTx> {
-        let conn = TxConn::Pool(self.pool.begin().await?);
+    /// A connection for reads, in no transaction and taking no row locks.
+    pub(crate) async fn reader(&self) -> Result<WriteTx> {
+        let conn = TxConn::Read(self.pool.acquire().await?);
         Ok(WriteTx { conn, lock_rows: false, backend: self.backend, audit: Vec::new() })
     }
 

@@ -205,7 +205,9 @@ impl crate::Store {
 
     /// The current state and version of an object, as a proposal's `before`.
     pub async fn object_state(&self, resource_type: ResourceType, id: &str) -> Result<Option<(ObjectState, i64)>> {
-        let mut tx = self.begin_read().await?;
+        // Outside a transaction: `submit` reads the object again under lock and refuses the
+        // proposal if its version moved, so this read needs no snapshot of its own.
+        let mut tx = self.reader().await?;
         let current = load(&mut tx, resource_type, id).await?;
         tx.rollback().await?;
         Ok(current.map(|c| (c.state, c.version)))
