@@ -23,6 +23,7 @@ pub mod profile;
 pub mod request;
 pub mod state;
 pub mod validate;
+pub mod visibility;
 
 pub use error::DomainError;
 

@@ -11,6 +11,7 @@ use countersign_core::eligibility::{AccountKind, Candidate};
 use countersign_core::error::ErrorCode;
 use countersign_core::permission::{self, Permission, PermissionSet};
 use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::visibility::Viewer;
 use countersign_core::DomainError;
 use countersign_store::{AccountAccess, AccountRecord, Actor};
 use serde::de::DeserializeOwned;
@@ -133,6 +134,11 @@ impl Principal {
     /// What proposing `operation` on `resource_type` needs (core's `may_propose`), as a 403.
     pub fn require_may_propose(&self, resource_type: ResourceType, operation: Operation) -> ApiResult<()> {
         Ok(permission::may_propose(&self.permissions, resource_type, operation).map_err(DomainError::from)?)
+    }
+
+    /// The caller as a viewer of requests (who sees which request).
+    pub fn viewer(&self) -> Viewer<'_> {
+        Viewer { id: &self.account.id, permissions: &self.permissions, group_ids: &self.group_ids }
     }
 
     pub fn candidate(&self) -> Candidate {

@@ -50,12 +50,11 @@ impl<'a> RequestReader<'a> {
 
     /// Whether the caller may see this request at all.
     pub async fn visible(&self, record: &RequestRecord) -> ApiResult<bool> {
-        if record.requested_by == self.principal.account.id || self.principal.has(read_permission(record.resource_type))
-        {
+        let viewer = self.principal.viewer();
+        if viewer.sees_directly(&record.requested_by, record.resource_type) {
             return Ok(true);
         }
-        let groups = self.approver_groups(record).await?;
-        Ok(self.principal.group_ids.iter().any(|g| groups.contains(g)))
+        Ok(viewer.sees_as_approver(&self.approver_groups(record).await?))
     }
 
     /// The request with its status now and the caller's capabilities.
@@ -185,17 +184,19 @@ pub enum Action {
 
 /// Approve, reject, cancel or complete a request the caller can see (the rules are the store's).
 pub async fn act(app: &AppState, principal: &Principal, id: &str, action: Action) -> ApiResult<RequestRecord> {
-    let record = visible_request(app, principal, id).await?;
+    let id = parse_id(id)?;
     let now = app.now();
     let actor = principal.actor();
+    // The store decides, under the request's lock, whether the caller may see it at all.
+    let viewer = principal.viewer();
     let done = match action {
         Action::Decide(decision, notes) => {
-            let decided = app.store.decide(&actor, &record.id, decision, notes.as_deref(), now).await?;
-            app.metrics.observe_decision((now - record.requested_at) as f64 / 1000.0);
+            let decided = app.store.decide(&actor, viewer, &id, decision, notes.as_deref(), now).await?;
+            app.metrics.observe_decision((now - decided.requested_at) as f64 / 1000.0);
             decided
         }
-        Action::Cancel => app.store.cancel(&actor, &record.id, now).await?,
-        Action::Complete => app.store.complete(&actor, &record.id, now).await?,
+        Action::Cancel => app.store.cancel(&actor, viewer, &id, now).await?,
+        Action::Complete => app.store.complete(&actor, viewer, &id, now).await?,
     };
     Ok(done)
 }

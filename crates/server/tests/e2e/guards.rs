@@ -381,3 +381,48 @@ async fn role_member_groups_are_protected_when_a_role_policy_exists(backend: Tes
     })
     .await;
 }
+
+backend_tests!(a_request_the_caller_may_not_see_cannot_be_acted_on_and_does_not_exist_for_them);
+async fn a_request_the_caller_may_not_see_cannot_be_acted_on_and_does_not_exist_for_them(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        let id = app.create_app("Zoom").await;
+        let (_, request) = app.update_app(&app.alice, &id, "2.0").await;
+        let rid = request["id"].as_str().unwrap();
+        // eve has an account but no role and no group: she may see no request at all.
+        let (s, eve) = app
+            .post(
+                &app.admin,
+                "/api/v1/accounts",
+                json!({"username": "eve", "displayName": "Eve", "kind": "human", "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{eve}");
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let signed_in: serde_json::Value = client
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"username": "eve", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let csrf = signed_in["csrfToken"].as_str().unwrap().to_owned();
+        for action in ["approve", "reject", "cancel", "complete"] {
+            let response = client
+                .post(format!("{}/api/v1/requests/{rid}/{action}", app.base))
+                .header("x-csrf-token", &csrf)
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            let body: serde_json::Value = response.json().await.unwrap();
+            assert_problem(status, &body, 404, "not_found");
+        }
+        let (_, unchanged) = app.get(&app.alice, &format!("/api/v1/requests/{rid}")).await;
+        assert_eq!(unchanged["status"], "needsApproval");
+        assert!(unchanged["approvals"].as_array().unwrap().is_empty());
+    })
+    .await;
+}

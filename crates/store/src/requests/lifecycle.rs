@@ -13,6 +13,7 @@ use crate::{Backend, Result, Store, StoreError, WriteTx};
 use countersign_core::eligibility::ineligibility;
 use countersign_core::notify::EventKind;
 use countersign_core::request::{Decision, DecisionOutcome, RequestState, RequestStatus};
+use countersign_core::visibility::Viewer;
 use countersign_core::{validate, DomainError, Millis};
 use serde_json::json;
 
@@ -72,42 +73,68 @@ async fn finish(
     Ok(())
 }
 
+/// A request locked for an action by someone who may see it.
+struct Locked {
+    tx: WriteTx,
+    record: RequestRecord,
+    /// The groups that decide the request, when seeing it needed them.
+    approver_groups: Option<Vec<String>>,
+}
+
 impl Store {
-    /// Locks a request for an action that would move it to `to`. A request past its time is
-    /// expired instead (committed, audited) and the action refused (R11).
+    /// Locks a request for an action by `viewer` that would move it to `to`. A request the
+    /// viewer may not see is not found; one past its time is expired instead (committed,
+    /// audited) and the action refused (R11).
     async fn lock_for_action(
         &self,
+        viewer: Viewer<'_>,
         request_id: &str,
         to: RequestStatus,
         now: Millis,
-    ) -> Result<(WriteTx, RequestRecord)> {
+    ) -> Result<Locked> {
         let mut tx = self.begin_write().await?;
         let record = lock_request(&mut tx, request_id).await?;
+        // Visibility is decided here, under the lock, rather than by a read of its own first.
+        let approver_groups = if viewer.sees_directly(&record.requested_by, record.resource_type) {
+            None
+        } else {
+            let groups = approver_groups(tx.conn(), record.policy_id.as_deref(), &record.id).await?;
+            if !viewer.sees_as_approver(&groups) {
+                tx.rollback().await?;
+                return Err(StoreError::NotFound(format!("request {request_id} does not exist")));
+            }
+            Some(groups)
+        };
         if record.state().is_due(now) {
             expire_one(&mut tx, request_id, now).await?;
             tx.commit().await?;
             return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to }.into());
         }
-        Ok((tx, record))
+        Ok(Locked { tx, record, approver_groups })
     }
 
     /// R2, R3, R6, R7 (and R8 automatic): `actor` approves or rejects.
     pub async fn decide(
         &self,
         actor: &Actor,
+        viewer: Viewer<'_>,
         request_id: &str,
         decision: Decision,
         notes: Option<&str>,
         now: Millis,
     ) -> Result<RequestRecord> {
         let notes = validate::notes(notes)?;
-        let (mut tx, mut record) = self.lock_for_action(request_id, decision.target(), now).await?;
+        let Locked { mut tx, mut record, approver_groups: known_groups } =
+            self.lock_for_action(viewer, request_id, decision.target(), now).await?;
         let mut state = record.state();
         let approver = account_by_id(tx.conn(), &actor.id)
             .await?
             .ok_or_else(|| StoreError::NotFound("your account no longer exists".into()))?;
         let facts = candidate(tx.conn(), &approver).await?;
-        let groups = approver_groups(tx.conn(), record.policy_id.as_deref(), &record.id).await?;
+        let groups = match known_groups {
+            Some(groups) => groups,
+            None => approver_groups(tx.conn(), record.policy_id.as_deref(), &record.id).await?,
+        };
         let ineligible = ineligibility(&facts, &groups, record.resource_type);
         let outcome = state.decide(&actor.id, &ineligible, decision, notes.clone(), now)?;
         sqlx::query(
@@ -159,8 +186,15 @@ impl Store {
     }
 
     /// R10: the requester cancels.
-    pub async fn cancel(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
-        let (mut tx, mut record) = self.lock_for_action(request_id, RequestStatus::Cancelled, now).await?;
+    pub async fn cancel(
+        &self,
+        actor: &Actor,
+        viewer: Viewer<'_>,
+        request_id: &str,
+        now: Millis,
+    ) -> Result<RequestRecord> {
+        let Locked { mut tx, mut record, .. } =
+            self.lock_for_action(viewer, request_id, RequestStatus::Cancelled, now).await?;
         let mut state = record.state();
         state.cancel(&actor.id, now)?;
         save_state(&mut tx, &mut record, &state, now, None, None).await?;
@@ -172,8 +206,15 @@ impl Store {
 
     /// R8, R12: the requester completes an approved request; it is applied exactly once, or
     /// fails without changing anything when the object moved since submission.
-    pub async fn complete(&self, actor: &Actor, request_id: &str, now: Millis) -> Result<RequestRecord> {
-        let (mut tx, mut record) = self.lock_for_action(request_id, RequestStatus::Completed, now).await?;
+    pub async fn complete(
+        &self,
+        actor: &Actor,
+        viewer: Viewer<'_>,
+        request_id: &str,
+        now: Millis,
+    ) -> Result<RequestRecord> {
+        let Locked { mut tx, mut record, .. } =
+            self.lock_for_action(viewer, request_id, RequestStatus::Completed, now).await?;
         let mut state = record.state();
         state.check_completable(&actor.id, now)?;
         finish(&mut tx, &mut record, &mut state, actor, now).await?;
