@@ -20,7 +20,7 @@ pub mod web;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
-use axum::Router;
+use axum::{Extension, Router};
 use countersign_core::error::ErrorCode;
 use countersign_core::{Clock, Millis};
 use countersign_store::Store;
@@ -101,11 +101,11 @@ impl AppState {
 /// The whole HTTP surface, with security headers on every response.
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.body_limit;
+    // Every route of the JSON adapters carries its OpenAPI description; the web pages do not.
+    let (documented, document) = api::routes().merge(health::routes()).merge(graph::routes()).split_for_parts();
     Router::new()
-        .merge(api::routes())
-        .merge(health::routes())
+        .merge(documented.layer(Extension(api::openapi::RoutesDocument::new(document))))
         .merge(web::routes(state.clone()))
-        .merge(graph::routes())
         .fallback(web::fallback)
         .method_not_allowed_fallback(|| async {
             error::ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not accept that method")

@@ -11,7 +11,8 @@ use countersign_store::VerifyReport;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditParams {
     category: Option<String>,
@@ -26,6 +27,16 @@ pub struct AuditParams {
 }
 
 /// `GET /api/v1/audit?category=&actor=&action=&target=&since=&until=&cursor=&limit=`, newest first.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    summary = "The audit log, newest first",
+    params(AuditParams),
+    responses(
+        (status = 200, description = "a page of entries", body = ref("#/components/schemas/AuditPage"))
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     principal: Principal,
@@ -61,6 +72,15 @@ pub async fn list(
 }
 
 /// `GET /api/v1/audit/verify`: walks the chain; names the first broken entry.
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    summary = "Verify the audit log's hash chain",
+    responses(
+        (status = 200, description = "the chain check; names the first broken entry", body = ref("#/components/schemas/VerifyReport"))
+    )
+)]
 pub async fn verify(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<VerifyReport>> {
     Ok(Json(ops::verify(&app, &principal).await?))
 }

@@ -18,6 +18,16 @@ use serde_json::{json, Value};
 // ---- accounts ----
 
 /// `GET /api/v1/accounts`
+#[utoipa::path(
+    get,
+    path = "/accounts",
+    tag = "directory",
+    summary = "List accounts",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "a page of accounts", body = ref("#/components/schemas/AccountPage"))
+    )
+)]
 pub async fn list_accounts(
     State(app): State<AppState>,
     principal: Principal,
@@ -28,6 +38,16 @@ pub async fn list_accounts(
 }
 
 /// `GET /api/v1/accounts/{id}`: anyone may read their own account.
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}",
+    tag = "directory",
+    summary = "One account, with its groups",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the account", body = ref("#/components/schemas/AccountWithGroups"))
+    )
+)]
 pub async fn get_account(
     State(app): State<AppState>,
     principal: Principal,
@@ -39,7 +59,7 @@ pub async fn get_account(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NewAccountBody {
     username: String,
@@ -51,6 +71,18 @@ pub struct NewAccountBody {
 }
 
 /// `POST /api/v1/accounts`: a service account gets its bearer token in the answer, once.
+#[utoipa::path(
+    post,
+    path = "/accounts",
+    tag = "directory",
+    summary = "Create a human or service account (a service account's token is shown once)",
+    request_body = NewAccountBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the account (a service account with its token, once)", body = ref("#/components/schemas/CreatedServiceAccount")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create_account(
     State(app): State<AppState>,
     principal: Principal,
@@ -78,7 +110,7 @@ pub async fn create_account(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AccountPatchBody {
     display_name: Option<String>,
@@ -89,6 +121,18 @@ pub struct AccountPatchBody {
 }
 
 /// `PATCH /api/v1/accounts/{id}`: a password or enabled change to an approver is held (R9).
+#[utoipa::path(
+    patch,
+    path = "/accounts/{id}",
+    tag = "directory",
+    summary = "Change an account; password or enabled changes to approvers are held (R9)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = AccountPatchBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update_account(
     State(app): State<AppState>,
     principal: Principal,
@@ -108,6 +152,18 @@ pub async fn update_account(
 }
 
 /// `DELETE /api/v1/accounts/{id}`
+#[utoipa::path(
+    delete,
+    path = "/accounts/{id}",
+    tag = "directory",
+    summary = "Delete an account; held if it is an approver (R9)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete_account(
     State(app): State<AppState>,
     principal: Principal,
@@ -122,6 +178,16 @@ pub async fn delete_account(
 // ---- groups ----
 
 /// `GET /api/v1/groups`
+#[utoipa::path(
+    get,
+    path = "/groups",
+    tag = "directory",
+    summary = "List groups",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "a page of groups", body = ref("#/components/schemas/GroupPage"))
+    )
+)]
 pub async fn list_groups(
     State(app): State<AppState>,
     principal: Principal,
@@ -132,6 +198,16 @@ pub async fn list_groups(
 }
 
 /// `GET /api/v1/groups/{id}`: the group with its members.
+#[utoipa::path(
+    get,
+    path = "/groups/{id}",
+    tag = "directory",
+    summary = "One group with its members",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the group", body = ref("#/components/schemas/GroupWithMembers"))
+    )
+)]
 pub async fn get_group(
     State(app): State<AppState>,
     principal: Principal,
@@ -147,7 +223,7 @@ pub async fn get_group(
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupBody {
     display_name: String,
@@ -156,6 +232,18 @@ pub struct GroupBody {
 }
 
 /// `POST /api/v1/groups`
+#[utoipa::path(
+    post,
+    path = "/groups",
+    tag = "directory",
+    summary = "Create a group",
+    request_body = GroupBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create_group(
     State(app): State<AppState>,
     principal: Principal,
@@ -168,7 +256,7 @@ pub async fn create_group(
     respond(&app, &principal, outcome).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct GroupPatchBody {
     display_name: Option<String>,
@@ -177,6 +265,18 @@ pub struct GroupPatchBody {
 }
 
 /// `PATCH /api/v1/groups/{id}`
+#[utoipa::path(
+    patch,
+    path = "/groups/{id}",
+    tag = "directory",
+    summary = "Rename or describe a group",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = GroupPatchBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update_group(
     State(app): State<AppState>,
     principal: Principal,
@@ -191,6 +291,18 @@ pub async fn update_group(
 }
 
 /// `DELETE /api/v1/groups/{id}`
+#[utoipa::path(
+    delete,
+    path = "/groups/{id}",
+    tag = "directory",
+    summary = "Delete a group",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete_group(
     State(app): State<AppState>,
     principal: Principal,
@@ -202,7 +314,7 @@ pub async fn delete_group(
     respond(&app, &principal, outcome).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MembersBody {
     members: Vec<String>,
@@ -210,6 +322,18 @@ pub struct MembersBody {
 }
 
 /// `PUT /api/v1/groups/{id}/members` `{members: [accountId…]}`: the full new membership.
+#[utoipa::path(
+    put,
+    path = "/groups/{id}/members",
+    tag = "directory",
+    summary = "Replace a group's members; held for approver groups (R9)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = MembersBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn set_members(
     State(app): State<AppState>,
     principal: Principal,
@@ -225,12 +349,31 @@ pub async fn set_members(
 // ---- roles ----
 
 /// `GET /api/v1/roles`: built-in roles have `builtIn: true`.
+#[utoipa::path(
+    get,
+    path = "/roles",
+    tag = "rbac",
+    summary = "List roles (built-in ones have builtIn: true)",
+    responses(
+        (status = 200, description = "every role", body = ref("#/components/schemas/RolePage"))
+    )
+)]
 pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
     let roles = ops::list_roles(&app, &principal).await?;
     Ok(Json(Page::all(&roles, |r| json!(r))))
 }
 
 /// `GET /api/v1/roles/{id}`
+#[utoipa::path(
+    get,
+    path = "/roles/{id}",
+    tag = "rbac",
+    summary = "One role",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the role", body = ref("#/components/schemas/Role"))
+    )
+)]
 pub async fn get_role(
     State(app): State<AppState>,
     principal: Principal,
@@ -239,7 +382,7 @@ pub async fn get_role(
     Ok(Json(json!(ops::get_role(&app, &principal, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct RoleBody {
     display_name: String,
@@ -257,6 +400,18 @@ impl RoleBody {
 }
 
 /// `POST /api/v1/roles`
+#[utoipa::path(
+    post,
+    path = "/roles",
+    tag = "rbac",
+    summary = "Create a custom role",
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create_role(
     State(app): State<AppState>,
     principal: Principal,
@@ -269,6 +424,18 @@ pub async fn create_role(
 }
 
 /// `PUT /api/v1/roles/{id}`
+#[utoipa::path(
+    put,
+    path = "/roles/{id}",
+    tag = "rbac",
+    summary = "Change a custom role",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = RoleBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update_role(
     State(app): State<AppState>,
     principal: Principal,
@@ -282,6 +449,18 @@ pub async fn update_role(
 }
 
 /// `DELETE /api/v1/roles/{id}`
+#[utoipa::path(
+    delete,
+    path = "/roles/{id}",
+    tag = "rbac",
+    summary = "Delete a custom role",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete_role(
     State(app): State<AppState>,
     principal: Principal,
@@ -296,12 +475,31 @@ pub async fn delete_role(
 // ---- role assignments ----
 
 /// `GET /api/v1/roleAssignments`
+#[utoipa::path(
+    get,
+    path = "/roleAssignments",
+    tag = "rbac",
+    summary = "List role assignments",
+    responses(
+        (status = 200, description = "every role assignment", body = ref("#/components/schemas/RoleAssignmentPage"))
+    )
+)]
 pub async fn list_role_assignments(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
     let assignments = ops::list_role_assignments(&app, &principal).await?;
     Ok(Json(Page::all(&assignments, |a| json!(a))))
 }
 
 /// `GET /api/v1/roleAssignments/{id}`
+#[utoipa::path(
+    get,
+    path = "/roleAssignments/{id}",
+    tag = "rbac",
+    summary = "One role assignment",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the role assignment", body = ref("#/components/schemas/RoleAssignment"))
+    )
+)]
 pub async fn get_role_assignment(
     State(app): State<AppState>,
     principal: Principal,
@@ -310,7 +508,7 @@ pub async fn get_role_assignment(
     Ok(Json(json!(ops::get_role_assignment(&app, &principal, &id).await?)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssignmentBody {
     role_id: String,
@@ -328,6 +526,18 @@ impl AssignmentBody {
 }
 
 /// `POST /api/v1/roleAssignments` `{roleId, groupIds}`
+#[utoipa::path(
+    post,
+    path = "/roleAssignments",
+    tag = "rbac",
+    summary = "Assign a role to groups",
+    request_body = AssignmentBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create_role_assignment(
     State(app): State<AppState>,
     principal: Principal,
@@ -340,6 +550,18 @@ pub async fn create_role_assignment(
 }
 
 /// `PUT /api/v1/roleAssignments/{id}`
+#[utoipa::path(
+    put,
+    path = "/roleAssignments/{id}",
+    tag = "rbac",
+    summary = "Change a role assignment",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = AssignmentBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update_role_assignment(
     State(app): State<AppState>,
     principal: Principal,
@@ -353,6 +575,18 @@ pub async fn update_role_assignment(
 }
 
 /// `DELETE /api/v1/roleAssignments/{id}`
+#[utoipa::path(
+    delete,
+    path = "/roleAssignments/{id}",
+    tag = "rbac",
+    summary = "Delete a role assignment",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete_role_assignment(
     State(app): State<AppState>,
     principal: Principal,

@@ -42,6 +42,16 @@ async fn next_batch(app: &AppState, principal: &Principal, seq: i64) -> ApiResul
 }
 
 /// `GET /api/v1/events`
+#[utoipa::path(
+    get,
+    path = "/events",
+    tag = "requests",
+    summary = "Live request events as server-sent events (Last-Event-ID resumes)",
+    params(("Last-Event-ID" = Option<i64>, Header, description = "resume after this event")),
+    responses(
+        (status = 200, description = "a stream of request.* events", content_type = "text/event-stream", body = String)
+    )
+)]
 pub async fn stream(
     State(app): State<AppState>,
     principal: Principal,

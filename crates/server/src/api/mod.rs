@@ -17,12 +17,13 @@ use crate::ops::{Current, Outcome, PageRequest, Paged};
 use crate::AppState;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
-use axum::{Json, Router};
+use axum::Json;
 use countersign_core::profile::ResourceType;
 use countersign_core::state::ObjectState;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A collection: `{"value": [...], "nextCursor": "..."}` (keyset paging).
 #[derive(Serialize)]
@@ -45,7 +46,8 @@ impl Page {
 }
 
 /// `?cursor=&limit=`
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct PageQuery {
     pub cursor: Option<String>,
@@ -59,7 +61,7 @@ impl From<PageQuery> for PageRequest {
 }
 
 /// A body that carries only a justification (DELETE).
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct JustificationBody {
     pub justification: Option<String>,
@@ -105,59 +107,52 @@ async fn not_found() -> ApiError {
     ApiError::not_found("no such endpoint")
 }
 
-/// Every route of the native API, under `/api/v1`.
-pub fn routes() -> Router<AppState> {
-    let v1 = Router::new()
-        .route("/auth/login", post(own::login))
-        .route("/auth/logout", post(own::logout))
-        .route("/me", get(own::me))
-        .route("/me/password", post(own::change_password))
-        .route("/me/notifications", get(notifications::my_settings).put(notifications::put_my_settings))
-        .route("/tokens", get(own::list_tokens).post(own::create_token))
-        .route("/tokens/{id}", axum::routing::delete(own::delete_token))
-        .route("/accounts", get(directory::list_accounts).post(directory::create_account))
-        .route(
-            "/accounts/{id}",
-            get(directory::get_account).patch(directory::update_account).delete(directory::delete_account),
-        )
-        .route("/groups", get(directory::list_groups).post(directory::create_group))
-        .route("/groups/{id}", get(directory::get_group).patch(directory::update_group).delete(directory::delete_group))
-        .route("/groups/{id}/members", put(directory::set_members))
-        .route("/roles", get(directory::list_roles).post(directory::create_role))
-        .route("/roles/{id}", get(directory::get_role).put(directory::update_role).delete(directory::delete_role))
-        .route("/roleAssignments", get(directory::list_role_assignments).post(directory::create_role_assignment))
-        .route(
-            "/roleAssignments/{id}",
-            get(directory::get_role_assignment)
-                .put(directory::update_role_assignment)
-                .delete(directory::delete_role_assignment),
-        )
-        .route("/resources/{type}", get(resources::list).post(resources::create))
-        .route("/resources/{type}/{id}", get(resources::get).put(resources::update).delete(resources::delete))
-        .route("/resources/{type}/{id}/assign", post(resources::assign))
-        .route("/devices", get(resources::list_devices).post(resources::enroll_device))
-        .route("/devices/{id}", get(resources::get_device))
-        .route("/devices/{id}/{action}", post(resources::device_action))
-        .route("/accessPolicies", get(policies::list).post(policies::create))
-        .route("/accessPolicies/{id}", get(policies::get).put(policies::update).delete(policies::delete))
-        .route("/requests", get(requests::list))
-        .route("/requests/{id}", get(requests::get))
-        .route("/requests/{id}/approve", post(requests::approve))
-        .route("/requests/{id}/reject", post(requests::reject))
-        .route("/requests/{id}/cancel", post(requests::cancel))
-        .route("/requests/{id}/complete", post(requests::complete))
-        .route("/notificationChannels", get(notifications::list).post(notifications::create))
-        .route(
-            "/notificationChannels/{id}",
-            get(notifications::get).put(notifications::update).delete(notifications::delete),
-        )
-        .route("/notificationChannels/{id}/test", post(notifications::test))
-        .route("/notificationDeliveries", get(notifications::deliveries))
-        .route("/notificationDeliveries/{id}/retry", post(notifications::retry))
-        .route("/events", get(events::stream))
-        .route("/audit", get(audit::list))
-        .route("/audit/verify", get(audit::verify))
-        .route("/openapi.json", get(openapi::document))
+/// Every route of the native API, under `/api/v1`, each with its OpenAPI description.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let v1 = OpenApiRouter::default()
+        .routes(routes!(own::login))
+        .routes(routes!(own::logout))
+        .routes(routes!(own::me))
+        .routes(routes!(own::change_password))
+        .routes(routes!(notifications::my_settings, notifications::put_my_settings))
+        .routes(routes!(own::list_tokens, own::create_token))
+        .routes(routes!(own::delete_token))
+        .routes(routes!(directory::list_accounts, directory::create_account))
+        .routes(routes!(directory::get_account, directory::update_account, directory::delete_account))
+        .routes(routes!(directory::list_groups, directory::create_group))
+        .routes(routes!(directory::get_group, directory::update_group, directory::delete_group))
+        .routes(routes!(directory::set_members))
+        .routes(routes!(directory::list_roles, directory::create_role))
+        .routes(routes!(directory::get_role, directory::update_role, directory::delete_role))
+        .routes(routes!(directory::list_role_assignments, directory::create_role_assignment))
+        .routes(routes!(
+            directory::get_role_assignment,
+            directory::update_role_assignment,
+            directory::delete_role_assignment
+        ))
+        .routes(routes!(resources::list, resources::create))
+        .routes(routes!(resources::get, resources::update, resources::delete))
+        .routes(routes!(resources::assign))
+        .routes(routes!(resources::list_devices, resources::enroll_device))
+        .routes(routes!(resources::get_device))
+        .routes(routes!(resources::device_action))
+        .routes(routes!(policies::list, policies::create))
+        .routes(routes!(policies::get, policies::update, policies::delete))
+        .routes(routes!(requests::list))
+        .routes(routes!(requests::get))
+        .routes(routes!(requests::approve))
+        .routes(routes!(requests::reject))
+        .routes(routes!(requests::cancel))
+        .routes(routes!(requests::complete))
+        .routes(routes!(notifications::list, notifications::create))
+        .routes(routes!(notifications::get, notifications::update, notifications::delete))
+        .routes(routes!(notifications::test))
+        .routes(routes!(notifications::deliveries))
+        .routes(routes!(notifications::retry))
+        .routes(routes!(events::stream))
+        .routes(routes!(audit::list))
+        .routes(routes!(audit::verify))
+        .routes(routes!(openapi::document))
         .fallback(not_found);
-    Router::new().nest("/api/v1", v1)
+    OpenApiRouter::default().nest("/api/v1", v1)
 }

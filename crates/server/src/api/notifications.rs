@@ -14,7 +14,7 @@ use countersign_core::profile::ResourceType;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ChannelBody {
     display_name: String,
@@ -39,18 +39,49 @@ impl ChannelBody {
 }
 
 /// `GET /api/v1/notificationChannels`
+#[utoipa::path(
+    get,
+    path = "/notificationChannels",
+    tag = "notifications",
+    summary = "List notification channels",
+    responses(
+        (status = 200, description = "every channel", body = ref("#/components/schemas/ObjectStatePage"))
+    )
+)]
 pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
     let channels = ops::list_channels(&app, &principal).await?;
     Ok(Json(Page::all(&channels, |c| current_json(ResourceType::NotificationChannel, c))))
 }
 
 /// `GET /api/v1/notificationChannels/{id}`
+#[utoipa::path(
+    get,
+    path = "/notificationChannels/{id}",
+    tag = "notifications",
+    summary = "One notification channel",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the channel", body = ref("#/components/schemas/ObjectState"))
+    )
+)]
 pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let channel = ops::get_channel(&app, &principal, &id).await?;
     Ok(Json(current_json(ResourceType::NotificationChannel, &channel)))
 }
 
 /// `POST /api/v1/notificationChannels`
+#[utoipa::path(
+    post,
+    path = "/notificationChannels",
+    tag = "notifications",
+    summary = "Create a notification channel",
+    request_body = ChannelBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     principal: Principal,
@@ -63,6 +94,18 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/notificationChannels/{id}`: a new `url` (and `signingSecret`) replaces the secret.
+#[utoipa::path(
+    put,
+    path = "/notificationChannels/{id}",
+    tag = "notifications",
+    summary = "Change a notification channel (a new url replaces the secret)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = ChannelBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update(
     State(app): State<AppState>,
     principal: Principal,
@@ -76,6 +119,18 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/notificationChannels/{id}`
+#[utoipa::path(
+    delete,
+    path = "/notificationChannels/{id}",
+    tag = "notifications",
+    summary = "Delete a notification channel",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete(
     State(app): State<AppState>,
     principal: Principal,
@@ -88,6 +143,16 @@ pub async fn delete(
 }
 
 /// `POST /api/v1/notificationChannels/{id}/test`: queues a test message (e-mail goes to you).
+#[utoipa::path(
+    post,
+    path = "/notificationChannels/{id}/test",
+    tag = "notifications",
+    summary = "Queue a test message (e-mail goes to you)",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 202, description = "queued", body = ref("#/components/schemas/TestQueued"))
+    )
+)]
 pub async fn test(
     State(app): State<AppState>,
     principal: Principal,
@@ -97,7 +162,8 @@ pub async fn test(
     Ok((StatusCode::ACCEPTED, Json(json!({"eventId": event_id}))))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DeliveryParams {
     status: Option<String>,
@@ -105,6 +171,16 @@ pub struct DeliveryParams {
 }
 
 /// `GET /api/v1/notificationDeliveries?status=pending|delivered|dead`
+#[utoipa::path(
+    get,
+    path = "/notificationDeliveries",
+    tag = "notifications",
+    summary = "Notification deliveries, newest first",
+    params(DeliveryParams),
+    responses(
+        (status = 200, description = "deliveries", body = ref("#/components/schemas/DeliveryPage"))
+    )
+)]
 pub async fn deliveries(
     State(app): State<AppState>,
     principal: Principal,
@@ -121,12 +197,22 @@ pub async fn deliveries(
 }
 
 /// `POST /api/v1/notificationDeliveries/{id}/retry`
+#[utoipa::path(
+    post,
+    path = "/notificationDeliveries/{id}/retry",
+    tag = "notifications",
+    summary = "Retry a dead delivery",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 202, description = "queued again")
+    )
+)]
 pub async fn retry(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<StatusCode> {
     ops::retry_delivery(&app, &principal, &id).await?;
     Ok(StatusCode::ACCEPTED)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct SettingsBody {
     email: Option<String>,
@@ -134,12 +220,31 @@ pub struct SettingsBody {
 }
 
 /// `GET /api/v1/me/notifications`: my e-mail address and opt-outs, and what may be turned off.
+#[utoipa::path(
+    get,
+    path = "/me/notifications",
+    tag = "notifications",
+    summary = "My e-mail address and notification opt-outs",
+    responses(
+        (status = 200, description = "my settings, and the kinds that may be turned off", body = ref("#/components/schemas/NotificationSettings"))
+    )
+)]
 pub async fn my_settings(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     let settings = ops::my_settings(&app, &principal).await?;
     Ok(Json(json!({"email": settings.email, "optOuts": settings.opt_outs, "optional": ops::optional_kinds()})))
 }
 
 /// `PUT /api/v1/me/notifications` `{email?, optOuts: [...]}`
+#[utoipa::path(
+    put,
+    path = "/me/notifications",
+    tag = "notifications",
+    summary = "Set my e-mail address and opt-outs (applied and failed changes are always told)",
+    request_body = SettingsBody,
+    responses(
+        (status = 204, description = "saved")
+    )
+)]
 pub async fn put_my_settings(
     State(app): State<AppState>,
     principal: Principal,

@@ -1,229 +1,590 @@
-//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 description of every endpoint, built with
-//! utoipa from one table that sits beside the router (a test checks each entry is routed).
+//! `GET /api/v1/openapi.json`: the OpenAPI 3.1 description of every endpoint. Each handler
+//! declares its path, parameters, body and answers with `#[utoipa::path]`, and the adapters route
+//! through `utoipa_axum`'s `routes!`, so a route cannot exist without its description. This module
+//! adds what is common to them: the security schemes, the error answers and the schemas of the
+//! answers that are still rendered from JSON object states.
 
-use axum::Json;
-use utoipa::openapi::path::{OperationBuilder, ParameterBuilder, ParameterIn};
-use utoipa::openapi::request_body::RequestBodyBuilder;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{
-    ComponentsBuilder, ContentBuilder, HttpMethod, InfoBuilder, ObjectBuilder, OpenApi, OpenApiBuilder, PathItem,
-    PathsBuilder, Ref, Required, ResponseBuilder, ResponsesBuilder, Type,
-};
+use crate::error::{ApiError, ApiResult};
+use axum::{Extension, Json};
+use countersign_core::eligibility::AccountKind;
+use countersign_core::error::ErrorCode;
+use countersign_core::policy::Completion;
+use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::request::{Decision, RequestStatus};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use utoipa::openapi::OpenApi;
 
-/// `(method, path, tag, summary, has a JSON body)` for every endpoint.
-pub const ENDPOINTS: &[(&str, &str, &str, &str, bool)] = &[
-    (
-        "POST",
-        "/api/v1/auth/login",
-        "auth",
-        "Sign in with username and password; sets the session cookie and returns the CSRF token",
-        true,
-    ),
-    ("POST", "/api/v1/auth/logout", "auth", "End this session", false),
-    ("GET", "/api/v1/me", "auth", "Who am I, with permissions and groups", false),
-    ("POST", "/api/v1/me/password", "auth", "Change my own password (with the current one)", true),
-    ("GET", "/api/v1/me/notifications", "notifications", "My e-mail address and notification opt-outs", false),
-    (
-        "PUT",
-        "/api/v1/me/notifications",
-        "notifications",
-        "Set my e-mail address and opt-outs (applied and failed changes are always told)",
-        true,
-    ),
-    ("GET", "/api/v1/tokens", "auth", "My personal API tokens", false),
-    ("POST", "/api/v1/tokens", "auth", "Create a personal API token (shown once)", true),
-    ("DELETE", "/api/v1/tokens/{id}", "auth", "Revoke one of my tokens", false),
-    ("GET", "/api/v1/accounts", "directory", "List accounts", false),
-    (
-        "POST",
-        "/api/v1/accounts",
-        "directory",
-        "Create a human or service account (a service account's token is shown once)",
-        true,
-    ),
-    ("GET", "/api/v1/accounts/{id}", "directory", "One account", false),
-    (
-        "PATCH",
-        "/api/v1/accounts/{id}",
-        "directory",
-        "Change an account; password or enabled changes to approvers are held (R9)",
-        true,
-    ),
-    ("DELETE", "/api/v1/accounts/{id}", "directory", "Delete an account; held if it is an approver (R9)", false),
-    ("GET", "/api/v1/groups", "directory", "List groups", false),
-    ("POST", "/api/v1/groups", "directory", "Create a group", true),
-    ("GET", "/api/v1/groups/{id}", "directory", "One group with its members", false),
-    ("PATCH", "/api/v1/groups/{id}", "directory", "Rename or describe a group", true),
-    ("DELETE", "/api/v1/groups/{id}", "directory", "Delete a group", false),
-    (
-        "PUT",
-        "/api/v1/groups/{id}/members",
-        "directory",
-        "Replace a group's members; held for approver groups (R9)",
-        true,
-    ),
-    ("GET", "/api/v1/roles", "rbac", "List roles (built-in ones have builtIn: true)", false),
-    ("POST", "/api/v1/roles", "rbac", "Create a custom role", true),
-    ("GET", "/api/v1/roles/{id}", "rbac", "One role", false),
-    ("PUT", "/api/v1/roles/{id}", "rbac", "Change a custom role", true),
-    ("DELETE", "/api/v1/roles/{id}", "rbac", "Delete a custom role", false),
-    ("GET", "/api/v1/roleAssignments", "rbac", "List role assignments", false),
-    ("POST", "/api/v1/roleAssignments", "rbac", "Assign a role to groups", true),
-    ("GET", "/api/v1/roleAssignments/{id}", "rbac", "One role assignment", false),
-    ("PUT", "/api/v1/roleAssignments/{id}", "rbac", "Change a role assignment", true),
-    ("DELETE", "/api/v1/roleAssignments/{id}", "rbac", "Delete a role assignment", false),
-    (
-        "GET",
-        "/api/v1/resources/{type}",
-        "resources",
-        "List apps, scripts, compliance or configuration policies, or device categories",
-        false,
-    ),
-    ("POST", "/api/v1/resources/{type}", "resources", "Create a resource (202 with the request when protected)", true),
-    ("GET", "/api/v1/resources/{type}/{id}", "resources", "One resource", false),
-    (
-        "PUT",
-        "/api/v1/resources/{type}/{id}",
-        "resources",
-        "Replace a resource (202 with the request when protected)",
-        true,
-    ),
-    (
-        "DELETE",
-        "/api/v1/resources/{type}/{id}",
-        "resources",
-        "Delete a resource (202 with the request when protected)",
-        false,
-    ),
-    ("POST", "/api/v1/resources/{type}/{id}/assign", "resources", "Set the groups a resource is assigned to", true),
-    ("GET", "/api/v1/devices", "devices", "List devices", false),
-    ("POST", "/api/v1/devices", "devices", "Enrol a device (not protected)", true),
-    ("GET", "/api/v1/devices/{id}", "devices", "One device", false),
-    ("POST", "/api/v1/devices/{id}/wipe", "devices", "Wipe a device", true),
-    ("POST", "/api/v1/devices/{id}/retire", "devices", "Retire a device", true),
-    ("POST", "/api/v1/devices/{id}/delete", "devices", "Delete a device", true),
-    ("GET", "/api/v1/accessPolicies", "policies", "List access policies", false),
-    ("POST", "/api/v1/accessPolicies", "policies", "Propose an access policy (always held, R9)", true),
-    ("GET", "/api/v1/accessPolicies/{id}", "policies", "One access policy with each approver's eligibility", false),
-    ("PUT", "/api/v1/accessPolicies/{id}", "policies", "Propose a change to an access policy (always held, R9)", true),
-    ("DELETE", "/api/v1/accessPolicies/{id}", "policies", "Propose deleting an access policy (always held, R9)", false),
-    (
-        "GET",
-        "/api/v1/requests",
-        "requests",
-        "List approval requests: view=mine|received|all, status, type, since, until, cursor",
-        false,
-    ),
-    ("GET", "/api/v1/requests/{id}", "requests", "One request with before, after, diff and approvals", false),
-    ("POST", "/api/v1/requests/{id}/approve", "requests", "Approve, with optional approver notes", true),
-    ("POST", "/api/v1/requests/{id}/reject", "requests", "Reject, with optional approver notes", true),
-    ("POST", "/api/v1/requests/{id}/cancel", "requests", "Cancel my request", false),
-    (
-        "POST",
-        "/api/v1/requests/{id}/complete",
-        "requests",
-        "Complete my approved request: the change is applied",
-        false,
-    ),
-    (
-        "GET",
-        "/api/v1/audit",
-        "audit",
-        "The audit log, newest first: category, actor, action, target, since, until, cursor",
-        false,
-    ),
-    ("GET", "/api/v1/audit/verify", "audit", "Verify the audit log's hash chain", false),
-    ("GET", "/api/v1/openapi.json", "ops", "This document", false),
-    ("GET", "/healthz", "ops", "Liveness", false),
-    ("GET", "/readyz", "ops", "Readiness: the database answers", false),
-    ("GET", "/metrics", "ops", "Prometheus metrics", false),
-];
+/// Every stable problem `code`, from the one table of them (`ErrorCode`).
+fn problem_codes() -> Vec<&'static str> {
+    ErrorCode::ALL.iter().map(|code| code.as_str()).collect()
+}
 
-fn method(name: &str) -> HttpMethod {
-    match name {
-        "POST" => HttpMethod::Post,
-        "PUT" => HttpMethod::Put,
-        "PATCH" => HttpMethod::Patch,
-        "DELETE" => HttpMethod::Delete,
-        _ => HttpMethod::Get,
+/// The path prefix of the Graph-compatible API, whose errors have Graph's shape.
+const GRAPH_PREFIX: &str = "/beta/";
+
+/// `#/components/schemas/{name}`
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn names<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Value {
+    json!(all.iter().copied().map(as_str).collect::<Vec<_>>())
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn nullable_string() -> Value {
+    json!({"type": ["string", "null"]})
+}
+
+fn time() -> Value {
+    json!({"type": "string", "format": "date-time"})
+}
+
+fn strings() -> Value {
+    json!({"type": "array", "items": {"type": "string"}})
+}
+
+/// An object whose listed properties are all sent.
+fn object(properties: Value) -> Value {
+    let required: Vec<String> = properties.as_object().map(|p| p.keys().cloned().collect()).unwrap_or_default();
+    json!({"type": "object", "properties": properties, "required": required})
+}
+
+/// `{value: [item…], nextCursor}`: a collection (DESIGN §6).
+fn page_of(item: &str) -> Value {
+    object(json!({"value": {"type": "array", "items": schema_ref(item)}, "nextCursor": nullable_string()}))
+}
+
+/// An object as the API shows it: its state (whose members depend on the type, see DESIGN §6)
+/// with `id`, `type` and `version`.
+fn object_state() -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "id": string(),
+            "type": {"type": "string", "enum": names(&ResourceType::ALL, ResourceType::as_str)},
+            "version": {"type": "integer"},
+        },
+        "required": ["id", "type", "version"],
+        "additionalProperties": true,
+    })
+}
+
+fn with(base: Value, extra: Value) -> Value {
+    json!({"allOf": [base, extra]})
+}
+
+fn account() -> Value {
+    object(json!({
+        "id": string(),
+        "username": string(),
+        "displayName": string(),
+        "kind": {"type": "string", "enum": names(&AccountKind::ALL, AccountKind::as_str)},
+        "email": nullable_string(),
+        "enabled": {"type": "boolean"},
+        "version": {"type": "integer"},
+        "createdAt": {"type": "integer", "description": "Unix milliseconds"},
+    }))
+}
+
+fn request() -> Value {
+    let party = object(json!({"id": string(), "displayName": string()}));
+    let approval = object(json!({
+        "approver": party,
+        "decision": {"type": "string", "enum": names(&Decision::ALL, Decision::as_str)},
+        "notes": nullable_string(),
+        "at": time(),
+    }));
+    object(json!({
+        "id": string(),
+        "resourceType": {"type": "string", "enum": names(&ResourceType::ALL, ResourceType::as_str)},
+        "objectId": string(),
+        "objectName": string(),
+        "operation": {"type": "string", "enum": names(&Operation::ALL, Operation::as_str)},
+        "profileType": {"type": "string", "enum": names(&ProfileType::ALL, ProfileType::as_str)},
+        "policyId": nullable_string(),
+        "status": {"type": "string", "enum": names(&RequestStatus::ALL, RequestStatus::as_str)},
+        "justification": nullable_string(),
+        "requestedBy": party,
+        "requestedAt": time(),
+        "lastModifiedAt": time(),
+        "expiresAt": time(),
+        "requiredApprovals": {"type": "integer"},
+        "approvals": {"type": "array", "items": approval},
+        "completedAt": {"type": ["string", "null"], "format": "date-time"},
+        "failureReason": nullable_string(),
+        "before": {"description": "the object's state before the change (null for a create)"},
+        "after": {"description": "the proposed state (null for a delete)"},
+        "diff": {"type": "array", "items": {"type": "object"}},
+        "diffText": string(),
+        "canApprove": {"type": "boolean"},
+        "canCancel": {"type": "boolean"},
+        "canComplete": {"type": "boolean"},
+    }))
+}
+
+fn access_policy() -> Value {
+    object(json!({
+        "id": string(),
+        "displayName": string(),
+        "description": string(),
+        "profileType": {"type": "string", "enum": names(&ProfileType::ALL, ProfileType::as_str)},
+        "approverGroupIds": strings(),
+        "requiredApprovals": {"type": "integer"},
+        "completion": {"type": "string", "enum": names(&Completion::ALL, Completion::as_str)},
+        "requestTtl": {"type": "string", "description": "ISO 8601 duration, e.g. P30D"},
+        "version": {"type": "integer"},
+    }))
+}
+
+fn approver() -> Value {
+    object(json!({
+        "accountId": string(),
+        "username": string(),
+        "displayName": string(),
+        "groupId": string(),
+        "eligible": {"type": "boolean"},
+        "reasons": strings(),
+    }))
+}
+
+fn group() -> Value {
+    object(json!({
+        "id": string(),
+        "displayName": string(),
+        "description": string(),
+        "version": {"type": "integer"},
+        "memberCount": {"type": "integer"},
+    }))
+}
+
+fn audit_entry() -> Value {
+    object(json!({
+        "seq": {"type": "integer"},
+        "id": string(),
+        "at": time(),
+        "actor": object(json!({"id": nullable_string(), "displayName": string()})),
+        "category": string(),
+        "action": string(),
+        "targetType": nullable_string(),
+        "targetId": nullable_string(),
+        "details": {"description": "what the entry records, as JSON"},
+        "prevHash": string(),
+        "hash": string(),
+    }))
+}
+
+fn delivery() -> Value {
+    object(json!({
+        "id": string(),
+        "eventId": string(),
+        "eventType": string(),
+        "requestId": nullable_string(),
+        "channelId": string(),
+        "recipient": nullable_string(),
+        "status": {"type": "string", "enum": ["pending", "delivered", "dead"]},
+        "attempts": {"type": "integer"},
+        "nextAttemptAt": time(),
+        "lastError": nullable_string(),
+        "createdAt": time(),
+        "deliveredAt": {"type": ["string", "null"], "format": "date-time"},
+    }))
+}
+
+fn token() -> Value {
+    object(json!({
+        "id": string(),
+        "accountId": string(),
+        "displayName": string(),
+        "createdAt": {"type": "integer", "description": "Unix milliseconds"},
+        "expiresAt": {"type": ["integer", "null"], "description": "Unix milliseconds"},
+        "lastUsedAt": {"type": ["integer", "null"], "description": "Unix milliseconds"},
+    }))
+}
+
+/// Graph's `identitySet`: a `user` or an `application`.
+fn identity_set() -> Value {
+    let identity = json!({
+        "type": "object",
+        "properties": {"@odata.type": string(), "id": string(), "displayName": string()},
+        "required": ["id", "displayName"],
+    });
+    json!({
+        "type": "object",
+        "properties": {"@odata.type": string(), "user": identity, "application": identity},
+    })
+}
+
+fn graph_policy_set() -> Value {
+    json!({
+        "type": "object",
+        "properties": {"@odata.type": string(), "policyType": string(), "policyPlatform": string()},
+    })
+}
+
+/// Graph entities answer only the properties `$select` names, so none is required.
+fn graph_entity(properties: Value) -> Value {
+    json!({"type": "object", "properties": properties})
+}
+
+/// A Graph request body: these members and OData annotations (`@odata.type`), nothing else.
+fn graph_body(properties: Value) -> Value {
+    json!({
+        "type": "object",
+        "properties": properties,
+        "patternProperties": {"^@odata\\.": {}},
+        "additionalProperties": false,
+    })
+}
+
+fn graph_collection(item: &str) -> Value {
+    json!({
+        "type": "object",
+        "properties": {
+            "@odata.context": string(),
+            "@odata.nextLink": string(),
+            "value": {"type": "array", "items": schema_ref(item)},
+        },
+        "required": ["value"],
+    })
+}
+
+/// The schemas of answers that are rendered from JSON, by name.
+fn schemas() -> Vec<(&'static str, Value)> {
+    let problem = json!({
+        "type": "object",
+        "description": "RFC 9457 problem details; `code` is stable, the rest is for people",
+        "properties": {
+            "type": {"type": "string", "format": "uri"},
+            "title": string(),
+            "status": {"type": "integer"},
+            "detail": string(),
+            "code": {"type": "string", "enum": problem_codes()},
+            "requestId": {"type": "string", "description": "with request_open_for_object: the open request"},
+        },
+        "required": ["type", "title", "status", "detail", "code"],
+    });
+    let graph_error = object(json!({
+        "error": object(json!({
+            "code": string(),
+            "message": string(),
+            "innerError": {
+                "type": "object",
+                "properties": {
+                    "code": {"type": "string", "enum": problem_codes()},
+                    "date": time(),
+                    "request-id": string(),
+                },
+                "required": ["code", "date", "request-id"],
+            },
+        })),
+    }));
+    vec![
+        ("Problem", problem),
+        ("GraphError", graph_error),
+        ("ObjectState", object_state()),
+        ("Resource", with(schema_ref("ObjectState"), object(json!({"createdAt": time(), "lastModifiedAt": time()})))),
+        ("ResourcePage", page_of("Resource")),
+        ("ObjectStatePage", page_of("ObjectState")),
+        ("Account", account()),
+        ("AccountPage", page_of("Account")),
+        ("AccountWithGroups", with(schema_ref("Account"), object(json!({"groupIds": strings()})))),
+        (
+            "CreatedServiceAccount",
+            with(schema_ref("ObjectState"), object(json!({"token": {"type": "string", "description": "shown once"}}))),
+        ),
+        ("Group", group()),
+        ("GroupPage", page_of("Group")),
+        (
+            "GroupWithMembers",
+            with(
+                schema_ref("Group"),
+                object(json!({"members": {"type": "array", "items": object(json!({
+                    "id": string(),
+                    "username": string(),
+                    "displayName": string(),
+                    "kind": {"type": "string", "enum": names(&AccountKind::ALL, AccountKind::as_str)},
+                }))}})),
+            ),
+        ),
+        (
+            "Role",
+            object(json!({
+                "id": string(),
+                "displayName": string(),
+                "description": string(),
+                "permissions": strings(),
+                "builtIn": {"type": "boolean"},
+                "version": {"type": "integer"},
+            })),
+        ),
+        ("RolePage", page_of("Role")),
+        (
+            "RoleAssignment",
+            object(json!({
+                "id": string(),
+                "displayName": string(),
+                "roleId": string(),
+                "groupIds": strings(),
+                "version": {"type": "integer"},
+            })),
+        ),
+        ("RoleAssignmentPage", page_of("RoleAssignment")),
+        ("Request", request()),
+        ("RequestPage", page_of("Request")),
+        ("AccessPolicy", access_policy()),
+        ("AccessPolicyPage", page_of("AccessPolicy")),
+        (
+            "AccessPolicyWithApprovers",
+            with(
+                schema_ref("AccessPolicy"),
+                object(json!({
+                    "approvers": {"type": "array", "items": approver()},
+                    "eligibleApproverCount": {"type": "integer"},
+                })),
+            ),
+        ),
+        ("Delivery", delivery()),
+        ("DeliveryPage", page_of("Delivery")),
+        ("AuditEntry", audit_entry()),
+        ("AuditPage", page_of("AuditEntry")),
+        (
+            "VerifyReport",
+            object(json!({
+                "valid": {"type": "boolean"},
+                "entriesChecked": {"type": "integer"},
+                "firstBroken": {"type": ["object", "null"], "description": "the first changed, removed or reordered entry"},
+            })),
+        ),
+        ("SignedIn", object(json!({"account": schema_ref("Account"), "csrfToken": string()}))),
+        ("Me", object(json!({"account": schema_ref("Account"), "permissions": strings(), "groupIds": strings()}))),
+        ("Token", token()),
+        ("TokenList", object(json!({"value": {"type": "array", "items": schema_ref("Token")}}))),
+        (
+            "CreatedToken",
+            object(json!({
+                "id": string(),
+                "displayName": string(),
+                "token": {"type": "string", "description": "shown once"},
+                "expiresAt": {"type": ["string", "null"], "format": "date-time"},
+            })),
+        ),
+        (
+            "NotificationSettings",
+            object(json!({"email": nullable_string(), "optOuts": strings(), "optional": strings()})),
+        ),
+        ("TestQueued", object(json!({"eventId": string()}))),
+        ("Status", object(json!({"status": string()}))),
+        (
+            "OperationApprovalPolicy",
+            graph_entity(json!({
+                "@odata.context": string(),
+                "@odata.type": string(),
+                "id": string(),
+                "displayName": string(),
+                "description": string(),
+                "lastModifiedDateTime": {"type": ["string", "null"], "format": "date-time"},
+                "policyType": string(),
+                "policyPlatform": string(),
+                "policySet": schema_ref("OperationApprovalPolicySet"),
+                "approverGroupIds": strings(),
+            })),
+        ),
+        ("OperationApprovalPolicySet", graph_policy_set()),
+        ("OperationApprovalPolicyCollection", graph_collection("OperationApprovalPolicy")),
+        ("OperationApprovalPolicySetCollection", graph_collection("OperationApprovalPolicySet")),
+        (
+            "OperationApprovalRequest",
+            graph_entity(json!({
+                "@odata.context": string(),
+                "@odata.type": string(),
+                "id": string(),
+                "requestDateTime": time(),
+                "expirationDateTime": time(),
+                "lastModifiedDateTime": time(),
+                "requestor": identity_set(),
+                "approver": {"oneOf": [identity_set(), {"type": "null"}]},
+                "status": string(),
+                "requestJustification": nullable_string(),
+                "approvalJustification": nullable_string(),
+                "requiredOperationApprovalPolicyTypes": strings(),
+            })),
+        ),
+        ("OperationApprovalRequestCollection", graph_collection("OperationApprovalRequest")),
+        (
+            "OperationApprovalRequestEntityStatus",
+            graph_entity(json!({
+                "@odata.context": string(),
+                "@odata.type": string(),
+                "requestId": nullable_string(),
+                "requestExpirationDateTime": {"type": ["string", "null"], "format": "date-time"},
+                "requestStatus": string(),
+                "entityLocked": {"type": "boolean"},
+            })),
+        ),
+        (
+            "OperationApprovalPolicyOrSets",
+            json!({"anyOf": [schema_ref("OperationApprovalPolicy"), schema_ref("OperationApprovalPolicySetCollection")]}),
+        ),
+        (
+            "OperationApprovalRequestOrCollection",
+            json!({"anyOf": [schema_ref("OperationApprovalRequest"), schema_ref("OperationApprovalRequestCollection")]}),
+        ),
+        (
+            "GraphPolicyBody",
+            graph_body(json!({
+                "id": string(),
+                "displayName": string(),
+                "description": nullable_string(),
+                "lastModifiedDateTime": nullable_string(),
+                "policyType": string(),
+                "policyPlatform": string(),
+                "policySet": graph_policy_set(),
+                "approverGroupIds": strings(),
+                "justification": string(),
+            })),
+        ),
+        ("GraphJustificationBody", graph_body(json!({"justification": string()}))),
+        (
+            "GraphRequestFunctionBody",
+            json!({"anyOf": [
+                graph_body(json!({"id": string()})),
+                graph_body(json!({"entityId": string(), "entityType": string()})),
+            ]}),
+        ),
+        ("GraphDecisionBody", graph_body(json!({"justification": string(), "approvalSource": string()}))),
+        ("GraphStatusValue", object(json!({"@odata.context": string(), "value": string()}))),
+    ]
+}
+
+fn security_schemes() -> Value {
+    json!({
+        "bearer": {"type": "http", "scheme": "bearer", "description": "a personal or service-account API token"},
+        "session": {"type": "apiKey", "in": "cookie", "name": crate::extract::SESSION_COOKIE},
+        "csrf": {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-CSRF-Token",
+            "description": "the csrfToken from sign-in; with the session cookie on every write",
+        },
+    })
+}
+
+/// What an operation without its own `security` accepts: a bearer token, or the session cookie
+/// (with the CSRF header on writes).
+fn default_security(method: &str) -> Value {
+    if method == "get" {
+        json!([{"bearer": []}, {"session": []}])
+    } else {
+        json!([{"bearer": []}, {"session": [], "csrf": []}])
     }
 }
 
-fn json_content() -> utoipa::openapi::Content {
-    ContentBuilder::new().schema(Some(ObjectBuilder::new().schema_type(Type::Object).build())).build()
+fn error_responses(path: &str) -> Value {
+    let (media_type, schema) = if path.starts_with(GRAPH_PREFIX) {
+        ("application/json", "GraphError")
+    } else {
+        ("application/problem+json", "Problem")
+    };
+    let answer = |description: &str| json!({"description": description, "content": {media_type: {"schema": schema_ref(schema)}}});
+    json!({
+        "4XX": answer("refused, with a stable code"),
+        "5XX": answer("the server or its database failed; nothing was changed"),
+    })
 }
 
-fn problem() -> utoipa::openapi::Response {
-    ResponseBuilder::new()
-        .description("RFC 9457 problem details with a stable `code`")
-        .content(
-            "application/problem+json",
-            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
-        )
-        .build()
-}
-
-pub fn build() -> OpenApi {
-    let mut paths = PathsBuilder::new();
-    for (verb, path, tag, summary, has_body) in ENDPOINTS {
-        let mut responses = ResponsesBuilder::new()
-            .response(
-                "200",
-                ResponseBuilder::new().description("OK").content("application/json", json_content()).build(),
-            )
-            .response("4XX", problem());
-        if *verb != "GET" {
-            responses = responses.response(
-                "202",
-                ResponseBuilder::new()
-                    .description("Held for approval (R1): the approval request, with a Location header")
-                    .content("application/json", json_content())
-                    .build(),
-            );
+/// The document `routes` describes, with the security schemes, the error answers of every
+/// operation and the answers' schemas added.
+pub fn complete(routes: &OpenApi) -> serde_json::Result<Value> {
+    let mut document = serde_json::to_value(routes)?;
+    document["info"] = json!({
+        "title": "Countersign",
+        "version": env!("CARGO_PKG_VERSION"),
+        "description": "Multi Admin Approval: every protected change is held until a different, eligible administrator approves it.",
+    });
+    if let Some(paths) = document.get_mut("paths").and_then(Value::as_object_mut) {
+        for (path, item) in paths.iter_mut() {
+            let Some(item) = item.as_object_mut() else { continue };
+            for (method, operation) in item.iter_mut() {
+                let Some(operation) = operation.as_object_mut() else { continue };
+                operation.entry("security").or_insert_with(|| default_security(method));
+                // Handler names repeat across modules (`list`, `get`); the tag makes them unique.
+                if let (Some(Value::String(tag)), Some(Value::String(id))) =
+                    (operation.get("tags").and_then(|t| t.get(0)).cloned(), operation.get("operationId").cloned())
+                {
+                    operation.insert("operationId".into(), json!(format!("{tag}_{id}")));
+                }
+                let responses = operation.entry("responses").or_insert_with(|| json!({}));
+                if let (Some(responses), Value::Object(errors)) = (responses.as_object_mut(), error_responses(path)) {
+                    for (status, answer) in errors {
+                        responses.entry(status).or_insert(answer);
+                    }
+                }
+            }
         }
-        let mut operation = OperationBuilder::new().tag(*tag).summary(Some(*summary)).responses(responses.build());
-        for segment in path.split('/').filter(|s| s.starts_with('{')) {
-            let name = segment.trim_matches(|c| c == '{' || c == '}');
-            operation = operation.parameter(
-                ParameterBuilder::new().name(name).parameter_in(ParameterIn::Path).required(Required::True).build(),
-            );
-        }
-        if *has_body {
-            operation = operation
-                .request_body(Some(RequestBodyBuilder::new().content("application/json", json_content()).build()));
-        }
-        paths = paths.path(*path, PathItem::new(method(verb), operation.build()));
     }
-    let problem_schema = ObjectBuilder::new()
-        .schema_type(Type::Object)
-        .property("type", ObjectBuilder::new().schema_type(Type::String))
-        .property("title", ObjectBuilder::new().schema_type(Type::String))
-        .property("status", ObjectBuilder::new().schema_type(Type::Integer))
-        .property("detail", ObjectBuilder::new().schema_type(Type::String))
-        .property("code", ObjectBuilder::new().schema_type(Type::String))
-        .required("code")
-        .build();
-    let components = ComponentsBuilder::new()
-        .schema("Problem", problem_schema)
-        .security_scheme("bearer", SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()))
-        .security_scheme(
-            "session",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(crate::extract::SESSION_COOKIE))),
-        )
-        .build();
-    OpenApiBuilder::new()
-        .info(
-            InfoBuilder::new()
-                .title("Countersign")
-                .version(env!("CARGO_PKG_VERSION"))
-                .description(Some("Multi Admin Approval: every protected change is held until a different, eligible administrator approves it."))
-                .build(),
-        )
-        .paths(paths.build())
-        .components(Some(components))
-        .build()
+    let components = document
+        .as_object_mut()
+        .map(|d| d.entry("components").or_insert_with(|| json!({})))
+        .and_then(Value::as_object_mut);
+    if let Some(components) = components {
+        let schemas = components.entry("schemas").or_insert_with(|| json!({}));
+        if let Some(schemas) = schemas.as_object_mut() {
+            schemas.extend(self::schemas().into_iter().map(|(name, schema)| (name.to_owned(), schema)));
+        }
+        components.insert("securitySchemes".into(), security_schemes());
+    }
+    Ok(document)
 }
 
-pub async fn document() -> Json<OpenApi> {
-    Json(build())
+/// The routes' own document, which the router hands to this handler.
+pub type RoutesDocument = Arc<OpenApi>;
+
+/// `GET /api/v1/openapi.json`
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "ops",
+    summary = "This document",
+    security(()),
+    responses((status = 200, description = "the OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn document(Extension(routes): Extension<RoutesDocument>) -> ApiResult<Json<Value>> {
+    let document = complete(&routes).map_err(|e| {
+        tracing::error!(error = %e, "the OpenAPI document does not serialize");
+        ApiError::new(ErrorCode::InternalError, "the OpenAPI document does not serialize")
+    })?;
+    Ok(Json(document))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn referenced(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(name) = map.get("$ref").and_then(Value::as_str) {
+                    found.push(name.trim_start_matches("#/components/schemas/").to_owned());
+                }
+                map.values().for_each(|v| referenced(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| referenced(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_schema_reference_has_its_schema() {
+        let document = complete(&OpenApi::default()).unwrap();
+        let mut found = Vec::new();
+        referenced(&document, &mut found);
+        for name in found {
+            assert!(document["components"]["schemas"][&name].is_object(), "{name}");
+        }
+    }
 }

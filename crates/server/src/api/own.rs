@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
     username: String,
@@ -22,6 +22,17 @@ pub struct LoginBody {
 }
 
 /// `POST /api/v1/auth/login`: `{username, password}` → `{account, csrfToken}` and the cookie.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    tag = "auth",
+    summary = "Sign in with username and password; sets the session cookie and returns the CSRF token",
+    request_body = LoginBody,
+    security(()),
+    responses(
+        (status = 200, description = "signed in; the session cookie is set", body = ref("#/components/schemas/SignedIn"))
+    )
+)]
 pub async fn login(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -37,6 +48,15 @@ pub async fn login(
 }
 
 /// `POST /api/v1/auth/logout`: ends this session.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    tag = "auth",
+    summary = "End this session",
+    responses(
+        (status = 204, description = "signed out; the cookie is cleared")
+    )
+)]
 pub async fn logout(State(app): State<AppState>, principal: Principal) -> ApiResult<Response> {
     ops::sign_out(&app, &principal).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
@@ -45,6 +65,15 @@ pub async fn logout(State(app): State<AppState>, principal: Principal) -> ApiRes
 }
 
 /// `GET /api/v1/me`: who am I, with my permissions and groups.
+#[utoipa::path(
+    get,
+    path = "/me",
+    tag = "auth",
+    summary = "Who am I, with permissions and groups",
+    responses(
+        (status = 200, description = "the caller", body = ref("#/components/schemas/Me"))
+    )
+)]
 pub async fn me(principal: Principal) -> Json<Value> {
     Json(json!({
         "account": principal.account,
@@ -53,7 +82,7 @@ pub async fn me(principal: Principal) -> Json<Value> {
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PasswordBody {
     current_password: String,
@@ -61,6 +90,16 @@ pub struct PasswordBody {
 }
 
 /// `POST /api/v1/me/password`
+#[utoipa::path(
+    post,
+    path = "/me/password",
+    tag = "auth",
+    summary = "Change my own password (with the current one)",
+    request_body = PasswordBody,
+    responses(
+        (status = 204, description = "changed")
+    )
+)]
 pub async fn change_password(
     State(app): State<AppState>,
     principal: Principal,
@@ -70,7 +109,7 @@ pub async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct TokenBody {
     display_name: String,
@@ -78,11 +117,30 @@ pub struct TokenBody {
 }
 
 /// `GET /api/v1/tokens`: my API tokens (never the secrets).
+#[utoipa::path(
+    get,
+    path = "/tokens",
+    tag = "auth",
+    summary = "My personal API tokens (never the secrets)",
+    responses(
+        (status = 200, description = "my tokens", body = ref("#/components/schemas/TokenList"))
+    )
+)]
 pub async fn list_tokens(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
     Ok(Json(json!({ "value": ops::tokens(&app, &principal).await? })))
 }
 
 /// `POST /api/v1/tokens`: a personal API token, shown this once.
+#[utoipa::path(
+    post,
+    path = "/tokens",
+    tag = "auth",
+    summary = "Create a personal API token (shown once)",
+    request_body = TokenBody,
+    responses(
+        (status = 201, description = "the token, shown this once", body = ref("#/components/schemas/CreatedToken"))
+    )
+)]
 pub async fn create_token(
     State(app): State<AppState>,
     principal: Principal,
@@ -100,6 +158,16 @@ pub async fn create_token(
 }
 
 /// `DELETE /api/v1/tokens/{id}`: revokes one of my tokens.
+#[utoipa::path(
+    delete,
+    path = "/tokens/{id}",
+    tag = "auth",
+    summary = "Revoke one of my tokens",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 204, description = "revoked")
+    )
+)]
 pub async fn delete_token(
     State(app): State<AppState>,
     principal: Principal,

@@ -29,6 +29,15 @@ fn render(policy: &AccessPolicy, version: i64) -> Value {
 }
 
 /// `GET /api/v1/accessPolicies`
+#[utoipa::path(
+    get,
+    path = "/accessPolicies",
+    tag = "policies",
+    summary = "List access policies",
+    responses(
+        (status = 200, description = "every access policy", body = ref("#/components/schemas/AccessPolicyPage"))
+    )
+)]
 pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
     let policies = ops::list_versioned(&app, &principal).await?;
     Ok(Json(Page::all(&policies, |p: &VersionedPolicy| render(&p.policy, p.version))))
@@ -36,6 +45,16 @@ pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResul
 
 /// `GET /api/v1/accessPolicies/{id}`: the policy, and every member of its approver groups with
 /// `eligible` and the reasons when not.
+#[utoipa::path(
+    get,
+    path = "/accessPolicies/{id}",
+    tag = "policies",
+    summary = "One access policy with each approver's eligibility",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the policy and its approvers", body = ref("#/components/schemas/AccessPolicyWithApprovers"))
+    )
+)]
 pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     let found = ops::with_approvers(&app, &principal, &id).await?;
     let mut body = render(&found.policy, found.version);
@@ -44,7 +63,7 @@ pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Pa
     Ok(Json(body))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct PolicyBody {
     display_name: String,
@@ -73,6 +92,18 @@ impl PolicyBody {
 }
 
 /// `POST /api/v1/accessPolicies`: always 202 with the request (R9).
+#[utoipa::path(
+    post,
+    path = "/accessPolicies",
+    tag = "policies",
+    summary = "Propose an access policy (always held, R9)",
+    request_body = PolicyBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     principal: Principal,
@@ -85,6 +116,18 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/accessPolicies/{id}`: held (R9).
+#[utoipa::path(
+    put,
+    path = "/accessPolicies/{id}",
+    tag = "policies",
+    summary = "Propose a change to an access policy (always held, R9)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = PolicyBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update(
     State(app): State<AppState>,
     principal: Principal,
@@ -98,6 +141,18 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/accessPolicies/{id}`: held (R9).
+#[utoipa::path(
+    delete,
+    path = "/accessPolicies/{id}",
+    tag = "policies",
+    summary = "Propose deleting an access policy (always held, R9)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete(
     State(app): State<AppState>,
     principal: Principal,

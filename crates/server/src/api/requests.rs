@@ -50,7 +50,8 @@ pub fn render(view: &RequestForCaller) -> Value {
     })
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     view: Option<String>,
@@ -66,6 +67,16 @@ pub struct ListParams {
 }
 
 /// `GET /api/v1/requests?view=mine|received|all&status=&type=&since=&until=&cursor=&limit=`
+#[utoipa::path(
+    get,
+    path = "/requests",
+    tag = "requests",
+    summary = "List approval requests",
+    params(ListParams),
+    responses(
+        (status = 200, description = "a page of requests", body = ref("#/components/schemas/RequestPage"))
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     principal: Principal,
@@ -85,11 +96,21 @@ pub async fn list(
 }
 
 /// `GET /api/v1/requests/{id}`
+#[utoipa::path(
+    get,
+    path = "/requests/{id}",
+    tag = "requests",
+    summary = "One request with before, after, diff and approvals",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+    )
+)]
 pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
     Ok(Json(render(&ops::get(&app, &principal, &id).await?)))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionBody {
     notes: Option<String>,
@@ -101,6 +122,17 @@ async fn act_json(app: AppState, principal: Principal, id: String, action: Actio
 }
 
 /// `POST /api/v1/requests/{id}/approve` `{notes?}`
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/approve",
+    tag = "requests",
+    summary = "Approve, with optional approver notes",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<DecisionBody>,
+    responses(
+        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+    )
+)]
 pub async fn approve(
     State(app): State<AppState>,
     principal: Principal,
@@ -111,6 +143,17 @@ pub async fn approve(
 }
 
 /// `POST /api/v1/requests/{id}/reject` `{notes?}`
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/reject",
+    tag = "requests",
+    summary = "Reject, with optional approver notes",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<DecisionBody>,
+    responses(
+        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+    )
+)]
 pub async fn reject(
     State(app): State<AppState>,
     principal: Principal,
@@ -120,26 +163,48 @@ pub async fn reject(
     act_json(app, principal, id, Action::Decide(Decision::Reject, body.notes)).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyBody {}
 
 /// `POST /api/v1/requests/{id}/cancel`
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/cancel",
+    tag = "requests",
+    summary = "Cancel my request",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<EmptyBody>,
+    responses(
+        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+    )
+)]
 pub async fn cancel(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    OptionalJson(_): OptionalJson<EmptyBody>,
+    OptionalJson(_no_fields): OptionalJson<EmptyBody>,
 ) -> ApiResult<Json<Value>> {
     act_json(app, principal, id, Action::Cancel).await
 }
 
 /// `POST /api/v1/requests/{id}/complete`
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/complete",
+    tag = "requests",
+    summary = "Complete my approved request: the change is applied",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<EmptyBody>,
+    responses(
+        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+    )
+)]
 pub async fn complete(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    OptionalJson(_): OptionalJson<EmptyBody>,
+    OptionalJson(_no_fields): OptionalJson<EmptyBody>,
 ) -> ApiResult<Json<Value>> {
     act_json(app, principal, id, Action::Complete).await
 }

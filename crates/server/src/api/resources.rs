@@ -23,6 +23,16 @@ pub fn render(record: &ResourceRecord) -> Value {
 }
 
 /// `GET /api/v1/resources/{type}`
+#[utoipa::path(
+    get,
+    path = "/resources/{type}",
+    tag = "resources",
+    summary = "List apps, scripts, compliance or configuration policies, or device categories",
+    params(("type" = String, Path, description = "app, script, compliancePolicy, configurationPolicy or deviceCategory"), PageQuery),
+    responses(
+        (status = 200, description = "a page of resources", body = ref("#/components/schemas/ResourcePage"))
+    )
+)]
 pub async fn list(
     State(app): State<AppState>,
     principal: Principal,
@@ -34,6 +44,16 @@ pub async fn list(
 }
 
 /// `GET /api/v1/resources/{type}/{id}`
+#[utoipa::path(
+    get,
+    path = "/resources/{type}/{id}",
+    tag = "resources",
+    summary = "One resource",
+    params(("type" = String, Path, description = "app, script, compliancePolicy, configurationPolicy or deviceCategory"), ("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the resource", body = ref("#/components/schemas/ObjectState"))
+    )
+)]
 pub async fn get(
     State(app): State<AppState>,
     principal: Principal,
@@ -44,7 +64,7 @@ pub async fn get(
     Ok(Json(current_json(resource_type, &object)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResourceBody {
     name: String,
@@ -61,6 +81,19 @@ impl ResourceBody {
 }
 
 /// `POST /api/v1/resources/{type}`
+#[utoipa::path(
+    post,
+    path = "/resources/{type}",
+    tag = "resources",
+    summary = "Create a resource (202 with the request when protected)",
+    params(("type" = String, Path, description = "app, script, compliancePolicy, configurationPolicy or deviceCategory")),
+    request_body = ResourceBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn create(
     State(app): State<AppState>,
     principal: Principal,
@@ -75,6 +108,18 @@ pub async fn create(
 }
 
 /// `PUT /api/v1/resources/{type}/{id}`
+#[utoipa::path(
+    put,
+    path = "/resources/{type}/{id}",
+    tag = "resources",
+    summary = "Replace a resource (202 with the request when protected)",
+    params(("type" = String, Path, description = "app, script, compliancePolicy, configurationPolicy or deviceCategory"), ("id" = String, Path, description = "the object's id")),
+    request_body = ResourceBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn update(
     State(app): State<AppState>,
     principal: Principal,
@@ -89,6 +134,18 @@ pub async fn update(
 }
 
 /// `DELETE /api/v1/resources/{type}/{id}`
+#[utoipa::path(
+    delete,
+    path = "/resources/{type}/{id}",
+    tag = "resources",
+    summary = "Delete a resource (202 with the request when protected)",
+    params(("type" = String, Path, description = "app, script, compliancePolicy, configurationPolicy or deviceCategory"), ("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn delete(
     State(app): State<AppState>,
     principal: Principal,
@@ -102,7 +159,7 @@ pub async fn delete(
     respond(&app, &principal, outcome).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct AssignBody {
     group_ids: Vec<String>,
@@ -110,6 +167,18 @@ pub struct AssignBody {
 }
 
 /// `POST /api/v1/resources/{type}/{id}/assign` `{groupIds}` (the full new set)
+#[utoipa::path(
+    post,
+    path = "/resources/{type}/{id}/assign",
+    tag = "resources",
+    summary = "Set the groups a resource is assigned to (the full new set)",
+    params(("type" = String, Path, description = "app, script, compliancePolicy, configurationPolicy or deviceCategory"), ("id" = String, Path, description = "the object's id")),
+    request_body = AssignBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn assign(
     State(app): State<AppState>,
     principal: Principal,
@@ -124,6 +193,16 @@ pub async fn assign(
 }
 
 /// `GET /api/v1/devices`
+#[utoipa::path(
+    get,
+    path = "/devices",
+    tag = "devices",
+    summary = "List devices",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "a page of devices", body = ref("#/components/schemas/ResourcePage"))
+    )
+)]
 pub async fn list_devices(
     State(app): State<AppState>,
     principal: Principal,
@@ -134,6 +213,16 @@ pub async fn list_devices(
 }
 
 /// `GET /api/v1/devices/{id}`
+#[utoipa::path(
+    get,
+    path = "/devices/{id}",
+    tag = "devices",
+    summary = "One device",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "the device", body = ref("#/components/schemas/ObjectState"))
+    )
+)]
 pub async fn get_device(
     State(app): State<AppState>,
     principal: Principal,
@@ -143,7 +232,7 @@ pub async fn get_device(
     Ok(Json(current_json(ResourceType::Device, &device)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollBody {
     name: String,
@@ -152,6 +241,18 @@ pub struct EnrollBody {
 }
 
 /// `POST /api/v1/devices` `{name, os, owner?}`: enrolment is not protected.
+#[utoipa::path(
+    post,
+    path = "/devices",
+    tag = "devices",
+    summary = "Enrol a device (not protected)",
+    request_body = EnrollBody,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn enroll_device(
     State(app): State<AppState>,
     principal: Principal,
@@ -162,7 +263,7 @@ pub async fn enroll_device(
     respond(&app, &principal, outcome).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DeviceActionBody {
     justification: Option<String>,
@@ -170,6 +271,19 @@ pub struct DeviceActionBody {
 }
 
 /// `POST /api/v1/devices/{id}/wipe|retire|delete`
+#[utoipa::path(
+    post,
+    path = "/devices/{id}/{action}",
+    tag = "devices",
+    summary = "Wipe, retire or delete a device",
+    params(("id" = String, Path, description = "the object's id"), ("action" = String, Path, description = "wipe, retire or delete")),
+    request_body = Option<DeviceActionBody>,
+    responses(
+        (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
+        (status = 204, description = "deleted"),
+        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+    )
+)]
 pub async fn device_action(
     State(app): State<AppState>,
     principal: Principal,

@@ -18,7 +18,6 @@ use crate::AppState;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
@@ -31,6 +30,9 @@ use mapping::{graph_status, policy_type, POLICY_PLATFORM};
 use odata::{bad_request, origin, parse_query, select, Body, Caller, GraphError, GraphResult, Supports};
 use serde_json::{json, Value};
 use std::collections::HashMap;
+use utoipa::openapi::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 const REQUEST_PROPERTIES: &[&str] = &[
     "id",
@@ -63,15 +65,19 @@ const NO_OPTIONS: Supports = Supports { filter: false, paging: false, select: &[
 const MAX_PAGE: i64 = 200;
 const DEFAULT_PAGE: i64 = 100;
 
-pub fn routes() -> Router<AppState> {
-    let dm = Router::new()
-        .route("/operationApprovalPolicies", get(list_policies).post(create))
-        .route("/operationApprovalPolicies/{segment}", get(policy_segment).patch(update).delete(delete))
-        .route("/operationApprovalRequests", get(list_requests))
-        .route("/operationApprovalRequests/{segment}", get(request_segment).post(request_function))
-        .route("/operationApprovalRequests/{id}/{action}", post(request_action));
+/// The Graph-compatible routes, each with its OpenAPI description, under
+/// `/beta/deviceManagement`; anything else under `/beta` answers with Graph's error shape.
+pub fn routes() -> OpenApiRouter<AppState> {
+    let (dm, document) = OpenApiRouter::default()
+        .routes(routes!(list_policies, create))
+        .routes(routes!(policy_segment, update, delete))
+        .routes(routes!(list_requests))
+        .routes(routes!(request_segment, request_function))
+        .routes(routes!(request_action))
+        .split_for_parts();
     let beta = Router::new().nest("/deviceManagement", dm).fallback(not_found).method_not_allowed_fallback(not_allowed);
-    Router::new().nest("/beta", beta)
+    let document = OpenApi::default().nest("/beta/deviceManagement", document);
+    OpenApiRouter::with_openapi(document).merge(Router::new().nest("/beta", beta).into())
 }
 
 async fn not_found() -> GraphError {
@@ -213,6 +219,16 @@ fn entity(ctx: &Ctx, fragment: &str, item: Value) -> Response {
 
 // ---- operationApprovalPolicies ----
 
+#[utoipa::path(
+    get,
+    path = "/operationApprovalPolicies",
+    tag = "graph",
+    summary = "List operationApprovalPolicies",
+    params(("$select" = Option<String>, Query, description = "comma-separated properties")),
+    responses(
+        (status = 200, description = "the policies", body = ref("#/components/schemas/OperationApprovalPolicyCollection"))
+    )
+)]
 async fn list_policies(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -228,6 +244,16 @@ async fn list_policies(
 }
 
 /// `GET operationApprovalPolicies/{id}` and the functions bound to the collection.
+#[utoipa::path(
+    get,
+    path = "/operationApprovalPolicies/{id}",
+    tag = "graph",
+    summary = "One operationApprovalPolicy, or a function bound to the collection",
+    params(("id" = String, Path, description = "a policy id, or retrieveApprovableOperations(), retrieveOperationsRequiringApproval() (or the older getApprovableOperations(), getOperationsRequiringApproval())"), ("$select" = Option<String>, Query, description = "comma-separated properties")),
+    responses(
+        (status = 200, description = "the policy, or for a function the operationApprovalPolicySets it answers", body = ref("#/components/schemas/OperationApprovalPolicyOrSets"))
+    )
+)]
 async fn policy_segment(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -302,6 +328,16 @@ async fn held(app: &AppState, ctx: &Ctx, outcome: Outcome) -> GraphResult<Respon
 }
 
 /// `POST operationApprovalPolicies`: held (R9).
+#[utoipa::path(
+    post,
+    path = "/operationApprovalPolicies",
+    tag = "graph",
+    summary = "Propose an operationApprovalPolicy (always held, R9)",
+    request_body(content = ref("#/components/schemas/GraphPolicyBody"), description = "Graph's JSON members (`@odata.*` annotations are ignored)"),
+    responses(
+        (status = 202, description = "held (R9): no body; Location names the new operationApprovalRequest", headers(("Location" = String, description = "the request")))
+    )
+)]
 async fn create(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -326,6 +362,17 @@ async fn create(
 }
 
 /// `PATCH operationApprovalPolicies/{id}`: the named properties change, the rest stay; held (R9).
+#[utoipa::path(
+    patch,
+    path = "/operationApprovalPolicies/{id}",
+    tag = "graph",
+    summary = "Propose changing the named properties of an operationApprovalPolicy (held, R9)",
+    params(("id" = String, Path, description = "the policy's id")),
+    request_body(content = ref("#/components/schemas/GraphPolicyBody"), description = "Graph's JSON members (`@odata.*` annotations are ignored)"),
+    responses(
+        (status = 202, description = "held (R9): no body; Location names the new operationApprovalRequest", headers(("Location" = String, description = "the request")))
+    )
+)]
 async fn update(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -359,6 +406,17 @@ async fn update(
 
 /// `DELETE operationApprovalPolicies/{id}`: held (R9); the justification comes in the
 /// `X-Justification` header (or a `justification` body member).
+#[utoipa::path(
+    delete,
+    path = "/operationApprovalPolicies/{id}",
+    tag = "graph",
+    summary = "Propose deleting an operationApprovalPolicy (held, R9; justification in X-Justification or the body)",
+    params(("id" = String, Path, description = "the policy's id")),
+    request_body(content = ref("#/components/schemas/GraphJustificationBody"), description = "Graph's JSON members (`@odata.*` annotations are ignored)"),
+    responses(
+        (status = 202, description = "held (R9): no body; Location names the new operationApprovalRequest", headers(("Location" = String, description = "the request")))
+    )
+)]
 async fn delete(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -425,6 +483,16 @@ async fn list_view(
 }
 
 /// `GET operationApprovalRequests`: every request the caller may see.
+#[utoipa::path(
+    get,
+    path = "/operationApprovalRequests",
+    tag = "graph",
+    summary = "List the operationApprovalRequests the caller may see",
+    params(("$select" = Option<String>, Query, description = "comma-separated properties"), ("$filter" = Option<String>, Query, description = "status eq '…', joined by or"), ("$top" = Option<i64>, Query), ("$orderby" = Option<String>, Query, description = "only requestDateTime desc"), ("$skiptoken" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "a page of requests", body = ref("#/components/schemas/OperationApprovalRequestCollection"))
+    )
+)]
 async fn list_requests(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -441,6 +509,16 @@ fn function_id<'a>(segment: &'a str, names: &[&str]) -> Option<&'a str> {
 }
 
 /// `GET operationApprovalRequests/{id}` and the functions bound to the collection.
+#[utoipa::path(
+    get,
+    path = "/operationApprovalRequests/{segment}",
+    tag = "graph",
+    summary = "One operationApprovalRequest, or the caller's own requests",
+    params(("segment" = String, Path, description = "a request id, retrieveMyRequests(), retrieveMyRequestById(id='…') (or getMyRequests(), getMyRequestById(id='…'))"), ("$select" = Option<String>, Query, description = "comma-separated properties"), ("$filter" = Option<String>, Query, description = "status eq '…', joined by or"), ("$top" = Option<i64>, Query), ("$orderby" = Option<String>, Query, description = "only requestDateTime desc"), ("$skiptoken" = Option<String>, Query)),
+    responses(
+        (status = 200, description = "the request, or for retrieveMyRequests() a page of the caller's requests", body = ref("#/components/schemas/OperationApprovalRequestOrCollection"))
+    )
+)]
 async fn request_segment(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -474,6 +552,18 @@ async fn request_segment(
 }
 
 /// `POST operationApprovalRequests/cancelMyRequest` and `…/retrieveRequestStatus`.
+#[utoipa::path(
+    post,
+    path = "/operationApprovalRequests/{segment}",
+    tag = "graph",
+    summary = "cancelMyRequest or retrieveRequestStatus (getRequestStatus)",
+    params(("segment" = String, Path, description = "cancelMyRequest, retrieveRequestStatus or getRequestStatus")),
+    request_body(content = ref("#/components/schemas/GraphRequestFunctionBody"), description = "Graph's JSON members (`@odata.*` annotations are ignored)"),
+    responses(
+        (status = 204, description = "cancelMyRequest: cancelled"),
+        (status = 200, description = "retrieveRequestStatus: the object's latest request", body = ref("#/components/schemas/OperationApprovalRequestEntityStatus"))
+    )
+)]
 async fn request_function(
     State(app): State<AppState>,
     Caller(principal): Caller,
@@ -540,6 +630,17 @@ async fn request_function(
 
 /// `POST operationApprovalRequests/{id}/approve|reject|cancelApproval`
 /// `{"justification", "approvalSource"}` → `{"value": <the request's status>}`.
+#[utoipa::path(
+    post,
+    path = "/operationApprovalRequests/{id}/{action}",
+    tag = "graph",
+    summary = "Approve, reject or cancel (cancelApproval) a request",
+    params(("id" = String, Path, description = "the request's id"), ("action" = String, Path, description = "approve, reject or cancelApproval")),
+    request_body(content = ref("#/components/schemas/GraphDecisionBody"), description = "Graph's JSON members (`@odata.*` annotations are ignored)"),
+    responses(
+        (status = 200, description = "the request's new status", body = ref("#/components/schemas/GraphStatusValue"))
+    )
+)]
 async fn request_action(
     State(app): State<AppState>,
     Caller(principal): Caller,
