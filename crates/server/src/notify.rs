@@ -3,6 +3,7 @@
 //! is dead (listed, and retryable by hand).
 
 use crate::AppState;
+use countersign_core::state::ChannelKind;
 use countersign_core::Millis;
 use countersign_store::Delivery;
 use hmac::{Hmac, Mac};
@@ -183,20 +184,18 @@ fn escape(s: &str) -> String {
 /// Delivers one message on its channel.
 pub async fn deliver(app: &AppState, client: &reqwest::Client, delivery: &Delivery) -> Result<(), String> {
     let url = request_url(app, &delivery.payload);
-    let target = delivery.channel_secret["url"].as_str().unwrap_or_default();
-    match delivery.channel_kind.as_str() {
-        "webhook" => {
+    let target = delivery.channel_secret.url.as_deref().unwrap_or_default();
+    match delivery.channel_kind {
+        ChannelKind::Webhook => {
             let mut body = delivery.payload.clone();
             body["url"] = json!(url);
             let body = body.to_string();
-            let secret = delivery.channel_secret["signingSecret"].as_str().unwrap_or_default();
-            let signed = signature(secret, app.now() / 1000, &body);
+            let signed = signature(&delivery.channel_secret.signing_secret, app.now() / 1000, &body);
             post_json(client, target, body, Some((signed, &delivery.event_id))).await
         }
-        "slack" => post_json(client, target, slack_message(&delivery.payload, &url).to_string(), None).await,
-        "teams" => post_json(client, target, teams_message(&delivery.payload, &url).to_string(), None).await,
-        "email" => send_email(app, delivery, &url).await,
-        other => Err(format!("unknown channel kind {other}")),
+        ChannelKind::Slack => post_json(client, target, slack_message(&delivery.payload, &url).to_string(), None).await,
+        ChannelKind::Teams => post_json(client, target, teams_message(&delivery.payload, &url).to_string(), None).await,
+        ChannelKind::Email => send_email(app, delivery, &url).await,
     }
 }
 

@@ -2,8 +2,9 @@
 //! causes them (`requests::events`), then claimed and delivered here by a dispatcher on any
 //! replica (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
 
-use crate::rows::{int, opt_int, opt_text, text};
+use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{new_id, Result, Row, Store, StoreError};
+use countersign_core::state::{ChannelKind, ChannelSecret};
 use countersign_core::Millis;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -15,9 +16,8 @@ pub struct Delivery {
     pub event_id: String,
     pub event_type: String,
     pub channel_id: String,
-    pub channel_kind: String,
-    /// The channel's `{url, signingSecret}`; never logged.
-    pub channel_secret: Value,
+    pub channel_kind: ChannelKind,
+    pub channel_secret: ChannelSecret,
     pub recipient: Option<String>,
     pub payload: Value,
     pub attempts: i64,
@@ -139,8 +139,9 @@ impl Store {
                 event_id: text(row, "event_id")?,
                 event_type: text(row, "event_type")?,
                 channel_id: text(row, "channel_id")?,
-                channel_kind: text(row, "kind")?,
-                channel_secret: parse("secret")?,
+                channel_kind: parsed(row, "kind")?,
+                channel_secret: serde_json::from_str(&text(row, "secret")?)
+                    .map_err(|e| StoreError::Corrupt(format!("a channel's secret: {e}")))?,
                 recipient: opt_text(row, "recipient")?,
                 payload: parse("payload")?,
                 attempts: int(row, "attempts")?,

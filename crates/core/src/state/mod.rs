@@ -15,7 +15,7 @@ mod rbac;
 
 pub use directory::{AccountState, GroupMember, GroupState, PasswordChange};
 pub use document::{AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState};
-pub use policy::{AccessPolicyState, ChannelKind, NotificationChannelState};
+pub use policy::{AccessPolicyState, ChannelKind, ChannelSecret, NotificationChannelState};
 pub use rbac::{RoleAssignmentState, RoleState};
 
 use crate::profile::ResourceType;

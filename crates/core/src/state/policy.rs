@@ -72,3 +72,31 @@ pub struct NotificationChannelState {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub secret_changed: bool,
 }
+
+/// A channel's secret part, kept apart from its state and never shown to anyone: where it
+/// delivers, and the key its webhook deliveries are signed with. E-mail channels have neither.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ChannelSecret {
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub signing_secret: String,
+}
+
+impl ChannelSecret {
+    /// Whether deliveries carry a signature.
+    pub fn signs(&self) -> bool {
+        !self.signing_secret.is_empty()
+    }
+}
+
+/// Never prints the URL (its path is often a credential) or the signing key.
+impl std::fmt::Debug for ChannelSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelSecret")
+            .field("url", &self.url.as_ref().map(|_| "<redacted>"))
+            .field("signing_secret", &if self.signs() { "<redacted>" } else { "" })
+            .finish()
+    }
+}

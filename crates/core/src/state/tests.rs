@@ -134,3 +134,14 @@ fn a_policy_state_and_the_policy_convert_both_ways() {
     let bad = AccessPolicyState { request_ttl: "P1M".into(), ..state };
     assert!(bad.to_policy("p1").is_err(), "months have no fixed length");
 }
+
+#[test]
+fn a_channel_secret_reads_what_is_stored_and_never_prints_itself() {
+    let stored = json!({"url": "https://hooks.test/T0/B0/secret-path", "signingSecret": "sixteen-chars-key"});
+    let secret: ChannelSecret = serde_json::from_value(stored).unwrap();
+    assert!(secret.signs());
+    let printed = format!("{secret:?}");
+    assert!(!printed.contains("secret-path") && !printed.contains("sixteen"), "{printed}");
+    let email: ChannelSecret = serde_json::from_str("{}").unwrap();
+    assert_eq!((email.url.as_deref(), email.signs()), (None, false), "an e-mail channel keeps no secret");
+}

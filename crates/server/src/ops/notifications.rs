@@ -9,10 +9,9 @@ use crate::AppState;
 use countersign_core::notify::EventKind;
 use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
-use countersign_core::state::{ChannelKind, NotificationChannelState, ObjectState};
+use countersign_core::state::{ChannelKind, ChannelSecret, NotificationChannelState, ObjectState};
 use countersign_core::validate;
 use countersign_store::{redact_webhook_url, DeliveryRecord, Proposal};
-use serde_json::json;
 
 /// A channel as an administrator fills it in. On a change, `kind` must stay what it was and a
 /// new `url` (or `signing_secret`) replaces the secret.
@@ -39,7 +38,8 @@ fn secret_of(kind: ChannelKind, input: &ChannelInput) -> ApiResult<Option<String
     if kind == ChannelKind::Webhook && signing_secret.chars().count() < 16 {
         return Err(ApiError::validation("a webhook needs a signingSecret of at least 16 characters"));
     }
-    Ok(Some(json!({"url": url, "signingSecret": signing_secret}).to_string()))
+    let secret = ChannelSecret { url: Some(url.to_owned()), signing_secret: signing_secret.to_owned() };
+    Ok(Some(serde_json::to_string(&secret).map_err(|e| ApiError::validation(format!("the channel's secret: {e}")))?))
 }
 
 /// Every channel, as shown (secrets redacted).

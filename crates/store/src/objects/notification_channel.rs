@@ -7,9 +7,8 @@ use crate::{Result, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ProfileType};
-use countersign_core::state::{NotificationChannelState, ObjectState};
+use countersign_core::state::{ChannelSecret, NotificationChannelState, ObjectState};
 use countersign_core::Millis;
-use serde_json::Value;
 
 /// A webhook URL as people may see it: scheme and host only, since the path is often the secret.
 pub fn redact_webhook_url(url: &str) -> String {
@@ -29,13 +28,13 @@ pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> 
         tx.for_update()
     );
     let Some(row) = sqlx::query(&sql).bind(id).fetch_optional(tx.conn()).await? else { return Ok(None) };
-    let secret: Value = json(&row, "secret")?;
+    let secret: ChannelSecret = json(&row, "secret")?;
     let state = NotificationChannelState {
         display_name: text(&row, "display_name")?,
         kind: parsed(&row, "kind")?,
         enabled: int(&row, "enabled")? != 0,
-        target: secret["url"].as_str().map(redact_webhook_url),
-        signed: secret["signingSecret"].as_str().is_some_and(|s| !s.is_empty()),
+        target: secret.url.as_deref().map(redact_webhook_url),
+        signed: secret.signs(),
         secret_changed: false,
     };
     Ok(Some(Current { state: ObjectState::NotificationChannel(state), version: int(&row, "version")? }))
