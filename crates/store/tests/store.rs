@@ -2,11 +2,14 @@
 
 use countersign_core::eligibility::AccountKind;
 use countersign_core::permission::{Permission, PermissionSet};
-use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::state::ObjectState;
+use countersign_core::MILLIS_PER_DAY;
 use countersign_store::backend_tests;
 use countersign_store::testing::{postgres_available, skip, TestBackend, TestDatabase};
-use countersign_store::{Actor, AuditFilter, Proposal, Store, StoreError, StoreOptions, Submitted};
+use countersign_store::{
+    Actor, AuditFilter, PolicyPlan, Proposal, Store, StoreError, StoreOptions, Submitted, TenantPlan,
+};
 use futures::future::join_all;
 use serde_json::json;
 
@@ -26,31 +29,31 @@ fn actor() -> Actor {
     Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "tester".into(), kind: AccountKind::Human }
 }
 
-fn new_app(name: &str) -> Proposal {
-    Proposal::create(
-        ResourceType::App,
-        state(ResourceType::App, json!({"name": name, "description": "", "document": {}, "assignedGroupIds": []})),
-    )
+/// The planned proposal that creates `id`.
+fn planned(proposals: &[Proposal], id: &str) -> Proposal {
+    proposals.iter().find(|p| p.object_id == id).cloned().unwrap()
 }
 
-/// A store with one app, protected by an access policy.
+fn new_app(name: &str) -> Proposal {
+    let mut plan = TenantPlan::new();
+    let id = plan.document(ResourceType::App, name, "", serde_json::Map::new());
+    planned(&plan.into_proposals(), &id)
+}
+
+/// A store with one app, protected by an access policy whose requests live a day.
 async fn protected_app(database: &TestDatabase) -> (Store, Proposal) {
     let store =
         Store::connect(&database.url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.unwrap();
-    let approvers = Proposal::create(
-        ResourceType::Group,
-        state(ResourceType::Group, json!({"displayName": "approvers", "description": "", "members": []})),
-    );
-    let app = new_app("Zoom");
-    let policy = Proposal::create(
-        ResourceType::AccessPolicy,
-        state(
-            ResourceType::AccessPolicy,
-            json!({"displayName": "apps", "description": "", "profileType": "app", "approverGroupIds": [approvers.object_id],
-               "requiredApprovals": 1, "completion": "requester", "requestTtl": "P1D"}),
-        ),
-    );
-    assert!(store.seed(vec![approvers, app.clone(), policy], NOW).await.unwrap());
+    let mut plan = TenantPlan::new();
+    let approvers = plan.group("approvers", "", &[] as &[&str]);
+    let app = plan.document(ResourceType::App, "Zoom", "", serde_json::Map::new());
+    plan.policy(PolicyPlan {
+        request_ttl_ms: MILLIS_PER_DAY,
+        ..PolicyPlan::new("apps", ProfileType::App, &[&approvers])
+    });
+    let proposals = plan.into_proposals();
+    let app = planned(&proposals, &app);
+    assert!(store.seed(proposals, NOW).await.unwrap());
     (store, app)
 }
 
@@ -212,13 +215,9 @@ async fn r13_entries_of_any_text_chain_and_verify_on_every_backend(backend: Test
 }
 
 fn new_account(username: &str) -> Proposal {
-    Proposal::create(
-        ResourceType::Account,
-        state(
-            ResourceType::Account,
-            json!({"username": username, "displayName": username, "email": null, "kind": "human", "enabled": true}),
-        ),
-    )
+    let mut plan = TenantPlan::new();
+    let id = plan.human(username, username, None, None);
+    planned(&plan.into_proposals(), &id)
 }
 
 backend_tests!(a_taken_username_is_refused_by_its_unique_index_as_a_conflict);
@@ -238,23 +237,13 @@ backend_tests!(a_second_policy_for_a_profile_type_is_refused_by_its_unique_index
 async fn a_second_policy_for_a_profile_type_is_refused_by_its_unique_index_as_a_conflict(backend: TestBackend) {
     let database = TestDatabase::create(backend).await;
     let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-    let approvers = Proposal::create(
-        ResourceType::Group,
-        state(ResourceType::Group, json!({"displayName": "approvers", "description": "", "members": []})),
-    );
-    let policy = |name: &str| {
-        Proposal::create(
-            ResourceType::AccessPolicy,
-            state(
-                ResourceType::AccessPolicy,
-                json!({"displayName": name, "description": "", "profileType": "script",
-                   "approverGroupIds": [approvers.object_id], "requiredApprovals": 1,
-                   "completion": "requester", "requestTtl": "P1D"}),
-            ),
-        )
-    };
+    let mut plan = TenantPlan::new();
+    let approvers = plan.group("approvers", "", &[] as &[&str]);
+    for name in ["first", "second"] {
+        plan.policy(PolicyPlan::new(name, ProfileType::Script, &[&approvers]));
+    }
     // Seeded without the gate, so only the index stands between the two.
-    let refused = store.seed(vec![approvers.clone(), policy("first"), policy("second")], NOW).await.unwrap_err();
+    let refused = store.seed(plan.into_proposals(), NOW).await.unwrap_err();
     assert!(
         matches!(&refused, StoreError::Conflict(m) if m.starts_with("an access policy for") && m.ends_with("already exists")),
         "{backend:?}: {refused:?}"
@@ -275,10 +264,9 @@ async fn the_gate_itself_refuses_a_change_its_caller_may_not_propose(backend: Te
             "{backend:?}: {refused:?}"
         );
     }
-    let enroll = Proposal::create(
-        ResourceType::Device,
-        state(ResourceType::Device, json!({"name": "PC-9", "os": "Windows 11", "owner": null, "state": "active"})),
-    );
+    let mut plan = TenantPlan::new();
+    let device = plan.device("PC-9", "Windows 11", None);
+    let enroll = planned(&plan.into_proposals(), &device);
     let refused = store.submit(&actor(), &PermissionSet::new(["devices.read"]), enroll.clone(), None, NOW).await;
     assert!(refused.is_err(), "{backend:?}: enrolling needs a device-management permission");
     assert_eq!(store.audit_count().await.unwrap(), audit_before, "{backend:?}: nothing was recorded, nothing held");
