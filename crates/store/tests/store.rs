@@ -274,3 +274,29 @@ async fn the_gate_itself_refuses_a_change_its_caller_may_not_propose(backend: Te
     assert!(matches!(applied, Submitted::Applied { .. }), "{backend:?}: any device action permission enrols");
     database.drop_database().await;
 }
+
+backend_tests!(a_proposal_whose_states_do_not_fit_its_type_and_operation_is_refused);
+async fn a_proposal_whose_states_do_not_fit_its_type_and_operation_is_refused(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let (store, app) = protected_app(&database).await;
+    let audit_before = store.audit_count().await.unwrap();
+    let group = state(ResourceType::Group, json!({"displayName": "x", "description": "", "members": []}));
+    let misfits = [
+        ("an app update carrying a group's state", Proposal { after: Some(group), ..update(&app, "2") }),
+        (
+            "a delete that still carries a state after it",
+            Proposal { operation: Operation::Delete, ..update(&app, "2") },
+        ),
+        ("an update without a state after it", Proposal { after: None, ..update(&app, "2") }),
+        ("a create with a state before it", Proposal { operation: Operation::Create, ..update(&app, "2") }),
+    ];
+    for (what, proposal) in misfits {
+        let refused = store.submit(&actor(), &administrator(), proposal, Some("j"), NOW).await.unwrap_err();
+        assert!(
+            matches!(&refused, StoreError::Domain(countersign_core::DomainError::Validation(_))),
+            "{backend:?}: {what}: {refused:?}"
+        );
+    }
+    assert_eq!(store.audit_count().await.unwrap(), audit_before, "{backend:?}: nothing held, nothing applied");
+    database.drop_database().await;
+}
