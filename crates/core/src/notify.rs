@@ -1,4 +1,9 @@
-//! Notifications: which events there are and who hears of each.
+//! Notifications: which events there are, who hears of each, and what they are told.
+
+use crate::profile::{Operation, ResourceType};
+use crate::request::RequestStatus;
+use crate::Millis;
+use serde::{Deserialize, Serialize};
 
 crate::named_enum! {
     /// Something that happened to a request, worth telling people about.
@@ -71,6 +76,49 @@ pub fn recipients(kind: EventKind, requester: &str, eligible_approvers: &[String
             out
         }
     }
+}
+
+/// A notification as the outbox keeps it and every channel receives it (webhooks as JSON; chat
+/// and e-mail rendered from it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Notice {
+    /// Stable across retries, so receivers can dedupe.
+    pub id: String,
+    /// An [`EventKind`]'s name, or `test` for a channel's test message.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub headline: String,
+    pub occurred_at: Millis,
+    /// The request the event is about; none for a test message.
+    pub request: Option<NoticeRequest>,
+}
+
+/// What a notice says about its request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NoticeRequest {
+    pub id: String,
+    pub object_name: String,
+    pub resource_type: ResourceType,
+    pub operation: Operation,
+    pub status: RequestStatus,
+    pub justification: String,
+    pub requested_by: NoticeActor,
+    /// Approvals counted so far, against `required_approvals`.
+    pub approvals: i64,
+    pub required_approvals: i64,
+    /// The approver's notes of a decision.
+    pub notes: Option<String>,
+    pub expires_at: Millis,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NoticeActor {
+    pub id: String,
+    pub display_name: String,
 }
 
 #[cfg(test)]

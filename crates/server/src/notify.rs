@@ -3,6 +3,7 @@
 //! is dead (listed, and retryable by hand).
 
 use crate::AppState;
+use countersign_core::notify::Notice;
 use countersign_core::state::ChannelKind;
 use countersign_core::Millis;
 use countersign_store::Delivery;
@@ -29,81 +30,66 @@ pub fn backoff(attempts: i64) -> Millis {
     (10_000_i64.saturating_mul(2_i64.saturating_pow(exponent))).min(3_600_000)
 }
 
-fn request_url(app: &AppState, payload: &Value) -> String {
-    match payload["request"]["id"].as_str() {
-        Some(id) => format!("{}/requests/{id}", app.config.public_url.trim_end_matches('/')),
+fn request_url(app: &AppState, notice: &Notice) -> String {
+    match &notice.request {
+        Some(request) => format!("{}/requests/{}", app.config.public_url.trim_end_matches('/'), request.id),
         None => app.config.public_url.clone(),
     }
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
 /// One line saying what happened, for chat and subjects.
-fn summary(payload: &Value) -> String {
-    let r = &payload["request"];
-    if r.is_null() {
+fn summary(notice: &Notice) -> String {
+    let Some(r) = &notice.request else {
         return "Countersign test message: this channel works.".to_owned();
-    }
+    };
     format!(
         "{}: {} {} “{}” requested by {}",
-        text(&payload["headline"]),
-        text(&r["operation"]),
-        text(&r["resourceType"]),
-        text(&r["objectName"]),
-        text(&r["requestedBy"]["displayName"])
+        notice.headline, r.operation, r.resource_type, r.object_name, r.requested_by.display_name
     )
 }
 
-fn facts(payload: &Value) -> Vec<(&'static str, String)> {
-    let r = &payload["request"];
+fn facts(notice: &Notice) -> Vec<(&'static str, String)> {
+    let Some(r) = &notice.request else { return vec![] };
     let mut facts = vec![
-        ("Object", format!("{} ({})", text(&r["objectName"]), text(&r["resourceType"]))),
-        ("Operation", text(&r["operation"])),
-        ("Requested by", text(&r["requestedBy"]["displayName"])),
-        ("Status", text(&r["status"])),
-        ("Business justification", text(&r["justification"])),
+        ("Object", format!("{} ({})", r.object_name, r.resource_type)),
+        ("Operation", r.operation.to_string()),
+        ("Requested by", r.requested_by.display_name.clone()),
+        ("Status", r.status.to_string()),
+        ("Business justification", r.justification.clone()),
     ];
-    if let Some(notes) = r["notes"].as_str() {
-        facts.push(("Approver notes", notes.to_owned()));
+    if let Some(notes) = &r.notes {
+        facts.push(("Approver notes", notes.clone()));
     }
     facts
 }
 
 /// Slack incoming-webhook message with Block Kit blocks (and `text` as the fallback).
-pub fn slack_message(payload: &Value, url: &str) -> Value {
-    let fields: Vec<Value> = facts(payload)
+pub fn slack_message(notice: &Notice, url: &str) -> Value {
+    let fields: Vec<Value> = facts(notice)
         .into_iter()
         .map(|(title, value)| json!({"type": "mrkdwn", "text": format!("*{title}*\n{value}")}))
         .collect();
-    let mut blocks = vec![
-        json!({"type": "header", "text": {"type": "plain_text", "text": text(&payload["headline"]), "emoji": false}}),
-    ];
-    if !payload["request"].is_null() {
+    let mut blocks =
+        vec![json!({"type": "header", "text": {"type": "plain_text", "text": notice.headline, "emoji": false}})];
+    if notice.request.is_some() {
         blocks.push(json!({"type": "section", "fields": fields}));
         blocks.push(json!({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Open request"}, "url": url}
         ]}));
     }
-    json!({"text": summary(payload), "blocks": blocks})
+    json!({"text": summary(notice), "blocks": blocks})
 }
 
 /// Microsoft Teams incoming-webhook message carrying an Adaptive Card.
-pub fn teams_message(payload: &Value, url: &str) -> Value {
+pub fn teams_message(notice: &Notice, url: &str) -> Value {
     let facts: Vec<Value> =
-        facts(payload).into_iter().map(|(title, value)| json!({"title": title, "value": value})).collect();
-    let mut body = vec![
-        json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "text": text(&payload["headline"]), "wrap": true}),
-    ];
-    if !payload["request"].is_null() {
+        facts(notice).into_iter().map(|(title, value)| json!({"title": title, "value": value})).collect();
+    let mut body =
+        vec![json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "text": notice.headline, "wrap": true})];
+    if notice.request.is_some() {
         body.push(json!({"type": "FactSet", "facts": facts}));
     } else {
-        body.push(json!({"type": "TextBlock", "text": summary(payload), "wrap": true}));
+        body.push(json!({"type": "TextBlock", "text": summary(notice), "wrap": true}));
     }
     json!({
         "type": "message",
@@ -146,10 +132,10 @@ async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<()
         return Err("e-mail is not configured (smtp.url and smtp.from)".into());
     };
     let to = delivery.recipient.as_deref().ok_or("an e-mail delivery needs a recipient")?;
-    let payload = &delivery.payload;
-    let mut plain = format!("{}\n\n", summary(payload));
-    let mut html = format!("<h2>{}</h2><table>", escape(&text(&payload["headline"])));
-    for (title, value) in facts(payload) {
+    let notice = &delivery.payload;
+    let mut plain = format!("{}\n\n", summary(notice));
+    let mut html = format!("<h2>{}</h2><table>", escape(&notice.headline));
+    for (title, value) in facts(notice) {
         plain.push_str(&format!("{title}: {value}\n"));
         html.push_str(&format!("<tr><th align=\"left\">{}</th><td>{}</td></tr>", escape(title), escape(&value)));
     }
@@ -158,7 +144,7 @@ async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<()
     let message = Message::builder()
         .from(from.parse::<Mailbox>().map_err(|e| format!("smtp.from: {e}"))?)
         .to(to.parse::<Mailbox>().map_err(|e| format!("recipient {to}: {e}"))?)
-        .subject(format!("[Countersign] {}", summary(payload)))
+        .subject(format!("[Countersign] {}", summary(notice)))
         .header(lettre::message::header::MessageId::from(format!(
             "<{}.{}@countersign>",
             delivery.event_id, delivery.id
@@ -187,7 +173,7 @@ pub async fn deliver(app: &AppState, client: &reqwest::Client, delivery: &Delive
     let target = delivery.channel_secret.url.as_deref().unwrap_or_default();
     match delivery.channel_kind {
         ChannelKind::Webhook => {
-            let mut body = delivery.payload.clone();
+            let mut body = json!(delivery.payload);
             body["url"] = json!(url);
             let body = body.to_string();
             let signed = signature(&delivery.channel_secret.signing_secret, app.now() / 1000, &body);
@@ -267,10 +253,13 @@ mod tests {
         assert_eq!(backoff(30), 3_600_000);
     }
 
-    fn event() -> Value {
-        json!({"id": "e1", "type": "request.created", "headline": "New approval request", "request": {
+    fn event() -> Notice {
+        serde_json::from_value(json!({"id": "e1", "type": "request.created", "headline": "New approval request",
+            "occurredAt": 0, "request": {
             "id": "r1", "objectName": "Zoom", "resourceType": "app", "operation": "update", "status": "needsApproval",
-            "justification": "CVE fix", "requestedBy": {"displayName": "Alice"}, "notes": null}})
+            "justification": "CVE fix", "requestedBy": {"id": "a1", "displayName": "Alice"}, "approvals": 0,
+            "requiredApprovals": 1, "notes": null, "expiresAt": 0, "failureReason": null}}))
+        .unwrap()
     }
 
     /// Slack's documented incoming-webhook shape: `text` plus Block Kit `blocks`, a header

@@ -4,10 +4,11 @@
 
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{new_id, Result, Row, Store, StoreError};
+use countersign_core::notify::Notice;
 use countersign_core::state::{ChannelKind, ChannelSecret};
 use countersign_core::Millis;
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// One message to deliver on one channel (to one recipient, for e-mail).
 #[derive(Debug, Clone)]
@@ -19,7 +20,7 @@ pub struct Delivery {
     pub channel_kind: ChannelKind,
     pub channel_secret: ChannelSecret,
     pub recipient: Option<String>,
-    pub payload: Value,
+    pub payload: Notice,
     pub attempts: i64,
     pub created_at: Millis,
 }
@@ -131,9 +132,6 @@ impl Store {
                 .bind(&id)
                 .execute(tx.conn())
                 .await?;
-            let parse = |column: &str| -> Result<Value> {
-                serde_json::from_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
-            };
             claimed.push(Delivery {
                 id,
                 event_id: text(row, "event_id")?,
@@ -143,7 +141,8 @@ impl Store {
                 channel_secret: serde_json::from_str(&text(row, "secret")?)
                     .map_err(|e| StoreError::Corrupt(format!("a channel's secret: {e}")))?,
                 recipient: opt_text(row, "recipient")?,
-                payload: parse("payload")?,
+                payload: serde_json::from_str(&text(row, "payload")?)
+                    .map_err(|e| StoreError::Corrupt(format!("a notification's payload: {e}")))?,
                 attempts: int(row, "attempts")?,
                 created_at: int(row, "created_at")?,
             });
@@ -214,9 +213,12 @@ impl Store {
     pub async fn enqueue_test(&self, channel_id: &str, recipient: Option<&str>, now: Millis) -> Result<String> {
         let mut tx = self.begin_write().await?;
         let event_id = new_id();
-        let payload = json!({
-            "id": event_id, "type": "test", "headline": "Test message", "occurredAt": now,
-            "request": null,
+        let payload = json!(Notice {
+            id: event_id.clone(),
+            kind: "test".into(),
+            headline: "Test message".into(),
+            occurred_at: now,
+            request: None,
         });
         sqlx::query(
             "INSERT INTO notification_outbox (id, event_id, event_type, request_id, channel_id, recipient, payload, \

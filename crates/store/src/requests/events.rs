@@ -7,41 +7,44 @@ use crate::directory::{account_by_id, members_as_candidates};
 use crate::rows::{json, text};
 use crate::{new_id, Result, WriteTx};
 use countersign_core::eligibility::ineligibility;
-use countersign_core::notify::{recipients, Audience, EventKind};
+use countersign_core::notify::{recipients, Audience, EventKind, Notice, NoticeActor, NoticeRequest};
 use countersign_core::request::{Decision, RequestStatus};
 use countersign_core::Millis;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The event as every channel receives it: a stable `id` receivers can dedupe on.
-fn event_payload(
+fn event_notice(
     event_id: &str,
     kind: EventKind,
     record: &RequestRecord,
     status: RequestStatus,
     notes: Option<&str>,
     now: Millis,
-) -> Value {
+) -> Notice {
     let approvals = record.approvals.iter().filter(|a| a.decision == Decision::Approve).count();
-    json!({
-        "id": event_id,
-        "type": kind.as_str(),
-        "headline": kind.headline(),
-        "occurredAt": now,
-        "request": {
-            "id": record.id,
-            "objectName": record.object_name,
-            "resourceType": record.resource_type,
-            "operation": record.operation,
-            "status": status,
-            "justification": record.justification,
-            "requestedBy": {"id": record.requested_by, "displayName": record.requested_by_name},
-            "approvals": approvals,
-            "requiredApprovals": record.required_approvals,
-            "notes": notes,
-            "expiresAt": record.expires_at,
-            "failureReason": record.failure_reason,
-        },
-    })
+    Notice {
+        id: event_id.to_owned(),
+        kind: kind.as_str().to_owned(),
+        headline: kind.headline().to_owned(),
+        occurred_at: now,
+        request: Some(NoticeRequest {
+            id: record.id.clone(),
+            object_name: record.object_name.clone(),
+            resource_type: record.resource_type,
+            operation: record.operation,
+            status,
+            justification: record.justification.clone(),
+            requested_by: NoticeActor {
+                id: record.requested_by.clone(),
+                display_name: record.requested_by_name.clone(),
+            },
+            approvals: i64::try_from(approvals).unwrap_or(i64::MAX),
+            required_approvals: record.required_approvals,
+            notes: notes.map(str::to_owned),
+            expires_at: record.expires_at,
+            failure_reason: record.failure_reason.clone(),
+        }),
+    }
 }
 
 /// Queues `kind` for `record` on every enabled channel, inside the caller's transaction.
@@ -60,7 +63,7 @@ pub(crate) async fn enqueue(
         return Ok(());
     }
     let event_id = new_id();
-    let payload = event_payload(&event_id, kind, record, status, notes, now).to_string();
+    let payload = json!(event_notice(&event_id, kind, record, status, notes, now)).to_string();
     let mut emails: Option<Vec<String>> = None;
     for channel in &channels {
         let channel_id = text(channel, "id")?;
