@@ -100,7 +100,8 @@ impl Browser {
         self.fill("#username", username).await;
         self.fill("#password", PASSWORD).await;
         self.click("#sign-in").await;
-        self.wait_for("main h1").await;
+        // The sign-in page has a heading too: wait for what only a signed-in page shows.
+        self.wait_for("header.topbar .who").await;
     }
 
     pub async fn fill(&self, css: &str, text: &str) {
