@@ -3,12 +3,13 @@
 use serde::Serialize;
 use serde_json::Value;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub enum ChangeKind {
-    Added,
-    Removed,
-    Changed,
+crate::named_enum! {
+    /// How a value differs.
+    pub enum ChangeKind: "change kind" {
+        Added = "added",
+        Removed = "removed",
+        Changed = "changed",
+    }
 }
 
 /// One difference between `before` and `after`, at a dotted path such as `document.timeout`.

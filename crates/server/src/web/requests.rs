@@ -9,7 +9,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
-use countersign_core::diff::{diff, ChangeKind};
+use countersign_core::diff::diff;
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
 use countersign_store::RequestRecord;
@@ -191,7 +191,7 @@ fn diff_view(record: &RequestRecord) -> Markup {
             tbody {
                 @if entries.is_empty() { tr { td colspan="3" class="muted" { "No difference." } } }
                 @for e in &entries {
-                    tr class={ "change-" (match e.kind { ChangeKind::Added => "added", ChangeKind::Removed => "removed", ChangeKind::Changed => "changed" }) } {
+                    tr class={ "change-" (e.kind) } {
                         td { (e.path) }
                         td class=(if e.before.is_some() { "before" } else { "empty" }) { (cell(&e.before)) }
                         td class=(if e.after.is_some() { "after" } else { "empty" }) { (cell(&e.after)) }
