@@ -9,8 +9,7 @@ use axum::{Extension, Json};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
 use countersign_core::policy::Completion;
-use countersign_core::profile::{Operation, ProfileType, ResourceType};
-use countersign_core::request::{Decision, RequestStatus};
+use countersign_core::profile::{ProfileType, ResourceType};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use utoipa::openapi::OpenApi;
@@ -88,42 +87,6 @@ fn account() -> Value {
         "enabled": {"type": "boolean"},
         "version": {"type": "integer"},
         "createdAt": {"type": "integer", "description": "Unix milliseconds"},
-    }))
-}
-
-fn request() -> Value {
-    let party = object(json!({"id": string(), "displayName": string()}));
-    let approval = object(json!({
-        "approver": party,
-        "decision": {"type": "string", "enum": names(&Decision::ALL, Decision::as_str)},
-        "notes": nullable_string(),
-        "at": time(),
-    }));
-    object(json!({
-        "id": string(),
-        "resourceType": {"type": "string", "enum": names(&ResourceType::ALL, ResourceType::as_str)},
-        "objectId": string(),
-        "objectName": string(),
-        "operation": {"type": "string", "enum": names(&Operation::ALL, Operation::as_str)},
-        "profileType": {"type": "string", "enum": names(&ProfileType::ALL, ProfileType::as_str)},
-        "policyId": nullable_string(),
-        "status": {"type": "string", "enum": names(&RequestStatus::ALL, RequestStatus::as_str)},
-        "justification": nullable_string(),
-        "requestedBy": party,
-        "requestedAt": time(),
-        "lastModifiedAt": time(),
-        "expiresAt": time(),
-        "requiredApprovals": {"type": "integer"},
-        "approvals": {"type": "array", "items": approval},
-        "completedAt": {"type": ["string", "null"], "format": "date-time"},
-        "failureReason": nullable_string(),
-        "before": {"description": "the object's state before the change (null for a create)"},
-        "after": {"description": "the proposed state (null for a delete)"},
-        "diff": {"type": "array", "items": {"type": "object"}},
-        "diffText": string(),
-        "canApprove": {"type": "boolean"},
-        "canCancel": {"type": "boolean"},
-        "canComplete": {"type": "boolean"},
     }))
 }
 
@@ -334,7 +297,6 @@ fn schemas() -> Vec<(&'static str, Value)> {
             })),
         ),
         ("RoleAssignmentPage", page_of("RoleAssignment")),
-        ("Request", request()),
         ("RequestPage", page_of("Request")),
         ("AccessPolicy", access_policy()),
         ("AccessPolicyPage", page_of("AccessPolicy")),
@@ -580,7 +542,10 @@ mod tests {
 
     #[test]
     fn every_schema_reference_has_its_schema() {
-        let document = complete(&OpenApi::default()).unwrap();
+        // The real routes, since the hand-written schemas refer to ones the handlers derive.
+        let (_, routes) =
+            crate::api::routes().merge(crate::health::routes()).merge(crate::graph::routes()).split_for_parts();
+        let document = complete(&routes).unwrap();
         let mut found = Vec::new();
         referenced(&document, &mut found);
         for name in found {
