@@ -3,8 +3,12 @@
 //! (`ObjectState`) keep their hand-written schemas in `openapi.rs`, since `core` does not depend
 //! on utoipa. An `Option` is always sent (as null when absent), so its field is `required`.
 
+use countersign_core::eligibility::AccountKind;
+use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Decision, RequestStatus};
+use countersign_core::Millis;
+use countersign_store::{AccountRecord, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -13,6 +17,10 @@ use utoipa::ToSchema;
 /// A string schema that admits only `all`'s names, so core's enums need no utoipa derive.
 fn names<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Object {
     ObjectBuilder::new().schema_type(Type::String).enum_values(Some(all.iter().copied().map(as_str))).build()
+}
+
+fn account_kind() -> Object {
+    names(&AccountKind::ALL, AccountKind::as_str)
 }
 
 fn resource_type() -> Object {
@@ -97,4 +105,210 @@ pub struct Request {
     pub can_approve: bool,
     pub can_cancel: bool,
     pub can_complete: bool,
+}
+
+/// An account, never with its password.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[schema(schema_with = account_kind)]
+    pub kind: AccountKind,
+    #[schema(required = true)]
+    pub email: Option<String>,
+    pub enabled: bool,
+    pub version: i64,
+    /// Unix milliseconds
+    pub created_at: Millis,
+}
+
+impl From<&AccountRecord> for Account {
+    fn from(account: &AccountRecord) -> Self {
+        Account {
+            id: account.id.clone(),
+            username: account.username.clone(),
+            display_name: account.display_name.clone(),
+            kind: account.kind,
+            email: account.email.clone(),
+            enabled: account.enabled,
+            version: account.version,
+            created_at: account.created_at,
+        }
+    }
+}
+
+/// An account with the groups it belongs to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountWithGroups {
+    #[serde(flatten)]
+    pub account: Account,
+    pub group_ids: Vec<String>,
+}
+
+/// A group, with how many members it has.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub version: i64,
+    pub member_count: i64,
+}
+
+impl From<&GroupRecord> for Group {
+    fn from(group: &GroupRecord) -> Self {
+        Group {
+            id: group.id.clone(),
+            display_name: group.display_name.clone(),
+            description: group.description.clone(),
+            version: group.version,
+            member_count: group.member_count,
+        }
+    }
+}
+
+/// One member of a group.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[schema(schema_with = account_kind)]
+    pub kind: AccountKind,
+}
+
+impl From<&AccountRecord> for Member {
+    fn from(account: &AccountRecord) -> Self {
+        Member {
+            id: account.id.clone(),
+            username: account.username.clone(),
+            display_name: account.display_name.clone(),
+            kind: account.kind,
+        }
+    }
+}
+
+/// A group with its members.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupWithMembers {
+    #[serde(flatten)]
+    pub group: Group,
+    pub members: Vec<Member>,
+}
+
+/// A role: the permissions it grants.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub built_in: bool,
+    pub version: i64,
+}
+
+impl From<&RoleRecord> for Role {
+    fn from(role: &RoleRecord) -> Self {
+        Role {
+            id: role.id.clone(),
+            display_name: role.display_name.clone(),
+            description: role.description.clone(),
+            permissions: role.permissions.clone(),
+            built_in: role.built_in,
+            version: role.version,
+        }
+    }
+}
+
+/// A role granted to groups.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub id: String,
+    pub display_name: String,
+    pub role_id: String,
+    pub group_ids: Vec<String>,
+    pub version: i64,
+}
+
+impl From<&RoleAssignmentRecord> for RoleAssignment {
+    fn from(assignment: &RoleAssignmentRecord) -> Self {
+        RoleAssignment {
+            id: assignment.id.clone(),
+            display_name: assignment.display_name.clone(),
+            role_id: assignment.role_id.clone(),
+            group_ids: assignment.group_ids.clone(),
+            version: assignment.version,
+        }
+    }
+}
+
+/// A signed-in session: the account and the token every write must carry.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedIn {
+    pub account: Account,
+    pub csrf_token: String,
+}
+
+/// The caller, with the permissions and groups they hold now.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub account: Account,
+    #[schema(value_type = Vec<String>)]
+    pub permissions: Vec<Permission>,
+    pub group_ids: Vec<String>,
+}
+
+/// A personal API token, never its secret. Times are Unix milliseconds.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: String,
+    pub account_id: String,
+    pub display_name: String,
+    pub created_at: Millis,
+    #[schema(required = true)]
+    pub expires_at: Option<Millis>,
+    #[schema(required = true)]
+    pub last_used_at: Option<Millis>,
+}
+
+impl From<&TokenRecord> for Token {
+    fn from(token: &TokenRecord) -> Self {
+        Token {
+            id: token.id.clone(),
+            account_id: token.account_id.clone(),
+            display_name: token.display_name.clone(),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+        }
+    }
+}
+
+/// The caller's tokens.
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub value: Vec<Token>,
+}
+
+/// A token just created, with its secret: shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedToken {
+    pub id: String,
+    pub display_name: String,
+    /// shown once
+    pub token: String,
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
 }

@@ -6,7 +6,6 @@
 
 use crate::error::{ApiError, ApiResult};
 use axum::{Extension, Json};
-use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
 use countersign_core::policy::Completion;
 use countersign_core::profile::{ProfileType, ResourceType};
@@ -77,19 +76,6 @@ fn with(base: Value, extra: Value) -> Value {
     json!({"allOf": [base, extra]})
 }
 
-fn account() -> Value {
-    object(json!({
-        "id": string(),
-        "username": string(),
-        "displayName": string(),
-        "kind": {"type": "string", "enum": names(&AccountKind::ALL, AccountKind::as_str)},
-        "email": nullable_string(),
-        "enabled": {"type": "boolean"},
-        "version": {"type": "integer"},
-        "createdAt": {"type": "integer", "description": "Unix milliseconds"},
-    }))
-}
-
 fn access_policy() -> Value {
     object(json!({
         "id": string(),
@@ -112,16 +98,6 @@ fn approver() -> Value {
         "groupId": string(),
         "eligible": {"type": "boolean"},
         "reasons": strings(),
-    }))
-}
-
-fn group() -> Value {
-    object(json!({
-        "id": string(),
-        "displayName": string(),
-        "description": string(),
-        "version": {"type": "integer"},
-        "memberCount": {"type": "integer"},
     }))
 }
 
@@ -155,17 +131,6 @@ fn delivery() -> Value {
         "lastError": nullable_string(),
         "createdAt": time(),
         "deliveredAt": {"type": ["string", "null"], "format": "date-time"},
-    }))
-}
-
-fn token() -> Value {
-    object(json!({
-        "id": string(),
-        "accountId": string(),
-        "displayName": string(),
-        "createdAt": {"type": "integer", "description": "Unix milliseconds"},
-        "expiresAt": {"type": ["integer", "null"], "description": "Unix milliseconds"},
-        "lastUsedAt": {"type": ["integer", "null"], "description": "Unix milliseconds"},
     }))
 }
 
@@ -253,49 +218,13 @@ fn schemas() -> Vec<(&'static str, Value)> {
         ("Resource", with(schema_ref("ObjectState"), object(json!({"createdAt": time(), "lastModifiedAt": time()})))),
         ("ResourcePage", page_of("Resource")),
         ("ObjectStatePage", page_of("ObjectState")),
-        ("Account", account()),
         ("AccountPage", page_of("Account")),
-        ("AccountWithGroups", with(schema_ref("Account"), object(json!({"groupIds": strings()})))),
         (
             "CreatedServiceAccount",
             with(schema_ref("ObjectState"), object(json!({"token": {"type": "string", "description": "shown once"}}))),
         ),
-        ("Group", group()),
         ("GroupPage", page_of("Group")),
-        (
-            "GroupWithMembers",
-            with(
-                schema_ref("Group"),
-                object(json!({"members": {"type": "array", "items": object(json!({
-                    "id": string(),
-                    "username": string(),
-                    "displayName": string(),
-                    "kind": {"type": "string", "enum": names(&AccountKind::ALL, AccountKind::as_str)},
-                }))}})),
-            ),
-        ),
-        (
-            "Role",
-            object(json!({
-                "id": string(),
-                "displayName": string(),
-                "description": string(),
-                "permissions": strings(),
-                "builtIn": {"type": "boolean"},
-                "version": {"type": "integer"},
-            })),
-        ),
         ("RolePage", page_of("Role")),
-        (
-            "RoleAssignment",
-            object(json!({
-                "id": string(),
-                "displayName": string(),
-                "roleId": string(),
-                "groupIds": strings(),
-                "version": {"type": "integer"},
-            })),
-        ),
         ("RoleAssignmentPage", page_of("RoleAssignment")),
         ("RequestPage", page_of("Request")),
         ("AccessPolicy", access_policy()),
@@ -320,19 +249,6 @@ fn schemas() -> Vec<(&'static str, Value)> {
                 "valid": {"type": "boolean"},
                 "entriesChecked": {"type": "integer"},
                 "firstBroken": {"type": ["object", "null"], "description": "the first changed, removed or reordered entry"},
-            })),
-        ),
-        ("SignedIn", object(json!({"account": schema_ref("Account"), "csrfToken": string()}))),
-        ("Me", object(json!({"account": schema_ref("Account"), "permissions": strings(), "groupIds": strings()}))),
-        ("Token", token()),
-        ("TokenList", object(json!({"value": {"type": "array", "items": schema_ref("Token")}}))),
-        (
-            "CreatedToken",
-            object(json!({
-                "id": string(),
-                "displayName": string(),
-                "token": {"type": "string", "description": "shown once"},
-                "expiresAt": {"type": ["string", "null"], "format": "date-time"},
             })),
         ),
         (
