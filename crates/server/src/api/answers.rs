@@ -3,12 +3,16 @@
 //! (`ObjectState`) keep their hand-written schemas in `openapi.rs`, since `core` does not depend
 //! on utoipa. An `Option` is always sent (as null when absent), so its field is `required`.
 
+use crate::time::format;
+use countersign_core::audit::AuditRecord;
 use countersign_core::eligibility::AccountKind;
 use countersign_core::permission::Permission;
+use countersign_core::policy::{format_duration, Completion};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_core::Millis;
-use countersign_store::{AccountRecord, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord};
+use countersign_store::{
+    AccountRecord, DeliveryRecord, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord,
+};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
@@ -41,6 +45,15 @@ fn request_status() -> Object {
 
 fn decision() -> Object {
     names(&Decision::ALL, Decision::as_str)
+}
+
+fn completion() -> Object {
+    names(&Completion::ALL, Completion::as_str)
+}
+
+/// The states a delivery passes through, as the store names them.
+fn delivery_status() -> Object {
+    names(&["pending", "delivered", "dead"], |status| status)
 }
 
 /// Who requested or decided: an account's id and display name.
@@ -121,7 +134,7 @@ pub struct Account {
     pub enabled: bool,
     pub version: i64,
     /// Unix milliseconds
-    pub created_at: Millis,
+    pub created_at: i64,
 }
 
 impl From<&AccountRecord> for Account {
@@ -268,18 +281,21 @@ pub struct Me {
     pub group_ids: Vec<String>,
 }
 
-/// A personal API token, never its secret. Times are Unix milliseconds.
+/// A personal API token, never its secret.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Token {
     pub id: String,
     pub account_id: String,
     pub display_name: String,
-    pub created_at: Millis,
+    /// Unix milliseconds
+    pub created_at: i64,
+    /// Unix milliseconds
     #[schema(required = true)]
-    pub expires_at: Option<Millis>,
+    pub expires_at: Option<i64>,
+    /// Unix milliseconds
     #[schema(required = true)]
-    pub last_used_at: Option<Millis>,
+    pub last_used_at: Option<i64>,
 }
 
 impl From<&TokenRecord> for Token {
@@ -311,4 +327,185 @@ pub struct CreatedToken {
     pub token: String,
     #[schema(format = DateTime, required = true)]
     pub expires_at: Option<String>,
+}
+
+/// Who did what an audit entry records: an account, or the system (no id).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditActor {
+    #[schema(required = true)]
+    pub id: Option<String>,
+    pub display_name: String,
+}
+
+/// One entry of the audit log's hash chain (R13).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub actor: AuditActor,
+    pub category: String,
+    pub action: String,
+    #[schema(required = true)]
+    pub target_type: Option<String>,
+    #[schema(required = true)]
+    pub target_id: Option<String>,
+    /// What the entry records, as JSON.
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&AuditRecord> for AuditEntry {
+    fn from(entry: &AuditRecord) -> Self {
+        // Details are stored as JSON text; an entry written otherwise is shown as that text.
+        let details = serde_json::from_str(&entry.details).unwrap_or_else(|_| Value::String(entry.details.clone()));
+        AuditEntry {
+            seq: entry.seq,
+            id: entry.id.clone(),
+            at: format(entry.at),
+            actor: AuditActor { id: entry.actor_id.clone(), display_name: entry.actor_name.clone() },
+            category: entry.category.clone(),
+            action: entry.action.clone(),
+            target_type: entry.target_type.clone(),
+            target_id: entry.target_id.clone(),
+            details,
+            prev_hash: entry.prev_hash.clone(),
+            hash: entry.hash.clone(),
+        }
+    }
+}
+
+/// One notification to one channel, and how its sending went.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    #[schema(required = true)]
+    pub request_id: Option<String>,
+    pub channel_id: String,
+    #[schema(required = true)]
+    pub recipient: Option<String>,
+    #[schema(schema_with = delivery_status)]
+    pub status: String,
+    pub attempts: i64,
+    #[schema(format = DateTime)]
+    pub next_attempt_at: String,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub delivered_at: Option<String>,
+}
+
+impl From<&DeliveryRecord> for Delivery {
+    fn from(delivery: &DeliveryRecord) -> Self {
+        Delivery {
+            id: delivery.id.clone(),
+            event_id: delivery.event_id.clone(),
+            event_type: delivery.event_type.clone(),
+            request_id: delivery.request_id.clone(),
+            channel_id: delivery.channel_id.clone(),
+            recipient: delivery.recipient.clone(),
+            status: delivery.status.clone(),
+            attempts: delivery.attempts,
+            next_attempt_at: format(delivery.next_attempt_at),
+            last_error: delivery.last_error.clone(),
+            created_at: format(delivery.created_at),
+            delivered_at: delivery.delivered_at.map(format),
+        }
+    }
+}
+
+/// My e-mail address and opt-outs, and the kinds of notification that may be turned off.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSettings {
+    #[schema(required = true)]
+    pub email: Option<String>,
+    pub opt_outs: Vec<String>,
+    pub optional: Vec<&'static str>,
+}
+
+/// A test message was queued as this event.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestQueued {
+    pub event_id: String,
+}
+
+/// An access policy: who approves changes of one profile type, and how many must.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPolicy {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    #[schema(schema_with = profile_type)]
+    pub profile_type: ProfileType,
+    pub approver_group_ids: Vec<String>,
+    pub required_approvals: i64,
+    #[schema(schema_with = completion)]
+    pub completion: Completion,
+    /// ISO 8601 duration, e.g. P30D
+    pub request_ttl: String,
+    pub version: i64,
+}
+
+impl AccessPolicy {
+    pub fn new(policy: &countersign_core::policy::AccessPolicy, version: i64) -> Self {
+        AccessPolicy {
+            id: policy.id.clone(),
+            display_name: policy.display_name.clone(),
+            description: policy.description.clone(),
+            profile_type: policy.profile_type,
+            approver_group_ids: policy.approver_group_ids.clone(),
+            required_approvals: policy.required_approvals,
+            completion: policy.completion,
+            request_ttl: format_duration(policy.request_ttl_ms),
+            version,
+        }
+    }
+}
+
+/// A member of a policy's approver groups, and whether they could approve (R2, R14).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approver {
+    pub account_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub group_id: String,
+    pub eligible: bool,
+    /// Why not, when not eligible.
+    pub reasons: Vec<String>,
+}
+
+impl From<&EligibilityRow> for Approver {
+    fn from(row: &EligibilityRow) -> Self {
+        Approver {
+            account_id: row.account_id.clone(),
+            username: row.username.clone(),
+            display_name: row.display_name.clone(),
+            group_id: row.group_id.clone(),
+            eligible: row.eligible,
+            reasons: row.reasons.clone(),
+        }
+    }
+}
+
+/// An access policy with each approver's eligibility.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPolicyWithApprovers {
+    #[serde(flatten)]
+    pub policy: AccessPolicy,
+    pub approvers: Vec<Approver>,
+    pub eligible_approver_count: usize,
 }

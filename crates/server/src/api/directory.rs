@@ -26,7 +26,7 @@ use serde_json::json;
     summary = "List accounts",
     params(PageQuery),
     responses(
-        (status = 200, description = "a page of accounts", body = ref("#/components/schemas/AccountPage"))
+        (status = 200, description = "a page of accounts", body = Page<Account>)
     )
 )]
 pub async fn list_accounts(
@@ -184,7 +184,7 @@ pub async fn delete_account(
     summary = "List groups",
     params(PageQuery),
     responses(
-        (status = 200, description = "a page of groups", body = ref("#/components/schemas/GroupPage"))
+        (status = 200, description = "a page of groups", body = Page<Group>)
     )
 )]
 pub async fn list_groups(
@@ -349,7 +349,7 @@ pub async fn set_members(
     tag = "rbac",
     summary = "List roles (built-in ones have builtIn: true)",
     responses(
-        (status = 200, description = "every role", body = ref("#/components/schemas/RolePage"))
+        (status = 200, description = "every role", body = Page<Role>)
     )
 )]
 pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page<Role>>> {
@@ -475,7 +475,7 @@ pub async fn delete_role(
     tag = "rbac",
     summary = "List role assignments",
     responses(
-        (status = 200, description = "every role assignment", body = ref("#/components/schemas/RoleAssignmentPage"))
+        (status = 200, description = "every role assignment", body = Page<RoleAssignment>)
     )
 )]
 pub async fn list_role_assignments(

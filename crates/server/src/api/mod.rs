@@ -28,10 +28,12 @@ use utoipa_axum::routes;
 
 /// A collection: `{"value": [...], "nextCursor": "..."}` (keyset paging). Its items are typed
 /// answers, or object states as JSON.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<Item = Value> {
     pub value: Vec<Item>,
+    /// Where the next page starts; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 

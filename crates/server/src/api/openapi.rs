@@ -7,8 +7,7 @@
 use crate::error::{ApiError, ApiResult};
 use axum::{Extension, Json};
 use countersign_core::error::ErrorCode;
-use countersign_core::policy::Completion;
-use countersign_core::profile::{ProfileType, ResourceType};
+use countersign_core::profile::ResourceType;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use utoipa::openapi::OpenApi;
@@ -74,64 +73,6 @@ fn object_state() -> Value {
 
 fn with(base: Value, extra: Value) -> Value {
     json!({"allOf": [base, extra]})
-}
-
-fn access_policy() -> Value {
-    object(json!({
-        "id": string(),
-        "displayName": string(),
-        "description": string(),
-        "profileType": {"type": "string", "enum": names(&ProfileType::ALL, ProfileType::as_str)},
-        "approverGroupIds": strings(),
-        "requiredApprovals": {"type": "integer"},
-        "completion": {"type": "string", "enum": names(&Completion::ALL, Completion::as_str)},
-        "requestTtl": {"type": "string", "description": "ISO 8601 duration, e.g. P30D"},
-        "version": {"type": "integer"},
-    }))
-}
-
-fn approver() -> Value {
-    object(json!({
-        "accountId": string(),
-        "username": string(),
-        "displayName": string(),
-        "groupId": string(),
-        "eligible": {"type": "boolean"},
-        "reasons": strings(),
-    }))
-}
-
-fn audit_entry() -> Value {
-    object(json!({
-        "seq": {"type": "integer"},
-        "id": string(),
-        "at": time(),
-        "actor": object(json!({"id": nullable_string(), "displayName": string()})),
-        "category": string(),
-        "action": string(),
-        "targetType": nullable_string(),
-        "targetId": nullable_string(),
-        "details": {"description": "what the entry records, as JSON"},
-        "prevHash": string(),
-        "hash": string(),
-    }))
-}
-
-fn delivery() -> Value {
-    object(json!({
-        "id": string(),
-        "eventId": string(),
-        "eventType": string(),
-        "requestId": nullable_string(),
-        "channelId": string(),
-        "recipient": nullable_string(),
-        "status": {"type": "string", "enum": ["pending", "delivered", "dead"]},
-        "attempts": {"type": "integer"},
-        "nextAttemptAt": time(),
-        "lastError": nullable_string(),
-        "createdAt": time(),
-        "deliveredAt": {"type": ["string", "null"], "format": "date-time"},
-    }))
 }
 
 /// Graph's `identitySet`: a `user` or an `application`.
@@ -218,31 +159,10 @@ fn schemas() -> Vec<(&'static str, Value)> {
         ("Resource", with(schema_ref("ObjectState"), object(json!({"createdAt": time(), "lastModifiedAt": time()})))),
         ("ResourcePage", page_of("Resource")),
         ("ObjectStatePage", page_of("ObjectState")),
-        ("AccountPage", page_of("Account")),
         (
             "CreatedServiceAccount",
             with(schema_ref("ObjectState"), object(json!({"token": {"type": "string", "description": "shown once"}}))),
         ),
-        ("GroupPage", page_of("Group")),
-        ("RolePage", page_of("Role")),
-        ("RoleAssignmentPage", page_of("RoleAssignment")),
-        ("RequestPage", page_of("Request")),
-        ("AccessPolicy", access_policy()),
-        ("AccessPolicyPage", page_of("AccessPolicy")),
-        (
-            "AccessPolicyWithApprovers",
-            with(
-                schema_ref("AccessPolicy"),
-                object(json!({
-                    "approvers": {"type": "array", "items": approver()},
-                    "eligibleApproverCount": {"type": "integer"},
-                })),
-            ),
-        ),
-        ("Delivery", delivery()),
-        ("DeliveryPage", page_of("Delivery")),
-        ("AuditEntry", audit_entry()),
-        ("AuditPage", page_of("AuditEntry")),
         (
             "VerifyReport",
             object(json!({
@@ -251,11 +171,6 @@ fn schemas() -> Vec<(&'static str, Value)> {
                 "firstBroken": {"type": ["object", "null"], "description": "the first changed, removed or reordered entry"},
             })),
         ),
-        (
-            "NotificationSettings",
-            object(json!({"email": nullable_string(), "optOuts": strings(), "optional": strings()})),
-        ),
-        ("TestQueued", object(json!({"eventId": string()}))),
         ("Status", object(json!({"status": string()}))),
         (
             "OperationApprovalPolicy",

@@ -78,7 +78,7 @@ pub struct ListParams {
     summary = "List approval requests",
     params(ListParams),
     responses(
-        (status = 200, description = "a page of requests", body = ref("#/components/schemas/RequestPage"))
+        (status = 200, description = "a page of requests", body = Page<Request>)
     )
 )]
 pub async fn list(
