@@ -4,7 +4,7 @@
 //! on utoipa. An `Option` is always sent (as null when absent), so its field is `required`.
 
 use crate::time::format;
-use countersign_core::audit::AuditRecord;
+use countersign_core::audit::{AuditRecord, ChainBreak};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::permission::Permission;
 use countersign_core::policy::{format_duration, Completion};
@@ -376,6 +376,33 @@ impl From<&AuditRecord> for AuditEntry {
             prev_hash: entry.prev_hash.clone(),
             hash: entry.hash.clone(),
         }
+    }
+}
+
+/// The first audit entry that does not fit the chain, and why.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokenEntry {
+    pub seq: i64,
+    pub id: String,
+    pub reason: String,
+}
+
+/// The audit chain's check (R13).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub valid: bool,
+    pub entries_checked: u64,
+    /// The first changed, removed or reordered entry; null when the chain is whole.
+    #[schema(required = true)]
+    pub first_broken: Option<BrokenEntry>,
+}
+
+impl From<countersign_store::VerifyReport> for VerifyReport {
+    fn from(report: countersign_store::VerifyReport) -> Self {
+        let first_broken = report.first_broken.map(|ChainBreak { seq, id, reason }| BrokenEntry { seq, id, reason });
+        VerifyReport { valid: report.valid, entries_checked: report.entries_checked, first_broken }
     }
 }
 

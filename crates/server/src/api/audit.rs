@@ -1,6 +1,6 @@
 //! `/api/v1/audit`: the audit log and its chain check (R13).
 
-use super::answers::AuditEntry;
+use super::answers::{AuditEntry, VerifyReport};
 use super::Page;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Principal};
@@ -8,7 +8,6 @@ use crate::ops::audit::{self as ops, AuditQuery};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use countersign_store::VerifyReport;
 use serde::Deserialize;
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -63,9 +62,9 @@ pub async fn list(
     tag = "audit",
     summary = "Verify the audit log's hash chain",
     responses(
-        (status = 200, description = "the chain check; names the first broken entry", body = ref("#/components/schemas/VerifyReport"))
+        (status = 200, description = "the chain check; names the first broken entry", body = VerifyReport)
     )
 )]
 pub async fn verify(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<VerifyReport>> {
-    Ok(Json(ops::verify(&app, &principal).await?))
+    Ok(Json(VerifyReport::from(ops::verify(&app, &principal).await?)))
 }

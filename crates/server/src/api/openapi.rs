@@ -163,14 +163,6 @@ fn schemas() -> Vec<(&'static str, Value)> {
             "CreatedServiceAccount",
             with(schema_ref("ObjectState"), object(json!({"token": {"type": "string", "description": "shown once"}}))),
         ),
-        (
-            "VerifyReport",
-            object(json!({
-                "valid": {"type": "boolean"},
-                "entriesChecked": {"type": "integer"},
-                "firstBroken": {"type": ["object", "null"], "description": "the first changed, removed or reordered entry"},
-            })),
-        ),
         ("Status", object(json!({"status": string()}))),
         (
             "OperationApprovalPolicy",
