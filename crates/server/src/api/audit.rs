@@ -1,5 +1,6 @@
 //! `/api/v1/audit`: the audit log and its chain check (R13).
 
+use super::answers::{AuditEntry, VerifyReport};
 use super::Page;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Principal};
@@ -7,9 +8,7 @@ use crate::ops::audit::{self as ops, AuditQuery};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use countersign_store::VerifyReport;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -34,14 +33,14 @@ pub struct AuditParams {
     summary = "The audit log, newest first",
     params(AuditParams),
     responses(
-        (status = 200, description = "a page of entries", body = ref("#/components/schemas/AuditPage"))
+        (status = 200, description = "a page of entries", body = Page<AuditEntry>)
     )
 )]
 pub async fn list(
     State(app): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<AuditParams>,
-) -> ApiResult<Json<Page>> {
+) -> ApiResult<Json<Page<AuditEntry>>> {
     let query = AuditQuery {
         category: q.category,
         actor: q.actor,
@@ -53,22 +52,7 @@ pub async fn list(
         limit: q.limit,
     };
     let paged = ops::entries(&app, &principal, query).await?;
-    Ok(Json(Page::of(paged, |e| {
-        let details: Value = serde_json::from_str(&e.details).unwrap_or(Value::String(e.details.clone()));
-        json!({
-            "seq": e.seq,
-            "id": e.id,
-            "at": crate::time::format(e.at),
-            "actor": {"id": e.actor_id, "displayName": e.actor_name},
-            "category": e.category,
-            "action": e.action,
-            "targetType": e.target_type,
-            "targetId": e.target_id,
-            "details": details,
-            "prevHash": e.prev_hash,
-            "hash": e.hash,
-        })
-    })))
+    Ok(Json(Page::of(paged, |e| AuditEntry::from(e))))
 }
 
 /// `GET /api/v1/audit/verify`: walks the chain; names the first broken entry.
@@ -78,9 +62,9 @@ pub async fn list(
     tag = "audit",
     summary = "Verify the audit log's hash chain",
     responses(
-        (status = 200, description = "the chain check; names the first broken entry", body = ref("#/components/schemas/VerifyReport"))
+        (status = 200, description = "the chain check; names the first broken entry", body = VerifyReport)
     )
 )]
 pub async fn verify(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<VerifyReport>> {
-    Ok(Json(ops::verify(&app, &principal).await?))
+    Ok(Json(VerifyReport::from(ops::verify(&app, &principal).await?)))
 }

@@ -1,5 +1,6 @@
 //! `/api/v1/accounts`, `/groups`, `/roles` and `/roleAssignments`.
 
+use super::answers::{Account, AccountWithGroups, Group, GroupWithMembers, Member, Request, Role, RoleAssignment};
 use super::{object_json, respond, JustificationBody, Page, PageQuery};
 use crate::error::ApiResult;
 use crate::extract::{justification, ApiJson, ApiQuery, OptionalJson, Principal};
@@ -13,7 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::json;
 
 // ---- accounts ----
 
@@ -25,16 +26,16 @@ use serde_json::{json, Value};
     summary = "List accounts",
     params(PageQuery),
     responses(
-        (status = 200, description = "a page of accounts", body = ref("#/components/schemas/AccountPage"))
+        (status = 200, description = "a page of accounts", body = Page<Account>)
     )
 )]
 pub async fn list_accounts(
     State(app): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page>> {
+) -> ApiResult<Json<Page<Account>>> {
     let paged = ops::list_accounts(&app, &principal, &q.into()).await?;
-    Ok(Json(Page::of(paged, |a| json!(a))))
+    Ok(Json(Page::of(paged, |a| Account::from(a))))
 }
 
 /// `GET /api/v1/accounts/{id}`: anyone may read their own account.
@@ -45,18 +46,16 @@ pub async fn list_accounts(
     summary = "One account, with its groups",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 200, description = "the account", body = ref("#/components/schemas/AccountWithGroups"))
+        (status = 200, description = "the account", body = AccountWithGroups)
     )
 )]
 pub async fn get_account(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<AccountWithGroups>> {
     let found = ops::get_account(&app, &principal, &id).await?;
-    let mut body = json!(found.account);
-    body["groupIds"] = json!(found.group_ids);
-    Ok(Json(body))
+    Ok(Json(AccountWithGroups { account: Account::from(&found.account), group_ids: found.group_ids }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -80,7 +79,7 @@ pub struct NewAccountBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the account (a service account with its token, once)", body = ref("#/components/schemas/CreatedServiceAccount")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create_account(
@@ -130,7 +129,7 @@ pub struct AccountPatchBody {
     request_body = AccountPatchBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update_account(
@@ -161,7 +160,7 @@ pub async fn update_account(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete_account(
@@ -185,16 +184,16 @@ pub async fn delete_account(
     summary = "List groups",
     params(PageQuery),
     responses(
-        (status = 200, description = "a page of groups", body = ref("#/components/schemas/GroupPage"))
+        (status = 200, description = "a page of groups", body = Page<Group>)
     )
 )]
 pub async fn list_groups(
     State(app): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<PageQuery>,
-) -> ApiResult<Json<Page>> {
+) -> ApiResult<Json<Page<Group>>> {
     let paged = ops::list_groups(&app, &principal, &q.into()).await?;
-    Ok(Json(Page::of(paged, |g| json!(g))))
+    Ok(Json(Page::of(paged, |g| Group::from(g))))
 }
 
 /// `GET /api/v1/groups/{id}`: the group with its members.
@@ -205,22 +204,17 @@ pub async fn list_groups(
     summary = "One group with its members",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 200, description = "the group", body = ref("#/components/schemas/GroupWithMembers"))
+        (status = 200, description = "the group", body = GroupWithMembers)
     )
 )]
 pub async fn get_group(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<GroupWithMembers>> {
     let found = ops::get_group(&app, &principal, &id).await?;
-    let mut body = json!(found.group);
-    body["members"] = json!(found
-        .members
-        .iter()
-        .map(|m| json!({"id": m.id, "username": m.username, "displayName": m.display_name, "kind": m.kind}))
-        .collect::<Vec<_>>());
-    Ok(Json(body))
+    let members = found.members.iter().map(Member::from).collect();
+    Ok(Json(GroupWithMembers { group: Group::from(&found.group), members }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -241,7 +235,7 @@ pub struct GroupBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create_group(
@@ -274,7 +268,7 @@ pub struct GroupPatchBody {
     request_body = GroupPatchBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update_group(
@@ -300,7 +294,7 @@ pub async fn update_group(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete_group(
@@ -331,7 +325,7 @@ pub struct MembersBody {
     request_body = MembersBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn set_members(
@@ -355,12 +349,12 @@ pub async fn set_members(
     tag = "rbac",
     summary = "List roles (built-in ones have builtIn: true)",
     responses(
-        (status = 200, description = "every role", body = ref("#/components/schemas/RolePage"))
+        (status = 200, description = "every role", body = Page<Role>)
     )
 )]
-pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
+pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page<Role>>> {
     let roles = ops::list_roles(&app, &principal).await?;
-    Ok(Json(Page::all(&roles, |r| json!(r))))
+    Ok(Json(Page::all(&roles, |r| Role::from(r))))
 }
 
 /// `GET /api/v1/roles/{id}`
@@ -371,15 +365,15 @@ pub async fn list_roles(State(app): State<AppState>, principal: Principal) -> Ap
     summary = "One role",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 200, description = "the role", body = ref("#/components/schemas/Role"))
+        (status = 200, description = "the role", body = Role)
     )
 )]
 pub async fn get_role(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(ops::get_role(&app, &principal, &id).await?)))
+) -> ApiResult<Json<Role>> {
+    Ok(Json(Role::from(&ops::get_role(&app, &principal, &id).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -409,7 +403,7 @@ impl RoleBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create_role(
@@ -433,7 +427,7 @@ pub async fn create_role(
     request_body = RoleBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update_role(
@@ -458,7 +452,7 @@ pub async fn update_role(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete_role(
@@ -481,12 +475,15 @@ pub async fn delete_role(
     tag = "rbac",
     summary = "List role assignments",
     responses(
-        (status = 200, description = "every role assignment", body = ref("#/components/schemas/RoleAssignmentPage"))
+        (status = 200, description = "every role assignment", body = Page<RoleAssignment>)
     )
 )]
-pub async fn list_role_assignments(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
+pub async fn list_role_assignments(
+    State(app): State<AppState>,
+    principal: Principal,
+) -> ApiResult<Json<Page<RoleAssignment>>> {
     let assignments = ops::list_role_assignments(&app, &principal).await?;
-    Ok(Json(Page::all(&assignments, |a| json!(a))))
+    Ok(Json(Page::all(&assignments, |a| RoleAssignment::from(a))))
 }
 
 /// `GET /api/v1/roleAssignments/{id}`
@@ -497,15 +494,15 @@ pub async fn list_role_assignments(State(app): State<AppState>, principal: Princ
     summary = "One role assignment",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 200, description = "the role assignment", body = ref("#/components/schemas/RoleAssignment"))
+        (status = 200, description = "the role assignment", body = RoleAssignment)
     )
 )]
 pub async fn get_role_assignment(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<Json<Value>> {
-    Ok(Json(json!(ops::get_role_assignment(&app, &principal, &id).await?)))
+) -> ApiResult<Json<RoleAssignment>> {
+    Ok(Json(RoleAssignment::from(&ops::get_role_assignment(&app, &principal, &id).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -535,7 +532,7 @@ impl AssignmentBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create_role_assignment(
@@ -559,7 +556,7 @@ pub async fn create_role_assignment(
     request_body = AssignmentBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update_role_assignment(
@@ -584,7 +581,7 @@ pub async fn update_role_assignment(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete_role_assignment(

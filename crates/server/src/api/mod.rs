@@ -1,6 +1,7 @@
 //! The native REST API of DESIGN §6, under `/api/v1`: parses JSON bodies and queries, calls one
 //! operation in `ops`, and renders its typed answer as JSON.
 
+pub mod answers;
 pub mod audit;
 pub mod directory;
 pub mod events;
@@ -25,22 +26,25 @@ use serde_json::{json, Value};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-/// A collection: `{"value": [...], "nextCursor": "..."}` (keyset paging).
-#[derive(Serialize)]
+/// A collection: `{"value": [...], "nextCursor": "..."}` (keyset paging). Its items are typed
+/// answers, or object states as JSON.
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct Page {
-    pub value: Vec<Value>,
+pub struct Page<Item = Value> {
+    pub value: Vec<Item>,
+    /// Where the next page starts; null on the last page.
+    #[schema(required = true)]
     pub next_cursor: Option<String>,
 }
 
-impl Page {
+impl<Item> Page<Item> {
     /// A page of items, each rendered by `render`.
-    pub fn of<T>(paged: Paged<T>, render: impl Fn(&T) -> Value) -> Page {
+    pub fn of<T>(paged: Paged<T>, render: impl Fn(&T) -> Item) -> Self {
         Page { value: paged.items.iter().map(render).collect(), next_cursor: paged.next_cursor }
     }
 
     /// A whole collection on one page.
-    pub fn all<T>(items: &[T], render: impl Fn(&T) -> Value) -> Page {
+    pub fn all<T>(items: &[T], render: impl Fn(&T) -> Item) -> Self {
         Page { value: items.iter().map(render).collect(), next_cursor: None }
     }
 }

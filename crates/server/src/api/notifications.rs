@@ -1,6 +1,7 @@
 //! `/api/v1/notificationChannels`, `/api/v1/notificationDeliveries` and
 //! `/api/v1/me/notifications`.
 
+use super::answers::{Delivery, NotificationSettings, Request, TestQueued};
 use super::{current_json, respond, JustificationBody, Page};
 use crate::error::ApiResult;
 use crate::extract::{justification, ApiJson, ApiQuery, OptionalJson, Principal};
@@ -12,7 +13,7 @@ use axum::response::Response;
 use axum::Json;
 use countersign_core::profile::ResourceType;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -79,7 +80,7 @@ pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Pa
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create(
@@ -103,7 +104,7 @@ pub async fn create(
     request_body = ChannelBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update(
@@ -128,7 +129,7 @@ pub async fn update(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete(
@@ -150,16 +151,16 @@ pub async fn delete(
     summary = "Queue a test message (e-mail goes to you)",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 202, description = "queued", body = ref("#/components/schemas/TestQueued"))
+        (status = 202, description = "queued", body = TestQueued)
     )
 )]
 pub async fn test(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<TestQueued>)> {
     let event_id = ops::test_channel(&app, &principal, &id).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"eventId": event_id}))))
+    Ok((StatusCode::ACCEPTED, Json(TestQueued { event_id })))
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -178,22 +179,16 @@ pub struct DeliveryParams {
     summary = "Notification deliveries, newest first",
     params(DeliveryParams),
     responses(
-        (status = 200, description = "deliveries", body = ref("#/components/schemas/DeliveryPage"))
+        (status = 200, description = "deliveries", body = Page<Delivery>)
     )
 )]
 pub async fn deliveries(
     State(app): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<DeliveryParams>,
-) -> ApiResult<Json<Page>> {
+) -> ApiResult<Json<Page<Delivery>>> {
     let records = ops::deliveries(&app, &principal, &DeliveryQuery { status: q.status, limit: q.limit }).await?;
-    Ok(Json(Page::all(&records, |d| {
-        let mut v = json!(d);
-        v["createdAt"] = json!(crate::time::format(d.created_at));
-        v["nextAttemptAt"] = json!(crate::time::format(d.next_attempt_at));
-        v["deliveredAt"] = json!(d.delivered_at.map(crate::time::format));
-        v
-    })))
+    Ok(Json(Page::all(&records, |d| Delivery::from(d))))
 }
 
 /// `POST /api/v1/notificationDeliveries/{id}/retry`
@@ -226,12 +221,16 @@ pub struct SettingsBody {
     tag = "notifications",
     summary = "My e-mail address and notification opt-outs",
     responses(
-        (status = 200, description = "my settings, and the kinds that may be turned off", body = ref("#/components/schemas/NotificationSettings"))
+        (status = 200, description = "my settings, and the kinds that may be turned off", body = NotificationSettings)
     )
 )]
-pub async fn my_settings(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
+pub async fn my_settings(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<NotificationSettings>> {
     let settings = ops::my_settings(&app, &principal).await?;
-    Ok(Json(json!({"email": settings.email, "optOuts": settings.opt_outs, "optional": ops::optional_kinds()})))
+    Ok(Json(NotificationSettings {
+        email: settings.email,
+        opt_outs: settings.opt_outs,
+        optional: ops::optional_kinds(),
+    }))
 }
 
 /// `PUT /api/v1/me/notifications` `{email?, optOuts: [...]}`

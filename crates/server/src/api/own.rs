@@ -1,6 +1,7 @@
 //! `/api/v1/auth/*`, `/api/v1/me` and `/api/v1/tokens`: what every signed-in person does for
 //! themselves.
 
+use super::answers::{Account, CreatedToken, Me, SignedIn, Token, TokenList};
 use crate::auth::{client_address, session_cookie_header, SESSION_TTL};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, Principal};
@@ -11,7 +12,6 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use std::net::SocketAddr;
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -30,7 +30,7 @@ pub struct LoginBody {
     request_body = LoginBody,
     security(()),
     responses(
-        (status = 200, description = "signed in; the session cookie is set", body = ref("#/components/schemas/SignedIn"))
+        (status = 200, description = "signed in; the session cookie is set", body = SignedIn)
     )
 )]
 pub async fn login(
@@ -42,7 +42,8 @@ pub async fn login(
     let address = client_address(app.config.trust_forwarded_for, &headers, peer);
     let signed_in = ops::sign_in(&app, &body.username, &body.password, &address).await?;
     let cookie = session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?;
-    let mut response = Json(json!({ "account": signed_in.account, "csrfToken": signed_in.csrf_token })).into_response();
+    let body = SignedIn { account: Account::from(&signed_in.account), csrf_token: signed_in.csrf_token };
+    let mut response = Json(body).into_response();
     response.headers_mut().insert(header::SET_COOKIE, cookie);
     Ok(response)
 }
@@ -71,15 +72,15 @@ pub async fn logout(State(app): State<AppState>, principal: Principal) -> ApiRes
     tag = "auth",
     summary = "Who am I, with permissions and groups",
     responses(
-        (status = 200, description = "the caller", body = ref("#/components/schemas/Me"))
+        (status = 200, description = "the caller", body = Me)
     )
 )]
-pub async fn me(principal: Principal) -> Json<Value> {
-    Json(json!({
-        "account": principal.account,
-        "permissions": principal.permissions.iter().collect::<Vec<_>>(),
-        "groupIds": principal.group_ids,
-    }))
+pub async fn me(principal: Principal) -> Json<Me> {
+    Json(Me {
+        account: Account::from(&principal.account),
+        permissions: principal.permissions.iter().collect(),
+        group_ids: principal.group_ids,
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -123,11 +124,12 @@ pub struct TokenBody {
     tag = "auth",
     summary = "My personal API tokens (never the secrets)",
     responses(
-        (status = 200, description = "my tokens", body = ref("#/components/schemas/TokenList"))
+        (status = 200, description = "my tokens", body = TokenList)
     )
 )]
-pub async fn list_tokens(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Value>> {
-    Ok(Json(json!({ "value": ops::tokens(&app, &principal).await? })))
+pub async fn list_tokens(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<TokenList>> {
+    let tokens = ops::tokens(&app, &principal).await?;
+    Ok(Json(TokenList { value: tokens.iter().map(Token::from).collect() }))
 }
 
 /// `POST /api/v1/tokens`: a personal API token, shown this once.
@@ -138,22 +140,22 @@ pub async fn list_tokens(State(app): State<AppState>, principal: Principal) -> A
     summary = "Create a personal API token (shown once)",
     request_body = TokenBody,
     responses(
-        (status = 201, description = "the token, shown this once", body = ref("#/components/schemas/CreatedToken"))
+        (status = 201, description = "the token, shown this once", body = CreatedToken)
     )
 )]
 pub async fn create_token(
     State(app): State<AppState>,
     principal: Principal,
     ApiJson(body): ApiJson<TokenBody>,
-) -> ApiResult<(StatusCode, Json<Value>)> {
+) -> ApiResult<(StatusCode, Json<CreatedToken>)> {
     let expires_at = body.expires_at.as_deref().map(crate::time::parse).transpose()?;
     let created = ops::create_token(&app, &principal, &body.display_name, expires_at).await?;
-    let body = json!({
-        "id": created.record.id,
-        "displayName": created.record.display_name,
-        "token": created.secret,
-        "expiresAt": expires_at.map(crate::time::format),
-    });
+    let body = CreatedToken {
+        id: created.record.id,
+        display_name: created.record.display_name,
+        token: created.secret,
+        expires_at: expires_at.map(crate::time::format),
+    };
     Ok((StatusCode::CREATED, Json(body)))
 }
 

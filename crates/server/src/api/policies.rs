@@ -1,6 +1,7 @@
 //! `/api/v1/accessPolicies`: every change is held (R9); reads show each approver's
 //! eligibility (R2, R14).
 
+use super::answers::{AccessPolicy, AccessPolicyWithApprovers, Approver, Request};
 use super::{respond, JustificationBody, Page};
 use crate::error::ApiResult;
 use crate::extract::{justification, ApiJson, OptionalJson, Principal};
@@ -10,23 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::Json;
-use countersign_core::policy::{format_duration, AccessPolicy};
 use serde::Deserialize;
-use serde_json::{json, Value};
-
-fn render(policy: &AccessPolicy, version: i64) -> Value {
-    json!({
-        "id": policy.id,
-        "displayName": policy.display_name,
-        "description": policy.description,
-        "profileType": policy.profile_type,
-        "approverGroupIds": policy.approver_group_ids,
-        "requiredApprovals": policy.required_approvals,
-        "completion": policy.completion,
-        "requestTtl": format_duration(policy.request_ttl_ms),
-        "version": version,
-    })
-}
 
 /// `GET /api/v1/accessPolicies`
 #[utoipa::path(
@@ -35,12 +20,12 @@ fn render(policy: &AccessPolicy, version: i64) -> Value {
     tag = "policies",
     summary = "List access policies",
     responses(
-        (status = 200, description = "every access policy", body = ref("#/components/schemas/AccessPolicyPage"))
+        (status = 200, description = "every access policy", body = Page<AccessPolicy>)
     )
 )]
-pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page>> {
+pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<Page<AccessPolicy>>> {
     let policies = ops::list_versioned(&app, &principal).await?;
-    Ok(Json(Page::all(&policies, |p: &VersionedPolicy| render(&p.policy, p.version))))
+    Ok(Json(Page::all(&policies, |p: &VersionedPolicy| AccessPolicy::new(&p.policy, p.version))))
 }
 
 /// `GET /api/v1/accessPolicies/{id}`: the policy, and every member of its approver groups with
@@ -52,15 +37,20 @@ pub async fn list(State(app): State<AppState>, principal: Principal) -> ApiResul
     summary = "One access policy with each approver's eligibility",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 200, description = "the policy and its approvers", body = ref("#/components/schemas/AccessPolicyWithApprovers"))
+        (status = 200, description = "the policy and its approvers", body = AccessPolicyWithApprovers)
     )
 )]
-pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<AccessPolicyWithApprovers>> {
     let found = ops::with_approvers(&app, &principal, &id).await?;
-    let mut body = render(&found.policy, found.version);
-    body["approvers"] = json!(found.approvers);
-    body["eligibleApproverCount"] = json!(found.eligible_count());
-    Ok(Json(body))
+    Ok(Json(AccessPolicyWithApprovers {
+        policy: AccessPolicy::new(&found.policy, found.version),
+        approvers: found.approvers.iter().map(Approver::from).collect(),
+        eligible_approver_count: found.eligible_count(),
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -101,7 +91,7 @@ impl PolicyBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create(
@@ -125,7 +115,7 @@ pub async fn create(
     request_body = PolicyBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update(
@@ -150,7 +140,7 @@ pub async fn update(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete(

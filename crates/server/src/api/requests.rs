@@ -1,5 +1,6 @@
 //! `/api/v1/requests`: lists, one request with its diff, and the decisions.
 
+use super::answers::{Approval, Party, Request};
 use super::Page;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, OptionalJson, Principal};
@@ -11,43 +12,46 @@ use axum::Json;
 use countersign_core::diff::{diff, render as render_diff};
 use countersign_core::request::Decision;
 use serde::Deserialize;
-use serde_json::{json, Value};
 
-/// A request as JSON, with what the caller may do (`canApprove`, …).
-pub fn render(view: &RequestForCaller) -> Value {
+/// A request as the API answers it, with what the caller may do (`canApprove`, …).
+pub fn render(view: &RequestForCaller) -> Request {
     let record = &view.record;
     let entries = diff(&record.before, &record.after);
-    json!({
-        "id": record.id,
-        "resourceType": record.resource_type,
-        "objectId": record.object_id,
-        "objectName": record.object_name,
-        "operation": record.operation,
-        "profileType": record.profile_type,
-        "policyId": record.policy_id,
-        "status": view.status,
-        "justification": record.justification,
-        "requestedBy": {"id": record.requested_by, "displayName": record.requested_by_name},
-        "requestedAt": format(record.requested_at),
-        "lastModifiedAt": format(record.last_modified_at),
-        "expiresAt": format(record.expires_at),
-        "requiredApprovals": record.required_approvals,
-        "approvals": record.approvals.iter().map(|a| json!({
-            "approver": {"id": a.approver_id, "displayName": a.approver_name},
-            "decision": a.decision,
-            "notes": a.notes,
-            "at": format(a.at),
-        })).collect::<Vec<_>>(),
-        "completedAt": record.completed_at.map(format),
-        "failureReason": record.failure_reason,
-        "before": record.before,
-        "after": record.after,
-        "diff": entries,
-        "diffText": render_diff(&entries),
-        "canApprove": view.can_approve,
-        "canCancel": view.can_cancel,
-        "canComplete": view.can_complete,
-    })
+    Request {
+        id: record.id.clone(),
+        resource_type: record.resource_type,
+        object_id: record.object_id.clone(),
+        object_name: record.object_name.clone(),
+        operation: record.operation,
+        profile_type: record.profile_type,
+        policy_id: record.policy_id.clone(),
+        status: view.status,
+        justification: record.justification.clone(),
+        requested_by: Party { id: record.requested_by.clone(), display_name: record.requested_by_name.clone() },
+        requested_at: format(record.requested_at),
+        last_modified_at: format(record.last_modified_at),
+        expires_at: format(record.expires_at),
+        required_approvals: record.required_approvals,
+        approvals: record
+            .approvals
+            .iter()
+            .map(|a| Approval {
+                approver: Party { id: a.approver_id.clone(), display_name: a.approver_name.clone() },
+                decision: a.decision,
+                notes: a.notes.clone(),
+                at: format(a.at),
+            })
+            .collect(),
+        completed_at: record.completed_at.map(format),
+        failure_reason: record.failure_reason.clone(),
+        before: record.before.clone(),
+        after: record.after.clone(),
+        diff_text: render_diff(&entries),
+        diff: entries,
+        can_approve: view.can_approve,
+        can_cancel: view.can_cancel,
+        can_complete: view.can_complete,
+    }
 }
 
 #[derive(Deserialize, Default, utoipa::IntoParams)]
@@ -74,14 +78,14 @@ pub struct ListParams {
     summary = "List approval requests",
     params(ListParams),
     responses(
-        (status = 200, description = "a page of requests", body = ref("#/components/schemas/RequestPage"))
+        (status = 200, description = "a page of requests", body = Page<Request>)
     )
 )]
 pub async fn list(
     State(app): State<AppState>,
     principal: Principal,
     ApiQuery(q): ApiQuery<ListParams>,
-) -> ApiResult<Json<Page>> {
+) -> ApiResult<Json<Page<Request>>> {
     let query = ListQuery {
         view: q.view,
         status: q.status,
@@ -103,10 +107,14 @@ pub async fn list(
     summary = "One request with before, after, diff and approvals",
     params(("id" = String, Path, description = "the object's id")),
     responses(
-        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+        (status = 200, description = "the request", body = Request)
     )
 )]
-pub async fn get(State(app): State<AppState>, principal: Principal, Path(id): Path<String>) -> ApiResult<Json<Value>> {
+pub async fn get(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Request>> {
     Ok(Json(render(&ops::get(&app, &principal, &id).await?)))
 }
 
@@ -116,7 +124,7 @@ pub struct DecisionBody {
     notes: Option<String>,
 }
 
-async fn act_json(app: AppState, principal: Principal, id: String, action: Action) -> ApiResult<Json<Value>> {
+async fn act_json(app: AppState, principal: Principal, id: String, action: Action) -> ApiResult<Json<Request>> {
     let record = ops::act(&app, &principal, &id, action).await?;
     Ok(Json(render(&ops::view(&app, &principal, record).await?)))
 }
@@ -130,7 +138,7 @@ async fn act_json(app: AppState, principal: Principal, id: String, action: Actio
     params(("id" = String, Path, description = "the object's id")),
     request_body = Option<DecisionBody>,
     responses(
-        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+        (status = 200, description = "the request", body = Request)
     )
 )]
 pub async fn approve(
@@ -138,7 +146,7 @@ pub async fn approve(
     principal: Principal,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Request>> {
     act_json(app, principal, id, Action::Decide(Decision::Approve, body.notes)).await
 }
 
@@ -151,7 +159,7 @@ pub async fn approve(
     params(("id" = String, Path, description = "the object's id")),
     request_body = Option<DecisionBody>,
     responses(
-        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+        (status = 200, description = "the request", body = Request)
     )
 )]
 pub async fn reject(
@@ -159,7 +167,7 @@ pub async fn reject(
     principal: Principal,
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DecisionBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Request>> {
     act_json(app, principal, id, Action::Decide(Decision::Reject, body.notes)).await
 }
 
@@ -176,7 +184,7 @@ pub struct EmptyBody {}
     params(("id" = String, Path, description = "the object's id")),
     request_body = Option<EmptyBody>,
     responses(
-        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+        (status = 200, description = "the request", body = Request)
     )
 )]
 pub async fn cancel(
@@ -184,7 +192,7 @@ pub async fn cancel(
     principal: Principal,
     Path(id): Path<String>,
     OptionalJson(_no_fields): OptionalJson<EmptyBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Request>> {
     act_json(app, principal, id, Action::Cancel).await
 }
 
@@ -197,7 +205,7 @@ pub async fn cancel(
     params(("id" = String, Path, description = "the object's id")),
     request_body = Option<EmptyBody>,
     responses(
-        (status = 200, description = "the request", body = ref("#/components/schemas/Request"))
+        (status = 200, description = "the request", body = Request)
     )
 )]
 pub async fn complete(
@@ -205,6 +213,6 @@ pub async fn complete(
     principal: Principal,
     Path(id): Path<String>,
     OptionalJson(_no_fields): OptionalJson<EmptyBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Request>> {
     act_json(app, principal, id, Action::Complete).await
 }

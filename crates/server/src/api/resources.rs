@@ -1,6 +1,7 @@
 //! `/api/v1/resources/{type}` (apps, scripts, compliance and configuration policies, device
 //! categories) and `/api/v1/devices`.
 
+use super::answers::Request;
 use super::{current_json, respond, JustificationBody, Page, PageQuery};
 use crate::error::ApiResult;
 use crate::extract::{justification, ApiJson, ApiQuery, OptionalJson, Principal};
@@ -91,7 +92,7 @@ impl ResourceBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn create(
@@ -117,7 +118,7 @@ pub async fn create(
     request_body = ResourceBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn update(
@@ -143,7 +144,7 @@ pub async fn update(
     request_body = Option<JustificationBody>,
     responses(
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn delete(
@@ -176,7 +177,7 @@ pub struct AssignBody {
     request_body = AssignBody,
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn assign(
@@ -250,7 +251,7 @@ pub struct EnrollBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 201, description = "created: the object", body = ref("#/components/schemas/ObjectState")),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn enroll_device(
@@ -281,7 +282,7 @@ pub struct DeviceActionBody {
     responses(
         (status = 200, description = "applied (or nothing to change): the object", body = ref("#/components/schemas/ObjectState")),
         (status = 204, description = "deleted"),
-        (status = 202, description = "held for approval (R1): the request", body = ref("#/components/schemas/Request"), headers(("Location" = String, description = "the request")))
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
     )
 )]
 pub async fn device_action(

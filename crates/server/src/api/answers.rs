@@ -1,0 +1,538 @@
+//! The REST API's answers as typed structs: each serializes to the JSON the API sends and derives
+//! its OpenAPI schema, so the document and the answers cannot drift apart. Object states
+//! (`ObjectState`) keep their hand-written schemas in `openapi.rs`, since `core` does not depend
+//! on utoipa. An `Option` is always sent (as null when absent), so its field is `required`.
+
+use crate::time::format;
+use countersign_core::audit::{AuditRecord, ChainBreak};
+use countersign_core::eligibility::AccountKind;
+use countersign_core::permission::Permission;
+use countersign_core::policy::{format_duration, Completion};
+use countersign_core::profile::{Operation, ProfileType, ResourceType};
+use countersign_core::request::{Decision, RequestStatus};
+use countersign_store::{
+    AccountRecord, DeliveryRecord, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord,
+};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::openapi::schema::{Object, ObjectBuilder, Type};
+use utoipa::ToSchema;
+
+/// A string schema that admits only `all`'s names, so core's enums need no utoipa derive.
+fn names<T: Copy>(all: &[T], as_str: fn(T) -> &'static str) -> Object {
+    ObjectBuilder::new().schema_type(Type::String).enum_values(Some(all.iter().copied().map(as_str))).build()
+}
+
+fn account_kind() -> Object {
+    names(&AccountKind::ALL, AccountKind::as_str)
+}
+
+fn resource_type() -> Object {
+    names(&ResourceType::ALL, ResourceType::as_str)
+}
+
+fn operation() -> Object {
+    names(&Operation::ALL, Operation::as_str)
+}
+
+fn profile_type() -> Object {
+    names(&ProfileType::ALL, ProfileType::as_str)
+}
+
+fn request_status() -> Object {
+    names(&RequestStatus::ALL, RequestStatus::as_str)
+}
+
+fn decision() -> Object {
+    names(&Decision::ALL, Decision::as_str)
+}
+
+fn completion() -> Object {
+    names(&Completion::ALL, Completion::as_str)
+}
+
+/// The states a delivery passes through, as the store names them.
+fn delivery_status() -> Object {
+    names(&["pending", "delivered", "dead"], |status| status)
+}
+
+/// Who requested or decided: an account's id and display name.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Party {
+    pub id: String,
+    pub display_name: String,
+}
+
+/// One approver's decision on a request.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approval {
+    pub approver: Party,
+    #[schema(schema_with = decision)]
+    pub decision: Decision,
+    #[schema(required = true)]
+    pub notes: Option<String>,
+    #[schema(format = DateTime)]
+    pub at: String,
+}
+
+/// An approval request with its diff and what the caller may do with it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Request {
+    pub id: String,
+    #[schema(schema_with = resource_type)]
+    pub resource_type: ResourceType,
+    pub object_id: String,
+    pub object_name: String,
+    #[schema(schema_with = operation)]
+    pub operation: Operation,
+    #[schema(schema_with = profile_type)]
+    pub profile_type: ProfileType,
+    #[schema(required = true)]
+    pub policy_id: Option<String>,
+    #[schema(schema_with = request_status)]
+    pub status: RequestStatus,
+    pub justification: String,
+    pub requested_by: Party,
+    #[schema(format = DateTime)]
+    pub requested_at: String,
+    #[schema(format = DateTime)]
+    pub last_modified_at: String,
+    #[schema(format = DateTime)]
+    pub expires_at: String,
+    pub required_approvals: i64,
+    pub approvals: Vec<Approval>,
+    #[schema(format = DateTime, required = true)]
+    pub completed_at: Option<String>,
+    #[schema(required = true)]
+    pub failure_reason: Option<String>,
+    /// The object's state before the change (null for a create).
+    pub before: Value,
+    /// The proposed state (null for a delete).
+    pub after: Value,
+    #[schema(value_type = Vec<Object>)]
+    pub diff: Vec<countersign_core::diff::DiffEntry>,
+    pub diff_text: String,
+    pub can_approve: bool,
+    pub can_cancel: bool,
+    pub can_complete: bool,
+}
+
+/// An account, never with its password.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Account {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[schema(schema_with = account_kind)]
+    pub kind: AccountKind,
+    #[schema(required = true)]
+    pub email: Option<String>,
+    pub enabled: bool,
+    pub version: i64,
+    /// Unix milliseconds
+    pub created_at: i64,
+}
+
+impl From<&AccountRecord> for Account {
+    fn from(account: &AccountRecord) -> Self {
+        Account {
+            id: account.id.clone(),
+            username: account.username.clone(),
+            display_name: account.display_name.clone(),
+            kind: account.kind,
+            email: account.email.clone(),
+            enabled: account.enabled,
+            version: account.version,
+            created_at: account.created_at,
+        }
+    }
+}
+
+/// An account with the groups it belongs to.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountWithGroups {
+    #[serde(flatten)]
+    pub account: Account,
+    pub group_ids: Vec<String>,
+}
+
+/// A group, with how many members it has.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Group {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub version: i64,
+    pub member_count: i64,
+}
+
+impl From<&GroupRecord> for Group {
+    fn from(group: &GroupRecord) -> Self {
+        Group {
+            id: group.id.clone(),
+            display_name: group.display_name.clone(),
+            description: group.description.clone(),
+            version: group.version,
+            member_count: group.member_count,
+        }
+    }
+}
+
+/// One member of a group.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Member {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    #[schema(schema_with = account_kind)]
+    pub kind: AccountKind,
+}
+
+impl From<&AccountRecord> for Member {
+    fn from(account: &AccountRecord) -> Self {
+        Member {
+            id: account.id.clone(),
+            username: account.username.clone(),
+            display_name: account.display_name.clone(),
+            kind: account.kind,
+        }
+    }
+}
+
+/// A group with its members.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupWithMembers {
+    #[serde(flatten)]
+    pub group: Group,
+    pub members: Vec<Member>,
+}
+
+/// A role: the permissions it grants.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Role {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub permissions: Vec<String>,
+    pub built_in: bool,
+    pub version: i64,
+}
+
+impl From<&RoleRecord> for Role {
+    fn from(role: &RoleRecord) -> Self {
+        Role {
+            id: role.id.clone(),
+            display_name: role.display_name.clone(),
+            description: role.description.clone(),
+            permissions: role.permissions.clone(),
+            built_in: role.built_in,
+            version: role.version,
+        }
+    }
+}
+
+/// A role granted to groups.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RoleAssignment {
+    pub id: String,
+    pub display_name: String,
+    pub role_id: String,
+    pub group_ids: Vec<String>,
+    pub version: i64,
+}
+
+impl From<&RoleAssignmentRecord> for RoleAssignment {
+    fn from(assignment: &RoleAssignmentRecord) -> Self {
+        RoleAssignment {
+            id: assignment.id.clone(),
+            display_name: assignment.display_name.clone(),
+            role_id: assignment.role_id.clone(),
+            group_ids: assignment.group_ids.clone(),
+            version: assignment.version,
+        }
+    }
+}
+
+/// A signed-in session: the account and the token every write must carry.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SignedIn {
+    pub account: Account,
+    pub csrf_token: String,
+}
+
+/// The caller, with the permissions and groups they hold now.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    pub account: Account,
+    #[schema(value_type = Vec<String>)]
+    pub permissions: Vec<Permission>,
+    pub group_ids: Vec<String>,
+}
+
+/// A personal API token, never its secret.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Token {
+    pub id: String,
+    pub account_id: String,
+    pub display_name: String,
+    /// Unix milliseconds
+    pub created_at: i64,
+    /// Unix milliseconds
+    #[schema(required = true)]
+    pub expires_at: Option<i64>,
+    /// Unix milliseconds
+    #[schema(required = true)]
+    pub last_used_at: Option<i64>,
+}
+
+impl From<&TokenRecord> for Token {
+    fn from(token: &TokenRecord) -> Self {
+        Token {
+            id: token.id.clone(),
+            account_id: token.account_id.clone(),
+            display_name: token.display_name.clone(),
+            created_at: token.created_at,
+            expires_at: token.expires_at,
+            last_used_at: token.last_used_at,
+        }
+    }
+}
+
+/// The caller's tokens.
+#[derive(Serialize, ToSchema)]
+pub struct TokenList {
+    pub value: Vec<Token>,
+}
+
+/// A token just created, with its secret: shown this once.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedToken {
+    pub id: String,
+    pub display_name: String,
+    /// shown once
+    pub token: String,
+    #[schema(format = DateTime, required = true)]
+    pub expires_at: Option<String>,
+}
+
+/// Who did what an audit entry records: an account, or the system (no id).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditActor {
+    #[schema(required = true)]
+    pub id: Option<String>,
+    pub display_name: String,
+}
+
+/// One entry of the audit log's hash chain (R13).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    pub seq: i64,
+    pub id: String,
+    #[schema(format = DateTime)]
+    pub at: String,
+    pub actor: AuditActor,
+    pub category: String,
+    pub action: String,
+    #[schema(required = true)]
+    pub target_type: Option<String>,
+    #[schema(required = true)]
+    pub target_id: Option<String>,
+    /// What the entry records, as JSON.
+    pub details: Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl From<&AuditRecord> for AuditEntry {
+    fn from(entry: &AuditRecord) -> Self {
+        // Details are stored as JSON text; an entry written otherwise is shown as that text.
+        let details = serde_json::from_str(&entry.details).unwrap_or_else(|_| Value::String(entry.details.clone()));
+        AuditEntry {
+            seq: entry.seq,
+            id: entry.id.clone(),
+            at: format(entry.at),
+            actor: AuditActor { id: entry.actor_id.clone(), display_name: entry.actor_name.clone() },
+            category: entry.category.clone(),
+            action: entry.action.clone(),
+            target_type: entry.target_type.clone(),
+            target_id: entry.target_id.clone(),
+            details,
+            prev_hash: entry.prev_hash.clone(),
+            hash: entry.hash.clone(),
+        }
+    }
+}
+
+/// The first audit entry that does not fit the chain, and why.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokenEntry {
+    pub seq: i64,
+    pub id: String,
+    pub reason: String,
+}
+
+/// The audit chain's check (R13).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct VerifyReport {
+    pub valid: bool,
+    pub entries_checked: u64,
+    /// The first changed, removed or reordered entry; null when the chain is whole.
+    #[schema(required = true)]
+    pub first_broken: Option<BrokenEntry>,
+}
+
+impl From<countersign_store::VerifyReport> for VerifyReport {
+    fn from(report: countersign_store::VerifyReport) -> Self {
+        let first_broken = report.first_broken.map(|ChainBreak { seq, id, reason }| BrokenEntry { seq, id, reason });
+        VerifyReport { valid: report.valid, entries_checked: report.entries_checked, first_broken }
+    }
+}
+
+/// One notification to one channel, and how its sending went.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    #[schema(required = true)]
+    pub request_id: Option<String>,
+    pub channel_id: String,
+    #[schema(required = true)]
+    pub recipient: Option<String>,
+    #[schema(schema_with = delivery_status)]
+    pub status: String,
+    pub attempts: i64,
+    #[schema(format = DateTime)]
+    pub next_attempt_at: String,
+    #[schema(required = true)]
+    pub last_error: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime, required = true)]
+    pub delivered_at: Option<String>,
+}
+
+impl From<&DeliveryRecord> for Delivery {
+    fn from(delivery: &DeliveryRecord) -> Self {
+        Delivery {
+            id: delivery.id.clone(),
+            event_id: delivery.event_id.clone(),
+            event_type: delivery.event_type.clone(),
+            request_id: delivery.request_id.clone(),
+            channel_id: delivery.channel_id.clone(),
+            recipient: delivery.recipient.clone(),
+            status: delivery.status.clone(),
+            attempts: delivery.attempts,
+            next_attempt_at: format(delivery.next_attempt_at),
+            last_error: delivery.last_error.clone(),
+            created_at: format(delivery.created_at),
+            delivered_at: delivery.delivered_at.map(format),
+        }
+    }
+}
+
+/// My e-mail address and opt-outs, and the kinds of notification that may be turned off.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct NotificationSettings {
+    #[schema(required = true)]
+    pub email: Option<String>,
+    pub opt_outs: Vec<String>,
+    pub optional: Vec<&'static str>,
+}
+
+/// A test message was queued as this event.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestQueued {
+    pub event_id: String,
+}
+
+/// An access policy: who approves changes of one profile type, and how many must.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPolicy {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    #[schema(schema_with = profile_type)]
+    pub profile_type: ProfileType,
+    pub approver_group_ids: Vec<String>,
+    pub required_approvals: i64,
+    #[schema(schema_with = completion)]
+    pub completion: Completion,
+    /// ISO 8601 duration, e.g. P30D
+    pub request_ttl: String,
+    pub version: i64,
+}
+
+impl AccessPolicy {
+    pub fn new(policy: &countersign_core::policy::AccessPolicy, version: i64) -> Self {
+        AccessPolicy {
+            id: policy.id.clone(),
+            display_name: policy.display_name.clone(),
+            description: policy.description.clone(),
+            profile_type: policy.profile_type,
+            approver_group_ids: policy.approver_group_ids.clone(),
+            required_approvals: policy.required_approvals,
+            completion: policy.completion,
+            request_ttl: format_duration(policy.request_ttl_ms),
+            version,
+        }
+    }
+}
+
+/// A member of a policy's approver groups, and whether they could approve (R2, R14).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Approver {
+    pub account_id: String,
+    pub username: String,
+    pub display_name: String,
+    pub group_id: String,
+    pub eligible: bool,
+    /// Why not, when not eligible.
+    pub reasons: Vec<String>,
+}
+
+impl From<&EligibilityRow> for Approver {
+    fn from(row: &EligibilityRow) -> Self {
+        Approver {
+            account_id: row.account_id.clone(),
+            username: row.username.clone(),
+            display_name: row.display_name.clone(),
+            group_id: row.group_id.clone(),
+            eligible: row.eligible,
+            reasons: row.reasons.clone(),
+        }
+    }
+}
+
+/// An access policy with each approver's eligibility.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessPolicyWithApprovers {
+    #[serde(flatten)]
+    pub policy: AccessPolicy,
+    pub approvers: Vec<Approver>,
+    pub eligible_approver_count: usize,
+}
