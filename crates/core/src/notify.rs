@@ -78,6 +78,15 @@ pub fn recipients(kind: EventKind, requester: &str, eligible_approvers: &[String
     }
 }
 
+crate::named_enum! {
+    /// Where a message in the outbox is: waiting for its next attempt, delivered, or given up on.
+    pub enum DeliveryStatus: "delivery status" {
+        Pending = "pending",
+        Delivered = "delivered",
+        Dead = "dead",
+    }
+}
+
 /// A notification as the outbox keeps it and every channel receives it (webhooks as JSON; chat
 /// and e-mail rendered from it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -4,7 +4,7 @@
 
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{new_id, Result, Row, Store, StoreError};
-use countersign_core::notify::Notice;
+use countersign_core::notify::{DeliveryStatus, Notice};
 use countersign_core::state::{ChannelKind, ChannelSecret};
 use countersign_core::Millis;
 use serde::Serialize;
@@ -35,7 +35,7 @@ pub struct DeliveryRecord {
     pub request_id: Option<String>,
     pub channel_id: String,
     pub recipient: Option<String>,
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     pub next_attempt_at: Millis,
     pub last_error: Option<String>,
@@ -51,7 +51,7 @@ fn delivery_record(row: &Row) -> Result<DeliveryRecord> {
         request_id: opt_text(row, "request_id")?,
         channel_id: text(row, "channel_id")?,
         recipient: opt_text(row, "recipient")?,
-        status: text(row, "status")?,
+        status: parsed(row, "status")?,
         attempts: int(row, "attempts")?,
         next_attempt_at: int(row, "next_attempt_at")?,
         last_error: opt_text(row, "last_error")?,
@@ -167,12 +167,12 @@ impl Store {
     /// Records a failed attempt: retried at `retry_at`, or dead when `None`.
     pub async fn delivery_failed(&self, id: &str, error: &str, retry_at: Option<Millis>) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        let status = if retry_at.is_some() { "pending" } else { "dead" };
+        let status = if retry_at.is_some() { DeliveryStatus::Pending } else { DeliveryStatus::Dead };
         sqlx::query(
             "UPDATE notification_outbox SET status = $1, attempts = attempts + 1, last_error = $2, \
              next_attempt_at = COALESCE($3, next_attempt_at) WHERE id = $4",
         )
-        .bind(status)
+        .bind(status.as_str())
         .bind(error.chars().take(500).collect::<String>())
         .bind(retry_at)
         .bind(id)
@@ -182,11 +182,11 @@ impl Store {
     }
 
     /// Deliveries, newest first, optionally of one status (`pending`, `delivered`, `dead`).
-    pub async fn deliveries(&self, status: Option<&str>, limit: i64) -> Result<Vec<DeliveryRecord>> {
+    pub async fn deliveries(&self, status: Option<DeliveryStatus>, limit: i64) -> Result<Vec<DeliveryRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM notification_outbox WHERE ($1 = '' OR status = $1) ORDER BY id DESC LIMIT $2"
         ))
-        .bind(status.unwrap_or(""))
+        .bind(status.map_or("", DeliveryStatus::as_str))
         .bind(limit.clamp(1, 500))
         .fetch_all(self.pool())
         .await?;

@@ -6,6 +6,7 @@
 use crate::time::format;
 use countersign_core::audit::{AuditRecord, ChainBreak};
 use countersign_core::eligibility::AccountKind;
+use countersign_core::notify::DeliveryStatus;
 use countersign_core::permission::Permission;
 use countersign_core::policy::{format_duration, Completion};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
@@ -51,9 +52,8 @@ fn completion() -> Object {
     names(&Completion::ALL, Completion::as_str)
 }
 
-/// The states a delivery passes through, as the store names them.
 fn delivery_status() -> Object {
-    names(&["pending", "delivered", "dead"], |status| status)
+    names(&DeliveryStatus::ALL, DeliveryStatus::as_str)
 }
 
 /// Who requested or decided: an account's id and display name.
@@ -419,7 +419,7 @@ pub struct Delivery {
     #[schema(required = true)]
     pub recipient: Option<String>,
     #[schema(schema_with = delivery_status)]
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i64,
     #[schema(format = DateTime)]
     pub next_attempt_at: String,
@@ -440,7 +440,7 @@ impl From<&DeliveryRecord> for Delivery {
             request_id: delivery.request_id.clone(),
             channel_id: delivery.channel_id.clone(),
             recipient: delivery.recipient.clone(),
-            status: delivery.status.clone(),
+            status: delivery.status,
             attempts: delivery.attempts,
             next_attempt_at: format(delivery.next_attempt_at),
             last_error: delivery.last_error.clone(),

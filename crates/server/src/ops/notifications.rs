@@ -6,7 +6,7 @@ use super::{current, gate, propose, propose_with_secret, wrong_state, Current, O
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
-use countersign_core::notify::EventKind;
+use countersign_core::notify::{DeliveryStatus, EventKind};
 use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{ChannelKind, ChannelSecret, NotificationChannelState, ObjectState};
@@ -155,11 +155,16 @@ pub struct DeliveryQuery {
 /// Deliveries, newest first, optionally of one status.
 pub async fn deliveries(app: &AppState, principal: &Principal, q: &DeliveryQuery) -> ApiResult<Vec<DeliveryRecord>> {
     principal.require(Permission::TenantConfigurationRead)?;
-    if let Some(status) = q.status.as_deref().filter(|s| !s.is_empty() && !["pending", "delivered", "dead"].contains(s))
-    {
-        return Err(ApiError::validation(format!("status must be pending, delivered or dead, not '{status}'")));
-    }
-    Ok(app.store.deliveries(q.status.as_deref().filter(|s| !s.is_empty()), q.limit.unwrap_or(100)).await?)
+    let status = q
+        .status
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            s.parse::<DeliveryStatus>()
+                .map_err(|_| ApiError::validation(format!("status must be pending, delivered or dead, not '{s}'")))
+        })
+        .transpose()?;
+    Ok(app.store.deliveries(status, q.limit.unwrap_or(100)).await?)
 }
 
 /// Sends an undelivered message again, now.

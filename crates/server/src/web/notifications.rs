@@ -10,6 +10,7 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
+use countersign_core::notify::DeliveryStatus;
 use countersign_core::permission::Permission;
 use countersign_core::state::ObjectState;
 use maud::html;
@@ -79,7 +80,7 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Pa
                 tbody { @for d in &deliveries { tr {
                     td { (when(d.created_at)) } td { (d.event_type) } td { (d.recipient.as_deref().unwrap_or("channel")) }
                     td { (d.status) } td { (d.attempts) } td { (d.last_error.as_deref().unwrap_or("")) }
-                    @if can_write { td { @if d.status != "delivered" { form method="post" action={ "/notifications/deliveries/" (d.id) "/retry" } {
+                    @if can_write { td { @if d.status != DeliveryStatus::Delivered { form method="post" action={ "/notifications/deliveries/" (d.id) "/retry" } {
                         (csrf_field(&user.csrf)) button type="submit" class="link" { "Retry now" }
                     } } } }
                 } } }
