@@ -14,7 +14,7 @@ pub struct Capabilities {
 }
 
 /// Whether the request waits for a decision that this caller could give: it needs approval, the
-/// caller did not request it (R4) and has not decided it yet (R7). Eligibility (R2) is the
+/// caller did not request it (R3) and has not decided it yet (R7). Eligibility (R2) is the
 /// remaining question, and it needs the approver groups, so it is asked only when this holds.
 pub fn awaits_decision_from(request: &RequestState, caller_id: &str, now: Millis) -> bool {
     request.effective_status(now) == RequestStatus::NeedsApproval
@@ -63,7 +63,7 @@ mod tests {
         assert!(capabilities(&r, "bob", true, 0).can_approve);
         assert!(!capabilities(&r, "bob", false, 0).can_approve, "R2: only an eligible approver");
         assert!(!capabilities(&r, "carol", true, 0).can_approve, "R7: each approver counts once");
-        assert!(!capabilities(&r, "alice", true, 0).can_approve, "R4: never one's own request");
+        assert!(!capabilities(&r, "alice", true, 0).can_approve, "R3: never one's own request");
         assert!(!capabilities(&r, "bob", true, 31 * DAY).can_approve, "an expired request takes no decision");
         assert!(!capabilities(&request(RequestStatus::Approved, &[]), "bob", true, 0).can_approve);
     }
