@@ -1,5 +1,7 @@
-//! What an account manager may not do to their own account.
+//! What an account manager may not do: to their own account, and (R19) to an account that holds
+//! more than they do.
 
+use crate::permission::PermissionSet;
 use crate::DomainError;
 
 /// A change an account cannot make to itself.
@@ -22,9 +24,33 @@ pub fn ensure_not_self(caller_id: &str, account_id: &str, change: SelfChange) ->
     Err(DomainError::Validation(format!("you cannot {verb} your own account")))
 }
 
+/// R19: changing another account's password, tokens or enabled state, or deleting it, needs
+/// every permission that account holds. Otherwise `accounts.write` would be a way to become
+/// Administrator: reset the Administrator's password, sign in as them.
+pub fn ensure_no_escalation(proposer: &PermissionSet, target: &PermissionSet) -> Result<(), DomainError> {
+    match target.iter().find(|p| !proposer.has(*p)) {
+        Some(missing) => Err(DomainError::WouldEscalate(missing)),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::permission::Permission;
+
+    #[test]
+    fn r19_an_account_manager_cannot_take_over_an_account_holding_more() {
+        let manager = PermissionSet::new(["accounts.read", "accounts.write"]);
+        let administrator = PermissionSet::new(Permission::ALL.map(Permission::as_str));
+        let refused = ensure_no_escalation(&manager, &administrator).unwrap_err();
+        assert_eq!(refused.code(), "would_escalate");
+        assert_eq!(ensure_no_escalation(&administrator, &manager), Ok(()), "holding more is enough");
+        assert_eq!(ensure_no_escalation(&manager, &manager), Ok(()), "holding the same is enough");
+        assert_eq!(ensure_no_escalation(&manager, &PermissionSet::default()), Ok(()), "an account with no role");
+        let helper = PermissionSet::new(["accounts.write", "devices.wipe"]);
+        assert!(ensure_no_escalation(&manager, &helper).is_err(), "one permission more is too many");
+    }
 
     #[test]
     fn nobody_disables_or_deletes_their_own_account() {

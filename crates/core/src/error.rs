@@ -1,4 +1,4 @@
-use crate::permission::MissingPermission;
+use crate::permission::{MissingPermission, Permission};
 use crate::profile::ProfileType;
 use crate::request::RequestStatus;
 use crate::state::DeviceLifecycle;
@@ -56,6 +56,7 @@ error_codes! {
     NotAnApprover = "not_an_approver", 403, "Not an approver";
     NotTheRequester = "not_the_requester", 403, "Not the requester";
     BuiltInRole = "built_in_role", 403, "Built-in role";
+    WouldEscalate = "would_escalate", 403, "Would escalate";
     NotFound = "not_found", 404, "Not found";
     UnknownType = "unknown_type", 404, "Unknown resource type";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
@@ -101,6 +102,10 @@ pub enum DomainError {
     InvalidDeviceState(DeviceLifecycle),
     #[error("an access policy for {} already exists", .0.display_name())]
     ProfileTypeTaken(ProfileType),
+    #[error(
+        "changing another account's credentials, enabled state or existence needs every permission it holds; you lack {0}"
+    )]
+    WouldEscalate(Permission),
 }
 
 impl DomainError {
@@ -118,6 +123,7 @@ impl DomainError {
             DomainError::Validation(_) => ErrorCode::ValidationFailed,
             DomainError::InvalidDeviceState(_) => ErrorCode::InvalidDeviceState,
             DomainError::ProfileTypeTaken(_) => ErrorCode::Conflict,
+            DomainError::WouldEscalate(_) => ErrorCode::WouldEscalate,
         }
     }
 }
@@ -144,6 +150,7 @@ mod tests {
         ("not_an_approver", 403),
         ("not_the_requester", 403),
         ("built_in_role", 403),
+        ("would_escalate", 403),
         ("not_found", 404),
         ("unknown_type", 404),
         ("method_not_allowed", 405),

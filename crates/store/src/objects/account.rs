@@ -2,13 +2,14 @@
 //! deleting or disabling one, or changing its password, is protected by the groups it is in.
 
 use super::{Current, Proposal};
-use crate::directory::{group_ids_of, ACCOUNT_COLUMNS};
+use crate::directory::{group_ids_of, groups_and_permissions_of, Actor, ACCOUNT_COLUMNS};
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::rows::{int, opt_text, parsed, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
+use countersign_core::permission::PermissionSet;
 use countersign_core::policy::AccessPolicy;
-use countersign_core::profile::Operation;
+use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{AccountState, ObjectState};
 use countersign_core::Millis;
 use sqlx::AnyConnection;
@@ -34,13 +35,34 @@ fn account_of(state: Option<&ObjectState>) -> Option<&AccountState> {
     }
 }
 
-pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
-    let op = proposal.operation;
+/// Whether a change to an existing account touches what lets it sign in or act: its password,
+/// its enabled state, or its existence (R9, R19).
+fn changes_credentials(proposal: &Proposal) -> bool {
     let enabled = |state: Option<&ObjectState>| account_of(state).map(|a| a.enabled);
-    let credentials_change = op == Operation::Delete
-        || proposal.secret.is_some()
-        || enabled(proposal.before.as_ref()) != enabled(proposal.after.as_ref());
-    if op == Operation::Create || !credentials_change {
+    proposal.resource_type == ResourceType::Account
+        && proposal.operation != Operation::Create
+        && (proposal.operation == Operation::Delete
+            || proposal.secret.is_some()
+            || enabled(proposal.before.as_ref()) != enabled(proposal.after.as_ref()))
+}
+
+/// R19: such a change to another account is refused unless the proposer holds every
+/// permission that account holds (read in the change's own transaction).
+pub(crate) async fn ensure_no_escalation(
+    tx: &mut WriteTx,
+    proposal: &Proposal,
+    proposer: &Actor,
+    permissions: &PermissionSet,
+) -> Result<()> {
+    if proposal.object_id == proposer.id || !changes_credentials(proposal) {
+        return Ok(());
+    }
+    let (_, held_by_target) = groups_and_permissions_of(tx.conn(), &proposal.object_id).await?;
+    Ok(countersign_core::accounts::ensure_no_escalation(permissions, &held_by_target)?)
+}
+
+pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
+    if !changes_credentials(proposal) {
         return Ok(decide(Subject::Unprotected, policies));
     }
     let group_ids = group_ids_of(tx.conn(), &proposal.object_id).await?;

@@ -13,6 +13,7 @@ mod role;
 mod role_assignment;
 
 pub(crate) use access_policy::proposed_policy;
+pub(crate) use account::ensure_no_escalation;
 pub use notification_channel::redact_webhook_url;
 
 use crate::rows::{int, text};

@@ -9,7 +9,7 @@ use crate::audit::append;
 use crate::auth::{insert_token, SERVICE_TOKEN_NAME};
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
-use crate::objects::{apply, gate_decision, load, proposed_policy, Proposal};
+use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
 use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
@@ -103,6 +103,7 @@ impl Store {
                 proposal.resource_type, proposal.object_name
             )));
         }
+        ensure_no_escalation(&mut tx, &proposal, actor, permissions).await?;
         if let Some(policy) = proposed_policy(&proposal)? {
             policy.validate()?;
             ensure_groups_exist(&mut tx, &policy.approver_group_ids).await?;
