@@ -8,7 +8,7 @@ use countersign_core::eligibility::ineligibility;
 use countersign_core::gate::{Gate, Subject};
 use countersign_core::permission::Permission;
 use countersign_core::policy::{parse_duration, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
-use countersign_core::policy_set::{ensure_one_per_profile_type, ensure_same_profile_type};
+use countersign_core::policy_set::ensure_same_profile_type;
 use countersign_core::profile::{profile_type_for, Operation, ProfileType, ResourceType};
 use countersign_core::state::{AccessPolicyState, ObjectState};
 use countersign_core::validate;
@@ -152,8 +152,6 @@ pub async fn create_policy(
 ) -> ApiResult<Outcome> {
     principal.require(Permission::AccessPoliciesCreate)?;
     let policy = proposed(app, "", input).await?;
-    // Refused now rather than held as a request that could never be applied.
-    ensure_one_per_profile_type(&app.store.policies().await?, &policy)?;
     let proposal = Proposal::create(ResourceType::AccessPolicy, policy_state(&policy));
     gate(app, principal, proposal, justification).await
 }

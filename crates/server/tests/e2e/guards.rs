@@ -397,27 +397,9 @@ async fn a_request_the_caller_may_not_see_cannot_be_acted_on_and_does_not_exist_
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{eve}");
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let signed_in: serde_json::Value = client
-            .post(format!("{}/api/v1/auth/login", app.base))
-            .json(&json!({"username": "eve", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let csrf = signed_in["csrfToken"].as_str().unwrap().to_owned();
+        let eve = Session::sign_in(&app, "eve").await;
         for action in ["approve", "reject", "cancel", "complete"] {
-            let response = client
-                .post(format!("{}/api/v1/requests/{rid}/{action}", app.base))
-                .header("x-csrf-token", &csrf)
-                .json(&json!({}))
-                .send()
-                .await
-                .unwrap();
-            let status = response.status();
-            let body: serde_json::Value = response.json().await.unwrap();
+            let (status, body) = eve.call(Method::POST, &format!("/api/v1/requests/{rid}/{action}"), json!({})).await;
             assert_problem(status, &body, 404, "not_found");
         }
         let (_, unchanged) = app.get(&app.alice, &format!("/api/v1/requests/{rid}")).await;
@@ -456,31 +438,7 @@ async fn r19_an_account_manager_cannot_take_over_an_account_that_holds_more_than
             app.post(&app.admin, "/api/v1/roleAssignments", json!({"roleId": role["id"], "groupIds": [group_id]})).await;
         assert_eq!(s, StatusCode::CREATED, "{assigned}");
 
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let signed_in: serde_json::Value = client
-            .post(format!("{}/api/v1/auth/login", app.base))
-            .json(&json!({"username": "mallory", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let csrf = signed_in["csrfToken"].as_str().unwrap().to_owned();
-        let as_mallory = |method: Method, path: String, body: serde_json::Value| {
-            let (client, csrf, base) = (client.clone(), csrf.clone(), app.base.clone());
-            async move {
-                let response = client
-                    .request(method, format!("{base}{path}"))
-                    .header("x-csrf-token", csrf)
-                    .json(&body)
-                    .send()
-                    .await
-                    .unwrap();
-                let status = response.status();
-                (status, response.json::<serde_json::Value>().await.unwrap_or_default())
-            }
-        };
+        let mallory = Session::sign_in(&app, "mallory").await;
         let new_password = json!({"password": "mallory owns this now"});
         for (method, target, body) in [
             (Method::PATCH, &app.admin.id, new_password.clone()),
@@ -488,21 +446,18 @@ async fn r19_an_account_manager_cannot_take_over_an_account_that_holds_more_than
             (Method::PATCH, &app.alice.id, json!({"enabled": false})),
             (Method::DELETE, &app.alice.id, json!({})),
         ] {
-            let (status, body) = as_mallory(method.clone(), format!("/api/v1/accounts/{target}"), body).await;
+            let (status, body) = mallory.call(method, &format!("/api/v1/accounts/{target}"), body).await;
             assert_problem(status, &body, 403, "would_escalate");
         }
         let (s, _) = app.get(&app.admin, "/api/v1/me").await;
         assert_eq!(s, StatusCode::OK, "the Administrator's credentials were not touched");
         // Over an account holding no more than mallory, and over what is not a credential, she may.
         let eve_id = eve["id"].as_str().unwrap();
-        let (s, body) = as_mallory(Method::PATCH, format!("/api/v1/accounts/{eve_id}"), new_password).await;
+        let (s, body) = mallory.call(Method::PATCH, &format!("/api/v1/accounts/{eve_id}"), new_password).await;
         assert_eq!(s, StatusCode::OK, "{body}");
-        let (s, body) = as_mallory(
-            Method::PATCH,
-            format!("/api/v1/accounts/{}", app.alice.id),
-            json!({"displayName": "Alice Example"}),
-        )
-        .await;
+        let (s, body) = mallory
+            .call(Method::PATCH, &format!("/api/v1/accounts/{}", app.alice.id), json!({"displayName": "Alice Example"}))
+            .await;
         assert_eq!(s, StatusCode::OK, "{body}");
     })
     .await;

@@ -294,6 +294,44 @@ impl TestApp {
     }
 }
 
+/// A browser-like API session: the cookie, and the CSRF token its writes send.
+pub struct Session {
+    client: reqwest::Client,
+    base: String,
+    csrf: String,
+}
+
+impl Session {
+    /// Signs `username` in with the harness password.
+    pub async fn sign_in(app: &TestApp, username: &str) -> Session {
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let signed_in: Value = client
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let csrf = signed_in["csrfToken"].as_str().unwrap().to_owned();
+        Session { client, base: app.base.clone(), csrf }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("x-csrf-token", &self.csrf)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or_default())
+    }
+}
+
 pub fn assert_problem(status: StatusCode, body: &Value, expected_status: u16, code: &str) {
     assert_eq!(status.as_u16(), expected_status, "{body}");
     assert_eq!(body["code"], code, "{body}");

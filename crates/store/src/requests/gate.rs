@@ -16,8 +16,8 @@ use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
 use countersign_core::permission::{may_propose, PermissionSet};
-use countersign_core::policy::AccessPolicy;
-use countersign_core::profile::{Operation, ResourceType};
+use countersign_core::policy_set::ensure_one_per_profile_type;
+use countersign_core::profile::ResourceType;
 use countersign_core::request::RequestStatus;
 use countersign_core::state::ObjectState;
 use countersign_core::{validate, DomainError, Millis};
@@ -104,13 +104,15 @@ impl Store {
             )));
         }
         ensure_no_escalation(&mut tx, &proposal, actor, permissions).await?;
+        let policies = all_policies(tx.conn()).await?;
         if let Some(policy) = proposed_policy(&proposal)? {
             policy.validate()?;
+            // Refused now, not held as a request that could never be applied.
+            ensure_one_per_profile_type(&policies, &policy)?;
             ensure_groups_exist(&mut tx, &policy.approver_group_ids).await?;
         }
-        let policies = all_policies(tx.conn()).await?;
         let decision = gate_decision(&mut tx, &proposal, &policies).await?;
-        Self::settle(tx, actor, proposal, decision, &policies, justification, now).await
+        Self::settle(tx, actor, proposal, decision, justification, now).await
     }
 
     /// Carries out the gate's decision on `proposal` in `tx`, and commits.
@@ -119,7 +121,6 @@ impl Store {
         actor: &Actor,
         proposal: Proposal,
         decision: Gate,
-        policies: &[AccessPolicy],
         justification: Option<&str>,
         now: Millis,
     ) -> Result<Submitted> {
@@ -142,15 +143,6 @@ impl Store {
             Gate::Hold(governance) => {
                 let justification = validate::justification(justification)?;
                 if let Some(policy) = proposed_policy(&proposal)? {
-                    if proposal.operation == Operation::Create {
-                        if let Some(existing) = policies.iter().find(|p| p.profile_type == policy.profile_type) {
-                            return Err(StoreError::Conflict(format!(
-                                "access policy '{}' already protects {}; edit it instead",
-                                existing.display_name,
-                                policy.profile_type.display_name()
-                            )));
-                        }
-                    }
                     ensure_policy_satisfiable(&mut tx, actor, &policy).await?;
                 }
                 let record = Self::hold(&mut tx, actor, proposal, governance, justification, now).await?;
@@ -351,7 +343,7 @@ mod tests {
         };
         let tx = store.begin_write().await.expect("transaction");
         let submitted =
-            Store::settle(tx, &admin(), proposal, Gate::Hold(governance), &[], Some("j"), NOW).await.expect("held");
+            Store::settle(tx, &admin(), proposal, Gate::Hold(governance), Some("j"), NOW).await.expect("held");
         let Submitted::Held(request) = submitted else { panic!("{backend:?}: the create is held") };
         assert_eq!(request.proposal().unwrap().service_token_hash, None, "a request never keeps the token");
         assert!(store.tokens_of(&id).await.expect("tokens").is_empty(), "{backend:?}");
