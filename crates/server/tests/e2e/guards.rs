@@ -462,3 +462,20 @@ async fn r19_an_account_manager_cannot_take_over_an_account_that_holds_more_than
     })
     .await;
 }
+
+backend_tests!(a_second_policy_for_a_protected_profile_type_is_refused_at_once_not_held);
+async fn a_second_policy_for_a_protected_profile_type_is_refused_at_once_not_held(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        let audit_before = app.audit_len().await;
+        let (s, body) = app
+            .post(
+                &app.admin,
+                "/api/v1/accessPolicies",
+                json!({"displayName": "Apps again", "profileType": "app", "approverGroupIds": [app.approvers_group], "justification": "a second one"}),
+            )
+            .await;
+        assert_problem(s, &body, 409, "conflict");
+        assert_eq!(app.audit_len().await, audit_before, "no request was held");
+    })
+    .await;
+}
