@@ -75,6 +75,7 @@ fn accounts() -> Vec<(Candidate, String)> {
                 id: format!("00000000-0000-7000-8000-{j:012}"),
                 kind: if j % 50 == 0 { AccountKind::Service } else { AccountKind::Human },
                 enabled: j % 40 != 1,
+                password_change_required: false,
                 group_ids: vec![approver_group(j), format!("department-{:03}", j % 100)],
                 permissions: if j % 25 == 2 { read_only.clone() } else { approver.clone() },
             };

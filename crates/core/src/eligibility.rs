@@ -26,6 +26,8 @@ pub struct Candidate {
     pub id: String,
     pub kind: AccountKind,
     pub enabled: bool,
+    /// R16: still signs in with a password someone else set.
+    pub password_change_required: bool,
     pub group_ids: Vec<String>,
     pub permissions: PermissionSet,
 }
@@ -36,6 +38,7 @@ pub struct Candidate {
 pub enum Ineligibility {
     NotHuman,
     Disabled,
+    PasswordChangeRequired,
     NotInApproverGroup,
     LacksApprovePermission,
     LacksReadPermission { permission: Permission },
@@ -46,6 +49,9 @@ impl fmt::Display for Ineligibility {
         match self {
             Ineligibility::NotHuman => f.write_str("service accounts never approve"),
             Ineligibility::Disabled => f.write_str("the account is disabled"),
+            Ineligibility::PasswordChangeRequired => {
+                f.write_str("still has a password someone else set, and must choose their own first")
+            }
             Ineligibility::NotInApproverGroup => f.write_str("not a member of an approver group"),
             Ineligibility::LacksApprovePermission => {
                 write!(f, "lacks the permission {MAA_APPROVE} (Approval for Multi Admin Approval)")
@@ -68,6 +74,9 @@ pub fn ineligibility(
     }
     if !candidate.enabled {
         reasons.push(Ineligibility::Disabled);
+    }
+    if candidate.password_change_required {
+        reasons.push(Ineligibility::PasswordChangeRequired);
     }
     if !candidate.group_ids.iter().any(|g| approver_group_ids.contains(g)) {
         reasons.push(Ineligibility::NotInApproverGroup);
@@ -128,6 +137,7 @@ mod tests {
             id: id.into(),
             kind: AccountKind::Human,
             enabled: true,
+            password_change_required: false,
             group_ids: vec!["approvers".into()],
             permissions: PermissionSet::new(permissions.iter().copied()),
         }
@@ -152,6 +162,14 @@ mod tests {
         let mut off = candidate("off", &["maa.approve", "apps.read"]);
         off.enabled = false;
         assert_eq!(ineligibility(&off, &groups(), ResourceType::App), vec![Ineligibility::Disabled]);
+
+        let mut temporary = candidate("new", &["maa.approve", "apps.read"]);
+        temporary.password_change_required = true;
+        assert_eq!(
+            ineligibility(&temporary, &groups(), ResourceType::App),
+            vec![Ineligibility::PasswordChangeRequired],
+            "R16: an account still on a password someone else set cannot approve"
+        );
 
         let outsider = candidate("x", &["maa.approve", "apps.read"]);
         assert_eq!(

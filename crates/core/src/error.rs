@@ -57,6 +57,8 @@ error_codes! {
     NotTheRequester = "not_the_requester", 403, "Not the requester";
     BuiltInRole = "built_in_role", 403, "Built-in role";
     WouldEscalate = "would_escalate", 403, "Would escalate";
+    NotIndependent = "not_independent", 403, "Not independent";
+    PasswordChangeRequired = "password_change_required", 403, "Password change required";
     NotFound = "not_found", 404, "Not found";
     UnknownType = "unknown_type", 404, "Unknown resource type";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
@@ -106,6 +108,10 @@ pub enum DomainError {
         "changing another account's credentials, enabled state or existence needs every permission it holds; you lack {0}"
     )]
     WouldEscalate(Permission),
+    #[error("{0}")]
+    NotIndependent(String),
+    #[error("your password was set by someone else; choose your own before you do anything else")]
+    PasswordChangeRequired,
 }
 
 impl DomainError {
@@ -124,6 +130,8 @@ impl DomainError {
             DomainError::InvalidDeviceState(_) => ErrorCode::InvalidDeviceState,
             DomainError::ProfileTypeTaken(_) => ErrorCode::Conflict,
             DomainError::WouldEscalate(_) => ErrorCode::WouldEscalate,
+            DomainError::NotIndependent(_) => ErrorCode::NotIndependent,
+            DomainError::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
         }
     }
 }
@@ -151,6 +159,8 @@ mod tests {
         ("not_the_requester", 403),
         ("built_in_role", 403),
         ("would_escalate", 403),
+        ("not_independent", 403),
+        ("password_change_required", 403),
         ("not_found", 404),
         ("unknown_type", 404),
         ("method_not_allowed", 405),

@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod capabilities;
+pub mod control;
 pub mod diff;
 pub mod eligibility;
 pub mod error;

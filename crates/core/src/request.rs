@@ -1,5 +1,6 @@
 //! The approval request state machine (R3, R6, R7, R8, R10, R11).
 
+use crate::control::ControlGraph;
 use crate::eligibility::{describe, Ineligibility};
 use crate::policy::Completion;
 use crate::{DomainError, Millis};
@@ -136,12 +137,14 @@ impl RequestState {
         self.approvals.iter().filter(|a| a.decision == Decision::Approve).count() as i64
     }
 
-    /// R3, R2, R6, R7: `approver` decides. `ineligible` is R2's verdict on the approver at this
-    /// moment (see `eligibility::ineligibility`).
+    /// R3, R2, R16, R6, R7: `approver` decides. `ineligible` is R2's verdict on the approver at
+    /// this moment (see `eligibility::ineligibility`); `control` is who controls the approver, the
+    /// requester and the approvers already counted (R16).
     pub fn decide(
         &mut self,
         approver_id: &str,
         ineligible: &[Ineligibility],
+        control: &ControlGraph,
         decision: Decision,
         notes: Option<String>,
         now: Millis,
@@ -160,6 +163,18 @@ impl RequestState {
         if self.approvals.iter().any(|a| a.approver_id == approver_id) {
             return Err(DomainError::AlreadyApproved);
         }
+        // R16: a rejection needs independence from the requester only; an approval counts only
+        // if it is also independent of every approval already counted.
+        let counted: Vec<&str> = match decision {
+            Decision::Approve => self
+                .approvals
+                .iter()
+                .filter(|a| a.decision == Decision::Approve)
+                .map(|a| a.approver_id.as_str())
+                .collect(),
+            Decision::Reject => vec![],
+        };
+        control.ensure_independent(approver_id, &self.requested_by, &counted)?;
         self.approvals.push(Approval { approver_id: approver_id.to_owned(), decision, notes, at: now });
         // Any action restarts the clock (R11: "sees no action").
         self.expires_at = now.saturating_add(self.ttl_ms);
@@ -227,6 +242,32 @@ mod tests {
     }
 
     #[test]
+    fn r16_an_approval_counts_only_from_someone_independent_of_the_requester_and_of_counted_approvals() {
+        use crate::control::{ControlEdge, CredentialKind};
+        let edge = |account: &str, controller: &str| ControlEdge {
+            account: account.into(),
+            controller: controller.into(),
+            via: CredentialKind::Password,
+        };
+        // mallory set alice's password (alice is mallory's puppet requester), and set eve's.
+        let control = ControlGraph::new([edge("alice", "mallory"), edge("eve", "mallory")], Default::default());
+        let mut r = request(2, Completion::Requester);
+        let err = r.decide("mallory", &[], &control, Decision::Approve, None, 1).unwrap_err();
+        assert_eq!(err.code(), "not_independent");
+        let err = r.decide("mallory", &[], &control, Decision::Reject, None, 1).unwrap_err();
+        assert_eq!(err.code(), "not_independent", "nor may a puppet's controller decide it either way");
+        assert!(r.approvals.is_empty(), "a refused decision records nothing");
+        // bob is independent of alice and counts; eve, whose password bob set, is bob's.
+        r.decide("bob", &[], &control, Decision::Approve, None, 2).unwrap();
+        let control = ControlGraph::new([edge("alice", "mallory"), edge("eve", "bob")], Default::default());
+        let err = r.decide("eve", &[], &control, Decision::Approve, None, 3).unwrap_err();
+        assert_eq!(err.code(), "not_independent", "eve is bob's: one person, one approval");
+        assert_eq!(r.status, NeedsApproval);
+        assert!(r.decide("carol", &[], &control, Decision::Approve, None, 4).is_ok());
+        assert_eq!(r.status, Approved);
+    }
+
+    #[test]
     fn every_transition_is_allowed_or_refused_as_designed() {
         let allowed = [
             (NeedsApproval, Approved),
@@ -257,7 +298,10 @@ mod tests {
     fn r3_the_requester_never_decides_even_when_eligible() {
         let mut r = request(1, Completion::Requester);
         for decision in [Decision::Approve, Decision::Reject] {
-            assert_eq!(r.decide("alice", &[], decision, None, 0), Err(DomainError::SelfApprovalForbidden));
+            assert_eq!(
+                r.decide("alice", &[], &ControlGraph::default(), decision, None, 0),
+                Err(DomainError::SelfApprovalForbidden)
+            );
         }
         assert_eq!(r.status, NeedsApproval);
     }
@@ -265,7 +309,9 @@ mod tests {
     #[test]
     fn r2_an_ineligible_account_is_refused_with_its_reasons() {
         let mut r = request(1, Completion::Requester);
-        let err = r.decide("svc", &[Ineligibility::NotHuman], Decision::Approve, None, 0).unwrap_err();
+        let err = r
+            .decide("svc", &[Ineligibility::NotHuman], &ControlGraph::default(), Decision::Approve, None, 0)
+            .unwrap_err();
         assert_eq!(err.code(), "not_an_approver");
         assert!(err.to_string().contains("service accounts never approve"));
         assert!(r.approvals.is_empty());
@@ -275,23 +321,35 @@ mod tests {
     fn r6_one_rejection_ends_the_request_and_keeps_the_notes() {
         let mut r = request(2, Completion::Requester);
         assert_eq!(
-            r.decide("bob", &[], Decision::Approve, None, 1).unwrap(),
+            r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 1).unwrap(),
             DecisionOutcome::Counted { approvals: 1, required: 2 }
         );
-        assert_eq!(r.decide("carol", &[], Decision::Reject, Some("no".into()), 2).unwrap(), DecisionOutcome::Rejected);
+        assert_eq!(
+            r.decide("carol", &[], &ControlGraph::default(), Decision::Reject, Some("no".into()), 2).unwrap(),
+            DecisionOutcome::Rejected
+        );
         assert_eq!(r.status, Rejected);
         assert_eq!(r.approvals[1].notes.as_deref(), Some("no"));
-        assert_eq!(r.decide("dave", &[], Decision::Approve, None, 3).unwrap_err().code(), "invalid_transition");
+        assert_eq!(
+            r.decide("dave", &[], &ControlGraph::default(), Decision::Approve, None, 3).unwrap_err().code(),
+            "invalid_transition"
+        );
     }
 
     #[test]
     fn r7_quorum_needs_distinct_approvers() {
         let mut r = request(2, Completion::Requester);
-        assert!(matches!(r.decide("bob", &[], Decision::Approve, None, 1), Ok(DecisionOutcome::Counted { .. })));
-        assert_eq!(r.decide("bob", &[], Decision::Approve, None, 2), Err(DomainError::AlreadyApproved));
+        assert!(matches!(
+            r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 1),
+            Ok(DecisionOutcome::Counted { .. })
+        ));
+        assert_eq!(
+            r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 2),
+            Err(DomainError::AlreadyApproved)
+        );
         assert_eq!(r.status, NeedsApproval);
         assert_eq!(
-            r.decide("carol", &[], Decision::Approve, None, 3).unwrap(),
+            r.decide("carol", &[], &ControlGraph::default(), Decision::Approve, None, 3).unwrap(),
             DecisionOutcome::Approved { apply_now: false }
         );
         assert_eq!(r.status, Approved);
@@ -302,7 +360,7 @@ mod tests {
     fn r8_automatic_completion_applies_on_the_approving_decision() {
         let mut r = request(1, Completion::Automatic);
         assert_eq!(
-            r.decide("bob", &[], Decision::Approve, None, 1).unwrap(),
+            r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 1).unwrap(),
             DecisionOutcome::Approved { apply_now: true }
         );
     }
@@ -311,7 +369,7 @@ mod tests {
     fn r8_only_the_requester_completes_an_approved_request() {
         let mut r = request(1, Completion::Requester);
         assert_eq!(r.check_completable("alice", 0).unwrap_err().code(), "invalid_transition");
-        r.decide("bob", &[], Decision::Approve, None, 1).unwrap();
+        r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 1).unwrap();
         assert_eq!(r.check_completable("bob", 2).unwrap_err().code(), "forbidden");
         r.check_completable("alice", 2).unwrap();
         r.finish(true).unwrap();
@@ -322,7 +380,7 @@ mod tests {
     #[test]
     fn r12_a_failed_application_ends_as_failed() {
         let mut r = request(1, Completion::Requester);
-        r.decide("bob", &[], Decision::Approve, None, 1).unwrap();
+        r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 1).unwrap();
         r.finish(false).unwrap();
         assert_eq!(r.status, Failed);
     }
@@ -331,7 +389,7 @@ mod tests {
     fn r10_only_the_requester_cancels_and_only_while_open() {
         let mut r = request(1, Completion::Requester);
         assert_eq!(r.cancel("bob", 0).unwrap_err().code(), "forbidden");
-        r.decide("bob", &[], Decision::Approve, None, 1).unwrap();
+        r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 1).unwrap();
         r.cancel("alice", 2).unwrap();
         assert_eq!(r.status, Cancelled);
         assert_eq!(r.cancel("alice", 3).unwrap_err().code(), "invalid_transition");
@@ -341,11 +399,11 @@ mod tests {
     fn r11_expiry_is_exact_and_any_action_restarts_the_clock() {
         let mut r = request(2, Completion::Requester);
         assert_eq!(r.effective_status(30 * DAY - 1), NeedsApproval);
-        r.decide("bob", &[], Decision::Approve, None, 20 * DAY).unwrap();
+        r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, 20 * DAY).unwrap();
         assert_eq!(r.expires_at, 50 * DAY);
         assert_eq!(r.effective_status(49 * DAY), NeedsApproval);
         assert_eq!(r.effective_status(50 * DAY), Expired);
-        let err = r.decide("carol", &[], Decision::Approve, None, 50 * DAY).unwrap_err();
+        let err = r.decide("carol", &[], &ControlGraph::default(), Decision::Approve, None, 50 * DAY).unwrap_err();
         assert_eq!(err, DomainError::InvalidTransition { from: Expired, to: Approved });
         assert_eq!(r.cancel("alice", 50 * DAY).unwrap_err().code(), "invalid_transition");
         assert!(r.expire_if_due(50 * DAY));
@@ -356,7 +414,7 @@ mod tests {
     #[test]
     fn r11_an_approved_request_waiting_for_completion_expires_too() {
         let mut r = request(1, Completion::Requester);
-        r.decide("bob", &[], Decision::Approve, None, DAY).unwrap();
+        r.decide("bob", &[], &ControlGraph::default(), Decision::Approve, None, DAY).unwrap();
         assert_eq!(r.effective_status(31 * DAY), Expired);
         assert_eq!(r.check_completable("alice", 31 * DAY).unwrap_err().code(), "invalid_transition");
     }
