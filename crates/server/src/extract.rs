@@ -103,6 +103,8 @@ pub struct Principal {
     pub permissions: PermissionSet,
     pub group_ids: Vec<String>,
     pub credential: Credential,
+    /// R16: who controls the credential the caller is using.
+    pub via: Vec<String>,
 }
 
 impl Principal {
@@ -115,11 +117,18 @@ impl Principal {
                 "a role grants a permission this version does not know; it is ignored"
             );
         }
-        Principal { account: access.account, permissions: access.permissions, group_ids: access.group_ids, credential }
+        Principal {
+            account: access.account,
+            permissions: access.permissions,
+            group_ids: access.group_ids,
+            credential,
+            via: access.via,
+        }
     }
 
+    /// The caller as the store's actor, carrying who controls the credential in use (R16).
     pub fn actor(&self) -> Actor {
-        self.account.actor()
+        Actor { via: self.via.clone(), ..self.account.actor() }
     }
 
     pub fn has(&self, permission: Permission) -> bool {
@@ -146,6 +155,7 @@ impl Principal {
             id: self.account.id.clone(),
             kind: self.account.kind,
             enabled: self.account.enabled,
+            password_change_required: self.account.password_change_required,
             group_ids: self.group_ids.clone(),
             permissions: self.permissions.clone(),
         }

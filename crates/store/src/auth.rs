@@ -3,8 +3,9 @@
 
 use crate::audit::{append, NewAudit};
 use crate::directory::{access_columns, account_access, AccountAccess, AccountRecord, Actor, ACCOUNT_COLUMNS};
-use crate::rows::{int, opt_int, text};
+use crate::rows::{int, json as json_column, opt_int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
+use countersign_core::control::controllers_of_new_credential;
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::Millis;
 use serde::Serialize;
@@ -46,6 +47,9 @@ pub(crate) async fn insert_token(
     expires_at: Option<Millis>,
     now: Millis,
 ) -> Result<TokenRecord> {
+    // R16: a token is controlled by whoever made it for another account, and by whoever controls
+    // the credential it was made through.
+    let controllers = controllers_of_new_credential(account_id, Some(&actor.id), &actor.via);
     let record = TokenRecord {
         id: new_id(),
         account_id: account_id.to_owned(),
@@ -55,7 +59,8 @@ pub(crate) async fn insert_token(
         last_used_at: None,
     };
     sqlx::query(
-        "INSERT INTO api_tokens (id, account_id, display_name, token_hash, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_tokens (id, account_id, display_name, token_hash, created_at, expires_at, controllers, created_by) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&record.id)
     .bind(account_id)
@@ -63,6 +68,8 @@ pub(crate) async fn insert_token(
     .bind(token_hash)
     .bind(now)
     .bind(expires_at)
+    .bind(json!(controllers).to_string())
+    .bind(&actor.id)
     .execute(tx.conn())
     .await?;
     let entry = NewAudit::new("auth", "tokenCreated")
@@ -74,6 +81,8 @@ pub(crate) async fn insert_token(
 }
 
 impl Store {
+    /// A session opened with the account's password: R16, it is controlled by whoever controls
+    /// that password (read in the same statement).
     pub async fn create_session(
         &self,
         account_id: &str,
@@ -83,21 +92,24 @@ impl Store {
         expires_at: Millis,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(id_hash)
-            .bind(account_id)
-            .bind(csrf_token)
-            .bind(now)
-            .bind(expires_at)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at, controllers) \
+             SELECT $1, id, $3, $4, $5, password_controllers FROM accounts WHERE id = $2",
+        )
+        .bind(id_hash)
+        .bind(account_id)
+        .bind(csrf_token)
+        .bind(now)
+        .bind(expires_at)
+        .execute(tx.conn())
+        .await?;
         tx.commit().await
     }
 
     /// The live session with this hashed id, for an enabled account.
     pub async fn session(&self, id_hash: &str, now: Millis) -> Result<Option<SessionRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, {}, {} FROM sessions s \
+            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, s.controllers AS via, {}, {} FROM sessions s \
              JOIN accounts a ON a.id = s.account_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.enabled = 1 AND a.deleted_at IS NULL",
             prefixed_account_columns(),
@@ -109,7 +121,7 @@ impl Store {
         .await?;
         row.map(|r| {
             Ok(SessionRecord {
-                access: account_access(&r)?,
+                access: AccountAccess { via: json_column(&r, "via")?, ..account_access(&r)? },
                 csrf_token: text(&r, "csrf_token")?,
                 expires_at: int(&r, "session_expires_at")?,
             })
@@ -182,7 +194,7 @@ impl Store {
     /// The enabled account owning a live token with this hash; records the use.
     pub async fn account_for_token(&self, token_hash: &str, now: Millis) -> Result<Option<AccountAccess>> {
         let row = sqlx::query(&format!(
-            "SELECT t.id AS token_id, t.last_used_at AS last_used_at, {}, {} FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
+            "SELECT t.id AS token_id, t.last_used_at AS last_used_at, t.controllers AS via, {}, {} FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
              WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND a.enabled = 1 AND a.deleted_at IS NULL",
             prefixed_account_columns(),
             access_columns(self.backend())
@@ -202,7 +214,7 @@ impl Store {
                 .await?;
             tx.commit().await?;
         }
-        Ok(Some(account_access(&row)?))
+        Ok(Some(AccountAccess { via: json_column(&row, "via")?, ..account_access(&row)? }))
     }
 
     /// Failed sign-ins for this username and for this address since `since`.
@@ -257,15 +269,23 @@ impl Store {
     }
 
     /// R9's exception: an account may always change its own password, having proved it knows
-    /// the current one (the caller checks that). Other sessions and tokens stay valid.
+    /// the current one (the caller checks that). Other sessions and tokens stay valid. R16: the
+    /// new password is the account's own, and stays controlled by whoever controls the
+    /// credential it was changed through (a password someone else set is not laundered by
+    /// changing it in a session opened with it).
     pub async fn change_own_password(&self, actor: &Actor, new_hash: &str, now: Millis) -> Result<()> {
+        let controllers = controllers_of_new_credential(&actor.id, Some(&actor.id), &actor.via);
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE accounts SET password_hash = $1, version = version + 1, updated_at = $2 WHERE id = $3")
-            .bind(new_hash)
-            .bind(now)
-            .bind(&actor.id)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "UPDATE accounts SET password_hash = $1, version = version + 1, updated_at = $2, \
+             password_controllers = $4, must_change_password = 0 WHERE id = $3",
+        )
+        .bind(new_hash)
+        .bind(now)
+        .bind(&actor.id)
+        .bind(json!(controllers).to_string())
+        .execute(tx.conn())
+        .await?;
         let entry = NewAudit::new("directory", "passwordChanged").by(&actor.id, &actor.name).on("account", &actor.id);
         append(&mut tx, entry, now);
         tx.commit().await

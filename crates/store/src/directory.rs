@@ -14,6 +14,9 @@ pub struct Actor {
     pub id: String,
     pub name: String,
     pub kind: AccountKind,
+    /// R16: the accounts that control the credential this actor acts through (empty: only the
+    /// actor). A credential the actor makes carries them on.
+    pub via: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -27,13 +30,16 @@ pub struct AccountRecord {
     pub enabled: bool,
     pub version: i64,
     pub created_at: Millis,
+    /// R16: still on a password another account set; must replace it before anything else.
+    pub password_change_required: bool,
     #[serde(skip)]
     pub password_hash: Option<String>,
 }
 
 impl AccountRecord {
+    /// The account acting through a credential nobody else controls (see [`Actor::via`]).
     pub fn actor(&self) -> Actor {
-        Actor { id: self.id.clone(), name: self.display_name.clone(), kind: self.kind }
+        Actor { id: self.id.clone(), name: self.display_name.clone(), kind: self.kind, via: vec![] }
     }
 }
 
@@ -81,7 +87,7 @@ pub struct EligibilityRow {
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
-    "id, username, display_name, kind, email, password_hash, enabled, version, created_at";
+    "id, username, display_name, kind, email, password_hash, enabled, version, created_at, must_change_password";
 
 pub(crate) fn account(row: &Row) -> Result<AccountRecord> {
     let kind = text(row, "kind")?;
@@ -94,6 +100,7 @@ pub(crate) fn account(row: &Row) -> Result<AccountRecord> {
         enabled: int(row, "enabled")? != 0,
         version: int(row, "version")?,
         created_at: int(row, "created_at")?,
+        password_change_required: int(row, "must_change_password")? != 0,
         password_hash: opt_text(row, "password_hash")?,
     })
 }
@@ -181,6 +188,8 @@ pub struct AccountAccess {
     pub account: AccountRecord,
     pub group_ids: Vec<String>,
     pub permissions: PermissionSet,
+    /// R16: who controls the credential (session or token) this access was read through.
+    pub via: Vec<String>,
 }
 
 /// Columns `access_groups` and `access_roles`, for a query that names the account `a`: its
@@ -215,13 +224,20 @@ pub(crate) fn account_access(row: &Row) -> Result<AccountAccess> {
         })
         .collect::<Result<Vec<_>>>()?;
     let permissions = granted(&group_ids, assignments);
-    Ok(AccountAccess { account: account(row)?, group_ids, permissions })
+    Ok(AccountAccess { account: account(row)?, group_ids, permissions, via: vec![] })
 }
 
 /// R2's facts about one account, read at decision time.
 pub(crate) async fn candidate(conn: &mut AnyConnection, account: &AccountRecord) -> Result<Candidate> {
     let (group_ids, permissions) = groups_and_permissions_of(conn, &account.id).await?;
-    Ok(Candidate { id: account.id.clone(), kind: account.kind, enabled: account.enabled, group_ids, permissions })
+    Ok(Candidate {
+        id: account.id.clone(),
+        kind: account.kind,
+        enabled: account.enabled,
+        password_change_required: account.password_change_required,
+        group_ids,
+        permissions,
+    })
 }
 
 /// Members of `group_ids` with their R2 facts and usernames, sorted by username.

@@ -10,6 +10,7 @@
 mod approvers;
 mod audit;
 mod auth;
+mod control;
 mod directory;
 mod error;
 mod group_commit;

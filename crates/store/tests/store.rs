@@ -26,7 +26,12 @@ fn administrator() -> PermissionSet {
 }
 
 fn actor() -> Actor {
-    Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "tester".into(), kind: AccountKind::Human }
+    Actor {
+        id: "00000000-0000-7000-8000-0000000000aa".into(),
+        name: "tester".into(),
+        kind: AccountKind::Human,
+        via: vec![],
+    }
 }
 
 /// The planned proposal that creates `id`.

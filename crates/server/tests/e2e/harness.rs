@@ -158,6 +158,7 @@ impl TestApp {
             id: admin_account.id.clone(),
             name: "admin".into(),
             kind: countersign_core::eligibility::AccountKind::Human,
+            via: vec![],
         };
         let mut users = Vec::new();
         for (_, id) in std::iter::once(("admin".to_owned(), admin_account.id.clone()))

@@ -6,12 +6,14 @@ use crate::directory::{group_ids_of, groups_and_permissions_of, Actor, ACCOUNT_C
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::rows::{int, opt_text, parsed, text};
 use crate::{Result, StoreError, WriteTx};
+use countersign_core::control::password_is_temporary;
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::permission::PermissionSet;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{AccountState, ObjectState};
 use countersign_core::Millis;
+use serde_json::json;
 use sqlx::AnyConnection;
 
 pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> {
@@ -76,10 +78,13 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     }
     let after = account_of(proposal.after.as_ref()).ok_or_else(|| proposal.malformed())?;
     let enabled = after.enabled;
+    // R16: who controls the new password, and whether it is temporary.
+    let controllers = json!(proposal.secret_controllers).to_string();
+    let temporary = i64::from(password_is_temporary(id, proposal.secret_set_by.as_deref()));
     if proposal.operation == Operation::Create {
         sqlx::query(
-            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8)",
+            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at, \
+             password_controllers, must_change_password) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10)",
         )
         .bind(id)
         .bind(&after.username)
@@ -89,6 +94,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .bind(proposal.secret.as_deref())
         .bind(i64::from(enabled))
         .bind(now)
+        .bind(&controllers)
+        .bind(if proposal.secret.is_some() { temporary } else { 0 })
         .execute(tx.conn())
         .await
         .map_err(|e| {
@@ -102,7 +109,9 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     }
     sqlx::query(
         "UPDATE accounts SET display_name = $1, email = $2, enabled = $3, \
-         password_hash = COALESCE($4, password_hash), version = version + 1, updated_at = $5 WHERE id = $6",
+         password_hash = COALESCE($4, password_hash), version = version + 1, updated_at = $5, \
+         password_controllers = CASE WHEN $4 IS NULL THEN password_controllers ELSE $7 END, \
+         must_change_password = CASE WHEN $4 IS NULL THEN must_change_password ELSE $8 END WHERE id = $6",
     )
     .bind(&after.display_name)
     .bind(after.email.as_deref())
@@ -110,6 +119,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     .bind(proposal.secret.as_deref())
     .bind(now)
     .bind(id)
+    .bind(&controllers)
+    .bind(temporary)
     .execute(tx.conn())
     .await?;
     if !enabled || proposal.secret.is_some() {

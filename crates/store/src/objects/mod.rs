@@ -43,6 +43,11 @@ pub struct Proposal {
     pub after: Option<ObjectState>,
     /// A new password hash, never shown to approvers; `after` says only that it changes.
     pub secret: Option<String>,
+    /// R16: who sets the password in `secret` (`None`: the system, at first start), and the
+    /// accounts that will control it. `Store::submit` fills both from its actor, whatever the
+    /// caller put here.
+    pub secret_set_by: Option<String>,
+    pub secret_controllers: Vec<String>,
     /// For the create of a service account only: the hash of its first API token, written with
     /// the account when the create is applied, and dropped when it is held.
     pub service_token_hash: Option<String>,
@@ -68,6 +73,8 @@ impl Proposal {
             before_version,
             after,
             secret: None,
+            secret_set_by: None,
+            secret_controllers: vec![],
             service_token_hash: None,
         }
     }
@@ -83,6 +90,8 @@ impl Proposal {
             before_version: 0,
             after: Some(after),
             secret: None,
+            secret_set_by: None,
+            secret_controllers: vec![],
             service_token_hash: None,
         }
     }

@@ -13,6 +13,7 @@ use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_
 use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
+use countersign_core::control::controllers_of_new_credential;
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
 use countersign_core::permission::{may_propose, PermissionSet};
@@ -92,6 +93,14 @@ impl Store {
         // §4: the permission comes before MAA (403, not a request), checked here so that no
         // caller of the gate can skip it.
         may_propose(permissions, proposal.resource_type, proposal.operation).map_err(DomainError::from)?;
+        let mut proposal = proposal;
+        if proposal.secret.is_some() {
+            // R16: a password set through this gate is the actor's, and carries on whoever
+            // controls the credential the actor is using.
+            proposal.secret_set_by = Some(actor.id.clone());
+            proposal.secret_controllers =
+                controllers_of_new_credential(&proposal.object_id, Some(&actor.id), &actor.via);
+        }
         proposal.check_shape()?;
         proposal.check_service_token()?;
         let mut tx = self.begin_write().await?;
@@ -166,6 +175,7 @@ impl Store {
             id: String::new(),
             name: "system".into(),
             kind: countersign_core::eligibility::AccountKind::Service,
+            via: vec![],
         };
         for proposal in &plan {
             apply(&mut tx, proposal, now).await?;
@@ -216,10 +226,11 @@ impl Store {
             after,
             approvals: vec![],
             secret: proposal.secret,
+            secret_controllers: proposal.secret_controllers,
         };
         let inserted = sqlx::query(&format!(
             "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
         ))
         .bind(&record.id)
         .bind(record.resource_type.as_str())
@@ -244,6 +255,7 @@ impl Store {
         .bind(record.before_version)
         .bind(record.after.to_string())
         .bind(&record.secret)
+        .bind(record.secret.as_ref().map(|_| json!(record.secret_controllers).to_string()))
         .execute(tx.conn())
         .await;
         if let Err(e) = inserted {
@@ -284,7 +296,12 @@ mod tests {
     const NOW: Millis = 1_800_000_000_000;
 
     fn admin() -> Actor {
-        Actor { id: "00000000-0000-7000-8000-0000000000aa".into(), name: "admin".into(), kind: AccountKind::Human }
+        Actor {
+            id: "00000000-0000-7000-8000-0000000000aa".into(),
+            name: "admin".into(),
+            kind: AccountKind::Human,
+            via: vec![],
+        }
     }
 
     fn every_permission() -> PermissionSet {

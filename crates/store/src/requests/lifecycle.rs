@@ -5,6 +5,7 @@ use super::events::enqueue;
 use super::{applied_audit, lock_request, request_audit, save_state, ApprovalRecord, RequestRecord};
 use crate::approvers::approver_groups;
 use crate::audit::append;
+use crate::control::control_graph;
 use crate::directory::{account_by_id, candidate, Actor};
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::apply;
@@ -136,7 +137,14 @@ impl Store {
             None => approver_groups(tx.conn(), record.policy_id.as_deref(), &record.id).await?,
         };
         let ineligible = ineligibility(&facts, &groups, record.resource_type);
-        let outcome = state.decide(&actor.id, &ineligible, decision, notes.clone(), now)?;
+        // R16: the control relation around the approver, the requester and the approvals
+        // already counted, read in this transaction.
+        let involved: Vec<&str> = [actor.id.as_str(), record.requested_by.as_str()]
+            .into_iter()
+            .chain(record.approvals.iter().map(|a| a.approver_id.as_str()))
+            .collect();
+        let control = control_graph(tx.conn(), &involved, now).await?;
+        let outcome = state.decide(&actor.id, &ineligible, &control, decision, notes.clone(), now)?;
         sqlx::query(
             "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at) VALUES ($1, $2, $3, $4, $5, $6)",
         )

@@ -56,6 +56,8 @@ pub struct RequestRecord {
     pub after: Value,
     pub approvals: Vec<ApprovalRecord>,
     secret: Option<String>,
+    /// R16: who will control the password in `secret`.
+    secret_controllers: Vec<String>,
 }
 
 impl RequestRecord {
@@ -92,6 +94,9 @@ impl RequestRecord {
             before_version: self.before_version,
             after: stored_state(self.resource_type, &self.after)?,
             secret: self.secret.clone(),
+            // The requester proposed the password, whoever completes the request.
+            secret_set_by: self.secret.as_ref().map(|_| self.requested_by.clone()),
+            secret_controllers: self.secret_controllers.clone(),
             // A service account's first token is never kept in a request.
             service_token_hash: None,
         })
@@ -127,7 +132,7 @@ pub struct RequestFilter {
 pub(super) const REQUEST_COLUMNS: &str =
     "id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, \
      justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
-     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret";
+     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret, secret_controllers";
 
 /// `SELECT` of requests with their approvals in one statement (a JSON array per request), so a
 /// request is one round trip, not two (countersign-bench, lifecycle profile).
@@ -203,6 +208,11 @@ pub(super) fn request_row(row: &Row) -> Result<RequestRecord> {
         after: json_column("after_state")?,
         approvals: approvals_column(row)?,
         secret: opt_text(row, "secret")?,
+        secret_controllers: match opt_text(row, "secret_controllers")? {
+            Some(ids) => serde_json::from_str(&ids)
+                .map_err(|e| StoreError::Corrupt(format!("a request's secret_controllers: {e}")))?,
+            None => vec![],
+        },
     })
 }
 
