@@ -143,6 +143,26 @@ pub fn request_details(r: &Value) -> String {
             approval["notes"].as_str().map(|n| format!(": {n}")).unwrap_or_default()
         ));
     }
+    // R16: who could approve, and whether each is independent of the requester.
+    let approvers = r["approvers"].as_array().into_iter().flatten().collect::<Vec<_>>();
+    if !approvers.is_empty() {
+        out.push_str("\nApprovers:\n");
+        for approver in approvers {
+            let standing = if approver["eligible"] != true {
+                let reasons = approver["reasons"].as_array().into_iter().flatten().map(cell).collect::<Vec<_>>();
+                format!("not eligible: {}", reasons.join("; "))
+            } else if approver["independent"] == true {
+                "independent".to_owned()
+            } else {
+                format!("NOT INDEPENDENT: {}", cell(&approver["link"]))
+            };
+            out.push_str(&format!(
+                "  {} ({}) {standing}\n",
+                cell(&approver["username"]),
+                cell(&approver["displayName"])
+            ));
+        }
+    }
     out.push_str("\nChange:\n");
     for line in r["diffText"].as_str().unwrap_or_default().lines() {
         out.push_str(&format!("  {line}\n"));

@@ -4,7 +4,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
@@ -214,9 +214,17 @@ impl FromRequestParts<AppState> for Principal {
         } else {
             return Err(ApiError::unauthenticated("sign in, or send Authorization: Bearer <token>"));
         };
+        let path = parts.extensions.get::<OriginalUri>().map_or(parts.uri.path(), |uri| uri.path());
+        if access.account.password_change_required && !ALLOWED_BEFORE_PASSWORD_CHANGE.contains(&path) {
+            return Err(DomainError::PasswordChangeRequired.into());
+        }
         Ok(Principal::new(access, credential))
     }
 }
+
+/// R16: what an account whose password someone else set may do before choosing its own: see
+/// who it is, change the password, sign out.
+const ALLOWED_BEFORE_PASSWORD_CHANGE: [&str; 3] = ["/api/v1/me", "/api/v1/me/password", "/api/v1/auth/logout"];
 
 /// The justification of a change: the body's `justification`, else the `X-Justification` header.
 pub fn justification(body: Option<String>, headers: &HeaderMap) -> Option<String> {

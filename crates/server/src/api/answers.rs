@@ -118,6 +118,25 @@ pub struct Request {
     pub can_approve: bool,
     pub can_cancel: bool,
     pub can_complete: bool,
+    /// On `GET /requests/{id}` only: every member of the approver groups, whether they may
+    /// approve this request (R2), and whether they are independent of its requester and of the
+    /// approvals already counted (R16), naming the link when not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approvers: Option<Vec<ApproverStanding>>,
+}
+
+/// One member of a request's approver groups, judged for that request.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApproverStanding {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub eligible: bool,
+    pub reasons: Vec<String>,
+    pub independent: bool,
+    #[schema(required = true)]
+    pub link: Option<String>,
 }
 
 /// An account, never with its password.
@@ -132,6 +151,9 @@ pub struct Account {
     #[schema(required = true)]
     pub email: Option<String>,
     pub enabled: bool,
+    /// R16: the account still has a password another account set, and must choose its own
+    /// (`POST /me/password`) before it can do anything else.
+    pub password_change_required: bool,
     pub version: i64,
     /// Unix milliseconds
     pub created_at: i64,
@@ -146,6 +168,7 @@ impl From<&AccountRecord> for Account {
             kind: account.kind,
             email: account.email.clone(),
             enabled: account.enabled,
+            password_change_required: account.password_change_required,
             version: account.version,
             created_at: account.created_at,
         }

@@ -1,6 +1,6 @@
 //! `/api/v1/requests`: lists, one request with its diff, and the decisions.
 
-use super::answers::{Approval, Party, Request};
+use super::answers::{Approval, ApproverStanding, Party, Request};
 use super::Page;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, OptionalJson, Principal};
@@ -51,6 +51,20 @@ pub fn render(view: &RequestForCaller) -> Request {
         can_approve: view.can_approve,
         can_cancel: view.can_cancel,
         can_complete: view.can_complete,
+        approvers: view.approvers.as_ref().map(|approvers| {
+            approvers
+                .iter()
+                .map(|a| ApproverStanding {
+                    id: a.account_id.clone(),
+                    username: a.username.clone(),
+                    display_name: a.display_name.clone(),
+                    eligible: a.eligible,
+                    reasons: a.reasons.clone(),
+                    independent: a.independent,
+                    link: a.link.clone(),
+                })
+                .collect()
+        }),
     }
 }
 

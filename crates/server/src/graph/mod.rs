@@ -11,7 +11,9 @@ use crate::error::ApiError;
 use crate::extract::{justification, parse_id, Principal};
 use crate::ops::directory::account_kind;
 use crate::ops::policies::{self, create_policy, delete_policy, existing, update_policy, PolicyInput};
-use crate::ops::requests::{act, list as list_records, visible_request, Action, ListQuery};
+use crate::ops::requests::{
+    act, approvers_of, list as list_records, visible_request, Action, ApproverStanding, ListQuery,
+};
 use crate::ops::{Outcome, Paged};
 use crate::time::format;
 use crate::AppState;
@@ -129,6 +131,19 @@ fn identity_set(kind: AccountKind, id: &str, name: &str) -> Value {
     json!({
         "@odata.type": "#microsoft.graph.identitySet",
         who: {"@odata.type": "#microsoft.graph.identity", "id": id, "displayName": name},
+    })
+}
+
+/// One approver's standing on a request (R2, R16), for the `@countersign.approvers` annotation.
+fn approver_annotation(approver: &ApproverStanding) -> Value {
+    json!({
+        "id": approver.account_id,
+        "userPrincipalName": approver.username,
+        "displayName": approver.display_name,
+        "eligible": approver.eligible,
+        "reasons": approver.reasons,
+        "independent": approver.independent,
+        "link": approver.link,
     })
 }
 
@@ -539,7 +554,14 @@ async fn request_segment(
     if mine && record.requested_by != principal.account.id {
         return Err(GraphError(ApiError::not_found(format!("you have no request {id}"))));
     }
-    let item = select(Renderer::new(&app).render(&record).await?, q.select.as_deref());
+    let mut item = select(Renderer::new(&app).render(&record).await?, q.select.as_deref());
+    // R16, as an instance annotation (Graph clients keep what they do not know aside): every
+    // member of the approver groups, and whether they are independent of this requester.
+    if let Some(object) = item.as_object_mut() {
+        let approvers = approvers_of(&app, &principal, &record).await?;
+        object
+            .insert("@countersign.approvers".into(), Value::Array(approvers.iter().map(approver_annotation).collect()));
+    }
     let fragment = if mine {
         "microsoft.graph.operationApprovalRequest".to_owned()
     } else {

@@ -64,6 +64,9 @@ pub async fn change_password(app: &AppState, principal: &Principal, current: &st
         return Err(ApiError::new(ErrorCode::WrongPassword, "The current password is wrong."));
     }
     validate::password(new)?;
+    if verify_password(new, principal.account.password_hash.as_deref()) {
+        return Err(ApiError::validation("the new password must differ from the current one"));
+    }
     let hash = hash_password(new)?;
     app.store.change_own_password(&principal.actor(), &hash, app.now()).await?;
     Ok(())

@@ -23,6 +23,21 @@ pub struct RequestForCaller {
     pub can_approve: bool,
     pub can_cancel: bool,
     pub can_complete: bool,
+    /// On the request's own page: every member of its approver groups, judged for it.
+    pub approvers: Option<Vec<ApproverStanding>>,
+}
+
+/// One member of a request's approver groups, as R2 and R16 judge them for this request now.
+pub struct ApproverStanding {
+    pub account_id: String,
+    pub username: String,
+    pub display_name: String,
+    /// R2: may approve requests of this type at all; else why not.
+    pub eligible: bool,
+    pub reasons: Vec<String>,
+    /// R16: independent of the requester and of the approvals already counted; else the link.
+    pub independent: bool,
+    pub link: Option<String>,
 }
 
 /// Reads requests for one caller: whether they may see each one, and what they may do.
@@ -62,11 +77,48 @@ impl<'a> RequestReader<'a> {
         let now = self.app.now();
         let state = record.state();
         let me = &self.principal.account.id;
-        let eligible = awaits_decision_from(&state, me, now)
+        let mut eligible = awaits_decision_from(&state, me, now)
             && ineligibility(&self.principal.candidate(), &self.approver_groups(&record).await?, record.resource_type)
                 .is_empty();
+        if eligible {
+            // R16: the buttons appear only where the decision would be counted.
+            eligible = independence(self.app, &record, &[me.as_str()]).await?.remove(me).is_none();
+        }
         let Capabilities { can_approve, can_cancel, can_complete } = capabilities(&state, me, eligible, now);
-        Ok(RequestForCaller { status: state.effective_status(now), can_approve, can_cancel, can_complete, record })
+        Ok(RequestForCaller {
+            status: state.effective_status(now),
+            can_approve,
+            can_cancel,
+            can_complete,
+            approvers: None,
+            record,
+        })
+    }
+
+    /// Every member of the request's approver groups: R2's verdict and R16's, for this request.
+    pub async fn approvers(&self, record: &RequestRecord) -> ApiResult<Vec<ApproverStanding>> {
+        let groups = self.approver_groups(record).await?;
+        let mut rows = self.app.store.approver_eligibility(&groups, record.resource_type).await?;
+        // A member of several approver groups is one approver.
+        rows.sort_by(|a, b| a.username.cmp(&b.username).then(b.eligible.cmp(&a.eligible)));
+        rows.dedup_by(|a, b| a.account_id == b.account_id);
+        let ids: Vec<&str> = rows.iter().map(|r| r.account_id.as_str()).collect();
+        let mut links = independence(self.app, record, &ids).await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let link = links.remove(&row.account_id);
+                ApproverStanding {
+                    independent: link.is_none(),
+                    link,
+                    account_id: row.account_id,
+                    username: row.username,
+                    display_name: row.display_name,
+                    eligible: row.eligible,
+                    reasons: row.reasons,
+                }
+            })
+            .collect())
     }
 
     /// Every record, viewed.
@@ -147,10 +199,43 @@ pub async fn visible_request(app: &AppState, principal: &Principal, id: &str) ->
     Ok(record)
 }
 
-/// One request the caller may see, viewed.
+/// R16 for each of `candidates`: why they are not independent of the request's requester or of
+/// the approvals already counted (absent: independent).
+async fn independence(
+    app: &AppState,
+    record: &RequestRecord,
+    candidates: &[&str],
+) -> ApiResult<std::collections::HashMap<String, String>> {
+    let counted: Vec<&str> =
+        record.approvals.iter().filter(|a| a.decision == Decision::Approve).map(|a| a.approver_id.as_str()).collect();
+    let involved: Vec<&str> =
+        candidates.iter().copied().chain([record.requested_by.as_str()]).chain(counted.iter().copied()).collect();
+    let control = app.store.control_graph(&involved, app.now()).await?;
+    let mut links = std::collections::HashMap::new();
+    for candidate in candidates {
+        let others: Vec<&str> = counted.iter().copied().filter(|c| c != candidate).collect();
+        if let Err(refused) = control.ensure_independent(candidate, &record.requested_by, &others) {
+            links.insert((*candidate).to_owned(), refused.to_string());
+        }
+    }
+    Ok(links)
+}
+
+/// One request the caller may see, viewed, with its approvers' standing.
 pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestForCaller> {
     let record = visible_request(app, principal, id).await?;
-    view(app, principal, record).await
+    let reader = RequestReader::new(app, principal);
+    let approvers = reader.approvers(&record).await?;
+    Ok(RequestForCaller { approvers: Some(approvers), ..reader.view(record).await? })
+}
+
+/// The standing of every member of a visible request's approver groups (R2, R16).
+pub async fn approvers_of(
+    app: &AppState,
+    principal: &Principal,
+    record: &RequestRecord,
+) -> ApiResult<Vec<ApproverStanding>> {
+    RequestReader::new(app, principal).approvers(record).await
 }
 
 /// A request the caller already has (just made or acted on), viewed.

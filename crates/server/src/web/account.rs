@@ -144,7 +144,7 @@ async fn account_page(
                 }
                 button type="submit" id="save-notifications" class="secondary" { "Save notification settings" }
             }
-            h2 { "Change password" }
+            h2 id="change-password" { "Change password" }
             form class="card" method="post" action="/account/password" {
                 (csrf_field(&user.csrf))
                 div class="field" {
@@ -194,6 +194,46 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Ac
     account_page(&app, &user, q.notice, None, None).await
 }
 
+/// `GET /account/password`: where an account whose password someone else set is sent until it
+/// chooses its own (R16); for everyone else, the password form of their account page.
+pub async fn password_page(user: WebUser) -> WebResult {
+    if !user.principal.account.password_change_required {
+        return Ok(Redirect::to("/account#change-password").into_response());
+    }
+    first_password_page(&user, None).await
+}
+
+async fn first_password_page(user: &WebUser, error: Option<String>) -> WebResult {
+    let invalid = error.is_some();
+    let mut response = Page::new("Choose your password", user)
+        .section("/account")
+        .content(html! {
+            div class="alert alert-info" role="status" {
+                p { "Your password was set by someone else. Choose your own before you continue: until you do, you cannot approve requests or change anything." }
+            }
+            form class="card" method="post" action="/account/password" {
+                (csrf_field(&user.csrf))
+                div class="field" {
+                    label for="current" { "Password you were given" }
+                    input type="password" id="current" name="current" autocomplete="current-password" required;
+                }
+                div class={ "field" @if invalid { " invalid" } } {
+                    label for="new" { "Your new password" }
+                    input type="password" id="new" name="new" autocomplete="new-password" minlength="12" required;
+                    p class="hint" { "At least 12 characters, and not the one you were given." }
+                    @if let Some(error) = &error { p class="field-error" role="alert" { (error) } }
+                }
+                button type="submit" id="choose-password" { "Set my password" }
+            }
+            form method="post" action="/logout" { (csrf_field(&user.csrf)) button type="submit" class="link" { "Sign out" } }
+        })
+        .into_response();
+    if invalid {
+        *response.status_mut() = StatusCode::UNPROCESSABLE_ENTITY;
+    }
+    Ok(response)
+}
+
 #[derive(Deserialize, Default)]
 pub struct PasswordForm {
     #[serde(default)]
@@ -206,6 +246,9 @@ pub struct PasswordForm {
 pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(form): Form<PasswordForm>) -> WebResult {
     match change_own_password(&app, &user.principal, &form.current, &form.new).await {
         Ok(()) => Ok(see_other("/account", "Your password was changed.")),
+        Err(e) if e.status().is_client_error() && user.principal.account.password_change_required => {
+            first_password_page(&user, Some(e.detail)).await
+        }
         Err(e) if e.status().is_client_error() => account_page(&app, &user, None, None, Some(e.detail)).await,
         Err(e) => Err(e.into()),
     }

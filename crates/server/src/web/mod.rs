@@ -75,6 +75,10 @@ impl FromRequestParts<AppState> for WebUser {
             Err(e) => return Err(WebError(e.into()).into_response()),
         };
         let principal = Principal::new(session.access, Credential::Session { id_hash });
+        // R16: a password someone else set is replaced before anything else is done.
+        if principal.account.password_change_required && !["/account/password", "/logout"].contains(&parts.uri.path()) {
+            return Err(Redirect::to("/account/password").into_response());
+        }
         Ok(WebUser { principal, csrf: session.csrf_token })
     }
 }
@@ -256,6 +260,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
     let pages = Router::new()
         .route("/", get(requests::home))
         .route("/account", get(account::page))
+        .route("/account/password", get(account::password_page))
         .route("/requests", get(requests::list))
         .route("/requests/{id}", get(requests::show))
         .route("/resources/{type}", get(resources::list))

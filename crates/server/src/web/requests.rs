@@ -269,6 +269,19 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
                     }
                 }
             }
+            @if let Some(approvers) = &view.approvers {
+                h2 { "Approvers" }
+                p class="hint" { "An approval counts only from an eligible approver whom nobody else controls: Countersign records who set each password and made each token, and an account whose credentials the requester (or someone controlling them) set is theirs." }
+                @if approvers.is_empty() { p class="muted" { "The approver groups have no members." } } @else {
+                    table id="approvers" { thead { tr { th { "Approver" } th { "May approve" } th { "Independent of the requester" } } } tbody {
+                        @for a in approvers { tr data-approver=(a.username) {
+                            td { strong { (a.display_name) } " " span class="muted" { "(" (a.username) ")" } }
+                            td { @if a.eligible { "Yes" } @else { span class="muted" { "No: " (a.reasons.join("; ")) } } }
+                            td class="independence" { @if a.independent { "Yes" } @else { span class="field-error" { "No: " (a.link.as_deref().unwrap_or_default()) } } }
+                        } }
+                    } }
+                }
+            }
             @if view.can_approve {
                 form class="card" method="post" action={ "/requests/" (record.id) "/decide" } {
                     (csrf_field(&user.csrf))

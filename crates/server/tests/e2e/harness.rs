@@ -370,3 +370,29 @@ impl TestApp {
         self.database.take()
     }
 }
+
+#[allow(dead_code)] // used by the e2e tests, not by every test binary that includes the harness
+impl Session {
+    /// Signs `username` in with `password`; the answer is `(status, body)` of the sign-in.
+    pub async fn sign_in_with(app: &TestApp, username: &str, password: &str) -> (Session, StatusCode, Value) {
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let response = client
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or_default();
+        let csrf = body["csrfToken"].as_str().unwrap_or_default().to_owned();
+        (Session { client, base: app.base.clone(), csrf }, status, body)
+    }
+
+    /// R16's first sign-in: replaces a password someone else set with one of the account's own.
+    pub async fn choose_password(&self, current: &str, new: &str) {
+        let (status, body) = self
+            .call(Method::POST, "/api/v1/me/password", json!({"currentPassword": current, "newPassword": new}))
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    }
+}

@@ -5,6 +5,7 @@ mod harness;
 mod bad_input;
 mod concurrency;
 mod guards;
+mod independence;
 mod lifecycle;
 mod notifications;
 mod sign_in;
