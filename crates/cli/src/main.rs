@@ -37,6 +37,11 @@ enum Command {
     },
     /// Apply database migrations and exit.
     Migrate(DatabaseArgs),
+    /// Offline account commands, for the server's operator.
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
     /// Approval requests, over the API.
     Requests {
         #[command(flatten)]
@@ -102,6 +107,23 @@ enum AuditCommand {
         database: DatabaseArgs,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AccountsCommand {
+    /// Add a person with a one-time password set by the system, not by an account: nobody in the
+    /// tenant controls them (R16), so they can approve anyone's requests once they have chosen
+    /// their own password at first sign-in. Prints the one-time password.
+    Add {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        display_name: String,
+        #[arg(long)]
+        email: Option<String>,
     },
 }
 
@@ -183,6 +205,9 @@ fn main() -> ExitCode {
                 audit_verify(&database.load()?, json).await
             }
             Command::Migrate(database) => migrate(&database.load()?).await,
+            Command::Accounts { command: AccountsCommand::Add { database, username, display_name, email } } => {
+                add_person(&database.load()?, &username, &display_name, email.as_deref()).await
+            }
             Command::Requests { api, command } => requests(api, command).await.map_err(|e| e.to_string()),
             Command::Policies { api, command: PoliciesCommand::List } => policies(api).await.map_err(|e| e.to_string()),
             Command::Resources { api, command: ResourcesCommand::List { resource_type } } => {
@@ -301,6 +326,23 @@ async fn audit_verify(database_url: &SecretString, as_json: bool) -> Result<Exit
 async fn migrate(database_url: &SecretString) -> Result<ExitCode, String> {
     open_store(database_url, 2).await?;
     println!("Migrations applied to {}.", countersign_store::redact_url(database_url.expose_secret()));
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn add_person(
+    database_url: &SecretString,
+    username: &str,
+    display_name: &str,
+    email: Option<&str>,
+) -> Result<ExitCode, String> {
+    let store = open_store(database_url, 2).await?;
+    let password = countersign_server::auth::random_secret();
+    let hash = countersign_server::auth::hash_password(&password).map_err(|e| e.detail)?;
+    let now = SystemClock.now();
+    let account = store.add_person(username, display_name, email, &hash, now).await.map_err(|e| e.to_string())?;
+    println!("Added {} ({}), id {}.", account.username, account.display_name, account.id);
+    println!("One-time password (give it to them in person; they choose their own at first sign-in):");
+    println!("{password}");
     Ok(ExitCode::SUCCESS)
 }
 

@@ -104,6 +104,47 @@ async fn first_start_prints_a_one_time_password_that_signs_in() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_adds_a_person_offline_who_chooses_their_password_at_first_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("countersign.db");
+    let db = db.to_str().unwrap();
+    let added = Command::new(BIN)
+        .args(["accounts", "add", "--db", db, "--username", "erin", "--display-name", "Erin Example"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", text(&added.stderr));
+    let printed = text(&added.stdout);
+    let password = printed.lines().last().unwrap().trim().to_owned();
+    assert!(printed.contains("Added erin (Erin Example)") && password.len() >= 32, "{printed}");
+    let again = Command::new(BIN)
+        .args(["accounts", "add", "--db", db, "--username", "erin", "--display-name", "Erin"])
+        .output()
+        .unwrap();
+    assert!(!again.status.success() && text(&again.stderr).contains("taken"), "{}", text(&again.stderr));
+
+    let server = serve(dir.path(), &[], Some("admin password for tests"));
+    let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", server.url))
+        .json(&json!({"username": "erin", "password": password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["account"]["passwordChangeRequired"], true, "{login}");
+    let changed = client
+        .post(format!("{}/api/v1/me/password", server.url))
+        .header("X-CSRF-Token", login["csrfToken"].as_str().unwrap())
+        .json(&json!({"currentPassword": password, "newPassword": "erin chose this one"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(changed.status(), reqwest::StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path(), &["--demo"], Some("admin password for tests"));
@@ -156,6 +197,9 @@ async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
         shown.contains("~ document.version: \"4.2.1\" → \"4.3.0\"") && shown.contains("checked the vendor advisory"),
         "{shown}"
     );
+    // R16: each approver's independence of the requester; the demo's people are independent.
+    assert!(shown.contains("Approvers:") && shown.contains("bob (Bob") && shown.contains(") independent"), "{shown}");
+    assert!(!shown.contains("NOT INDEPENDENT"), "{shown}");
     let mine = text(&run(&["requests", "list", "--mine", "--status", "completed"], &server.url, &alice).stdout);
     assert!(mine.contains("Contoso VPN"), "{mine}");
     let policies = text(&run(&["policies", "list"], &server.url, &alice).stdout);

@@ -9,6 +9,7 @@
 //!
 //! Run with `cargo bench -p countersign-core --bench gate` (add `-- --quick` for a short run).
 
+use countersign_core::control::ControlGraph;
 use countersign_core::eligibility::{ensure_satisfiable, ineligibility, AccountKind, Candidate};
 use countersign_core::gate::{gate, Gate, Subject};
 use countersign_core::permission::{PermissionSet, BUILT_IN_ROLES};
@@ -191,7 +192,15 @@ fn bench_eligibility(c: &mut Criterion) {
         let saver = &members[0].0.id;
         let eligible_count = members.iter().filter(|(c, _)| ineligibility(c, groups, resource_type).is_empty()).count();
         assert!(eligible_count * 5 > members.len() * 4, "{eligible_count} of {}", members.len());
-        assert!(ensure_satisfiable(saver, members, groups, ResourceType::App, policy.required_approvals).is_ok());
+        assert!(ensure_satisfiable(
+            saver,
+            members,
+            &ControlGraph::default(),
+            groups,
+            ResourceType::App,
+            policy.required_approvals
+        )
+        .is_ok());
 
         group.throughput(Throughput::Elements(members.len() as u64));
         // Who is eligible now: the approvers a request's notifications go to.
@@ -209,6 +218,7 @@ fn bench_eligibility(c: &mut Criterion) {
                 ensure_satisfiable(
                     black_box(saver),
                     black_box(members),
+                    black_box(&ControlGraph::default()),
                     black_box(groups),
                     black_box(resource_type),
                     black_box(policy.required_approvals),

@@ -1,5 +1,6 @@
 //! R2 (who approves) and R14 (protection must not lock the tenant).
 
+use crate::control::ControlGraph;
 use crate::permission::{read_permission, Permission, PermissionSet, MAA_APPROVE};
 use crate::profile::ResourceType;
 use crate::DomainError;
@@ -96,11 +97,13 @@ pub fn describe(reasons: &[Ineligibility]) -> String {
 }
 
 /// R14: a policy may be saved only if its approver groups hold at least `required_approvals`
-/// eligible approvers other than the account saving it. `members` are the approver groups'
-/// members with their names, for the message.
+/// eligible approvers other than the account saving it and independent of it (R16: a member the
+/// saver controls could never approve the saver's changes). `members` are the approver groups'
+/// members with their names, for the message; `control` the control relation around them.
 pub fn ensure_satisfiable(
     saver_id: &str,
     members: &[(Candidate, String)],
+    control: &ControlGraph,
     approver_group_ids: &[String],
     protected_type: ResourceType,
     required_approvals: i64,
@@ -110,6 +113,10 @@ pub fn ensure_satisfiable(
     for (candidate, name) in members {
         if candidate.id == saver_id {
             notes.push(format!("{name}: is the account saving the policy"));
+            continue;
+        }
+        if let Some(link) = control.link(&candidate.id, saver_id) {
+            notes.push(format!("{name}: is not independent of you ({})", control.describe(&link)));
             continue;
         }
         let reasons = ineligibility(candidate, approver_group_ids, protected_type);
@@ -188,10 +195,31 @@ mod tests {
     }
 
     #[test]
+    fn r14_r16_members_the_saver_controls_do_not_count() {
+        use crate::control::{ControlEdge, CredentialKind};
+        let puppet = candidate("puppet", &["maa.approve", "apps.read"]);
+        let members = vec![(puppet, "puppet".to_string())];
+        let control = ControlGraph::new(
+            [ControlEdge { account: "puppet".into(), controller: "admin".into(), via: CredentialKind::Password }],
+            Default::default(),
+        );
+        let err = ensure_satisfiable("admin", &members, &control, &groups(), ResourceType::App, 1).unwrap_err();
+        assert_eq!(err.code(), "no_eligible_approver");
+        assert!(
+            err.to_string().contains("puppet: is not independent of you (puppet's password was set by admin)"),
+            "{err}"
+        );
+        assert!(
+            ensure_satisfiable("admin", &members, &ControlGraph::default(), &groups(), ResourceType::App, 1).is_ok()
+        );
+    }
+
+    #[test]
     fn r14_the_saver_alone_cannot_satisfy_a_policy() {
         let admin = candidate("admin", &["maa.approve", "apps.read"]);
         let members = vec![(admin, "admin".to_string())];
-        let err = ensure_satisfiable("admin", &members, &groups(), ResourceType::App, 1).unwrap_err();
+        let err = ensure_satisfiable("admin", &members, &ControlGraph::default(), &groups(), ResourceType::App, 1)
+            .unwrap_err();
         assert_eq!(err.code(), "no_eligible_approver");
         assert!(err.to_string().contains("admin: is the account saving the policy"));
     }
@@ -201,10 +229,14 @@ mod tests {
         let bob = candidate("bob", &["maa.approve", "apps.read"]);
         let carol = candidate("carol", &["apps.read"]);
         let members = vec![(bob, "bob".to_string()), (carol, "carol".to_string())];
-        assert!(ensure_satisfiable("admin", &members, &groups(), ResourceType::App, 1).is_ok());
-        let err = ensure_satisfiable("admin", &members, &groups(), ResourceType::App, 2).unwrap_err();
+        assert!(
+            ensure_satisfiable("admin", &members, &ControlGraph::default(), &groups(), ResourceType::App, 1).is_ok()
+        );
+        let err = ensure_satisfiable("admin", &members, &ControlGraph::default(), &groups(), ResourceType::App, 2)
+            .unwrap_err();
         assert!(err.to_string().contains("carol: lacks the permission maa.approve"), "{err}");
-        let empty = ensure_satisfiable("admin", &[], &groups(), ResourceType::App, 1).unwrap_err();
+        let empty =
+            ensure_satisfiable("admin", &[], &ControlGraph::default(), &groups(), ResourceType::App, 1).unwrap_err();
         assert!(empty.to_string().contains("no members"));
     }
 }

@@ -1,13 +1,14 @@
 //! Who decides a request: its approver groups at decision time (R2), which requests each group
 //! sees in "Received requests", and R14's check that a policy's groups can satisfy it.
 
+use crate::control::control_graph;
 use crate::directory::{members_as_candidates, Actor};
 use crate::policies::policy_by_id;
 use crate::rows::text;
 use crate::{Result, WriteTx};
 use countersign_core::eligibility::ensure_satisfiable;
 use countersign_core::policy::AccessPolicy;
-use countersign_core::DomainError;
+use countersign_core::{DomainError, Millis};
 use sqlx::AnyConnection;
 
 /// The approver groups that decide request `request_id` now (R2 "at decision time"): its
@@ -61,7 +62,12 @@ pub(crate) async fn insert_visibility(conn: &mut AnyConnection, request_id: &str
 }
 
 /// R14: a policy that nobody but the saver could satisfy is refused, saying why.
-pub(crate) async fn ensure_policy_satisfiable(tx: &mut WriteTx, actor: &Actor, policy: &AccessPolicy) -> Result<()> {
+pub(crate) async fn ensure_policy_satisfiable(
+    tx: &mut WriteTx,
+    actor: &Actor,
+    policy: &AccessPolicy,
+    now: Millis,
+) -> Result<()> {
     let members = members_as_candidates(tx.conn(), &policy.approver_group_ids).await?;
     let mut seen = std::collections::HashSet::new();
     let members: Vec<_> = members
@@ -69,9 +75,12 @@ pub(crate) async fn ensure_policy_satisfiable(tx: &mut WriteTx, actor: &Actor, p
         .filter(|(c, _, _)| seen.insert(c.id.clone()))
         .map(|(c, record, _)| (c, record.username))
         .collect();
+    let involved: Vec<&str> = members.iter().map(|(c, _)| c.id.as_str()).chain([actor.id.as_str()]).collect();
+    let control = control_graph(tx.conn(), &involved, now).await?;
     ensure_satisfiable(
         &actor.id,
         &members,
+        &control,
         &policy.approver_group_ids,
         policy.profile_type.resource_type(),
         policy.required_approvals,

@@ -307,6 +307,52 @@ impl Store {
         tx.commit().await
     }
 
+    /// The server's operator adds a person from the command line (`countersign accounts add`):
+    /// the system sets the password, so no account controls the new one (R16), and it is
+    /// temporary, replaced at first sign-in. The only way besides first start to add a person
+    /// independent of every administrator. Creating an account is never protected (it is in no
+    /// group yet), so nothing is bypassed.
+    pub async fn add_person(
+        &self,
+        username: &str,
+        display_name: &str,
+        email: Option<&str>,
+        password_hash: &str,
+        now: Millis,
+    ) -> Result<AccountRecord> {
+        let username = countersign_core::validate::username(username)?;
+        let display_name = countersign_core::validate::display_name("displayName", display_name)?;
+        let id = new_id();
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at, \
+             password_controllers, must_change_password) VALUES ($1, $2, $3, 'human', $4, $5, 1, 1, $6, $6, '[]', 1)",
+        )
+        .bind(&id)
+        .bind(&username)
+        .bind(&display_name)
+        .bind(email)
+        .bind(password_hash)
+        .bind(now)
+        .execute(tx.conn())
+        .await
+        .map_err(|e| {
+            if crate::error::broken_unique_rule(&e) == Some(crate::error::UniqueRule::UsernameTaken) {
+                StoreError::Conflict(format!("the username '{username}' is taken"))
+            } else {
+                e.into()
+            }
+        })?;
+        let entry = NewAudit::new("directory", "personAdded")
+            .on("account", &id)
+            .details(json!({"username": username, "displayName": display_name, "by": "the server's command line"}));
+        append(&mut tx, entry, now);
+        tx.commit().await?;
+        crate::directory::account_by_id(self.pool().acquire().await?.as_mut(), &id)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {id} does not exist")))
+    }
+
     /// First start: on a database without accounts, creates `username` as an Administrator
     /// (an "Administrators" group holding the built-in Administrator role). Returns false if
     /// accounts already exist.

@@ -309,8 +309,20 @@ async fn r9_a_puppet_cannot_approve_the_first_operation_approval_policy(backend:
         assert_eq!(s, StatusCode::CREATED, "{puppet}");
         let (_, puppets) = app.post(a, "/api/v1/groups", json!({"displayName": "Puppets"})).await;
         let puppets = puppets["id"].as_str().unwrap().to_owned();
+        // A group of puppets alone is refused at once: R14 counts only approvers independent of
+        // the saver (R16), and the puppet's password is admin's.
         let (s, _) = app.put(a, &format!("/api/v1/groups/{puppets}/members"), json!({"members": [puppet["id"]]})).await;
         assert_eq!(s, StatusCode::OK, "a group no policy names is not protected");
+        let (s, refused) = app
+            .post(a, "/api/v1/accessPolicies", json!({"displayName": "Guards", "profileType": "operationApprovalPolicy", "approverGroupIds": [puppets], "justification": "take over"}))
+            .await;
+        assert_problem(s, &refused, 422, "no_eligible_approver");
+        assert!(refused["detail"].as_str().unwrap().contains("puppet: is not independent of you"), "{refused}");
+        // With one honest member beside the puppet it is held, and decided by the current approvers.
+        let (s, _) = app
+            .put(a, &format!("/api/v1/groups/{puppets}/members"), json!({"members": [puppet["id"], app.carol.id]}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
         let (s, _) = app
             .post(a, "/api/v1/roleAssignments", json!({"roleId": "00000000-0000-7000-8000-000000000006", "groupIds": [puppets]}))
             .await;
@@ -331,9 +343,18 @@ async fn r9_a_puppet_cannot_approve_the_first_operation_approval_policy(backend:
             .json()
             .await
             .unwrap();
+        let csrf = login["csrfToken"].as_str().unwrap();
+        let changed = client
+            .post(format!("{}/api/v1/me/password", app.base))
+            .header("X-CSRF-Token", csrf)
+            .json(&json!({"currentPassword": "puppet password 1", "newPassword": "puppet password 2"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), StatusCode::NO_CONTENT);
         let approve = client
             .post(format!("{}/api/v1/requests/{rid}/approve", app.base))
-            .header("X-CSRF-Token", login["csrfToken"].as_str().unwrap())
+            .header("X-CSRF-Token", csrf)
             .send()
             .await
             .unwrap();
@@ -397,7 +418,7 @@ async fn a_request_the_caller_may_not_see_cannot_be_acted_on_and_does_not_exist_
             )
             .await;
         assert_eq!(s, StatusCode::CREATED, "{eve}");
-        let eve = Session::sign_in(&app, "eve").await;
+        let eve = Session::first_sign_in(&app, "eve").await;
         for action in ["approve", "reject", "cancel", "complete"] {
             let (status, body) = eve.call(Method::POST, &format!("/api/v1/requests/{rid}/{action}"), json!({})).await;
             assert_problem(status, &body, 404, "not_found");
@@ -438,7 +459,7 @@ async fn r19_an_account_manager_cannot_take_over_an_account_that_holds_more_than
             app.post(&app.admin, "/api/v1/roleAssignments", json!({"roleId": role["id"], "groupIds": [group_id]})).await;
         assert_eq!(s, StatusCode::CREATED, "{assigned}");
 
-        let mallory = Session::sign_in(&app, "mallory").await;
+        let mallory = Session::first_sign_in(&app, "mallory").await;
         let new_password = json!({"password": "mallory owns this now"});
         for (method, target, body) in [
             (Method::PATCH, &app.admin.id, new_password.clone()),

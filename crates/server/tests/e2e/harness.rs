@@ -388,6 +388,15 @@ impl Session {
         (Session { client, base: app.base.clone(), csrf }, status, body)
     }
 
+    /// Signs in an account another account created with the harness password, and replaces that
+    /// password at once (R16: nothing else is allowed before).
+    pub async fn first_sign_in(app: &TestApp, username: &str) -> Session {
+        let (session, status, body) = Session::sign_in_with(app, username, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        session.choose_password(PASSWORD, &format!("{username} chose this one")).await;
+        session
+    }
+
     /// R16's first sign-in: replaces a password someone else set with one of the account's own.
     pub async fn choose_password(&self, current: &str, new: &str) {
         let (status, body) = self

@@ -304,8 +304,16 @@ async fn a_request_is_invisible_to_those_who_may_not_read_it(backend: TestBacken
             .post(&app.admin, "/api/v1/accounts", json!({"username": "nobody", "displayName": "No roles", "kind": "human", "password": "a password here"}))
             .await;
         let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let (s, _, _) = login(&app, &client, "nobody", "a password here").await;
+        let (s, signed_in, _) = login(&app, &client, "nobody", "a password here").await;
         assert_eq!(s, StatusCode::OK);
+        let changed = client
+            .post(format!("{}/api/v1/me/password", app.base))
+            .header("x-csrf-token", signed_in["csrfToken"].as_str().unwrap())
+            .json(&json!({"currentPassword": "a password here", "newPassword": "nobody chose this"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(changed.status(), StatusCode::NO_CONTENT, "R16: first the password");
         let id = app.create_app("Zoom").await;
         let (_, request) = app.update_app(&app.alice, &id, "2").await;
         let response = client.get(format!("{}/api/v1/requests/{}", app.base, request["id"].as_str().unwrap())).send().await.unwrap();

@@ -160,7 +160,7 @@ impl Store {
             Gate::Hold(governance) => {
                 let justification = validate::justification(justification)?;
                 if let Some(policy) = proposed_policy(&proposal)? {
-                    ensure_policy_satisfiable(&mut tx, actor, &policy).await?;
+                    ensure_policy_satisfiable(&mut tx, actor, &policy, now).await?;
                 }
                 let record = Self::hold(&mut tx, actor, proposal, governance, justification, now).await?;
                 enqueue(&mut tx, &record, record.status, EventKind::Created, None, now).await?;
