@@ -14,6 +14,11 @@ crate::named_enum! {
         Password = "password",
         Token = "token",
         Session = "session",
+        /// Control recorded with a request when it was submitted, or with an approval when it
+        /// was given: it still counts after the credential behind it is gone (a token revoked,
+        /// a session ended), so control cannot be shed between submission and decision.
+        Submitted = "submitted",
+        Approved = "approved",
     }
 }
 
@@ -77,6 +82,23 @@ impl ControlGraph {
             }
         }
         ControlGraph { controllers, usernames }
+    }
+
+    /// Adds control recorded earlier (see [`CredentialKind::Submitted`]).
+    pub fn with_recorded(mut self, account: &str, controllers: &[String], via: CredentialKind) -> Self {
+        for controller in controllers.iter().filter(|c| c.as_str() != account) {
+            let edge = ControlEdge { account: account.to_owned(), controller: controller.clone(), via };
+            let of = self.controllers.entry(account.to_owned()).or_default();
+            if !of.contains(&edge) {
+                of.push(edge);
+            }
+        }
+        self
+    }
+
+    /// Everyone in `account_id`'s control set but itself: what a request or an approval records.
+    pub fn controllers_of(&self, account_id: &str) -> Vec<String> {
+        self.control_set(account_id).into_keys().filter(|id| id != account_id).collect()
     }
 
     /// The username of `id` for messages (the id itself if it was not read).
@@ -143,6 +165,8 @@ impl ControlGraph {
             CredentialKind::Session => {
                 format!("a session of {account}'s was opened with a password {controller} set")
             }
+            CredentialKind::Submitted => format!("{controller} controlled {account} when {account} submitted it"),
+            CredentialKind::Approved => format!("{controller} controlled {account} when {account} approved it"),
         }
     }
 
@@ -226,6 +250,21 @@ mod tests {
         let graph = graph(&[]);
         let link = graph.link("alice", "alice").unwrap();
         assert_eq!(graph.describe(&link), "alice is the same account");
+    }
+
+    #[test]
+    fn control_recorded_at_submission_outlives_the_credential_behind_it() {
+        // svc's only token, made by mallory, is revoked after svc submitted: no live edge left.
+        let now = graph(&[]);
+        assert!(now.ensure_independent("mallory", "svc", &[]).is_ok());
+        let recorded = graph(&[]).with_recorded("svc", &["mallory".into()], CredentialKind::Submitted);
+        let refused = recorded.ensure_independent("mallory", "svc", &[]).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "mallory is not independent of the requester svc: mallory controlled svc when svc submitted it"
+        );
+        let before = graph(&[edge("svc", "mallory", CredentialKind::Token)]);
+        assert_eq!(before.controllers_of("svc"), ["mallory"]);
     }
 
     #[test]

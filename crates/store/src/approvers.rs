@@ -76,7 +76,7 @@ pub(crate) async fn ensure_policy_satisfiable(
         .map(|(c, record, _)| (c, record.username))
         .collect();
     let involved: Vec<&str> = members.iter().map(|(c, _)| c.id.as_str()).chain([actor.id.as_str()]).collect();
-    let control = control_graph(tx.conn(), &involved, now).await?;
+    let control = control_graph(tx.conn(), &involved, vec![], now).await?;
     ensure_satisfiable(
         &actor.id,
         &members,

@@ -305,3 +305,61 @@ async fn a_proposal_whose_states_do_not_fit_its_type_and_operation_is_refused(ba
     assert_eq!(store.audit_count().await.unwrap(), audit_before, "{backend:?}: nothing held, nothing applied");
     database.drop_database().await;
 }
+
+backend_tests!(r16_credential_provenance_is_stored_and_holds_after_a_restart);
+/// Who set a password, made a token, or opened a session is read from the database at every
+/// decision, so another replica (or the same one after a restart) sees the same control.
+async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let mut plan = TenantPlan::new();
+    let mallory = plan.human("mallory", "Mallory", None, Some("$argon2id$seeded"));
+    let honest = plan.human("honest", "Honest", None, Some("$argon2id$seeded"));
+    assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
+    // mallory, signed in with a session carl controls, creates a person with a password.
+    let mallory_actor =
+        Actor { id: mallory.clone(), name: "Mallory".into(), kind: AccountKind::Human, via: vec!["carl".into()] };
+    let puppet = Proposal {
+        secret: Some("$argon2id$set-by-mallory".into()),
+        ..Proposal::create(
+            ResourceType::Account,
+            state(
+                ResourceType::Account,
+                json!({"username": "puppet", "displayName": "Puppet", "email": null, "kind": "human", "enabled": true}),
+            ),
+        )
+    };
+    let puppet_id = puppet.object_id.clone();
+    store.submit(&mallory_actor, &administrator(), puppet, None, NOW).await.unwrap();
+    store.create_session(&puppet_id, "session-hash", "csrf", NOW, NOW + MILLIS_PER_DAY).await.unwrap();
+    store.close().await;
+
+    let replica = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let session = replica.session("session-hash", NOW).await.unwrap().unwrap();
+    let mut via = session.access.via.clone();
+    via.sort();
+    let mut expected = vec!["carl".to_owned(), mallory.clone()];
+    expected.sort();
+    assert_eq!(via, expected, "{backend:?}: a session is controlled as its password is");
+    assert!(session.access.account.password_change_required, "{backend:?}: a password another set is temporary");
+    let control = replica.control_graph(&[&puppet_id, &honest], NOW).await.unwrap();
+    let controllers: Vec<String> = control.control_set(&puppet_id).into_keys().collect();
+    assert!(controllers.contains(&mallory) && controllers.contains(&"carl".to_owned()), "{backend:?}: {controllers:?}");
+    assert_eq!(control.control_set(&honest).len(), 1, "{backend:?}: a seeded account is nobody's");
+    let link = control.link(&puppet_id, &mallory).unwrap();
+    assert_eq!(control.describe(&link), "puppet's password was set by mallory", "{backend:?}");
+    // Choosing their own password in that session keeps it mallory's (and carl's).
+    let puppet_actor = Actor {
+        id: puppet_id.clone(),
+        name: "Puppet".into(),
+        kind: AccountKind::Human,
+        via: session.access.via.clone(),
+    };
+    replica.change_own_password(&puppet_actor, "$argon2id$chosen", NOW).await.unwrap();
+    let control = replica.control_graph(&[&puppet_id], NOW).await.unwrap();
+    assert!(control.control_set(&puppet_id).contains_key(&mallory), "{backend:?}");
+    let changed = replica.session("session-hash", NOW).await.unwrap().unwrap();
+    assert!(!changed.access.account.password_change_required, "{backend:?}");
+    replica.close().await;
+    database.drop_database().await;
+}

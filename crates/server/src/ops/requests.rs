@@ -208,11 +208,13 @@ async fn independence(
 ) -> ApiResult<std::collections::HashMap<String, String>> {
     let counted: Vec<&str> =
         record.approvals.iter().filter(|a| a.decision == Decision::Approve).map(|a| a.approver_id.as_str()).collect();
-    let involved: Vec<&str> =
-        candidates.iter().copied().chain([record.requested_by.as_str()]).chain(counted.iter().copied()).collect();
-    let control = app.store.control_graph(&involved, app.now()).await?;
+    let control = app.store.request_control(record, candidates, app.now()).await?;
     let mut links = std::collections::HashMap::new();
     for candidate in candidates {
+        if *candidate == record.requested_by {
+            links.insert((*candidate).to_owned(), "is the requester, who never decides their own request".to_owned());
+            continue;
+        }
         let others: Vec<&str> = counted.iter().copied().filter(|c| c != candidate).collect();
         if let Err(refused) = control.ensure_independent(candidate, &record.requested_by, &others) {
             links.insert((*candidate).to_owned(), refused.to_string());

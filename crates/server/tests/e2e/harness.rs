@@ -303,22 +303,6 @@ pub struct Session {
 }
 
 impl Session {
-    /// Signs `username` in with the harness password.
-    pub async fn sign_in(app: &TestApp, username: &str) -> Session {
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
-        let signed_in: Value = client
-            .post(format!("{}/api/v1/auth/login", app.base))
-            .json(&json!({"username": username, "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let csrf = signed_in["csrfToken"].as_str().unwrap().to_owned();
-        Session { client, base: app.base.clone(), csrf }
-    }
-
     pub async fn call(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
         let response = self
             .client

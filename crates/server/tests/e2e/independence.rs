@@ -283,3 +283,43 @@ async fn r16_the_seeded_tenant_is_made_of_independent_people(backend: TestBacken
     })
     .await;
 }
+
+backend_tests!(r16_control_recorded_at_submission_cannot_be_shed_before_the_decision);
+/// dave makes a service account, submits as it under a policy that applies on approval, then has
+/// it revoke its only token: no live credential of it is dave's any more, but the control it had
+/// when it submitted was recorded with the request.
+async fn r16_control_recorded_at_submission_cannot_be_shed_before_the_decision(backend: TestBackend) {
+    with_app(backend, Setup::only(&[(ProfileType::App, 1, Completion::Automatic)]), |app| async move {
+        let target = app.create_app("Payroll").await;
+        let (_, created) = app
+            .post(
+                &app.dave,
+                "/api/v1/accounts",
+                json!({"username": "pipeline", "displayName": "Pipeline", "kind": "service"}),
+            )
+            .await;
+        let pipeline = User {
+            id: created["id"].as_str().unwrap().to_owned(),
+            token: created["token"].as_str().unwrap().to_owned(),
+        };
+        let members = json!({"members": [app.alice.id, app.dave.id, app.svc.id, pipeline.id]});
+        let (status, _) = app.put(&app.dave, &format!("/api/v1/groups/{}/members", app.operators_group), members).await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, request) = app.update_app(&pipeline, &target, "evil").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{request}");
+        let id = request["id"].as_str().unwrap();
+        let (_, tokens) = app.get(&pipeline, "/api/v1/tokens").await;
+        let token_id = tokens["value"][0]["id"].as_str().unwrap();
+        let (status, _) = app.call(&pipeline, Method::DELETE, &format!("/api/v1/tokens/{token_id}"), None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        let (status, refused) = app.post(&app.dave, &format!("/api/v1/requests/{id}/approve"), json!({})).await;
+        assert_problem(status, &refused, 403, "not_independent");
+        assert!(
+            refused["detail"].as_str().unwrap().contains("dave controlled pipeline when pipeline submitted it"),
+            "{refused}"
+        );
+        let (_, unchanged) = app.get(&app.admin, &format!("/api/v1/resources/app/{target}")).await;
+        assert_ne!(unchanged["document"]["version"], "evil", "nothing was applied");
+    })
+    .await;
+}

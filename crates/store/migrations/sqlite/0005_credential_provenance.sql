@@ -11,3 +11,7 @@ ALTER TABLE api_tokens ADD COLUMN controllers TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE api_tokens ADD COLUMN created_by TEXT;
 -- Who will control the password a held request sets, once it is completed.
 ALTER TABLE requests ADD COLUMN secret_controllers TEXT;
+-- Control recorded when a request was submitted and when each approval was given, so that
+-- shedding a credential afterwards (revoking a token) does not shed the control it gave.
+ALTER TABLE requests ADD COLUMN requester_controllers TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE approvals ADD COLUMN controllers TEXT NOT NULL DEFAULT '[]';

@@ -7,6 +7,7 @@ use super::{applied_audit, request_audit, RequestRecord, REQUEST_COLUMNS};
 use crate::approvers::{ensure_groups_exist, ensure_policy_satisfiable, insert_visibility};
 use crate::audit::append;
 use crate::auth::{insert_token, made_by, SERVICE_TOKEN_NAME};
+use crate::control::controllers_now;
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
@@ -235,10 +236,11 @@ impl Store {
             approvals: vec![],
             secret: proposal.secret,
             secret_controllers: proposal.secret_controllers,
+            requester_controllers: controllers_now(tx.conn(), actor, now).await?,
         };
         let inserted = sqlx::query(&format!(
             "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         ))
         .bind(&record.id)
         .bind(record.resource_type.as_str())
@@ -264,6 +266,7 @@ impl Store {
         .bind(record.after.to_string())
         .bind(&record.secret)
         .bind(record.secret.as_ref().map(|_| json!(record.secret_controllers).to_string()))
+        .bind(json!(record.requester_controllers).to_string())
         .execute(tx.conn())
         .await;
         if let Err(e) = inserted {

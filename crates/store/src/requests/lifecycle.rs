@@ -5,7 +5,7 @@ use super::events::enqueue;
 use super::{applied_audit, lock_request, request_audit, save_state, ApprovalRecord, RequestRecord};
 use crate::approvers::approver_groups;
 use crate::audit::append;
-use crate::control::control_graph;
+use crate::control::request_control;
 use crate::directory::{account_by_id, candidate, Actor};
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::apply;
@@ -138,15 +138,14 @@ impl Store {
         };
         let ineligible = ineligibility(&facts, &groups, record.resource_type);
         // R16: the control relation around the approver, the requester and the approvals
-        // already counted, read in this transaction.
-        let involved: Vec<&str> = [actor.id.as_str(), record.requested_by.as_str()]
-            .into_iter()
-            .chain(record.approvals.iter().map(|a| a.approver_id.as_str()))
-            .collect();
-        let control = control_graph(tx.conn(), &involved, now).await?;
+        // already counted, read in this transaction, with the control each recorded.
+        let control = request_control(tx.conn(), &record, &[actor.id.as_str()], now).await?;
+        // Recorded with the approval: the credential it was given with is among the approver's.
+        let controllers = control.controllers_of(&actor.id);
         let outcome = state.decide(&actor.id, &ineligible, &control, decision, notes.clone(), now)?;
         sqlx::query(
-            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at, controllers) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(&record.id)
         .bind(&actor.id)
@@ -154,15 +153,23 @@ impl Store {
         .bind(decision.as_str())
         .bind(&notes)
         .bind(now)
+        .bind(json!(controllers).to_string())
         .execute(tx.conn())
         .await
-        .map_err(|e| if broken_unique_rule(&e) == Some(UniqueRule::OneDecisionPerApprover) { DomainError::AlreadyApproved.into() } else { StoreError::from(e) })?;
+        .map_err(|e| {
+            if broken_unique_rule(&e) == Some(UniqueRule::OneDecisionPerApprover) {
+                DomainError::AlreadyApproved.into()
+            } else {
+                StoreError::from(e)
+            }
+        })?;
         record.approvals.push(ApprovalRecord {
             approver_id: actor.id.clone(),
             approver_name: actor.name.clone(),
             decision,
             notes: notes.clone(),
             at: now,
+            controllers,
         });
         save_state(&mut tx, &mut record, &state, now, None, None).await?;
         let action = match outcome {

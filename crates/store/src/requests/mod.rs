@@ -27,6 +27,8 @@ pub struct ApprovalRecord {
     pub decision: Decision,
     pub notes: Option<String>,
     pub at: Millis,
+    /// R16: who controlled the approver when the decision was given.
+    pub controllers: Vec<String>,
 }
 
 /// A stored approval request.
@@ -58,6 +60,8 @@ pub struct RequestRecord {
     secret: Option<String>,
     /// R16: who will control the password in `secret`.
     secret_controllers: Vec<String>,
+    /// R16: who controlled the requester when it submitted.
+    pub requester_controllers: Vec<String>,
 }
 
 impl RequestRecord {
@@ -132,7 +136,7 @@ pub struct RequestFilter {
 pub(super) const REQUEST_COLUMNS: &str =
     "id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, \
      justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
-     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret, secret_controllers";
+     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret, secret_controllers, requester_controllers";
 
 /// `SELECT` of requests with their approvals in one statement (a JSON array per request), so a
 /// request is one round trip, not two (countersign-bench, lifecycle profile).
@@ -140,12 +144,12 @@ pub(super) fn select_requests(backend: Backend) -> String {
     let approvals = match backend {
         Backend::Postgres => {
             "(SELECT COALESCE(json_agg(json_build_object('approverId', a.approver_id, 'approverName', a.approver_name, \
-             'decision', a.decision, 'notes', a.notes, 'at', a.at) ORDER BY a.at, a.approver_id), '[]'::json)::text \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers) ORDER BY a.at, a.approver_id), '[]'::json)::text \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
         Backend::Sqlite => {
             "(SELECT COALESCE(json_group_array(json_object('approverId', a.approver_id, 'approverName', a.approver_name, \
-             'decision', a.decision, 'notes', a.notes, 'at', a.at) ORDER BY a.at, a.approver_id), '[]') \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers) ORDER BY a.at, a.approver_id), '[]') \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
     };
@@ -160,6 +164,7 @@ struct ApprovalColumn {
     decision: String,
     notes: Option<String>,
     at: Millis,
+    controllers: String,
 }
 
 fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
@@ -174,6 +179,8 @@ fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
                 approver_name: a.approver_name,
                 notes: a.notes,
                 at: a.at,
+                controllers: serde_json::from_str(&a.controllers)
+                    .map_err(|e| StoreError::Corrupt(format!("an approval's controllers: {e}")))?,
             })
         })
         .collect()
@@ -213,6 +220,8 @@ pub(super) fn request_row(row: &Row) -> Result<RequestRecord> {
                 .map_err(|e| StoreError::Corrupt(format!("a request's secret_controllers: {e}")))?,
             None => vec![],
         },
+        requester_controllers: serde_json::from_str(&text(row, "requester_controllers")?)
+            .map_err(|e| StoreError::Corrupt(format!("a request's requester_controllers: {e}")))?,
     })
 }
 
