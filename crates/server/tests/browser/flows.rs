@@ -162,6 +162,15 @@ async fn a_help_desk_wipe_is_held_approved_and_completed() {
     let device = sample(&app, ResourceType::Device);
     let helpdesk = Browser::open(&driver, &app).await;
     helpdesk.sign_in("helen").await;
+    // R16: admin set helen's password, so the first page she sees asks her to choose her own,
+    // and nothing else opens until she has.
+    helpdesk.goto(&format!("/devices/{device}")).await;
+    helpdesk.wait_for("#choose-password").await;
+    helpdesk.screenshot("choose-password").await;
+    helpdesk.fill("#current", crate::harness::PASSWORD).await;
+    helpdesk.fill("#new", "helen chose this herself").await;
+    helpdesk.click("#choose-password").await;
+    helpdesk.wait_for("#notice").await;
     helpdesk.goto(&format!("/devices/{device}")).await;
     helpdesk.screenshot("device").await;
     helpdesk.fill("#wipe-justification", "Laptop reported stolen, ticket 4711").await;
