@@ -182,6 +182,18 @@ pub struct AccountWithGroups {
     #[serde(flatten)]
     pub account: Account,
     pub group_ids: Vec<String>,
+    /// R16: the accounts that control this one through its live credentials (empty: only
+    /// itself), each with the chain that makes it so.
+    pub controlled_by: Vec<Controller>,
+}
+
+/// An account controlling another (R16).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Controller {
+    pub id: String,
+    pub username: String,
+    pub how: String,
 }
 
 /// A group, with how many members it has.

@@ -1,6 +1,8 @@
 //! `/api/v1/accounts`, `/groups`, `/roles` and `/roleAssignments`.
 
-use super::answers::{Account, AccountWithGroups, Group, GroupWithMembers, Member, Request, Role, RoleAssignment};
+use super::answers::{
+    Account, AccountWithGroups, Controller, Group, GroupWithMembers, Member, Request, Role, RoleAssignment,
+};
 use super::{object_json, respond, JustificationBody, Page, PageQuery};
 use crate::error::ApiResult;
 use crate::extract::{justification, ApiJson, ApiQuery, OptionalJson, Principal};
@@ -55,7 +57,9 @@ pub async fn get_account(
     Path(id): Path<String>,
 ) -> ApiResult<Json<AccountWithGroups>> {
     let found = ops::get_account(&app, &principal, &id).await?;
-    Ok(Json(AccountWithGroups { account: Account::from(&found.account), group_ids: found.group_ids }))
+    let controlled_by =
+        found.controlled_by.into_iter().map(|c| Controller { id: c.id, username: c.username, how: c.how }).collect();
+    Ok(Json(AccountWithGroups { account: Account::from(&found.account), group_ids: found.group_ids, controlled_by }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -39,6 +39,8 @@ pub async fn list_accounts(
 pub struct AccountWithGroups {
     pub account: AccountRecord,
     pub group_ids: Vec<String>,
+    /// R16: who controls it now.
+    pub controlled_by: Vec<Controller>,
 }
 
 /// One account; anyone may read their own.
@@ -50,7 +52,26 @@ pub async fn get_account(app: &AppState, principal: &Principal, id: &str) -> Api
     let account =
         app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
     let group_ids = app.store.group_ids_of(&id).await?;
-    Ok(AccountWithGroups { account, group_ids })
+    let control = app.store.control_graph(&[id.as_str()], app.now()).await?;
+    let controlled_by = control
+        .control_set(&id)
+        .into_iter()
+        .filter(|(controller, _)| *controller != id)
+        .map(|(controller, path)| Controller {
+            username: control.username(&controller).to_owned(),
+            how: path.iter().map(|edge| control.describe_edge(edge)).collect::<Vec<_>>().join("; "),
+            id: controller,
+        })
+        .collect();
+    Ok(AccountWithGroups { account, group_ids, controlled_by })
+}
+
+/// R16: an account that controls another through its live credentials, and the chain that
+/// makes it so ("alice's password was set by dave").
+pub struct Controller {
+    pub id: String,
+    pub username: String,
+    pub how: String,
 }
 
 /// The kind of an account, human when it no longer exists (a deleted requester stays a person).

@@ -335,7 +335,8 @@ pub async fn account(
     Path(id): Path<String>,
     Query(q): Query<NoticeQuery>,
 ) -> WebResult {
-    let AccountWithGroups { account, group_ids } = web(ops::get_account(&app, &user.principal, &id).await)?;
+    let AccountWithGroups { account, group_ids, controlled_by } =
+        web(ops::get_account(&app, &user.principal, &id).await)?;
     let id = account.id.clone();
     let groups = web(ops::group_names(&app).await)?;
     let can_write = user.principal.has(Permission::AccountsWrite) && id != user.principal.account.id;
@@ -347,6 +348,12 @@ pub async fn account(
                 dt { "Username" } dd { (account.username) }
                 dt { "Kind" } dd { (if account.kind.as_str() == "service" { "Service account" } else { "Person" }) }
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
+                dt { "Controlled by" } dd id="controlled-by" {
+                    @if controlled_by.is_empty() { "nobody else" } @else {
+                        ul { @for c in &controlled_by { li { strong { (c.username) } ": " (c.how) } } }
+                    }
+                }
+                @if account.password_change_required { dt { "Password" } dd { "set by someone else; to be replaced at first sign-in" } }
                 dt { "State" } dd id="account-state" { (if account.enabled { "enabled" } else { "disabled" }) }
                 dt { "Groups" } dd { (groups.iter().filter(|g| group_ids.contains(&g.id)).map(|g| g.display_name.clone()).collect::<Vec<_>>().join(", ")) }
             } }

@@ -56,6 +56,13 @@ async fn r16_a_puppet_requester_whose_password_the_approver_set_is_not_independe
         let detail = refused["detail"].as_str().unwrap();
         assert!(detail.contains("alice's password was set by dave"), "the refusal names the link: {detail}");
 
+        // The account shows who controls it, over the API and on its page.
+        let (_, account) = app.get(&app.admin, &format!("/api/v1/accounts/{}", app.alice.id)).await;
+        assert_eq!(account["controlledBy"][0]["username"], "dave", "{account}");
+        assert_eq!(account["controlledBy"][0]["how"], "alice's password was set by dave", "{account}");
+        let (_, bob_account) = app.get(&app.admin, &format!("/api/v1/accounts/{}", app.bob.id)).await;
+        assert_eq!(bob_account["controlledBy"], json!([]), "{bob_account}");
+
         // The request page shows each approver's independence of this requester.
         let (_, shown) = app.get(&app.bob, &format!("/api/v1/requests/{id}")).await;
         let standing = |name: &str| -> Value {
