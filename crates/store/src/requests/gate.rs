@@ -6,14 +6,13 @@ use super::lifecycle::expire_one;
 use super::{applied_audit, request_audit, RequestRecord, REQUEST_COLUMNS};
 use crate::approvers::{ensure_groups_exist, ensure_policy_satisfiable, insert_visibility};
 use crate::audit::append;
-use crate::auth::{insert_token, SERVICE_TOKEN_NAME};
+use crate::auth::{insert_token, made_by, SERVICE_TOKEN_NAME};
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
 use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
-use countersign_core::control::controllers_of_new_credential;
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
 use countersign_core::permission::{may_propose, PermissionSet};
@@ -98,8 +97,7 @@ impl Store {
             // R16: a password set through this gate is the actor's, and carries on whoever
             // controls the credential the actor is using.
             proposal.secret_set_by = Some(actor.id.clone());
-            proposal.secret_controllers =
-                controllers_of_new_credential(&proposal.object_id, Some(&actor.id), &actor.via);
+            proposal.secret_controllers = made_by(actor, &proposal.object_id);
         }
         proposal.check_shape()?;
         proposal.check_service_token()?;
@@ -138,8 +136,18 @@ impl Store {
                 apply(&mut tx, &proposal, now).await?;
                 append(&mut tx, applied_audit(&proposal, actor, None), now);
                 if let Some(token_hash) = &proposal.service_token_hash {
-                    insert_token(&mut tx, actor, &proposal.object_id, SERVICE_TOKEN_NAME, token_hash, None, now)
-                        .await?;
+                    let controllers = made_by(actor, &proposal.object_id);
+                    insert_token(
+                        &mut tx,
+                        actor,
+                        &proposal.object_id,
+                        &controllers,
+                        SERVICE_TOKEN_NAME,
+                        token_hash,
+                        None,
+                        now,
+                    )
+                    .await?;
                 }
                 // As stored (normalised), with its new version; nothing after a delete.
                 let (state, version) = match load(&mut tx, proposal.resource_type, &proposal.object_id).await? {
