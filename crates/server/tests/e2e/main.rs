@@ -7,5 +7,6 @@ mod concurrency;
 mod guards;
 mod lifecycle;
 mod notifications;
+mod reach;
 mod sign_in;
 mod web_forms;
