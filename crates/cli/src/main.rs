@@ -412,6 +412,7 @@ async fn policies(api: ApiArgs) -> Result<ExitCode, ClientError> {
                 ("Approvals", "/requiredApprovals"),
                 ("Completion", "/completion"),
                 ("Lifetime", "/requestTtl"),
+                ("Assigned groups held", "/protectAssignedGroups"),
             ],
         )
     });

@@ -50,6 +50,7 @@ fn policy(i: usize, profile_type: ProfileType) -> AccessPolicy {
         required_approvals: 1 + (i % 3) as i64,
         completion: Completion::Requester,
         request_ttl_ms: DEFAULT_REQUEST_TTL,
+        protect_assigned_groups: true,
     }
 }
 
@@ -106,7 +107,8 @@ fn bench_gate(c: &mut Criterion) {
     let tenant = Subject::Protectable(ProfileType::TenantConfiguration);
     assert!(held(gate(tenant, &policies)), "the last of 100 policies protects tenantConfiguration");
     assert_eq!(gate(tenant, &policies[..POLICIES - 1]), Gate::Apply, "none of the first 99 does");
-    let named_by_15 = Subject::GroupMembership { group_id: "approvers-05", is_role_member_group: false };
+    let named_by_15 =
+        Subject::GroupMembership { group_id: "approvers-05", is_role_member_group: false, assigned_to: &[] };
     assert!(matches!(gate(named_by_15, &policies), Gate::Hold(g) if g.policy_id.is_none()), "R9 by all 15 at once");
     let first_oap_subject = Subject::AccessPolicy { existing: None, proposed: Some(&first_oap) };
     assert!(
@@ -143,15 +145,17 @@ fn bench_gate(c: &mut Criterion) {
         b.iter(|| gate(black_box(Subject::AccessPolicy { existing: None, proposed: Some(&first_oap) }), &policies))
     });
     group.bench_function("r9/approver_group_membership/named_by_15", |b| {
-        let subject = Subject::GroupMembership { group_id: "approvers-05", is_role_member_group: false };
+        let subject =
+            Subject::GroupMembership { group_id: "approvers-05", is_role_member_group: false, assigned_to: &[] };
         b.iter(|| gate(black_box(subject), black_box(&policies)))
     });
     group.bench_function("r9/other_group_membership/named_by_none", |b| {
-        let subject = Subject::GroupMembership { group_id: "department-042", is_role_member_group: false };
+        let subject =
+            Subject::GroupMembership { group_id: "department-042", is_role_member_group: false, assigned_to: &[] };
         b.iter(|| gate(black_box(subject), black_box(&policies)))
     });
-    group.bench_function("r9/account_credentials/in_2_groups", |b| {
-        let subject = Subject::AccountCredentials { account_group_ids: &account_groups };
+    group.bench_function("r9/account_identity/in_2_groups", |b| {
+        let subject = Subject::AccountIdentity { account_group_ids: &account_groups };
         b.iter(|| gate(black_box(subject), black_box(&policies)))
     });
     group.finish();

@@ -42,6 +42,15 @@ pub struct AccessPolicy {
     pub required_approvals: i64,
     pub completion: Completion,
     pub request_ttl_ms: Millis,
+    /// R18: membership of a group that an object of this profile type is assigned to decides
+    /// who the object reaches, so a change to it is held under this policy unless this is false.
+    #[serde(default = "protects_assigned_groups_by_default")]
+    pub protect_assigned_groups: bool,
+}
+
+/// R18 holds by default: a policy that says nothing protects its objects' assigned groups.
+pub const fn protects_assigned_groups_by_default() -> bool {
+    true
 }
 
 impl AccessPolicy {
@@ -150,6 +159,7 @@ mod tests {
             required_approvals: 1,
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
+            protect_assigned_groups: true,
         }
     }
 

@@ -39,6 +39,7 @@ mod tests {
             required_approvals: 1,
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
+            protect_assigned_groups: true,
         }
     }
 

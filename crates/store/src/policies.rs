@@ -15,11 +15,12 @@ pub(crate) fn policy_row(row: &Row) -> Result<AccessPolicy> {
         required_approvals: int(row, "required_approvals")?,
         completion: Completion::parse(&text(row, "completion")?)?,
         request_ttl_ms: int(row, "request_ttl_ms")?,
+        protect_assigned_groups: int(row, "protect_assigned_groups")? != 0,
     })
 }
 
-pub(crate) const POLICY_COLUMNS: &str =
-    "id, display_name, description, profile_type, approver_group_ids, required_approvals, completion, request_ttl_ms, version";
+pub(crate) const POLICY_COLUMNS: &str = "id, display_name, description, profile_type, approver_group_ids, \
+     required_approvals, completion, request_ttl_ms, protect_assigned_groups, version";
 
 pub(crate) async fn all_policies(conn: &mut AnyConnection) -> Result<Vec<AccessPolicy>> {
     let rows = sqlx::query(&format!("SELECT {POLICY_COLUMNS} FROM access_policies ORDER BY display_name, id"))

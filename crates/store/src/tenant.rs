@@ -4,7 +4,7 @@
 
 use crate::Proposal;
 use countersign_core::eligibility::AccountKind;
-use countersign_core::policy::{AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
+use countersign_core::policy::{protects_assigned_groups_by_default, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
 use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::state::{
     AccessPolicyState, AccountState, AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState, GroupMember,
@@ -31,10 +31,12 @@ pub struct PolicyPlan {
     pub required_approvals: i64,
     pub completion: Completion,
     pub request_ttl_ms: i64,
+    /// R18: whether membership changes of the groups this type's objects are assigned to are held.
+    pub protect_assigned_groups: bool,
 }
 
 impl PolicyPlan {
-    /// One approval, the requester completes, requests live 30 days.
+    /// One approval, the requester completes, requests live 30 days, assigned groups protected.
     pub fn new(display_name: &str, profile_type: ProfileType, approver_group_ids: &[impl AsRef<str>]) -> PolicyPlan {
         PolicyPlan {
             display_name: display_name.to_owned(),
@@ -44,6 +46,7 @@ impl PolicyPlan {
             required_approvals: 1,
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
+            protect_assigned_groups: protects_assigned_groups_by_default(),
         }
     }
 }
@@ -158,6 +161,7 @@ impl TenantPlan {
             required_approvals: plan.required_approvals,
             completion: plan.completion,
             request_ttl_ms: plan.request_ttl_ms,
+            protect_assigned_groups: plan.protect_assigned_groups,
         };
         self.add(ResourceType::AccessPolicy, ObjectState::AccessPolicy(AccessPolicyState::of(&policy)))
     }

@@ -16,6 +16,8 @@ pub struct AccessPolicyState {
     pub required_approvals: i64,
     pub completion: Completion,
     pub request_ttl: String,
+    /// R18: whether membership changes of the groups this type's objects are assigned to are held.
+    pub protect_assigned_groups: bool,
 }
 
 impl AccessPolicyState {
@@ -28,6 +30,7 @@ impl AccessPolicyState {
             required_approvals: policy.required_approvals,
             completion: policy.completion,
             request_ttl: format_duration(policy.request_ttl_ms),
+            protect_assigned_groups: policy.protect_assigned_groups,
         }
     }
 
@@ -42,6 +45,7 @@ impl AccessPolicyState {
             required_approvals: self.required_approvals,
             completion: self.completion,
             request_ttl_ms: parse_duration(&self.request_ttl)?,
+            protect_assigned_groups: self.protect_assigned_groups,
         })
     }
 }

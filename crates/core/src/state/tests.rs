@@ -34,7 +34,8 @@ fn samples() -> Vec<(ResourceType, Value)> {
         (
             ResourceType::AccessPolicy,
             json!({"displayName": "Apps", "description": "", "profileType": "app", "approverGroupIds": ["g1"],
-                   "requiredApprovals": 2, "completion": "automatic", "requestTtl": "P30D"}),
+                   "requiredApprovals": 2, "completion": "automatic", "requestTtl": "P30D",
+                   "protectAssignedGroups": false}),
         ),
         (
             ResourceType::NotificationChannel,
@@ -75,6 +76,10 @@ fn fields_that_change_meaning_when_missing_are_required() {
     assert!(ObjectState::from_json(ResourceType::Account, account).is_err());
     let app = json!({"name": "VPN", "description": "", "document": {}});
     assert!(ObjectState::from_json(ResourceType::App, app).is_err(), "assigned groups are stated");
+    // A policy without R18's switch must not quietly protect (or stop protecting) its groups.
+    let policy = json!({"displayName": "Apps", "description": "", "profileType": "app", "approverGroupIds": ["g1"],
+                        "requiredApprovals": 1, "completion": "requester", "requestTtl": "P30D"});
+    assert!(ObjectState::from_json(ResourceType::AccessPolicy, policy).is_err());
 }
 
 #[test]
@@ -131,8 +136,17 @@ fn a_policy_state_and_the_policy_convert_both_ways() {
     let policy = state.to_policy("p1").unwrap();
     assert_eq!(policy.request_ttl_ms, 30 * crate::MILLIS_PER_DAY);
     assert_eq!(AccessPolicyState::of(&policy), state);
-    let bad = AccessPolicyState { request_ttl: "P1M".into(), ..state };
+    assert!(!policy.protect_assigned_groups);
+    let bad = AccessPolicyState { request_ttl: "P1M".into(), ..state.clone() };
     assert!(bad.to_policy("p1").is_err(), "months have no fixed length");
+    // R18's switch is part of what approvers of a policy change see.
+    let protecting = AccessPolicyState { protect_assigned_groups: true, ..state.clone() };
+    let shown = crate::diff::diff(
+        &ObjectState::AccessPolicy(state).to_json(),
+        &ObjectState::AccessPolicy(protecting).to_json(),
+    );
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!((shown[0].path.as_str(), shown[0].after.clone()), ("protectAssignedGroups", Some(json!(true))));
 }
 
 #[test]

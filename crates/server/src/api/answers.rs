@@ -517,6 +517,9 @@ pub struct AccessPolicy {
     pub completion: Completion,
     /// ISO 8601 duration, e.g. P30D
     pub request_ttl: String,
+    /// R18: whether a change to the membership of a group that an object of this profile type
+    /// is assigned to is held under this policy.
+    pub protect_assigned_groups: bool,
     pub version: i64,
 }
 
@@ -531,6 +534,7 @@ impl AccessPolicy {
             required_approvals: policy.required_approvals,
             completion: policy.completion,
             request_ttl: format_duration(policy.request_ttl_ms),
+            protect_assigned_groups: policy.protect_assigned_groups,
             version,
         }
     }

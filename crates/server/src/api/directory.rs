@@ -123,12 +123,12 @@ pub struct AccountPatchBody {
     justification: Option<String>,
 }
 
-/// `PATCH /api/v1/accounts/{id}`: a password or enabled change to an approver is held (R9).
+/// `PATCH /api/v1/accounts/{id}`: any change to an approver is held (R9).
 #[utoipa::path(
     patch,
     path = "/accounts/{id}",
     tag = "directory",
-    summary = "Change an account; password or enabled changes to approvers are held (R9)",
+    summary = "Change an account; changes to approvers (password, enabled, e-mail, display name) are held (R9)",
     params(("id" = String, Path, description = "the object's id")),
     request_body = AccountPatchBody,
     responses(
@@ -324,7 +324,7 @@ pub struct MembersBody {
     put,
     path = "/groups/{id}/members",
     tag = "directory",
-    summary = "Replace a group's members; held for approver groups (R9)",
+    summary = "Replace a group's members; held for approver groups (R9), role member groups and groups protected objects are assigned to (R18)",
     params(("id" = String, Path, description = "the object's id")),
     request_body = MembersBody,
     responses(

@@ -63,6 +63,9 @@ pub struct PolicyBody {
     required_approvals: Option<i64>,
     completion: Option<String>,
     request_ttl: Option<String>,
+    /// R18: whether a change to the membership of a group that an object of this profile type
+    /// is assigned to is held under this policy (default true).
+    protect_assigned_groups: Option<bool>,
     justification: Option<String>,
 }
 
@@ -76,6 +79,7 @@ impl PolicyBody {
             required_approvals: self.required_approvals,
             completion: self.completion,
             request_ttl: self.request_ttl,
+            protect_assigned_groups: self.protect_assigned_groups,
         };
         (input, justification(self.justification, headers))
     }

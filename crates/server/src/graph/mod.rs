@@ -413,6 +413,8 @@ async fn update(
         required_approvals: Some(current.required_approvals),
         completion: Some(current.completion.as_str().to_owned()),
         request_ttl: Some(format_duration(current.request_ttl_ms)),
+        // Graph has no such property: a Graph client's change keeps what the policy says.
+        protect_assigned_groups: Some(current.protect_assigned_groups),
     };
     let justification = justification(body.string("justification")?, &headers);
     let outcome = update_policy(&app, &principal, &id, &input, justification).await?;

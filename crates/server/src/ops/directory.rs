@@ -158,7 +158,8 @@ pub struct AccountPatch {
     pub enabled: Option<bool>,
 }
 
-/// Changes an account; a password or enabled change to an approver is held (R9).
+/// Changes an account; any change to an approver (password, enabled state, e-mail address,
+/// display name) is held (R9).
 pub async fn update_account(
     app: &AppState,
     principal: &Principal,
@@ -302,8 +303,8 @@ pub async fn delete_group(
     propose(app, principal, ResourceType::Group, Operation::Delete, before, None, justification).await
 }
 
-/// Replaces a group's members; held for approver groups (R9) and, with a role policy, for
-/// groups that hold a role assignment.
+/// Replaces a group's members; held for approver groups (R9), with a role policy for groups
+/// that hold a role assignment, and for groups a protected object is assigned to (R18).
 pub async fn set_members(
     app: &AppState,
     principal: &Principal,

@@ -7,7 +7,9 @@ use crate::AppState;
 use countersign_core::eligibility::ineligibility;
 use countersign_core::gate::{Gate, Subject};
 use countersign_core::permission::Permission;
-use countersign_core::policy::{parse_duration, AccessPolicy, Completion, DEFAULT_REQUEST_TTL};
+use countersign_core::policy::{
+    parse_duration, protects_assigned_groups_by_default, AccessPolicy, Completion, DEFAULT_REQUEST_TTL,
+};
 use countersign_core::policy_set::ensure_same_profile_type;
 use countersign_core::profile::{profile_type_for, Operation, ProfileType, ResourceType};
 use countersign_core::state::{AccessPolicyState, ObjectState};
@@ -125,6 +127,8 @@ pub struct PolicyInput {
     pub required_approvals: Option<i64>,
     pub completion: Option<String>,
     pub request_ttl: Option<String>,
+    /// R18; protected unless said otherwise.
+    pub protect_assigned_groups: Option<bool>,
 }
 
 /// Validates `input` into a policy with id `id`.
@@ -138,6 +142,7 @@ pub async fn proposed(app: &AppState, id: &str, input: &PolicyInput) -> ApiResul
         required_approvals: input.required_approvals.unwrap_or(1),
         completion: input.completion.as_deref().map(Completion::parse).transpose()?.unwrap_or_default(),
         request_ttl_ms: input.request_ttl.as_deref().map(parse_duration).transpose()?.unwrap_or(DEFAULT_REQUEST_TTL),
+        protect_assigned_groups: input.protect_assigned_groups.unwrap_or(protects_assigned_groups_by_default()),
     };
     policy.validate()?;
     Ok(policy)

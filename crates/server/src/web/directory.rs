@@ -1,6 +1,7 @@
 //! Groups and members, roles and role assignments, accounts (humans and service accounts).
 //! Changes go through the same operations as the API, so approver-group membership and
-//! approver credentials are held (R9) and RBAC is held when a `role` policy exists.
+//! changes to approvers are held (R9), RBAC is held when a `role` policy exists, and the
+//! membership of groups that protected objects are assigned to is held (R18).
 
 use super::layout::{csrf_field, when};
 use super::{after_change, given, see_other, web, Page, WebResult, WebUser};
@@ -358,7 +359,7 @@ pub async fn account(
                 dt { "Groups" } dd { (groups.iter().filter(|g| group_ids.contains(&g.id)).map(|g| g.display_name.clone()).collect::<Vec<_>>().join(", ")) }
             } }
             @if can_write {
-                p class="hint" { "Changing the password or enabled state of an approver needs approval." }
+                p class="hint" { "Changing the password, enabled state, e-mail address or display name of an approver needs approval." }
                 div class="grid-2" {
                     form class="card" method="post" action={ "/accounts/" (id) "/enabled" } {
                         (csrf_field(&user.csrf))

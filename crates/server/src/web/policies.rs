@@ -69,6 +69,7 @@ pub async fn show(
                 dt { "Required approvals" } dd { (policy.required_approvals) }
                 dt { "Completion" } dd { (if policy.completion.as_str() == "automatic" { "Applied when approved" } else { "The requester completes" }) }
                 dt { "Request lifetime" } dd { (format_duration(policy.request_ttl_ms)) }
+                dt { "Assigned groups" } dd id="assigned-groups" { (assigned_groups(policy.protect_assigned_groups)) }
                 dt { "Version" } dd { (version) }
             } }
             h2 { "Approvers" }
@@ -85,6 +86,15 @@ pub async fn show(
             } }
         })
         .into_response())
+}
+
+/// What R18's switch means, in words.
+fn assigned_groups(protected: bool) -> &'static str {
+    if protected {
+        "Membership changes of the groups these objects are assigned to need approval"
+    } else {
+        "Membership changes of the groups these objects are assigned to apply at once"
+    }
 }
 
 /// The wizard's fields, carried from step to step in hidden inputs.
@@ -109,6 +119,10 @@ pub struct WizardForm {
     completion: String,
     #[serde(default)]
     request_ttl: String,
+    /// R18's switch. The approvers step sends a hidden `false` and then, when ticked, the
+    /// checkbox's `true`: the last value is what the box showed. Empty before that step.
+    #[serde(default)]
+    protect_assigned_groups: Vec<String>,
     #[serde(default)]
     justification: String,
 }
@@ -123,7 +137,13 @@ impl WizardForm {
             required_approvals: self.required_approvals.trim().parse().ok(),
             completion: Some(self.completion.clone()).filter(|c| !c.is_empty()),
             request_ttl: Some(self.request_ttl.trim().to_owned()).filter(|t| !t.is_empty()),
+            protect_assigned_groups: Some(self.protects_assigned_groups()),
         }
+    }
+
+    /// Protected unless the box was cleared.
+    fn protects_assigned_groups(&self) -> bool {
+        self.protect_assigned_groups.last().map(String::as_str) != Some("false")
     }
 }
 
@@ -140,6 +160,7 @@ fn carried(form: &WizardForm, except: &str) -> Markup {
             input type="hidden" name="required_approvals" value=(form.required_approvals);
             input type="hidden" name="completion" value=(form.completion);
             input type="hidden" name="request_ttl" value=(form.request_ttl);
+            input type="hidden" name="protect_assigned_groups" value=(form.protects_assigned_groups());
         }
     }
 }
@@ -202,6 +223,12 @@ async fn wizard_page(
                             }
                         }
                         div class="field" { label for="request_ttl" { "Request lifetime" } input type="text" id="request_ttl" name="request_ttl" value=(if form.request_ttl.is_empty() { "P30D" } else { &form.request_ttl }); p class="hint" { "ISO 8601 duration, such as P30D (30 days) or PT12H." } }
+                        fieldset class="checks field" {
+                            legend { "Assigned groups" }
+                            input type="hidden" name="protect_assigned_groups" value="false";
+                            label { input type="checkbox" id="protect_assigned_groups" name="protect_assigned_groups" value="true" checked[form.protects_assigned_groups()]; "Hold membership changes of groups that these objects are assigned to" }
+                            p class="hint" { "Who is in such a group decides who the object reaches, so adding or removing members is a change to it." }
+                        }
                         div class="actions" {
                             button type="submit" name="step" value="basics" class="secondary" { "Back" }
                             button type="submit" name="step" value="review" id="next" { "Next: Review + create" }
@@ -215,6 +242,7 @@ async fn wizard_page(
                             dt { "Required approvals" } dd { (form.required_approvals) }
                             dt { "Completion" } dd { (form.completion) }
                             dt { "Request lifetime" } dd { (form.request_ttl) }
+                            dt { "Assigned groups" } dd { (assigned_groups(form.protects_assigned_groups())) }
                         }
                         p class="alert alert-info" { "Access-policy changes are always held for approval: saving creates an approval request." }
                         div class="field" {
@@ -258,6 +286,7 @@ pub async fn edit(State(app): State<AppState>, user: WebUser, Path(id): Path<Str
         required_approvals: policy.required_approvals.to_string(),
         completion: policy.completion.as_str().to_owned(),
         request_ttl: format_duration(policy.request_ttl_ms),
+        protect_assigned_groups: vec![policy.protect_assigned_groups.to_string()],
         ..WizardForm::default()
     };
     wizard_page(&app, &user, "basics", &form, None).await

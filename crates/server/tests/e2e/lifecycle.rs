@@ -341,8 +341,8 @@ async fn r11_the_sweep_expires_approved_requests_waiting_for_completion(backend:
 backend_tests!(r12_a_stale_completion_fails_and_changes_nothing);
 async fn r12_a_stale_completion_fails_and_changes_nothing(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
-        // An approver's password reset is held (R9); meanwhile their display name changes,
-        // which is not protected and bumps the account's version.
+        // An approver's password reset is held (R9); meanwhile they change their own
+        // notification settings, which needs no approval and bumps the account's version.
         let bob = &app.bob;
         let (s, request) = app
             .call(
@@ -354,15 +354,15 @@ async fn r12_a_stale_completion_fails_and_changes_nothing(backend: TestBackend) 
             .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{request}");
         let rid = request["id"].as_str().unwrap();
-        let (s, renamed) = app
+        let (s, settings) = app
             .call(
-                &app.admin,
-                Method::PATCH,
-                &format!("/api/v1/accounts/{}", bob.id),
-                Some(json!({"displayName": "Robert"})),
+                bob,
+                Method::PUT,
+                "/api/v1/me/notifications",
+                Some(json!({"email": "bob@example.test", "optOuts": []})),
             )
             .await;
-        assert_eq!(s, StatusCode::OK, "{renamed}");
+        assert_eq!(s, StatusCode::NO_CONTENT, "{settings}");
         app.approve(&app.carol, rid).await;
         let (s, done) = app.post(&app.admin, &format!("/api/v1/requests/{rid}/complete"), json!({})).await;
         assert_eq!(s, StatusCode::OK, "{done}");
@@ -372,7 +372,7 @@ async fn r12_a_stale_completion_fails_and_changes_nothing(backend: TestBackend) 
         let (s, _) = app.get(bob, "/api/v1/me").await;
         assert_eq!(s, StatusCode::OK, "bob's token was not revoked: nothing was applied");
         assert_eq!(app.audit_actions("failed", rid).await, 1);
-        assert_eq!(app.audit_actions("applied", &bob.id).await, 1, "only the rename");
+        assert_eq!(app.audit_actions("applied", &bob.id).await, 0, "nothing");
     })
     .await;
 }

@@ -8,5 +8,6 @@ mod guards;
 mod independence;
 mod lifecycle;
 mod notifications;
+mod reach;
 mod sign_in;
 mod web_forms;

@@ -267,18 +267,13 @@ async fn approvers_and_not_the_requester_get_the_new_request_email_and_the_reque
         config.public_url = "https://countersign.example.test".into();
     })
     .await;
+    // Each sets their own address (an administrator's change to an approver's is held, R9).
     for user in [&app.alice, &app.bob, &app.carol, &app.dave] {
         let (_, me) = app.get(user, "/api/v1/me").await;
         let name = me["account"]["username"].as_str().unwrap().to_owned();
-        let (s, _) = app
-            .call(
-                &app.admin,
-                reqwest::Method::PATCH,
-                &format!("/api/v1/accounts/{}", user.id),
-                Some(json!({"email": format!("{name}@example.test")})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK);
+        let body = json!({"email": format!("{name}@example.test"), "optOuts": []});
+        let (s, _) = app.call(user, reqwest::Method::PUT, "/api/v1/me/notifications", Some(body)).await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
     }
     let (s, _) =
         app.post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": "E-mail", "kind": "email"})).await;

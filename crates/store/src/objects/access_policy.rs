@@ -1,4 +1,5 @@
-//! Access policies: which profile type needs how many approvals from which groups (R5, R9).
+//! Access policies: which profile type needs how many approvals from which groups (R5, R9),
+//! and whether its objects' assigned groups are protected too (R18).
 
 use super::{Current, Proposal};
 use crate::approvers::refresh_visibility;
@@ -44,8 +45,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     if proposal.operation == Operation::Create {
         sqlx::query(
             "INSERT INTO access_policies (id, display_name, description, profile_type, approver_group_ids, \
-             required_approvals, completion, request_ttl_ms, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)",
+             required_approvals, completion, request_ttl_ms, protect_assigned_groups, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
         )
         .bind(id)
         .bind(&policy.display_name)
@@ -55,6 +56,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .bind(policy.required_approvals)
         .bind(policy.completion.as_str())
         .bind(policy.request_ttl_ms)
+        .bind(i64::from(policy.protect_assigned_groups))
         .bind(now)
         .execute(tx.conn())
         .await
@@ -72,8 +74,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     }
     sqlx::query(
         "UPDATE access_policies SET display_name = $1, description = $2, approver_group_ids = $3, \
-         required_approvals = $4, completion = $5, request_ttl_ms = $6, version = version + 1, updated_at = $7 \
-         WHERE id = $8",
+         required_approvals = $4, completion = $5, request_ttl_ms = $6, protect_assigned_groups = $7, \
+         version = version + 1, updated_at = $8 WHERE id = $9",
     )
     .bind(&policy.display_name)
     .bind(&policy.description)
@@ -81,6 +83,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     .bind(policy.required_approvals)
     .bind(policy.completion.as_str())
     .bind(policy.request_ttl_ms)
+    .bind(i64::from(policy.protect_assigned_groups))
     .bind(now)
     .bind(id)
     .execute(tx.conn())

@@ -1,5 +1,6 @@
 //! Accounts: people and services. Creating one is never protected (it is in no group yet);
-//! deleting or disabling one, or changing its password, is protected by the groups it is in.
+//! deleting or disabling one, changing its password, e-mail address or display name, is
+//! protected by the groups it is in (R9).
 
 use super::{Current, Proposal};
 use crate::directory::{group_ids_of, groups_and_permissions_of, Actor, ACCOUNT_COLUMNS};
@@ -63,12 +64,21 @@ pub(crate) async fn ensure_no_escalation(
     Ok(countersign_core::accounts::ensure_no_escalation(permissions, &held_by_target)?)
 }
 
+/// R9: whether a change to an existing account touches anything approvers rely on: what R19
+/// counts, and also where approval requests reach it (its e-mail address) and how approvers
+/// recognise it (its display name). That is any change to its state.
+fn changes_identity(proposal: &Proposal) -> bool {
+    changes_credentials(proposal)
+        || (proposal.operation != Operation::Create
+            && account_of(proposal.before.as_ref()) != account_of(proposal.after.as_ref()))
+}
+
 pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[AccessPolicy]) -> Result<Gate> {
-    if !changes_credentials(proposal) {
+    if !changes_identity(proposal) {
         return Ok(decide(Subject::Unprotected, policies));
     }
     let group_ids = group_ids_of(tx.conn(), &proposal.object_id).await?;
-    Ok(decide(Subject::AccountCredentials { account_group_ids: &group_ids }, policies))
+    Ok(decide(Subject::AccountIdentity { account_group_ids: &group_ids }, policies))
 }
 
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {

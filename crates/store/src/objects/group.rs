@@ -1,13 +1,14 @@
 //! Directory groups: a display name, a description and member accounts. A membership change is
-//! protected when the group carries a role (R6) or approves for a policy.
+//! protected when the group approves for a policy (R9), carries a role, or is an assignment
+//! target of an object whose profile type is protected (R18).
 
 use super::{Current, Proposal};
 use crate::policies::all_policies;
-use crate::rows::{int, json, text};
+use crate::rows::{int, json, parsed, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::gate::{gate as decide, Gate, Subject};
 use countersign_core::policy::AccessPolicy;
-use countersign_core::profile::Operation;
+use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::state::{GroupMember, GroupState, ObjectState};
 use countersign_core::Millis;
 
@@ -41,7 +42,37 @@ pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[Acce
         let ids: Vec<String> = json(row, "group_ids")?;
         is_role_member_group |= ids.contains(&proposal.object_id);
     }
-    Ok(decide(Subject::GroupMembership { group_id: &proposal.object_id, is_role_member_group }, policies))
+    let assigned_to = assigned_profile_types(tx, &proposal.object_id).await?;
+    let subject =
+        Subject::GroupMembership { group_id: &proposal.object_id, is_role_member_group, assigned_to: &assigned_to };
+    Ok(decide(subject, policies))
+}
+
+/// R18: the profile types of the live objects assigned to group `id`, each once.
+async fn assigned_profile_types(tx: &mut WriteTx, id: &str) -> Result<Vec<ProfileType>> {
+    // The id as it appears in the stored JSON array, found with LIKE (its wildcards escaped)
+    // as a pre-filter; the exact check reads the array.
+    let quoted = serde_json::Value::from(id).to_string();
+    let escaped = quoted.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let rows = sqlx::query(
+        "SELECT type, assigned_group_ids FROM resources \
+         WHERE deleted_at IS NULL AND assigned_group_ids LIKE $1 ESCAPE '\\'",
+    )
+    .bind(format!("%{escaped}%"))
+    .fetch_all(tx.conn())
+    .await?;
+    let mut types = Vec::new();
+    for row in &rows {
+        let resource_type: ResourceType = parsed(row, "type")?;
+        let profile_type = resource_type.profile_type();
+        if resource_type.is_assignable()
+            && !types.contains(&profile_type)
+            && json::<Vec<String>>(row, "assigned_group_ids")?.iter().any(|g| g == id)
+        {
+            types.push(profile_type);
+        }
+    }
+    Ok(types)
 }
 
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {

@@ -11,6 +11,8 @@ mod group;
 mod notification_channel;
 mod role;
 mod role_assignment;
+#[cfg(test)]
+mod tests;
 
 pub(crate) use access_policy::proposed_policy;
 pub(crate) use account::ensure_no_escalation;
