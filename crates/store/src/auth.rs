@@ -33,23 +33,29 @@ fn prefixed_account_columns() -> String {
     ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c} AS {c}")).collect::<Vec<_>>().join(", ")
 }
 
+/// R16: who controls a credential `actor` makes for `account_id`: the actor, unless it is their
+/// own, and whoever controls the credential the actor is using.
+pub(crate) fn made_by(actor: &Actor, account_id: &str) -> Vec<String> {
+    controllers_of_new_credential(account_id, Some(&actor.id), &actor.via)
+}
+
 /// The display name of the token a service account is created with.
 pub(crate) const SERVICE_TOKEN_NAME: &str = "service account token";
 
 /// Writes an API token for `account_id`, and its audit entry, in `tx`. Not public: the store's
 /// API mints only for the caller's own account, or for a service account it creates.
+/// R16: the token is controlled by `controllers` (see [`made_by`]).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert_token(
     tx: &mut WriteTx,
     actor: &Actor,
     account_id: &str,
+    controllers: &[String],
     display_name: &str,
     token_hash: &str,
     expires_at: Option<Millis>,
     now: Millis,
 ) -> Result<TokenRecord> {
-    // R16: a token is controlled by whoever made it for another account, and by whoever controls
-    // the credential it was made through.
-    let controllers = controllers_of_new_credential(account_id, Some(&actor.id), &actor.via);
     let record = TokenRecord {
         id: new_id(),
         account_id: account_id.to_owned(),
@@ -146,7 +152,9 @@ impl Store {
         now: Millis,
     ) -> Result<TokenRecord> {
         let mut tx = self.begin_write().await?;
-        let record = insert_token(&mut tx, actor, &actor.id, display_name, token_hash, expires_at, now).await?;
+        let controllers = made_by(actor, &actor.id);
+        let record =
+            insert_token(&mut tx, actor, &actor.id, &controllers, display_name, token_hash, expires_at, now).await?;
         tx.commit().await?;
         Ok(record)
     }
@@ -274,7 +282,7 @@ impl Store {
     /// credential it was changed through (a password someone else set is not laundered by
     /// changing it in a session opened with it).
     pub async fn change_own_password(&self, actor: &Actor, new_hash: &str, now: Millis) -> Result<()> {
-        let controllers = controllers_of_new_credential(&actor.id, Some(&actor.id), &actor.via);
+        let controllers = made_by(actor, &actor.id);
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "UPDATE accounts SET password_hash = $1, version = version + 1, updated_at = $2, \

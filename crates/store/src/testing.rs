@@ -154,8 +154,9 @@ impl TestDatabase {
     }
 }
 
-/// Test set-up only: an API token for any account, issued by `issuer` (the production API mints
-/// only for the caller's own account).
+/// Test set-up only: an API token for any account, issued by `issuer` on the system's behalf, so
+/// that it makes the account nobody's (R16), as first start does (the production API mints only
+/// for the caller's own account).
 pub async fn issue_token(
     store: &Store,
     issuer: &Actor,
@@ -165,7 +166,8 @@ pub async fn issue_token(
     now: Millis,
 ) -> Result<TokenRecord> {
     let mut tx = store.begin_write().await?;
-    let record = crate::auth::insert_token(&mut tx, issuer, account_id, display_name, token_hash, None, now).await?;
+    let record =
+        crate::auth::insert_token(&mut tx, issuer, account_id, &[], display_name, token_hash, None, now).await?;
     tx.commit().await?;
     Ok(record)
 }

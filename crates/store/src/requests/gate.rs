@@ -6,7 +6,8 @@ use super::lifecycle::expire_one;
 use super::{applied_audit, request_audit, RequestRecord, REQUEST_COLUMNS};
 use crate::approvers::{ensure_groups_exist, ensure_policy_satisfiable, insert_visibility};
 use crate::audit::append;
-use crate::auth::{insert_token, SERVICE_TOKEN_NAME};
+use crate::auth::{insert_token, made_by, SERVICE_TOKEN_NAME};
+use crate::dependencies::freeze;
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
@@ -14,6 +15,7 @@ use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::control::controllers_of_new_credential;
+use countersign_core::dependency::depends_on;
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
 use countersign_core::permission::{may_propose, PermissionSet};
@@ -138,8 +140,18 @@ impl Store {
                 apply(&mut tx, &proposal, now).await?;
                 append(&mut tx, applied_audit(&proposal, actor, None), now);
                 if let Some(token_hash) = &proposal.service_token_hash {
-                    insert_token(&mut tx, actor, &proposal.object_id, SERVICE_TOKEN_NAME, token_hash, None, now)
-                        .await?;
+                    let controllers = made_by(actor, &proposal.object_id);
+                    insert_token(
+                        &mut tx,
+                        actor,
+                        &proposal.object_id,
+                        &controllers,
+                        SERVICE_TOKEN_NAME,
+                        token_hash,
+                        None,
+                        now,
+                    )
+                    .await?;
                 }
                 // As stored (normalised), with its new version; nothing after a delete.
                 let (state, version) = match load(&mut tx, proposal.resource_type, &proposal.object_id).await? {
@@ -201,6 +213,8 @@ impl Store {
             return Err(StoreError::RequestOpen { request_id: open, object });
         }
         let (before, after) = (proposal.before_json(), proposal.after_json());
+        // R17: what the approvers approve besides the object, frozen with the request.
+        let dependencies = freeze(tx, depends_on(proposal.before.as_ref(), proposal.after.as_ref())).await?;
         let record = RequestRecord {
             id: new_id(),
             resource_type: proposal.resource_type,
@@ -225,12 +239,13 @@ impl Store {
             before_version: proposal.before_version,
             after,
             approvals: vec![],
+            dependencies,
             secret: proposal.secret,
             secret_controllers: proposal.secret_controllers,
         };
         let inserted = sqlx::query(&format!(
             "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
         ))
         .bind(&record.id)
         .bind(record.resource_type.as_str())
@@ -256,6 +271,7 @@ impl Store {
         .bind(record.after.to_string())
         .bind(&record.secret)
         .bind(record.secret.as_ref().map(|_| json!(record.secret_controllers).to_string()))
+        .bind(json!(record.dependencies).to_string())
         .execute(tx.conn())
         .await;
         if let Err(e) = inserted {
