@@ -13,7 +13,7 @@ use countersign_core::permission::read_permission;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_store::{RequestFilter, RequestRecord, RequestView};
+use countersign_store::{DependencyNow, RequestFilter, RequestRecord, RequestView};
 
 /// A request as one caller sees it: its status now, and what this caller may do with it.
 pub struct RequestForCaller {
@@ -23,6 +23,9 @@ pub struct RequestForCaller {
     pub can_approve: bool,
     pub can_cancel: bool,
     pub can_complete: bool,
+    /// R17: what the change depends on, frozen at submission beside what it is now; read for
+    /// one request at a time (its page, an action's answer), `None` in lists.
+    pub dependencies: Option<Vec<DependencyNow>>,
 }
 
 /// Reads requests for one caller: whether they may see each one, and what they may do.
@@ -66,7 +69,14 @@ impl<'a> RequestReader<'a> {
             && ineligibility(&self.principal.candidate(), &self.approver_groups(&record).await?, record.resource_type)
                 .is_empty();
         let Capabilities { can_approve, can_cancel, can_complete } = capabilities(&state, me, eligible, now);
-        Ok(RequestForCaller { status: state.effective_status(now), can_approve, can_cancel, can_complete, record })
+        Ok(RequestForCaller {
+            status: state.effective_status(now),
+            can_approve,
+            can_cancel,
+            can_complete,
+            record,
+            dependencies: None,
+        })
     }
 
     /// Every record, viewed.
@@ -153,9 +163,13 @@ pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<R
     view(app, principal, record).await
 }
 
-/// A request the caller already has (just made or acted on), viewed.
+/// A request the caller already has (just made or acted on), viewed, with its dependencies
+/// as they are now (R17: approvers see them by name, groups with their current members).
 pub async fn view(app: &AppState, principal: &Principal, record: RequestRecord) -> ApiResult<RequestForCaller> {
-    RequestReader::new(app, principal).view(record).await
+    let dependencies = app.store.dependencies_now(&record.dependencies).await?;
+    let mut viewed = RequestReader::new(app, principal).view(record).await?;
+    viewed.dependencies = Some(dependencies);
+    Ok(viewed)
 }
 
 /// The latest 20 requests about one object, of any age (the object's page: its caller may
