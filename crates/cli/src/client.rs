@@ -167,5 +167,69 @@ pub fn request_details(r: &Value) -> String {
     for line in r["diffText"].as_str().unwrap_or_default().lines() {
         out.push_str(&format!("  {line}\n"));
     }
+    out.push_str(&dependencies(r));
     out
+}
+
+/// R17: what the change depends on, each as it is now, and which changed since submission
+/// (completing would then apply nothing). Nothing when the request has none.
+fn dependencies(r: &Value) -> String {
+    let Some(all) = r["dependencies"].as_array().filter(|a| !a.is_empty()) else { return String::new() };
+    let mut out = String::from("\nDepends on:\n");
+    for d in all {
+        let status = match (&d["currentVersion"], d["changed"].as_bool()) {
+            (Value::Null, _) => "DELETED since submission".to_owned(),
+            (now, Some(true)) => {
+                format!("CHANGED since submission (version {}, now {})", cell(&d["versionAtSubmission"]), cell(now))
+            }
+            _ => "unchanged".to_owned(),
+        };
+        out.push_str(&format!("  {} '{}': {status}\n", cell(&d["resourceType"]), cell(&d["name"])));
+        let names = |list: &Value, field: Option<&str>| -> Vec<String> {
+            list.as_array().into_iter().flatten().map(|item| cell(field.map_or(item, |f| &item[f]))).collect()
+        };
+        if d["members"].is_array() {
+            let members = names(&d["members"], Some("username"));
+            let members = if members.is_empty() { "(none)".to_owned() } else { members.join(", ") };
+            out.push_str(&format!("    members now: {members}\n"));
+        }
+        if d["permissions"].is_array() {
+            out.push_str(&format!("    permissions now: {}\n", names(&d["permissions"], None).join(", ")));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_request_shows_what_it_depends_on_and_what_changed() {
+        let request = json!({
+            "id": "r1", "status": "approved", "approvals": [], "requiredApprovals": 1, "diffText": "",
+            "dependencies": [
+                {"resourceType": "group", "id": "g1", "name": "Helpdesk", "versionAtSubmission": 1, "currentVersion": 2,
+                 "changed": true, "members": [{"id": "a1", "username": "alice"}, {"id": "a2", "username": "carol"}],
+                 "permissions": null},
+                {"resourceType": "role", "id": "r1", "name": "Helpers", "versionAtSubmission": 1, "currentVersion": 1,
+                 "changed": false, "members": null, "permissions": ["apps.read"]},
+                {"resourceType": "account", "id": "a3", "name": "dave", "versionAtSubmission": 4, "currentVersion": null,
+                 "changed": true, "members": null, "permissions": null},
+            ],
+        });
+        let shown = request_details(&request);
+        assert!(shown.contains("Depends on:\n"), "{shown}");
+        assert!(
+            shown.contains(
+                "  group 'Helpdesk': CHANGED since submission (version 1, now 2)\n    members now: alice, carol\n"
+            ),
+            "{shown}"
+        );
+        assert!(shown.contains("  role 'Helpers': unchanged\n    permissions now: apps.read\n"), "{shown}");
+        assert!(shown.contains("  account 'dave': DELETED since submission\n"), "{shown}");
+        let without = request_details(&json!({"id": "r1", "dependencies": null}));
+        assert!(!without.contains("Depends on"), "{without}");
+    }
 }

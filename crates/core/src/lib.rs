@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod audit;
 pub mod capabilities;
 pub mod control;
+pub mod dependency;
 pub mod diff;
 pub mod eligibility;
 pub mod error;

@@ -11,6 +11,7 @@ mod approvers;
 mod audit;
 mod auth;
 mod control;
+mod dependencies;
 mod directory;
 mod error;
 mod group_commit;
@@ -25,6 +26,7 @@ pub mod testing;
 
 pub use audit::{AuditFilter, NewAudit, VerifyReport};
 pub use auth::{SessionRecord, TokenRecord};
+pub use dependencies::{DependencyNow, DependencyState};
 pub use directory::{
     AccountAccess, AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord,
 };

@@ -77,6 +77,38 @@ pub struct Approval {
     pub at: String,
 }
 
+/// A member of a group a request depends on, as it is now.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DependencyMember {
+    pub id: String,
+    pub username: String,
+}
+
+/// R17: an object a request depends on besides its own (a group it names, an account it adds to
+/// a group, a role it assigns), frozen at submission; completion fails if it changed since.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestDependency {
+    #[schema(schema_with = resource_type)]
+    pub resource_type: ResourceType,
+    pub id: String,
+    /// Its name when the request was submitted.
+    pub name: String,
+    pub version_at_submission: i64,
+    /// Null once it is deleted.
+    #[schema(required = true)]
+    pub current_version: Option<i64>,
+    /// Whether it changed since submission: completing now would fail.
+    pub changed: bool,
+    /// A group's members now (null for other types).
+    #[schema(required = true)]
+    pub members: Option<Vec<DependencyMember>>,
+    /// A role's permissions now (null for other types).
+    #[schema(required = true)]
+    pub permissions: Option<Vec<String>>,
+}
+
 /// An approval request with its diff and what the caller may do with it.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -115,6 +147,10 @@ pub struct Request {
     #[schema(value_type = Vec<Object>)]
     pub diff: Vec<countersign_core::diff::DiffEntry>,
     pub diff_text: String,
+    /// R17: what the change depends on besides its object, each as it is now. Sent with one
+    /// request (`GET /requests/{id}`, an action's answer, a 202); null in lists.
+    #[schema(required = true)]
+    pub dependencies: Option<Vec<RequestDependency>>,
     pub can_approve: bool,
     pub can_cancel: bool,
     pub can_complete: bool,

@@ -1,6 +1,6 @@
 //! `/api/v1/requests`: lists, one request with its diff, and the decisions.
 
-use super::answers::{Approval, ApproverStanding, Party, Request};
+use super::answers::{Approval, ApproverStanding, DependencyMember, Party, Request, RequestDependency};
 use super::Page;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, OptionalJson, Principal};
@@ -10,7 +10,9 @@ use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use countersign_core::diff::{diff, render as render_diff};
+use countersign_core::profile::ResourceType;
 use countersign_core::request::Decision;
+use countersign_store::DependencyNow;
 use serde::Deserialize;
 
 /// A request as the API answers it, with what the caller may do (`canApprove`, …).
@@ -48,6 +50,7 @@ pub fn render(view: &RequestForCaller) -> Request {
         after: record.after.clone(),
         diff_text: render_diff(&entries),
         diff: entries,
+        dependencies: view.dependencies.as_ref().map(|all| all.iter().map(dependency).collect()),
         can_approve: view.can_approve,
         can_cancel: view.can_cancel,
         can_complete: view.can_complete,
@@ -65,6 +68,27 @@ pub fn render(view: &RequestForCaller) -> Request {
                 })
                 .collect()
         }),
+    }
+}
+
+fn dependency(d: &DependencyNow) -> RequestDependency {
+    let current = d.current.as_ref();
+    RequestDependency {
+        resource_type: d.frozen.resource_type,
+        id: d.frozen.id.clone(),
+        name: d.frozen.name.clone(),
+        version_at_submission: d.frozen.version,
+        current_version: current.map(|c| c.version),
+        changed: d.changed(),
+        members: (d.frozen.resource_type == ResourceType::Group).then(|| {
+            current
+                .into_iter()
+                .flat_map(|c| &c.members)
+                .map(|m| DependencyMember { id: m.id.clone(), username: m.username.clone() })
+                .collect()
+        }),
+        permissions: (d.frozen.resource_type == ResourceType::Role)
+            .then(|| current.map(|c| c.permissions.clone()).unwrap_or_default()),
     }
 }
 

@@ -25,9 +25,9 @@ use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
 use countersign_core::permission::Permission;
 use countersign_core::policy::{format_duration, AccessPolicy};
-use countersign_core::profile::ProfileType;
+use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_store::RequestRecord;
+use countersign_store::{DependencyNow, RequestRecord};
 use mapping::{graph_status, policy_type, POLICY_PLATFORM};
 use odata::{bad_request, origin, parse_query, select, Body, Caller, GraphError, GraphResult, Supports};
 use serde_json::{json, Value};
@@ -48,6 +48,23 @@ const REQUEST_PROPERTIES: &[&str] = &[
     "approvalJustification",
     "requiredOperationApprovalPolicyTypes",
 ];
+/// Countersign's extension of one `operationApprovalRequest` (R17): what the change depends on,
+/// named as Graph names schema extension properties (`{owner}_{name}`).
+const DEPENDENCIES_EXTENSION: &str = "countersign_dependencies";
+/// One request also has its extension.
+const REQUEST_ONE_PROPERTIES: &[&str] = &[
+    "id",
+    "requestDateTime",
+    "expirationDateTime",
+    "lastModifiedDateTime",
+    "requestor",
+    "approver",
+    "status",
+    "requestJustification",
+    "approvalJustification",
+    "requiredOperationApprovalPolicyTypes",
+    DEPENDENCIES_EXTENSION,
+];
 const POLICY_PROPERTIES: &[&str] = &[
     "id",
     "displayName",
@@ -59,7 +76,7 @@ const POLICY_PROPERTIES: &[&str] = &[
     "approverGroupIds",
 ];
 const REQUEST_LIST: Supports = Supports { filter: true, paging: true, select: REQUEST_PROPERTIES };
-const REQUEST_ONE: Supports = Supports { filter: false, paging: false, select: REQUEST_PROPERTIES };
+const REQUEST_ONE: Supports = Supports { filter: false, paging: false, select: REQUEST_ONE_PROPERTIES };
 const POLICY_QUERY: Supports = Supports { filter: false, paging: false, select: POLICY_PROPERTIES };
 const NO_OPTIONS: Supports = Supports { filter: false, paging: false, select: &[] };
 
@@ -192,6 +209,31 @@ impl<'a> Renderer<'a> {
             "requiredOperationApprovalPolicyTypes": [policy_type(record.profile_type)],
         }))
     }
+}
+
+/// R17 for Graph clients: each dependency frozen at submission, with its version now (null once
+/// deleted), whether it changed, and a group's current members or a role's current permissions.
+fn render_dependencies(dependencies: &[DependencyNow]) -> Value {
+    dependencies
+        .iter()
+        .map(|d| {
+            let current = d.current.as_ref();
+            let mut item = json!({
+                "resourceType": d.frozen.resource_type,
+                "id": d.frozen.id,
+                "name": d.frozen.name,
+                "versionAtSubmission": d.frozen.version,
+                "currentVersion": current.map(|c| c.version),
+                "changed": d.changed(),
+            });
+            match d.frozen.resource_type {
+                ResourceType::Group => item["members"] = current.map_or(json!([]), |c| json!(c.members)),
+                ResourceType::Role => item["permissions"] = current.map_or(json!([]), |c| json!(c.permissions)),
+                _ => {}
+            }
+            item
+        })
+        .collect()
 }
 
 fn policy_set(profile_type: ProfileType) -> Value {
@@ -556,7 +598,10 @@ async fn request_segment(
     if mine && record.requested_by != principal.account.id {
         return Err(GraphError(ApiError::not_found(format!("you have no request {id}"))));
     }
-    let mut item = select(Renderer::new(&app).render(&record).await?, q.select.as_deref());
+    let mut item = Renderer::new(&app).render(&record).await?;
+    let dependencies = app.store.dependencies_now(&record.dependencies).await.map_err(ApiError::from)?;
+    item[DEPENDENCIES_EXTENSION] = render_dependencies(&dependencies);
+    let mut item = select(item, q.select.as_deref());
     // R16, as an instance annotation (Graph clients keep what they do not know aside): every
     // member of the approver groups, and whether they are independent of this requester.
     if let Some(object) = item.as_object_mut() {

@@ -13,7 +13,7 @@ use countersign_core::permission::read_permission;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_store::{RequestFilter, RequestRecord, RequestView};
+use countersign_store::{DependencyNow, RequestFilter, RequestRecord, RequestView};
 
 /// A request as one caller sees it: its status now, and what this caller may do with it.
 pub struct RequestForCaller {
@@ -25,6 +25,9 @@ pub struct RequestForCaller {
     pub can_complete: bool,
     /// On the request's own page: every member of its approver groups, judged for it.
     pub approvers: Option<Vec<ApproverStanding>>,
+    /// R17: what the change depends on, frozen at submission beside what it is now; read for
+    /// one request at a time (its page, an action's answer), `None` in lists.
+    pub dependencies: Option<Vec<DependencyNow>>,
 }
 
 /// One member of a request's approver groups, as R2 and R16 judge them for this request now.
@@ -91,6 +94,7 @@ impl<'a> RequestReader<'a> {
             can_cancel,
             can_complete,
             approvers: None,
+            dependencies: None,
             record,
         })
     }
@@ -240,9 +244,13 @@ pub async fn approvers_of(
     RequestReader::new(app, principal).approvers(record).await
 }
 
-/// A request the caller already has (just made or acted on), viewed.
+/// A request the caller already has (just made or acted on), viewed, with its dependencies
+/// as they are now (R17: approvers see them by name, groups with their current members).
 pub async fn view(app: &AppState, principal: &Principal, record: RequestRecord) -> ApiResult<RequestForCaller> {
-    RequestReader::new(app, principal).view(record).await
+    let dependencies = app.store.dependencies_now(&record.dependencies).await?;
+    let mut viewed = RequestReader::new(app, principal).view(record).await?;
+    viewed.dependencies = Some(dependencies);
+    Ok(viewed)
 }
 
 /// The latest 20 requests about one object, of any age (the object's page: its caller may

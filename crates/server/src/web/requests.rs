@@ -12,7 +12,7 @@ use axum_extra::extract::Form;
 use countersign_core::diff::diff;
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
-use countersign_store::RequestRecord;
+use countersign_store::{DependencyNow, RequestRecord};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -209,6 +209,66 @@ fn diff_view(record: &RequestRecord) -> Markup {
     }
 }
 
+/// R17: what the change depends on besides its object, as it is now (groups with their current
+/// members, roles with their current permissions), and a warning for any that changed since
+/// submission: completing the request would then apply nothing.
+fn dependencies_view(dependencies: &[DependencyNow]) -> Markup {
+    let changed: Vec<&str> = dependencies.iter().filter(|d| d.changed()).map(|d| d.frozen.name.as_str()).collect();
+    html! {
+        h2 { "Depends on" }
+        p class="hint" {
+            "Approving approves these as they are now. If any of them changes before the request is completed, nothing is applied."
+        }
+        @if !changed.is_empty() {
+            p class="alert alert-error" role="alert" id="dependencies-changed" {
+                "Changed since the request was submitted: " (changed.join(", "))
+                ". Completing it will apply nothing; the requester must submit the change again."
+            }
+        }
+        div class="table-wrap" {
+            table class="dependencies" aria-label="Depends on" {
+                thead { tr {
+                    th scope="col" { "Type" } th scope="col" { "Name" } th scope="col" { "Now" }
+                    th scope="col" { "Since submission" }
+                } }
+                tbody {
+                    @for d in dependencies {
+                        tr data-dependency=(d.frozen.id) {
+                            td { (resource_label(d.frozen.resource_type)) }
+                            td { (d.frozen.name) }
+                            td {
+                                @match &d.current {
+                                    None => span class="muted" { "(deleted)" },
+                                    Some(now) if d.frozen.resource_type == ResourceType::Group => {
+                                        @if now.members.is_empty() {
+                                            span class="muted" { "No members" }
+                                        } @else {
+                                            "Members: " (now.members.iter().map(|m| m.username.as_str()).collect::<Vec<_>>().join(", "))
+                                        }
+                                    },
+                                    Some(now) if d.frozen.resource_type == ResourceType::Role => {
+                                        "Permissions: " (now.permissions.join(", "))
+                                    },
+                                    Some(_) => {},
+                                }
+                            }
+                            td {
+                                @match (&d.current, d.changed()) {
+                                    (None, _) => span class="badge status-failed" { "Deleted" },
+                                    (Some(now), true) => span class="badge status-failed" {
+                                        "Changed (version " (d.frozen.version) ", now " (now.version) ")"
+                                    },
+                                    (Some(_), false) => span class="muted" { "Unchanged" },
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 #[derive(Deserialize, Default)]
 pub struct ShowQuery {
     notice: Option<String>,
@@ -254,6 +314,9 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
             @if let Some(error) = error { p class="alert alert-error" role="alert" id="error" { (error) } }
             h2 { "What changes" }
             (diff_view(record))
+            @if let Some(dependencies) = view.dependencies.as_deref().filter(|d| !d.is_empty()) {
+                (dependencies_view(dependencies))
+            }
             h2 { "Decisions" }
             @if record.approvals.is_empty() {
                 p class="muted" { "No decision yet." }

@@ -8,12 +8,14 @@ use crate::approvers::{ensure_groups_exist, ensure_policy_satisfiable, insert_vi
 use crate::audit::append;
 use crate::auth::{insert_token, made_by, SERVICE_TOKEN_NAME};
 use crate::control::controllers_now;
+use crate::dependencies::freeze;
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
 use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
+use countersign_core::dependency::depends_on;
 use countersign_core::gate::{Gate, Governance};
 use countersign_core::notify::EventKind;
 use countersign_core::permission::{may_propose, PermissionSet};
@@ -210,6 +212,8 @@ impl Store {
             return Err(StoreError::RequestOpen { request_id: open, object });
         }
         let (before, after) = (proposal.before_json(), proposal.after_json());
+        // R17: what the approvers approve besides the object, frozen with the request.
+        let dependencies = freeze(tx, depends_on(proposal.before.as_ref(), proposal.after.as_ref())).await?;
         let record = RequestRecord {
             id: new_id(),
             resource_type: proposal.resource_type,
@@ -234,13 +238,14 @@ impl Store {
             before_version: proposal.before_version,
             after,
             approvals: vec![],
+            dependencies,
             secret: proposal.secret,
             secret_controllers: proposal.secret_controllers,
             requester_controllers: controllers_now(tx.conn(), actor, now).await?,
         };
         let inserted = sqlx::query(&format!(
             "INSERT INTO requests ({REQUEST_COLUMNS}) VALUES \
-             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)"
+             ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26)"
         ))
         .bind(&record.id)
         .bind(record.resource_type.as_str())
@@ -267,6 +272,7 @@ impl Store {
         .bind(&record.secret)
         .bind(record.secret.as_ref().map(|_| json!(record.secret_controllers).to_string()))
         .bind(json!(record.requester_controllers).to_string())
+        .bind(json!(record.dependencies).to_string())
         .execute(tx.conn())
         .await;
         if let Err(e) = inserted {

@@ -6,11 +6,13 @@ use super::{applied_audit, lock_request, request_audit, save_state, ApprovalReco
 use crate::approvers::approver_groups;
 use crate::audit::append;
 use crate::control::request_control;
+use crate::dependencies::current_versions;
 use crate::directory::{account_by_id, candidate, Actor};
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::apply;
 use crate::rows::text;
 use crate::{Backend, Result, Store, StoreError, WriteTx};
+use countersign_core::dependency::first_changed;
 use countersign_core::eligibility::ineligibility;
 use countersign_core::notify::EventKind;
 use countersign_core::request::{Decision, DecisionOutcome, RequestState, RequestStatus};
@@ -45,7 +47,9 @@ async fn claim_due(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bo
     Ok(claimed.is_some())
 }
 
-/// Applies an approved request in `tx`: R12 stale check, then the change, then the status.
+/// Applies an approved request in `tx`: R17's frozen dependencies and R12's stale check, then
+/// the change, then the status. If either check fails, nothing is applied and the request is
+/// `failed` with the reason.
 async fn finish(
     tx: &mut WriteTx,
     record: &mut RequestRecord,
@@ -54,7 +58,16 @@ async fn finish(
     now: Millis,
 ) -> Result<()> {
     let proposal = record.proposal()?;
-    match apply(tx, &proposal, now).await {
+    let current = current_versions(tx, &record.dependencies).await?;
+    let applied = match first_changed(&record.dependencies, &current) {
+        Some(changed) => Err(changed.to_string()),
+        None => match apply(tx, &proposal, now).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => Err(reason),
+            Err(other) => return Err(other),
+        },
+    };
+    match applied {
         Ok(()) => {
             state.finish(true)?;
             save_state(tx, record, state, now, Some(now), None).await?;
@@ -62,14 +75,13 @@ async fn finish(
             append(tx, applied_audit(&proposal, actor, Some(&record.id)), now);
             enqueue(tx, record, state.status, EventKind::Completed, None, now).await?;
         }
-        Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => {
+        Err(reason) => {
             state.finish(false)?;
             let reason = format!("Nothing was applied: {reason}. Submit the change again.");
             save_state(tx, record, state, now, None, Some(&reason)).await?;
             append(tx, request_audit(record, "failed", Some(actor)).details(json!({"reason": reason})), now);
             enqueue(tx, record, state.status, EventKind::Failed, Some(&reason), now).await?;
         }
-        Err(other) => return Err(other),
     }
     Ok(())
 }

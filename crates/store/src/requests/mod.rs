@@ -14,6 +14,7 @@ use crate::directory::Actor;
 use crate::objects::{stored_state, Proposal};
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
+use countersign_core::dependency::Dependency;
 use countersign_core::policy::Completion;
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Approval, Decision, RequestState, RequestStatus};
@@ -57,6 +58,8 @@ pub struct RequestRecord {
     pub before_version: i64,
     pub after: Value,
     pub approvals: Vec<ApprovalRecord>,
+    /// R17: what the change depends on besides its object, as it was at submission.
+    pub dependencies: Vec<Dependency>,
     secret: Option<String>,
     /// R16: who will control the password in `secret`.
     secret_controllers: Vec<String>,
@@ -136,7 +139,8 @@ pub struct RequestFilter {
 pub(super) const REQUEST_COLUMNS: &str =
     "id, resource_type, object_id, object_name, operation, profile_type, policy_id, status, \
      justification, requested_by, requested_by_name, requested_at, last_modified_at, expires_at, ttl_ms, \
-     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret, secret_controllers, requester_controllers";
+     required_approvals, completion, completed_at, failure_reason, before_state, before_version, after_state, secret, secret_controllers, \
+     requester_controllers, dependencies";
 
 /// `SELECT` of requests with their approvals in one statement (a JSON array per request), so a
 /// request is one round trip, not two (countersign-bench, lifecycle profile).
@@ -214,6 +218,8 @@ pub(super) fn request_row(row: &Row) -> Result<RequestRecord> {
         before_version: int(row, "before_version")?,
         after: json_column("after_state")?,
         approvals: approvals_column(row)?,
+        dependencies: serde_json::from_str(&text(row, "dependencies")?)
+            .map_err(|e| StoreError::Corrupt(format!("a request's dependencies: {e}")))?,
         secret: opt_text(row, "secret")?,
         secret_controllers: match opt_text(row, "secret_controllers")? {
             Some(ids) => serde_json::from_str(&ids)
