@@ -117,7 +117,7 @@ mod tests {
         state(
             ResourceType::AccessPolicy,
             json!({"displayName": "Apps", "description": "", "profileType": profile_type, "approverGroupIds": groups,
-                   "requiredApprovals": 1, "completion": "requester", "requestTtl": "P30D"}),
+                   "requiredApprovals": 1, "completion": "requester", "requestTtl": "P30D", "protectAssignedGroups": true}),
         )
     }
 

@@ -230,9 +230,8 @@ async fn independence(
 /// One request the caller may see, viewed, with its approvers' standing.
 pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestForCaller> {
     let record = visible_request(app, principal, id).await?;
-    let reader = RequestReader::new(app, principal);
-    let approvers = reader.approvers(&record).await?;
-    Ok(RequestForCaller { approvers: Some(approvers), ..reader.view(record).await? })
+    let approvers = RequestReader::new(app, principal).approvers(&record).await?;
+    Ok(RequestForCaller { approvers: Some(approvers), ..view(app, principal, record).await? })
 }
 
 /// The standing of every member of a visible request's approver groups (R2, R16).
