@@ -279,7 +279,7 @@ pub async fn accounts(State(app): State<AppState>, user: WebUser, Query(q): Quer
                         div class="field" { label for="display" { "Display name" } input type="text" id="display" name="display_name" required; }
                         div class="field" { label for="kind" { "Kind" } select id="kind" name="kind" { option value="human" { "Person (signs in with a password)" } option value="service" { "Service account (API token)" } } }
                         div class="field" { label for="email" { "E-mail" } input type="text" id="email" name="email"; }
-                        div class="field" { label for="new-password" { "Password" } input type="password" id="new-password" name="password" autocomplete="new-password"; p class="hint" { "For people; at least 12 characters." } }
+                        div class="field" { label for="new-password" { "Password" } input type="password" id="new-password" name="password" autocomplete="new-password"; p class="hint" { "For people; at least 12 characters. They choose their own at first sign-in, but an account whose first password you set stays yours to Countersign: it can never approve your requests (R16). The server's operator adds people nobody controls with countersign accounts add." } }
                     }
                     button type="submit" { "Create account" }
                 }
