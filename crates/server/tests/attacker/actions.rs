@@ -81,7 +81,7 @@ pub enum Action {
     CreateGroup { by: By },
     AddMember { by: By, group: Pick, member: Pick },
     RemoveMember { by: By, group: Pick, member: Pick },
-    // RBAC: `grants` picks one of `tenant::ROLE_GRANTS`.
+    // RBAC: `grants` picks one of `attacker::role_grants()`.
     CreateRole { by: By, grants: Pick },
     AssignRole { by: By, role: Pick, group: Pick },
     ReassignRole { by: By, assignment: Pick, role: Pick, group: Pick },

@@ -9,47 +9,22 @@ use crate::http::{self, Answer, Credential, Session};
 use crate::oracle::{Approved, Knowledge};
 use crate::tenant::{self, Tenant};
 use countersign_core::eligibility::AccountKind;
-use countersign_core::permission::BUILT_IN_ROLES;
+use countersign_core::permission::{Permission, BUILT_IN_ROLES};
 use countersign_core::profile::{ProfileType, ResourceType};
 use countersign_core::request::RequestStatus;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
-/// What a role the attacker creates grants (`Action::CreateRole` picks one).
-const ROLE_GRANTS: [&[&str]; 5] = [
-    &[
-        "apps.read",
-        "apps.write",
-        "apps.assign",
-        "scripts.read",
-        "scripts.write",
-        "scripts.assign",
-        "compliancePolicies.read",
-        "compliancePolicies.write",
-        "compliancePolicies.assign",
-        "configurationPolicies.read",
-        "configurationPolicies.write",
-        "configurationPolicies.assign",
-        "devices.read",
-        "devices.wipe",
-        "devices.retire",
-        "devices.delete",
-        "roles.read",
-        "roles.write",
-        "groups.read",
-        "groups.write",
-        "accounts.read",
-        "accounts.write",
-        "accessPolicies.create",
-        "accessPolicies.read",
-        "accessPolicies.update",
-        "accessPolicies.delete",
-        "maa.approve",
-        "tenantConfiguration.read",
-        "tenantConfiguration.write",
-        "audit.read",
-    ],
+/// What a role the attacker creates grants (`Action::CreateRole` picks one): every permission,
+/// or one of these narrower sets.
+fn role_grants() -> Vec<Vec<&'static str>> {
+    let mut grants = vec![Permission::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>()];
+    grants.extend(NARROW_GRANTS.iter().map(|g| g.to_vec()));
+    grants
+}
+
+const NARROW_GRANTS: [&[&str]; 4] = [
     &[
         "maa.approve",
         "apps.read",
@@ -568,7 +543,8 @@ impl<'a> Attacker<'a> {
                 self.call(by, &what, Method::PUT, &format!("/api/v1/groups/{group}/members"), Some(body)).await;
             }
             CreateRole { by, grants } => {
-                let Some(permissions) = grants.of(&ROLE_GRANTS).copied() else { return };
+                let pool = role_grants();
+                let Some(permissions) = grants.of(&pool).cloned() else { return };
                 let n = self.fresh();
                 let body = json!({"displayName": format!("Role {n}"), "permissions": permissions, "justification": j});
                 let what = format!("create role {n} with {}", permissions.join(" "));
