@@ -84,18 +84,6 @@ impl ControlGraph {
         ControlGraph { controllers, usernames }
     }
 
-    /// Adds control recorded earlier (see [`CredentialKind::Submitted`]).
-    pub fn with_recorded(mut self, account: &str, controllers: &[String], via: CredentialKind) -> Self {
-        for controller in controllers.iter().filter(|c| c.as_str() != account) {
-            let edge = ControlEdge { account: account.to_owned(), controller: controller.clone(), via };
-            let of = self.controllers.entry(account.to_owned()).or_default();
-            if !of.contains(&edge) {
-                of.push(edge);
-            }
-        }
-        self
-    }
-
     /// Everyone in `account_id`'s control set but itself: what a request or an approval records.
     pub fn controllers_of(&self, account_id: &str) -> Vec<String> {
         self.control_set(account_id).into_keys().filter(|id| id != account_id).collect()
@@ -257,7 +245,7 @@ mod tests {
         // svc's only token, made by mallory, is revoked after svc submitted: no live edge left.
         let now = graph(&[]);
         assert!(now.ensure_independent("mallory", "svc", &[]).is_ok());
-        let recorded = graph(&[]).with_recorded("svc", &["mallory".into()], CredentialKind::Submitted);
+        let recorded = graph(&[edge("svc", "mallory", CredentialKind::Submitted)]);
         let refused = recorded.ensure_independent("mallory", "svc", &[]).unwrap_err();
         assert_eq!(
             refused.to_string(),
