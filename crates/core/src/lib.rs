@@ -24,6 +24,7 @@ pub mod policy_set;
 pub mod profile;
 pub mod request;
 pub mod state;
+pub mod text;
 pub mod validate;
 pub mod visibility;
 
