@@ -23,6 +23,11 @@ pub struct Dependency {
     pub version: i64,
 }
 
+/// R12: what each dependency was called at submission, so the diff names the ids it shows.
+pub fn names(dependencies: &[Dependency]) -> crate::diff::Names {
+    dependencies.iter().map(|d| (d.id.clone(), d.name.clone())).collect()
+}
+
 impl Dependency {
     /// Whether the object moved since submission; `current` is `None` once it is deleted.
     pub fn has_changed(&self, current: Option<i64>) -> bool {

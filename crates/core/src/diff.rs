@@ -1,7 +1,21 @@
-//! R12: what exactly changes, as approvers see it.
+//! R12: what exactly changes, as approvers see it, and the digest that pins it.
+//!
+//! The diff is complete and unambiguous:
+//! - paths are JSON Pointers (RFC 6901), so `{"a.b": 0}` and `{"a": {"b": 0}}` differ;
+//! - arrays compare by position, so a reorder or a duplicate is a change (fields that are sets
+//!   are sets in their state types, so they never show a spurious reorder);
+//! - [`apply`] rebuilds `after` from `before` and the diff, so nothing can hide outside it;
+//! - [`render`] is injective: keys and strings are quoted with every hidden character escaped
+//!   (`crate::text`), so no key or value can forge a line, and two different diffs never render
+//!   alike.
 
+use crate::profile::{Operation, ResourceType};
+use crate::text::quoted;
+use crate::DomainError;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 crate::named_enum! {
     /// How a value differs.
@@ -12,7 +26,8 @@ crate::named_enum! {
     }
 }
 
-/// One difference between `before` and `after`, at a dotted path such as `document.timeout`.
+/// One difference between `before` and `after`, at a JSON Pointer such as `/document/timeout`
+/// (`""` is the whole object: a create or a delete).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiffEntry {
@@ -24,27 +39,35 @@ pub struct DiffEntry {
     pub after: Option<Value>,
 }
 
-/// Every difference between two JSON states. `Null` stands for "no object" (create, delete).
-/// Arrays of plain values (group ids, permissions) are compared as sets, which is what they mean.
+/// Every difference between two JSON states, in document order. `Null` at the top stands for
+/// "no object" (create, delete); anywhere below it `null` is a value like any other.
 pub fn diff(before: &Value, after: &Value) -> Vec<DiffEntry> {
     let mut out = Vec::new();
-    walk("", before, after, &mut out);
+    match (before, after) {
+        (Value::Null, Value::Null) => {}
+        (Value::Null, new) => out.push(entry(String::new(), ChangeKind::Added, None, Some(new))),
+        (old, Value::Null) => out.push(entry(String::new(), ChangeKind::Removed, Some(old), None)),
+        (old, new) => walk(String::new(), old, new, &mut out),
+    }
     out
 }
 
-fn join(prefix: &str, key: &str) -> String {
-    if prefix.is_empty() {
-        key.to_owned()
-    } else {
-        format!("{prefix}.{key}")
+/// `prefix` extended by one reference token, escaped as RFC 6901 says (`~` as `~0`, `/` as `~1`).
+fn pointer(prefix: &str, token: &str) -> String {
+    let mut path = String::with_capacity(prefix.len() + token.len() + 1);
+    path.push_str(prefix);
+    path.push('/');
+    for c in token.chars() {
+        match c {
+            '~' => path.push_str("~0"),
+            '/' => path.push_str("~1"),
+            c => path.push(c),
+        }
     }
+    path
 }
 
-fn is_scalar_array(items: &[Value]) -> bool {
-    items.iter().all(|v| !v.is_object() && !v.is_array())
-}
-
-fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<DiffEntry>) {
+fn walk(path: String, before: &Value, after: &Value, out: &mut Vec<DiffEntry>) {
     if before == after {
         return;
     }
@@ -54,101 +77,296 @@ fn walk(path: &str, before: &Value, after: &Value, out: &mut Vec<DiffEntry>) {
             keys.sort();
             keys.dedup();
             for key in keys {
-                let p = join(path, key);
+                let p = pointer(&path, key);
                 match (b.get(key), a.get(key)) {
-                    (Some(x), Some(y)) => walk(&p, x, y, out),
+                    (Some(x), Some(y)) => walk(p, x, y, out),
                     (Some(x), None) => out.push(entry(p, ChangeKind::Removed, Some(x), None)),
                     (None, Some(y)) => out.push(entry(p, ChangeKind::Added, None, Some(y))),
                     (None, None) => {}
                 }
-            }
-        }
-        (Value::Array(b), Value::Array(a)) if is_scalar_array(b) && is_scalar_array(a) => {
-            for gone in b.iter().filter(|x| !a.contains(x)) {
-                out.push(entry(path.to_owned(), ChangeKind::Removed, Some(gone), None));
-            }
-            for new in a.iter().filter(|y| !b.contains(y)) {
-                out.push(entry(path.to_owned(), ChangeKind::Added, None, Some(new)));
             }
         }
         (Value::Array(b), Value::Array(a)) => {
             for i in 0..b.len().max(a.len()) {
-                let p = format!("{path}[{i}]");
+                let p = pointer(&path, &i.to_string());
                 match (b.get(i), a.get(i)) {
-                    (Some(x), Some(y)) => walk(&p, x, y, out),
+                    (Some(x), Some(y)) => walk(p, x, y, out),
                     (Some(x), None) => out.push(entry(p, ChangeKind::Removed, Some(x), None)),
                     (None, Some(y)) => out.push(entry(p, ChangeKind::Added, None, Some(y))),
                     (None, None) => {}
                 }
             }
         }
-        (Value::Null, new) => out.push(entry(path.to_owned(), ChangeKind::Added, None, Some(new))),
-        (old, Value::Null) => out.push(entry(path.to_owned(), ChangeKind::Removed, Some(old), None)),
-        (old, new) => out.push(entry(path.to_owned(), ChangeKind::Changed, Some(old), Some(new))),
+        (old, new) => out.push(entry(path, ChangeKind::Changed, Some(old), Some(new))),
     }
 }
 
 fn entry(path: String, kind: ChangeKind, before: Option<&Value>, after: Option<&Value>) -> DiffEntry {
-    let path = if path.is_empty() { "(object)".to_owned() } else { path };
     DiffEntry { path, kind, before: before.cloned(), after: after.cloned() }
 }
 
-/// One line per difference, for e-mails, the CLI and logs:
-/// `~ document.timeout: 30 → 60`, `+ assignedGroupIds: "g2"`, `- description: "old"`.
-pub fn render(entries: &[DiffEntry]) -> String {
+/// The reference tokens of a JSON Pointer, unescaped.
+fn tokens(path: &str) -> Result<Vec<String>, DomainError> {
+    if path.is_empty() {
+        return Ok(vec![]);
+    }
+    let Some(rest) = path.strip_prefix('/') else {
+        return Err(DomainError::Validation(format!("{path:?} is not a JSON Pointer")));
+    };
+    Ok(rest.split('/').map(|t| t.replace("~1", "/").replace("~0", "~")).collect())
+}
+
+/// `before` with `entries` applied: `after` again when `entries` is `diff(before, after)`.
+/// Removals go first, deepest and last first, so removing the tail of an array never shifts
+/// an index another entry names.
+pub fn apply(before: &Value, entries: &[DiffEntry]) -> Result<Value, DomainError> {
+    let bad = |e: &DiffEntry| DomainError::Validation(format!("the diff does not fit at {:?}", e.path));
+    let mut doc = before.clone();
+    let (removals, others): (Vec<&DiffEntry>, Vec<&DiffEntry>) =
+        entries.iter().partition(|e| e.kind == ChangeKind::Removed);
+    for e in removals.into_iter().rev().chain(others) {
+        let mut tokens = tokens(&e.path)?;
+        let Some(last) = tokens.pop() else {
+            doc = e.after.clone().unwrap_or(Value::Null);
+            continue;
+        };
+        let mut parent = &mut doc;
+        for token in &tokens {
+            parent = match parent {
+                Value::Object(map) => map.get_mut(token),
+                Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+                _ => None,
+            }
+            .ok_or_else(|| bad(e))?;
+        }
+        match (parent, e.kind, &e.after) {
+            (Value::Object(map), ChangeKind::Removed, _) => {
+                map.remove(&last).ok_or_else(|| bad(e))?;
+            }
+            (Value::Object(map), _, Some(value)) => {
+                map.insert(last, value.clone());
+            }
+            (Value::Array(items), ChangeKind::Removed, _) => {
+                let i = last.parse::<usize>().map_err(|_| bad(e))?;
+                if i >= items.len() {
+                    return Err(bad(e));
+                }
+                items.remove(i);
+            }
+            (Value::Array(items), ChangeKind::Added, Some(value)) if last.parse() == Ok(items.len()) => {
+                items.push(value.clone());
+            }
+            (Value::Array(items), ChangeKind::Changed, Some(value)) => {
+                let slot = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(|| bad(e))?;
+                *slot = value.clone();
+            }
+            _ => return Err(bad(e)),
+        }
+    }
+    Ok(doc)
+}
+
+/// What referenced ids are called (groups, accounts, roles), so approvers read
+/// `"0190…" (group "Finance laptops")` rather than a bare id.
+pub type Names = BTreeMap<String, String>;
+
+/// Whether a path can be shown bare: only characters that never delimit anything in a line.
+fn plain_path(path: &str) -> bool {
+    !path.is_empty() && path.chars().all(|c| c.is_ascii_alphanumeric() || "/~_-.@$".contains(c))
+}
+
+/// A path as every surface shows it: bare when it holds only plain characters, quoted (every
+/// hidden character escaped) when not, `(object)` for the whole object.
+pub fn shown_path(path: &str) -> String {
+    let mut out = String::new();
+    write_path(path, &mut out);
+    out
+}
+
+/// A value as every surface shows it, on one line.
+pub fn shown_value(value: &Value, names: &Names) -> String {
+    let mut out = String::new();
+    write_value(value, names, &mut out);
+    out
+}
+
+fn write_path(path: &str, out: &mut String) {
+    if path.is_empty() {
+        out.push_str("(object)");
+    } else if plain_path(path) {
+        out.push_str(path);
+    } else {
+        out.push_str(&quoted(path));
+    }
+}
+
+/// A value on one line: JSON's shape, strings quoted by [`quoted`] (so no newline, escape
+/// sequence or bidirectional override reaches a screen), object keys in order.
+fn write_value(value: &Value, names: &Names, out: &mut String) {
+    match value {
+        Value::String(s) => {
+            out.push_str(&quoted(s));
+            if let Some(name) = names.get(s) {
+                out.push_str(" (");
+                out.push_str(&quoted(name));
+                out.push(')');
+            }
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_value(item, names, out);
+            }
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            for (i, (key, item)) in sorted(map).into_iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                out.push_str(&quoted(key));
+                out.push_str(": ");
+                write_value(item, names, out);
+            }
+            out.push('}');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn sorted(map: &Map<String, Value>) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(b.0));
+    entries
+}
+
+/// One entry on one line: `~ /document/timeout: 30 → 60`, `+ /assignedGroupIds/1: "g2"`,
+/// `- "/document/a b": "old"` (a path with any other character is quoted).
+pub fn render_entry(entry: &DiffEntry, names: &Names) -> String {
+    let mut line = String::new();
+    line.push_str(match entry.kind {
+        ChangeKind::Added => "+ ",
+        ChangeKind::Removed => "- ",
+        ChangeKind::Changed => "~ ",
+    });
+    write_path(&entry.path, &mut line);
+    line.push_str(": ");
+    let null = Value::Null;
+    match entry.kind {
+        ChangeKind::Added => write_value(entry.after.as_ref().unwrap_or(&null), names, &mut line),
+        ChangeKind::Removed => write_value(entry.before.as_ref().unwrap_or(&null), names, &mut line),
+        ChangeKind::Changed => {
+            write_value(entry.before.as_ref().unwrap_or(&null), names, &mut line);
+            line.push_str(" → ");
+            write_value(entry.after.as_ref().unwrap_or(&null), names, &mut line);
+        }
+    }
+    line
+}
+
+/// One line per difference, for e-mails, the CLI, logs and the API's `diffText`.
+pub fn render(entries: &[DiffEntry], names: &Names) -> String {
     if entries.is_empty() {
         return "no changes".to_owned();
     }
-    entries
-        .iter()
-        .map(|e| {
-            let show = |v: &Option<Value>| v.as_ref().map(Value::to_string).unwrap_or_default();
-            match e.kind {
-                ChangeKind::Added => format!("+ {}: {}", e.path, show(&e.after)),
-                ChangeKind::Removed => format!("- {}: {}", e.path, show(&e.before)),
-                ChangeKind::Changed => format!("~ {}: {} → {}", e.path, show(&e.before), show(&e.after)),
+    entries.iter().map(|e| render_entry(e, names)).collect::<Vec<_>>().join("\n")
+}
+
+/// Canonical JSON: keys sorted, no whitespace, numbers and strings as serde_json writes them.
+/// Independent of how the map type orders its keys.
+fn canonical(value: &Value, out: &mut Vec<u8>) {
+    match value {
+        Value::Object(map) => {
+            out.push(b'{');
+            for (i, (key, item)) in sorted(map).into_iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(&Value::String(key.clone()), out);
+                out.push(b':');
+                canonical(item, out);
             }
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+            out.push(b'}');
+        }
+        Value::Array(items) => {
+            out.push(b'[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(item, out);
+            }
+            out.push(b']');
+        }
+        scalar => out.extend_from_slice(scalar.to_string().as_bytes()),
+    }
+}
+
+/// What a change is, for its digest: everything completion would act on.
+#[derive(Debug, Clone, Copy)]
+pub struct Change<'a> {
+    pub object_id: &'a str,
+    pub resource_type: ResourceType,
+    pub operation: Operation,
+    pub before_version: i64,
+    pub before: &'a Value,
+    pub after: &'a Value,
+}
+
+impl Change<'_> {
+    /// R12's `changeDigest`: lowercase hex SHA-256 over the canonical JSON of
+    /// `["countersign.change.v1", objectId, type, operation, beforeVersion, before, after]`.
+    pub fn digest(&self) -> String {
+        let framed = Value::Array(vec![
+            Value::from("countersign.change.v1"),
+            Value::from(self.object_id),
+            Value::from(self.resource_type.as_str()),
+            Value::from(self.operation.as_str()),
+            Value::from(self.before_version),
+            self.before.clone(),
+            self.after.clone(),
+        ]);
+        let mut bytes = Vec::new();
+        canonical(&framed, &mut bytes);
+        hex::encode(Sha256::digest(&bytes))
+    }
+}
+
+/// R12: an approver who says which digest they saw approves that one or nothing.
+pub fn ensure_digest_seen(presented: Option<&str>, current: &str) -> Result<(), DomainError> {
+    match presented.map(str::trim) {
+        Some(seen) if !seen.eq_ignore_ascii_case(current) => Err(DomainError::ChangeDigestMismatch {
+            seen: seen.chars().take(64).collect(),
+            current: current.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// R12: completion applies the digest every counted approval approved, or nothing. Returns
+/// why not: an approval of another digest (the stored change was altered after it), or one
+/// that recorded none.
+pub fn approved_as_is<'a>(
+    current: &str,
+    approvals: impl IntoIterator<Item = (&'a str, Option<&'a str>)>,
+) -> Result<(), String> {
+    for (approver, digest) in approvals {
+        match digest {
+            Some(d) if d == current => {}
+            Some(d) => {
+                return Err(format!(
+                    "the change no longer matches what {approver} approved (approved digest {d}, stored change {current})"
+                ))
+            }
+            None => return Err(format!("{approver}'s approval recorded no change digest")),
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn nested_changes_are_named_by_path() {
-        let before = json!({"name": "Zoom", "document": {"version": "5.1", "silent": true}});
-        let after = json!({"name": "Zoom", "document": {"version": "5.2", "args": "-q"}});
-        let d = diff(&before, &after);
-        assert_eq!(
-            render(&d),
-            "+ document.args: \"-q\"\n- document.silent: true\n~ document.version: \"5.1\" → \"5.2\""
-        );
-    }
-
-    #[test]
-    fn scalar_arrays_compare_as_sets() {
-        let d = diff(&json!({"groups": ["a", "b"]}), &json!({"groups": ["b", "c"]}));
-        assert_eq!(render(&d), "- groups: \"a\"\n+ groups: \"c\"");
-        assert!(diff(&json!({"g": ["a", "b"]}), &json!({"g": ["a", "b"]})).is_empty());
-    }
-
-    #[test]
-    fn create_and_delete_show_the_whole_object() {
-        let obj = json!({"name": "x"});
-        assert_eq!(diff(&Value::Null, &obj)[0].kind, ChangeKind::Added);
-        assert_eq!(diff(&obj, &Value::Null)[0].path, "(object)");
-        assert_eq!(render(&[]), "no changes");
-    }
-
-    #[test]
-    fn arrays_of_objects_compare_by_position() {
-        let d = diff(&json!({"rules": [{"a": 1}]}), &json!({"rules": [{"a": 2}, {"b": 3}]}));
-        assert_eq!(d.len(), 2);
-        assert_eq!(d[0].path, "rules[0].a");
-        assert_eq!(d[1].path, "rules[1]");
-    }
-}
+mod tests;

@@ -67,6 +67,7 @@ error_codes! {
     RequestOpenForObject = "request_open_for_object", 409, "Request open for object";
     InvalidTransition = "invalid_transition", 409, "Invalid transition";
     AlreadyApproved = "already_approved", 409, "Already approved";
+    ChangeDigestMismatch = "change_digest_mismatch", 409, "Change digest mismatch";
     InvalidDeviceState = "invalid_device_state", 409, "Invalid device state";
     PayloadTooLarge = "payload_too_large", 413, "Payload too large";
     NoEligibleApprover = "no_eligible_approver", 422, "No eligible approver";
@@ -112,6 +113,8 @@ pub enum DomainError {
     NotIndependent(String),
     #[error("your password was set by someone else; choose your own before you do anything else")]
     PasswordChangeRequired,
+    #[error("you reviewed change {seen}, but this request holds change {current}; reload it and review it again")]
+    ChangeDigestMismatch { seen: String, current: String },
 }
 
 impl DomainError {
@@ -132,6 +135,7 @@ impl DomainError {
             DomainError::WouldEscalate(_) => ErrorCode::WouldEscalate,
             DomainError::NotIndependent(_) => ErrorCode::NotIndependent,
             DomainError::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
+            DomainError::ChangeDigestMismatch { .. } => ErrorCode::ChangeDigestMismatch,
         }
     }
 }
@@ -169,6 +173,7 @@ mod tests {
         ("request_open_for_object", 409),
         ("invalid_transition", 409),
         ("already_approved", 409),
+        ("change_digest_mismatch", 409),
         ("invalid_device_state", 409),
         ("payload_too_large", 413),
         ("no_eligible_approver", 422),

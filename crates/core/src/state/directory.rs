@@ -18,6 +18,7 @@ pub struct GroupState {
     pub display_name: String,
     pub description: String,
     /// Every member, always: a state without members is not an empty group by default.
+    #[serde(with = "super::set")]
     pub members: Vec<GroupMember>,
 }
 

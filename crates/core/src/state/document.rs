@@ -14,6 +14,7 @@ pub struct AssignableState {
     pub description: String,
     /// The settings themselves; always a JSON object.
     pub document: Map<String, Value>,
+    #[serde(with = "super::set")]
     pub assigned_group_ids: Vec<String>,
 }
 

@@ -12,6 +12,7 @@ mod directory;
 mod document;
 mod policy;
 mod rbac;
+mod set;
 
 pub use directory::{AccountState, GroupMember, GroupState, PasswordChange};
 pub use document::{AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState};

@@ -12,6 +12,7 @@ pub struct AccessPolicyState {
     pub display_name: String,
     pub description: String,
     pub profile_type: ProfileType,
+    #[serde(with = "super::set")]
     pub approver_group_ids: Vec<String>,
     pub required_approvals: i64,
     pub completion: Completion,

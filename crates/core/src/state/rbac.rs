@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 pub struct RoleState {
     pub display_name: String,
     pub description: String,
+    #[serde(with = "super::set")]
     pub permissions: Vec<String>,
     pub built_in: bool,
 }
@@ -18,5 +19,6 @@ pub struct RoleState {
 pub struct RoleAssignmentState {
     pub display_name: String,
     pub role_id: String,
+    #[serde(with = "super::set")]
     pub group_ids: Vec<String>,
 }

@@ -146,7 +146,7 @@ fn a_policy_state_and_the_policy_convert_both_ways() {
         &ObjectState::AccessPolicy(protecting).to_json(),
     );
     assert_eq!(shown.len(), 1, "{shown:?}");
-    assert_eq!((shown[0].path.as_str(), shown[0].after.clone()), ("protectAssignedGroups", Some(json!(true))));
+    assert_eq!((shown[0].path.as_str(), shown[0].after.clone()), ("/protectAssignedGroups", Some(json!(true))));
 }
 
 #[test]
@@ -158,4 +158,19 @@ fn a_channel_secret_reads_what_is_stored_and_never_prints_itself() {
     assert!(!printed.contains("secret-path") && !printed.contains("sixteen"), "{printed}");
     let email: ChannelSecret = serde_json::from_str("{}").unwrap();
     assert_eq!((email.url.as_deref(), email.signs()), (None, false), "an e-mail channel keeps no secret");
+}
+
+#[test]
+fn set_valued_fields_are_read_and_written_sorted_without_duplicates() {
+    let app = json!({"name": "VPN", "description": "", "document": {}, "assignedGroupIds": ["g2", "g1", "g2"]});
+    let state = ObjectState::from_json(ResourceType::App, app).unwrap();
+    assert_eq!(state.to_json()["assignedGroupIds"], json!(["g1", "g2"]));
+    let shuffled = ObjectState::Assignable(crate::state::AssignableState {
+        name: "VPN".into(),
+        description: String::new(),
+        document: Default::default(),
+        assigned_group_ids: vec!["g2".into(), "g1".into()],
+    });
+    assert_eq!(shuffled.to_json(), state.to_json(), "a state built in any order shows the same");
+    assert!(crate::diff::diff(&shuffled.to_json(), &state.to_json()).is_empty(), "no spurious reorder");
 }
