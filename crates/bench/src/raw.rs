@@ -316,7 +316,7 @@ impl Step<'_> {
                     now,
                 ));
                 let applied = json!({"operation": "update", "objectName": subject.app_name, "requestId": request_id,
-                    "diff": diff::render(&diff::diff(before, after))});
+                    "diff": diff::render(&diff::diff(before, after), &diff::Names::new())});
                 audit.push(entry(subject.requester, "change", "applied", ("app", subject.app_id), applied, now));
                 Ok(())
             }

@@ -163,7 +163,7 @@ pub fn request_details(r: &Value) -> String {
             ));
         }
     }
-    out.push_str("\nChange:\n");
+    out.push_str(&format!("\nChange (digest {}):\n", cell(&r["changeDigest"])));
     for line in r["diffText"].as_str().unwrap_or_default().lines() {
         out.push_str(&format!("  {line}\n"));
     }

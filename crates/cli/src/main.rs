@@ -161,12 +161,19 @@ enum RequestsCommand {
         id: String,
         #[arg(long)]
         notes: Option<String>,
+        /// The change digest `requests show` printed: the approval is refused unless the
+        /// request still holds exactly that change.
+        #[arg(long)]
+        digest: Option<String>,
     },
     /// Reject a request.
     Reject {
         id: String,
         #[arg(long)]
         notes: Option<String>,
+        /// The change digest `requests show` printed (see `approve`).
+        #[arg(long)]
+        digest: Option<String>,
     },
     /// Cancel your request.
     Cancel { id: String },
@@ -388,10 +395,12 @@ async fn requests(api: ApiArgs, command: RequestsCommand) -> Result<ExitCode, Cl
             return Ok(ExitCode::SUCCESS);
         }
         RequestsCommand::Show { id } => client.get(&id_path(&id, "")).await?,
-        RequestsCommand::Approve { id, notes } => {
-            client.post(&id_path(&id, "/approve"), json!({"notes": notes})).await?
+        RequestsCommand::Approve { id, notes, digest } => {
+            client.post(&id_path(&id, "/approve"), json!({"notes": notes, "changeDigest": digest})).await?
         }
-        RequestsCommand::Reject { id, notes } => client.post(&id_path(&id, "/reject"), json!({"notes": notes})).await?,
+        RequestsCommand::Reject { id, notes, digest } => {
+            client.post(&id_path(&id, "/reject"), json!({"notes": notes, "changeDigest": digest})).await?
+        }
         RequestsCommand::Cancel { id } => client.post(&id_path(&id, "/cancel"), json!({})).await?,
         RequestsCommand::Complete { id } => client.post(&id_path(&id, "/complete"), json!({})).await?,
     };

@@ -194,7 +194,7 @@ async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     assert_eq!(done["status"], "completed");
     let shown = text(&run(&["requests", "show", id], &server.url, &bob).stdout);
     assert!(
-        shown.contains("~ document.version: \"4.2.1\" → \"4.3.0\"") && shown.contains("checked the vendor advisory"),
+        shown.contains("~ /document/version: \"4.2.1\" → \"4.3.0\"") && shown.contains("checked the vendor advisory"),
         "{shown}"
     );
     // R16: each approver's independence of the requester; the demo's people are independent.

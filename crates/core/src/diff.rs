@@ -2,8 +2,9 @@
 //!
 //! The diff is complete and unambiguous:
 //! - paths are JSON Pointers (RFC 6901), so `{"a.b": 0}` and `{"a": {"b": 0}}` differ;
-//! - arrays compare by position, so a reorder or a duplicate is a change (fields that are sets
-//!   are sets in their state types, so they never show a spurious reorder);
+//! - arrays compare in order, so a reorder or a duplicate is a change (fields that are sets
+//!   are sets in their state types, so they never show a spurious reorder); what an array keeps
+//!   shows nothing, so inserting one rule shows one addition;
 //! - [`apply`] rebuilds `after` from `before` and the diff, so nothing can hide outside it;
 //! - [`render`] is injective: keys and strings are quoted with every hidden character escaped
 //!   (`crate::text`), so no key or value can forge a line, and two different diffs never render
@@ -86,19 +87,68 @@ fn walk(path: String, before: &Value, after: &Value, out: &mut Vec<DiffEntry>) {
                 }
             }
         }
-        (Value::Array(b), Value::Array(a)) => {
-            for i in 0..b.len().max(a.len()) {
-                let p = pointer(&path, &i.to_string());
-                match (b.get(i), a.get(i)) {
-                    (Some(x), Some(y)) => walk(p, x, y, out),
-                    (Some(x), None) => out.push(entry(p, ChangeKind::Removed, Some(x), None)),
-                    (None, Some(y)) => out.push(entry(p, ChangeKind::Added, None, Some(y))),
-                    (None, None) => {}
-                }
-            }
-        }
+        (Value::Array(b), Value::Array(a)) => walk_array(&path, b, a, out),
         (old, new) => out.push(entry(path, ChangeKind::Changed, Some(old), Some(new))),
     }
+}
+
+/// Above this many cells the longest common subsequence is not searched: elements pair by
+/// position instead, which is still exact, only less concise.
+const MATCH_LIMIT: usize = 1 << 20;
+
+/// Arrays in order. Elements kept unchanged (the longest common subsequence) show nothing;
+/// between them, elements pair up by position and show how they changed, and the rest are
+/// removed (named by their index in `before`) or added (named by their index in `after`).
+fn walk_array(path: &str, b: &[Value], a: &[Value], out: &mut Vec<DiffEntry>) {
+    let (mut i, mut j) = (0, 0);
+    for (kept_b, kept_a) in kept(b, a).into_iter().chain([(b.len(), a.len())]) {
+        let paired = (kept_b - i).min(kept_a - j);
+        for k in 0..paired {
+            walk(pointer(path, &(i + k).to_string()), &b[i + k], &a[j + k], out);
+        }
+        for (k, gone) in b.iter().enumerate().take(kept_b).skip(i + paired) {
+            out.push(entry(pointer(path, &k.to_string()), ChangeKind::Removed, Some(gone), None));
+        }
+        for (k, new) in a.iter().enumerate().take(kept_a).skip(j + paired) {
+            out.push(entry(pointer(path, &k.to_string()), ChangeKind::Added, None, Some(new)));
+        }
+        (i, j) = (kept_b + 1, kept_a + 1);
+    }
+}
+
+/// The index pairs of a longest common subsequence of `b` and `a`, ascending.
+fn kept(b: &[Value], a: &[Value]) -> Vec<(usize, usize)> {
+    let prefix = b.iter().zip(a).take_while(|(x, y)| x == y).count();
+    let suffix = b[prefix..].iter().rev().zip(a[prefix..].iter().rev()).take_while(|(x, y)| x == y).count();
+    let (mid_b, mid_a) = (&b[prefix..b.len() - suffix], &a[prefix..a.len() - suffix]);
+    let mut pairs: Vec<(usize, usize)> = (0..prefix).map(|k| (k, k)).collect();
+    let (n, m) = (mid_b.len(), mid_a.len());
+    if n > 0 && m > 0 && n.saturating_mul(m) <= MATCH_LIMIT {
+        // lengths[x][y]: the longest common subsequence of mid_b[x..] and mid_a[y..].
+        let mut lengths = vec![vec![0u32; m + 1]; n + 1];
+        for x in (0..n).rev() {
+            for y in (0..m).rev() {
+                lengths[x][y] = if mid_b[x] == mid_a[y] {
+                    lengths[x + 1][y + 1] + 1
+                } else {
+                    lengths[x + 1][y].max(lengths[x][y + 1])
+                };
+            }
+        }
+        let (mut x, mut y) = (0, 0);
+        while x < n && y < m {
+            if mid_b[x] == mid_a[y] {
+                pairs.push((prefix + x, prefix + y));
+                (x, y) = (x + 1, y + 1);
+            } else if lengths[x + 1][y] >= lengths[x][y + 1] {
+                x += 1;
+            } else {
+                y += 1;
+            }
+        }
+    }
+    pairs.extend((0..suffix).map(|k| (b.len() - suffix + k, a.len() - suffix + k)));
+    pairs
 }
 
 fn entry(path: String, kind: ChangeKind, before: Option<&Value>, after: Option<&Value>) -> DiffEntry {
@@ -117,53 +167,65 @@ fn tokens(path: &str) -> Result<Vec<String>, DomainError> {
 }
 
 /// `before` with `entries` applied: `after` again when `entries` is `diff(before, after)`.
-/// Removals go first, deepest and last first, so removing the tail of an array never shifts
-/// an index another entry names.
+/// Deepest paths first, so an array's indices in `before` still hold while the elements it
+/// keeps change; then, per depth, replacements, removals (last first, by index in `before`)
+/// and additions (first first, by index in `after`).
 pub fn apply(before: &Value, entries: &[DiffEntry]) -> Result<Value, DomainError> {
-    let bad = |e: &DiffEntry| DomainError::Validation(format!("the diff does not fit at {:?}", e.path));
+    let mut by_depth: BTreeMap<usize, Vec<&DiffEntry>> = BTreeMap::new();
+    for e in entries {
+        by_depth.entry(tokens(&e.path)?.len()).or_default().push(e);
+    }
     let mut doc = before.clone();
-    let (removals, others): (Vec<&DiffEntry>, Vec<&DiffEntry>) =
-        entries.iter().partition(|e| e.kind == ChangeKind::Removed);
-    for e in removals.into_iter().rev().chain(others) {
-        let mut tokens = tokens(&e.path)?;
-        let Some(last) = tokens.pop() else {
-            doc = e.after.clone().unwrap_or(Value::Null);
-            continue;
-        };
-        let mut parent = &mut doc;
-        for token in &tokens {
-            parent = match parent {
-                Value::Object(map) => map.get_mut(token),
-                Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
-                _ => None,
-            }
-            .ok_or_else(|| bad(e))?;
-        }
-        match (parent, e.kind, &e.after) {
-            (Value::Object(map), ChangeKind::Removed, _) => {
-                map.remove(&last).ok_or_else(|| bad(e))?;
-            }
-            (Value::Object(map), _, Some(value)) => {
-                map.insert(last, value.clone());
-            }
-            (Value::Array(items), ChangeKind::Removed, _) => {
-                let i = last.parse::<usize>().map_err(|_| bad(e))?;
-                if i >= items.len() {
-                    return Err(bad(e));
-                }
-                items.remove(i);
-            }
-            (Value::Array(items), ChangeKind::Added, Some(value)) if last.parse() == Ok(items.len()) => {
-                items.push(value.clone());
-            }
-            (Value::Array(items), ChangeKind::Changed, Some(value)) => {
-                let slot = last.parse::<usize>().ok().and_then(|i| items.get_mut(i)).ok_or_else(|| bad(e))?;
-                *slot = value.clone();
-            }
-            _ => return Err(bad(e)),
+    for level in by_depth.into_values().rev() {
+        let of = |kind| level.iter().copied().filter(move |e| e.kind == kind);
+        let ordered: Vec<&DiffEntry> = of(ChangeKind::Changed)
+            .chain(of(ChangeKind::Removed).collect::<Vec<_>>().into_iter().rev())
+            .chain(of(ChangeKind::Added))
+            .collect();
+        for e in ordered {
+            apply_one(&mut doc, e)?;
         }
     }
     Ok(doc)
+}
+
+fn apply_one(doc: &mut Value, e: &DiffEntry) -> Result<(), DomainError> {
+    let bad = || DomainError::Validation(format!("the diff does not fit at {:?}", e.path));
+    let mut tokens = tokens(&e.path)?;
+    let Some(last) = tokens.pop() else {
+        *doc = e.after.clone().unwrap_or(Value::Null);
+        return Ok(());
+    };
+    let mut parent = doc;
+    for token in &tokens {
+        parent = match parent {
+            Value::Object(map) => map.get_mut(token),
+            Value::Array(items) => token.parse::<usize>().ok().and_then(|i| items.get_mut(i)),
+            _ => None,
+        }
+        .ok_or_else(bad)?;
+    }
+    match (parent, e.kind, &e.after) {
+        (Value::Object(map), ChangeKind::Removed, _) => {
+            map.remove(&last).ok_or_else(bad)?;
+        }
+        (Value::Object(map), _, Some(value)) => {
+            map.insert(last, value.clone());
+        }
+        (Value::Array(items), kind, value) => {
+            let i = last.parse::<usize>().map_err(|_| bad())?;
+            match (kind, value) {
+                (ChangeKind::Removed, _) if i < items.len() => {
+                    items.remove(i);
+                }
+                (ChangeKind::Added, Some(value)) if i <= items.len() => items.insert(i, value.clone()),
+                (ChangeKind::Changed, Some(value)) if i < items.len() => items[i] = value.clone(),
+                _ => return Err(bad()),
+            }
+        }
+        _ => return Err(bad()),
+    }
+    Ok(())
 }
 
 /// What referenced ids are called (groups, accounts, roles), so approvers read
@@ -357,11 +419,9 @@ pub fn approved_as_is<'a>(
     for (approver, digest) in approvals {
         match digest {
             Some(d) if d == current => {}
-            Some(d) => {
-                return Err(format!(
-                    "the change no longer matches what {approver} approved (approved digest {d}, stored change {current})"
-                ))
-            }
+            Some(d) => return Err(format!(
+                "the change no longer matches what {approver} approved (approved digest {d}, stored change {current})"
+            )),
             None => return Err(format!("{approver}'s approval recorded no change digest")),
         }
     }

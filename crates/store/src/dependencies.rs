@@ -305,8 +305,10 @@ mod tests {
             let permissions = PermissionSet::new(["roles.read", "maa.approve"]);
             let groups = [self.approvers.clone()];
             let viewer = Viewer { id: &self.bob, permissions: &permissions, group_ids: &groups };
-            let decided =
-                self.store.decide(&actor(&self.bob, "bob"), viewer, &request.id, Decision::Approve, None, NOW).await;
+            let decided = self
+                .store
+                .decide(&actor(&self.bob, "bob"), viewer, &request.id, Decision::Approve, None, None, NOW)
+                .await;
             assert_eq!(decided.expect("bob approves").status, RequestStatus::Approved);
             request.id
         }

@@ -75,6 +75,10 @@ pub struct Approval {
     pub notes: Option<String>,
     #[schema(format = DateTime)]
     pub at: String,
+    /// R12: the `changeDigest` this decision was given on (null for a decision from before
+    /// digests were recorded).
+    #[schema(required = true)]
+    pub change_digest: Option<String>,
 }
 
 /// A member of a group a request depends on, as it is now.
@@ -144,9 +148,18 @@ pub struct Request {
     pub before: Value,
     /// The proposed state (null for a delete).
     pub after: Value,
+    /// R12: every difference, each at a JSON Pointer (`""` for the whole object), arrays
+    /// compared in order.
     #[schema(value_type = Vec<Object>)]
     pub diff: Vec<countersign_core::diff::DiffEntry>,
+    /// The diff one line per difference, keys and strings quoted with every hidden character
+    /// escaped, referenced ids followed by their names.
     pub diff_text: String,
+    /// R12: lowercase hex SHA-256 over the canonical JSON of `["countersign.change.v1",
+    /// objectId, type, operation, beforeVersion, before, after]`. Send it with a decision to
+    /// decide exactly the change you reviewed; completion applies only a change whose digest
+    /// every approval recorded.
+    pub change_digest: String,
     /// R17: what the change depends on besides its object, each as it is now. Sent with one
     /// request (`GET /requests/{id}`, an action's answer, a 202); null in lists.
     #[schema(required = true)]

@@ -197,6 +197,7 @@ fn schemas() -> Vec<(&'static str, Value)> {
                 "requestJustification": nullable_string(),
                 "approvalJustification": nullable_string(),
                 "requiredOperationApprovalPolicyTypes": strings(),
+                "countersign_changeDigest": string(),
             })),
         ),
         ("OperationApprovalRequestCollection", graph_collection("OperationApprovalRequest")),
@@ -241,7 +242,12 @@ fn schemas() -> Vec<(&'static str, Value)> {
                 graph_body(json!({"entityId": string(), "entityType": string()})),
             ]}),
         ),
-        ("GraphDecisionBody", graph_body(json!({"justification": string(), "approvalSource": string()}))),
+        (
+            "GraphDecisionBody",
+            graph_body(
+                json!({"justification": string(), "approvalSource": string(), "countersign_changeDigest": string()}),
+            ),
+        ),
         ("GraphStatusValue", object(json!({"@odata.context": string(), "value": string()}))),
     ]
 }

@@ -9,6 +9,7 @@ use crate::time::format;
 use crate::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
+use countersign_core::dependency::names;
 use countersign_core::diff::{diff, render as render_diff};
 use countersign_core::profile::ResourceType;
 use countersign_core::request::Decision;
@@ -19,6 +20,7 @@ use serde::Deserialize;
 pub fn render(view: &RequestForCaller) -> Request {
     let record = &view.record;
     let entries = diff(&record.before, &record.after);
+    let names = names(&record.dependencies);
     Request {
         id: record.id.clone(),
         resource_type: record.resource_type,
@@ -42,14 +44,16 @@ pub fn render(view: &RequestForCaller) -> Request {
                 decision: a.decision,
                 notes: a.notes.clone(),
                 at: format(a.at),
+                change_digest: a.change_digest.clone(),
             })
             .collect(),
         completed_at: record.completed_at.map(format),
         failure_reason: record.failure_reason.clone(),
         before: record.before.clone(),
         after: record.after.clone(),
-        diff_text: render_diff(&entries),
+        diff_text: render_diff(&entries, &names),
         diff: entries,
+        change_digest: record.change_digest(),
         dependencies: view.dependencies.as_ref().map(|all| all.iter().map(dependency).collect()),
         can_approve: view.can_approve,
         can_cancel: view.can_cancel,
@@ -157,9 +161,12 @@ pub async fn get(
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct DecisionBody {
     notes: Option<String>,
+    /// R12: the `changeDigest` you reviewed. When given, the decision is refused with 409
+    /// `change_digest_mismatch` unless the request still holds exactly that change.
+    change_digest: Option<String>,
 }
 
 async fn act_json(app: AppState, principal: Principal, id: String, action: Action) -> ApiResult<Json<Request>> {
@@ -185,7 +192,13 @@ pub async fn approve(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DecisionBody>,
 ) -> ApiResult<Json<Request>> {
-    act_json(app, principal, id, Action::Decide(Decision::Approve, body.notes)).await
+    act_json(
+        app,
+        principal,
+        id,
+        Action::Decide { decision: Decision::Approve, notes: body.notes, seen_digest: body.change_digest },
+    )
+    .await
 }
 
 /// `POST /api/v1/requests/{id}/reject` `{notes?}`
@@ -206,7 +219,13 @@ pub async fn reject(
     Path(id): Path<String>,
     OptionalJson(body): OptionalJson<DecisionBody>,
 ) -> ApiResult<Json<Request>> {
-    act_json(app, principal, id, Action::Decide(Decision::Reject, body.notes)).await
+    act_json(
+        app,
+        principal,
+        id,
+        Action::Decide { decision: Decision::Reject, notes: body.notes, seen_digest: body.change_digest },
+    )
+    .await
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]

@@ -51,6 +51,9 @@ const REQUEST_PROPERTIES: &[&str] = &[
 /// Countersign's extension of one `operationApprovalRequest` (R17): what the change depends on,
 /// named as Graph names schema extension properties (`{owner}_{name}`).
 const DEPENDENCIES_EXTENSION: &str = "countersign_dependencies";
+/// R12: the request's `changeDigest`, on one request; a decision may send it back to decide
+/// exactly the change reviewed.
+const CHANGE_DIGEST_EXTENSION: &str = "countersign_changeDigest";
 /// One request also has its extension.
 const REQUEST_ONE_PROPERTIES: &[&str] = &[
     "id",
@@ -64,6 +67,7 @@ const REQUEST_ONE_PROPERTIES: &[&str] = &[
     "approvalJustification",
     "requiredOperationApprovalPolicyTypes",
     DEPENDENCIES_EXTENSION,
+    CHANGE_DIGEST_EXTENSION,
 ];
 const POLICY_PROPERTIES: &[&str] = &[
     "id",
@@ -601,6 +605,7 @@ async fn request_segment(
     let mut item = Renderer::new(&app).render(&record).await?;
     let dependencies = app.store.dependencies_now(&record.dependencies).await.map_err(ApiError::from)?;
     item[DEPENDENCIES_EXTENSION] = render_dependencies(&dependencies);
+    item[CHANGE_DIGEST_EXTENSION] = Value::from(record.change_digest());
     let mut item = select(item, q.select.as_deref());
     // R16, as an instance annotation (Graph clients keep what they do not know aside): every
     // member of the approver groups, and whether they are independent of this requester.
@@ -720,16 +725,17 @@ async fn request_action(
 ) -> GraphResult<Response> {
     let ctx = Ctx::new(&app, &headers, &uri);
     parse_query(&ctx.query, NO_OPTIONS)?;
-    body.only(&name, &["justification", "approvalSource"])?;
+    body.only(&name, &["justification", "approvalSource", CHANGE_DIGEST_EXTENSION])?;
     if let Some(source) = body.string("approvalSource")? {
         if !mapping::APPROVAL_SOURCES.contains(&source.as_str()) {
             return Err(GraphError(ApiError::validation(format!("'{source}' is not an operationApprovalSource"))));
         }
     }
     let notes = body.string("justification")?.filter(|j| !j.trim().is_empty());
+    let seen_digest = body.string(CHANGE_DIGEST_EXTENSION)?;
     let action = match name.as_str() {
-        "approve" => Action::Decide(Decision::Approve, notes),
-        "reject" => Action::Decide(Decision::Reject, notes),
+        "approve" => Action::Decide { decision: Decision::Approve, notes, seen_digest },
+        "reject" => Action::Decide { decision: Decision::Reject, notes, seen_digest },
         "cancelApproval" => Action::Cancel,
         _ => {
             return Err(GraphError(ApiError::not_found(format!(

@@ -113,7 +113,8 @@ pub(crate) async fn propose(
     justification: Option<String>,
 ) -> ApiResult<Outcome> {
     let Current { id, state, version } = before;
-    if after.as_ref() == Some(&state) {
+    // Compared as shown (R12): sets in any order are the same set.
+    if after.as_ref().map(ObjectState::to_json) == Some(state.to_json()) {
         return Ok(Outcome::Unchanged { id, resource_type, state, version });
     }
     let proposal = Proposal::change(resource_type, operation, id, state, version, after);

@@ -271,7 +271,12 @@ pub async fn history_of(app: &AppState, resource_type: ResourceType, object_id: 
 
 /// What the caller does to a request.
 pub enum Action {
-    Decide(Decision, Option<String>),
+    /// R12: `seen_digest` is the `changeDigest` the approver reviewed, when the client sends it.
+    Decide {
+        decision: Decision,
+        notes: Option<String>,
+        seen_digest: Option<String>,
+    },
     Cancel,
     Complete,
 }
@@ -284,8 +289,9 @@ pub async fn act(app: &AppState, principal: &Principal, id: &str, action: Action
     // The store decides, under the request's lock, whether the caller may see it at all.
     let viewer = principal.viewer();
     let done = match action {
-        Action::Decide(decision, notes) => {
-            let decided = app.store.decide(&actor, viewer, &id, decision, notes.as_deref(), now).await?;
+        Action::Decide { decision, notes, seen_digest } => {
+            let decided =
+                app.store.decide(&actor, viewer, &id, decision, notes.as_deref(), seen_digest.as_deref(), now).await?;
             app.metrics.observe_decision((now - decided.requested_at) as f64 / 1000.0);
             decided
         }

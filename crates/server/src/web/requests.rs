@@ -9,7 +9,8 @@ use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
-use countersign_core::diff::diff;
+use countersign_core::dependency::names;
+use countersign_core::diff::{diff, shown_path, shown_value, Names};
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
 use countersign_store::{DependencyNow, RequestRecord};
@@ -174,27 +175,27 @@ pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<Li
         .into_response())
 }
 
-fn cell(value: &Option<Value>) -> String {
-    match value {
-        None => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => pretty(other),
-    }
+fn cell(value: &Option<Value>, names: &Names) -> String {
+    value.as_ref().map(|v| shown_value(v, names)).unwrap_or_default()
 }
 
-/// R12: the change, side by side: one row per difference, then both whole states.
+/// R12: the change, side by side: one row per difference (its JSON Pointer, and each value
+/// quoted with every hidden character escaped, ids with their names), the digest the decision
+/// will record, then both whole states.
 fn diff_view(record: &RequestRecord) -> Markup {
     let entries = diff(&record.before, &record.after);
+    let names = names(&record.dependencies);
     html! {
+        p class="digest" { "Change digest " code id="change-digest" { (record.change_digest()) } }
         table class="diff" aria-label="Changes" {
             thead { tr { th scope="col" { "Setting" } th scope="col" { "Before" } th scope="col" { "After" } } }
             tbody {
                 @if entries.is_empty() { tr { td colspan="3" class="muted" { "No difference." } } }
                 @for e in &entries {
                     tr class={ "change-" (e.kind) } {
-                        td { (e.path) }
-                        td class=(if e.before.is_some() { "before" } else { "empty" }) { (cell(&e.before)) }
-                        td class=(if e.after.is_some() { "after" } else { "empty" }) { (cell(&e.after)) }
+                        td class="path" { code { (shown_path(&e.path)) } }
+                        td class=(if e.before.is_some() { "before" } else { "empty" }) { (cell(&e.before, &names)) }
+                        td class=(if e.after.is_some() { "after" } else { "empty" }) { (cell(&e.after, &names)) }
                     }
                 }
             }
@@ -348,6 +349,7 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
             @if view.can_approve {
                 form class="card" method="post" action={ "/requests/" (record.id) "/decide" } {
                     (csrf_field(&user.csrf))
+                    input type="hidden" name="change_digest" value=(record.change_digest());
                     div class="field" {
                         label for="notes" { "Approver notes" }
                         textarea id="notes" name="notes" maxlength="1024" {}
@@ -383,6 +385,8 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
 pub struct ActionForm {
     decision: Option<String>,
     notes: Option<String>,
+    /// R12: the digest of the change the page showed.
+    change_digest: Option<String>,
 }
 
 /// `POST /requests/{id}/decide|cancel|complete`
@@ -393,8 +397,12 @@ pub async fn act(
     Form(form): Form<ActionForm>,
 ) -> WebResult {
     let (action, done) = match (action.as_str(), form.decision.as_deref()) {
-        ("decide", Some("approve")) => (Action::Decide(Decision::Approve, form.notes), "You approved the request."),
-        ("decide", Some("reject")) => (Action::Decide(Decision::Reject, form.notes), "You rejected the request."),
+        ("decide", Some(choice @ ("approve" | "reject"))) => {
+            let decision = if choice == "approve" { Decision::Approve } else { Decision::Reject };
+            let done =
+                if decision == Decision::Approve { "You approved the request." } else { "You rejected the request." };
+            (Action::Decide { decision, notes: form.notes, seen_digest: form.change_digest }, done)
+        }
         ("cancel", _) => (Action::Cancel, "You cancelled the request."),
         ("complete", _) => (Action::Complete, "Completed."),
         _ => return Err(WebError(ApiError::not_found("no such action"))),

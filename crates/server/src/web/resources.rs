@@ -14,7 +14,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
-use countersign_core::diff::{diff, render as render_diff};
+use countersign_core::diff::{diff, render as render_diff, Names};
 use countersign_core::error::ErrorCode;
 use countersign_core::permission::write_permission;
 use countersign_core::profile::{Operation, ResourceType};
@@ -346,7 +346,7 @@ fn review_page(
                 }
             }
             h2 { "Changes" }
-            pre id="review-diff" { (render_diff(&entries)) }
+            pre id="review-diff" { (render_diff(&entries, &Names::new())) }
             form class="card" method="post" action=(save_to) {
                 (csrf_field(&user.csrf))
                 input type="hidden" name="name" value=(form.name);

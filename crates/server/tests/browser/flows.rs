@@ -60,7 +60,7 @@ async fn alice_edits_bob_approves_alice_completes() {
     bob.wait_for("#justification").await;
     assert_eq!(bob.text("#justification").await, "CVE-2026-1234: upgrade the VPN client");
     let diff = bob.text("table.diff").await;
-    assert!(diff.contains("document.version") && diff.contains("2.0"), "{diff}");
+    assert!(diff.contains("/document/version") && diff.contains("\"2.0\""), "{diff}");
     bob.screenshot("request-review").await;
     bob.fill("#notes", "Matches the vendor advisory").await;
     bob.click("#approve").await;
@@ -116,6 +116,56 @@ async fn the_requester_sees_no_approve_button_and_a_forged_approval_is_refused()
     assert_eq!(state["status"], "needsApproval");
     assert_eq!(state["approvals"], json!([]));
     dave.close().await;
+}
+
+/// R12 in the browser: a change whose key forges a diff row and whose value hides behind a
+/// bidirectional override shows as exactly its rows, escaped; and the approve button decides the
+/// digest the page showed, so a change swapped in the database after the page loaded is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_request_page_shows_the_exact_change_and_approves_only_that() {
+    let Some(driver) = driver().await else { return };
+    let app = tenant(Setup::protected()).await;
+    let app_id = sample(&app, ResourceType::App);
+    let forged_key = "x\n~ /document/firewall: \"on\" → \"on\"";
+    let (status, request) = app
+        .put(
+            &app.alice,
+            &format!("/api/v1/resources/app/{app_id}"),
+            json!({"name": "App", "document": {"firewall": "off\u{202e}no", forged_key: true}, "justification": "rules"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{request}");
+    let id = request["id"].as_str().unwrap().to_owned();
+    let digest = request["changeDigest"].as_str().unwrap().to_owned();
+
+    let bob = Browser::open(&driver, &app).await;
+    bob.sign_in("bob").await;
+    bob.goto(&format!("/requests/{id}")).await;
+    bob.wait_for("table.diff").await;
+    assert_eq!(bob.text("#change-digest").await, digest);
+    let rows = bob.client.find_all(fantoccini::Locator::Css("table.diff tbody tr")).await.unwrap();
+    assert_eq!(rows.len(), request["diff"].as_array().unwrap().len(), "one row per change, none forged");
+    let table = bob.text("table.diff").await;
+    assert!(!table.contains('\u{202e}'), "the override is shown, not obeyed: {table}");
+    assert!(table.contains("\"off\\u{202e}no\""), "{table}");
+    assert!(table.contains("\"/document/x\\u{a}~0 ~1document~1firewall"), "the forged key is one quoted path: {table}");
+    bob.screenshot("request-exact-diff").await;
+
+    // Someone with the database swaps the change while bob reads it.
+    {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+        let swapped = request["after"].to_string().replace("off", "on");
+        let sql = format!("UPDATE requests SET after_state = '{}' WHERE id = '{id}'", swapped.replace('\'', "''"));
+        conn.execute(sql.as_str()).await.unwrap();
+    }
+    bob.click("#approve").await;
+    bob.wait_for("#error").await;
+    assert!(bob.text("#error").await.contains("review it again"), "{}", bob.text("#error").await);
+    let (_, state) = app.get(&app.admin, &format!("/api/v1/requests/{id}")).await;
+    assert_eq!((state["status"].as_str(), state["approvals"].clone()), (Some("needsApproval"), json!([])));
+    assert_ne!(bob.text("#change-digest").await, digest, "the page now shows the change as it is");
+    bob.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

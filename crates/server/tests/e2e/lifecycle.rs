@@ -16,7 +16,7 @@ async fn r1_a_protected_change_is_held_then_approved_completed_and_applied_once(
         assert_eq!(request["justification"], "upgrade");
         assert_eq!(request["before"]["document"]["version"], "1.0");
         assert_eq!(request["after"]["document"]["version"], "2.0");
-        assert!(request["diffText"].as_str().unwrap().contains("~ document.version: \"1.0\" → \"2.0\""), "{request}");
+        assert!(request["diffText"].as_str().unwrap().contains("~ /document/version: \"1.0\" → \"2.0\""), "{request}");
         let request_id = request["id"].as_str().unwrap().to_owned();
 
         let (_, held) = app.get(&app.alice, &format!("/api/v1/resources/app/{id}")).await;

@@ -4,6 +4,7 @@ mod harness;
 
 mod bad_input;
 mod concurrency;
+mod exact_change;
 mod frozen_context;
 mod guards;
 mod independence;

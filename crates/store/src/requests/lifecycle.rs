@@ -13,6 +13,7 @@ use crate::objects::apply;
 use crate::rows::text;
 use crate::{Backend, Result, Store, StoreError, WriteTx};
 use countersign_core::dependency::first_changed;
+use countersign_core::diff::{approved_as_is, ensure_digest_seen};
 use countersign_core::eligibility::ineligibility;
 use countersign_core::notify::EventKind;
 use countersign_core::request::{Decision, DecisionOutcome, RequestState, RequestStatus};
@@ -59,9 +60,16 @@ async fn finish(
 ) -> Result<()> {
     let proposal = record.proposal()?;
     let current = current_versions(tx, &record.dependencies).await?;
-    let applied = match first_changed(&record.dependencies, &current) {
-        Some(changed) => Err(changed.to_string()),
-        None => match apply(tx, &proposal, now).await {
+    let digest = record.change_digest();
+    let approvals = record
+        .approvals
+        .iter()
+        .filter(|a| a.decision == Decision::Approve)
+        .map(|a| (a.approver_name.as_str(), a.change_digest.as_deref()));
+    let applied = match (approved_as_is(&digest, approvals), first_changed(&record.dependencies, &current)) {
+        (Err(altered), _) => Err(altered),
+        (Ok(()), Some(changed)) => Err(changed.to_string()),
+        (Ok(()), None) => match apply(tx, &proposal, now).await {
             Ok(()) => Ok(()),
             Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => Err(reason),
             Err(other) => return Err(other),
@@ -126,7 +134,10 @@ impl Store {
         Ok(Locked { tx, record, approver_groups })
     }
 
-    /// R2, R3, R6, R7 (and R8 automatic): `actor` approves or rejects.
+    /// R2, R3, R6, R7 (and R8 automatic): `actor` approves or rejects. R12: the decision is
+    /// recorded with the digest of the change as stored; `seen_digest`, when the approver says
+    /// which change they reviewed, must be that one.
+    #[allow(clippy::too_many_arguments)]
     pub async fn decide(
         &self,
         actor: &Actor,
@@ -134,11 +145,17 @@ impl Store {
         request_id: &str,
         decision: Decision,
         notes: Option<&str>,
+        seen_digest: Option<&str>,
         now: Millis,
     ) -> Result<RequestRecord> {
         let notes = validate::notes(notes)?;
         let Locked { mut tx, mut record, approver_groups: known_groups } =
             self.lock_for_action(viewer, request_id, decision.target(), now).await?;
+        let digest = record.change_digest();
+        if let Err(mismatch) = ensure_digest_seen(seen_digest, &digest) {
+            tx.rollback().await?;
+            return Err(mismatch.into());
+        }
         let mut state = record.state();
         let approver = account_by_id(tx.conn(), &actor.id)
             .await?
@@ -156,8 +173,8 @@ impl Store {
         let controllers = control.controllers_of(&actor.id);
         let outcome = state.decide(&actor.id, &ineligible, &control, decision, notes.clone(), now)?;
         sqlx::query(
-            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at, controllers) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at, controllers, change_digest) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&record.id)
         .bind(&actor.id)
@@ -166,6 +183,7 @@ impl Store {
         .bind(&notes)
         .bind(now)
         .bind(json!(controllers).to_string())
+        .bind(&digest)
         .execute(tx.conn())
         .await
         .map_err(|e| {
@@ -182,6 +200,7 @@ impl Store {
             notes: notes.clone(),
             at: now,
             controllers,
+            change_digest: Some(digest.clone()),
         });
         save_state(&mut tx, &mut record, &state, now, None, None).await?;
         let action = match outcome {
@@ -196,6 +215,7 @@ impl Store {
                 "notes": notes,
                 "approvals": state.approval_count(),
                 "requiredApprovals": record.required_approvals,
+                "changeDigest": digest,
             })),
             now,
         );

@@ -15,6 +15,7 @@ use crate::objects::{stored_state, Proposal};
 use crate::rows::{int, opt_int, opt_text, parsed, text};
 use crate::{Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::dependency::Dependency;
+use countersign_core::diff::Change;
 use countersign_core::policy::Completion;
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Approval, Decision, RequestState, RequestStatus};
@@ -30,6 +31,8 @@ pub struct ApprovalRecord {
     pub at: Millis,
     /// R16: who controlled the approver when the decision was given.
     pub controllers: Vec<String>,
+    /// R12: the change digest the decision was given on (none before migration 0008).
+    pub change_digest: Option<String>,
 }
 
 /// A stored approval request.
@@ -68,6 +71,23 @@ pub struct RequestRecord {
 }
 
 impl RequestRecord {
+    /// R12: the change as completion would apply it, from the stored row.
+    pub fn change(&self) -> Change<'_> {
+        Change {
+            object_id: &self.object_id,
+            resource_type: self.resource_type,
+            operation: self.operation,
+            before_version: self.before_version,
+            before: &self.before,
+            after: &self.after,
+        }
+    }
+
+    /// R12: the `changeDigest` approvers are shown and approve.
+    pub fn change_digest(&self) -> String {
+        self.change().digest()
+    }
+
     /// The part the rules act on.
     pub fn state(&self) -> RequestState {
         RequestState {
@@ -148,12 +168,12 @@ pub(super) fn select_requests(backend: Backend) -> String {
     let approvals = match backend {
         Backend::Postgres => {
             "(SELECT COALESCE(json_agg(json_build_object('approverId', a.approver_id, 'approverName', a.approver_name, \
-             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers) ORDER BY a.at, a.approver_id), '[]'::json)::text \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest) ORDER BY a.at, a.approver_id), '[]'::json)::text \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
         Backend::Sqlite => {
             "(SELECT COALESCE(json_group_array(json_object('approverId', a.approver_id, 'approverName', a.approver_name, \
-             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers) ORDER BY a.at, a.approver_id), '[]') \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest) ORDER BY a.at, a.approver_id), '[]') \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
     };
@@ -169,6 +189,7 @@ struct ApprovalColumn {
     notes: Option<String>,
     at: Millis,
     controllers: String,
+    change_digest: Option<String>,
 }
 
 fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
@@ -185,6 +206,7 @@ fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
                 at: a.at,
                 controllers: serde_json::from_str(&a.controllers)
                     .map_err(|e| StoreError::Corrupt(format!("an approval's controllers: {e}")))?,
+                change_digest: a.change_digest,
             })
         })
         .collect()
@@ -307,7 +329,10 @@ pub(super) fn applied_audit(proposal: &Proposal, actor: &Actor, request_id: Opti
             "operation": proposal.operation,
             "objectName": proposal.object_name,
             "requestId": request_id,
-            "diff": countersign_core::diff::render(&countersign_core::diff::diff(&proposal.before_json(), &proposal.after_json())),
+            "diff": countersign_core::diff::render(
+                &countersign_core::diff::diff(&proposal.before_json(), &proposal.after_json()),
+                &countersign_core::diff::Names::new(),
+            ),
         }))
 }
 
