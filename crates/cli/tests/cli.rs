@@ -186,7 +186,20 @@ async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
         text(&own.stderr)
     );
 
-    let approved = run(&["requests", "approve", id, "--notes", "checked the vendor advisory"], &server.url, &bob);
+    // R12: `show` prints the digest; an approval naming another digest is refused.
+    let digest = held["changeDigest"].as_str().unwrap();
+    let before_approval = text(&run(&["requests", "show", id], &server.url, &bob).stdout);
+    assert!(before_approval.contains(&format!("Change (digest {digest}):")), "{before_approval}");
+    let other = "0".repeat(64);
+    let wrong = run(&["requests", "approve", id, "--digest", &other], &server.url, &bob);
+    assert!(!wrong.status.success(), "an approval of another digest must fail");
+    assert!(text(&wrong.stderr).contains("change_digest_mismatch"), "{}", text(&wrong.stderr));
+
+    let approved = run(
+        &["requests", "approve", id, "--notes", "checked the vendor advisory", "--digest", digest],
+        &server.url,
+        &bob,
+    );
     assert!(approved.status.success(), "{}", text(&approved.stderr));
     assert!(text(&approved.stdout).contains("approved"));
     let done = run(&["requests", "complete", id, "--json"], &server.url, &alice);

@@ -419,9 +419,11 @@ pub fn approved_as_is<'a>(
     for (approver, digest) in approvals {
         match digest {
             Some(d) if d == current => {}
-            Some(d) => return Err(format!(
+            Some(d) => {
+                return Err(format!(
                 "the change no longer matches what {approver} approved (approved digest {d}, stored change {current})"
-            )),
+            ))
+            }
             None => return Err(format!("{approver}'s approval recorded no change digest")),
         }
     }
