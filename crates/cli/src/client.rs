@@ -78,12 +78,46 @@ pub fn encode(value: &str) -> String {
         .collect()
 }
 
-fn cell(value: &Value) -> String {
+/// R12, R20: a server's text as a terminal should show it, with control characters, escape
+/// sequences, line breaks and bidirectional overrides escaped (`\u{1b}`), so no field can
+/// forge a line, rewrite the screen or disguise a name.
+pub fn shown(text: &str) -> String {
+    countersign_core::text::shown(text).into_owned()
+}
+
+/// A value's text, raw: the caller escapes it once it has cut it to size.
+fn raw(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),
         other => other.to_string(),
     }
+}
+
+/// A value for the terminal (see [`shown`]).
+fn cell(value: &Value) -> String {
+    shown(&raw(value))
+}
+
+/// JSON for the terminal: what `serde_json` leaves raw inside strings (bidirectional
+/// overrides, zero-width and other hidden characters) written as `\uXXXX` escapes, so the
+/// output is the same JSON and shows as it reads. Outside strings there are only the
+/// pretty-printer's spaces and line breaks, which stay.
+pub fn json_for_terminal(json: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(json.len());
+    for c in json.chars() {
+        if c != '\n' && countersign_core::text::is_hidden(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                // Writing into a String cannot fail.
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A table of `columns` (header, JSON pointer) over `rows`.
@@ -93,11 +127,12 @@ pub fn table(rows: &[Value], columns: &[(&str, &str)]) -> String {
     table.set_header(columns.iter().map(|(h, _)| *h));
     for row in rows {
         table.add_row(columns.iter().map(|(_, pointer)| {
-            let text = cell(row.pointer(pointer).unwrap_or(&Value::Null));
+            // Cut before escaping, so no escape is cut in half.
+            let text = raw(row.pointer(pointer).unwrap_or(&Value::Null));
             if text.chars().count() > 60 {
-                format!("{}…", text.chars().take(59).collect::<String>())
+                format!("{}…", shown(&text.chars().take(59).collect::<String>()))
             } else {
-                text
+                shown(&text)
             }
         }));
     }
@@ -140,7 +175,7 @@ pub fn request_details(r: &Value) -> String {
             cell(&approval["approver"]["displayName"]),
             if approval["decision"] == "approve" { "approved" } else { "rejected" },
             cell(&approval["at"]),
-            approval["notes"].as_str().map(|n| format!(": {n}")).unwrap_or_default()
+            approval["notes"].as_str().map(|n| format!(": {}", shown(n))).unwrap_or_default()
         ));
     }
     // R16: who could approve, and whether each is independent of the requester.
@@ -163,9 +198,14 @@ pub fn request_details(r: &Value) -> String {
             ));
         }
     }
+    // Only the server's line breaks remain: each line is shown on its own, with a `\r` or an
+    // escape sequence inside it escaped.
     out.push_str(&format!("\nChange (digest {}):\n", cell(&r["changeDigest"])));
-    for line in r["diffText"].as_str().unwrap_or_default().lines() {
-        out.push_str(&format!("  {line}\n"));
+    let diff = r["diffText"].as_str().unwrap_or_default();
+    if !diff.is_empty() {
+        for line in diff.strip_suffix('\n').unwrap_or(diff).split('\n') {
+            out.push_str(&format!("  {}\n", shown(line)));
+        }
     }
     out.push_str(&dependencies(r));
     out
@@ -204,6 +244,31 @@ fn dependencies(r: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn every_field_reaches_the_terminal_escaped() {
+        let hostile = "ok\u{1b}[2K\rforged\nline \u{202e}txt";
+        let request = json!({
+            "id": "r1", "status": "needsApproval", "objectName": hostile, "justification": hostile,
+            "requestedBy": {"displayName": hostile}, "requiredApprovals": 1,
+            "approvals": [{"approver": {"displayName": hostile}, "decision": "reject", "at": "t", "notes": hostile}],
+            "approvers": [{"username": hostile, "displayName": hostile, "eligible": false, "reasons": [hostile]}],
+            "diffText": "~ /a: 1 → 2\r\u{1b}[1A\n+ /b: 3\n",
+            "dependencies": [{"resourceType": "group", "name": hostile, "versionAtSubmission": 1, "currentVersion": 1,
+                "changed": false, "members": [{"username": hostile}], "permissions": null}],
+        });
+        let shown = request_details(&request);
+        assert!(!shown.chars().any(|c| c != '\n' && countersign_core::text::is_hidden(c)), "{shown:?}");
+        assert!(shown.contains("ok\\u{1b}[2K\\u{d}forged\\u{a}line \\u{202e}txt"), "{shown}");
+        assert!(shown.contains("  ~ /a: 1 → 2\\u{d}\\u{1b}[1A\n  + /b: 3\n"), "only the server's line breaks: {shown}");
+        let listed = table(&[request], &[("Justification", "/justification"), ("By", "/requestedBy/displayName")]);
+        assert!(!listed.chars().any(|c| c != '\n' && countersign_core::text::is_hidden(c)), "{listed:?}");
+        assert_eq!(
+            json_for_terminal("{\n  \"a\": \"x\u{202e}y\u{1f600}\"\n}"),
+            "{\n  \"a\": \"x\\u202ey\u{1f600}\"\n}"
+        );
+        assert_eq!(json_for_terminal("\"\u{e000}\u{f0000}\""), "\"\\ue000\\udb80\\udc00\"");
+    }
 
     #[test]
     fn a_request_shows_what_it_depends_on_and_what_changed() {

@@ -225,7 +225,8 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("error: {message}");
+            // A server's problem detail, or a path or name typed in: escaped like any field.
+            eprintln!("error: {}", client::shown(&message));
             ExitCode::FAILURE
         }
     }
@@ -320,8 +321,8 @@ async fn audit_verify(database_url: &SecretString, as_json: bool) -> Result<Exit
         println!(
             "BROKEN: audit entry {} ({}) : {}. {} entries before it verified.",
             broken.seq,
-            if broken.id.is_empty() { "-" } else { &broken.id },
-            broken.reason,
+            if broken.id.is_empty() { "-".to_owned() } else { client::shown(&broken.id) },
+            client::shown(&broken.reason),
             report.entries_checked
         );
     } else {
@@ -347,7 +348,12 @@ async fn add_person(
     let hash = countersign_server::auth::hash_password(&password).map_err(|e| e.detail)?;
     let now = SystemClock.now();
     let account = store.add_person(username, display_name, email, &hash, now).await.map_err(|e| e.to_string())?;
-    println!("Added {} ({}), id {}.", account.username, account.display_name, account.id);
+    println!(
+        "Added {} ({}), id {}.",
+        client::shown(&account.username),
+        client::shown(&account.display_name),
+        client::shown(&account.id)
+    );
     println!("One-time password (give it to them in person; they choose their own at first sign-in):");
     println!("{password}");
     Ok(ExitCode::SUCCESS)
@@ -355,7 +361,7 @@ async fn add_person(
 
 fn print(api: &ApiArgs, value: &Value, human: impl FnOnce(&Value) -> String) {
     if api.json {
-        println!("{}", serde_json::to_string_pretty(value).unwrap_or_default());
+        println!("{}", client::json_for_terminal(&serde_json::to_string_pretty(value).unwrap_or_default()));
     } else {
         println!("{}", human(value));
     }

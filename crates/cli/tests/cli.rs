@@ -268,3 +268,53 @@ async fn serve_reads_countersign_toml_a_secret_file_and_warns_about_a_mistyped_v
     let out = run(&["policies", "list"], &server.url, &token);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// Whether `out` holds a character a terminal would not show as itself (a line break aside).
+fn has_hidden(out: &str) -> bool {
+    out.chars().any(|c| c != '\n' && countersign_core::text::is_hidden(c))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_justification_cannot_rewrite_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &["--demo"], Some("admin password for tests"));
+    let alice = token_for(&server.url, "alice", "countersign-demo").await;
+    let bob = token_for(&server.url, "bob", "countersign-demo").await;
+    let apps = run(&["resources", "list", "app", "--json"], &server.url, &alice);
+    let apps: Value = serde_json::from_slice(&apps.stdout).unwrap();
+    let app = apps["value"].as_array().unwrap().iter().find(|a| a["name"] == "Contoso VPN").unwrap().clone();
+    // Erase the line, return to its start, write a line of its own, and reverse what follows.
+    let justification = "security fix\u{1b}[2K\rApproved by the CISO\nline two \u{202e}exe.txt";
+    let held: Value = reqwest::Client::new()
+        .put(format!("{}/api/v1/resources/app/{}", server.url, app["id"].as_str().unwrap()))
+        .bearer_auth(&alice)
+        .json(&json!({"name": "Contoso VPN", "document": {"version": "4.3.0"}, "justification": justification}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = held["id"].as_str().unwrap_or_else(|| panic!("{held}"));
+    assert_eq!(held["justification"], justification, "stored as given");
+
+    let listed = run(&["requests", "list", "--received"], &server.url, &bob);
+    let listing = text(&listed.stdout);
+    assert!(listed.status.success(), "{}", text(&listed.stderr));
+    assert!(!has_hidden(&listing), "{listing:?}");
+    assert!(listing.contains("security fix\\u{1b}[2K\\u{d}Approved by the CISO\\u{a}line"), "{listing}");
+
+    let shown = text(&run(&["requests", "show", id], &server.url, &bob).stdout);
+    assert!(!has_hidden(&shown), "{shown:?}");
+    assert!(
+        shown.contains("security fix\\u{1b}[2K\\u{d}Approved by the CISO\\u{a}line two \\u{202e}exe.txt\n"),
+        "{shown}"
+    );
+    assert!(!shown.lines().any(|l| l.starts_with("Approved by") || l.starts_with("line two")), "{shown}");
+
+    // --json stays JSON, and reads back to the same text.
+    let json = text(&run(&["requests", "show", id, "--json"], &server.url, &bob).stdout);
+    assert!(!has_hidden(&json), "{json:?}");
+    let parsed: Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(parsed["justification"], justification);
+}

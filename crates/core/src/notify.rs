@@ -114,6 +114,9 @@ pub struct NoticeRequest {
     pub status: RequestStatus,
     pub justification: String,
     pub requested_by: NoticeActor,
+    /// R20: who gave the decision this notice is about (an approval or a rejection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decided_by: Option<NoticeActor>,
     /// Approvals counted so far, against `required_approvals`.
     pub approvals: i64,
     pub required_approvals: i64,
@@ -128,6 +131,22 @@ pub struct NoticeRequest {
 pub struct NoticeActor {
     pub id: String,
     pub display_name: String,
+    /// R20: the immutable username, shown beside the display name. Empty in notices queued
+    /// before it was recorded.
+    #[serde(default)]
+    pub username: String,
+}
+
+impl NoticeActor {
+    /// R20: "Display Name (@username)", as every channel names a person. Raw: each channel
+    /// escapes it for its markup.
+    pub fn named(&self) -> String {
+        if self.username.is_empty() {
+            self.display_name.clone()
+        } else {
+            format!("{} (@{})", self.display_name, self.username)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,6 +171,15 @@ mod tests {
         for kind in EventKind::ALL {
             assert_eq!(kind.as_str().parse::<EventKind>(), Ok(kind));
         }
+    }
+
+    #[test]
+    fn people_are_named_with_their_username() {
+        let actor = NoticeActor { id: "a1".into(), display_name: "Alice Example".into(), username: "alice".into() };
+        assert_eq!(actor.named(), "Alice Example (@alice)");
+        // A notice queued before usernames were recorded still reads back, naming who it can.
+        let old: NoticeActor = serde_json::from_str(r#"{"id":"a1","displayName":"Alice"}"#).unwrap();
+        assert_eq!(old.named(), "Alice");
     }
 
     #[test]

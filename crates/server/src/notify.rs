@@ -1,10 +1,18 @@
 //! Delivering the notification outbox: signed webhooks, Slack and Teams incoming webhooks, and
 //! e-mail over SMTP. Retries back off exponentially until `delivery_max_age`, then the delivery
 //! is dead (listed, and retryable by hand).
+//!
+//! Everything a person typed (a justification, notes, an object's or a person's name) is inert
+//! in each channel's markup, so it can neither dress a link up as ours nor forge emphasis:
+//! Slack gets it in `plain_text` objects (and `&`, `<`, `>` escaped in the mrkdwn fallback),
+//! Teams in `TextRun`s (which render no markdown), e-mail HTML-escaped. Hidden characters are
+//! escaped on every channel (`text::shown`), so no line is forged and nothing reversed. The
+//! only link is the request's, made from `public_url`.
 
 use crate::AppState;
 use countersign_core::notify::Notice;
 use countersign_core::state::ChannelKind;
+use countersign_core::text::shown;
 use countersign_core::Millis;
 use countersign_store::Delivery;
 use hmac::{Hmac, Mac};
@@ -30,64 +38,112 @@ pub fn backoff(attempts: i64) -> Millis {
     (10_000_i64.saturating_mul(2_i64.saturating_pow(exponent))).min(3_600_000)
 }
 
+/// The request's page: the one link a notification carries, made from `public_url` and the
+/// request's id (percent-encoded, though the store makes ids), never from anything typed.
 fn request_url(app: &AppState, notice: &Notice) -> String {
     match &notice.request {
-        Some(request) => format!("{}/requests/{}", app.config.public_url.trim_end_matches('/'), request.id),
+        Some(request) => format!(
+            "{}/requests/{}",
+            app.config.public_url.trim_end_matches('/'),
+            crate::web::urlencode(&request.id).replace('/', "%2F")
+        ),
         None => app.config.public_url.clone(),
     }
 }
 
-/// One line saying what happened, for chat and subjects.
+/// One line saying what happened, for chat fallbacks and subjects; hidden characters escaped.
 fn summary(notice: &Notice) -> String {
     let Some(r) = &notice.request else {
         return "Countersign test message: this channel works.".to_owned();
     };
-    format!(
+    let line = format!(
         "{}: {} {} “{}” requested by {}",
-        notice.headline, r.operation, r.resource_type, r.object_name, r.requested_by.display_name
-    )
+        notice.headline,
+        r.operation,
+        r.resource_type,
+        r.object_name,
+        r.requested_by.named()
+    );
+    shown(&line).into_owned()
 }
 
+/// The facts of a notice as (title, value): the titles are ours, the values are typed by
+/// people and have their hidden characters escaped; each channel escapes them for its markup.
 fn facts(notice: &Notice) -> Vec<(&'static str, String)> {
     let Some(r) = &notice.request else { return vec![] };
     let mut facts = vec![
         ("Object", format!("{} ({})", r.object_name, r.resource_type)),
         ("Operation", r.operation.to_string()),
-        ("Requested by", r.requested_by.display_name.clone()),
+        ("Requested by", r.requested_by.named()),
         ("Status", r.status.to_string()),
         ("Business justification", r.justification.clone()),
     ];
+    if let Some(by) = &r.decided_by {
+        facts.push(("Decision by", by.named()));
+    }
     if let Some(notes) = &r.notes {
         facts.push(("Approver notes", notes.clone()));
     }
-    facts
+    facts.into_iter().map(|(title, value)| (title, shown(&value).into_owned())).collect()
 }
 
-/// Slack incoming-webhook message with Block Kit blocks (and `text` as the fallback).
+/// Slack's reserved characters in mrkdwn, as Slack documents: `&`, `<`, `>` as HTML entities.
+/// Nothing can then open a link (`<url|text>`), a mention (`<!channel>`) or an entity.
+fn slack_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A Block Kit `plain_text` object: Slack parses no link, mention or formatting in it. Slack
+/// refuses empty ones and more than 3000 characters.
+fn slack_plain(text: &str) -> Value {
+    let text = if text.is_empty() { "—".to_owned() } else { clip(text, 2900) };
+    json!({"type": "plain_text", "text": text, "emoji": false})
+}
+
+/// `text` cut to at most `max` characters, marked when cut.
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max - 1).collect();
+    cut.push('…');
+    cut
+}
+
+/// Slack incoming-webhook message with Block Kit blocks (and `text` as the fallback, which
+/// Slack parses as mrkdwn: escaped). One section per fact: our title in mrkdwn, the value in
+/// plain text.
 pub fn slack_message(notice: &Notice, url: &str) -> Value {
-    let fields: Vec<Value> = facts(notice)
-        .into_iter()
-        .map(|(title, value)| json!({"type": "mrkdwn", "text": format!("*{title}*\n{value}")}))
-        .collect();
     let mut blocks =
         vec![json!({"type": "header", "text": {"type": "plain_text", "text": notice.headline, "emoji": false}})];
     if notice.request.is_some() {
-        blocks.push(json!({"type": "section", "fields": fields}));
+        for (title, value) in facts(notice) {
+            blocks.push(json!({"type": "section", "fields": [
+                {"type": "mrkdwn", "text": format!("*{title}*")},
+                slack_plain(&value),
+            ]}));
+        }
         blocks.push(json!({"type": "actions", "elements": [
             {"type": "button", "text": {"type": "plain_text", "text": "Open request"}, "url": url}
         ]}));
     }
-    json!({"text": summary(notice), "blocks": blocks})
+    json!({"text": slack_escape(&summary(notice)), "blocks": blocks})
 }
 
-/// Microsoft Teams incoming-webhook message carrying an Adaptive Card.
+/// Microsoft Teams incoming-webhook message carrying an Adaptive Card. TextBlocks and Fact
+/// values render a markdown subset (links, emphasis, lists), so what people typed goes only
+/// into `TextRun`s of a `RichTextBlock`, which render none: one block per fact, our title in
+/// bold, then the value.
 pub fn teams_message(notice: &Notice, url: &str) -> Value {
-    let facts: Vec<Value> =
-        facts(notice).into_iter().map(|(title, value)| json!({"title": title, "value": value})).collect();
     let mut body =
         vec![json!({"type": "TextBlock", "size": "Medium", "weight": "Bolder", "text": notice.headline, "wrap": true})];
     if notice.request.is_some() {
-        body.push(json!({"type": "FactSet", "facts": facts}));
+        for (title, value) in facts(notice) {
+            body.push(json!({"type": "RichTextBlock", "inlines": [
+                {"type": "TextRun", "text": format!("{title}: "), "weight": "Bolder"},
+                {"type": "TextRun", "text": value},
+            ]}));
+        }
     } else {
         body.push(json!({"type": "TextBlock", "text": summary(notice), "wrap": true}));
     }
@@ -125,14 +181,17 @@ async fn post_json(
     }
 }
 
-async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<(), String> {
-    use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-    let (Some(smtp_url), Some(from)) = (&app.config.smtp_url, &app.config.smtp_from) else {
-        return Err("e-mail is not configured (smtp.url and smtp.from)".into());
-    };
-    let to = delivery.recipient.as_deref().ok_or("an e-mail delivery needs a recipient")?;
-    let notice = &delivery.payload;
+/// An e-mail's subject and its plain-text and HTML parts.
+pub struct Email {
+    pub subject: String,
+    pub plain: String,
+    pub html: String,
+}
+
+/// The e-mail telling of `notice`, linking to `url`.
+/// The plain part and the subject have hidden characters escaped (a line break in a subject
+/// would be header injection); the HTML part is also HTML-escaped.
+pub fn email(notice: &Notice, url: &str) -> Email {
     let mut plain = format!("{}\n\n", summary(notice));
     let mut html = format!("<h2>{}</h2><table>", escape(&notice.headline));
     for (title, value) in facts(notice) {
@@ -141,10 +200,21 @@ async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<()
     }
     plain.push_str(&format!("\nOpen the request: {url}\n"));
     html.push_str(&format!("</table><p><a href=\"{}\">Open the request</a></p>", escape(url)));
+    Email { subject: format!("[Countersign] {}", summary(notice)), plain, html }
+}
+
+async fn send_email(app: &AppState, delivery: &Delivery, url: &str) -> Result<(), String> {
+    use lettre::message::{header::ContentType, Mailbox, MultiPart, SinglePart};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+    let (Some(smtp_url), Some(from)) = (&app.config.smtp_url, &app.config.smtp_from) else {
+        return Err("e-mail is not configured (smtp.url and smtp.from)".into());
+    };
+    let to = delivery.recipient.as_deref().ok_or("an e-mail delivery needs a recipient")?;
+    let Email { subject, plain, html } = email(&delivery.payload, url);
     let message = Message::builder()
         .from(from.parse::<Mailbox>().map_err(|e| format!("smtp.from: {e}"))?)
         .to(to.parse::<Mailbox>().map_err(|e| format!("recipient {to}: {e}"))?)
-        .subject(format!("[Countersign] {}", summary(notice)))
+        .subject(subject)
         .header(lettre::message::header::MessageId::from(format!(
             "<{}.{}@countersign>",
             delivery.event_id, delivery.id
@@ -271,10 +341,15 @@ mod tests {
         assert_eq!(m["blocks"][0]["type"], "header");
         assert_eq!(m["blocks"][0]["text"]["type"], "plain_text");
         assert_eq!(m["blocks"][1]["type"], "section");
-        assert!(m["blocks"][1]["fields"].as_array().unwrap().iter().all(|f| f["type"] == "mrkdwn"));
-        assert!(m["blocks"][1]["fields"].as_array().unwrap().len() <= 10, "Slack allows at most 10 fields");
-        assert_eq!(m["blocks"][2]["elements"][0]["type"], "button");
-        assert_eq!(m["blocks"][2]["elements"][0]["url"], "https://cs.example/requests/r1");
+        let sections: Vec<&Value> = m["blocks"].as_array().unwrap().iter().filter(|b| b["type"] == "section").collect();
+        assert_eq!(sections.len(), 5, "one per fact");
+        for section in sections {
+            let fields = section["fields"].as_array().unwrap();
+            assert_eq!((fields[0]["type"].as_str(), fields[1]["type"].as_str()), (Some("mrkdwn"), Some("plain_text")));
+            assert!(fields.len() <= 10, "Slack allows at most 10 fields");
+        }
+        assert_eq!(m["blocks"][6]["elements"][0]["type"], "button");
+        assert_eq!(m["blocks"][6]["elements"][0]["url"], "https://cs.example/requests/r1");
     }
 
     /// Teams' documented incoming-webhook shape: a `message` with one adaptive-card attachment.
@@ -288,7 +363,144 @@ mod tests {
         assert_eq!(card["type"], "AdaptiveCard");
         assert_eq!(card["$schema"], "http://adaptivecards.io/schemas/adaptive-card.json");
         assert_eq!(card["body"][0]["type"], "TextBlock");
-        assert_eq!(card["body"][1]["type"], "FactSet");
+        assert_eq!(card["body"][1]["type"], "RichTextBlock");
+        assert_eq!(card["body"][1]["inlines"][1]["type"], "TextRun");
         assert_eq!(card["actions"][0]["type"], "Action.OpenUrl");
+    }
+    /// What an attacker who can submit a request, or choose a display name, would send.
+    const HOSTILE: &str = "<https://evil.example|Open request> [Open request](https://evil.example) \
+        ![x](https://evil.example/x.png) *bold* _it_ <!channel> &amp; \u{1b}[2K\rforged\nline \u{202e}txt";
+
+    fn hostile_event() -> Notice {
+        let mut notice = event();
+        notice.kind = "request.rejected".into();
+        notice.headline = "Request rejected".into();
+        let request = notice.request.as_mut().unwrap();
+        request.justification = HOSTILE.into();
+        request.object_name = format!("Zoom {HOSTILE}");
+        request.notes = Some(HOSTILE.into());
+        request.requested_by.display_name = format!("Mallory {HOSTILE}");
+        request.requested_by.username = "mallory".into();
+        request.decided_by = Some(countersign_core::notify::NoticeActor {
+            id: "a2".into(),
+            display_name: "Bob".into(),
+            username: "bob".into(),
+        });
+        notice
+    }
+
+    /// Every string in a JSON document, with the key it is under.
+    fn strings<'a>(value: &'a Value, key: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
+        match value {
+            Value::String(s) => out.push((key, s)),
+            Value::Array(items) => items.iter().for_each(|v| strings(v, key, out)),
+            Value::Object(map) => map.iter().for_each(|(k, v)| strings(v, k, out)),
+            _ => {}
+        }
+    }
+
+    /// Objects of a JSON document that have a `type` field, with that type.
+    fn typed<'a>(value: &'a Value, out: &mut Vec<(&'a str, &'a Value)>) {
+        match value {
+            Value::Array(items) => items.iter().for_each(|v| typed(v, out)),
+            Value::Object(map) => {
+                if let Some(Value::String(t)) = map.get("type") {
+                    out.push((t, value));
+                }
+                map.values().for_each(|v| typed(v, out));
+            }
+            _ => {}
+        }
+    }
+
+    fn no_hidden_characters(message: &Value) {
+        let mut all = vec![];
+        strings(message, "", &mut all);
+        for (key, s) in all {
+            assert!(!s.chars().any(countersign_core::text::is_hidden), "{key}: {s:?} carries a hidden character");
+        }
+    }
+
+    /// The only link is the request's, built from `public_url`.
+    fn only_our_link(message: &Value, url: &str) {
+        let mut all = vec![];
+        strings(message, "", &mut all);
+        let urls: Vec<_> = all.iter().filter(|(k, _)| k.to_ascii_lowercase().contains("url")).collect();
+        assert!(urls.iter().all(|(_, u)| *u == url || u.starts_with("http://adaptivecards.io/")), "{urls:?}");
+    }
+
+    /// Slack: user text only in plain_text objects (Block Kit parses neither links nor
+    /// formatting there); the mrkdwn fallback `text` with `&`, `<`, `>` escaped.
+    #[test]
+    fn slack_shows_hostile_text_inert() {
+        let url = "https://cs.example/requests/r1";
+        let m = slack_message(&hostile_event(), url);
+        no_hidden_characters(&m);
+        only_our_link(&m, url);
+        let mut objects = vec![];
+        typed(&m, &mut objects);
+        for (kind, object) in &objects {
+            if *kind == "mrkdwn" {
+                let text = object["text"].as_str().unwrap();
+                assert!(!text.contains("evil") && !text.contains("Mallory") && !text.contains("Zoom"), "{text}");
+            }
+        }
+        let plain: Vec<&str> =
+            objects.iter().filter(|(k, _)| *k == "plain_text").map(|(_, o)| o["text"].as_str().unwrap()).collect();
+        assert!(plain.iter().any(|t| t.contains("<https://evil.example|Open request>")), "shown, as text: {plain:?}");
+        assert!(plain.iter().any(|t| t.contains("\\u{1b}[2K\\u{d}forged\\u{a}line \\u{202e}txt")), "{plain:?}");
+        assert!(plain.iter().any(|t| t.contains("(@mallory)")), "R20: the requester's username: {plain:?}");
+        assert!(plain.iter().any(|t| t == &"Bob (@bob)"), "R20: the approver, named: {plain:?}");
+        let fallback = m["text"].as_str().unwrap();
+        assert!(!fallback.contains('<') && !fallback.contains('>'), "{fallback}");
+        assert!(
+            fallback.contains("&lt;https://evil.example|Open request&gt;") && fallback.contains("&amp;amp;"),
+            "{fallback}"
+        );
+        assert!(fallback.contains("(@mallory)"), "{fallback}");
+    }
+
+    /// Teams: TextBlock and Fact values render a markdown subset, TextRun none: user text only
+    /// in TextRuns, which have no select action.
+    #[test]
+    fn teams_shows_hostile_text_inert() {
+        let url = "https://cs.example/requests/r1";
+        let m = teams_message(&hostile_event(), url);
+        no_hidden_characters(&m);
+        only_our_link(&m, url);
+        let mut objects = vec![];
+        typed(&m, &mut objects);
+        assert!(objects.iter().all(|(k, _)| *k != "FactSet"), "Fact values render markdown");
+        for (kind, object) in &objects {
+            if *kind == "TextBlock" {
+                assert_eq!(object["text"], "Request rejected", "only our own words in a TextBlock");
+            }
+            if *kind == "TextRun" {
+                assert!(object.get("selectAction").is_none());
+            }
+        }
+        let runs: Vec<&str> =
+            objects.iter().filter(|(k, _)| *k == "TextRun").map(|(_, o)| o["text"].as_str().unwrap()).collect();
+        assert!(runs.iter().any(|t| t.contains("[Open request](https://evil.example)")), "shown, as text: {runs:?}");
+        assert!(runs.iter().any(|t| t.contains("(@mallory)")) && runs.contains(&"Bob (@bob)"), "R20: {runs:?}");
+    }
+
+    /// E-mail: the HTML part escaped, the plain part and the subject without hidden characters
+    /// (a newline in a subject would be header injection).
+    #[test]
+    fn email_shows_hostile_text_inert() {
+        let url = "https://cs.example/requests/r1";
+        let Email { subject, plain, html } = email(&hostile_event(), url);
+        assert!(!subject.chars().any(countersign_core::text::is_hidden), "{subject:?}");
+        assert!(subject.contains("Mallory") && subject.contains("(@mallory)"), "{subject}");
+        assert_eq!(html.matches("<a ").count(), 1, "one link, ours: {html}");
+        assert!(html.contains(&format!("<a href=\"{url}\">")), "{html}");
+        assert!(html.contains("&lt;https://evil.example|Open request&gt;") && html.contains("&amp;amp;"), "{html}");
+        assert!(!html.chars().any(|c| countersign_core::text::is_hidden(c) && c != '\n'), "{html:?}");
+        let lines: Vec<&str> = plain.lines().collect();
+        assert!(lines.iter().all(|l| !l.starts_with("forged") && !l.starts_with("line")), "no forged lines: {plain}");
+        assert!(plain.contains("\\u{1b}[2K\\u{d}forged\\u{a}line \\u{202e}txt"), "{plain}");
+        assert!(plain.contains("Bob (@bob)") && plain.contains("(@mallory)"), "{plain}");
+        assert!(!plain.chars().any(|c| countersign_core::text::is_hidden(c) && c != '\n'), "{plain:?}");
     }
 }

@@ -14,6 +14,7 @@ mod control;
 mod dependencies;
 mod directory;
 mod error;
+mod flash;
 mod group_commit;
 mod notify;
 mod objects;

@@ -63,6 +63,13 @@ fn delivery_record(row: &Row) -> Result<DeliveryRecord> {
 const DELIVERY_COLUMNS: &str = "id, event_id, event_type, request_id, channel_id, recipient, status, attempts, \
      next_attempt_at, last_error, created_at, delivered_at";
 
+/// R20: an account's username for a notice, looked up by id (so also when the account was
+/// deleted since); empty when there is no such account.
+pub(crate) async fn username_of(conn: &mut sqlx::AnyConnection, account_id: &str) -> Result<String> {
+    let row = sqlx::query("SELECT username FROM accounts WHERE id = $1").bind(account_id).fetch_optional(conn).await?;
+    row.map_or(Ok(String::new()), |row| text(&row, "username"))
+}
+
 impl Store {
     /// The account's own notification settings: its e-mail address and the kinds it opted out of.
     pub async fn notification_settings(&self, account_id: &str) -> Result<(Option<String>, Vec<String>)> {

@@ -363,3 +363,32 @@ async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: 
     replica.close().await;
     database.drop_database().await;
 }
+
+backend_tests!(a_flash_is_kept_with_its_session_and_taken_once, worker_threads = 4);
+/// The admin center's notice after an action lives with the session in the database: another
+/// replica shows it, exactly one page load takes it, and it never leaks to another session.
+async fn a_flash_is_kept_with_its_session_and_taken_once(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let mut plan = TenantPlan::new();
+    let alice = plan.human("alice", "Alice", None, Some("$argon2id$seeded"));
+    assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
+    store.create_session(&alice, "mine", "csrf", NOW, NOW + MILLIS_PER_DAY).await.unwrap();
+    store.create_session(&alice, "other", "csrf", NOW, NOW + MILLIS_PER_DAY).await.unwrap();
+    assert_eq!(store.take_flash("mine").await.unwrap(), None, "{backend:?}");
+    store.set_flash("mine", "Your notification settings were saved.").await.unwrap();
+
+    let replica = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    assert_eq!(replica.take_flash("other").await.unwrap(), None, "{backend:?}: another session's");
+    let takes = join_all((0..8).map(|i| {
+        let store = if i % 2 == 0 { store.clone() } else { replica.clone() };
+        async move { store.take_flash("mine").await.unwrap() }
+    }))
+    .await;
+    let taken: Vec<_> = takes.into_iter().flatten().collect();
+    assert_eq!(taken, vec!["Your notification settings were saved.".to_owned()], "{backend:?}: shown once");
+    assert_eq!(store.take_flash("mine").await.unwrap(), None, "{backend:?}: and not again");
+    replica.close().await;
+    store.close().await;
+    database.drop_database().await;
+}

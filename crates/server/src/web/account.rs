@@ -106,11 +106,6 @@ pub async fn logout(State(app): State<AppState>, user: WebUser) -> WebResult {
     Ok(response)
 }
 
-#[derive(Deserialize, Default)]
-pub struct AccountQuery {
-    notice: Option<String>,
-}
-
 async fn account_page(
     app: &AppState,
     user: &WebUser,
@@ -190,8 +185,8 @@ async fn account_page(
 }
 
 /// `GET /account`
-pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<AccountQuery>) -> WebResult {
-    account_page(&app, &user, q.notice, None, None).await
+pub async fn page(State(app): State<AppState>, user: WebUser) -> WebResult {
+    account_page(&app, &user, None, None, None).await
 }
 
 /// `GET /account/password`: where an account whose password someone else set is sent until it

@@ -11,17 +11,12 @@ use crate::ops::directory::{
 };
 use crate::ops::{Outcome, PageRequest};
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
 use countersign_core::permission::Permission;
 use maud::html;
 use serde::Deserialize;
-
-#[derive(Deserialize, Default)]
-pub struct NoticeQuery {
-    notice: Option<String>,
-}
 
 /// The first 500 of a list: the admin center shows whole lists on one page.
 fn up_to_500() -> PageRequest {
@@ -29,11 +24,10 @@ fn up_to_500() -> PageRequest {
 }
 
 /// `GET /groups`
-pub async fn groups(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+pub async fn groups(State(app): State<AppState>, user: WebUser) -> WebResult {
     let groups = web(ops::list_groups(&app, &user.principal, &up_to_500()).await)?.items;
     Ok(Page::new("Groups", &user)
         .section("/groups")
-        .notice(q.notice)
         .content(html! {
             div class="table-wrap" { table {
                 thead { tr { th { "Name" } th { "Description" } th { "Members" } } }
@@ -73,12 +67,7 @@ pub async fn create_group(State(app): State<AppState>, user: WebUser, Form(form)
 }
 
 /// `GET /groups/{id}`: the members, and the form to change them.
-pub async fn group(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
-) -> WebResult {
+pub async fn group(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     let GroupWithMembers { group, members } = web(ops::get_group(&app, &user.principal, &id).await)?;
     let id = group.id.clone();
     let everyone = if user.principal.has(Permission::GroupsWrite) {
@@ -90,7 +79,6 @@ pub async fn group(
     let approver_of = web(crate::ops::policies::approved_by_group(&app, &id).await)?;
     Ok(Page::new(&group.display_name, &user)
         .section("/groups")
-        .notice(q.notice)
         .content(html! {
             @if !approver_of.is_empty() {
                 p class="alert alert-info" { "Approver group of " (approver_of.join(", ")) ". Membership changes need approval." }
@@ -138,7 +126,7 @@ pub async fn set_members(
 }
 
 /// `GET /roles`: roles with their permissions, role assignments, and a form to assign a role.
-pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+pub async fn roles(State(app): State<AppState>, user: WebUser) -> WebResult {
     let roles = web(ops::list_roles(&app, &user.principal).await)?;
     let assignments = web(ops::list_role_assignments(&app, &user.principal).await)?;
     let groups = web(ops::group_names(&app).await)?;
@@ -148,7 +136,6 @@ pub async fn roles(State(app): State<AppState>, user: WebUser, Query(q): Query<N
     let can_write = user.principal.has(Permission::RolesWrite);
     Ok(Page::new("Roles and assignments", &user)
         .section("/roles")
-        .notice(q.notice)
         .content(html! {
             h2 { "Role assignments" }
             div class="table-wrap" { table id="assignments" {
@@ -254,11 +241,10 @@ pub async fn remove_assignment(
 }
 
 /// `GET /accounts`
-pub async fn accounts(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+pub async fn accounts(State(app): State<AppState>, user: WebUser) -> WebResult {
     let accounts = web(ops::list_accounts(&app, &user.principal, &up_to_500()).await)?.items;
     Ok(Page::new("Accounts", &user)
         .section("/accounts")
-        .notice(q.notice)
         .content(html! {
             div class="table-wrap" { table id="accounts" {
                 thead { tr { th { "Account" } th { "Kind" } th { "E-mail" } th { "State" } th { "Created" } } }
@@ -330,12 +316,7 @@ pub async fn create_account(State(app): State<AppState>, user: WebUser, Form(for
 }
 
 /// `GET /accounts/{id}`: the account, its groups, and credential actions.
-pub async fn account(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
-) -> WebResult {
+pub async fn account(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     let AccountWithGroups { account, group_ids, controlled_by } =
         web(ops::get_account(&app, &user.principal, &id).await)?;
     let id = account.id.clone();
@@ -343,7 +324,6 @@ pub async fn account(
     let can_write = user.principal.has(Permission::AccountsWrite) && id != user.principal.account.id;
     Ok(Page::new(&account.display_name, &user)
         .section("/accounts")
-        .notice(q.notice)
         .content(html! {
             div class="card" { dl class="facts" {
                 dt { "Username" } dd { (account.username) }

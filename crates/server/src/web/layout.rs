@@ -63,11 +63,14 @@ pub struct Page<'a> {
 
 impl<'a> Page<'a> {
     pub fn new(title: &str, user: &'a WebUser) -> Self {
-        Page { title: title.to_owned(), user, notice: None, active: None, content: html! {} }
+        Page { title: title.to_owned(), user, notice: user.flash.clone(), active: None, content: html! {} }
     }
 
+    /// A notice of this response's own (the session's flash otherwise).
     pub fn notice(mut self, notice: Option<String>) -> Self {
-        self.notice = notice.filter(|n| !n.is_empty());
+        if let Some(notice) = notice.filter(|n| !n.is_empty()) {
+            self.notice = Some(notice);
+        }
         self
     }
 
@@ -115,7 +118,7 @@ impl IntoResponse for Page<'_> {
                                 main id="main" {
                                     h1 { (self.title) }
                                     @if let Some(notice) = &self.notice {
-                                        p class="alert alert-success" role="status" id="notice" { (notice) }
+                                        p class="alert alert-success" role="status" id="notice" { (countersign_core::text::shown(notice)) }
                                     }
                                     (self.content)
                                 }

@@ -34,12 +34,22 @@ use subtle::ConstantTimeEq;
 
 pub use layout::Page;
 
-/// A signed-in browser session: the caller and the CSRF token its forms must carry.
+/// A signed-in browser session: the caller, the CSRF token its forms must carry, and the
+/// notice the server left for this page (see [`Flash`]).
 #[derive(Clone)]
 pub struct WebUser {
     pub principal: Principal,
     pub csrf: String,
+    pub flash: Option<String>,
 }
+
+/// A notice for the session's next page, set by the handler that performed an action (see
+/// [`see_other`]). It travels in the response's extensions, which only this process can write,
+/// and `require_csrf` keeps it with the session in the database, so that the next page shows
+/// it once whichever replica serves it. No notice is ever read from a URL: a link cannot put
+/// words in the admin center's mouth.
+#[derive(Clone, Debug)]
+pub struct Flash(pub String);
 
 impl WebUser {
     /// Refuses a form whose CSRF token is not this session's (a cross-site forgery).
@@ -74,12 +84,23 @@ impl FromRequestParts<AppState> for WebUser {
             Ok(None) => return Err(to_login()),
             Err(e) => return Err(WebError(e.into()).into_response()),
         };
-        let principal = Principal::new(session.access, Credential::Session { id_hash });
         // R16: a password someone else set is replaced before anything else is done.
-        if principal.account.password_change_required && !["/account/password", "/logout"].contains(&parts.uri.path()) {
+        if session.access.account.password_change_required
+            && !["/account/password", "/logout"].contains(&parts.uri.path())
+        {
             return Err(Redirect::to("/account/password").into_response());
         }
-        Ok(WebUser { principal, csrf: session.csrf_token })
+        // A page (never a form post) shows the notice the last action left, once.
+        let flash = if parts.method == Method::GET {
+            match app.store.take_flash(&id_hash).await {
+                Ok(flash) => flash,
+                Err(e) => return Err(WebError(e.into()).into_response()),
+            }
+        } else {
+            None
+        };
+        let principal = Principal::new(session.access, Credential::Session { id_hash });
+        Ok(WebUser { principal, csrf: session.csrf_token, flash })
     }
 }
 
@@ -118,8 +139,18 @@ async fn require_csrf(State(app): State<AppState>, request: Request, next: Next)
     if let Err(forged) = user.check_csrf(&sent) {
         return forged.into_response();
     }
+    let session = match &user.principal.credential {
+        Credential::Session { id_hash } => Some(id_hash.clone()),
+        Credential::Token => None,
+    };
     parts.extensions.insert(user);
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let mut response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    if let (Some(Flash(notice)), Some(id_hash)) = (response.extensions_mut().remove::<Flash>(), session) {
+        if let Err(e) = app.store.set_flash(&id_hash, &notice).await {
+            return WebError(e.into()).into_response();
+        }
+    }
+    response
 }
 
 /// An error shown as a page: the problem's title and detail, with its HTTP status.
@@ -176,10 +207,11 @@ pub fn urlencode(value: &str) -> String {
         .collect()
 }
 
-/// A 303 to `path` with a notice shown at the top of the next page.
+/// A 303 to `path`, whose page shows `notice` at the top, once (a [`Flash`]).
 pub fn see_other(path: &str, notice: &str) -> Response {
-    let separator = if path.contains('?') { '&' } else { '?' };
-    Redirect::to(&format!("{path}{separator}notice={}", urlencode(notice))).into_response()
+    let mut response = Redirect::to(path).into_response();
+    response.extensions_mut().insert(Flash(notice.to_owned()));
+    response
 }
 
 /// After a change: applied changes go back to `applied_to`; held ones say plainly that approval

@@ -19,7 +19,6 @@ use serde::Deserialize;
 #[derive(Deserialize, Default)]
 pub struct PageQuery {
     status: Option<String>,
-    notice: Option<String>,
 }
 
 /// `GET /notifications`
@@ -36,7 +35,6 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Pa
     let can_write = user.principal.has(Permission::TenantConfigurationWrite);
     Ok(Page::new("Notifications", &user)
         .section("/notifications")
-        .notice(q.notice)
         .content(html! {
             h2 { "Channels" }
             @if channels.is_empty() { p class="card muted" { "No channels yet: nobody is told about requests." } } @else {

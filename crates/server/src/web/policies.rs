@@ -6,7 +6,7 @@ use super::{after_change, web, Page, WebResult, WebUser};
 use crate::ops::policies::{create_policy, existing, proposed, update_policy, with_approvers, PolicyInput};
 use crate::ops::Outcome;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum_extra::extract::Form;
@@ -16,20 +16,14 @@ use countersign_core::profile::ProfileType;
 use maud::{html, Markup};
 use serde::Deserialize;
 
-#[derive(Deserialize, Default)]
-pub struct NoticeQuery {
-    notice: Option<String>,
-}
-
 /// `GET /policies`
-pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+pub async fn list(State(app): State<AppState>, user: WebUser) -> WebResult {
     let policies = web(crate::ops::policies::list(&app, &user.principal).await)?;
     let groups = web(crate::ops::directory::group_names(&app).await)?;
     let group_name =
         |id: &String| groups.iter().find(|g| &g.id == id).map(|g| g.display_name.clone()).unwrap_or_else(|| id.clone());
     Ok(Page::new("Access policies", &user)
         .section("/policies")
-        .notice(q.notice)
         .content(html! {
             p class="muted" { "Each policy protects one profile type: changes to it are held until another eligible administrator approves them." }
             @if user.principal.has(Permission::AccessPoliciesCreate) { p { a class="button" id="create-policy" href="/policies/new" { "Create access policy" } } }
@@ -49,18 +43,12 @@ pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<No
 }
 
 /// `GET /policies/{id}`: the policy and every approver's eligibility with reasons.
-pub async fn show(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Query(q): Query<NoticeQuery>,
-) -> WebResult {
+pub async fn show(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     let found = web(with_approvers(&app, &user.principal, &id).await)?;
     let (policy, version, approvers) = (found.policy, found.version, found.approvers);
     let eligible = approvers.iter().filter(|a| a.eligible).count();
     Ok(Page::new(&policy.display_name, &user)
         .section("/policies")
-        .notice(q.notice)
         .content(html! {
             @if user.principal.has(Permission::AccessPoliciesUpdate) { p { a class="button" id="edit-policy" href={ "/policies/" (policy.id) "/edit" } { "Edit" } } }
             div class="card" { dl class="facts" {

@@ -68,13 +68,8 @@ pub fn request_table(app: &AppState, records: &[RequestRecord], empty: &str) -> 
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct NoticeQuery {
-    notice: Option<String>,
-}
-
 /// `GET /`: my open requests, requests waiting for my decision, recent activity.
-pub async fn home(State(app): State<AppState>, user: WebUser, Query(q): Query<NoticeQuery>) -> WebResult {
+pub async fn home(State(app): State<AppState>, user: WebUser) -> WebResult {
     let p = &user.principal;
     let open = |view: &str| ListQuery { view: Some(view.into()), limit: Some(20), ..ListQuery::default() };
     let mine = web(requests::list(&app, p, &open("mine")).await)?.items;
@@ -84,7 +79,6 @@ pub async fn home(State(app): State<AppState>, user: WebUser, Query(q): Query<No
     let activity = web(recent_request_activity(&app, p).await)?;
     Ok(Page::new("Home", &user)
         .section("/")
-        .notice(q.notice)
         .content(html! {
             h2 { "Waiting for my decision" }
             (request_table(&app, &waiting, "Nothing is waiting for your approval."))
@@ -112,7 +106,6 @@ pub struct ListParams {
     #[serde(rename = "type")]
     resource_type: Option<String>,
     cursor: Option<String>,
-    notice: Option<String>,
 }
 
 /// `GET /requests?tab=mine|received|all&status=&type=&cursor=`
@@ -140,7 +133,6 @@ pub async fn list(State(app): State<AppState>, user: WebUser, Query(q): Query<Li
     let tabs = [("mine", "My requests"), ("received", "Received requests"), ("all", "All requests")];
     Ok(Page::new("Requests", &user)
         .section("/requests")
-        .notice(q.notice)
         .content(html! {
             nav class="tabs" aria-label="Request views" {
                 @for (key, label) in tabs {
@@ -270,21 +262,11 @@ fn dependencies_view(dependencies: &[DependencyNow]) -> Markup {
     }
 }
 
-#[derive(Deserialize, Default)]
-pub struct ShowQuery {
-    notice: Option<String>,
-}
-
 /// `GET /requests/{id}`: what changes, who asked, why, the diff, approvals, and the actions this
 /// viewer may take (only those).
-pub async fn show(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Query(q): Query<ShowQuery>,
-) -> WebResult {
+pub async fn show(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     let view = web(requests::get(&app, &user.principal, &id).await)?;
-    render(&user, &view, q.notice, None)
+    render(&user, &view, None, None)
 }
 
 fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error: Option<String>) -> WebResult {

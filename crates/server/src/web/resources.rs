@@ -54,7 +54,6 @@ async fn is_protected(app: &AppState, resource_type: ResourceType, operation: Op
 #[derive(Deserialize, Default)]
 pub struct ListParams {
     cursor: Option<String>,
-    notice: Option<String>,
 }
 
 /// `GET /resources/{type}`
@@ -71,7 +70,6 @@ pub async fn list(
     let base = format!("/resources/{resource_type}");
     Ok(Page::new(plural(resource_type), &user)
         .section(section_of(resource_type))
-        .notice(q.notice)
         .content(html! {
             @if can_create { p { a class="button" id="create" href={ (base) "/new" } { "Create " (singular(resource_type)) } } }
             @if records.is_empty() {
@@ -114,7 +112,6 @@ pub async fn show(
     State(app): State<AppState>,
     user: WebUser,
     Path((raw_type, id)): Path<(String, String)>,
-    Query(q): Query<ListParams>,
 ) -> WebResult {
     let resource_type = web(document_type(&raw_type))?;
     let Current { id, state, version } = web(readable(&app, &user.principal, resource_type, &id).await)?;
@@ -125,7 +122,6 @@ pub async fn show(
     let p = &user.principal;
     Ok(Page::new(state.name(), &user)
         .section(section_of(resource_type))
-        .notice(q.notice)
         .content(html! {
             div class="card" {
                 dl class="facts" {
@@ -600,7 +596,6 @@ pub async fn devices(State(app): State<AppState>, user: WebUser, Query(q): Query
         web(page_of(&app, &user.principal, ResourceType::Device, &page).await)?;
     Ok(Page::new("Devices", &user)
         .section("/devices")
-        .notice(q.notice)
         .content(html! {
             div class="table-wrap" { table {
                 thead { tr { th { "Name" } th { "Operating system" } th { "Owner" } th { "State" } } }
@@ -619,12 +614,7 @@ pub async fn devices(State(app): State<AppState>, user: WebUser, Query(q): Query
 }
 
 /// `GET /devices/{id}`: the device, its actions and its history.
-pub async fn device(
-    State(app): State<AppState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Query(q): Query<ListParams>,
-) -> WebResult {
+pub async fn device(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     let current = web(readable(&app, &user.principal, ResourceType::Device, &id).await)?;
     let ObjectState::Device(state) = &current.state else { return Err(WebError(wrong_state(&current))) };
     let (id, version) = (&current.id, current.version);
@@ -637,7 +627,6 @@ pub async fn device(
     ];
     Ok(Page::new(&state.name, &user)
         .section("/devices")
-        .notice(q.notice)
         .content(html! {
             div class="card" { dl class="facts" {
                 dt { "Operating system" } dd { (state.os) }

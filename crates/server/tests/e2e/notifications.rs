@@ -232,7 +232,8 @@ async fn smtp_sink() -> (u16, Mail) {
                             if l == "." {
                                 break;
                             }
-                            data.push_str(&l);
+                            // RFC 5321 §4.5.2: a line's leading dot is doubled in transit.
+                            data.push_str(l.strip_prefix('.').filter(|rest| rest.starts_with('.')).unwrap_or(&l));
                             data.push('\n');
                         }
                         store.lock().unwrap().push((std::mem::take(&mut recipients), data));
@@ -458,4 +459,137 @@ async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend
     assert_eq!(run(second).await, 0, "nothing left to deliver");
     let (_, delivered) = app.get(&app.admin, "/api/v1/notificationDeliveries?status=delivered").await;
     assert_eq!(delivered["value"][0]["attempts"], 2);
+}
+
+/// What a requester or an approver could type to dress a phishing link up as ours, forge a
+/// line, or rewrite what follows.
+const HOSTILE: &str = "<https://evil.example|Open request> [Open request](https://evil.example) *urgent* \
+    <!channel> \u{1b}[2K\rApproved\nby the CISO \u{202e}exe.txt";
+
+/// Every string in a JSON document, with the key it is under.
+fn strings<'a>(value: &'a Value, key: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
+    match value {
+        Value::String(s) => out.push((key, s)),
+        Value::Array(items) => items.iter().for_each(|v| strings(v, key, out)),
+        Value::Object(map) => map.iter().for_each(|(k, v)| strings(v, k, out)),
+        _ => {}
+    }
+}
+
+/// The objects of a JSON document that carry `needle` in one of their own string fields.
+fn carriers<'a>(value: &'a Value, needle: &str, out: &mut Vec<&'a Value>) {
+    match value {
+        Value::Array(items) => items.iter().for_each(|v| carriers(v, needle, out)),
+        Value::Object(map) => {
+            if map.values().any(|v| v.as_str().is_some_and(|s| s.contains(needle))) {
+                out.push(value);
+            }
+            map.values().for_each(|v| carriers(v, needle, out));
+        }
+        _ => {}
+    }
+}
+
+/// No hidden character anywhere, and the only link is the request's own.
+fn inert(message: &Value, request_url: &str) {
+    let mut all = vec![];
+    strings(message, "", &mut all);
+    for (key, s) in &all {
+        assert!(!s.chars().any(countersign_core::text::is_hidden), "{key}: {s:?}");
+    }
+    let urls: Vec<_> = all.iter().filter(|(k, _)| k.eq_ignore_ascii_case("url")).map(|(_, u)| *u).collect();
+    assert_eq!(urls, vec![request_url], "{message}");
+}
+
+backend_tests!(chat_and_email_show_hostile_text_as_text_and_name_people_with_usernames);
+async fn chat_and_email_show_hostile_text_as_text_and_name_people_with_usernames(backend: TestBackend) {
+    let (port, mail) = smtp_sink().await;
+    let app = TestApp::start_with(backend, &apps_only(), |config| {
+        config.smtp_url = Some(format!("smtp://127.0.0.1:{port}").into());
+        config.smtp_from = Some("countersign@example.test".into());
+        config.public_url = "https://countersign.example.test".into();
+    })
+    .await;
+    let (slack_listener, teams_listener) = (
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let slack_url = format!("http://{}/hook", slack_listener.local_addr().unwrap());
+    let teams_url = format!("http://{}/hook", teams_listener.local_addr().unwrap());
+    let (slack, teams) = (receiver(slack_listener, vec![]).await, receiver(teams_listener, vec![]).await);
+    for (kind, url) in [("slack", Some(slack_url)), ("teams", Some(teams_url)), ("email", None)] {
+        let (s, b) = app
+            .post(&app.admin, "/api/v1/notificationChannels", json!({"displayName": kind, "kind": kind, "url": url}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let body = json!({"email": "alice@example.test", "optOuts": []});
+    let (s, _) = app.call(&app.alice, reqwest::Method::PUT, "/api/v1/me/notifications", Some(body)).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, request) = app
+        .post(&app.alice, "/api/v1/resources/app", json!({"name": "Zoom", "document": {}, "justification": HOSTILE}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{request}");
+    let rid = request["id"].as_str().unwrap().to_owned();
+    let request_url = format!("https://countersign.example.test/requests/{rid}");
+    let (_, alice) = app.get(&app.alice, "/api/v1/me").await;
+    let alice_named = format!(
+        "{} (@{})",
+        alice["account"]["displayName"].as_str().unwrap(),
+        alice["account"]["username"].as_str().unwrap()
+    );
+
+    wait_for_hits(&slack, 1).await;
+    let message: Value = serde_json::from_str(&slack.lock().unwrap()[0].1).unwrap();
+    inert(&message, &request_url);
+    let mut holders = vec![];
+    carriers(&message["blocks"], "evil.example", &mut holders);
+    assert!(
+        !holders.is_empty() && holders.iter().all(|o| o["type"] == "plain_text"),
+        "Slack: only as plain text: {message}"
+    );
+    let fallback = message["text"].as_str().unwrap();
+    assert!(!fallback.contains('<') && !fallback.contains('>') && fallback.contains(&alice_named), "{fallback}");
+    let mut named = vec![];
+    carriers(&message["blocks"], &alice_named, &mut named);
+    assert!(!named.is_empty(), "R20: the requester with their username: {message}");
+
+    wait_for_hits(&teams, 1).await;
+    let card: Value = serde_json::from_str(&teams.lock().unwrap()[0].1).unwrap();
+    inert(&card, &request_url);
+    let mut holders = vec![];
+    carriers(&card, "evil.example", &mut holders);
+    assert!(!holders.is_empty() && holders.iter().all(|o| o["type"] == "TextRun"), "Teams: only in TextRuns: {card}");
+    assert!(!card.to_string().contains("FactSet"), "Fact values render markdown: {card}");
+
+    // Carol rejects with notes of the same kind; alice is told by e-mail, naming carol.
+    let (s, _) = app.post(&app.carol, &format!("/api/v1/requests/{rid}/reject"), json!({"notes": HOSTILE})).await;
+    assert_eq!(s, StatusCode::OK);
+    for _ in 0..200 {
+        if mail.lock().unwrap().iter().any(|(to, _)| to.contains(&"alice@example.test".to_owned())) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let rejection = mail.lock().unwrap().iter().find(|(to, _)| to.contains(&"alice@example.test".to_owned())).cloned();
+    let (_, data) = rejection.expect("alice hears of the rejection");
+    let data = unfold(&data);
+    let html = &data[data.find("<h2>").expect("an HTML part")..];
+    assert_eq!(html.matches("<a ").count(), 1, "one link, ours: {html}");
+    assert!(html.contains(&format!("<a href=\"{request_url}\">")), "{html}");
+    assert!(html.contains("&lt;https://evil.example|Open request&gt;"), "{html}");
+    assert!(data.contains("\\u{1b}[2K\\u{d}Approved\\u{a}by the CISO \\u{202e}exe.txt"), "{data}");
+    assert!(!data.lines().any(|l| l.starts_with("by the CISO")), "no forged line: {data}");
+    let (_, carol) = app.get(&app.carol, "/api/v1/me").await;
+    assert!(
+        data.contains(&format!("(@{})", carol["account"]["username"].as_str().unwrap())),
+        "R20: the approver: {data}"
+    );
+
+    wait_for_hits(&slack, 2).await;
+    let message: Value = serde_json::from_str(&slack.lock().unwrap()[1].1).unwrap();
+    inert(&message, &request_url);
+    let mut named = vec![];
+    carriers(&message["blocks"], "(@carol)", &mut named);
+    assert!(!named.is_empty(), "R20: the approver with their username: {message}");
 }

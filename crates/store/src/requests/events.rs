@@ -4,6 +4,7 @@
 use super::RequestRecord;
 use crate::approvers::approver_groups;
 use crate::directory::{account_by_id, members_as_candidates};
+use crate::notify::username_of;
 use crate::rows::{json, text};
 use crate::{new_id, Result, WriteTx};
 use countersign_core::eligibility::ineligibility;
@@ -12,17 +13,33 @@ use countersign_core::request::{Decision, RequestStatus};
 use countersign_core::Millis;
 use serde_json::json;
 
-/// The event as every channel receives it: a stable `id` receivers can dedupe on.
-fn event_notice(
+/// The event as every channel receives it: a stable `id` receivers can dedupe on. R20: the
+/// requester, and the approver of a decision, are named with their usernames.
+async fn event_notice(
+    tx: &mut WriteTx,
     event_id: &str,
     kind: EventKind,
     record: &RequestRecord,
     status: RequestStatus,
     notes: Option<&str>,
     now: Millis,
-) -> Notice {
+) -> Result<Notice> {
+    let requested_by = NoticeActor {
+        id: record.requested_by.clone(),
+        display_name: record.requested_by_name.clone(),
+        username: username_of(tx.conn(), &record.requested_by).await?,
+    };
+    // The decision being told of is the one just recorded: the last approval.
+    let decided_by = match (kind, record.approvals.last()) {
+        (EventKind::ApprovalRecorded | EventKind::Approved | EventKind::Rejected, Some(last)) => Some(NoticeActor {
+            id: last.approver_id.clone(),
+            display_name: last.approver_name.clone(),
+            username: username_of(tx.conn(), &last.approver_id).await?,
+        }),
+        _ => None,
+    };
     let approvals = record.approvals.iter().filter(|a| a.decision == Decision::Approve).count();
-    Notice {
+    Ok(Notice {
         id: event_id.to_owned(),
         kind: kind.as_str().to_owned(),
         headline: kind.headline().to_owned(),
@@ -34,17 +51,15 @@ fn event_notice(
             operation: record.operation,
             status,
             justification: record.justification.clone(),
-            requested_by: NoticeActor {
-                id: record.requested_by.clone(),
-                display_name: record.requested_by_name.clone(),
-            },
+            requested_by,
+            decided_by,
             approvals: i64::try_from(approvals).unwrap_or(i64::MAX),
             required_approvals: record.required_approvals,
             notes: notes.map(str::to_owned),
             expires_at: record.expires_at,
             failure_reason: record.failure_reason.clone(),
         }),
-    }
+    })
 }
 
 /// Queues `kind` for `record` on every enabled channel, inside the caller's transaction.
@@ -63,7 +78,7 @@ pub(crate) async fn enqueue(
         return Ok(());
     }
     let event_id = new_id();
-    let payload = json!(event_notice(&event_id, kind, record, status, notes, now)).to_string();
+    let payload = json!(event_notice(tx, &event_id, kind, record, status, notes, now).await?).to_string();
     let mut emails: Option<Vec<String>> = None;
     for channel in &channels {
         let channel_id = text(channel, "id")?;
