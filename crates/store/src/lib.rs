@@ -15,6 +15,7 @@ mod dependencies;
 mod directory;
 mod error;
 mod group_commit;
+mod names;
 mod notify;
 mod objects;
 mod policies;
@@ -203,6 +204,7 @@ impl Store {
         };
         let store = Store { pool, backend, group_commit };
         store.migrate().await?;
+        store.backfill_name_skeletons().await?;
         Ok(store)
     }
 

@@ -64,6 +64,10 @@ async fn finish(
         None => match apply(tx, &proposal, now).await {
             Ok(()) => Ok(()),
             Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => Err(reason),
+            // R20: the name was taken (or refused) after the change was proposed.
+            Err(StoreError::Domain(refused @ (DomainError::NameTaken { .. } | DomainError::Validation(_)))) => {
+                Err(refused.to_string())
+            }
             Err(other) => return Err(other),
         },
     };
@@ -178,6 +182,7 @@ impl Store {
         record.approvals.push(ApprovalRecord {
             approver_id: actor.id.clone(),
             approver_name: actor.name.clone(),
+            approver_username: actor.username.clone(),
             decision,
             notes: notes.clone(),
             at: now,
