@@ -145,7 +145,8 @@ mod tests {
 
     #[test]
     fn different_names_stay_different() {
-        for (a, b) in [("alice", "bob"), ("Alice Smith", "Alice Smyth"), ("Carol", "Carl"), ("Dave", "Eve"), ("ab", "a b")]
+        for (a, b) in
+            [("alice", "bob"), ("Alice Smith", "Alice Smyth"), ("Carol", "Carl"), ("Dave", "Eve"), ("ab", "a b")]
         {
             assert!(!alike(a, b), "{a} / {b}: {} / {}", skeleton(a), skeleton(b));
         }
@@ -154,7 +155,8 @@ mod tests {
 
     #[test]
     fn an_account_display_name_refuses_what_a_screen_hides() {
-        for bad in ["evil\u{202e}txt", "al\u{200d}ice", "zero\u{200b}width", "no\u{a0}break", "a\u{2028}b", "x\u{e000}"] {
+        for bad in ["evil\u{202e}txt", "al\u{200d}ice", "zero\u{200b}width", "no\u{a0}break", "a\u{2028}b", "x\u{e000}"]
+        {
             let refused = account_display_name(bad).unwrap_err();
             assert_eq!(refused.code(), "validation_failed", "{bad:?}");
             assert!(!refused.to_string().chars().any(is_hidden), "the message shows the character escaped: {refused}");

@@ -340,10 +340,12 @@ impl Store {
         .bind(now)
         .bind(&keys.display_name)
         .bind(&keys.username);
-        crate::names::write_guarded(&mut tx, insert, &id, &display_name, &keys.display_name).await.map_err(|e| match e {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("the username '{username}' is taken")),
-            other => other,
-        })?;
+        crate::names::write_guarded(&mut tx, insert, &id, &display_name, &keys.display_name).await.map_err(
+            |e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("the username '{username}' is taken")),
+                other => other,
+            },
+        )?;
         let entry = NewAudit::new("directory", "personAdded")
             .on("account", &id)
             .details(json!({"username": username, "displayName": display_name, "by": "the server's command line"}));

@@ -111,7 +111,8 @@ pub(crate) async fn write_guarded<'q>(
             match rule {
                 Some(UniqueRule::DisplayNameTaken) => {
                     let holder = holder_of(tx.conn(), key, account_id).await?;
-                    let (holder, taken) = holder.unwrap_or_else(|| ("(another account)".into(), TakenName::DisplayName));
+                    let (holder, taken) =
+                        holder.unwrap_or_else(|| ("(another account)".into(), TakenName::DisplayName));
                     Err(DomainError::NameTaken { name: display_name.to_owned(), holder, taken }.into())
                 }
                 Some(UniqueRule::UsernameTaken) => Err(StoreError::Conflict("the username is taken".into())),
@@ -155,9 +156,10 @@ impl Store {
     /// change. Runs at every open; after the first it finds nothing to do in one read. Returns
     /// how many accounts were flagged.
     pub async fn backfill_name_skeletons(&self) -> Result<usize> {
-        let pending = sqlx::query("SELECT id FROM accounts WHERE deleted_at IS NULL AND username_skeleton IS NULL LIMIT 1")
-            .fetch_optional(self.pool())
-            .await?;
+        let pending =
+            sqlx::query("SELECT id FROM accounts WHERE deleted_at IS NULL AND username_skeleton IS NULL LIMIT 1")
+                .fetch_optional(self.pool())
+                .await?;
         if pending.is_none() {
             return Ok(0);
         }
@@ -204,7 +206,9 @@ impl Store {
             let key = skeleton(display_name);
             let decided = match existing {
                 Some(_) => Backfilled::Kept,
-                None => backfill_one(display_name, kept.get(&key).map(String::as_str), username_of(&key, id).as_deref()),
+                None => {
+                    backfill_one(display_name, kept.get(&key).map(String::as_str), username_of(&key, id).as_deref())
+                }
             };
             match decided {
                 Backfilled::Kept => {

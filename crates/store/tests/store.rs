@@ -318,8 +318,13 @@ async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: 
     let honest = plan.human("honest", "Honest", None, Some("$argon2id$seeded"));
     assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
     // mallory, signed in with a session carl controls, creates a person with a password.
-    let mallory_actor =
-        Actor { id: mallory.clone(), name: "Mallory".into(), username: "mallory".into(), kind: AccountKind::Human, via: vec!["carl".into()] };
+    let mallory_actor = Actor {
+        id: mallory.clone(),
+        name: "Mallory".into(),
+        username: "mallory".into(),
+        kind: AccountKind::Human,
+        via: vec!["carl".into()],
+    };
     let puppet = Proposal {
         secret: Some("$argon2id$set-by-mallory".into()),
         ..Proposal::create(
@@ -401,7 +406,8 @@ async fn r20_a_look_alike_display_name_is_refused_at_create_and_at_change(backen
     let (actor, administrator) = (actor(), administrator());
     store.submit(&actor, &administrator, named("alice", "Alice Smith"), None, NOW).await.unwrap();
     // Cyrillic А and о: the display name of another account, or its username.
-    let refused = taken_by(store.submit(&actor, &administrator, named("mallory", "\u{410}lice Smith"), None, NOW).await);
+    let refused =
+        taken_by(store.submit(&actor, &administrator, named("mallory", "\u{410}lice Smith"), None, NOW).await);
     assert!(refused.contains("the display name of account 'alice'"), "{backend:?}: {refused}");
     let refused = taken_by(store.submit(&actor, &administrator, named("mallory", "\u{430}lice"), None, NOW).await);
     assert!(refused.contains("the username of account 'alice'"), "{backend:?}: {refused}");
@@ -409,7 +415,10 @@ async fn r20_a_look_alike_display_name_is_refused_at_create_and_at_change(backen
     let refused = taken_by(store.submit(&actor, &administrator, named("a1ice", "Somebody"), None, NOW).await);
     assert!(refused.contains("\"a1ice\" is too like the username of account 'alice'"), "{backend:?}: {refused}");
     let hidden = store.submit(&actor, &administrator, named("mallory", "Mallory\u{202e}"), None, NOW).await;
-    assert!(matches!(&hidden, Err(StoreError::Domain(e)) if e.code() == "validation_failed"), "{backend:?}: {hidden:?}");
+    assert!(
+        matches!(&hidden, Err(StoreError::Domain(e)) if e.code() == "validation_failed"),
+        "{backend:?}: {hidden:?}"
+    );
 
     let mallory = named("mallory", "Mallory");
     let mallory_id = mallory.object_id.clone();
@@ -466,7 +475,8 @@ async fn r20_racing_completions_of_two_held_renames_apply_one_and_fail_the_other
         let groups = [approvers.clone()];
         let viewer = Viewer { id: approver, permissions: &permissions, group_ids: &groups };
         let username = if approver == &bob { "bob" } else { "carol" };
-        let decided = store.decide(&person(approver, username), viewer, &request.id, Decision::Approve, None, NOW).await;
+        let decided =
+            store.decide(&person(approver, username), viewer, &request.id, Decision::Approve, None, NOW).await;
         assert_eq!(decided.unwrap().status, RequestStatus::Approved, "{backend:?}");
         requests.push(request.id);
     }
@@ -551,6 +561,9 @@ async fn r20_existing_look_alike_names_are_kept_for_the_oldest_and_flagged_for_t
     let eve_id = accounts[2].0;
     let email = account_change(&store, eve_id, |s| s["email"] = json!("eve@example.test")).await;
     let refused = store.submit(&actor, &administrator, email, None, NOW).await;
-    assert!(matches!(&refused, Err(StoreError::Domain(e)) if e.code() == "validation_failed"), "{backend:?}: {refused:?}");
+    assert!(
+        matches!(&refused, Err(StoreError::Domain(e)) if e.code() == "validation_failed"),
+        "{backend:?}: {refused:?}"
+    );
     database.drop_database().await;
 }

@@ -11,7 +11,9 @@ use crate::control::controllers_now;
 use crate::dependencies::freeze;
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
-use crate::objects::{apply, check_proposed_names, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
+use crate::objects::{
+    apply, check_proposed_names, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal,
+};
 use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
