@@ -72,8 +72,13 @@ pub async fn seed(store: &Store, requesters: usize, approvers: usize, apps: usiz
     let password_hash = hash_password("bench-password-not-used").map_err(|e| anyhow!(e.detail))?;
     store.bootstrap_admin("admin", &password_hash, now).await?;
     let admin_account = store.account_by_username("admin").await?.context("the bootstrap admin")?;
-    let admin_actor =
-        Actor { id: admin_account.id.clone(), name: "admin".into(), kind: AccountKind::Human, via: vec![] };
+    let admin_actor = Actor {
+        id: admin_account.id.clone(),
+        name: "admin".into(),
+        username: "admin".into(),
+        kind: AccountKind::Human,
+        via: vec![],
+    };
 
     let mut plan = TenantPlan::new();
     let mut people = |prefix: &str, count: usize| -> Vec<(String, String)> {

@@ -120,6 +120,29 @@ pub fn json_for_terminal(json: &str) -> String {
     out
 }
 
+/// R20: an account as the API names it (`{id, displayName, username}`): "Display Name (username)".
+pub fn party(value: &Value) -> String {
+    let name = cell(&value["displayName"]);
+    match value["username"].as_str() {
+        Some(_) => format!("{name} ({})", cell(&value["username"])),
+        None => name,
+    }
+}
+
+/// Requests with `requestedBy/named` set to [`party`] of the requester, for a table column.
+pub fn with_named_requesters(rows: &[Value]) -> Vec<Value> {
+    rows.iter()
+        .map(|row| {
+            let mut row = row.clone();
+            let named = party(&row["requestedBy"]);
+            if let Some(requested_by) = row.get_mut("requestedBy").and_then(Value::as_object_mut) {
+                requested_by.insert("named".into(), Value::String(named));
+            }
+            row
+        })
+        .collect()
+}
+
 /// A table of `columns` (header, JSON pointer) over `rows`.
 pub fn table(rows: &[Value], columns: &[(&str, &str)]) -> String {
     let mut table = Table::new();
@@ -148,7 +171,7 @@ pub fn request_details(r: &Value) -> String {
         ("Object", "/objectName"),
         ("Resource type", "/resourceType"),
         ("Operation", "/operation"),
-        ("Requested by", "/requestedBy/displayName"),
+        ("Requested by", "/requestedBy"),
         ("Requested at", "/requestedAt"),
         ("Expires at", "/expiresAt"),
         ("Justification", "/justification"),
@@ -156,7 +179,9 @@ pub fn request_details(r: &Value) -> String {
         ("Failure", "/failureReason"),
     ] {
         let value = r.pointer(pointer).unwrap_or(&Value::Null);
-        let text = if pointer == "/approvals" {
+        let text = if pointer == "/requestedBy" {
+            party(value)
+        } else if pointer == "/approvals" {
             format!(
                 "{} of {}",
                 value.as_array().map_or(0, |a| a.iter().filter(|x| x["decision"] == "approve").count()),
@@ -172,7 +197,7 @@ pub fn request_details(r: &Value) -> String {
     for approval in r["approvals"].as_array().into_iter().flatten() {
         out.push_str(&format!(
             "  {} {} at {}{}\n",
-            cell(&approval["approver"]["displayName"]),
+            party(&approval["approver"]),
             if approval["decision"] == "approve" { "approved" } else { "rejected" },
             cell(&approval["at"]),
             approval["notes"].as_str().map(|n| format!(": {}", shown(n))).unwrap_or_default()

@@ -5,7 +5,7 @@ mod client;
 mod config;
 
 use clap::{Args, Parser, Subcommand};
-use client::{encode, request_details, table, Client, ClientError};
+use client::{encode, request_details, table, with_named_requesters, Client, ClientError};
 use countersign_core::Clock;
 use countersign_server::{AppState, ServerConfig, SystemClock};
 use countersign_store::{Store, StoreOptions};
@@ -374,7 +374,7 @@ const REQUEST_COLUMNS: &[(&str, &str)] = &[
     ("Type", "/resourceType"),
     ("Operation", "/operation"),
     ("Justification", "/justification"),
-    ("Requested by", "/requestedBy/displayName"),
+    ("Requested by", "/requestedBy/named"),
     ("Status", "/status"),
 ];
 
@@ -396,7 +396,8 @@ async fn requests(api: ApiArgs, command: RequestsCommand) -> Result<ExitCode, Cl
             }
             let page = client.get(&path).await?;
             print(&api, &page, |p| {
-                table(p["value"].as_array().map(Vec::as_slice).unwrap_or_default(), REQUEST_COLUMNS)
+                let rows = with_named_requesters(p["value"].as_array().map(Vec::as_slice).unwrap_or_default());
+                table(&rows, REQUEST_COLUMNS)
             });
             return Ok(ExitCode::SUCCESS);
         }

@@ -213,6 +213,10 @@ async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     // R16: each approver's independence of the requester; the demo's people are independent.
     assert!(shown.contains("Approvers:") && shown.contains("bob (Bob") && shown.contains(") independent"), "{shown}");
     assert!(!shown.contains("NOT INDEPENDENT"), "{shown}");
+    // R20: the requester and each approver by display name and username.
+    assert!(shown.contains("Requested by   Alice Requester (alice)"), "{shown}");
+    assert!(shown.contains("Bob Approver (bob) approved"), "{shown}");
+    assert!(listing.contains("Alice Requester (alice)"), "{listing}");
     let mine = text(&run(&["requests", "list", "--mine", "--status", "completed"], &server.url, &alice).stdout);
     assert!(mine.contains("Contoso VPN"), "{mine}");
     let policies = text(&run(&["policies", "list"], &server.url, &alice).stdout);

@@ -63,6 +63,7 @@ error_codes! {
     UnknownType = "unknown_type", 404, "Unknown resource type";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
     Conflict = "conflict", 409, "Conflict";
+    DisplayNameTaken = "display_name_taken", 409, "Display name taken";
     StaleObject = "stale_object", 409, "Stale object";
     RequestOpenForObject = "request_open_for_object", 409, "Request open for object";
     InvalidTransition = "invalid_transition", 409, "Invalid transition";
@@ -115,6 +116,14 @@ pub enum DomainError {
     PasswordChangeRequired,
     #[error("you reviewed change {seen}, but this request holds change {current}; reload it and review it again")]
     ChangeDigestMismatch { seen: String, current: String },
+    /// R20: a display name (or a new username) that a screen would show like another account's
+    /// name. `name` is the proposed name, `holder` the username of the account it is too like.
+    #[error(
+        "{} is too like {} of account '{holder}'; choose a name nobody could mistake for theirs",
+        crate::text::quoted(name),
+        taken.describe()
+    )]
+    NameTaken { name: String, holder: String, taken: crate::lookalike::TakenName },
 }
 
 impl DomainError {
@@ -136,6 +145,7 @@ impl DomainError {
             DomainError::NotIndependent(_) => ErrorCode::NotIndependent,
             DomainError::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
             DomainError::ChangeDigestMismatch { .. } => ErrorCode::ChangeDigestMismatch,
+            DomainError::NameTaken { .. } => ErrorCode::DisplayNameTaken,
         }
     }
 }
@@ -169,6 +179,7 @@ mod tests {
         ("unknown_type", 404),
         ("method_not_allowed", 405),
         ("conflict", 409),
+        ("display_name_taken", 409),
         ("stale_object", 409),
         ("request_open_for_object", 409),
         ("invalid_transition", 409),

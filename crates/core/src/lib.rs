@@ -16,6 +16,7 @@ pub mod eligibility;
 pub mod error;
 pub mod gate;
 pub mod list_window;
+pub mod lookalike;
 pub mod names;
 pub mod notify;
 pub mod permission;

@@ -29,7 +29,9 @@ pub fn notes(text: Option<&str>) -> Result<Option<String>, DomainError> {
     Ok(Some(text.to_owned()))
 }
 
-/// A display name: non-blank, at most 256 characters, no control characters.
+/// A display name: non-blank, at most 256 characters, no control characters and (R20) no
+/// format characters: a bidirectional override or a zero-width character in a name makes it
+/// read as another. An account's display name refuses more (`lookalike::account_display_name`).
 pub fn display_name(field: &str, text: &str) -> Result<String, DomainError> {
     let text = text.trim();
     if text.is_empty() {
@@ -40,6 +42,12 @@ pub fn display_name(field: &str, text: &str) -> Result<String, DomainError> {
     }
     if text.chars().any(char::is_control) {
         return Err(DomainError::Validation(format!("{field} must not contain control characters")));
+    }
+    if let Some(c) = text.chars().find(|c| crate::text::is_format(*c)) {
+        return Err(DomainError::Validation(format!(
+            "{field} must not contain format characters (bidirectional controls, zero-width characters) such as {}",
+            crate::text::shown(&c.to_string())
+        )));
     }
     Ok(text.to_owned())
 }
@@ -105,6 +113,8 @@ mod tests {
     fn names_and_passwords() {
         assert!(display_name("name", " ").is_err());
         assert!(display_name("name", "a\u{7}b").is_err());
+        assert!(display_name("name", "evil\u{202e}gnp.exe").is_err(), "a bidirectional override");
+        assert!(display_name("name", "a\u{200d}b").is_err(), "a zero-width joiner");
         assert_eq!(display_name("name", " Zoom ").unwrap(), "Zoom");
         assert!(username("alice").is_ok());
         assert!(username("al ice").is_err());

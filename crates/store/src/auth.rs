@@ -6,6 +6,7 @@ use crate::directory::{access_columns, account_access, AccountAccess, AccountRec
 use crate::rows::{int, json as json_column, opt_int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::control::controllers_of_new_credential;
+use countersign_core::lookalike::skeleton;
 use countersign_core::permission::BUILT_IN_ROLES;
 use countersign_core::Millis;
 use serde::Serialize;
@@ -324,9 +325,12 @@ impl Store {
         let display_name = countersign_core::validate::display_name("displayName", display_name)?;
         let id = new_id();
         let mut tx = self.begin_write().await?;
-        sqlx::query(
+        // R20: the same names as any other new account.
+        let keys = crate::names::check_names(tx.conn(), &id, &username, &display_name, true).await?;
+        let insert = sqlx::query(
             "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at, \
-             password_controllers, must_change_password) VALUES ($1, $2, $3, 'human', $4, $5, 1, 1, $6, $6, '[]', 1)",
+             password_controllers, must_change_password, display_name_skeleton, username_skeleton) \
+             VALUES ($1, $2, $3, 'human', $4, $5, 1, 1, $6, $6, '[]', 1, $7, $8)",
         )
         .bind(&id)
         .bind(&username)
@@ -334,15 +338,14 @@ impl Store {
         .bind(email)
         .bind(password_hash)
         .bind(now)
-        .execute(tx.conn())
-        .await
-        .map_err(|e| {
-            if crate::error::broken_unique_rule(&e) == Some(crate::error::UniqueRule::UsernameTaken) {
-                StoreError::Conflict(format!("the username '{username}' is taken"))
-            } else {
-                e.into()
-            }
-        })?;
+        .bind(&keys.display_name)
+        .bind(&keys.username);
+        crate::names::write_guarded(&mut tx, insert, &id, &display_name, &keys.display_name).await.map_err(
+            |e| match e {
+                StoreError::Conflict(_) => StoreError::Conflict(format!("the username '{username}' is taken")),
+                other => other,
+            },
+        )?;
         let entry = NewAudit::new("directory", "personAdded")
             .on("account", &id)
             .details(json!({"username": username, "displayName": display_name, "by": "the server's command line"}));
@@ -366,14 +369,16 @@ impl Store {
         let account_id = new_id();
         let group_id = new_id();
         sqlx::query(
-            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'human', NULL, $4, 1, 1, $5, $5)",
+            "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at, \
+             display_name_skeleton, username_skeleton) VALUES ($1, $2, $3, 'human', NULL, $4, 1, 1, $5, $5, $6, $7)",
         )
         .bind(&account_id)
         .bind(username)
         .bind("Administrator")
         .bind(password_hash)
         .bind(now)
+        .bind(skeleton("Administrator"))
+        .bind(skeleton(username))
         .execute(tx.conn())
         .await?;
         sqlx::query(

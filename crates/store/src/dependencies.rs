@@ -210,7 +210,13 @@ mod tests {
     }
 
     fn actor(id: &str, name: &str) -> Actor {
-        Actor { id: id.to_owned(), name: name.to_owned(), kind: AccountKind::Human, via: vec![] }
+        Actor {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            username: name.to_owned(),
+            kind: AccountKind::Human,
+            via: vec![],
+        }
     }
 
     struct Tenant {

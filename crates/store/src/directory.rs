@@ -12,7 +12,10 @@ use sqlx::AnyConnection;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
     pub id: String,
+    /// The display name, as the audit log and requests record it.
     pub name: String,
+    /// R20: the immutable username, shown beside the display name wherever the actor is named.
+    pub username: String,
     pub kind: AccountKind,
     /// R16: the accounts that control the credential this actor acts through (empty: only the
     /// actor). A credential the actor makes carries them on.
@@ -32,6 +35,9 @@ pub struct AccountRecord {
     pub created_at: Millis,
     /// R16: still on a password another account set; must replace it before anything else.
     pub password_change_required: bool,
+    /// R20: why this account's display name, kept from before names were checked, is too like
+    /// another's (or hides characters); its next change must give it a new one. `None`: fine.
+    pub display_name_flag: Option<String>,
     #[serde(skip)]
     pub password_hash: Option<String>,
 }
@@ -39,7 +45,13 @@ pub struct AccountRecord {
 impl AccountRecord {
     /// The account acting through a credential nobody else controls (see [`Actor::via`]).
     pub fn actor(&self) -> Actor {
-        Actor { id: self.id.clone(), name: self.display_name.clone(), kind: self.kind, via: vec![] }
+        Actor {
+            id: self.id.clone(),
+            name: self.display_name.clone(),
+            username: self.username.clone(),
+            kind: self.kind,
+            via: vec![],
+        }
     }
 }
 
@@ -87,7 +99,8 @@ pub struct EligibilityRow {
 }
 
 pub(crate) const ACCOUNT_COLUMNS: &str =
-    "id, username, display_name, kind, email, password_hash, enabled, version, created_at, must_change_password";
+    "id, username, display_name, kind, email, password_hash, enabled, version, created_at, must_change_password, \
+     display_name_flag";
 
 pub(crate) fn account(row: &Row) -> Result<AccountRecord> {
     let kind = text(row, "kind")?;
@@ -101,6 +114,7 @@ pub(crate) fn account(row: &Row) -> Result<AccountRecord> {
         version: int(row, "version")?,
         created_at: int(row, "created_at")?,
         password_change_required: int(row, "must_change_password")? != 0,
+        display_name_flag: opt_text(row, "display_name_flag")?,
         password_hash: opt_text(row, "password_hash")?,
     })
 }
@@ -293,6 +307,24 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter().map(account).collect()
+    }
+
+    /// R20: the usernames of the accounts `ids`, by id, deleted accounts included (their rows
+    /// stay, so history keeps naming them). Unknown ids are left out.
+    pub async fn usernames(&self, ids: &[String]) -> Result<std::collections::HashMap<String, String>> {
+        let mut unique: Vec<&String> = ids.iter().collect();
+        unique.sort();
+        unique.dedup();
+        if unique.is_empty() {
+            return Ok(std::collections::HashMap::new());
+        }
+        let sql = format!("SELECT id, username FROM accounts WHERE id IN ({})", placeholders(1, unique.len()));
+        let mut query = sqlx::query(&sql);
+        for id in unique {
+            query = query.bind(id);
+        }
+        let rows = query.fetch_all(self.pool()).await?;
+        rows.iter().map(|r| Ok((text(r, "id")?, text(r, "username")?))).collect()
     }
 
     pub async fn account_count(&self) -> Result<i64> {

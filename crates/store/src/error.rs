@@ -127,16 +127,19 @@ pub(crate) enum UniqueRule {
     OnePolicyPerProfileType,
     /// R7: each approver decides a request once (`approvals`' primary key).
     OneDecisionPerApprover,
+    /// R20: no two live accounts have display names alike (`accounts_display_name_skeleton`).
+    DisplayNameTaken,
 }
 
 /// Each rule's constraint as PostgreSQL names it, and its columns as SQLite names them (SQLite
 /// reports no constraint name, only `UNIQUE constraint failed: table.column, …`). The names are
 /// those of the migrations.
-const UNIQUE_RULES: [(UniqueRule, &str, &str); 4] = [
+const UNIQUE_RULES: [(UniqueRule, &str, &str); 5] = [
     (UniqueRule::OneOpenRequestPerObject, "requests_one_open_per_object", "requests.resource_type, requests.object_id"),
     (UniqueRule::UsernameTaken, "accounts_username", "accounts.username"),
     (UniqueRule::OnePolicyPerProfileType, "access_policies_profile_type", "access_policies.profile_type"),
     (UniqueRule::OneDecisionPerApprover, "approvals_pkey", "approvals.request_id, approvals.approver_id"),
+    (UniqueRule::DisplayNameTaken, "accounts_display_name_skeleton", "accounts.display_name_skeleton"),
 ];
 
 /// The rule a failed statement broke, if it failed on one of the unique constraints above;
@@ -165,6 +168,9 @@ mod unique_rule_tests {
     const ACCOUNT: &str =
         "INSERT INTO accounts (id, username, display_name, kind, enabled, version, created_at, updated_at) \
          VALUES ($1, $2, 'x', 'human', 1, 1, 0, 0)";
+    const NAMED: &str =
+        "INSERT INTO accounts (id, username, display_name, display_name_skeleton, kind, enabled, version, created_at, updated_at) \
+         VALUES ($1, $2, 'x', $3, 'human', 1, 1, 0, 0)";
     const POLICY: &str =
         "INSERT INTO access_policies (id, display_name, description, profile_type, approver_group_ids, \
          required_approvals, completion, request_ttl_ms, version, created_at, updated_at) \
@@ -203,6 +209,9 @@ mod unique_rule_tests {
         let taken = refused(&store, ACCOUNT, &["account-2", "alice"]).await;
         assert_eq!(taken, Some(UniqueRule::UsernameTaken), "{backend:?}");
         let same_id = refused(&store, ACCOUNT, &["account-1", "bob"]).await;
+        insert(&store, NAMED, &["account-3", "carol", "carol"]).await;
+        let alike = refused(&store, NAMED, &["account-4", "c4rol", "carol"]).await;
+        assert_eq!(alike, Some(UniqueRule::DisplayNameTaken), "{backend:?}");
         assert_eq!(same_id, None, "{backend:?}: a primary key no rule owns is not classified");
 
         insert(&store, POLICY, &["policy-1"]).await;

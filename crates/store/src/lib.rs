@@ -16,6 +16,7 @@ mod directory;
 mod error;
 mod flash;
 mod group_commit;
+mod names;
 mod notify;
 mod objects;
 mod policies;
@@ -204,6 +205,7 @@ impl Store {
         };
         let store = Store { pool, backend, group_commit };
         store.migrate().await?;
+        store.backfill_name_skeletons().await?;
         Ok(store)
     }
 

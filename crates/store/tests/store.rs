@@ -29,6 +29,7 @@ fn actor() -> Actor {
     Actor {
         id: "00000000-0000-7000-8000-0000000000aa".into(),
         name: "tester".into(),
+        username: "tester".into(),
         kind: AccountKind::Human,
         via: vec![],
     }
@@ -317,8 +318,13 @@ async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: 
     let honest = plan.human("honest", "Honest", None, Some("$argon2id$seeded"));
     assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
     // mallory, signed in with a session carl controls, creates a person with a password.
-    let mallory_actor =
-        Actor { id: mallory.clone(), name: "Mallory".into(), kind: AccountKind::Human, via: vec!["carl".into()] };
+    let mallory_actor = Actor {
+        id: mallory.clone(),
+        name: "Mallory".into(),
+        username: "mallory".into(),
+        kind: AccountKind::Human,
+        via: vec!["carl".into()],
+    };
     let puppet = Proposal {
         secret: Some("$argon2id$set-by-mallory".into()),
         ..Proposal::create(
@@ -352,6 +358,7 @@ async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: 
     let puppet_actor = Actor {
         id: puppet_id.clone(),
         name: "Puppet".into(),
+        username: "puppet".into(),
         kind: AccountKind::Human,
         via: session.access.via.clone(),
     };
@@ -390,5 +397,202 @@ async fn a_flash_is_kept_with_its_session_and_taken_once(backend: TestBackend) {
     assert_eq!(store.take_flash("mine").await.unwrap(), None, "{backend:?}: and not again");
     replica.close().await;
     store.close().await;
+    database.drop_database().await;
+}
+
+// ---- R20: display names unique under confusable matching ----
+
+fn person(id: &str, username: &str) -> Actor {
+    Actor { id: id.into(), name: username.into(), username: username.into(), kind: AccountKind::Human, via: vec![] }
+}
+
+fn named(username: &str, display_name: &str) -> Proposal {
+    let mut plan = TenantPlan::new();
+    let id = plan.human(username, display_name, None, None);
+    planned(&plan.into_proposals(), &id)
+}
+
+/// A change of account `id`'s state by `edit`, as proposed now.
+async fn account_change(store: &Store, id: &str, edit: impl FnOnce(&mut serde_json::Value)) -> Proposal {
+    let (before, version) = store.object_state(ResourceType::Account, id).await.unwrap().unwrap();
+    let mut after = before.to_json();
+    edit(&mut after);
+    let after = state(ResourceType::Account, after);
+    Proposal::change(ResourceType::Account, Operation::Update, id.to_owned(), before, version, Some(after))
+}
+
+fn taken_by(result: Result<Submitted, StoreError>) -> String {
+    match result {
+        Err(StoreError::Domain(refused)) if refused.code() == "display_name_taken" => refused.to_string(),
+        other => panic!("expected display_name_taken, got {other:?}"),
+    }
+}
+
+backend_tests!(r20_a_look_alike_display_name_is_refused_at_create_and_at_change);
+async fn r20_a_look_alike_display_name_is_refused_at_create_and_at_change(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let (actor, administrator) = (actor(), administrator());
+    store.submit(&actor, &administrator, named("alice", "Alice Smith"), None, NOW).await.unwrap();
+    // Cyrillic А and о: the display name of another account, or its username.
+    let refused =
+        taken_by(store.submit(&actor, &administrator, named("mallory", "\u{410}lice Smith"), None, NOW).await);
+    assert!(refused.contains("the display name of account 'alice'"), "{backend:?}: {refused}");
+    let refused = taken_by(store.submit(&actor, &administrator, named("mallory", "\u{430}lice"), None, NOW).await);
+    assert!(refused.contains("the username of account 'alice'"), "{backend:?}: {refused}");
+    // A new username too like another's is refused too.
+    let refused = taken_by(store.submit(&actor, &administrator, named("a1ice", "Somebody"), None, NOW).await);
+    assert!(refused.contains("\"a1ice\" is too like the username of account 'alice'"), "{backend:?}: {refused}");
+    let hidden = store.submit(&actor, &administrator, named("mallory", "Mallory\u{202e}"), None, NOW).await;
+    assert!(
+        matches!(&hidden, Err(StoreError::Domain(e)) if e.code() == "validation_failed"),
+        "{backend:?}: {hidden:?}"
+    );
+
+    let mallory = named("mallory", "Mallory");
+    let mallory_id = mallory.object_id.clone();
+    store.submit(&actor, &administrator, mallory, None, NOW).await.unwrap();
+    let rename = account_change(&store, &mallory_id, |s| s["displayName"] = json!("ALICE  SMITH")).await;
+    taken_by(store.submit(&actor, &administrator, rename, None, NOW).await);
+    // Bypassing the check, the unique index itself refuses a second skeleton.
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+    let copy = format!(
+        "UPDATE accounts SET display_name_skeleton = (SELECT display_name_skeleton FROM accounts WHERE username = 'alice') \
+         WHERE id = '{mallory_id}'"
+    );
+    let refused = conn.execute(copy.as_str()).await.unwrap_err();
+    assert!(refused.as_database_error().is_some_and(|e| e.is_unique_violation()), "{backend:?}: {refused}");
+    // A deleted account's name is free again.
+    let alice = store.account_by_username("alice").await.unwrap().unwrap();
+    let (before, version) = store.object_state(ResourceType::Account, &alice.id).await.unwrap().unwrap();
+    let delete = Proposal::change(ResourceType::Account, Operation::Delete, alice.id.clone(), before, version, None);
+    store.submit(&actor, &administrator, delete, None, NOW).await.unwrap();
+    let rename = account_change(&store, &mallory_id, |s| s["displayName"] = json!("Alice Smith")).await;
+    store.submit(&actor, &administrator, rename, None, NOW).await.unwrap();
+    database.drop_database().await;
+}
+
+backend_tests!(r20_racing_completions_of_two_held_renames_apply_one_and_fail_the_other, worker_threads = 4);
+async fn r20_racing_completions_of_two_held_renames_apply_one_and_fail_the_other(backend: TestBackend) {
+    use countersign_core::request::{Decision, RequestStatus};
+    use countersign_core::visibility::Viewer;
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    store.seed_built_in_roles(NOW).await.unwrap();
+    let mut plan = TenantPlan::new();
+    let alice = plan.human("alice", "Alice", None, Some("$argon2id$seeded"));
+    let bob = plan.human("bob", "Bob", None, Some("$argon2id$seeded"));
+    let carol = plan.human("carol", "Carol", None, Some("$argon2id$seeded"));
+    let approvers = plan.group("Approvers", "", &[&bob, &carol]);
+    let approver_role =
+        countersign_core::permission::BUILT_IN_ROLES.iter().find(|r| r.display_name == "Approver").unwrap().id;
+    plan.role_assignment("Approvers", approver_role, &[&approvers]);
+    plan.policy(PolicyPlan::new("guards", ProfileType::OperationApprovalPolicy, &[&approvers]));
+    assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
+
+    // alice proposes new names for bob and carol, each free when proposed (Cyrillic о in one).
+    let mut requests = Vec::new();
+    for (id, name, approver) in [(&bob, "Robert Example", &carol), (&carol, "R\u{43e}bert Example", &bob)] {
+        let rename = account_change(&store, id, |s| s["displayName"] = json!(name)).await;
+        let Submitted::Held(request) =
+            store.submit(&person(&alice, "alice"), &administrator(), rename, Some("new name"), NOW).await.unwrap()
+        else {
+            panic!("{backend:?}: an approver's display name is held (R9)");
+        };
+        let permissions = PermissionSet::new(["accounts.read", "maa.approve"]);
+        let groups = [approvers.clone()];
+        let viewer = Viewer { id: approver, permissions: &permissions, group_ids: &groups };
+        let username = if approver == &bob { "bob" } else { "carol" };
+        let decided =
+            store.decide(&person(approver, username), viewer, &request.id, Decision::Approve, None, None, NOW).await;
+        assert_eq!(decided.unwrap().status, RequestStatus::Approved, "{backend:?}");
+        requests.push(request.id);
+    }
+    let permissions = administrator();
+    let requester = person(&alice, "alice");
+    let completions = join_all(requests.iter().map(|id| {
+        let viewer = Viewer { id: &alice, permissions: &permissions, group_ids: &[] };
+        store.complete(&requester, viewer, id, NOW)
+    }))
+    .await;
+    let mut outcomes: Vec<RequestStatus> =
+        completions.iter().map(|c| c.as_ref().map(|r| r.status).expect("each completion answers")).collect();
+    outcomes.sort_by_key(|s| s.as_str());
+    assert_eq!(outcomes, [RequestStatus::Completed, RequestStatus::Failed], "{backend:?}");
+    let failed = completions.iter().flatten().find(|r| r.status == RequestStatus::Failed).unwrap();
+    let reason = failed.failure_reason.as_deref().unwrap_or_default();
+    assert!(reason.contains("too like the display name of account"), "{backend:?}: {reason}");
+    let mut names = Vec::new();
+    for id in [&bob, &carol] {
+        names.push(store.account(id).await.unwrap().unwrap().display_name);
+    }
+    assert!(
+        names.contains(&"Bob".to_owned()) || names.contains(&"Carol".to_owned()),
+        "{backend:?}: the failed rename left its account as it was: {names:?}"
+    );
+    // The requester and approvers are named by username with the records.
+    let record = store.request(&requests[0]).await.unwrap();
+    assert_eq!(record.requested_by_username, "alice", "{backend:?}");
+    assert_eq!(record.approvals[0].approver_username, "carol", "{backend:?}");
+    let report = store.verify_audit().await.unwrap();
+    assert!(report.valid, "{backend:?}: {report:?}");
+    database.drop_database().await;
+}
+
+backend_tests!(r20_existing_look_alike_names_are_kept_for_the_oldest_and_flagged_for_the_rest);
+async fn r20_existing_look_alike_names_are_kept_for_the_oldest_and_flagged_for_the_rest(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    // Accounts as a release before R20 wrote them: no skeletons.
+    use sqlx::{Connection, Executor};
+    let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+    let accounts = [
+        ("00000000-0000-7000-8000-000000000001", "alice", "Alice"),
+        ("00000000-0000-7000-8000-000000000002", "alice2", "\u{410}lice"),
+        ("00000000-0000-7000-8000-000000000003", "eve", "Eve\u{202e}evE"),
+        ("00000000-0000-7000-8000-000000000004", "mallory", "b\u{43e}b"),
+        ("00000000-0000-7000-8000-000000000005", "bob", "Robert"),
+    ];
+    for (n, (id, username, display_name)) in accounts.iter().enumerate() {
+        let insert = format!(
+            "INSERT INTO accounts (id, username, display_name, kind, enabled, version, created_at, updated_at) \
+             VALUES ('{id}', '{username}', '{display_name}', 'human', 1, 1, {n}, {n})"
+        );
+        conn.execute(insert.as_str()).await.unwrap();
+    }
+    store.close().await;
+
+    // Opening the store backfills the skeletons; nothing fails.
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let flag = |username: &'static str| {
+        let store = store.clone();
+        async move { store.account_by_username(username).await.unwrap().unwrap().display_name_flag }
+    };
+    assert_eq!(flag("alice").await, None, "{backend:?}: the oldest keeps its name");
+    assert_eq!(flag("bob").await, None, "{backend:?}");
+    let alice2 = flag("alice2").await.unwrap_or_default();
+    assert!(alice2.contains("display name of account 'alice'"), "{backend:?}: {alice2}");
+    let eve = flag("eve").await.unwrap_or_default();
+    assert!(eve.contains("\\u{202e}"), "{backend:?}: {eve}");
+    let mallory = flag("mallory").await.unwrap_or_default();
+    assert!(mallory.contains("username of account 'bob'"), "{backend:?}: {mallory}");
+    assert_eq!(store.backfill_name_skeletons().await.unwrap(), 0, "{backend:?}: done once");
+
+    // A flagged account's next change must give it a name that passes.
+    let (actor, administrator) = (actor(), administrator());
+    let alice2_id = accounts[1].0;
+    let email = account_change(&store, alice2_id, |s| s["email"] = json!("a2@example.test")).await;
+    taken_by(store.submit(&actor, &administrator, email, None, NOW).await);
+    let rename = account_change(&store, alice2_id, |s| s["displayName"] = json!("Alice Two")).await;
+    store.submit(&actor, &administrator, rename, None, NOW).await.unwrap();
+    assert_eq!(flag("alice2").await, None, "{backend:?}: the new name clears the flag");
+    let eve_id = accounts[2].0;
+    let email = account_change(&store, eve_id, |s| s["email"] = json!("eve@example.test")).await;
+    let refused = store.submit(&actor, &administrator, email, None, NOW).await;
+    assert!(
+        matches!(&refused, Err(StoreError::Domain(e)) if e.code() == "validation_failed"),
+        "{backend:?}: {refused:?}"
+    );
     database.drop_database().await;
 }

@@ -3,8 +3,9 @@
 //! (`ObjectState`) keep their hand-written schemas in `openapi.rs`, since `core` does not depend
 //! on utoipa. An `Option` is always sent (as null when absent), so its field is `required`.
 
+use crate::ops::audit::AuditItem;
 use crate::time::format;
-use countersign_core::audit::{AuditRecord, ChainBreak};
+use countersign_core::audit::ChainBreak;
 use countersign_core::eligibility::AccountKind;
 use countersign_core::notify::DeliveryStatus;
 use countersign_core::permission::Permission;
@@ -56,12 +57,14 @@ fn delivery_status() -> Object {
     names(&DeliveryStatus::ALL, DeliveryStatus::as_str)
 }
 
-/// Who requested or decided: an account's id and display name.
+/// Who requested or decided: an account's id, display name and (R20) immutable username, which
+/// tells apart two people whose display names look alike.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Party {
     pub id: String,
     pub display_name: String,
+    pub username: String,
 }
 
 /// One approver's decision on a request.
@@ -203,6 +206,11 @@ pub struct Account {
     /// R16: the account still has a password another account set, and must choose its own
     /// (`POST /me/password`) before it can do anything else.
     pub password_change_required: bool,
+    /// R20: why this account's display name, kept from before display names were checked, is
+    /// too like another account's name (or holds hidden characters); its next change must give
+    /// it a new display name. Null when the name is fine.
+    #[schema(required = true)]
+    pub display_name_flag: Option<String>,
     pub version: i64,
     /// Unix milliseconds
     pub created_at: i64,
@@ -218,6 +226,7 @@ impl From<&AccountRecord> for Account {
             email: account.email.clone(),
             enabled: account.enabled,
             password_change_required: account.password_change_required,
+            display_name_flag: account.display_name_flag.clone(),
             version: account.version,
             created_at: account.created_at,
         }
@@ -420,6 +429,9 @@ pub struct AuditActor {
     #[schema(required = true)]
     pub id: Option<String>,
     pub display_name: String,
+    /// R20: the account's username; null for the system.
+    #[schema(required = true)]
+    pub username: Option<String>,
 }
 
 /// One entry of the audit log's hash chain (R13).
@@ -443,15 +455,20 @@ pub struct AuditEntry {
     pub hash: String,
 }
 
-impl From<&AuditRecord> for AuditEntry {
-    fn from(entry: &AuditRecord) -> Self {
+impl From<&AuditItem> for AuditEntry {
+    fn from(item: &AuditItem) -> Self {
+        let entry = &item.entry;
         // Details are stored as JSON text; an entry written otherwise is shown as that text.
         let details = serde_json::from_str(&entry.details).unwrap_or_else(|_| Value::String(entry.details.clone()));
         AuditEntry {
             seq: entry.seq,
             id: entry.id.clone(),
             at: format(entry.at),
-            actor: AuditActor { id: entry.actor_id.clone(), display_name: entry.actor_name.clone() },
+            actor: AuditActor {
+                id: entry.actor_id.clone(),
+                display_name: entry.actor_name.clone(),
+                username: item.actor_username.clone(),
+            },
             category: entry.category.clone(),
             action: entry.action.clone(),
             target_type: entry.target_type.clone(),

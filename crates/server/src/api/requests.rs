@@ -31,7 +31,11 @@ pub fn render(view: &RequestForCaller) -> Request {
         policy_id: record.policy_id.clone(),
         status: view.status,
         justification: record.justification.clone(),
-        requested_by: Party { id: record.requested_by.clone(), display_name: record.requested_by_name.clone() },
+        requested_by: Party {
+            id: record.requested_by.clone(),
+            display_name: record.requested_by_name.clone(),
+            username: record.requested_by_username.clone(),
+        },
         requested_at: format(record.requested_at),
         last_modified_at: format(record.last_modified_at),
         expires_at: format(record.expires_at),
@@ -40,7 +44,11 @@ pub fn render(view: &RequestForCaller) -> Request {
             .approvals
             .iter()
             .map(|a| Approval {
-                approver: Party { id: a.approver_id.clone(), display_name: a.approver_name.clone() },
+                approver: Party {
+                    id: a.approver_id.clone(),
+                    display_name: a.approver_name.clone(),
+                    username: a.approver_username.clone(),
+                },
                 decision: a.decision,
                 notes: a.notes.clone(),
                 at: format(a.at),

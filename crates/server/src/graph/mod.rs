@@ -147,12 +147,20 @@ impl Ctx {
     }
 }
 
-fn identity_set(kind: AccountKind, id: &str, name: &str) -> Value {
-    let who = if kind == AccountKind::Service { "application" } else { "user" };
-    json!({
-        "@odata.type": "#microsoft.graph.identitySet",
-        who: {"@odata.type": "#microsoft.graph.identity", "id": id, "displayName": name},
-    })
+/// R20: a person is named by display name and username (`userPrincipalName`, as Graph's
+/// `userIdentity` has it); an application by display name, with its username as Graph has no
+/// field for it, in the `@countersign.username` annotation.
+fn identity_set(kind: AccountKind, id: &str, name: &str, username: &str) -> Value {
+    let (who, identity) = if kind == AccountKind::Service {
+        let identity = json!({"@odata.type": "#microsoft.graph.identity", "id": id, "displayName": name,
+            "@countersign.username": username});
+        ("application", identity)
+    } else {
+        let identity = json!({"@odata.type": "#microsoft.graph.userIdentity", "id": id, "displayName": name,
+            "userPrincipalName": username});
+        ("user", identity)
+    };
+    json!({"@odata.type": "#microsoft.graph.identitySet", who: identity})
 }
 
 /// One approver's standing on a request (R2, R16), for the `@countersign.approvers` annotation.
@@ -191,12 +199,18 @@ impl<'a> Renderer<'a> {
 
     async fn render(&mut self, record: &RequestRecord) -> GraphResult<Value> {
         let status = record.state().effective_status(self.app.now());
-        let requestor =
-            identity_set(self.kind(&record.requested_by).await?, &record.requested_by, &record.requested_by_name);
+        let requestor = identity_set(
+            self.kind(&record.requested_by).await?,
+            &record.requested_by,
+            &record.requested_by_name,
+            &record.requested_by_username,
+        );
         // The decision that settled the request (or the latest one while more are needed).
         let last = record.approvals.iter().max_by_key(|a| a.at);
         let approver = match last {
-            Some(a) => identity_set(self.kind(&a.approver_id).await?, &a.approver_id, &a.approver_name),
+            Some(a) => {
+                identity_set(self.kind(&a.approver_id).await?, &a.approver_id, &a.approver_name, &a.approver_username)
+            }
             None => Value::Null,
         };
         Ok(json!({

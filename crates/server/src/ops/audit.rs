@@ -24,8 +24,40 @@ pub struct AuditQuery {
     pub limit: Option<i64>,
 }
 
+/// An audit entry and (R20) the username of the account that acted, which entries do not
+/// record: usernames never change, so it is read from the account.
+#[derive(Debug, Clone)]
+pub struct AuditItem {
+    pub entry: AuditRecord,
+    /// `None` for the system, or an account id that names no account.
+    pub actor_username: Option<String>,
+}
+
+impl AuditItem {
+    /// The actor as a screen names it: display name and username (R20).
+    pub fn actor(&self) -> String {
+        let name = countersign_core::text::shown(&self.entry.actor_name);
+        match &self.actor_username {
+            Some(username) => format!("{name} ({})", countersign_core::text::shown(username)),
+            None => name.into_owned(),
+        }
+    }
+}
+
+async fn with_usernames(app: &AppState, entries: Vec<AuditRecord>) -> ApiResult<Vec<AuditItem>> {
+    let ids: Vec<String> = entries.iter().filter_map(|e| e.actor_id.clone()).collect();
+    let usernames = app.store.usernames(&ids).await?;
+    Ok(entries
+        .into_iter()
+        .map(|entry| {
+            let actor_username = entry.actor_id.as_ref().and_then(|id| usernames.get(id).cloned());
+            AuditItem { entry, actor_username }
+        })
+        .collect())
+}
+
 /// One page of entries, newest first.
-pub async fn entries(app: &AppState, principal: &Principal, q: AuditQuery) -> ApiResult<Paged<AuditRecord>> {
+pub async fn entries(app: &AppState, principal: &Principal, q: AuditQuery) -> ApiResult<Paged<AuditItem>> {
     principal.require(Permission::AuditRead)?;
     let limit = limit_of(q.limit)?;
     let actor_id = match q.actor {
@@ -46,18 +78,18 @@ pub async fn entries(app: &AppState, principal: &Principal, q: AuditQuery) -> Ap
         before_seq: q.cursor,
         limit,
     };
-    let items = app.store.audit_entries(&filter).await?;
-    let next_cursor = next_cursor(&items, limit, |e| e.seq.to_string());
+    let items = with_usernames(app, app.store.audit_entries(&filter).await?).await?;
+    let next_cursor = next_cursor(&items, limit, |e| e.entry.seq.to_string());
     Ok(Paged { items, next_cursor })
 }
 
 /// The latest request events, for the home page's activity list; empty without `audit.read`.
-pub async fn recent_request_activity(app: &AppState, principal: &Principal) -> ApiResult<Vec<AuditRecord>> {
+pub async fn recent_request_activity(app: &AppState, principal: &Principal) -> ApiResult<Vec<AuditItem>> {
     if !principal.has(Permission::AuditRead) {
         return Ok(vec![]);
     }
     let filter = AuditFilter { category: Some("request".into()), limit: 10, ..Default::default() };
-    Ok(app.store.audit_entries(&filter).await?)
+    with_usernames(app, app.store.audit_entries(&filter).await?).await
 }
 
 /// Walks the chain; names the first broken entry.

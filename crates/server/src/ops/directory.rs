@@ -114,7 +114,7 @@ pub async fn create_account(
     principal.require(Permission::AccountsWrite)?;
     let kind = AccountKind::parse(&input.kind)?;
     let username = validate::username(&input.username)?;
-    let display_name = validate::display_name("displayName", &input.display_name)?;
+    let display_name = countersign_core::lookalike::account_display_name(&input.display_name)?;
     let secret = match (kind, input.password.as_deref().filter(|p| !p.is_empty())) {
         (AccountKind::Human, Some(password)) => {
             validate::password(password)?;
@@ -172,7 +172,7 @@ pub async fn update_account(
     let ObjectState::Account(account) = &before.state else { return Err(wrong_state(&before)) };
     let mut after = account.clone();
     if let Some(name) = &patch.display_name {
-        after.display_name = validate::display_name("displayName", name)?;
+        after.display_name = countersign_core::lookalike::account_display_name(name)?;
     }
     if patch.email.is_some() {
         after.email = email(patch.email.as_deref())?;

@@ -122,7 +122,7 @@ async fn account_page(
         .content(html! {
             div class="card" { dl class="facts" {
                 dt { "Username" } dd { (account.username) }
-                dt { "Display name" } dd { (account.display_name) }
+                dt { "Display name" } dd { (countersign_core::text::shown(&account.display_name)) (super::layout::name_flag(account.display_name_flag.as_deref())) }
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
                 dt { "Permissions" } dd { (user.principal.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", ")) }
             } }

@@ -45,7 +45,7 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Au
     };
     let entries = web(audit::entries(&app, &user.principal, query).await)?.items;
     let report = if q.verify.is_some() { Some(web(audit::verify(&app, &user.principal).await)?) } else { None };
-    let next = (entries.len() == 50).then(|| entries.last().map(|e| e.seq)).flatten();
+    let next = (entries.len() == 50).then(|| entries.last().map(|e| e.entry.seq)).flatten();
     let keep =
         |name: &str, value: &Option<String>| format!("{name}={}", super::urlencode(value.as_deref().unwrap_or("")));
     let filters = [
@@ -81,8 +81,8 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Au
             }
             div class="table-wrap" { table id="audit" {
                 thead { tr { th { "#" } th { "When" } th { "Actor" } th { "Category" } th { "Action" } th { "Target" } th { "Details" } } }
-                tbody { @for e in &entries { tr {
-                    td { (e.seq) } td { (when(e.at)) } td { (e.actor_name) } td { (e.category) } td { (e.action) }
+                tbody { @for item in &entries { @let e = &item.entry; tr {
+                    td { (e.seq) } td { (when(e.at)) } td class="actor" { (item.actor()) } td { (e.category) } td { (e.action) }
                     td { @if let Some(t) = &e.target_type { (t) " " } @if let (Some("request"), Some(id)) = (e.target_type.as_deref(), &e.target_id) { a href={ "/requests/" (id) } { "open" } } }
                     td { code { (e.details) } }
                 } } }

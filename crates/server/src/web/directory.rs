@@ -3,7 +3,7 @@
 //! changes to approvers are held (R9), RBAC is held when a `role` policy exists, and the
 //! membership of groups that protected objects are assigned to is held (R18).
 
-use super::layout::{csrf_field, when};
+use super::layout::{csrf_field, name_flag, when, who};
 use super::{after_change, given, see_other, web, Page, WebResult, WebUser};
 use crate::ops::directory::{
     self as ops, AccountPatch, AccountWithGroups, AssignmentInput, CreatedAccount, GroupWithMembers, NewAccount,
@@ -86,7 +86,7 @@ pub async fn group(State(app): State<AppState>, user: WebUser, Path(id): Path<St
             h2 { "Members" }
             @if members.is_empty() { p class="muted" { "No members." } } @else {
                 table id="members" { thead { tr { th { "Account" } th { "Kind" } } } tbody {
-                    @for m in &members { tr { td { (m.display_name) " " span class="muted" { "(" (m.username) ")" } } td { (m.kind.as_str()) } } }
+                    @for m in &members { tr { td { (who(&m.display_name, &m.username)) (name_flag(m.display_name_flag.as_deref())) } td { (m.kind.as_str()) } } }
                 } }
             }
             @if !everyone.is_empty() {
@@ -96,7 +96,7 @@ pub async fn group(State(app): State<AppState>, user: WebUser, Path(id): Path<St
                     fieldset class="checks field" {
                         legend { "Members" }
                         @for a in &everyone {
-                            label { input type="checkbox" name="members" value=(a.id) checked[is_member(&a.id)]; (a.display_name) " " span class="muted" { "(" (a.username) ")" } }
+                            label { input type="checkbox" name="members" value=(a.id) checked[is_member(&a.id)]; (who(&a.display_name, &a.username)) (name_flag(a.display_name_flag.as_deref())) }
                         }
                     }
                     div class="field" { label for="members-justification" { "Business justification" span class="muted" { " (needed when the change is protected)" } } textarea id="members-justification" name="justification" maxlength="1024" {} }
@@ -249,7 +249,7 @@ pub async fn accounts(State(app): State<AppState>, user: WebUser) -> WebResult {
             div class="table-wrap" { table id="accounts" {
                 thead { tr { th { "Account" } th { "Kind" } th { "E-mail" } th { "State" } th { "Created" } } }
                 tbody { @for a in &accounts { tr {
-                    td { a href={ "/accounts/" (a.id) } { (a.display_name) } " " span class="muted" { "(" (a.username) ")" } }
+                    td { a href={ "/accounts/" (a.id) } { (who(&a.display_name, &a.username)) } (name_flag(a.display_name_flag.as_deref())) }
                     td { (if a.kind.as_str() == "service" { "Service account" } else { "Person" }) }
                     td { (a.email.as_deref().unwrap_or("—")) }
                     td { @if a.enabled { span class="badge state-active" { "enabled" } } @else { span class="badge state-retired" { "disabled" } } }
@@ -322,11 +322,15 @@ pub async fn account(State(app): State<AppState>, user: WebUser, Path(id): Path<
     let id = account.id.clone();
     let groups = web(ops::group_names(&app).await)?;
     let can_write = user.principal.has(Permission::AccountsWrite) && id != user.principal.account.id;
-    Ok(Page::new(&account.display_name, &user)
+    Ok(Page::new(&countersign_core::text::shown(&account.display_name), &user)
         .section("/accounts")
         .content(html! {
+            @if let Some(reason) = &account.display_name_flag {
+                p class="alert alert-error" role="alert" id="name-flag" { "This display name is flagged: " (reason) }
+            }
             div class="card" { dl class="facts" {
                 dt { "Username" } dd { (account.username) }
+                dt { "Display name" } dd id="display-name" { (countersign_core::text::shown(&account.display_name)) (name_flag(account.display_name_flag.as_deref())) }
                 dt { "Kind" } dd { (if account.kind.as_str() == "service" { "Service account" } else { "Person" }) }
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
                 dt { "Controlled by" } dd id="controlled-by" {

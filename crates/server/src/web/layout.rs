@@ -109,7 +109,7 @@ impl IntoResponse for Page<'_> {
                             }
                             div class="main-column" {
                                 header class="topbar" {
-                                    span class="who" { "Signed in as " strong { (account.display_name) } " (" (account.username) ")" }
+                                    span class="who" { "Signed in as " strong { (countersign_core::text::shown(&account.display_name)) } " (" (account.username) ")" }
                                     form method="post" action="/logout" class="inline" {
                                         (csrf_field(&self.user.csrf))
                                         button type="submit" class="link" { "Sign out" }
@@ -153,6 +153,24 @@ pub fn status_label(status: RequestStatus) -> &'static str {
 /// A coloured badge that also says its status in words.
 pub fn status_badge(status: RequestStatus) -> Markup {
     html! { span class={ "badge status-" (status.as_str()) } { (status_label(status)) } }
+}
+
+/// R20: a person as every page names them: the display name (hidden characters escaped) and
+/// the immutable username beside it, which tells apart two names that look alike.
+pub fn who(display_name: &str, username: &str) -> Markup {
+    html! {
+        span class="person" { (countersign_core::text::shown(display_name)) " " span class="muted username" { "(" (username) ")" } }
+    }
+}
+
+/// R20: the warning shown beside an account whose display name, kept from before names were
+/// checked, is too like another's; `None` shows nothing.
+pub fn name_flag(flag: Option<&str>) -> Markup {
+    html! {
+        @if let Some(reason) = flag {
+            " " span class="badge name-flagged" title=(reason) { "⚠ display name flagged" }
+        }
+    }
 }
 
 /// "2026-11-22 09:14 UTC", for people.

@@ -1,6 +1,6 @@
 //! Home, the request lists (My / Received / All), and the request page with its decisions.
 
-use super::layout::{csrf_field, pretty, status_badge, when};
+use super::layout::{csrf_field, pretty, status_badge, when, who};
 use super::{see_other, web, Page, WebError, WebResult, WebUser};
 use crate::error::ApiError;
 use crate::ops::audit::recent_request_activity;
@@ -57,7 +57,7 @@ pub fn request_table(app: &AppState, records: &[RequestRecord], empty: &str) -> 
                                 td { (resource_label(r.resource_type)) }
                                 td { (r.operation) }
                                 td { a href={ "/requests/" (r.id) } { (r.justification) } }
-                                td { (r.requested_by_name) }
+                                td { (who(&r.requested_by_name, &r.requested_by_username)) }
                                 td { (status_badge(r.state().effective_status(now))) }
                             }
                         }
@@ -87,9 +87,10 @@ pub async fn home(State(app): State<AppState>, user: WebUser) -> WebResult {
             @if !activity.is_empty() {
                 h2 { "Recent activity" }
                 ul class="card activity" {
-                    @for e in &activity {
+                    @for item in &activity {
+                        @let e = &item.entry;
                         li {
-                            span class="muted" { (when(e.at)) } " · " (e.actor_name) " · request " (e.action)
+                            span class="muted" { (when(e.at)) } " · " (item.actor()) " · request " (e.action)
                             @if let Some(target) = &e.target_id { " · " a href={ "/requests/" (target) } { "open" } }
                         }
                     }
@@ -285,7 +286,7 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
                     dt { "Status" } dd id="status" { (status_badge(status)) }
                     dt { "Object" } dd { (record.object_name) " " span class="muted" { "(" (resource_label(record.resource_type)) ")" } }
                     dt { "Operation" } dd { (record.operation) }
-                    dt { "Requested by" } dd { (record.requested_by_name) }
+                    dt { "Requested by" } dd id="requested-by" { (who(&record.requested_by_name, &record.requested_by_username)) }
                     dt { "Requested on" } dd { (when(record.requested_at)) }
                     dt { "Business justification" } dd id="justification" { (record.justification) }
                     @if status.is_open() { dt { "Expires" } dd { (when(record.expires_at)) } }
@@ -307,7 +308,7 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
                 ul class="card decisions" {
                     @for a in &record.approvals {
                         li {
-                            strong { (a.approver_name) } " "
+                            strong { (who(&a.approver_name, &a.approver_username)) } " "
                             (if a.decision == Decision::Approve { "approved" } else { "rejected" })
                             " on " (when(a.at))
                             @if let Some(notes) = &a.notes { blockquote class="notes" { "Approver notes: " (notes) } }

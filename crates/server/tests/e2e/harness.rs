@@ -157,6 +157,7 @@ impl TestApp {
         let system = Actor {
             id: admin_account.id.clone(),
             name: "admin".into(),
+            username: "admin".into(),
             kind: countersign_core::eligibility::AccountKind::Human,
             via: vec![],
         };

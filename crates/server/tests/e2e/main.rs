@@ -9,6 +9,7 @@ mod frozen_context;
 mod guards;
 mod independence;
 mod lifecycle;
+mod names;
 mod notifications;
 mod reach;
 mod sign_in;

@@ -4,7 +4,7 @@
 
 use super::{Current, Proposal};
 use crate::directory::{group_ids_of, groups_and_permissions_of, Actor, ACCOUNT_COLUMNS};
-use crate::error::{broken_unique_rule, UniqueRule};
+use crate::names::{check_names, write_guarded};
 use crate::rows::{int, opt_text, parsed, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::control::password_is_temporary;
@@ -81,6 +81,19 @@ pub(super) async fn gate(tx: &mut WriteTx, proposal: &Proposal, policies: &[Acce
     Ok(decide(Subject::AccountIdentity { account_group_ids: &group_ids }, policies))
 }
 
+/// R20, at submission: a change that gives an account a display name too like another
+/// account's name (or a new account a username too like one) is refused now, naming that
+/// account, rather than held as a request that could never be applied.
+pub(crate) async fn check_proposed_names(tx: &mut WriteTx, proposal: &Proposal) -> Result<()> {
+    if proposal.resource_type != ResourceType::Account {
+        return Ok(());
+    }
+    let Some(after) = account_of(proposal.after.as_ref()) else { return Ok(()) };
+    let creating = proposal.operation == Operation::Create;
+    check_names(tx.conn(), &proposal.object_id, &after.username, &after.display_name, creating).await?;
+    Ok(())
+}
+
 pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) -> Result<()> {
     let id = proposal.object_id.as_str();
     if proposal.operation == Operation::Delete {
@@ -91,10 +104,15 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     // R16: who controls the new password, and whether it is temporary.
     let controllers = json!(proposal.secret_controllers).to_string();
     let temporary = i64::from(password_is_temporary(id, proposal.secret_set_by.as_deref()));
-    if proposal.operation == Operation::Create {
-        sqlx::query(
+    // R20: the display name is checked here too, not only at submission: a held change is
+    // applied long after it was proposed, and the name may have been taken since.
+    let creating = proposal.operation == Operation::Create;
+    let keys = check_names(tx.conn(), id, &after.username, &after.display_name, creating).await?;
+    if creating {
+        let insert = sqlx::query(
             "INSERT INTO accounts (id, username, display_name, kind, email, password_hash, enabled, version, created_at, updated_at, \
-             password_controllers, must_change_password) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10)",
+             password_controllers, must_change_password, display_name_skeleton, username_skeleton) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9, $10, $11, $12)",
         )
         .bind(id)
         .bind(&after.username)
@@ -106,22 +124,20 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .bind(now)
         .bind(&controllers)
         .bind(if proposal.secret.is_some() { temporary } else { 0 })
-        .execute(tx.conn())
-        .await
-        .map_err(|e| {
-            if broken_unique_rule(&e) == Some(UniqueRule::UsernameTaken) {
-                StoreError::Conflict(format!("the username '{}' is taken", after.username))
-            } else {
-                e.into()
-            }
-        })?;
-        return Ok(());
+        .bind(&keys.display_name)
+        .bind(&keys.username);
+        return write_guarded(tx, insert, id, &after.display_name, &keys.display_name).await.map_err(|e| match e {
+            StoreError::Conflict(_) => StoreError::Conflict(format!("the username '{}' is taken", after.username)),
+            other => other,
+        });
     }
-    sqlx::query(
+    // A flag from before names were checked goes with the name that passed the check.
+    let update = sqlx::query(
         "UPDATE accounts SET display_name = $1, email = $2, enabled = $3, \
          password_hash = COALESCE($4, password_hash), version = version + 1, updated_at = $5, \
          password_controllers = CASE WHEN $4 IS NULL THEN password_controllers ELSE $7 END, \
-         must_change_password = CASE WHEN $4 IS NULL THEN must_change_password ELSE $8 END WHERE id = $6",
+         must_change_password = CASE WHEN $4 IS NULL THEN must_change_password ELSE $8 END, \
+         display_name_skeleton = $9, username_skeleton = $10, display_name_flag = NULL WHERE id = $6",
     )
     .bind(&after.display_name)
     .bind(after.email.as_deref())
@@ -131,8 +147,9 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     .bind(id)
     .bind(&controllers)
     .bind(temporary)
-    .execute(tx.conn())
-    .await?;
+    .bind(&keys.display_name)
+    .bind(&keys.username);
+    write_guarded(tx, update, id, &after.display_name, &keys.display_name).await?;
     if !enabled || proposal.secret.is_some() {
         revoke_credentials(tx.conn(), id).await?;
     }

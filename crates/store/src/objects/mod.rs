@@ -15,7 +15,7 @@ mod role_assignment;
 mod tests;
 
 pub(crate) use access_policy::proposed_policy;
-pub(crate) use account::ensure_no_escalation;
+pub(crate) use account::{check_proposed_names, ensure_no_escalation};
 pub use notification_channel::redact_webhook_url;
 
 use crate::rows::{int, text};

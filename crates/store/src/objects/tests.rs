@@ -15,6 +15,7 @@ fn admin() -> Actor {
     Actor {
         id: "00000000-0000-7000-8000-0000000000aa".into(),
         name: "admin".into(),
+        username: "admin".into(),
         kind: AccountKind::Human,
         via: vec![],
     }

@@ -11,7 +11,9 @@ use crate::control::controllers_now;
 use crate::dependencies::freeze;
 use crate::directory::Actor;
 use crate::error::{broken_unique_rule, UniqueRule};
-use crate::objects::{apply, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal};
+use crate::objects::{
+    apply, check_proposed_names, ensure_no_escalation, gate_decision, load, proposed_policy, Proposal,
+};
 use crate::policies::all_policies;
 use crate::rows::{int, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
@@ -114,6 +116,7 @@ impl Store {
             )));
         }
         ensure_no_escalation(&mut tx, &proposal, actor, permissions).await?;
+        check_proposed_names(&mut tx, &proposal).await?;
         let policies = all_policies(tx.conn()).await?;
         if let Some(policy) = proposed_policy(&proposal)? {
             policy.validate()?;
@@ -185,6 +188,7 @@ impl Store {
         let system = Actor {
             id: String::new(),
             name: "system".into(),
+            username: "system".into(),
             kind: countersign_core::eligibility::AccountKind::Service,
             via: vec![],
         };
@@ -226,6 +230,7 @@ impl Store {
             justification,
             requested_by: actor.id.clone(),
             requested_by_name: actor.name.clone(),
+            requested_by_username: actor.username.clone(),
             requested_at: now,
             last_modified_at: now,
             expires_at: now.saturating_add(governance.request_ttl_ms),
@@ -316,6 +321,7 @@ mod tests {
         Actor {
             id: "00000000-0000-7000-8000-0000000000aa".into(),
             name: "admin".into(),
+            username: "admin".into(),
             kind: AccountKind::Human,
             via: vec![],
         }

@@ -65,13 +65,17 @@ async fn finish(
         .approvals
         .iter()
         .filter(|a| a.decision == Decision::Approve)
-        .map(|a| (a.approver_name.as_str(), a.change_digest.as_deref()));
+        .map(|a| (a.approver_username.as_str(), a.change_digest.as_deref()));
     let applied = match (approved_as_is(&digest, approvals), first_changed(&record.dependencies, &current)) {
         (Err(altered), _) => Err(altered),
         (Ok(()), Some(changed)) => Err(changed.to_string()),
         (Ok(()), None) => match apply(tx, &proposal, now).await {
             Ok(()) => Ok(()),
             Err(StoreError::Stale(reason) | StoreError::Conflict(reason)) => Err(reason),
+            // R20: the name was taken (or refused) after the change was proposed.
+            Err(StoreError::Domain(refused @ (DomainError::NameTaken { .. } | DomainError::Validation(_)))) => {
+                Err(refused.to_string())
+            }
             Err(other) => return Err(other),
         },
     };
@@ -196,6 +200,7 @@ impl Store {
         record.approvals.push(ApprovalRecord {
             approver_id: actor.id.clone(),
             approver_name: actor.name.clone(),
+            approver_username: actor.username.clone(),
             decision,
             notes: notes.clone(),
             at: now,

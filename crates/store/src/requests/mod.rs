@@ -26,6 +26,8 @@ use serde_json::{json, Value};
 pub struct ApprovalRecord {
     pub approver_id: String,
     pub approver_name: String,
+    /// R20: the approver's immutable username, shown beside the display name.
+    pub approver_username: String,
     pub decision: Decision,
     pub notes: Option<String>,
     pub at: Millis,
@@ -49,6 +51,8 @@ pub struct RequestRecord {
     pub justification: String,
     pub requested_by: String,
     pub requested_by_name: String,
+    /// R20: the requester's immutable username, shown beside the display name.
+    pub requested_by_username: String,
     pub requested_at: Millis,
     pub last_modified_at: Millis,
     pub expires_at: Millis,
@@ -168,16 +172,23 @@ pub(super) fn select_requests(backend: Backend) -> String {
     let approvals = match backend {
         Backend::Postgres => {
             "(SELECT COALESCE(json_agg(json_build_object('approverId', a.approver_id, 'approverName', a.approver_name, \
+             'approverUsername', (SELECT u.username FROM accounts u WHERE u.id = a.approver_id), \
              'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest) ORDER BY a.at, a.approver_id), '[]'::json)::text \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
         Backend::Sqlite => {
             "(SELECT COALESCE(json_group_array(json_object('approverId', a.approver_id, 'approverName', a.approver_name, \
+             'approverUsername', (SELECT u.username FROM accounts u WHERE u.id = a.approver_id), \
              'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest) ORDER BY a.at, a.approver_id), '[]') \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
     };
-    format!("SELECT {REQUEST_COLUMNS}, {approvals} AS approvals FROM requests")
+    // R20: usernames never change and accounts are never removed (only marked deleted), so the
+    // requester's and approvers' are read from their accounts rather than copied into requests.
+    format!(
+        "SELECT {REQUEST_COLUMNS}, {approvals} AS approvals, \
+         (SELECT u.username FROM accounts u WHERE u.id = requests.requested_by) AS requested_by_username FROM requests"
+    )
 }
 
 #[derive(serde::Deserialize)]
@@ -185,6 +196,7 @@ pub(super) fn select_requests(backend: Backend) -> String {
 struct ApprovalColumn {
     approver_id: String,
     approver_name: String,
+    approver_username: Option<String>,
     decision: String,
     notes: Option<String>,
     at: Millis,
@@ -201,6 +213,8 @@ fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
             Ok(ApprovalRecord {
                 decision: Decision::parse(&a.decision).ok_or_else(|| StoreError::Corrupt("unknown decision".into()))?,
                 approver_id: a.approver_id,
+                // An approver is an account; a missing one is shown by the name it had.
+                approver_username: a.approver_username.unwrap_or_else(|| a.approver_name.clone()),
                 approver_name: a.approver_name,
                 notes: a.notes,
                 at: a.at,
@@ -228,6 +242,10 @@ pub(super) fn request_row(row: &Row) -> Result<RequestRecord> {
         justification: text(row, "justification")?,
         requested_by: text(row, "requested_by")?,
         requested_by_name: text(row, "requested_by_name")?,
+        requested_by_username: match opt_text(row, "requested_by_username")? {
+            Some(username) => username,
+            None => text(row, "requested_by_name")?,
+        },
         requested_at: int(row, "requested_at")?,
         last_modified_at: int(row, "last_modified_at")?,
         expires_at: int(row, "expires_at")?,
