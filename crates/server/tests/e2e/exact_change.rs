@@ -153,7 +153,7 @@ async fn r12_set_valued_fields_are_sets_and_ids_show_their_names(backend: TestBa
         assert_eq!(status, StatusCode::OK, "the same set in another order changes nothing, so nothing is held: {same}");
         let (status, request) = assign(vec![empty.clone(), ops.clone(), approvers.clone()]).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{request}");
-        let mut grown = vec![ops, approvers, empty.clone()];
+        let mut grown = [ops, approvers, empty.clone()];
         grown.sort();
         let at = grown.iter().position(|g| *g == empty).unwrap();
         assert_eq!(
