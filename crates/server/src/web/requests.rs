@@ -267,10 +267,10 @@ fn dependencies_view(dependencies: &[DependencyNow]) -> Markup {
 /// viewer may take (only those).
 pub async fn show(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
     let view = web(requests::get(&app, &user.principal, &id).await)?;
-    render(&user, &view, None, None)
+    render(&user, &view, None)
 }
 
-fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error: Option<String>) -> WebResult {
+fn render(user: &WebUser, view: &RequestForCaller, error: Option<String>) -> WebResult {
     let record = &view.record;
     let status = view.status;
     let approvals = record.approvals.iter().filter(|a| a.decision == Decision::Approve).count();
@@ -279,7 +279,6 @@ fn render(user: &WebUser, view: &RequestForCaller, notice: Option<String>, error
     let title = format!("{operation} {} “{}”", resource_label(record.resource_type).to_lowercase(), record.object_name);
     Ok(Page::new(&title, user)
         .section("/requests")
-        .notice(notice)
         .content(html! {
             div class="card" data-live-request=(record.id) data-modified=(crate::time::format(record.last_modified_at)) data-status=(status.as_str()) {
                 dl class="facts" {
@@ -403,7 +402,7 @@ pub async fn act(
         Err(e) if e.status().is_client_error() && e.status().as_u16() != 404 => {
             let status = e.status();
             let view = web(requests::get(&app, &user.principal, &id).await)?;
-            let mut page = render(&user, &view, None, Some(e.detail))?;
+            let mut page = render(&user, &view, Some(e.detail))?;
             *page.status_mut() = status;
             Ok(page)
         }
