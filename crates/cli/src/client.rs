@@ -99,25 +99,10 @@ fn cell(value: &Value) -> String {
     shown(&raw(value))
 }
 
-/// JSON for the terminal: what `serde_json` leaves raw inside strings (bidirectional
-/// overrides, zero-width and other hidden characters) written as `\uXXXX` escapes, so the
-/// output is the same JSON and shows as it reads. Outside strings there are only the
-/// pretty-printer's spaces and line breaks, which stay.
+/// JSON for the terminal: hidden characters inside strings as `\uXXXX` (see
+/// [`countersign_core::text::json_shown`]), so the output is the same JSON and shows as it reads.
 pub fn json_for_terminal(json: &str) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(json.len());
-    for c in json.chars() {
-        if c != '\n' && countersign_core::text::is_hidden(c) {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                // Writing into a String cannot fail.
-                let _ = write!(out, "\\u{unit:04x}");
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    countersign_core::text::json_shown(json).into_owned()
 }
 
 /// R20: an account as the API names it (`{id, displayName, username}`): "Display Name (username)".

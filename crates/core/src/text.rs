@@ -70,6 +70,29 @@ pub fn quoted(text: &str) -> String {
     out
 }
 
+/// JSON text with every hidden character written as a JSON `\uXXXX` escape (UTF-16 units), so
+/// it is the same JSON and shows as it reads, on a page, in an edit form or on a terminal.
+/// Serialisers leave line breaks raw only between tokens (inside strings they are escaped
+/// already), so those stay.
+pub fn json_shown(json: &str) -> Cow<'_, str> {
+    if !json.chars().any(|c| c != '\n' && is_hidden(c)) {
+        return Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if c != '\n' && is_hidden(c) {
+            let mut units = [0u16; 2];
+            for unit in c.encode_utf16(&mut units) {
+                // Writing into a String cannot fail.
+                let _ = write!(out, "\\u{unit:04x}");
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,6 +117,16 @@ mod tests {
         assert_eq!(quoted.len(), tricky.len(), "{quoted:?}");
         assert_eq!(super::quoted("a\\u{a}"), "\"a\\\\u{a}\"");
         assert_eq!(super::quoted("a\n"), "\"a\\u{a}\"");
+    }
+
+    #[test]
+    fn json_keeps_reading_back_as_the_same_document() {
+        let json = "{\n  \"a\": \"x\u{202e}y\u{a0}\"\n}";
+        let shown = json_shown(json);
+        assert_eq!(shown, "{\n  \"a\": \"x\\u202ey\\u00a0\"\n}");
+        let read: serde_json::Value = serde_json::from_str(&shown).unwrap();
+        assert_eq!(read["a"], "x\u{202e}y\u{a0}");
+        assert!(matches!(json_shown("{\"a\": 1}"), Cow::Borrowed(_)));
     }
 
     #[test]

@@ -186,20 +186,5 @@ pub fn when(ms: countersign_core::Millis) -> String {
 /// escape, so it still reads back as the same document from an edit form. Pretty-printing puts
 /// raw line breaks only between tokens; inside strings serde_json has already escaped them.
 pub fn pretty(value: &serde_json::Value) -> String {
-    let text = serde_json::to_string_pretty(value).unwrap_or_default();
-    if !text.chars().any(|c| c != '\n' && countersign_core::text::is_hidden(c)) {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if c != '\n' && countersign_core::text::is_hidden(c) {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    countersign_core::text::json_shown(&serde_json::to_string_pretty(value).unwrap_or_default()).into_owned()
 }
