@@ -48,6 +48,8 @@ error_codes! {
     JustificationRequired = "justification_required", 400, "Justification required";
     JustificationTooLong = "justification_too_long", 400, "Justification too long";
     NotesTooLong = "notes_too_long", 400, "Notes too long";
+    /// A value or text beyond `core::limits` (the problem's `limit` names which one).
+    InputLimit = "input_limit", 400, "Input limit";
     Unauthenticated = "unauthenticated", 401, "Unauthenticated";
     Forbidden = "forbidden", 403, "Forbidden";
     CsrfFailed = "csrf_failed", 403, "CSRF check failed";
@@ -66,6 +68,8 @@ error_codes! {
     DisplayNameTaken = "display_name_taken", 409, "Display name taken";
     StaleObject = "stale_object", 409, "Stale object";
     RequestOpenForObject = "request_open_for_object", 409, "Request open for object";
+    /// A stored request that this server cannot read; lists leave it out (see the store).
+    RequestUnreadable = "request_unreadable", 409, "Request unreadable";
     InvalidTransition = "invalid_transition", 409, "Invalid transition";
     AlreadyApproved = "already_approved", 409, "Already approved";
     ChangeDigestMismatch = "change_digest_mismatch", 409, "Change digest mismatch";
@@ -100,6 +104,9 @@ pub enum DomainError {
     NoEligibleApprover(String),
     #[error("{0}")]
     Validation(String),
+    /// Issue 15: past one of the input limits of `core::limits`.
+    #[error("input limit ({}): {}", .0.name(), .0)]
+    InputLimit(#[from] crate::limits::InputLimit),
     #[error(transparent)]
     MissingPermission(#[from] MissingPermission),
     #[error("the device is {0}; only an active device can be wiped or retired")]
@@ -139,6 +146,7 @@ impl DomainError {
             DomainError::NotTheRequester(_) | DomainError::MissingPermission(_) => ErrorCode::Forbidden,
             DomainError::NoEligibleApprover(_) => ErrorCode::NoEligibleApprover,
             DomainError::Validation(_) => ErrorCode::ValidationFailed,
+            DomainError::InputLimit(_) => ErrorCode::InputLimit,
             DomainError::InvalidDeviceState(_) => ErrorCode::InvalidDeviceState,
             DomainError::ProfileTypeTaken(_) => ErrorCode::Conflict,
             DomainError::WouldEscalate(_) => ErrorCode::WouldEscalate,
@@ -164,6 +172,7 @@ mod tests {
         ("justification_required", 400),
         ("justification_too_long", 400),
         ("notes_too_long", 400),
+        ("input_limit", 400),
         ("unauthenticated", 401),
         ("forbidden", 403),
         ("csrf_failed", 403),
@@ -182,6 +191,7 @@ mod tests {
         ("display_name_taken", 409),
         ("stale_object", 409),
         ("request_open_for_object", 409),
+        ("request_unreadable", 409),
         ("invalid_transition", 409),
         ("already_approved", 409),
         ("change_digest_mismatch", 409),

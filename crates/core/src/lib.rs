@@ -15,6 +15,7 @@ pub mod diff;
 pub mod eligibility;
 pub mod error;
 pub mod gate;
+pub mod limits;
 pub mod list_window;
 pub mod lookalike;
 pub mod names;

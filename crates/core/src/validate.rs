@@ -1,6 +1,7 @@
-//! Input rules shared by every interface: justification (R5), approver notes (R6), names.
+//! Input rules shared by every interface: justification (R5), approver notes (R6), names. The
+//! characters free text may hold are `limits::text`'s.
 
-use crate::DomainError;
+use crate::{limits, DomainError};
 
 pub const MAX_TEXT: usize = 1024;
 
@@ -14,6 +15,7 @@ pub fn justification(text: Option<&str>) -> Result<String, DomainError> {
     if length > MAX_TEXT {
         return Err(DomainError::JustificationTooLong(length));
     }
+    limits::text("justification", text)?;
     Ok(text.to_owned())
 }
 
@@ -26,6 +28,7 @@ pub fn notes(text: Option<&str>) -> Result<Option<String>, DomainError> {
     if length > MAX_TEXT {
         return Err(DomainError::NotesTooLong(length));
     }
+    limits::text("approver notes", text)?;
     Ok(Some(text.to_owned()))
 }
 
@@ -40,8 +43,8 @@ pub fn display_name(field: &str, text: &str) -> Result<String, DomainError> {
     if text.chars().count() > 256 {
         return Err(DomainError::Validation(format!("{field} must be at most 256 characters")));
     }
-    if text.chars().any(char::is_control) {
-        return Err(DomainError::Validation(format!("{field} must not contain control characters")));
+    if let Some(character) = text.chars().find(|c| c.is_control()) {
+        return Err(limits::InputLimit::Character { at: format!("the {field}"), character }.into());
     }
     if let Some(c) = text.chars().find(|c| crate::text::is_format(*c)) {
         return Err(DomainError::Validation(format!(
@@ -58,6 +61,7 @@ pub fn description(text: Option<&str>) -> Result<String, DomainError> {
     if text.chars().count() > MAX_TEXT {
         return Err(DomainError::Validation("description must be at most 1024 characters".into()));
     }
+    limits::text("description", text)?;
     Ok(text.to_owned())
 }
 
@@ -107,6 +111,16 @@ mod tests {
         assert_eq!(notes(Some(" ")).unwrap(), None);
         assert_eq!(notes(Some("ok")).unwrap().as_deref(), Some("ok"));
         assert_eq!(notes(Some(&"x".repeat(1025))), Err(DomainError::NotesTooLong(1025)));
+    }
+
+    #[test]
+    fn free_text_may_span_lines_but_holds_no_nul_or_other_control_character() {
+        assert_eq!(justification(Some("CVE-1\nsee ticket")).unwrap(), "CVE-1\nsee ticket");
+        for refused in [justification(Some("fix\u{0}")).unwrap_err(), notes(Some("ok\u{1b}[2J")).unwrap_err()] {
+            assert_eq!(refused.code(), crate::error::ErrorCode::InputLimit, "{refused}");
+        }
+        assert_eq!(description(Some("a\u{0}")).unwrap_err().code(), crate::error::ErrorCode::InputLimit);
+        assert_eq!(display_name("name", "a\u{0}b").unwrap_err().code(), crate::error::ErrorCode::InputLimit);
     }
 
     #[test]
