@@ -23,6 +23,10 @@ pub enum StoreError {
     Database(sqlx::Error),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// A stored request that cannot be read back (a state nested past what the JSON reader
+    /// reads, a column that does not decode). Lists and sweeps pass over it; see `requests`.
+    #[error("request {id} is stored in a form this server cannot read ({reason}); lists leave it out, and it expires when its time comes")]
+    Unreadable { id: String, reason: String },
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -36,6 +40,15 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::Database(ref db) if is_connection_loss(db.code().as_deref()) => {
                 pool_health::connection_lost();
                 StoreError::Unavailable(e.to_string())
+            }
+            // Issue 15, finding 10: PostgreSQL's text holds no NUL. Input is checked for it
+            // (`core::limits`); a path that missed it still answers the caller's mistake as such.
+            sqlx::Error::Database(ref db) if is_nul_refused(db.code().as_deref()) => {
+                tracing::warn!(error = %e, "the database refused a NUL character that input checks let through");
+                StoreError::Domain(
+                    countersign_core::limits::InputLimit::Character { at: "a text value".into(), character: '\0' }
+                        .into(),
+                )
             }
             other => StoreError::Database(other),
         }
@@ -109,6 +122,12 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         StoreError::Config(format!("database migration failed: {e}"))
     }
+}
+
+/// PostgreSQL's codes for a NUL in text (22021, character_not_in_repertoire) and for `\u0000`
+/// in JSON read as text (22P05, untranslatable_character).
+fn is_nul_refused(code: Option<&str>) -> bool {
+    matches!(code, Some("22021" | "22P05"))
 }
 
 /// PostgreSQL class 57 (operator intervention, e.g. `pg_terminate_backend`) and 08 (connection).

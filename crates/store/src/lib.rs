@@ -36,7 +36,7 @@ pub use error::StoreError;
 pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, Proposal, ResourceRecord};
-pub use requests::{ApprovalRecord, RequestFilter, RequestRecord, RequestView, Submitted};
+pub use requests::{ApprovalRecord, RequestFilter, RequestList, RequestRecord, RequestView, Submitted};
 pub use tenant::{PolicyPlan, TenantPlan};
 
 use group_commit::{GroupCommit, GroupWrite};

@@ -4,7 +4,7 @@
 use super::events::enqueue;
 use super::{applied_audit, lock_request, request_audit, save_state, ApprovalRecord, RequestRecord};
 use crate::approvers::approver_groups;
-use crate::audit::append;
+use crate::audit::{append, NewAudit};
 use crate::control::request_control;
 use crate::dependencies::current_versions;
 use crate::directory::{account_by_id, candidate, Actor};
@@ -22,7 +22,10 @@ use countersign_core::{validate, DomainError, Millis};
 use serde_json::json;
 
 pub(super) async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) -> Result<bool> {
-    let mut record = lock_request(tx, request_id).await?;
+    let mut record = match lock_request(tx, request_id).await {
+        Err(StoreError::Unreadable { reason, .. }) => return expire_unreadable(tx, request_id, &reason, now).await,
+        read => read?,
+    };
     let mut state = record.state();
     if !state.expire_if_due(now) {
         return Ok(false);
@@ -30,6 +33,28 @@ pub(super) async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) 
     save_state(tx, &mut record, &state, now, None, None).await?;
     append(tx, request_audit(&record, "expired", None), now);
     enqueue(tx, &record, state.status, EventKind::Expired, None, now).await?;
+    Ok(true)
+}
+
+/// R11 for a request that cannot be read (issue 15): it expires from its plain columns, so R4
+/// frees its object when its time comes instead of never. Its channels are not told: the
+/// notice needs the parts that cannot be read. The audit entry says why.
+async fn expire_unreadable(tx: &mut WriteTx, request_id: &str, reason: &str, now: Millis) -> Result<bool> {
+    let expired = sqlx::query(
+        "UPDATE requests SET status = 'expired', last_modified_at = $1, secret = NULL \
+         WHERE id = $2 AND status IN ('needsApproval', 'approved') AND expires_at <= $1",
+    )
+    .bind(now)
+    .bind(request_id)
+    .execute(tx.conn())
+    .await?;
+    if expired.rows_affected() == 0 {
+        return Ok(false);
+    }
+    let entry = NewAudit::new("request", "expired")
+        .on("request", request_id)
+        .details(json!({"unreadable": reason, "notified": false}));
+    append(tx, entry, now);
     Ok(true)
 }
 
@@ -118,7 +143,18 @@ impl Store {
         now: Millis,
     ) -> Result<Locked> {
         let mut tx = self.begin_write().await?;
-        let record = lock_request(&mut tx, request_id).await?;
+        let record = match lock_request(&mut tx, request_id).await {
+            // R11 holds for it too: past its time, it is expired rather than left open.
+            Err(unreadable @ StoreError::Unreadable { .. }) => {
+                if expire_one(&mut tx, request_id, now).await? {
+                    tx.commit().await?;
+                    return Err(DomainError::InvalidTransition { from: RequestStatus::Expired, to }.into());
+                }
+                tx.rollback().await?;
+                return Err(unreadable);
+            }
+            read => read?,
+        };
         // Visibility is decided here, under the lock, rather than by a read of its own first.
         let approver_groups = if viewer.sees_directly(&record.requested_by, record.resource_type) {
             None
@@ -288,16 +324,25 @@ impl Store {
         let mut expired = 0;
         for row in &probe {
             let id = text(row, "id")?;
-            let mut tx = self.begin_write().await?;
-            if self.backend() == Backend::Postgres && !claim_due(&mut tx, &id, now).await? {
-                tx.rollback().await?;
-                continue;
+            match self.expire_claimed(&id, now).await {
+                Ok(true) => expired += 1,
+                Ok(false) => {}
+                Err(unavailable @ StoreError::Unavailable(_)) => return Err(unavailable),
+                // One request that cannot be expired does not stop the sweep for the others.
+                Err(e) => tracing::warn!(request = %id, error = %e, "the expiry sweep passes over a request"),
             }
-            if expire_one(&mut tx, &id, now).await? {
-                expired += 1;
-            }
-            tx.commit().await?;
         }
+        Ok(expired)
+    }
+
+    async fn expire_claimed(&self, id: &str, now: Millis) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
+        if self.backend() == Backend::Postgres && !claim_due(&mut tx, id, now).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let expired = expire_one(&mut tx, id, now).await?;
+        tx.commit().await?;
         Ok(expired)
     }
 
@@ -316,7 +361,20 @@ impl Store {
         for row in &due {
             let id = text(row, "id")?;
             let mut tx = self.begin_write().await?;
-            let record = lock_request(&mut tx, &id).await?;
+            let record = match lock_request(&mut tx, &id).await {
+                // Its approvers cannot be told what it holds; it is marked so that the sweep
+                // passes over it once, and it expires in its time.
+                Err(StoreError::Unreadable { .. }) => {
+                    sqlx::query("UPDATE requests SET reminded_at = $1 WHERE id = $2")
+                        .bind(now)
+                        .bind(&id)
+                        .execute(tx.conn())
+                        .await?;
+                    tx.commit().await?;
+                    continue;
+                }
+                read => read?,
+            };
             let marked = sqlx::query("UPDATE requests SET reminded_at = $1 WHERE id = $2 AND reminded_at IS NULL")
                 .bind(now)
                 .bind(&id)

@@ -134,6 +134,14 @@ impl RequestRecord {
     }
 }
 
+/// One page of a request list.
+#[derive(Debug, Clone, Default)]
+pub struct RequestList {
+    pub records: Vec<RequestRecord>,
+    /// When the page is full: the id the next page starts before.
+    pub next_before: Option<String>,
+}
+
 /// Which requests a list shows.
 #[derive(Debug, Clone)]
 pub enum RequestView {
@@ -226,7 +234,17 @@ fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
         .collect()
 }
 
-pub(super) fn request_row(row: &Row) -> Result<RequestRecord> {
+/// A request row read back. Reading does no I/O, so a failure is the row's own: it is
+/// reported (a warning naming the row) as unreadable, for the caller to pass over (issue 15).
+fn readable_row(row: &Row) -> Result<RequestRecord> {
+    request_row(row).map_err(|e| {
+        let id = text(row, "id").unwrap_or_else(|_| "(without an id)".into());
+        tracing::warn!(request = %id, error = %e, "a stored request cannot be read; lists and sweeps pass over it");
+        StoreError::Unreadable { id, reason: e.to_string() }
+    })
+}
+
+fn request_row(row: &Row) -> Result<RequestRecord> {
     let json_column = |column: &str| -> Result<Value> {
         serde_json::from_str(&text(row, column)?).map_err(|e| StoreError::Corrupt(format!("{column}: {e}")))
     };
@@ -278,7 +296,7 @@ pub(super) async fn lock_request(tx: &mut WriteTx, id: &str) -> Result<RequestRe
         .fetch_optional(tx.conn())
         .await?
         .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
-    request_row(&row)
+    readable_row(&row)
 }
 
 /// Writes the mutable part of a request after a state change, and updates `record` to match,
@@ -361,18 +379,19 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("request {id} does not exist")))?;
-        request_row(&row)
+        readable_row(&row)
     }
 
-    /// Newest first.
-    pub async fn requests(&self, filter: &RequestFilter) -> Result<Vec<RequestRecord>> {
+    /// Newest first. A row that cannot be read is passed over (and reported, see
+    /// [`readable_row`]): one bad row must not take every list of every user down with it.
+    pub async fn requests(&self, filter: &RequestFilter) -> Result<RequestList> {
         let mut conditions = Conditions::default();
         conditions.add("last_modified_at >= ?", Bind::Int(filter.since));
         match &filter.view {
             RequestView::Mine(account_id) => conditions.add("requested_by = ?", Bind::Text(account_id.clone())),
             RequestView::Received(group_ids) => {
                 if group_ids.is_empty() {
-                    return Ok(vec![]);
+                    return Ok(RequestList::default());
                 }
                 // EXISTS, not `id IN (…)`: the newest requests are read in id order and each is
                 // probed for a group, instead of first listing every request the groups ever
@@ -396,7 +415,7 @@ impl Store {
         }
         if let Some(types) = &filter.resource_types {
             if types.is_empty() {
-                return Ok(vec![]);
+                return Ok(RequestList::default());
             }
             let names: Vec<String> = types.iter().map(|t| t.as_str().to_owned()).collect();
             conditions.add_list("resource_type IN ({})", &names);
@@ -407,15 +426,19 @@ impl Store {
         if let Some(before) = &filter.before_id {
             conditions.add("id < ?", Bind::Text(before.clone()));
         }
-        let sql = format!(
-            "{} {} ORDER BY id DESC LIMIT {}",
-            select_requests(self.backend),
-            conditions.where_clause(),
-            filter.limit.clamp(1, 500)
-        );
+        let limit = filter.limit.clamp(1, 500);
+        let sql =
+            format!("{} {} ORDER BY id DESC LIMIT {limit}", select_requests(self.backend), conditions.where_clause());
         let query = conditions.bind_to(sqlx::query(&sql));
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(request_row).collect()
+        // The cursor is the last row read, readable or not, so a page short of a skipped row
+        // still leads on to the next.
+        let next_before = match rows.last() {
+            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => Some(text(last, "id")?),
+            _ => None,
+        };
+        let records = rows.iter().filter_map(|row| readable_row(row).ok()).collect();
+        Ok(RequestList { records, next_before })
     }
 
     /// The approver groups deciding `record` now; see R2.
