@@ -50,7 +50,17 @@ impl ApiError {
 
 impl From<DomainError> for ApiError {
     fn from(e: DomainError) -> Self {
-        ApiError::new(e.code(), e.to_string())
+        let mut err = ApiError::new(e.code(), e.to_string());
+        if let DomainError::InputLimit(limit) = &e {
+            err.extra = Some(json!({ "limit": limit.name() }));
+        }
+        err
+    }
+}
+
+impl From<countersign_core::limits::InputLimit> for ApiError {
+    fn from(e: countersign_core::limits::InputLimit) -> Self {
+        DomainError::from(e).into()
     }
 }
 
@@ -62,6 +72,11 @@ impl From<StoreError> for ApiError {
             StoreError::RequestOpen { ref request_id, .. } => {
                 let mut err = ApiError::new(ErrorCode::RequestOpenForObject, e.to_string());
                 err.extra = Some(json!({ "requestId": request_id }));
+                err
+            }
+            StoreError::Unreadable { ref id, .. } => {
+                let mut err = ApiError::new(ErrorCode::RequestUnreadable, e.to_string());
+                err.extra = Some(json!({ "requestId": id }));
                 err
             }
             StoreError::Stale(detail) => ApiError::new(ErrorCode::StaleObject, detail),
@@ -133,6 +148,8 @@ mod tests {
                 "request_open_for_object",
             ),
             (StoreError::Stale("s".into()).into(), 409, "stale_object"),
+            (StoreError::Unreadable { id: "r".into(), reason: "x".into() }.into(), 409, "request_unreadable"),
+            (countersign_core::limits::InputLimit::Size { bytes: 1 }.into(), 400, "input_limit"),
             (StoreError::NotFound("n".into()).into(), 404, "not_found"),
             (StoreError::Unavailable("u".into()).into(), 503, "unavailable"),
             (StoreError::Corrupt("secret detail".into()).into(), 500, "internal_error"),

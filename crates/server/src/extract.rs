@@ -9,6 +9,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
 use countersign_core::error::ErrorCode;
+use countersign_core::limits::{self, Unread};
 use countersign_core::permission::{self, Permission, PermissionSet};
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::visibility::Viewer;
@@ -17,11 +18,20 @@ use countersign_store::{AccountAccess, AccountRecord, Actor};
 use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
-/// A JSON body. Malformed JSON is `malformed_json`; a body that does not fit the shape
-/// (unknown or missing fields, wrong types) is `validation_failed`; too large is 413.
+/// A JSON body. Malformed JSON is `malformed_json`; a body past the input limit (too deep, too
+/// long, NUL; `core::limits`) is `input_limit`; a body that does not fit the shape (unknown or
+/// missing fields, wrong types) is `validation_failed`; larger than `body_limit` is 413.
 pub struct ApiJson<T>(pub T);
 
 fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> ApiResult<T> {
+    // The limit is checked on the body as sent, whatever shape it is read into next, so that
+    // every path (REST, Graph) refuses the same documents.
+    limits::parse(bytes).map_err(|unread| match unread {
+        Unread::Malformed(e) => {
+            ApiError::new(ErrorCode::MalformedJson, format!("the request body is not valid JSON: {e}"))
+        }
+        Unread::Limit(limit) => limit.into(),
+    })?;
     serde_json::from_slice(bytes).map_err(|e| match e.classify() {
         serde_json::error::Category::Data => ApiError::validation(format!("the request body does not fit: {e}")),
         _ => ApiError::new(ErrorCode::MalformedJson, format!("the request body is not valid JSON: {e}")),
@@ -70,6 +80,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
         let query = parts.uri.query().unwrap_or_default();
+        // A parameter's text reaches the database as a bound value: no NUL (PostgreSQL cannot
+        // hold one) nor other control character.
+        for (name, value) in serde_urlencoded_compat::<Vec<(String, String)>>(query)? {
+            limits::text("query string", &name)?;
+            limits::text(&format!("query parameter '{}'", countersign_core::text::shown(&name)), &value)?;
+        }
         serde_urlencoded_compat(query).map(ApiQuery)
     }
 }

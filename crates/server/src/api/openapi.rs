@@ -133,7 +133,12 @@ fn schemas() -> Vec<(&'static str, Value)> {
             "status": {"type": "integer"},
             "detail": string(),
             "code": {"type": "string", "enum": problem_codes()},
-            "requestId": {"type": "string", "description": "with request_open_for_object: the open request"},
+            "requestId": {"type": "string", "description": "with request_open_for_object: the open request; with request_unreadable: the request"},
+            "limit": {
+                "type": "string",
+                "enum": ["depth", "stringLength", "keyLength", "items", "size", "character"],
+                "description": "with input_limit: which limit of the input was passed",
+            },
         },
         "required": ["type", "title", "status", "detail", "code"],
     });

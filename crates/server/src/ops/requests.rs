@@ -1,7 +1,7 @@
 //! Approval requests: lists, one request as its caller sees it, the decisions, and the events
 //! the live stream sends.
 
-use super::{next_cursor, Paged};
+use super::Paged;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
@@ -181,9 +181,8 @@ pub async fn list(app: &AppState, principal: &Principal, q: &ListQuery) -> ApiRe
         before_id: given(&q.cursor).as_deref().map(parse_id).transpose()?,
         limit,
     };
-    let items = app.store.requests(&filter).await?;
-    let next_cursor = next_cursor(&items, limit, |r| r.id.clone());
-    Ok(Paged { items, next_cursor })
+    let page = app.store.requests(&filter).await?;
+    Ok(Paged { items: page.records, next_cursor: page.next_before })
 }
 
 /// [`list`], each request viewed by the caller.
@@ -266,7 +265,7 @@ pub async fn history_of(app: &AppState, resource_type: ResourceType, object_id: 
         before_id: None,
         limit: 20,
     };
-    Ok(app.store.requests(&filter).await?)
+    Ok(app.store.requests(&filter).await?.records)
 }
 
 /// What the caller does to a request.

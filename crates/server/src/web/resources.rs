@@ -16,10 +16,11 @@ use axum::response::IntoResponse;
 use axum_extra::extract::Form;
 use countersign_core::diff::{diff, render as render_diff, Names};
 use countersign_core::error::ErrorCode;
+use countersign_core::limits::{self, Unread};
 use countersign_core::permission::write_permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{DeviceLifecycle, ObjectState};
-use countersign_core::validate;
+use countersign_core::{validate, DomainError};
 use maud::{html, Markup};
 use serde::Deserialize;
 use serde_json::Value;
@@ -242,14 +243,18 @@ fn check(form: &EditForm) -> Result<DocumentInput, Errors> {
     if let Err(e) = validate::description(Some(&form.description)) {
         errors.description = Some(e.to_string());
     }
-    let document = match serde_json::from_str::<Value>(&form.document) {
+    let document = match limits::parse(form.document.as_bytes()) {
         Ok(v) if v.is_object() => Some(v),
         Ok(_) => {
             errors.document = Some("The document must be a JSON object, such as {\"version\": \"1.0\"}.".into());
             None
         }
-        Err(e) => {
+        Err(Unread::Malformed(e)) => {
             errors.document = Some(format!("This is not valid JSON: {e}."));
+            None
+        }
+        Err(Unread::Limit(limit)) => {
+            errors.document = Some(format!("{}.", DomainError::from(limit)));
             None
         }
     };
@@ -470,7 +475,16 @@ async fn save(
 ) -> WebResult {
     let input = match check(&form) {
         Ok(input) => input,
-        Err(_) => return Err(WebError(crate::error::ApiError::validation("the reviewed values are no longer valid"))),
+        // A post that skipped the review: the form again, with what was typed (issue 15).
+        Err(errors) => {
+            let (title, action) = match &id {
+                Some(id) => {
+                    (format!("Edit {}", singular(resource_type)), format!("/resources/{resource_type}/{id}/edit"))
+                }
+                None => (format!("Create {}", singular(resource_type)), format!("/resources/{resource_type}/new")),
+            };
+            return Ok(form_page(user, resource_type, &title, &action, &form, &errors));
+        }
     };
     let justification = form.justification.clone().filter(|j| !j.trim().is_empty());
     let result = match &id {

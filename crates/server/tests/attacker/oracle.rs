@@ -162,7 +162,7 @@ impl World {
             before_id: None,
             limit: LIMIT,
         };
-        let requests = store.requests(&filter).await.expect(read);
+        let requests = store.requests(&filter).await.expect(read).records;
         World { accounts, members, roles, assignments, policies, policy_states, objects, requests }
     }
 
