@@ -7,6 +7,7 @@ mod concurrency;
 mod exact_change;
 mod frozen_context;
 mod guards;
+mod hostile_input;
 mod independence;
 mod lifecycle;
 mod names;
