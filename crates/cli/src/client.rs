@@ -19,6 +19,15 @@ pub enum ClientError {
     Connect { url: String, source: reqwest::Error },
     #[error("{0}")]
     Usage(String),
+    /// Refused here, before sending, by the rule the server would apply (issue 15).
+    #[error("{detail} ({code}, refused before sending)")]
+    Refused { code: String, detail: String },
+}
+
+impl From<countersign_core::DomainError> for ClientError {
+    fn from(e: countersign_core::DomainError) -> Self {
+        ClientError::Refused { code: e.code().to_string(), detail: e.to_string() }
+    }
 }
 
 impl Client {
@@ -36,6 +45,9 @@ impl Client {
     }
 
     pub async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value, ClientError> {
+        if let Some(body) = &body {
+            countersign_core::limits::json(body).map_err(countersign_core::DomainError::from)?;
+        }
         let url = format!("{}{path}", self.base);
         let mut request = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(body) = body {
@@ -254,6 +266,17 @@ fn dependencies(r: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[tokio::test]
+    async fn a_body_past_the_input_limit_is_refused_before_anything_is_sent() {
+        // Nothing listens on port 9: a refusal that reached the network would be `Connect`.
+        let client = Client::new("http://127.0.0.1:9", "token").unwrap();
+        let deep = (0..40).fold(json!({}), |inner, _| json!({ "a": inner }));
+        for body in [json!({ "notes": "ok\u{0}" }), json!({ "document": deep })] {
+            let refused = client.post("/api/v1/requests/x/approve", body).await.unwrap_err();
+            assert!(matches!(&refused, ClientError::Refused { code, .. } if code == "input_limit"), "{refused}");
+        }
+    }
 
     #[test]
     fn every_field_reaches_the_terminal_escaped() {

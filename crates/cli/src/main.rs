@@ -6,7 +6,7 @@ mod config;
 
 use clap::{Args, Parser, Subcommand};
 use client::{encode, request_details, table, with_named_requesters, Client, ClientError};
-use countersign_core::Clock;
+use countersign_core::{validate, Clock};
 use countersign_server::{AppState, ServerConfig, SystemClock};
 use countersign_store::{Store, StoreOptions};
 use secrecy::{ExposeSecret, SecretString};
@@ -403,9 +403,11 @@ async fn requests(api: ApiArgs, command: RequestsCommand) -> Result<ExitCode, Cl
         }
         RequestsCommand::Show { id } => client.get(&id_path(&id, "")).await?,
         RequestsCommand::Approve { id, notes, digest } => {
+            validate::notes(notes.as_deref())?;
             client.post(&id_path(&id, "/approve"), json!({"notes": notes, "changeDigest": digest})).await?
         }
         RequestsCommand::Reject { id, notes, digest } => {
+            validate::notes(notes.as_deref())?;
             client.post(&id_path(&id, "/reject"), json!({"notes": notes, "changeDigest": digest})).await?
         }
         RequestsCommand::Cancel { id } => client.post(&id_path(&id, "/cancel"), json!({})).await?,

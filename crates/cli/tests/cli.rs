@@ -289,18 +289,27 @@ async fn a_justification_cannot_rewrite_the_terminal() {
     let app = apps["value"].as_array().unwrap().iter().find(|a| a["name"] == "Contoso VPN").unwrap().clone();
     // Erase the line, return to its start, write a line of its own, and reverse what follows.
     let justification = "security fix\u{1b}[2K\rApproved by the CISO\nline two \u{202e}exe.txt";
-    let held: Value = reqwest::Client::new()
-        .put(format!("{}/api/v1/resources/app/{}", server.url, app["id"].as_str().unwrap()))
-        .bearer_auth(&alice)
-        .json(&json!({"name": "Contoso VPN", "document": {"version": "4.3.0"}, "justification": justification}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let put = |justification: &str| {
+        reqwest::Client::new()
+            .put(format!("{}/api/v1/resources/app/{}", server.url, app["id"].as_str().unwrap()))
+            .bearer_auth(&alice)
+            .json(&json!({"name": "Contoso VPN", "document": {"version": "4.3.0"}, "justification": justification}))
+            .send()
+    };
+    // The escape is refused as input (issue 15) ...
+    let refused: Value = put(justification).await.unwrap().json().await.unwrap();
+    assert_eq!(refused["code"], "input_limit", "{refused}");
+    let held: Value = put("security fix").await.unwrap().json().await.unwrap();
     let id = held["id"].as_str().unwrap_or_else(|| panic!("{held}"));
-    assert_eq!(held["justification"], justification, "stored as given");
+    // ... so someone who can write the database plants it, and the terminal must still be safe.
+    {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let db = dir.path().join("countersign.db");
+        let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{}", db.to_str().unwrap())).await.unwrap();
+        let sql = format!("UPDATE requests SET justification = '{justification}' WHERE id = '{id}'");
+        conn.execute(sql.as_str()).await.unwrap();
+    }
 
     let listed = run(&["requests", "list", "--received"], &server.url, &bob);
     let listing = text(&listed.stdout);
@@ -321,4 +330,18 @@ async fn a_justification_cannot_rewrite_the_terminal() {
     assert!(!has_hidden(&json), "{json:?}");
     let parsed: Value = serde_json::from_str(&json).unwrap();
     assert_eq!(parsed["justification"], justification);
+}
+
+#[test]
+fn the_cli_refuses_input_past_the_limit_before_sending_it() {
+    // Nothing listens on port 9: an answer that names the limit came from the CLI itself.
+    let out = run(
+        &["requests", "approve", "019a0000-0000-7000-8000-000000000000", "--notes", "ok\u{1b}[2J"],
+        "http://127.0.0.1:9",
+        "cs_token",
+    );
+    assert!(!out.status.success());
+    let said = text(&out.stderr);
+    assert!(said.contains("input_limit") && said.contains("refused before sending"), "{said}");
+    assert!(!said.contains("cannot reach"), "{said}");
 }

@@ -35,7 +35,7 @@ pub use directory::{
 pub use error::StoreError;
 pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
-pub use objects::{redact_webhook_url, Proposal, ResourceRecord};
+pub use objects::{redact_webhook_url, Proposal, ResourceList, ResourceRecord};
 pub use requests::{ApprovalRecord, RequestFilter, RequestList, RequestRecord, RequestView, Submitted};
 pub use tenant::{PolicyPlan, TenantPlan};
 

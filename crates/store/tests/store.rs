@@ -130,7 +130,7 @@ async fn seeding_is_refused_once_any_policy_exists(backend: TestBackend) {
     let before = store.audit_count().await.unwrap();
     assert!(!store.seed(vec![new_app("Sneaky")], NOW).await.unwrap(), "no way around the gate after first start");
     assert_eq!(store.audit_count().await.unwrap(), before);
-    let apps = store.resources(ResourceType::App, None, 10).await.unwrap();
+    let apps = store.resources(ResourceType::App, None, 10).await.unwrap().records;
     assert!(apps.iter().all(|r| r.state.name() != "Sneaky"));
     database.drop_database().await;
 }

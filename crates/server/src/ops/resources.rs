@@ -2,7 +2,7 @@
 //! and devices.
 
 use super::{
-    current, ensure_groups, gate, limit_of, next_cursor, propose, wrong_state, Current, Outcome, PageRequest, Paged,
+    current, ensure_groups, gate, limit_of, propose, wrong_state, Current, Outcome, PageRequest, Paged,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
@@ -38,9 +38,8 @@ pub async fn page_of(
     principal.require(read_permission(resource_type))?;
     let limit = limit_of(page.limit)?;
     let after = page.cursor.as_deref().map(parse_id).transpose()?;
-    let items = app.store.resources(resource_type, after.as_deref(), limit).await?;
-    let next_cursor = next_cursor(&items, limit, |r| r.id.clone());
-    Ok(Paged { items, next_cursor })
+    let page = app.store.resources(resource_type, after.as_deref(), limit).await?;
+    Ok(Paged { items: page.records, next_cursor: page.next_after })
 }
 
 /// One object the caller may read.

@@ -141,7 +141,7 @@ impl World {
         }
         let mut objects = BTreeMap::new();
         for resource_type in ResourceType::DOCUMENT_TYPES.into_iter().chain([ResourceType::Device]) {
-            for record in store.resources(resource_type, None, LIMIT).await.expect(read) {
+            for record in store.resources(resource_type, None, LIMIT).await.expect(read).records {
                 let object = Object {
                     resource_type,
                     id: record.id.clone(),

@@ -131,11 +131,22 @@ async fn the_request_page_shows_the_exact_change_and_approves_only_that() {
         .put(
             &app.alice,
             &format!("/api/v1/resources/app/{app_id}"),
-            json!({"name": "App", "document": {"firewall": "off\u{202e}no", forged_key: true}, "justification": "rules"}),
+            json!({"name": "App", "document": {"firewall": "off\u{202e}no", "x": true}, "justification": "rules"}),
         )
         .await;
     assert_eq!(status, StatusCode::ACCEPTED, "{request}");
     let id = request["id"].as_str().unwrap().to_owned();
+    // A key with a control character is refused as input (issue 15); someone who can write the
+    // database plants it.
+    {
+        use sqlx::{Connection, Executor};
+        let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+        let mut after = request["after"].clone();
+        after["document"] = json!({"firewall": "off\u{202e}no", forged_key: true});
+        let sql = format!("UPDATE requests SET after_state = '{}' WHERE id = '{id}'", after.to_string().replace('\'', "''"));
+        conn.execute(sql.as_str()).await.unwrap();
+    }
+    let (_, request) = app.get(&app.alice, &format!("/api/v1/requests/{id}")).await;
     let digest = request["changeDigest"].as_str().unwrap().to_owned();
 
     let bob = Browser::open(&driver, &app).await;

@@ -120,8 +120,22 @@ async fn r12_keys_and_values_cannot_forge_diff_lines(backend: TestBackend) {
         // moves the terminal's cursor up and erases the line above.
         let forged_key = "x\n~ /document/firewall: \"on\" → \"on\"";
         let forged_value = "off\u{1b}[1A\u{1b}[2K\r~ /document/firewall: \"on\" → \"on\"";
-        let request =
-            app.held_change(json!({"firewall": "on"}), json!({"firewall": forged_value, forged_key: true})).await;
+        let request = app.held_change(json!({"firewall": "on"}), json!({"firewall": forged_value, "x": true})).await;
+        let id = request["id"].as_str().unwrap();
+        // A key with a control character is refused as input (issue 15); someone who can write
+        // the database plants it instead, and the diff must still show it as one escaped line.
+        let (status, refused) =
+            app.put_document(&app.alice, request["objectId"].as_str().unwrap(), json!({forged_key: true})).await;
+        assert_eq!((status.as_u16(), refused["code"].as_str()), (400, Some("input_limit")), "{refused}");
+        {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+            let mut after = request["after"].clone();
+            after["document"] = json!({"firewall": forged_value, forged_key: true});
+            let sql = format!("UPDATE requests SET after_state = '{}' WHERE id = '{id}'", after.to_string().replace('\'', "''"));
+            conn.execute(sql.as_str()).await.unwrap();
+        }
+        let (_, request) = app.get(&app.bob, &format!("/api/v1/requests/{id}")).await;
         let text = request["diffText"].as_str().unwrap();
         assert_eq!(text.lines().count(), 2, "one line per change: {text}");
         assert!(!text.chars().any(|c| c != '\n' && countersign_core::text::is_hidden(c)), "{text:?}");

@@ -263,3 +263,33 @@ async fn a_request_nobody_can_read_is_left_out_of_lists_and_sweeps_and_expires_f
     })
     .await;
 }
+
+backend_tests!(an_object_nobody_can_read_is_left_out_of_its_list);
+async fn an_object_nobody_can_read_is_left_out_of_its_list(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        let zoom = app.create_app("Zoom").await;
+        let teams = app.create_app("Teams").await;
+        {
+            use sqlx::{Connection, Executor};
+            let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
+            let sql = format!("UPDATE resources SET document = '{}' WHERE id = '{zoom}'", nested_text(130));
+            conn.execute(sql.as_str()).await.unwrap();
+        }
+        let (status, page) = app.get(&app.alice, "/api/v1/resources/app?limit=1").await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let mut listed: Vec<String> = page["value"].as_array().unwrap().iter().map(|r| r["id"].to_string()).collect();
+        let mut cursor = page["nextCursor"].as_str().map(str::to_owned);
+        while let Some(after) = cursor {
+            let (status, page) = app.get(&app.alice, &format!("/api/v1/resources/app?limit=1&cursor={after}")).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            listed.extend(page["value"].as_array().unwrap().iter().map(|r| r["id"].to_string()));
+            cursor = page["nextCursor"].as_str().map(str::to_owned);
+        }
+        assert!(listed.contains(&format!("\"{teams}\"")), "paging leads past the unreadable row: {listed:?}");
+        assert!(!listed.contains(&format!("\"{zoom}\"")), "{listed:?}");
+        let (client, _) = browser(&app, "alice").await;
+        let page = client.get(format!("{}/resources/app", app.base)).send().await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+    })
+    .await;
+}

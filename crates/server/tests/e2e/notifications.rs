@@ -462,9 +462,10 @@ async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend
 }
 
 /// What a requester or an approver could type to dress a phishing link up as ours, forge a
-/// line, or rewrite what follows.
+/// line, or rewrite what follows (other control characters, such as a terminal's escape, are
+/// refused as input: issue 15).
 const HOSTILE: &str = "<https://evil.example|Open request> [Open request](https://evil.example) *urgent* \
-    <!channel> \u{1b}[2K\rApproved\nby the CISO \u{202e}exe.txt";
+    <!channel> \rApproved\nby the CISO \u{202e}exe.txt";
 
 /// Every string in a JSON document, with the key it is under.
 fn strings<'a>(value: &'a Value, key: &'a str, out: &mut Vec<(&'a str, &'a str)>) {
@@ -578,7 +579,7 @@ async fn chat_and_email_show_hostile_text_as_text_and_name_people_with_usernames
     assert_eq!(html.matches("<a ").count(), 1, "one link, ours: {html}");
     assert!(html.contains(&format!("<a href=\"{request_url}\">")), "{html}");
     assert!(html.contains("&lt;https://evil.example|Open request&gt;"), "{html}");
-    assert!(data.contains("\\u{1b}[2K\\u{d}Approved\\u{a}by the CISO \\u{202e}exe.txt"), "{data}");
+    assert!(data.contains("\\u{d}Approved\\u{a}by the CISO \\u{202e}exe.txt"), "{data}");
     assert!(!data.lines().any(|l| l.starts_with("by the CISO")), "no forged line: {data}");
     let (_, carol) = app.get(&app.carol, "/api/v1/me").await;
     assert!(

@@ -180,39 +180,64 @@ pub struct ResourceRecord {
     pub updated_at: Millis,
 }
 
+/// One page of a resource list.
+#[derive(Debug, Clone, Default)]
+pub struct ResourceList {
+    pub records: Vec<ResourceRecord>,
+    /// When the page is full: the id the next page starts after.
+    pub next_after: Option<String>,
+}
+
+fn resource_row(resource_type: ResourceType, row: &crate::Row) -> Result<ResourceRecord> {
+    let state = match resource_type {
+        ResourceType::Device => device::state_of_row(row)?,
+        _ => document::state_of_row(resource_type, row)?,
+    };
+    Ok(ResourceRecord {
+        id: text(row, "id")?,
+        resource_type,
+        state,
+        version: int(row, "version")?,
+        created_at: int(row, "created_at")?,
+        updated_at: int(row, "updated_at")?,
+    })
+}
+
 impl crate::Store {
-    /// Live resources of one type in id order, after `after_id`.
+    /// Live resources of one type in id order, after `after_id`. A row that cannot be read is
+    /// reported and passed over, as request lists do (issue 15).
     pub async fn resources(
         &self,
         resource_type: ResourceType,
         after_id: Option<&str>,
         limit: i64,
-    ) -> Result<Vec<ResourceRecord>> {
+    ) -> Result<ResourceList> {
+        let limit = limit.clamp(1, 500);
         let rows = sqlx::query(
             "SELECT id, name, description, document, assigned_group_ids, version, created_at, updated_at FROM resources \
              WHERE type = $1 AND deleted_at IS NULL AND id > $2 ORDER BY id LIMIT $3",
         )
         .bind(resource_type.as_str())
         .bind(after_id.unwrap_or(""))
-        .bind(limit.clamp(1, 500))
+        .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|row| {
-                let state = match resource_type {
-                    ResourceType::Device => device::state_of_row(row)?,
-                    _ => document::state_of_row(resource_type, row)?,
-                };
-                Ok(ResourceRecord {
-                    id: text(row, "id")?,
-                    resource_type,
-                    state,
-                    version: int(row, "version")?,
-                    created_at: int(row, "created_at")?,
-                    updated_at: int(row, "updated_at")?,
-                })
+        let next_after = match rows.last() {
+            Some(last) if i64::try_from(rows.len()).unwrap_or(i64::MAX) >= limit => Some(text(last, "id")?),
+            _ => None,
+        };
+        let records = rows
+            .iter()
+            .filter_map(|row| {
+                resource_row(resource_type, row)
+                    .inspect_err(|e| {
+                        let id = text(row, "id").unwrap_or_default();
+                        tracing::warn!(object = %id, error = %e, "a stored object cannot be read; lists pass over it");
+                    })
+                    .ok()
             })
-            .collect()
+            .collect();
+        Ok(ResourceList { records, next_after })
     }
 
     /// The current state and version of an object, as a proposal's `before`.
