@@ -8,7 +8,8 @@ use countersign_core::MILLIS_PER_DAY;
 use countersign_store::backend_tests;
 use countersign_store::testing::{postgres_available, skip, TestBackend, TestDatabase};
 use countersign_store::{
-    Actor, AuditFilter, PolicyPlan, Proposal, Store, StoreError, StoreOptions, Submitted, TenantPlan,
+    Actor, AuditFilter, PolicyPlan, Proposal, RequestFilter, RequestView, Store, StoreError, StoreOptions, Submitted,
+    TenantPlan,
 };
 use futures::future::join_all;
 use serde_json::json;
@@ -594,5 +595,90 @@ async fn r20_existing_look_alike_names_are_kept_for_the_oldest_and_flagged_for_t
         matches!(&refused, Err(StoreError::Domain(e)) if e.code() == "validation_failed"),
         "{backend:?}: {refused:?}"
     );
+    database.drop_database().await;
+}
+
+backend_tests!(issue_15_a_request_row_nobody_can_read_is_passed_over_and_expires_from_its_columns);
+async fn issue_15_a_request_row_nobody_can_read_is_passed_over_and_expires_from_its_columns(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store =
+        Store::connect(&database.url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.unwrap();
+    let mut plan = TenantPlan::new();
+    let approvers = plan.group("approvers", "", &[] as &[&str]);
+    let apps: Vec<String> = ["Zoom", "Teams", "Slack"]
+        .iter()
+        .map(|n| plan.document(ResourceType::App, n, "", serde_json::Map::new()))
+        .collect();
+    plan.policy(PolicyPlan {
+        request_ttl_ms: MILLIS_PER_DAY,
+        ..PolicyPlan::new("apps", ProfileType::App, &[&approvers])
+    });
+    let proposals = plan.into_proposals();
+    assert!(store.seed(proposals.clone(), NOW).await.unwrap());
+    let mut held = Vec::new();
+    for app in &apps {
+        let Submitted::Held(request) = store
+            .submit(&actor(), &administrator(), update(&planned(&proposals, app), "2"), Some("j"), NOW)
+            .await
+            .unwrap()
+        else {
+            panic!("held");
+        };
+        held.push(request.id);
+    }
+    // Finding 1's row, and a row with a column that does not decode.
+    use sqlx::{Connection, Executor, Row};
+    let mut conn = sqlx::AnyConnection::connect(&database.url).await.unwrap();
+    let deep = format!("{}{{}}{}", "{\"a\":".repeat(130), "}".repeat(130));
+    conn.execute(format!("UPDATE requests SET before_state = '{deep}' WHERE id = '{}'", held[0]).as_str())
+        .await
+        .unwrap();
+    conn.execute(format!("UPDATE requests SET dependencies = 'not json' WHERE id = '{}'", held[1]).as_str())
+        .await
+        .unwrap();
+
+    let all = RequestFilter {
+        view: RequestView::All,
+        status: None,
+        resource_type: None,
+        object_id: None,
+        resource_types: None,
+        since: 0,
+        until: None,
+        before_id: None,
+        limit: 2,
+    };
+    let page = store.requests(&all).await.unwrap();
+    assert_eq!(page.records.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(), [held[2].as_str()], "newest first");
+    assert_eq!(
+        page.next_before.as_deref(),
+        Some(held[1].as_str()),
+        "the page is full: paging goes on past the bad rows"
+    );
+    assert!(matches!(store.request(&held[0]).await, Err(StoreError::Unreadable { ref id, .. }) if *id == held[0]));
+
+    let hour = MILLIS_PER_DAY / 24;
+    assert_eq!(store.send_reminders(NOW + 23 * hour, 2 * hour).await.unwrap(), 1, "the readable one is reminded");
+    assert_eq!(store.send_reminders(NOW + 23 * hour, 2 * hour).await.unwrap(), 0, "each once");
+    assert_eq!(store.expire_due(NOW + MILLIS_PER_DAY).await.unwrap(), 3, "the sweep expires all three");
+    assert_eq!(store.expire_due(NOW + MILLIS_PER_DAY).await.unwrap(), 0);
+    for id in &held {
+        let row = conn.fetch_one(format!("SELECT status FROM requests WHERE id = '{id}'").as_str()).await.unwrap();
+        assert_eq!(row.get::<String, _>("status"), "expired", "{backend:?}");
+    }
+    let filter = AuditFilter { action: Some("expired".into()), limit: 10, ..Default::default() };
+    assert_eq!(store.audit_entries(&filter).await.unwrap().len(), 3);
+    assert!(store.verify_audit().await.unwrap().valid);
+    // R4: the objects are free again.
+    let again = store
+        .submit(
+            &actor(),
+            &administrator(),
+            update(&planned(&proposals, &apps[0]), "3"),
+            Some("j"),
+            NOW + MILLIS_PER_DAY,
+        )
+        .await;
+    assert!(matches!(again, Ok(Submitted::Held(_))), "{again:?}");
     database.drop_database().await;
 }

@@ -1,9 +1,7 @@
 //! Apps, scripts, compliance and configuration policies, device categories (the "documents"),
 //! and devices.
 
-use super::{
-    current, ensure_groups, gate, limit_of, propose, wrong_state, Current, Outcome, PageRequest, Paged,
-};
+use super::{current, ensure_groups, gate, limit_of, propose, wrong_state, Current, Outcome, PageRequest, Paged};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;

@@ -143,7 +143,8 @@ async fn the_request_page_shows_the_exact_change_and_approves_only_that() {
         let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
         let mut after = request["after"].clone();
         after["document"] = json!({"firewall": "off\u{202e}no", forged_key: true});
-        let sql = format!("UPDATE requests SET after_state = '{}' WHERE id = '{id}'", after.to_string().replace('\'', "''"));
+        let sql =
+            format!("UPDATE requests SET after_state = '{}' WHERE id = '{id}'", after.to_string().replace('\'', "''"));
         conn.execute(sql.as_str()).await.unwrap();
     }
     let (_, request) = app.get(&app.alice, &format!("/api/v1/requests/{id}")).await;

@@ -132,7 +132,10 @@ async fn r12_keys_and_values_cannot_forge_diff_lines(backend: TestBackend) {
             let mut conn = sqlx::AnyConnection::connect(&app.database_url).await.unwrap();
             let mut after = request["after"].clone();
             after["document"] = json!({"firewall": forged_value, forged_key: true});
-            let sql = format!("UPDATE requests SET after_state = '{}' WHERE id = '{id}'", after.to_string().replace('\'', "''"));
+            let sql = format!(
+                "UPDATE requests SET after_state = '{}' WHERE id = '{id}'",
+                after.to_string().replace('\'', "''")
+            );
             conn.execute(sql.as_str()).await.unwrap();
         }
         let (_, request) = app.get(&app.bob, &format!("/api/v1/requests/{id}")).await;
