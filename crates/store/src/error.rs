@@ -25,7 +25,10 @@ pub enum StoreError {
     Corrupt(String),
     /// A stored request that cannot be read back (a state nested past what the JSON reader
     /// reads, a column that does not decode). Lists and sweeps pass over it; see `requests`.
-    #[error("request {id} is stored in a form this server cannot read ({reason}); lists leave it out, and it expires when its time comes")]
+    /// `reason` goes to the log and the audit log, not to the caller.
+    #[error(
+        "request {id} is stored in a form this server cannot read (the server's log says why); lists leave it out, and it expires when its time comes"
+    )]
     Unreadable { id: String, reason: String },
 }
 

@@ -197,6 +197,9 @@ async fn finding_10_nul_in_text_is_refused_with_a_4xx(backend: TestBackend) {
         let page = response.text().await.unwrap();
         assert!(page.contains("input limit (character)"), "{page}");
         let (client, csrf) = browser(&app, "alice").await;
+        // A page's filter reaches the database too: PostgreSQL's refusal is the caller's 4xx.
+        let page = client.get(format!("{}/audit?actor=a%00b", app.base)).send().await.unwrap();
+        assert!(!page.status().is_server_error(), "{}", page.status());
         let response = client
             .post(format!("{}/resources/app/{id}/delete", app.base))
             .form(&[("csrf", csrf.as_str()), ("justification", "gone\u{0}")])
@@ -255,8 +258,12 @@ async fn a_request_nobody_can_read_is_left_out_of_lists_and_sweeps_and_expires_f
         every_list_answers(&app).await;
         let (_, expired) = app.get(&app.alice, &format!("/api/v1/requests/{readable}")).await;
         assert_eq!(expired["status"], "expired", "{expired}");
-        for unreadable in [deep, garbled] {
-            assert_eq!(app.audit_actions("expired", unreadable).await, 1, "an unreadable request's expiry is audited");
+        for (unreadable, object) in [(deep, &zoom), (garbled, &teams)] {
+            let (_, audit) = app.get(&app.admin, &format!("/api/v1/audit?action=expired&target={unreadable}")).await;
+            let entries = audit["value"].as_array().unwrap();
+            assert_eq!(entries.len(), 1, "an unreadable request's expiry is audited: {audit}");
+            assert_eq!(entries[0]["details"]["objectId"], object.as_str(), "naming its object: {audit}");
+            assert!(entries[0]["details"]["unreadable"].as_str().is_some_and(|r| !r.is_empty()), "{audit}");
         }
         let (status, body) = app.update_app(&app.alice, &zoom, "3").await;
         assert_eq!(status, StatusCode::ACCEPTED, "the object is no longer locked: {body}");

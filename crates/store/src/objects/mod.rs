@@ -181,7 +181,7 @@ pub struct ResourceRecord {
 }
 
 /// One page of a resource list.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ResourceList {
     pub records: Vec<ResourceRecord>,
     /// When the page is full: the id the next page starts after.

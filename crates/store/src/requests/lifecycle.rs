@@ -42,18 +42,22 @@ pub(super) async fn expire_one(tx: &mut WriteTx, request_id: &str, now: Millis) 
 async fn expire_unreadable(tx: &mut WriteTx, request_id: &str, reason: &str, now: Millis) -> Result<bool> {
     let expired = sqlx::query(
         "UPDATE requests SET status = 'expired', last_modified_at = $1, secret = NULL \
-         WHERE id = $2 AND status IN ('needsApproval', 'approved') AND expires_at <= $1",
+         WHERE id = $2 AND status IN ('needsApproval', 'approved') AND expires_at <= $1 \
+         RETURNING resource_type, object_id, object_name, operation",
     )
     .bind(now)
     .bind(request_id)
-    .execute(tx.conn())
+    .fetch_optional(tx.conn())
     .await?;
-    if expired.rows_affected() == 0 {
-        return Ok(false);
-    }
-    let entry = NewAudit::new("request", "expired")
-        .on("request", request_id)
-        .details(json!({"unreadable": reason, "notified": false}));
+    let Some(row) = expired else { return Ok(false) };
+    let entry = NewAudit::new("request", "expired").on("request", request_id).details(json!({
+        "resourceType": text(&row, "resource_type")?,
+        "objectId": text(&row, "object_id")?,
+        "objectName": text(&row, "object_name")?,
+        "operation": text(&row, "operation")?,
+        "unreadable": reason,
+        "notified": false,
+    }));
     append(tx, entry, now);
     Ok(true)
 }
