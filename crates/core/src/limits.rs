@@ -2,7 +2,8 @@
 //! accepts may be, and which characters its text may hold.
 //!
 //! Every path that takes a document or text calls this module: REST and Graph bodies, the web
-//! admin center's JSON editor, and the CLI before it sends. So what one path accepts every path
+//! admin center's JSON editor, the API's query parameters, free text through `validate`, and the
+//! CLI before it sends. So what one path accepts every path
 //! accepts, and every value stored can be read back: a document nested 127 levels deep was
 //! accepted by the JSON reader (its own limit is 128) but, once wrapped in a request's stored
 //! state, could not be read again (issue 15, finding 1). PostgreSQL cannot hold a NUL in text,
