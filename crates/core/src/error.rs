@@ -48,6 +48,8 @@ error_codes! {
     JustificationRequired = "justification_required", 400, "Justification required";
     JustificationTooLong = "justification_too_long", 400, "Justification too long";
     NotesTooLong = "notes_too_long", 400, "Notes too long";
+    /// A notification channel's URL reaches an internal address the operator has not allowed.
+    AddressNotAllowed = "address_not_allowed", 400, "Address not allowed";
     Unauthenticated = "unauthenticated", 401, "Unauthenticated";
     Forbidden = "forbidden", 403, "Forbidden";
     CsrfFailed = "csrf_failed", 403, "CSRF check failed";
