@@ -13,4 +13,5 @@ mod names;
 mod notifications;
 mod reach;
 mod sign_in;
+mod surfaces;
 mod web_forms;
