@@ -166,6 +166,7 @@ mod tests {
         ("justification_required", 400),
         ("justification_too_long", 400),
         ("notes_too_long", 400),
+        ("address_not_allowed", 400),
         ("unauthenticated", 401),
         ("forbidden", 403),
         ("csrf_failed", 403),
