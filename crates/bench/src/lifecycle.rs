@@ -175,7 +175,14 @@ async fn run_api(target: &Target, settings: &Settings) -> Result<ApiRun> {
 
 /// From the server's own `/metrics`: how many writes each COMMIT carried.
 async fn writes_per_commit(http: &reqwest::Client, base: &str) -> Result<f64> {
-    let metrics = http.get(format!("{base}/metrics")).send().await?.text().await?;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .bearer_auth(crate::server::METRICS_TOKEN)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
     let gauge = |name: &str| -> Option<f64> {
         metrics.lines().find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
     };

@@ -12,6 +12,9 @@ use tokio::process::{Child, Command};
 
 const LISTENING: &str = "listening ";
 
+/// The bearer token the server under test asks of `/metrics` scrapes.
+pub const METRICS_TOKEN: &str = "bench-metrics-token";
+
 /// The child side: serves `database_url` with the defaults `countersign serve` uses, until its
 /// standard input closes (so it never outlives the benchmark).
 pub async fn serve_child(database_url: &str) -> Result<()> {
@@ -20,7 +23,8 @@ pub async fn serve_child(database_url: &str) -> Result<()> {
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     let store = Store::connect(database_url, StoreOptions::default()).await?;
-    let state = AppState::new(store, Arc::new(SystemClock), ServerConfig::default());
+    let config = ServerConfig { metrics_token: Some(METRICS_TOKEN.to_owned().into()), ..ServerConfig::default() };
+    let state = AppState::new(store, Arc::new(SystemClock), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("{LISTENING}http://{}", listener.local_addr()?);
     let shutdown = async {

@@ -20,7 +20,7 @@ const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 const ENV_PREFIX: &str = "COUNTERSIGN_";
 
 /// The settings that may come from `COUNTERSIGN_<KEY>_FILE`.
-const SECRETS: &[&str] = &["database_url", "smtp_url", "admin_password"];
+const SECRETS: &[&str] = &["database_url", "smtp_url", "admin_password", "metrics_token"];
 
 /// `COUNTERSIGN_*` variables that are not settings of the server: the config file's name, the
 /// API client's, and the test suites'. Never warned about.
@@ -64,6 +64,16 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     /// A `tracing` filter, such as `info,sqlx=warn`.
     pub log: String,
+    // Issue 15, outward surfaces.
+    /// The bearer token `/metrics` on the main listener needs; without it (and without
+    /// `metrics_listen`) `/metrics` is not served.
+    pub metrics_token: Option<SecretString>,
+    /// A separate address serving only `/metrics`, without a token (bind it privately).
+    pub metrics_listen: Option<String>,
+    /// Internal networks (CIDR, such as `10.20.0.0/16`) notification channels may reach: a
+    /// TOML list, or comma-separated in the environment.
+    #[serde(deserialize_with = "networks")]
+    pub notify_allow_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for Settings {
@@ -83,6 +93,9 @@ impl Default for Settings {
             admin_username: "admin".into(),
             admin_password: None,
             log: "info,sqlx=warn".into(),
+            metrics_token: None,
+            metrics_listen: None,
+            notify_allow_networks: Vec::new(),
         }
     }
 }
@@ -113,6 +126,28 @@ impl fmt::Debug for DatabaseUrl {
 fn iso_duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Millis, D::Error> {
     let text = String::deserialize(deserializer)?;
     countersign_core::policy::parse_duration(&text).map_err(de::Error::custom)
+}
+
+/// CIDR networks (or single addresses) from a list, or from one comma-separated string.
+fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Given {
+        Text(String),
+        List(Vec<String>),
+    }
+    let items = match Given::deserialize(deserializer)? {
+        Given::Text(text) => text.split(',').map(str::trim).filter(|t| !t.is_empty()).map(str::to_owned).collect(),
+        Given::List(items) => items,
+    };
+    items
+        .iter()
+        .map(|item| {
+            item.parse::<ipnet::IpNet>()
+                .or_else(|_| item.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| de::Error::custom(format!("'{item}' is not a network such as 10.0.0.0/8")))
+        })
+        .collect()
 }
 
 /// The settings flags can set; the last layer. A flag left out leaves the layers below.
@@ -427,6 +462,9 @@ mod tests {
             ("admin_username", "root"),
             ("admin_password", "12345"),
             ("log", "debug"),
+            ("metrics_token", "scrape-secret"),
+            ("metrics_listen", "127.0.0.1:9100"),
+            ("notify_allow_networks", "10.20.0.0/16, 192.168.7.7"),
         ];
         let mut keys: Vec<&str> = values.iter().map(|(key, _)| *key).collect();
         keys.sort_unstable();
@@ -446,6 +484,10 @@ mod tests {
             assert_eq!(settings.admin_username, "root");
             assert_eq!(settings.admin_password.as_ref().map(|s| s.expose_secret()), Some("12345"));
             assert_eq!(settings.log, "debug");
+            assert_eq!(settings.metrics_token.as_ref().map(|s| s.expose_secret()), Some("scrape-secret"));
+            assert_eq!(settings.metrics_listen.as_deref(), Some("127.0.0.1:9100"));
+            let networks: Vec<String> = settings.notify_allow_networks.iter().map(ToString::to_string).collect();
+            assert_eq!(networks, ["10.20.0.0/16", "192.168.7.7/32"]);
         };
         Jail::expect_with(|jail| {
             jail.clear_env();

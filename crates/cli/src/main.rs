@@ -297,6 +297,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         smtp_from: settings.smtp_from,
         delivery_max_age: settings.delivery_retry_window,
         reminder_lead: settings.reminder_lead,
+        metrics_token: settings.metrics_token,
+        notify_allow_networks: settings.notify_allow_networks,
         ..ServerConfig::default()
     };
     println!(
@@ -304,6 +306,18 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         countersign_store::redact_url(database_url.expose_secret())
     );
     let state = AppState::new(store.clone(), clock, config);
+    if let Some(metrics_listen) = &settings.metrics_listen {
+        let metrics = tokio::net::TcpListener::bind(metrics_listen)
+            .await
+            .map_err(|e| format!("cannot listen on {metrics_listen} (metrics_listen): {e}"))?;
+        println!("Metrics are served on http://{}/metrics", metrics.local_addr().map_err(|e| e.to_string())?);
+        let server = countersign_server::serve_metrics(metrics, state.clone(), std::future::pending());
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -50,6 +50,8 @@ error_codes! {
     NotesTooLong = "notes_too_long", 400, "Notes too long";
     /// A value or text beyond `core::limits` (the problem's `limit` names which one).
     InputLimit = "input_limit", 400, "Input limit";
+    /// A notification channel's URL reaches an internal address the operator has not allowed.
+    AddressNotAllowed = "address_not_allowed", 400, "Address not allowed";
     Unauthenticated = "unauthenticated", 401, "Unauthenticated";
     Forbidden = "forbidden", 403, "Forbidden";
     CsrfFailed = "csrf_failed", 403, "CSRF check failed";
@@ -173,6 +175,7 @@ mod tests {
         ("justification_too_long", 400),
         ("notes_too_long", 400),
         ("input_limit", 400),
+        ("address_not_allowed", 400),
         ("unauthenticated", 401),
         ("forbidden", 403),
         ("csrf_failed", 403),

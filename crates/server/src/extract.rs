@@ -109,7 +109,7 @@ pub fn parse_id(raw: &str) -> ApiResult<String> {
 #[derive(Debug, Clone)]
 pub enum Credential {
     Session { id_hash: String },
-    Token,
+    Token { hash: String },
 }
 
 /// The authenticated caller, with the permissions and groups they hold right now.
@@ -202,12 +202,13 @@ impl FromRequestParts<AppState> for Principal {
     async fn from_request_parts(parts: &mut Parts, app: &AppState) -> ApiResult<Self> {
         let now = app.now();
         let (access, credential) = if let Some(token) = bearer(&parts.headers) {
+            let hash = crate::auth::sha256_hex(token);
             let access = app
                 .store
-                .account_for_token(&crate::auth::sha256_hex(token), now)
+                .account_for_token(&hash, now)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("the bearer token is not valid"))?;
-            (access, Credential::Token)
+            (access, Credential::Token { hash })
         } else if let Some(cookie) = session_cookie(&parts.headers) {
             let id_hash = crate::auth::sha256_hex(&cookie);
             let session = app

@@ -15,6 +15,7 @@ pub mod health;
 pub mod metrics;
 pub mod notify;
 pub mod ops;
+pub mod outbound;
 pub mod time;
 pub mod web;
 
@@ -59,6 +60,15 @@ pub struct ServerConfig {
     pub delivery_max_age: Millis,
     /// How long before a request expires its approvers are reminded.
     pub reminder_lead: Millis,
+    // Issue 15, outward surfaces: /metrics, event streams, channel addresses.
+    /// The bearer token `/metrics` on the main listener requires. Without it the main listener
+    /// does not serve `/metrics` (404): scrape a separate listener (`serve_metrics`) instead.
+    pub metrics_token: Option<SecretString>,
+    /// How often an open event stream checks that its session or token is still live.
+    pub event_credential_check: Duration,
+    /// Networks that notification channels may reach although they are loopback, private,
+    /// link-local or otherwise internal (refused by default).
+    pub notify_allow_networks: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +84,9 @@ impl Default for ServerConfig {
             notify_interval: Duration::from_secs(2),
             delivery_max_age: 24 * 60 * 60 * 1000,
             reminder_lead: 24 * 60 * 60 * 1000,
+            metrics_token: None,
+            event_credential_check: Duration::from_secs(2),
+            notify_allow_networks: Vec::new(),
         }
     }
 }
@@ -139,6 +152,15 @@ pub async fn serve(
     sweeper.abort();
     dispatcher.abort();
     result
+}
+
+/// Serves `/metrics` alone on its own listener (`metrics_listen`) until `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, health::metrics_router(state)).with_graceful_shutdown(shutdown).await
 }
 
 /// R11's background half: expire due requests, periodically; remind approvers of requests about

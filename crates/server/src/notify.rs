@@ -9,7 +9,7 @@
 //! escaped on every channel (`text::shown`), so no line is forged and nothing reversed. The
 //! only link is the request's, made from `public_url`.
 
-use crate::AppState;
+use crate::{outbound, AppState};
 use countersign_core::notify::Notice;
 use countersign_core::state::ChannelKind;
 use countersign_core::text::shown;
@@ -173,11 +173,26 @@ async fn post_json(
     if let Some((signature, event_id)) = signature {
         request = request.header("X-Countersign-Signature", signature).header("X-Countersign-Event-Id", event_id);
     }
-    let response = request.send().await.map_err(|e| format!("cannot reach the receiver: {}", e.without_url()))?;
+    let response = request.send().await.map_err(|e| match outbound::refused_in(&e) {
+        Some(refused) => format!("not sent: {refused}"),
+        None => format!("cannot reach the receiver: {}", e.without_url()),
+    })?;
     if response.status().is_success() {
         Ok(())
     } else {
         Err(format!("the receiver answered HTTP {}", response.status().as_u16()))
+    }
+}
+
+/// A delivery's error as shown to readers without the right to change channels: the class of
+/// the receiver's answer, never its code or a network detail.
+pub fn failure_class(error: &str) -> &'static str {
+    match error.strip_prefix("the receiver answered HTTP ").and_then(|code| code.chars().next()) {
+        Some('3') => "the receiver answered a redirect (3xx)",
+        Some('4') => "the receiver refused the message (4xx)",
+        Some('5') => "the receiver failed (5xx)",
+        _ if error.starts_with("not sent: ") => "not sent: the address is not allowed",
+        _ => "not delivered",
     }
 }
 
@@ -241,6 +256,11 @@ fn escape(s: &str) -> String {
 pub async fn deliver(app: &AppState, client: &reqwest::Client, delivery: &Delivery) -> Result<(), String> {
     let url = request_url(app, &delivery.payload);
     let target = delivery.channel_secret.url.as_deref().unwrap_or_default();
+    if delivery.channel_kind != ChannelKind::Email {
+        // An address in the URL itself is never resolved, so the client's resolver cannot see it.
+        outbound::check_literal(target, &outbound::Allow::new(&app.config.notify_allow_networks))
+            .map_err(|why| format!("not sent: {why}"))?;
+    }
     match delivery.channel_kind {
         ChannelKind::Webhook => {
             let mut body = json!(delivery.payload);
@@ -287,7 +307,7 @@ pub async fn dispatch_once(app: &AppState, client: &reqwest::Client) -> usize {
 
 /// The dispatcher: safe on every replica, since deliveries are claimed before they are sent.
 pub async fn dispatch_forever(app: AppState) {
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(10)).build() {
+    let client = match outbound::client(&outbound::Allow::new(&app.config.notify_allow_networks)) {
         Ok(client) => client,
         Err(e) => {
             tracing::error!(error = %e, "cannot build the HTTP client; notifications are not delivered");

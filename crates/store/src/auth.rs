@@ -278,11 +278,20 @@ impl Store {
     }
 
     /// R9's exception: an account may always change its own password, having proved it knows
-    /// the current one (the caller checks that). Other sessions and tokens stay valid. R16: the
-    /// new password is the account's own, and stays controlled by whoever controls the
-    /// credential it was changed through (a password someone else set is not laundered by
-    /// changing it in a session opened with it).
-    pub async fn change_own_password(&self, actor: &Actor, new_hash: &str, now: Millis) -> Result<()> {
+    /// the current one (the caller checks that). Every other session of the account ends (the
+    /// one in `keep_session` stays; none when changed with a token), and its API tokens too when
+    /// `revoke_tokens`: whoever learnt the old password keeps nothing it opened. R16: the new
+    /// password is the account's own, and stays controlled by whoever controls the credential
+    /// it was changed through (a password someone else set is not laundered by changing it in a
+    /// session opened with it).
+    pub async fn change_own_password(
+        &self,
+        actor: &Actor,
+        new_hash: &str,
+        keep_session: Option<&str>,
+        revoke_tokens: bool,
+        now: Millis,
+    ) -> Result<()> {
         let controllers = made_by(actor, &actor.id);
         let mut tx = self.begin_write().await?;
         sqlx::query(
@@ -295,7 +304,25 @@ impl Store {
         .bind(json!(controllers).to_string())
         .execute(tx.conn())
         .await?;
-        let entry = NewAudit::new("directory", "passwordChanged").by(&actor.id, &actor.name).on("account", &actor.id);
+        let sessions_ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND id_hash <> $2")
+            .bind(&actor.id)
+            .bind(keep_session.unwrap_or_default())
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        let tokens_revoked = if revoke_tokens {
+            sqlx::query("DELETE FROM api_tokens WHERE account_id = $1")
+                .bind(&actor.id)
+                .execute(tx.conn())
+                .await?
+                .rows_affected()
+        } else {
+            0
+        };
+        let entry = NewAudit::new("directory", "passwordChanged")
+            .by(&actor.id, &actor.name)
+            .on("account", &actor.id)
+            .details(json!({"otherSessionsEnded": sessions_ended, "tokensRevoked": tokens_revoked}));
         append(&mut tx, entry, now);
         tx.commit().await
     }

@@ -427,7 +427,7 @@ mod tests {
         carol += 1;
         assert_eq!(t.version(ResourceType::Account, &t.carol).await, Some(carol), "a password reset");
 
-        t.store.change_own_password(&actor(&t.carol, "carol"), "her own hash", NOW).await.unwrap();
+        t.store.change_own_password(&actor(&t.carol, "carol"), "her own hash", None, false, NOW).await.unwrap();
         carol += 1;
         assert_eq!(t.version(ResourceType::Account, &t.carol).await, Some(carol), "her own new password");
 

@@ -1,9 +1,10 @@
 //! `GET /api/v1/events`: live updates as server-sent events. The stream tails the request
 //! events of the audit log (shared by every replica) and sends only those about requests the
-//! caller may see. `Last-Event-ID` resumes after a reconnect.
+//! caller may see. `Last-Event-ID` resumes after a reconnect. The stream ends when its
+//! credential does: sign-out, a session's end, a token's revocation or expiry, a disabled account.
 
 use crate::error::ApiResult;
-use crate::extract::Principal;
+use crate::extract::{Credential, Principal};
 use crate::ops::requests::{event_stream_start, events_after};
 use crate::AppState;
 use axum::extract::State;
@@ -41,6 +42,16 @@ async fn next_batch(app: &AppState, principal: &Principal, seq: i64) -> ApiResul
     Ok((events, cursor))
 }
 
+/// The caller again, as their session or token finds them now; `None` once it has ended.
+async fn still_signed_in(app: &AppState, principal: &Principal) -> ApiResult<Option<Principal>> {
+    let now = app.now();
+    let access = match &principal.credential {
+        Credential::Session { id_hash } => app.store.session(id_hash, now).await?.map(|s| s.access),
+        Credential::Token { hash } => app.store.account_for_token(hash, now).await?,
+    };
+    Ok(access.map(|access| Principal::new(access, principal.credential.clone())))
+}
+
 /// `GET /api/v1/events`
 #[utoipa::path(
     get,
@@ -62,14 +73,25 @@ pub async fn stream(
         Some(seq) => seq,
         None => event_stream_start(&app).await?,
     };
+    let checked = tokio::time::Instant::now();
     let events = stream::unfold(
-        (app, principal, start, Vec::<Event>::new()),
-        |(app, principal, mut seq, mut queue)| async move {
+        (app, principal, start, Vec::<Event>::new(), checked),
+        |(app, mut principal, mut seq, mut queue, mut checked)| async move {
             loop {
                 if let Some(event) = queue.pop() {
-                    return Some((Ok(event), (app, principal, seq, queue)));
+                    return Some((Ok(event), (app, principal, seq, queue, checked)));
                 }
                 tokio::time::sleep(POLL).await;
+                if checked.elapsed() >= app.config.event_credential_check {
+                    checked = tokio::time::Instant::now();
+                    match still_signed_in(&app, &principal).await {
+                        // Signed out, the session or token ended, or the account disabled.
+                        Ok(None) => return None,
+                        // What the caller may see follows their current groups and roles.
+                        Ok(Some(current)) => principal = current,
+                        Err(e) => tracing::debug!(detail = %e.detail, "event stream credential check failed"),
+                    }
+                }
                 match next_batch(&app, &principal, seq).await {
                     Ok((mut batch, cursor)) => {
                         seq = cursor;

@@ -261,6 +261,7 @@ fn security_schemes() -> Value {
     json!({
         "bearer": {"type": "http", "scheme": "bearer", "description": "a personal or service-account API token"},
         "session": {"type": "apiKey", "in": "cookie", "name": crate::extract::SESSION_COOKIE},
+        "metricsToken": {"type": "http", "scheme": "bearer", "description": "the server's metrics_token setting"},
         "csrf": {
             "type": "apiKey",
             "in": "header",

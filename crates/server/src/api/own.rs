@@ -88,6 +88,9 @@ pub async fn me(principal: Principal) -> Json<Me> {
 pub struct PasswordBody {
     current_password: String,
     new_password: String,
+    /// Also revoke every API token of the account (default false). Other sessions always end.
+    #[serde(default)]
+    revoke_tokens: bool,
 }
 
 /// `POST /api/v1/me/password`
@@ -95,7 +98,7 @@ pub struct PasswordBody {
     post,
     path = "/me/password",
     tag = "auth",
-    summary = "Change my own password (with the current one)",
+    summary = "Change my own password (with the current one); ends my other sessions, and my API tokens if revokeTokens",
     request_body = PasswordBody,
     responses(
         (status = 204, description = "changed")
@@ -106,7 +109,7 @@ pub async fn change_password(
     principal: Principal,
     ApiJson(body): ApiJson<PasswordBody>,
 ) -> ApiResult<StatusCode> {
-    ops::change_password(&app, &principal, &body.current_password, &body.new_password).await?;
+    ops::change_password(&app, &principal, &body.current_password, &body.new_password, body.revoke_tokens).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -119,12 +119,8 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn new(app: &AppState, headers: &HeaderMap, uri: &OriginalUri) -> Self {
-        Ctx {
-            origin: origin(app, headers),
-            path: uri.0.path().to_owned(),
-            query: uri.0.query().unwrap_or_default().to_owned(),
-        }
+    fn new(app: &AppState, uri: &OriginalUri) -> Self {
+        Ctx { origin: origin(app), path: uri.0.path().to_owned(), query: uri.0.query().unwrap_or_default().to_owned() }
     }
 
     fn context(&self, fragment: &str) -> String {
@@ -307,10 +303,9 @@ fn entity(ctx: &Ctx, fragment: &str, item: Value) -> Response {
 async fn list_policies(
     State(app): State<AppState>,
     Caller(principal): Caller,
-    headers: HeaderMap,
     uri: OriginalUri,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     let q = parse_query(&ctx.query, POLICY_QUERY)?;
     let policies = policies::list(&app, &principal).await?;
     let value = policies.iter().map(|p| select(render_policy(p), q.select.as_deref())).collect();
@@ -333,10 +328,9 @@ async fn policy_segment(
     State(app): State<AppState>,
     Caller(principal): Caller,
     Path(segment): Path<String>,
-    headers: HeaderMap,
     uri: OriginalUri,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     match segment.as_str() {
         "retrieveApprovableOperations()" | "getApprovableOperations()" => {
             parse_query(&ctx.query, NO_OPTIONS)?;
@@ -420,7 +414,7 @@ async fn create(
     uri: OriginalUri,
     body: Body,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     body.only("microsoft.graph.operationApprovalPolicy", POLICY_WRITABLE)?;
     let profile_type =
         body_profile_type(&body)?.ok_or_else(|| GraphError(ApiError::validation("policyType is required")))?;
@@ -456,7 +450,7 @@ async fn update(
     uri: OriginalUri,
     body: Body,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     body.only("microsoft.graph.operationApprovalPolicy", POLICY_WRITABLE)?;
     principal.require(Permission::AccessPoliciesUpdate)?;
     let current = existing(&app, &id).await?.policy;
@@ -502,7 +496,7 @@ async fn delete(
     uri: OriginalUri,
     body: Body,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     body.only("delete", &["justification"])?;
     let justification = justification(body.string("justification")?, &headers);
     let outcome = delete_policy(&app, &principal, &id, justification).await?;
@@ -573,10 +567,9 @@ async fn list_view(
 async fn list_requests(
     State(app): State<AppState>,
     Caller(principal): Caller,
-    headers: HeaderMap,
     uri: OriginalUri,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     list_view(&app, &principal, &ctx, "all", "deviceManagement/operationApprovalRequests").await
 }
 
@@ -600,10 +593,9 @@ async fn request_segment(
     State(app): State<AppState>,
     Caller(principal): Caller,
     Path(segment): Path<String>,
-    headers: HeaderMap,
     uri: OriginalUri,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     if matches!(segment.as_str(), "retrieveMyRequests()" | "getMyRequests()") {
         return list_view(&app, &principal, &ctx, "mine", "Collection(microsoft.graph.operationApprovalRequest)").await;
     }
@@ -656,11 +648,10 @@ async fn request_function(
     State(app): State<AppState>,
     Caller(principal): Caller,
     Path(name): Path<String>,
-    headers: HeaderMap,
     uri: OriginalUri,
     body: Body,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     parse_query(&ctx.query, NO_OPTIONS)?;
     match name.as_str() {
         "cancelMyRequest" => {
@@ -733,11 +724,10 @@ async fn request_action(
     State(app): State<AppState>,
     Caller(principal): Caller,
     Path((id, name)): Path<(String, String)>,
-    headers: HeaderMap,
     uri: OriginalUri,
     body: Body,
 ) -> GraphResult<Response> {
-    let ctx = Ctx::new(&app, &headers, &uri);
+    let ctx = Ctx::new(&app, &uri);
     parse_query(&ctx.query, NO_OPTIONS)?;
     body.only(&name, &["justification", "approvalSource", CHANGE_DIGEST_EXTENSION])?;
     if let Some(source) = body.string("approvalSource")? {

@@ -7,7 +7,7 @@ use crate::extract::{OptionalJson, Principal};
 use crate::AppState;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use countersign_core::error::ErrorCode;
 use countersign_core::request::RequestStatus;
@@ -240,17 +240,12 @@ pub fn select(item: Value, fields: Option<&[String]>) -> Value {
     }
 }
 
-/// Where this server is, as its clients reached it: for `@odata.context`, `@odata.nextLink`
-/// and `Location`.
-pub fn origin(app: &AppState, headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let forwarded = app
-        .config
-        .trust_forwarded_for
-        .then(|| headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()))
-        .flatten();
-    let scheme = forwarded.unwrap_or(if app.config.secure_cookies { "https" } else { "http" });
-    format!("{scheme}://{host}")
+/// Where this server is, for `@odata.context`, `@odata.nextLink` and `Location`: the
+/// configured `public_url`, never the request's `Host` or `X-Forwarded-*` headers, which the
+/// client chooses (a forged Host would otherwise send the next page, or a new object's
+/// address, wherever it liked).
+pub fn origin(app: &AppState) -> String {
+    app.config.public_url.trim_end_matches('/').to_owned()
 }
 
 /// The same query with `$skiptoken` replaced by `token`.

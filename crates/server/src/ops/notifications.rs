@@ -5,7 +5,8 @@
 use super::{current, gate, propose, propose_with_secret, wrong_state, Current, Outcome};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
-use crate::AppState;
+use crate::{outbound, AppState};
+use countersign_core::error::ErrorCode;
 use countersign_core::notify::{DeliveryStatus, EventKind};
 use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
@@ -42,6 +43,13 @@ fn secret_of(kind: ChannelKind, input: &ChannelInput) -> ApiResult<Option<String
     Ok(Some(serde_json::to_string(&secret).map_err(|e| ApiError::validation(format!("the channel's secret: {e}")))?))
 }
 
+/// The save-time half of the address check (`outbound`); sending checks again after DNS.
+async fn check_address(app: &AppState, input: &ChannelInput) -> ApiResult<()> {
+    let Some(url) = input.url.as_deref().map(str::trim) else { return Ok(()) };
+    let allow = outbound::Allow::new(&app.config.notify_allow_networks);
+    outbound::check_when_saved(url, &allow).await.map_err(|why| ApiError::new(ErrorCode::AddressNotAllowed, why))
+}
+
 /// Every channel, as shown (secrets redacted).
 pub async fn list_channels(app: &AppState, principal: &Principal) -> ApiResult<Vec<Current>> {
     principal.require(Permission::TenantConfigurationRead)?;
@@ -75,6 +83,9 @@ pub async fn create_channel(
         .map_err(|_| ApiError::validation("kind must be webhook, slack, teams or email"))?;
     let display_name = validate::display_name("displayName", &input.display_name)?;
     let secret = secret_of(kind, input)?;
+    if secret.is_some() {
+        check_address(app, input).await?;
+    }
     let after = ObjectState::NotificationChannel(NotificationChannelState {
         display_name,
         kind,
@@ -108,6 +119,9 @@ pub async fn update_channel(
     }
     let secret = if input.url.is_some() || input.signing_secret.is_some() {
         let secret = secret_of(kind, input)?;
+        if secret.is_some() {
+            check_address(app, input).await?;
+        }
         after.target = input.url.as_deref().map(redact_webhook_url);
         // The diff must show a secret change even when the redacted URL looks the same.
         after.secret_changed = true;
@@ -164,7 +178,15 @@ pub async fn deliveries(app: &AppState, principal: &Principal, q: &DeliveryQuery
                 .map_err(|_| ApiError::validation(format!("status must be pending, delivered or dead, not '{s}'")))
         })
         .transpose()?;
-    Ok(app.store.deliveries(status, q.limit.unwrap_or(100)).await?)
+    let mut found = app.store.deliveries(status, q.limit.unwrap_or(100)).await?;
+    // What a receiver answered says something about the network it sits in: those who may
+    // change channels see it; readers see only whether it failed, and how broadly.
+    if !principal.has(Permission::TenantConfigurationWrite) {
+        for delivery in &mut found {
+            delivery.last_error = delivery.last_error.as_deref().map(|e| crate::notify::failure_class(e).to_owned());
+        }
+    }
+    Ok(found)
 }
 
 /// Sends an undelivered message again, now.

@@ -59,7 +59,16 @@ pub async fn sign_out(app: &AppState, principal: &Principal) -> ApiResult<()> {
 }
 
 /// R9's exception: the caller changes their own password, proving they know the current one.
-pub async fn change_password(app: &AppState, principal: &Principal, current: &str, new: &str) -> ApiResult<()> {
+/// Every other session of the account ends; the caller's own stays. `revoke_tokens` also
+/// revokes every API token of the account (the caller's choice: scripts keep working unless
+/// the person suspects the old password was known).
+pub async fn change_password(
+    app: &AppState,
+    principal: &Principal,
+    current: &str,
+    new: &str,
+    revoke_tokens: bool,
+) -> ApiResult<()> {
     if !verify_password(current, principal.account.password_hash.as_deref()) {
         return Err(ApiError::new(ErrorCode::WrongPassword, "The current password is wrong."));
     }
@@ -68,7 +77,11 @@ pub async fn change_password(app: &AppState, principal: &Principal, current: &st
         return Err(ApiError::validation("the new password must differ from the current one"));
     }
     let hash = hash_password(new)?;
-    app.store.change_own_password(&principal.actor(), &hash, app.now()).await?;
+    let keep_session = match &principal.credential {
+        Credential::Session { id_hash } => Some(id_hash.as_str()),
+        Credential::Token { .. } => None,
+    };
+    app.store.change_own_password(&principal.actor(), &hash, keep_session, revoke_tokens, app.now()).await?;
     Ok(())
 }
 

@@ -152,6 +152,10 @@ async fn account_page(
                     p class="hint" { "At least 12 characters." }
                     @if let Some(error) = &password_error { p class="field-error" role="alert" { (error) } }
                 }
+                div class="field" {
+                    label { input type="checkbox" id="revoke-tokens" name="revoke_tokens" value="on"; "Also revoke my API tokens" }
+                    p class="hint" { "Your other sessions are signed out either way. Revoke the tokens too if someone else may have known your password." }
+                }
                 button type="submit" { "Change password" }
             }
             h2 { "Personal API tokens" }
@@ -235,12 +239,19 @@ pub struct PasswordForm {
     current: String,
     #[serde(default)]
     new: String,
+    /// The "also revoke my API tokens" box, sent only when ticked.
+    revoke_tokens: Option<String>,
 }
 
 /// `POST /account/password`
 pub async fn change_password(State(app): State<AppState>, user: WebUser, Form(form): Form<PasswordForm>) -> WebResult {
-    match change_own_password(&app, &user.principal, &form.current, &form.new).await {
-        Ok(()) => Ok(see_other("/account", "Your password was changed.")),
+    let revoke_tokens = form.revoke_tokens.is_some();
+    match change_own_password(&app, &user.principal, &form.current, &form.new, revoke_tokens).await {
+        Ok(()) if revoke_tokens => Ok(see_other(
+            "/account",
+            "Your password was changed. Your other sessions were signed out and your API tokens revoked.",
+        )),
+        Ok(()) => Ok(see_other("/account", "Your password was changed. Your other sessions were signed out.")),
         Err(e) if e.status().is_client_error() && user.principal.account.password_change_required => {
             first_password_page(&user, Some(e.detail)).await
         }

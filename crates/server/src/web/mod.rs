@@ -141,7 +141,7 @@ async fn require_csrf(State(app): State<AppState>, request: Request, next: Next)
     }
     let session = match &user.principal.credential {
         Credential::Session { id_hash } => Some(id_hash.clone()),
-        Credential::Token => None,
+        Credential::Token { .. } => None,
     };
     parts.extensions.insert(user);
     let mut response = next.run(Request::from_parts(parts, Body::from(bytes))).await;

@@ -43,7 +43,27 @@ where
     F: FnOnce(TestApp) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let mut app = TestApp::start(backend, &setup).await;
+    run(TestApp::start(backend, &setup).await, test).await
+}
+
+/// [`with_app`], with the server's settings adjusted first.
+pub async fn with_configured_app<F, Fut>(
+    backend: TestBackend,
+    setup: Setup,
+    configure: impl FnOnce(&mut ServerConfig),
+    test: F,
+) where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run(TestApp::start_with(backend, &setup, configure).await, test).await
+}
+
+async fn run<F, Fut>(mut app: TestApp, test: F)
+where
+    F: FnOnce(TestApp) -> Fut,
+    Fut: Future<Output = ()>,
+{
     // The test may capture only some fields of `app`; the database must outlive it.
     let database = app.database.take().expect("database");
     test(app).await;
@@ -186,6 +206,10 @@ impl TestApp {
         let mut config = ServerConfig {
             body_limit: 64 * 1024,
             notify_interval: std::time::Duration::from_millis(50),
+            public_url: base.clone(),
+            // The tests' receivers listen on loopback, which channels may not reach by default.
+            notify_allow_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+            event_credential_check: std::time::Duration::from_millis(200),
             ..ServerConfig::default()
         };
         configure(&mut config);
@@ -380,6 +404,11 @@ impl Session {
         assert_eq!(status, StatusCode::OK, "{body}");
         session.choose_password(PASSWORD, &format!("{username} chose this one")).await;
         session
+    }
+
+    /// A request of this session (its cookie, and the CSRF token a write needs).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.client.request(method, format!("{}{path}", self.base)).header("x-csrf-token", &self.csrf)
     }
 
     /// R16's first sign-in: replaces a password someone else set with one of the account's own.

@@ -14,4 +14,5 @@ mod names;
 mod notifications;
 mod reach;
 mod sign_in;
+mod surfaces;
 mod web_forms;

@@ -436,10 +436,11 @@ async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     webhook_channel(&app, &format!("http://127.0.0.1:{port}/hook")).await;
     app.post(&app.alice, "/api/v1/resources/app", json!({"name": "VPN", "document": {}, "justification": "j"})).await;
-    let client = reqwest::Client::new();
+    let loopback = vec!["127.0.0.0/8".parse().unwrap()];
+    let client = countersign_server::outbound::client(&countersign_server::outbound::Allow::new(&loopback)).unwrap();
     let run = |store: countersign_store::Store| {
-        let state =
-            countersign_server::AppState::new(store, app.clock.clone(), countersign_server::ServerConfig::default());
+        let config = countersign_server::ServerConfig { notify_allow_networks: loopback.clone(), ..Default::default() };
+        let state = countersign_server::AppState::new(store, app.clock.clone(), config);
         let client = client.clone();
         async move { countersign_server::notify::dispatch_once(&state, &client).await }
     };

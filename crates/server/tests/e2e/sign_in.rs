@@ -197,8 +197,9 @@ async fn the_append_only_guard_refuses_updates_and_deletes(backend: TestBackend)
 
 backend_tests!(operational_endpoints_and_openapi);
 async fn operational_endpoints_and_openapi(backend: TestBackend) {
-    with_app(backend, Setup::protected(), |app| async move {
-        let get = |path: &str| app.http.get(format!("{}{path}", app.base)).send();
+    let scraper = |c: &mut countersign_server::ServerConfig| c.metrics_token = Some("scraper".to_owned().into());
+    with_configured_app(backend, Setup::protected(), scraper, |app| async move {
+        let get = |path: &str| app.http.get(format!("{}{path}", app.base)).bearer_auth("scraper").send();
         assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
         assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
         let id = app.create_app("Zoom").await;
