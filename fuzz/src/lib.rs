@@ -19,8 +19,11 @@ use countersign_server::extract::json_body;
 use countersign_server::graph::odata::{self, Supports};
 use serde_json::Value;
 
+/// One fuzz target: any bytes in, a panic when a property breaks.
+pub type Target = fn(&[u8]);
+
 /// Every target by name: its corpus is `fuzz/corpus/<name>/`.
-pub const TARGETS: [(&str, fn(&[u8])); 4] =
+pub const TARGETS: [(&str, Target); 4] =
     [("odata_filter", odata_filter), ("diff", diff), ("validate", validate), ("body", body)];
 
 /// The OData query options of Graph's request list (`$filter` on status, paging, `$select`):
