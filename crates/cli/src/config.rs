@@ -34,6 +34,8 @@ const OTHER_VARIABLES: &[&str] = &[
     "COUNTERSIGN_GRAPH_PYTHON",
     "COUNTERSIGN_GRAPH_VENV",
     "COUNTERSIGN_BENCH_POSTGRES_URL",
+    "COUNTERSIGN_SCHEMATHESIS",
+    "COUNTERSIGN_SCHEMATHESIS_VENV",
 ];
 
 /// Everything `serve` can be told. `Debug` shows no secret.

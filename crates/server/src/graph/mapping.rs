@@ -189,9 +189,15 @@ fn tokens(input: &str) -> Result<Vec<Token>, String> {
     Ok(out)
 }
 
+/// How deep parentheses may nest in a `$filter`: the parser recurses once per level, and a
+/// filter long enough would otherwise overflow the stack of the worker serving it.
+const MAX_FILTER_NESTING: usize = 32;
+
 struct Parser {
     tokens: Vec<Token>,
     at: usize,
+    /// Parentheses open around the clause being read.
+    depth: usize,
 }
 
 impl Parser {
@@ -224,7 +230,12 @@ impl Parser {
     fn term(&mut self) -> Result<Vec<RequestStatus>, String> {
         match self.next() {
             Some(Token::Open) => {
+                if self.depth == MAX_FILTER_NESTING {
+                    return Err(format!("parentheses are nested more than {MAX_FILTER_NESTING} deep"));
+                }
+                self.depth += 1;
                 let inner = self.expr()?;
+                self.depth -= 1;
                 match self.next() {
                     Some(Token::Close) => Ok(inner),
                     _ => Err("a '(' is not closed".into()),
@@ -251,7 +262,7 @@ impl Parser {
 
 /// Parses a `$filter` on approval requests into the statuses it selects (deduplicated).
 pub fn parse_status_filter(input: &str) -> Result<Vec<RequestStatus>, String> {
-    let mut parser = Parser { tokens: tokens(input)?, at: 0 };
+    let mut parser = Parser { tokens: tokens(input)?, at: 0, depth: 0 };
     let statuses = parser.expr()?;
     if parser.at < parser.tokens.len() {
         return Err("unexpected text after the filter".into());

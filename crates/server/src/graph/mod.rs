@@ -439,6 +439,7 @@ async fn create(
     params(("id" = String, Path, description = "the policy's id")),
     request_body(content = ref("#/components/schemas/GraphPolicyBody"), description = "Graph's JSON members (`@odata.*` annotations are ignored)"),
     responses(
+        (status = 200, description = "nothing to change: the policy as it is", body = ref("#/components/schemas/OperationApprovalPolicy")),
         (status = 202, description = "held (R9): no body; Location names the new operationApprovalRequest", headers(("Location" = String, description = "the request")))
     )
 )]

@@ -138,6 +138,24 @@ async fn requests_have_graphs_shape_and_odata_options(backend: TestBackend) {
     .await;
 }
 
+/// Found by the `odata_filter` fuzz target: the `$filter` parser recursed once per `(`, so one
+/// long enough filter overflowed the stack of the worker serving it and ended the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filter_nested_past_any_sense_is_a_400_not_a_crash() {
+    with_app(TestBackend::Sqlite, Setup::protected(), |app| async move {
+        let deep = format!("{}status%20eq%20'approved'{}", "(".repeat(60_000), ")".repeat(10));
+        let (status, body) =
+            graph(&app, &app.bob, Method::GET, &format!("operationApprovalRequests?$filter={deep}"), None).await;
+        assert_graph_error(status, &body, 400, "invalidRequest", "invalid_query");
+        assert!(body["error"]["message"].as_str().unwrap().contains("nested"), "{body}");
+        let nested = format!("{}status%20eq%20'approved'{}", "(".repeat(8), ")".repeat(8));
+        let (status, body) =
+            graph(&app, &app.bob, Method::GET, &format!("operationApprovalRequests?$filter={nested}"), None).await;
+        assert_eq!(status, StatusCode::OK, "a few parentheses are fine: {body}");
+    })
+    .await;
+}
+
 backend_tests!(graph_is_no_way_around_the_rules, flavor = "current_thread");
 async fn graph_is_no_way_around_the_rules(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
