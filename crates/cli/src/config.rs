@@ -64,6 +64,11 @@ pub struct Settings {
     pub admin_password: Option<SecretString>,
     /// A `tracing` filter, such as `info,sqlx=warn`.
     pub log: String,
+    // Sign-in hardening (issue 15).
+    /// How many password checks run at once [default: the number of cores].
+    pub password_workers: usize,
+    /// How many more may wait; beyond that sign-in answers 503 `server_busy` [default: 32].
+    pub password_queue: usize,
 }
 
 impl Default for Settings {
@@ -83,6 +88,8 @@ impl Default for Settings {
             admin_username: "admin".into(),
             admin_password: None,
             log: "info,sqlx=warn".into(),
+            password_workers: server.password_workers,
+            password_queue: server.password_queue,
         }
     }
 }

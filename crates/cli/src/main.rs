@@ -297,6 +297,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         smtp_from: settings.smtp_from,
         delivery_max_age: settings.delivery_retry_window,
         reminder_lead: settings.reminder_lead,
+        password_workers: settings.password_workers,
+        password_queue: settings.password_queue,
         ..ServerConfig::default()
     };
     println!(

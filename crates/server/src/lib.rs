@@ -59,6 +59,11 @@ pub struct ServerConfig {
     pub delivery_max_age: Millis,
     /// How long before a request expires its approvers are reminded.
     pub reminder_lead: Millis,
+    // Sign-in hardening (issue 15).
+    /// How many password checks (Argon2) run at once, on the blocking pool; the cores by default.
+    pub password_workers: usize,
+    /// How many more may wait for one; beyond that sign-in answers 503 `server_busy`.
+    pub password_queue: usize,
 }
 
 impl Default for ServerConfig {
@@ -74,6 +79,8 @@ impl Default for ServerConfig {
             notify_interval: Duration::from_secs(2),
             delivery_max_age: 24 * 60 * 60 * 1000,
             reminder_lead: 24 * 60 * 60 * 1000,
+            password_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            password_queue: 32,
         }
     }
 }
@@ -85,16 +92,31 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Where passwords are hashed and checked, off the async workers.
+    pub passwords: Arc<auth::PasswordPool>,
+    /// Read from the database on first use (every replica shares it).
+    sign_in_key: Arc<tokio::sync::OnceCell<auth::SignInKey>>,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(store.writer_stats().is_some()));
-        AppState { store, clock, config: Arc::new(config), metrics }
+        let passwords = Arc::new(auth::PasswordPool::new(config.password_workers, config.password_queue));
+        AppState { store, clock, config: Arc::new(config), metrics, passwords, sign_in_key: Arc::default() }
     }
 
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// The key that signs device cookies and sign-in form tokens (see [`auth::SignInKey`]).
+    pub async fn sign_in_key(&self) -> error::ApiResult<&auth::SignInKey> {
+        self.sign_in_key
+            .get_or_try_init(|| async {
+                let stored = self.store.server_key(auth::SIGN_IN_KEY, &auth::random_secret(), self.now()).await?;
+                auth::SignInKey::new(&stored)
+            })
+            .await
     }
 }
 
