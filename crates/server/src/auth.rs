@@ -112,7 +112,8 @@ impl Admitted {
     }
 
     async fn run<T: Send + 'static>(self, work: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
-        let worker = self.workers.acquire_owned().await.map_err(|_| ApiError::new(ErrorCode::Unavailable, "shutting down"))?;
+        let worker =
+            self.workers.acquire_owned().await.map_err(|_| ApiError::new(ErrorCode::Unavailable, "shutting down"))?;
         let place = self.place;
         // The permits go with the work: a client that gives up does not free a worker while its
         // hash is still running.

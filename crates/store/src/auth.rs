@@ -328,14 +328,17 @@ impl Store {
     /// stores its `candidate`, and every caller gets the stored key.
     pub async fn server_key(&self, name: &str, candidate: &str, now: Millis) -> Result<String> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO server_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
-            .bind(name)
-            .bind(candidate)
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
+        sqlx::query(
+            "INSERT INTO server_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
         tx.commit().await?;
-        let row = sqlx::query("SELECT secret FROM server_keys WHERE name = $1").bind(name).fetch_one(self.pool()).await?;
+        let row =
+            sqlx::query("SELECT secret FROM server_keys WHERE name = $1").bind(name).fetch_one(self.pool()).await?;
         text(&row, "secret")
     }
 

@@ -59,13 +59,7 @@ async fn form_token(app: &AppState, headers: &HeaderMap) -> Result<(String, Stri
     Ok((nonce, token, new))
 }
 
-async fn login_form(
-    app: &AppState,
-    headers: &HeaderMap,
-    next: &str,
-    username: &str,
-    error: Option<&str>,
-) -> Response {
+async fn login_form(app: &AppState, headers: &HeaderMap, next: &str, username: &str, error: Option<&str>) -> Response {
     let (nonce, token, new) = match form_token(app, headers).await {
         Ok(found) => found,
         Err(e) => return e.into_response(),

@@ -545,13 +545,16 @@ async fn finding_5_sign_in_refuses_cross_site_posts_and_non_json_bodies(backend:
         let response = post_form(&app, &client, &[("username", "alice"), ("password", PASSWORD)]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let other = form_token(&app, &browser_client()).await;
-        let response = post_form(&app, &client, &[("csrf", &other), ("username", "alice"), ("password", PASSWORD)]).await;
+        let response =
+            post_form(&app, &client, &[("csrf", &other), ("username", "alice"), ("password", PASSWORD)]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         let cookieless = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let response = post_form(&app, &cookieless, &[("csrf", &token), ("username", "alice"), ("password", PASSWORD)]).await;
+        let response =
+            post_form(&app, &cookieless, &[("csrf", &token), ("username", "alice"), ("password", PASSWORD)]).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         // The page's own form signs in.
-        let response = post_form(&app, &client, &[("csrf", &token), ("username", "alice"), ("password", PASSWORD)]).await;
+        let response =
+            post_form(&app, &client, &[("csrf", &token), ("username", "alice"), ("password", PASSWORD)]).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         assert_eq!(audited_failures(&app).await, 0, "no refused post reached a password check");
 
