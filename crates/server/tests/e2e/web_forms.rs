@@ -20,23 +20,11 @@ fn csrf_token(page: &str) -> String {
     page[start..].split('"').next().unwrap_or_default().to_owned()
 }
 
-/// Signs alice in through the sign-in page's form, with the token that page gave this browser.
-async fn sign_in(app: &TestApp, client: &reqwest::Client) -> reqwest::Response {
-    let page = client.get(format!("{}/login", app.base)).send().await.unwrap().text().await.unwrap();
-    let token = csrf_token(&page);
-    client
-        .post(format!("{}/login", app.base))
-        .form(&[("csrf", token.as_str()), ("username", "alice"), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap()
-}
-
 backend_tests!(every_web_form_refuses_a_post_without_the_session_csrf_token);
 async fn every_web_form_refuses_a_post_without_the_session_csrf_token(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let signed_in = sign_in(&app, &client).await;
+        let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
         assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "the sign-in page's own form signs in");
         let paths = countersign_server::web::form_paths();
         assert!(paths.len() >= 20, "{paths:?}");
@@ -68,7 +56,7 @@ backend_tests!(the_success_banner_says_only_what_the_server_did_once_on_any_repl
 async fn the_success_banner_says_only_what_the_server_did_once_on_any_replica(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let signed_in = sign_in(&app, &client).await;
+        let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
         assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
         let get = |base: String, path: String| {
             let client = client.clone();
