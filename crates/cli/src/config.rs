@@ -76,6 +76,11 @@ pub struct Settings {
     /// TOML list, or comma-separated in the environment.
     #[serde(deserialize_with = "networks")]
     pub notify_allow_networks: Vec<ipnet::IpNet>,
+    // Sign-in hardening (issue 15).
+    /// How many password checks run at once [default: the number of cores].
+    pub password_workers: usize,
+    /// How many more may wait; beyond that sign-in answers 503 `server_busy` [default: 32].
+    pub password_queue: usize,
 }
 
 impl Default for Settings {
@@ -98,6 +103,8 @@ impl Default for Settings {
             metrics_token: None,
             metrics_listen: None,
             notify_allow_networks: Vec::new(),
+            password_workers: server.password_workers,
+            password_queue: server.password_queue,
         }
     }
 }

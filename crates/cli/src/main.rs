@@ -299,6 +299,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         reminder_lead: settings.reminder_lead,
         metrics_token: settings.metrics_token,
         notify_allow_networks: settings.notify_allow_networks,
+        password_workers: settings.password_workers,
+        password_queue: settings.password_queue,
         ..ServerConfig::default()
     };
     println!(

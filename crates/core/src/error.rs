@@ -77,10 +77,14 @@ error_codes! {
     ChangeDigestMismatch = "change_digest_mismatch", 409, "Change digest mismatch";
     InvalidDeviceState = "invalid_device_state", 409, "Invalid device state";
     PayloadTooLarge = "payload_too_large", 413, "Payload too large";
+    /// A JSON endpoint sent a body that is not `application/json` (what a cross-site form sends).
+    UnsupportedMediaType = "unsupported_media_type", 415, "Unsupported media type";
     NoEligibleApprover = "no_eligible_approver", 422, "No eligible approver";
     TooManyAttempts = "too_many_attempts", 429, "Too many attempts";
     InternalError = "internal_error", 500, "Internal error";
     Unavailable = "unavailable", 503, "Unavailable";
+    /// Every password check slot and its queue are taken; try again shortly.
+    ServerBusy = "server_busy", 503, "Server busy";
 }
 
 /// A rule said no. Each variant has a stable `code` that the HTTP layer puts in problem+json.

@@ -48,10 +48,28 @@ async fn body_bytes(req: Request, state: &AppState) -> ApiResult<Bytes> {
     })
 }
 
+/// A JSON endpoint takes only `application/json` (or a `+json` type): a cross-site form can send
+/// `text/plain` without asking, but never JSON (issue 15, finding 5: login CSRF).
+fn require_json(headers: &HeaderMap) -> ApiResult<()> {
+    let media = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    match media.as_deref() {
+        Some(m) if m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")) => Ok(()),
+        _ => Err(ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            "this endpoint takes a JSON body: send it with Content-Type: application/json",
+        )),
+    }
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        require_json(req.headers())?;
         let bytes = body_bytes(req, state).await?;
         parse_body(&bytes).map(ApiJson)
     }
@@ -64,10 +82,12 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> ApiResult<Self> {
+        let json = require_json(req.headers());
         let bytes = body_bytes(req, state).await?;
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(OptionalJson(T::default()));
         }
+        json?;
         parse_body(&bytes).map(OptionalJson)
     }
 }

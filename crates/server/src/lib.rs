@@ -69,6 +69,11 @@ pub struct ServerConfig {
     /// Networks that notification channels may reach although they are loopback, private,
     /// link-local or otherwise internal (refused by default).
     pub notify_allow_networks: Vec<ipnet::IpNet>,
+    // Sign-in hardening (issue 15).
+    /// How many password checks (Argon2) run at once, on the blocking pool; the cores by default.
+    pub password_workers: usize,
+    /// How many more may wait for one; beyond that sign-in answers 503 `server_busy`.
+    pub password_queue: usize,
 }
 
 impl Default for ServerConfig {
@@ -87,6 +92,8 @@ impl Default for ServerConfig {
             metrics_token: None,
             event_credential_check: Duration::from_secs(2),
             notify_allow_networks: Vec::new(),
+            password_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            password_queue: 32,
         }
     }
 }
@@ -98,16 +105,31 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<ServerConfig>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Where passwords are hashed and checked, off the async workers.
+    pub passwords: Arc<auth::PasswordPool>,
+    /// Read from the database on first use (every replica shares it).
+    sign_in_key: Arc<tokio::sync::OnceCell<auth::SignInKey>>,
 }
 
 impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(store.writer_stats().is_some()));
-        AppState { store, clock, config: Arc::new(config), metrics }
+        let passwords = Arc::new(auth::PasswordPool::new(config.password_workers, config.password_queue));
+        AppState { store, clock, config: Arc::new(config), metrics, passwords, sign_in_key: Arc::default() }
     }
 
     pub fn now(&self) -> Millis {
         self.clock.now()
+    }
+
+    /// The key that signs device cookies and sign-in form tokens (see [`auth::SignInKey`]).
+    pub async fn sign_in_key(&self) -> error::ApiResult<&auth::SignInKey> {
+        self.sign_in_key
+            .get_or_try_init(|| async {
+                let stored = self.store.server_key(auth::SIGN_IN_KEY, &auth::random_secret(), self.now()).await?;
+                auth::SignInKey::new(&stored)
+            })
+            .await
     }
 }
 

@@ -30,6 +30,27 @@ pub struct TokenRecord {
     pub last_used_at: Option<Millis>,
 }
 
+/// One sign-in attempt budget: at most `limit` attempts per window in `bucket` (the server
+/// names the buckets: an account's untrusted clients, an address, one trusted device).
+#[derive(Debug, Clone)]
+pub struct Budget {
+    pub bucket: String,
+    pub limit: i64,
+    /// After a successful sign-in: empty the bucket (a trusted device's own typos), or hand back
+    /// only the attempt just made (a bucket that an attacker may be filling).
+    pub reset_on_success: bool,
+}
+
+/// A failed sign-in, for the audit log.
+#[derive(Debug, Clone)]
+pub struct LoginFailure<'a> {
+    pub username: &'a str,
+    pub address: &'a str,
+    pub reason: &'a str,
+    /// Whether the client presented a valid device cookie for this account.
+    pub trusted_device: bool,
+}
+
 fn prefixed_account_columns() -> String {
     ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c} AS {c}")).collect::<Vec<_>>().join(", ")
 }
@@ -226,55 +247,99 @@ impl Store {
         Ok(Some(AccountAccess { via: json_column(&row, "via")?, ..account_access(&row)? }))
     }
 
-    /// Failed sign-ins for this username and for this address since `since`.
-    pub async fn recent_login_failures(&self, username: &str, address: &str, since: Millis) -> Result<(i64, i64)> {
-        let row = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM login_failures WHERE username = $1 AND at >= $3) AS by_user, \
-                    (SELECT COUNT(*) FROM login_failures WHERE address = $2 AND at >= $3) AS by_address",
-        )
-        .bind(username)
-        .bind(address)
-        .bind(since)
-        .fetch_one(self.pool())
-        .await?;
-        Ok((int(&row, "by_user")?, int(&row, "by_address")?))
+    /// Reserves one sign-in attempt in every bucket of `budgets`, or in none: `None` when each
+    /// stays within its limit, else how long until the fullest bucket's window ends. The count
+    /// and the check are one upsert per bucket in one transaction: on PostgreSQL the upsert
+    /// holds the bucket's row lock until commit, on SQLite the writer lock serialises, so
+    /// concurrent attempts on any number of replicas are counted one at a time and no more than
+    /// the limit are ever let through to a password check. A window starts with its first
+    /// attempt and lasts `window`.
+    pub async fn reserve_sign_in(&self, budgets: &[Budget], now: Millis, window: Millis) -> Result<Option<Millis>> {
+        let mut tx = self.begin_write().await?;
+        let mut wait: Option<Millis> = None;
+        for budget in budgets {
+            let row = sqlx::query(
+                "INSERT INTO sign_in_budgets (bucket, window_start, used) VALUES ($1, $2, 1) \
+                 ON CONFLICT (bucket) DO UPDATE SET \
+                 used = CASE WHEN sign_in_budgets.window_start <= $3 THEN 1 ELSE sign_in_budgets.used + 1 END, \
+                 window_start = CASE WHEN sign_in_budgets.window_start <= $3 THEN $2 ELSE sign_in_budgets.window_start END \
+                 RETURNING used, window_start",
+            )
+            .bind(&budget.bucket)
+            .bind(now)
+            .bind(now - window)
+            .fetch_one(tx.conn())
+            .await?;
+            if int(&row, "used")? > budget.limit {
+                let left = int(&row, "window_start")? + window - now;
+                wait = Some(wait.map_or(left, |w| w.max(left)));
+            }
+        }
+        if wait.is_some() {
+            // A refused attempt reserves nothing, in any bucket.
+            tx.rollback().await?;
+        } else {
+            tx.commit().await?;
+        }
+        Ok(wait)
     }
 
-    /// R13: a failed sign-in is counted (rate limit) and audited, in one transaction.
-    pub async fn record_login_failure(&self, username: &str, address: &str, reason: &str, now: Millis) -> Result<()> {
+    /// R13: a failed sign-in is audited. (Its attempt was counted when it was reserved.)
+    pub async fn record_login_failure(&self, failure: &LoginFailure<'_>, now: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("INSERT INTO login_failures (id, username, address, at) VALUES ($1, $2, $3, $4)")
-            .bind(new_id())
-            .bind(username)
-            .bind(address)
-            .bind(now)
-            .execute(tx.conn())
-            .await?;
-        let entry = NewAudit::new("auth", "signInFailed")
-            .details(json!({"username": username, "address": address, "reason": reason}));
+        let entry = NewAudit::new("auth", "signInFailed").details(json!({
+            "username": failure.username,
+            "address": failure.address,
+            "reason": failure.reason,
+            "trustedDevice": failure.trusted_device,
+        }));
         append(&mut tx, entry, now);
         tx.commit().await
     }
 
-    /// R13: a successful sign-in clears the account's failures and is audited.
+    /// R13: a successful sign-in is audited, and hands back the attempts it reserved (see
+    /// [`Budget::reset_on_success`]).
     pub async fn record_login_success(
         &self,
         account: &AccountRecord,
         address: &str,
         method: &str,
+        budgets: &[Budget],
         now: Millis,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM login_failures WHERE username = $1")
-            .bind(&account.username)
-            .execute(tx.conn())
-            .await?;
+        for budget in budgets {
+            let sql = if budget.reset_on_success {
+                "UPDATE sign_in_budgets SET used = 0 WHERE bucket = $1"
+            } else {
+                "UPDATE sign_in_budgets SET used = used - 1 WHERE bucket = $1 AND used > 0"
+            };
+            sqlx::query(sql).bind(&budget.bucket).execute(tx.conn()).await?;
+        }
         let entry = NewAudit::new("auth", "signIn")
             .by(&account.id, &account.username)
             .on("account", &account.id)
             .details(json!({"address": address, "method": method}));
         append(&mut tx, entry, now);
         tx.commit().await
+    }
+
+    /// The server's key called `name`, the same on every replica: the first replica to ask
+    /// stores its `candidate`, and every caller gets the stored key.
+    pub async fn server_key(&self, name: &str, candidate: &str, now: Millis) -> Result<String> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(
+            "INSERT INTO server_keys (name, secret, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(name)
+        .bind(candidate)
+        .bind(now)
+        .execute(tx.conn())
+        .await?;
+        tx.commit().await?;
+        let row =
+            sqlx::query("SELECT secret FROM server_keys WHERE name = $1").bind(name).fetch_one(self.pool()).await?;
+        text(&row, "secret")
     }
 
     /// R9's exception: an account may always change its own password, having proved it knows
@@ -327,11 +392,15 @@ impl Store {
         tx.commit().await
     }
 
-    /// Deletes expired sessions and sign-in failures older than `failures_before`.
-    pub async fn prune(&self, now: Millis, failures_before: Millis) -> Result<()> {
+    /// Deletes expired sessions and the sign-in budgets whose window began before
+    /// `windows_before` (they are over).
+    pub async fn prune(&self, now: Millis, windows_before: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(tx.conn()).await?;
-        sqlx::query("DELETE FROM login_failures WHERE at < $1").bind(failures_before).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM sign_in_budgets WHERE window_start < $1")
+            .bind(windows_before)
+            .execute(tx.conn())
+            .await?;
         tx.commit().await
     }
 

@@ -27,7 +27,7 @@ mod tenant;
 pub mod testing;
 
 pub use audit::{AuditFilter, NewAudit, VerifyReport};
-pub use auth::{SessionRecord, TokenRecord};
+pub use auth::{Budget, LoginFailure, SessionRecord, TokenRecord};
 pub use dependencies::{DependencyNow, DependencyState};
 pub use directory::{
     AccountAccess, AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord,

@@ -682,3 +682,33 @@ async fn issue_15_a_request_row_nobody_can_read_is_passed_over_and_expires_from_
     assert!(matches!(again, Ok(Submitted::Held(_))), "{again:?}");
     database.drop_database().await;
 }
+
+backend_tests!(sign_in_budgets_let_through_exactly_the_limit_of_concurrent_attempts, worker_threads = 4);
+async fn sign_in_budgets_let_through_exactly_the_limit_of_concurrent_attempts(backend: TestBackend) {
+    use countersign_store::Budget;
+    let database = TestDatabase::create(backend).await;
+    let store =
+        Store::connect(&database.url, StoreOptions { max_connections: 5, ..StoreOptions::default() }).await.unwrap();
+    const WINDOW: i64 = 15 * 60 * 1000;
+    let account = Budget { bucket: "account:carol".into(), limit: 5, reset_on_success: false };
+    let address = Budget { bucket: "address:192.0.2.1".into(), limit: 20, reset_on_success: false };
+    let budgets = [account.clone(), address.clone()];
+    let results = join_all((0..40).map(|_| store.reserve_sign_in(&budgets, NOW, WINDOW))).await;
+    let let_through = results.iter().filter(|r| matches!(r, Ok(None))).count();
+    assert_eq!(let_through, 5, "{backend:?}: {results:?}");
+    assert!(results.iter().all(|r| matches!(r, Ok(None) | Ok(Some(WINDOW)))), "{results:?}");
+    // A refused attempt reserved nothing: the address bucket holds only the five.
+    let other_account = Budget { bucket: "account:dave".into(), limit: 5, reset_on_success: false };
+    for _ in 0..15 {
+        assert_eq!(store.reserve_sign_in(&[other_account.clone(), address.clone()], NOW, WINDOW).await.unwrap(), None);
+    }
+    let after = Budget { bucket: "account:erin".into(), limit: 5, reset_on_success: false };
+    assert!(store.reserve_sign_in(&[after.clone(), address.clone()], NOW, WINDOW).await.unwrap().is_some());
+    // The window ends with its first attempt's time plus its length.
+    assert_eq!(store.reserve_sign_in(&[account.clone()], NOW + WINDOW - 1, WINDOW).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_sign_in(&[account.clone()], NOW + WINDOW, WINDOW).await.unwrap(), None);
+    // The server's key is made once and shared.
+    let key = store.server_key("sign-in", "first", NOW).await.unwrap();
+    assert_eq!((key.as_str(), store.server_key("sign-in", "second", NOW).await.unwrap().as_str()), ("first", "first"));
+    database.drop_database().await;
+}

@@ -362,6 +362,9 @@ impl From<&RoleAssignmentRecord> for RoleAssignment {
 pub struct SignedIn {
     pub account: Account,
     pub csrf_token: String,
+    /// Keep it and send it with later sign-ins as this account (`deviceToken`): it gives this
+    /// client an attempt budget of its own. It grants nothing else.
+    pub device_token: String,
 }
 
 /// The caller, with the permissions and groups they hold now.

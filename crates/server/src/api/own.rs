@@ -2,7 +2,9 @@
 //! themselves.
 
 use super::answers::{Account, CreatedToken, Me, SignedIn, Token, TokenList};
-use crate::auth::{client_address, session_cookie_header, SESSION_TTL};
+use crate::auth::{
+    client_address, cookie, device_cookie_header, refuse_cross_site, session_cookie_header, DEVICE_COOKIE, SESSION_TTL,
+};
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, Principal};
 use crate::ops::own as ops;
@@ -15,18 +17,22 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 
 #[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct LoginBody {
     username: String,
     password: String,
+    /// The `deviceToken` of an earlier sign-in as this account (or send the device cookie):
+    /// it gives this client an attempt budget of its own, so guesses by others do not lock it out.
+    device_token: Option<String>,
 }
 
-/// `POST /api/v1/auth/login`: `{username, password}` → `{account, csrfToken}` and the cookie.
+/// `POST /api/v1/auth/login`: `{username, password, deviceToken?}` → `{account, csrfToken,
+/// deviceToken}`, the session cookie and the device cookie.
 #[utoipa::path(
     post,
     path = "/auth/login",
     tag = "auth",
-    summary = "Sign in with username and password; sets the session cookie and returns the CSRF token",
+    summary = "Sign in with username and password; sets the session and device cookies and returns the CSRF and device tokens",
     request_body = LoginBody,
     security(()),
     responses(
@@ -39,12 +45,26 @@ pub async fn login(
     headers: HeaderMap,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> ApiResult<Response> {
+    refuse_cross_site(&app.config.public_url, &headers)?;
     let address = client_address(app.config.trust_forwarded_for, &headers, peer);
-    let signed_in = ops::sign_in(&app, &body.username, &body.password, &address).await?;
-    let cookie = session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?;
-    let body = SignedIn { account: Account::from(&signed_in.account), csrf_token: signed_in.csrf_token };
+    let device = body.device_token.or_else(|| cookie(&headers, DEVICE_COOKIE));
+    let attempt = ops::Attempt {
+        username: &body.username,
+        password: &body.password,
+        address: &address,
+        device: device.as_deref(),
+    };
+    let signed_in = ops::sign_in(&app, attempt).await?;
+    let session = session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?;
+    let device = device_cookie_header(&app, signed_in.device_cookie.clone())?;
+    let body = SignedIn {
+        account: Account::from(&signed_in.account),
+        csrf_token: signed_in.csrf_token,
+        device_token: signed_in.device_cookie,
+    };
     let mut response = Json(body).into_response();
-    response.headers_mut().insert(header::SET_COOKIE, cookie);
+    response.headers_mut().insert(header::SET_COOKIE, session);
+    response.headers_mut().append(header::SET_COOKIE, device);
     Ok(response)
 }
 

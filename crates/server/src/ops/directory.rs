@@ -5,7 +5,7 @@ use super::{
     current, ensure_groups, gate, limit_of, next_cursor, propose, propose_with_secret, wrong_state, Current, Outcome,
     PageRequest, Paged,
 };
-use crate::auth::{hash_password, new_token, sha256_hex};
+use crate::auth::{new_token, sha256_hex};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};
 use crate::AppState;
@@ -118,7 +118,7 @@ pub async fn create_account(
     let secret = match (kind, input.password.as_deref().filter(|p| !p.is_empty())) {
         (AccountKind::Human, Some(password)) => {
             validate::password(password)?;
-            Some(hash_password(password)?)
+            Some(app.passwords.admit()?.hash(password.to_owned()).await?)
         }
         (AccountKind::Human, None) => return Err(ApiError::validation("a human account needs a password")),
         (AccountKind::Service, Some(_)) => {
@@ -191,7 +191,7 @@ pub async fn update_account(
             }
             validate::password(password)?;
             after.password = Some(PasswordChange::Changed);
-            Some(hash_password(password)?)
+            Some(app.passwords.admit()?.hash(password.to_owned()).await?)
         }
     };
     let after = Some(ObjectState::Account(after));

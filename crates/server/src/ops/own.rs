@@ -3,7 +3,7 @@
 
 use crate::auth::{
     hash_password, new_token, random_secret, sha256_hex, verify_password, FAILURE_WINDOW, MAX_FAILURES_PER_ACCOUNT,
-    MAX_FAILURES_PER_ADDRESS, SESSION_TTL,
+    MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_DEVICE, SESSION_TTL,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Credential, Principal};
@@ -11,43 +11,98 @@ use crate::AppState;
 use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
 use countersign_core::{validate, Millis};
-use countersign_store::{AccountRecord, TokenRecord};
+use countersign_store::{AccountRecord, Budget, LoginFailure, TokenRecord};
 
-/// A new session: the account, the session id for the cookie, and the CSRF token.
+/// One sign-in attempt: who, with which password, from which address, and the device cookie
+/// the client holds, if any.
+pub struct Attempt<'a> {
+    pub username: &'a str,
+    pub password: &'a str,
+    pub address: &'a str,
+    pub device: Option<&'a str>,
+}
+
+/// A new session: the account, the session id for the cookie, the CSRF token, and a fresh
+/// device cookie for the client to keep.
 pub struct SignedIn {
     pub account: AccountRecord,
     pub session_id: String,
     pub csrf_token: String,
+    pub device_cookie: String,
 }
 
-/// Password sign-in, rate-limited per account and per address, audited either way (R13).
-pub async fn sign_in(app: &AppState, username: &str, password: &str, address: &str) -> ApiResult<SignedIn> {
+/// The budgets an attempt spends (OWASP's device cookies): a client that proves with a device
+/// cookie that it signed in as this account before spends its own; every other client shares
+/// the account's budget and its address's. So a stranger who spends the account's budget
+/// locks out strangers, not the owner's browsers.
+fn budgets(attempt: &Attempt<'_>, device: Option<&str>) -> Vec<Budget> {
+    match device {
+        Some(nonce) => vec![Budget {
+            bucket: format!("device:{}", sha256_hex(nonce)),
+            limit: MAX_FAILURES_PER_DEVICE,
+            reset_on_success: true,
+        }],
+        None => vec![
+            Budget {
+                bucket: format!("account:{}", sha256_hex(attempt.username)),
+                limit: MAX_FAILURES_PER_ACCOUNT,
+                reset_on_success: false,
+            },
+            Budget {
+                bucket: format!("address:{}", attempt.address),
+                limit: MAX_FAILURES_PER_ADDRESS,
+                reset_on_success: false,
+            },
+        ],
+    }
+}
+
+/// Password sign-in. A place in the password pool is taken first (or `server_busy`), then one
+/// attempt is reserved in each budget in one atomic step on every replica (or
+/// `too_many_attempts`), and only then is the password checked: of any number of concurrent
+/// guesses, no more than the budget are checked. Audited either way (R13).
+pub async fn sign_in(app: &AppState, attempt: Attempt<'_>) -> ApiResult<SignedIn> {
     let now = app.now();
-    let (by_user, by_address) = app.store.recent_login_failures(username, address, now - FAILURE_WINDOW).await?;
-    if by_user >= MAX_FAILURES_PER_ACCOUNT || by_address >= MAX_FAILURES_PER_ADDRESS {
-        let mut err =
-            ApiError::new(ErrorCode::TooManyAttempts, "Too many failed sign-ins. Wait 15 minutes and try again.");
-        err.retry_after = Some((FAILURE_WINDOW / 1000) as u64);
+    let place = app.passwords.admit()?;
+    let key = app.sign_in_key().await?;
+    let device = attempt.device.and_then(|cookie| key.device_of(cookie, attempt.username, now));
+    let budgets = budgets(&attempt, device.as_deref());
+    if let Some(wait) = app.store.reserve_sign_in(&budgets, now, FAILURE_WINDOW).await? {
+        let wait = wait.max(1).unsigned_abs();
+        let minutes = wait.div_ceil(60_000);
+        let mut err = ApiError::new(
+            ErrorCode::TooManyAttempts,
+            format!("Too many failed sign-ins. Wait {minutes} minutes and try again."),
+        );
+        err.retry_after = Some(wait.div_ceil(1000));
         return Err(err);
     }
-    let account = app.store.account_by_username(username).await?;
-    let verified = verify_password(password, account.as_ref().and_then(|a| a.password_hash.as_deref()));
+    let account = app.store.account_by_username(attempt.username).await?;
+    let hash = account.as_ref().and_then(|a| a.password_hash.clone());
+    let verified = place.verify(attempt.password.to_owned(), hash).await?;
+    let failure = |reason| LoginFailure {
+        username: attempt.username,
+        address: attempt.address,
+        reason,
+        trusted_device: device.is_some(),
+    };
     let account = match account {
         Some(a) if verified && a.enabled && a.kind == AccountKind::Human => a,
         Some(a) if verified && !a.enabled => {
-            app.store.record_login_failure(username, address, "disabled", now).await?;
+            app.store.record_login_failure(&failure("disabled"), now).await?;
             return Err(ApiError::unauthenticated("This account is disabled."));
         }
         _ => {
-            app.store.record_login_failure(username, address, "bad credentials", now).await?;
+            app.store.record_login_failure(&failure("bad credentials"), now).await?;
             return Err(ApiError::unauthenticated("The username or password is wrong."));
         }
     };
     let session_id = random_secret();
     let csrf_token = random_secret();
     app.store.create_session(&account.id, &sha256_hex(&session_id), &csrf_token, now, now + SESSION_TTL).await?;
-    app.store.record_login_success(&account, address, "password", now).await?;
-    Ok(SignedIn { account, session_id, csrf_token })
+    app.store.record_login_success(&account, attempt.address, "password", &budgets, now).await?;
+    let device_cookie = key.device_cookie(&account.username, now);
+    Ok(SignedIn { account, session_id, csrf_token, device_cookie })
 }
 
 /// Ends the caller's session, when they signed in with one.

@@ -1,18 +1,23 @@
 //! Sign in and out, and *My account*: change password, personal API tokens (shown once).
 
 use super::layout::{bare, csrf_field, when};
-use super::{see_other, web, Page, WebResult, WebUser};
-use crate::auth::{session_cookie_header, SESSION_TTL};
+use super::{see_other, web, Page, WebError, WebResult, WebUser};
+use crate::auth::{
+    cookie, device_cookie_header, login_form_cookie_header, random_secret, refuse_cross_site, session_cookie_header,
+    DEVICE_COOKIE, LOGIN_FORM_COOKIE, SESSION_TTL,
+};
+use crate::error::{ApiError, ApiResult};
 use crate::ops::notifications::{my_settings, optional_kinds, set_my_settings, Settings};
 use crate::ops::own::{
     change_password as change_own_password, create_token as create_personal_token, revoke_token as revoke, sign_in,
-    sign_out, tokens,
+    sign_out, tokens, Attempt,
 };
 use crate::AppState;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::Form;
+use countersign_core::error::ErrorCode;
 use countersign_core::permission::Permission;
 use maud::html;
 use serde::Deserialize;
@@ -23,15 +28,42 @@ pub struct LoginQuery {
     next: Option<String>,
 }
 
-/// Only local paths, so a crafted link cannot send someone elsewhere after sign-in.
+/// Where to go after sign-in: only a local path of plain URL characters, so that a crafted link
+/// cannot send someone elsewhere (issue 15, finding 2). Browsers drop tab, CR and LF from URLs
+/// and read `\` as `/`, so `/%09/evil.example`, once decoded, is the other site
+/// `//evil.example`: control characters, whitespace, backslashes and `//` are refused as sent
+/// and once percent-decoded. Anything else goes to `/`.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.contains('\\') => path.to_owned(),
-        _ => "/".to_owned(),
-    }
+    next.filter(|path| is_local_path(path)).unwrap_or("/").to_owned()
 }
 
-fn login_form(next: &str, username: &str, error: Option<&str>) -> Response {
+fn is_local_path(path: &str) -> bool {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/?%".contains(c);
+    let harmless = |text: &str| !text.contains("//") && !text.contains('\\') && !text.chars().any(char::is_control);
+    let decoded = percent_encoding::percent_decode_str(path).decode_utf8();
+    path.starts_with('/')
+        && path.chars().all(plain)
+        && harmless(path)
+        && decoded.is_ok_and(|d| harmless(&d) && !d.chars().any(char::is_whitespace))
+}
+
+/// The sign-in form's CSRF defence (issue 15, finding 5), the signed double-submit: the form
+/// cookie's nonce (a new one when the browser has none), and the token the form carries for it.
+async fn form_token(app: &AppState, headers: &HeaderMap) -> Result<(String, String, bool), WebError> {
+    let key = web(app.sign_in_key().await)?;
+    let (nonce, new) = match cookie(headers, LOGIN_FORM_COOKIE) {
+        Some(nonce) if !nonce.is_empty() => (nonce, false),
+        _ => (random_secret(), true),
+    };
+    let token = key.login_form_token(&nonce);
+    Ok((nonce, token, new))
+}
+
+async fn login_form(app: &AppState, headers: &HeaderMap, next: &str, username: &str, error: Option<&str>) -> Response {
+    let (nonce, token, new) = match form_token(app, headers).await {
+        Ok(found) => found,
+        Err(e) => return e.into_response(),
+    };
     let page = bare(
         "Sign in",
         html! {
@@ -40,6 +72,7 @@ fn login_form(next: &str, username: &str, error: Option<&str>) -> Response {
                 p class="muted" { "Multi Admin Approval. Sign in to continue." }
                 @if let Some(error) = error { p class="alert alert-error" role="alert" id="login-error" { (error) } }
                 form method="post" action="/login" {
+                    input type="hidden" name="csrf" value=(token);
                     input type="hidden" name="next" value=(next);
                     div class="field" {
                         label for="username" { "Username" }
@@ -54,12 +87,21 @@ fn login_form(next: &str, username: &str, error: Option<&str>) -> Response {
             }
         },
     );
-    page.into_response()
+    let mut response = page.into_response();
+    if new {
+        match login_form_cookie_header(app, nonce) {
+            Ok(cookie) => {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
+            Err(e) => return WebError(e).into_response(),
+        }
+    }
+    response
 }
 
 /// `GET /login`
-pub async fn login_page(Query(q): Query<LoginQuery>) -> Response {
-    login_form(&safe_next(q.next.as_deref()), "", None)
+pub async fn login_page(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<LoginQuery>) -> Response {
+    login_form(&app, &headers, &safe_next(q.next.as_deref()), "", None).await
 }
 
 #[derive(Deserialize, Default)]
@@ -69,30 +111,65 @@ pub struct LoginForm {
     #[serde(default)]
     password: String,
     next: Option<String>,
+    #[serde(default)]
+    csrf: String,
 }
 
-/// `POST /login`: the same sign-in as the API (rate limit, audit), then the session cookie.
-/// Sign-in needs no CSRF token: there is no session yet, and the cookie is `SameSite=Strict`.
+/// Login CSRF: the post comes from this site (`Origin`, `Sec-Fetch-Site`) and carries the
+/// token of this browser's form cookie.
+async fn check_login_form(app: &AppState, headers: &HeaderMap, sent: &str) -> ApiResult<()> {
+    refuse_cross_site(&app.config.public_url, headers)?;
+    let key = app.sign_in_key().await?;
+    match cookie(headers, LOGIN_FORM_COOKIE) {
+        Some(nonce) if key.login_form_token_matches(&nonce, sent) => Ok(()),
+        _ => Err(ApiError::new(
+            ErrorCode::CsrfFailed,
+            "This sign-in form has expired or did not come from Countersign. Sign in again.",
+        )),
+    }
+}
+
+/// `POST /login`: the same sign-in as the API (budgets, audit), then the session and device
+/// cookies. There is no session yet, so the form is guarded by [`check_login_form`].
 pub async fn login(
     State(app): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: axum::http::HeaderMap,
+    headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let next = safe_next(form.next.as_deref());
     let address = crate::auth::client_address(app.config.trust_forwarded_for, &headers, peer);
-    match sign_in(&app, form.username.trim(), &form.password, &address).await {
-        Ok(signed_in) => match session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000) {
-            Ok(cookie) => {
-                let mut response = Redirect::to(&next).into_response();
-                response.headers_mut().insert(header::SET_COOKIE, cookie);
-                response
+    let device = cookie(&headers, DEVICE_COOKIE);
+    let attempt = Attempt {
+        username: form.username.trim(),
+        password: &form.password,
+        address: &address,
+        device: device.as_deref(),
+    };
+    let signed_in = match check_login_form(&app, &headers, &form.csrf).await {
+        Ok(()) => sign_in(&app, attempt).await,
+        Err(e) => Err(e),
+    };
+    let cookies = signed_in.and_then(|signed_in| {
+        Ok([
+            session_cookie_header(&app, signed_in.session_id, SESSION_TTL / 1000)?,
+            device_cookie_header(&app, signed_in.device_cookie)?,
+        ])
+    });
+    match cookies {
+        Ok(cookies) => {
+            let mut response = Redirect::to(&next).into_response();
+            for cookie in cookies {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
             }
-            Err(e) => super::WebError(e).into_response(),
-        },
+            response
+        }
         Err(e) => {
-            let mut response = login_form(&next, &form.username, Some(&e.detail));
+            let mut response = login_form(&app, &headers, &next, &form.username, Some(&e.detail)).await;
             *response.status_mut() = e.status();
+            if let Some(seconds) = e.retry_after {
+                response.headers_mut().insert(header::RETRY_AFTER, seconds.into());
+            }
             response
         }
     }
@@ -297,4 +374,40 @@ pub async fn notifications(
     let settings = Settings { email: super::given(&form.email), opt_outs };
     web(set_my_settings(&app, &user.principal, &settings).await)?;
     Ok(see_other("/account", "Your notification settings were saved."))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_sign_in_only_a_plain_local_path_is_followed() {
+        for kept in ["/", "/requests", "/requests?view=all&status=approved", "/resources/app/0192-x", "/caf%C3%A9"] {
+            assert_eq!(safe_next(Some(kept)), kept);
+        }
+        for refused in [
+            "//evil.example",
+            "/%09/evil.example",
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/%0d%0a/evil.example",
+            "/\\evil.example",
+            "/%5cevil.example",
+            "/%2f/evil.example",
+            "/%2F%2Fevil.example",
+            "https://evil.example",
+            "evil.example",
+            "/a b",
+            "/a%20b",
+            "/x\u{1}",
+            "/x\u{7f}",
+            "/caf\u{e9}",
+            "/%ff",
+            "/a#b",
+            "",
+        ] {
+            assert_eq!(safe_next(Some(refused)), "/", "{refused:?}");
+        }
+        assert_eq!(safe_next(None), "/");
+    }
 }

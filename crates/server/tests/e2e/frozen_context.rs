@@ -283,9 +283,8 @@ async fn r17_approvers_see_the_dependencies_with_their_current_members_on_every_
         assert_eq!((group["changed"].as_bool(), usernames(group)), (Some(true), vec!["alice", "carol"]));
 
         let web = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let signed_in =
-            web.post(format!("{}/login", app.base)).form(&[("username", "bob"), ("password", PASSWORD)]).send().await;
-        assert_eq!(signed_in.unwrap().status(), StatusCode::SEE_OTHER);
+        let signed_in = app.web_sign_in(&web, "bob", PASSWORD).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
         let page = web.get(format!("{}/requests/{request}", app.base)).send().await.unwrap();
         assert_eq!(page.status(), StatusCode::OK);
         let page = page.text().await.unwrap();

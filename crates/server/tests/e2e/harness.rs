@@ -381,6 +381,24 @@ impl TestApp {
 }
 
 #[allow(dead_code)] // used by the e2e tests, not by every test binary that includes the harness
+impl TestApp {
+    /// Signs in through the sign-in page as a browser does: opens the page (which gives
+    /// `client` its form cookie and the form its token), then posts the form.
+    pub async fn web_sign_in(&self, client: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+        let page = client.get(format!("{}/login", self.base)).send().await.unwrap().text().await.unwrap();
+        let field = r#"name="csrf" value=""#;
+        let at = page.find(field).expect("the sign-in form carries a token") + field.len();
+        let token = page[at..].split('"').next().unwrap_or_default().to_owned();
+        client
+            .post(format!("{}/login", self.base))
+            .form(&[("csrf", token.as_str()), ("username", username), ("password", password)])
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+#[allow(dead_code)] // used by the e2e tests, not by every test binary that includes the harness
 impl Session {
     /// Signs `username` in with `password`; the answer is `(status, body)` of the sign-in.
     pub async fn sign_in_with(app: &TestApp, username: &str, password: &str) -> (Session, StatusCode, Value) {

@@ -224,12 +224,7 @@ async fn r16_an_approver_on_a_password_someone_else_set_cannot_approve(backend: 
         // The web admin center sends him to choose a password first.
         let web =
             reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-        let signed_in = web
-            .post(format!("{}/login", app.base))
-            .form(&[("username", "bob"), ("password", TAKEN_OVER)])
-            .send()
-            .await
-            .unwrap();
+        let signed_in = app.web_sign_in(&web, "bob", TAKEN_OVER).await;
         assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
         let page = web.get(format!("{}/requests/{id}", app.base)).send().await.unwrap();
         assert_eq!(page.headers()["location"], "/account/password", "{:?}", page.status());

@@ -140,12 +140,8 @@ async fn r20_requests_approvals_and_the_audit_log_name_actors_by_username(backen
 
         // The web admin center names the requester with her username too.
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let signed_in = client
-            .post(format!("{}/login", app.base))
-            .form(&[("username", "bob"), ("password", PASSWORD)])
-            .send()
-            .await;
-        assert_eq!(signed_in.unwrap().status(), StatusCode::SEE_OTHER);
+        let signed_in = app.web_sign_in(&client, "bob", PASSWORD).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
         let page = client.get(format!("{}/requests/{request}", app.base)).send().await.unwrap().text().await.unwrap();
         assert!(page.contains("Alice Adams <span class=\"muted username\">(alice)</span>"), "{page}");
         assert!(page.contains("(bob)</span>"), "the approver too: {page}");

@@ -247,12 +247,7 @@ backend_tests!(the_web_policy_form_carries_the_assigned_groups_switch);
 async fn the_web_policy_form_carries_the_assigned_groups_switch(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        client
-            .post(format!("{}/login", app.base))
-            .form(&[("username", "admin"), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
+        app.web_sign_in(&client, "admin", PASSWORD).await;
         let scripts = policy_of(&app, ProfileType::Script).await;
         let id = scripts["id"].as_str().unwrap();
         let edit = client.get(format!("{}/policies/{id}/edit", app.base)).send().await.unwrap().text().await.unwrap();

@@ -349,3 +349,289 @@ async fn pages_carry_security_headers_and_signed_out_visitors_go_to_sign_in(back
     })
     .await;
 }
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+fn browser_client() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+/// Opens the sign-in page as a browser would and returns the form's token.
+async fn form_token(app: &TestApp, client: &reqwest::Client) -> String {
+    let page = client.get(format!("{}/login", app.base)).send().await.unwrap().text().await.unwrap();
+    let at = page.find("name=\"csrf\" value=\"").expect("the form carries a token") + "name=\"csrf\" value=\"".len();
+    page[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Posts the sign-in form with `fields`, from a page of this site (`Origin`, `Sec-Fetch-Site`).
+async fn post_form(app: &TestApp, client: &reqwest::Client, fields: &[(&str, &str)]) -> reqwest::Response {
+    client
+        .post(format!("{}/login", app.base))
+        .header("origin", &app.base)
+        .header("sec-fetch-site", "same-origin")
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn audited_failures(app: &TestApp) -> usize {
+    let (_, failures) = app.get(&app.admin, "/api/v1/audit?action=signInFailed&limit=200").await;
+    failures["value"].as_array().unwrap().len()
+}
+
+backend_tests!(finding_2_after_sign_in_only_a_local_path_is_followed);
+async fn finding_2_after_sign_in_only_a_local_path_is_followed(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        let cases = [
+            ("/requests?view=all", "/requests?view=all"),
+            ("/%09/evil.example", "/"),
+            ("/\t/evil.example", "/"),
+            ("/\r\n/evil.example", "/"),
+            ("//evil.example", "/"),
+            ("/\\evil.example", "/"),
+            ("/%5Cevil.example", "/"),
+            ("/%2F%2Fevil.example", "/"),
+            ("https://evil.example/", "/"),
+            ("/requests\u{1}", "/"),
+            ("/requests\u{7f}", "/"),
+            ("/requests x", "/"),
+            ("/caf\u{e9}", "/"),
+            ("", "/"),
+        ];
+        for (next, expected) in cases {
+            let client = browser_client();
+            let token = form_token(&app, &client).await;
+            let response = post_form(
+                &app,
+                &client,
+                &[("csrf", &token), ("username", "alice"), ("password", PASSWORD), ("next", next)],
+            )
+            .await;
+            assert_eq!(response.status(), StatusCode::SEE_OTHER, "next={next:?}");
+            assert_eq!(response.headers()["location"], expected, "next={next:?}");
+        }
+        // The sign-in page never puts a foreign `next` into its form either.
+        let page = browser_client()
+            .get(format!("{}/login?next=/%09/evil.example", app.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains("name=\"next\" value=\"/\""), "{page}");
+    })
+    .await;
+}
+
+backend_tests!(finding_3_of_forty_concurrent_guesses_at_most_the_limit_are_checked);
+async fn finding_3_of_forty_concurrent_guesses_at_most_the_limit_are_checked(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        let app = &app;
+        let guesses = (0..40).map(|i| async move {
+            let client = reqwest::Client::new();
+            login(app, &client, "carol", &format!("guess number {i}")).await
+        });
+        let answers = futures::future::join_all(guesses).await;
+        let checked = answers.iter().filter(|(s, _, _)| *s == StatusCode::UNAUTHORIZED).count();
+        for (status, body, _) in &answers {
+            assert!(
+                [StatusCode::UNAUTHORIZED, StatusCode::TOO_MANY_REQUESTS, StatusCode::SERVICE_UNAVAILABLE]
+                    .contains(status),
+                "{status} {body}"
+            );
+        }
+        assert!(checked <= 5, "{checked} of 40 guesses were checked; the limit is 5");
+        assert_eq!(audited_failures(app).await, checked, "every checked guess is audited");
+        let (s, body, _) = login(app, &reqwest::Client::new(), "carol", PASSWORD).await;
+        assert_problem(s, &body, 429, "too_many_attempts");
+    })
+    .await;
+}
+
+backend_tests!(finding_4_strangers_cannot_lock_the_owner_s_browser_out);
+async fn finding_4_strangers_cannot_lock_the_owner_s_browser_out(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        // Earlier, carol signed in on her laptop's browser (which keeps the device cookie) and
+        // from a script (which keeps the device token); bob on his.
+        let laptop = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let (s, _, _) = login(&app, &laptop, "carol", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, script, _) = login(&app, &reqwest::Client::new(), "carol", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{script}");
+        let device_token = script["deviceToken"].as_str().unwrap().to_owned();
+        let (_, bob, _) = login(&app, &reqwest::Client::new(), "bob", PASSWORD).await;
+        let bobs_token = bob["deviceToken"].as_str().unwrap().to_owned();
+
+        // A stranger spends the budget of carol's untrusted clients.
+        for _ in 0..5 {
+            let (s, body, _) = login(&app, &reqwest::Client::new(), "carol", "a wrong guess").await;
+            assert_problem(s, &body, 401, "unauthenticated");
+        }
+        let (s, body, _) = login(&app, &reqwest::Client::new(), "carol", PASSWORD).await;
+        assert_problem(s, &body, 429, "too_many_attempts");
+
+        // Her browser still gets in, and so does the script with its token.
+        let (s, body, _) = login(&app, &laptop, "carol", PASSWORD).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let with_token = |token: String| {
+            let client = reqwest::Client::new();
+            let url = format!("{}/api/v1/auth/login", app.base);
+            async move {
+                let response = client
+                    .post(url)
+                    .json(&json!({"username": "carol", "password": PASSWORD, "deviceToken": token}))
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status(), response.json::<Value>().await.unwrap())
+            }
+        };
+        let (s, body) = with_token(device_token.clone()).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+
+        // A forged token, bob's token, or a made-up one earns no exemption.
+        let mut forged = device_token.clone();
+        let last = forged.pop().unwrap();
+        forged.push(if last == 'A' { 'B' } else { 'A' });
+        for token in [forged, bobs_token, "Y2Fyb2w.nonce.1800000000000.tag".to_owned()] {
+            let (s, body) = with_token(token.clone()).await;
+            assert_problem(s, &body, 429, "too_many_attempts");
+        }
+        let (s, body, _) = login(&app, &reqwest::Client::new(), "carol", PASSWORD).await;
+        assert_problem(s, &body, 429, "too_many_attempts");
+
+        // A device has a budget of its own: a stolen cookie gives five guesses, then it too waits.
+        for _ in 0..5 {
+            let (s, body, _) = login(&app, &laptop, "carol", "a wrong guess").await;
+            assert_problem(s, &body, 401, "unauthenticated");
+        }
+        let (s, body, _) = login(&app, &laptop, "carol", PASSWORD).await;
+        assert_problem(s, &body, 429, "too_many_attempts");
+        let (s, body) = with_token(device_token).await;
+        assert_eq!(s, StatusCode::OK, "the script's device is another device: {body}");
+        let (_, failures) = app.get(&app.admin, "/api/v1/audit?action=signInFailed&limit=50").await;
+        let trusted = failures["value"].as_array().unwrap().iter().filter(|e| e["details"]["trustedDevice"] == true);
+        assert_eq!(trusted.count(), 5);
+    })
+    .await;
+}
+
+backend_tests!(finding_5_sign_in_refuses_cross_site_posts_and_non_json_bodies);
+async fn finding_5_sign_in_refuses_cross_site_posts_and_non_json_bodies(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        let fields = |token: &str| {
+            vec![
+                ("csrf", token.to_owned()),
+                ("username", "alice".to_owned()),
+                ("password", PASSWORD.to_owned()),
+                ("next", "/".to_owned()),
+            ]
+        };
+        let client = browser_client();
+        let token = form_token(&app, &client).await;
+        let url = format!("{}/login", app.base);
+        // Another site's form, posted in the victim's browser: its Origin, or Sec-Fetch-Site.
+        for (name, value) in [
+            ("origin", "https://evil.example"),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+            ("sec-fetch-site", "same-site"),
+        ] {
+            let response = client.post(&url).header(name, value).form(&fields(&token)).send().await.unwrap();
+            assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+            assert!(response.headers().get("set-cookie").is_none_or(|c| !c.to_str().unwrap().contains("session")));
+            assert!(response.text().await.unwrap().contains("did not come from Countersign"));
+        }
+        // A form without the token, with another browser's token, or with no form cookie.
+        let response = post_form(&app, &client, &[("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let other = form_token(&app, &browser_client()).await;
+        let response =
+            post_form(&app, &client, &[("csrf", &other), ("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        let cookieless = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        let response =
+            post_form(&app, &cookieless, &[("csrf", &token), ("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!(response.status(), StatusCode::FORBIDDEN);
+        // The page's own form signs in.
+        let response =
+            post_form(&app, &client, &[("csrf", &token), ("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!(response.status(), StatusCode::SEE_OTHER);
+        assert_eq!(audited_failures(&app).await, 0, "no refused post reached a password check");
+
+        // The API's sign-in takes JSON only: a cross-site form can send text/plain, not JSON.
+        let body = json!({"username": "alice", "password": PASSWORD}).to_string();
+        let api = format!("{}/api/v1/auth/login", app.base);
+        for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+            let mut request = reqwest::Client::new().post(&api).body(body.clone());
+            if let Some(content_type) = content_type {
+                request = request.header("content-type", content_type);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            assert_problem(status, &response.json().await.unwrap(), 415, "unsupported_media_type");
+        }
+        let response = reqwest::Client::new()
+            .post(&api)
+            .header("origin", "https://evil.example")
+            .json(&json!({"username": "alice", "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response.status(), &response.json().await.unwrap(), 403, "csrf_failed");
+        // Every JSON endpoint, not only sign-in.
+        let response = app
+            .http
+            .post(format!("{}/api/v1/tokens", app.base))
+            .bearer_auth(&app.alice.token)
+            .header("content-type", "text/plain")
+            .body(json!({"displayName": "t"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_problem(response.status(), &response.json().await.unwrap(), 415, "unsupported_media_type");
+    })
+    .await;
+}
+
+backend_tests!(finding_11_a_full_password_queue_answers_server_busy_and_other_requests_go_on);
+async fn finding_11_a_full_password_queue_answers_server_busy_and_other_requests_go_on(backend: TestBackend) {
+    let app = TestApp::start_with(backend, &Setup::protected(), |config| {
+        config.password_workers = 1;
+        config.password_queue = 0;
+    })
+    .await;
+    let app = &app;
+    // Twelve strangers at once (each a name of its own, so no budget refuses them first).
+    let sign_ins = futures::future::join_all((0..12).map(|i| async move {
+        let client = reqwest::Client::new();
+        let response = client
+            .post(format!("{}/api/v1/auth/login", app.base))
+            .json(&json!({"username": format!("stranger{i}"), "password": "a guess"}))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = response.headers().get("retry-after").cloned();
+        (response.status(), response.json::<Value>().await.unwrap(), retry_after)
+    }));
+    let health = async {
+        let response = app.http.get(format!("{}/healthz", app.base)).send().await.unwrap();
+        response.status()
+    };
+    let (answers, health) = tokio::join!(sign_ins, health);
+    assert_eq!(health, StatusCode::OK);
+    let mut busy = 0;
+    for (status, body, retry_after) in &answers {
+        match status.as_u16() {
+            401 => assert_problem(*status, body, 401, "unauthenticated"),
+            _ => {
+                assert_problem(*status, body, 503, "server_busy");
+                assert_eq!(retry_after.as_ref().unwrap(), "1");
+                busy += 1;
+            }
+        }
+    }
+    assert!(busy > 0, "one worker and no queue: twelve at once cannot all be checked");
+    assert_eq!(audited_failures(app).await, 12 - busy, "a busy answer checks nothing");
+}

@@ -24,13 +24,8 @@ backend_tests!(every_web_form_refuses_a_post_without_the_session_csrf_token);
 async fn every_web_form_refuses_a_post_without_the_session_csrf_token(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let signed_in = client
-            .post(format!("{}/login", app.base))
-            .form(&[("username", "alice"), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "the login form needs no token");
+        let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
+        assert_eq!(signed_in.status(), StatusCode::SEE_OTHER, "the sign-in page's own form signs in");
         let paths = countersign_server::web::form_paths();
         assert!(paths.len() >= 20, "{paths:?}");
         for path in paths {
@@ -61,12 +56,7 @@ backend_tests!(the_success_banner_says_only_what_the_server_did_once_on_any_repl
 async fn the_success_banner_says_only_what_the_server_did_once_on_any_replica(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
         let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-        let signed_in = client
-            .post(format!("{}/login", app.base))
-            .form(&[("username", "alice"), ("password", PASSWORD)])
-            .send()
-            .await
-            .unwrap();
+        let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
         assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
         let get = |base: String, path: String| {
             let client = client.clone();

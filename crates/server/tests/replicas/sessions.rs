@@ -80,3 +80,30 @@ async fn failed_sign_ins_on_every_replica_count_towards_one_limit() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_concurrent_guesses_over_three_replicas_check_at_most_the_limit() {
+    with_cluster(
+        "forty_concurrent_guesses_over_three_replicas_check_at_most_the_limit",
+        Setup::protected(),
+        |c| async move {
+            let guesses = (0..40).map(|i| {
+                let c = &c;
+                async move { login(c, i % REPLICAS, "carol", &format!("guess number {i}")).await.0 }
+            });
+            let answers = futures::future::join_all(guesses).await;
+            for a in &answers {
+                assert!([401, 429, 503].contains(&a.status.as_u16()), "{a:?}");
+            }
+            let checked = answers.iter().filter(|a| a.status == StatusCode::UNAUTHORIZED).count();
+            assert!(checked <= 5, "{checked} of 40 guesses were checked; the limit is 5");
+            let (_, failures) = c.get(1, &c.app.admin, "/api/v1/audit?action=signInFailed&limit=100").await;
+            assert_eq!(failures["value"].as_array().unwrap().len(), checked, "{failures}");
+            for node in 0..REPLICAS {
+                let (refused, _) = login(&c, node, "carol", PASSWORD).await;
+                assert_problem(refused.status, &refused.body, 429, "too_many_attempts");
+            }
+        },
+    )
+    .await;
+}
