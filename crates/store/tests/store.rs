@@ -705,8 +705,8 @@ async fn sign_in_budgets_let_through_exactly_the_limit_of_concurrent_attempts(ba
     let after = Budget { bucket: "account:erin".into(), limit: 5, reset_on_success: false };
     assert!(store.reserve_sign_in(&[after.clone(), address.clone()], NOW, WINDOW).await.unwrap().is_some());
     // The window ends with its first attempt's time plus its length.
-    assert_eq!(store.reserve_sign_in(&[account.clone()], NOW + WINDOW - 1, WINDOW).await.unwrap(), Some(1));
-    assert_eq!(store.reserve_sign_in(&[account.clone()], NOW + WINDOW, WINDOW).await.unwrap(), None);
+    assert_eq!(store.reserve_sign_in(std::slice::from_ref(&account), NOW + WINDOW - 1, WINDOW).await.unwrap(), Some(1));
+    assert_eq!(store.reserve_sign_in(std::slice::from_ref(&account), NOW + WINDOW, WINDOW).await.unwrap(), None);
     // The server's key is made once and shared.
     let key = store.server_key("sign-in", "first", NOW).await.unwrap();
     assert_eq!((key.as_str(), store.server_key("sign-in", "second", NOW).await.unwrap().as_str()), ("first", "first"));
