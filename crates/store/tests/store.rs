@@ -363,7 +363,7 @@ async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: 
         kind: AccountKind::Human,
         via: session.access.via.clone(),
     };
-    replica.change_own_password(&puppet_actor, "$argon2id$chosen", None, false, NOW).await.unwrap();
+    replica.change_own_password(&puppet_actor, "$argon2id$chosen", Some("session-hash"), false, NOW).await.unwrap();
     let control = replica.control_graph(&[&puppet_id], NOW).await.unwrap();
     assert!(control.control_set(&puppet_id).contains_key(&mallory), "{backend:?}");
     let changed = replica.session("session-hash", NOW).await.unwrap().unwrap();
