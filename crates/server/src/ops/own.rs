@@ -2,8 +2,8 @@
 //! password, and manage their personal API tokens.
 
 use crate::auth::{
-    hash_password, new_token, random_secret, sha256_hex, verify_password, FAILURE_WINDOW, MAX_FAILURES_PER_ACCOUNT,
-    MAX_FAILURES_PER_ADDRESS, MAX_FAILURES_PER_DEVICE, SESSION_TTL,
+    new_token, random_secret, sha256_hex, FAILURE_WINDOW, MAX_FAILURES_PER_ACCOUNT, MAX_FAILURES_PER_ADDRESS,
+    MAX_FAILURES_PER_DEVICE, SESSION_TTL,
 };
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Credential, Principal};
@@ -124,14 +124,17 @@ pub async fn change_password(
     new: &str,
     revoke_tokens: bool,
 ) -> ApiResult<()> {
-    if !verify_password(current, principal.account.password_hash.as_deref()) {
+    // Three Argon2 runs, each through the pool like sign-in's, so this form cannot stall the
+    // async workers either.
+    let stored = principal.account.password_hash.clone();
+    if !app.passwords.admit()?.verify(current.to_owned(), stored.clone()).await? {
         return Err(ApiError::new(ErrorCode::WrongPassword, "The current password is wrong."));
     }
     validate::password(new)?;
-    if verify_password(new, principal.account.password_hash.as_deref()) {
+    if app.passwords.admit()?.verify(new.to_owned(), stored).await? {
         return Err(ApiError::validation("the new password must differ from the current one"));
     }
-    let hash = hash_password(new)?;
+    let hash = app.passwords.admit()?.hash(new.to_owned()).await?;
     let keep_session = match &principal.credential {
         Credential::Session { id_hash } => Some(id_hash.as_str()),
         Credential::Token { .. } => None,
