@@ -474,6 +474,8 @@ mod tests {
             ("metrics_token", "scrape-secret"),
             ("metrics_listen", "127.0.0.1:9100"),
             ("notify_allow_networks", "10.20.0.0/16, 192.168.7.7"),
+            ("password_workers", "3"),
+            ("password_queue", "7"),
         ];
         let mut keys: Vec<&str> = values.iter().map(|(key, _)| *key).collect();
         keys.sort_unstable();
@@ -497,13 +499,20 @@ mod tests {
             assert_eq!(settings.metrics_listen.as_deref(), Some("127.0.0.1:9100"));
             let networks: Vec<String> = settings.notify_allow_networks.iter().map(ToString::to_string).collect();
             assert_eq!(networks, ["10.20.0.0/16", "192.168.7.7/32"]);
+            assert_eq!((settings.password_workers, settings.password_queue), (3, 7));
         };
         Jail::expect_with(|jail| {
             jail.clear_env();
             let toml: String = values
                 .iter()
                 .map(|(key, value)| match *key {
-                    "secure_cookies" | "trust_forwarded_for" | "max_connections" => format!("{key} = {value}\n"),
+                    "secure_cookies"
+                    | "trust_forwarded_for"
+                    | "max_connections"
+                    | "password_workers"
+                    | "password_queue" => {
+                        format!("{key} = {value}\n")
+                    }
                     _ => format!("{key} = {value:?}\n"),
                 })
                 .collect();
