@@ -204,10 +204,12 @@ mod tests {
         ("change_digest_mismatch", 409),
         ("invalid_device_state", 409),
         ("payload_too_large", 413),
+        ("unsupported_media_type", 415),
         ("no_eligible_approver", 422),
         ("too_many_attempts", 429),
         ("internal_error", 500),
         ("unavailable", 503),
+        ("server_busy", 503),
     ];
 
     #[test]

@@ -698,9 +698,9 @@ async fn sign_in_budgets_let_through_exactly_the_limit_of_concurrent_attempts(ba
     assert_eq!(let_through, 5, "{backend:?}: {results:?}");
     assert!(results.iter().all(|r| matches!(r, Ok(None) | Ok(Some(WINDOW)))), "{results:?}");
     // A refused attempt reserved nothing: the address bucket holds only the five.
-    let other_account = Budget { bucket: "account:dave".into(), limit: 5, reset_on_success: false };
-    for _ in 0..15 {
-        assert_eq!(store.reserve_sign_in(&[other_account.clone(), address.clone()], NOW, WINDOW).await.unwrap(), None);
+    for i in 0..15 {
+        let other_account = Budget { bucket: format!("account:user{i}"), limit: 5, reset_on_success: false };
+        assert_eq!(store.reserve_sign_in(&[other_account, address.clone()], NOW, WINDOW).await.unwrap(), None, "{i}");
     }
     let after = Budget { bucket: "account:erin".into(), limit: 5, reset_on_success: false };
     assert!(store.reserve_sign_in(&[after.clone(), address.clone()], NOW, WINDOW).await.unwrap().is_some());

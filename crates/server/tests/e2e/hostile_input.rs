@@ -19,12 +19,7 @@ fn nested(levels: usize) -> Value {
 /// A signed-in browser: its client and the session's CSRF token (from a form on `/account`).
 async fn browser(app: &TestApp, username: &str) -> (reqwest::Client, String) {
     let client = reqwest::Client::builder().cookie_store(true).redirect(Policy::none()).build().unwrap();
-    let signed_in = client
-        .post(format!("{}/login", app.base))
-        .form(&[("username", username), ("password", PASSWORD)])
-        .send()
-        .await
-        .unwrap();
+    let signed_in = app.web_sign_in(&client, username, PASSWORD).await;
     assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
     let page = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
     let field = r#"name="csrf" value=""#;

@@ -341,7 +341,7 @@ async fn pages_carry_security_headers_and_signed_out_visitors_go_to_sign_in(back
                 && csp.contains("form-action 'self'")
         );
         assert_eq!(headers["x-frame-options"], "DENY");
-        assert_eq!(headers["referrer-policy"], "no-referrer");
+        assert_eq!(headers["referrer-policy"], "same-origin");
         let page = login.text().await.unwrap();
         assert!(!page.contains("<script>") && !page.contains(" style="), "no inline script or style");
         let missing = client.get(format!("{}/no/such/page", app.base)).send().await.unwrap();
