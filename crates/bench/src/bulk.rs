@@ -4,7 +4,7 @@
 use crate::raw::{RawPool, Step, Val};
 use crate::tenant::{needs_security_approvers, Tenant};
 use anyhow::Result;
-use countersign_core::audit::AuditRecord;
+use countersign_core::audit::{chain_entries, AuditRecord};
 use countersign_core::profile::ProfileType;
 use countersign_core::{Millis, MILLIS_PER_DAY};
 use uuid::{NoContext, Timestamp, Uuid};
@@ -175,7 +175,7 @@ pub async fn seed_requests(pool: &RawPool, tenant: &Tenant, rows: usize, now: Mi
     Ok(samples)
 }
 
-const AUDIT_COLUMNS: [&str; 12] = [
+pub const AUDIT_COLUMNS: [&str; 15] = [
     "seq",
     "id",
     "at",
@@ -188,7 +188,32 @@ const AUDIT_COLUMNS: [&str; 12] = [
     "details",
     "prev_hash",
     "hash",
+    "entry",
+    "link",
+    "key_id",
 ];
+
+/// A chained entry's `AUDIT_COLUMNS`.
+pub fn audit_values(record: &AuditRecord) -> Vec<Val> {
+    vec![
+        Val::Int(record.seq),
+        Val::Text(record.id.clone()),
+        Val::Int(record.at),
+        Val::OptText(record.actor_id.clone()),
+        Val::Text(record.actor_name.clone()),
+        Val::Text(record.category.clone()),
+        Val::Text(record.action.clone()),
+        Val::OptText(record.target_type.clone()),
+        Val::OptText(record.target_id.clone()),
+        // The details live in the entry's bytes only (store migration 0013).
+        Val::Text(String::new()),
+        Val::Text(record.prev_hash.clone()),
+        Val::Text(record.hash.clone()),
+        Val::Text(String::from_utf8_lossy(&record.canonical_bytes()).into_owned()),
+        Val::OptText(record.link.clone()),
+        Val::OptText(record.key_id.clone()),
+    ]
+}
 
 /// Appends `rows` entries to the audit chain after its current head, so the whole chain stays
 /// valid. `each` sees every entry written (the audit-verify scenario keeps their bytes).
@@ -199,7 +224,8 @@ pub async fn seed_audit(
     now: Millis,
     mut each: impl FnMut(&AuditRecord),
 ) -> Result<()> {
-    let (mut seq, mut prev_hash) = pool.head().await?;
+    let mut head = pool.head().await?;
+    let keys = crate::audit_keys();
     let actors: Vec<_> = tenant.requesters.iter().chain(&tenant.approvers).collect();
     let mut start = 0;
     while start < rows {
@@ -218,9 +244,8 @@ pub async fn seed_audit(
                 16 => ("directory", "applied", "account"),
                 _ => ("auth", "signIn", "account"),
             };
-            seq += 1;
-            let mut record = AuditRecord {
-                seq,
+            let record = AuditRecord {
+                seq: 0,
                 id: id_at(at, i as u64),
                 at,
                 actor_id: Some(actor.id.clone()),
@@ -234,29 +259,20 @@ pub async fn seed_audit(
                     h % 5000,
                     h % 10_000_000
                 ),
-                prev_hash: std::mem::take(&mut prev_hash),
+                prev_hash: String::new(),
                 hash: String::new(),
+                link: None,
+                key_id: None,
             };
-            record.hash = record.compute_hash();
-            prev_hash = record.hash.clone();
-            each(&record);
-            batch.push(vec![
-                Val::Int(record.seq),
-                Val::Text(record.id),
-                Val::Int(record.at),
-                Val::OptText(record.actor_id),
-                Val::Text(record.actor_name),
-                Val::Text(record.category),
-                Val::Text(record.action),
-                Val::OptText(record.target_type),
-                Val::OptText(record.target_id),
-                Val::Text(record.details),
-                Val::Text(record.prev_hash),
-                Val::Text(record.hash),
-            ]);
+            batch.push(record);
         }
+        chain_entries(&mut head, Some(&keys), &mut batch)?;
+        for record in &batch {
+            each(record);
+        }
+        let batch: Vec<Vec<Val>> = batch.iter().map(audit_values).collect();
         pool.write(&Step::Insert { table: "audit_log", columns: &AUDIT_COLUMNS, rows: &batch }).await?;
         start = end;
     }
-    pool.set_head(seq, &prev_hash).await
+    pool.set_head(&head).await
 }

@@ -11,7 +11,7 @@ use anyhow::{bail, Context, Result};
 use countersign_core::Clock;
 use countersign_server::SystemClock;
 use countersign_store::testing::TestDatabase;
-use countersign_store::{Store, StoreOptions};
+use countersign_store::Store;
 use serde::Serialize;
 use std::time::{Duration, Instant};
 
@@ -85,7 +85,7 @@ impl History {
     async fn seed(target: &Target, rows: usize) -> Result<History> {
         let database = target.fresh_database().await;
         let now = SystemClock.now();
-        let store = Store::connect(&database.url, StoreOptions::default()).await?;
+        let store = Store::connect(&database.url, crate::store_options()).await?;
         let tenant = tenant::seed(&store, 50, 4, 0, now).await?;
         store.close().await;
 

@@ -140,7 +140,7 @@ pub async fn run(target: &Target, settings: &Settings) -> Result<LifecycleResult
 /// A fresh database with the benchmark's organisation in it.
 async fn prepared(target: &Target, clients: usize) -> Result<(countersign_store::testing::TestDatabase, Tenant)> {
     let database = target.fresh_database().await;
-    let store = Store::connect(&database.url, StoreOptions::default()).await?;
+    let store = Store::connect(&database.url, crate::store_options()).await?;
     let tenant = tenant::seed(&store, clients, 4, clients, SystemClock.now()).await?;
     store.close().await;
     Ok((database, tenant))
@@ -264,10 +264,11 @@ fn expect_status(request: &Value, status: &str) -> Result<()> {
 /// The run did what it claims: as many completed requests as lifecycles counted, and an intact
 /// audit chain.
 async fn check_outcome(database_url: &str, lifecycles: usize) -> Result<()> {
-    let store = Store::connect(database_url, StoreOptions::default()).await?;
+    let store = Store::connect(database_url, crate::store_options()).await?;
     let completed: i64 =
         store.request_counts().await?.iter().filter(|(status, _, _)| status == "completed").map(|(_, _, n)| n).sum();
-    let report = store.verify_audit().await?;
+    let keys = crate::audit_keys();
+    let report = store.verify_audit(countersign_store::VerifyInputs { keys: Some(&keys), ..Default::default() }).await?;
     store.close().await;
     if completed != lifecycles as i64 {
         bail!("{lifecycles} lifecycles were counted but {completed} requests are completed");

@@ -17,6 +17,21 @@ use clap::{Parser, ValueEnum};
 use countersign_store::testing::{TestBackend, TestDatabase};
 use std::path::PathBuf;
 
+/// The audit key every database of a benchmark run is linked with (a benchmark's databases are
+/// thrown away; a deployment's key lives in its key file).
+pub fn audit_keys() -> countersign_core::audit::AuditKeys {
+    countersign_core::audit::AuditKeys::new(vec![countersign_core::audit::AuditKey::new(&[0xb5; 32])])
+        .unwrap_or_else(|| unreachable!("one key"))
+}
+
+/// The store's options in every scenario: the defaults, with the benchmark's audit key.
+pub fn store_options() -> countersign_store::StoreOptions {
+    countersign_store::StoreOptions {
+        audit_keys: Some(countersign_store::AuditKeyring::fixed(audit_keys())),
+        ..countersign_store::StoreOptions::default()
+    }
+}
+
 #[derive(Parser)]
 #[command(name = "countersign-bench", about = "Benchmarks Countersign against its database's own limit")]
 struct Cli {

@@ -4,7 +4,7 @@
 //! authentication, no JSON parsing and none of the gate's reads.
 
 use anyhow::Result;
-use countersign_core::audit::AuditRecord;
+use countersign_core::audit::{chain_entries, AuditRecord, ChainHead};
 use countersign_core::diff;
 use countersign_core::Millis;
 use serde_json::{json, Value};
@@ -28,8 +28,8 @@ pub enum Val {
 /// What a raw step needs from a transaction, on either backend.
 pub trait RawTx {
     async fn exec(&mut self, sql: &str, values: Vec<Val>) -> Result<()>;
-    /// The chain head (the writer lock already serialises SQLite's appends).
-    async fn head(&mut self) -> Result<(i64, String)>;
+    /// The chain head, locked on PostgreSQL (the writer lock already serialises SQLite's appends).
+    async fn head(&mut self) -> Result<ChainHead>;
     /// Parameters per multi-row statement. SQLite looks each parameter up by a linear scan
     /// while binding (`sqlite3_bind_parameter_name`), so a statement's cost grows with the
     /// square of its parameters: a few hundred bind fastest (found profiling the seeding).
@@ -55,16 +55,17 @@ macro_rules! raw_tx {
                 Ok(())
             }
 
-            async fn head(&mut self) -> Result<(i64, String)> {
-                let (seq, hash): (i64, String) = sqlx::query_as($head_sql).fetch_one(&mut **self).await?;
-                Ok((seq, hash))
+            async fn head(&mut self) -> Result<ChainHead> {
+                let (seq, hash, key_id): (i64, String, Option<String>) =
+                    sqlx::query_as($head_sql).fetch_one(&mut **self).await?;
+                Ok(ChainHead { seq, hash, key_id })
             }
         }
     };
 }
 
-raw_tx!(Sqlite, "SELECT seq, hash FROM audit_head WHERE id = 1", 240);
-raw_tx!(Postgres, "SELECT seq, hash FROM audit_head WHERE id = 1", 2_000);
+raw_tx!(Sqlite, "SELECT seq, hash, key_id FROM audit_head WHERE id = 1", 240);
+raw_tx!(Postgres, "SELECT seq, hash, key_id FROM audit_head WHERE id = 1 FOR UPDATE", 2_000);
 
 /// A native pool with the settings the store uses: as many connections, none pinged before use
 /// while busy, and on SQLite, WAL with `synchronous=FULL` and one writer at a time (the store
@@ -114,14 +115,20 @@ impl RawPool {
                 let mut tx = pool.begin().await?;
                 step.run(&mut tx, &mut entries).await?;
                 if !entries.is_empty() {
-                    // The store's way (countersign-store `audit::append_and_commit`): the entries
-                    // as a setting, then the append and the COMMIT in one message.
+                    // The store's way (countersign-store `audit::append_and_commit`): lock the
+                    // head, chain and link here, then the write and the COMMIT in one message.
+                    let mut head = tx.head().await?;
+                    chain_entries(&mut head, Some(&crate::audit_keys()), &mut entries)?;
                     let json: Vec<Value> = entries.iter().map(entry_json).collect();
-                    sqlx::query("SELECT set_config('countersign.audit_entries', $1, true)")
-                        .bind(Value::Array(json).to_string())
-                        .execute(&mut *tx)
+                    let payload = hex::encode(Value::Array(json).to_string());
+                    (&mut *tx)
+                        .execute(
+                            format!(
+                                "SELECT countersign_write_audit(convert_from(decode('{payload}', 'hex'), 'UTF8')::json); COMMIT; BEGIN"
+                            )
+                            .as_str(),
+                        )
                         .await?;
-                    (&mut *tx).execute("SELECT countersign_append_audit(); COMMIT; BEGIN").await?;
                 }
                 tx.commit().await?;
             }
@@ -130,22 +137,23 @@ impl RawPool {
     }
 
     /// The audit chain head, unlocked (for seeding, which runs alone).
-    pub async fn head(&self) -> Result<(i64, String)> {
-        const SQL: &str = "SELECT seq, hash FROM audit_head WHERE id = 1";
-        Ok(match self {
+    pub async fn head(&self) -> Result<ChainHead> {
+        const SQL: &str = "SELECT seq, hash, key_id FROM audit_head WHERE id = 1";
+        let (seq, hash, key_id): (i64, String, Option<String>) = match self {
             RawPool::Sqlite { pool, .. } => sqlx::query_as(SQL).fetch_one(pool).await?,
             RawPool::Postgres(pool) => sqlx::query_as(SQL).fetch_one(pool).await?,
-        })
+        };
+        Ok(ChainHead { seq, hash, key_id })
     }
 
-    pub async fn set_head(&self, seq: i64, hash: &str) -> Result<()> {
-        const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1";
+    pub async fn set_head(&self, head: &ChainHead) -> Result<()> {
+        const SQL: &str = "UPDATE audit_head SET seq = $1, hash = $2, key_id = $3 WHERE id = 1";
         match self {
             RawPool::Sqlite { pool, .. } => {
-                sqlx::query(SQL).bind(seq).bind(hash).execute(pool).await?;
+                sqlx::query(SQL).bind(head.seq).bind(&head.hash).bind(&head.key_id).execute(pool).await?;
             }
             RawPool::Postgres(pool) => {
-                sqlx::query(SQL).bind(seq).bind(hash).execute(pool).await?;
+                sqlx::query(SQL).bind(head.seq).bind(&head.hash).bind(&head.key_id).execute(pool).await?;
             }
         }
         Ok(())
@@ -371,53 +379,40 @@ fn entry(
         details: details.to_string(),
         prev_hash: String::new(),
         hash: String::new(),
+        link: None,
+        key_id: None,
     }
 }
 
-/// An entry as `countersign_append_audit` takes it.
+/// A chained entry as `countersign_write_audit` takes it.
 fn entry_json(r: &AuditRecord) -> Value {
     json!({
-        "id": r.id, "at": r.at, "actorId": r.actor_id, "actorName": r.actor_name, "category": r.category,
-        "action": r.action, "targetType": r.target_type, "targetId": r.target_id, "details": r.details,
-        "tail": r.canonical_tail(),
+        "seq": r.seq, "id": r.id, "at": r.at, "actor_id": r.actor_id, "actor_name": r.actor_name,
+        "category": r.category, "action": r.action, "target_type": r.target_type, "target_id": r.target_id,
+        "details": "", "prev_hash": r.prev_hash, "hash": r.hash,
+        "entry": String::from_utf8_lossy(&r.canonical_bytes()), "link": r.link, "key_id": r.key_id,
     })
 }
 
-/// R13's append on SQLite, as the store makes it: read the head, chain the entries, write them
-/// in one statement, move the head.
+/// R13's append on SQLite, as the store makes it: read the head, chain and link the entries,
+/// write them in one statement, move the head.
 async fn append_chained(tx: &mut impl RawTx, mut entries: Vec<AuditRecord>) -> Result<()> {
-    let (mut seq, mut prev_hash) = tx.head().await?;
-    let mut sql = String::from(
-        "INSERT INTO audit_log (seq, id, at, actor_id, actor_name, category, action, target_type, target_id, details, \
-         prev_hash, hash) VALUES ",
-    );
-    let mut values = Vec::with_capacity(entries.len() * 12);
-    for (i, record) in entries.iter_mut().enumerate() {
-        seq += 1;
-        record.seq = seq;
-        record.prev_hash = std::mem::take(&mut prev_hash);
-        record.hash = record.compute_hash();
-        prev_hash = record.hash.clone();
-        let first = i * 12 + 1;
-        let placeholders: Vec<String> = (first..first + 12).map(|n| format!("${n}")).collect();
+    let mut head = tx.head().await?;
+    chain_entries(&mut head, Some(&crate::audit_keys()), &mut entries)?;
+    let mut sql = format!("INSERT INTO audit_log ({}) VALUES ", crate::bulk::AUDIT_COLUMNS.join(", "));
+    let mut values = Vec::with_capacity(entries.len() * 15);
+    for (i, record) in entries.iter().enumerate() {
+        let first = i * 15 + 1;
+        let placeholders: Vec<String> = (first..first + 15).map(|n| format!("${n}")).collect();
         sql.push_str(if i == 0 { "(" } else { ", (" });
         sql.push_str(&placeholders.join(", "));
         sql.push(')');
-        values.extend([
-            Val::Int(record.seq),
-            Val::Text(record.id.clone()),
-            Val::Int(record.at),
-            Val::OptText(record.actor_id.clone()),
-            Val::Text(record.actor_name.clone()),
-            Val::Text(record.category.clone()),
-            Val::Text(record.action.clone()),
-            Val::OptText(record.target_type.clone()),
-            Val::OptText(record.target_id.clone()),
-            Val::Text(record.details.clone()),
-            Val::Text(record.prev_hash.clone()),
-            Val::Text(record.hash.clone()),
-        ]);
+        values.extend(crate::bulk::audit_values(record));
     }
     tx.exec(&sql, values).await?;
-    tx.exec("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1", vec![Val::Int(seq), Val::Text(prev_hash)]).await
+    tx.exec(
+        "UPDATE audit_head SET seq = $1, hash = $2, key_id = $3 WHERE id = 1",
+        vec![Val::Int(head.seq), Val::Text(head.hash), Val::OptText(head.key_id)],
+    )
+    .await
 }

@@ -3,7 +3,7 @@
 
 use anyhow::{anyhow, bail, Context, Result};
 use countersign_server::{AppState, ServerConfig, SystemClock};
-use countersign_store::{Store, StoreOptions};
+use countersign_store::Store;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,7 +22,7 @@ pub async fn serve_child(database_url: &str) -> Result<()> {
     // statement it runs); warnings and errors by default.
     let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let store = Store::connect(database_url, StoreOptions::default()).await?;
+    let store = Store::connect(database_url, crate::store_options()).await?;
     let config = ServerConfig { metrics_token: Some(METRICS_TOKEN.to_owned().into()), ..ServerConfig::default() };
     let state = AppState::new(store, Arc::new(SystemClock), config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

@@ -12,7 +12,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 const DEFAULT_DATABASE_URL: &str = "sqlite://countersign.db?mode=rwc";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -81,6 +81,17 @@ pub struct Settings {
     pub password_workers: usize,
     /// How many more may wait; beyond that sign-in answers 503 `server_busy` [default: 32].
     pub password_queue: usize,
+    // The audit trail outside the database (issue 16).
+    /// The audit key file [default: beside a SQLite database, `<file>.audit-key`; for
+    /// PostgreSQL `countersign.audit-key` here]. Every replica must read the same file.
+    pub audit_key_file: Option<PathBuf>,
+    /// Where signed checkpoints are appended [default: beside the key file, `.audit-checkpoints`].
+    pub audit_checkpoint_file: Option<PathBuf>,
+    /// A checkpoint after this many audit entries [default: 1000]…
+    pub audit_checkpoint_entries: i64,
+    /// …or after this long, if anything was appended; ISO 8601 [default: PT1M].
+    #[serde(deserialize_with = "iso_duration")]
+    pub audit_checkpoint_interval: Millis,
 }
 
 impl Default for Settings {
@@ -105,7 +116,27 @@ impl Default for Settings {
             notify_allow_networks: Vec::new(),
             password_workers: server.password_workers,
             password_queue: server.password_queue,
+            audit_key_file: None,
+            audit_checkpoint_file: None,
+            audit_checkpoint_entries: 1000,
+            audit_checkpoint_interval: 60_000,
         }
+    }
+}
+
+impl Settings {
+    /// The audit key file: the setting, or beside the database.
+    pub fn audit_key_file(&self) -> PathBuf {
+        self.audit_key_file
+            .clone()
+            .unwrap_or_else(|| countersign_server::audit::keys::default_path(&self.database_url.connection_url()))
+    }
+
+    /// The checkpoint file: the setting, or beside the key file.
+    pub fn audit_checkpoint_file(&self) -> PathBuf {
+        self.audit_checkpoint_file
+            .clone()
+            .unwrap_or_else(|| countersign_server::audit::keys::default_checkpoint_path(&self.audit_key_file()))
     }
 }
 
@@ -476,6 +507,10 @@ mod tests {
             ("notify_allow_networks", "10.20.0.0/16, 192.168.7.7"),
             ("password_workers", "3"),
             ("password_queue", "7"),
+            ("audit_key_file", "/etc/countersign/audit-key"),
+            ("audit_checkpoint_file", "/var/log/countersign/checkpoints"),
+            ("audit_checkpoint_entries", "50"),
+            ("audit_checkpoint_interval", "PT30S"),
         ];
         let mut keys: Vec<&str> = values.iter().map(|(key, _)| *key).collect();
         keys.sort_unstable();
@@ -500,6 +535,9 @@ mod tests {
             let networks: Vec<String> = settings.notify_allow_networks.iter().map(ToString::to_string).collect();
             assert_eq!(networks, ["10.20.0.0/16", "192.168.7.7/32"]);
             assert_eq!((settings.password_workers, settings.password_queue), (3, 7));
+            assert_eq!(settings.audit_key_file(), PathBuf::from("/etc/countersign/audit-key"));
+            assert_eq!(settings.audit_checkpoint_file(), PathBuf::from("/var/log/countersign/checkpoints"));
+            assert_eq!((settings.audit_checkpoint_entries, settings.audit_checkpoint_interval), (50, 30_000));
         };
         Jail::expect_with(|jail| {
             jail.clear_env();
@@ -510,7 +548,8 @@ mod tests {
                     | "trust_forwarded_for"
                     | "max_connections"
                     | "password_workers"
-                    | "password_queue" => {
+                    | "password_queue"
+                    | "audit_checkpoint_entries" => {
                         format!("{key} = {value}\n")
                     }
                     _ => format!("{key} = {value:?}\n"),

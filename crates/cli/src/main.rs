@@ -7,6 +7,7 @@ mod config;
 use clap::{Args, Parser, Subcommand};
 use client::{encode, request_details, table, with_named_requesters, Client, ClientError};
 use countersign_core::{validate, Clock};
+use countersign_server::audit::{AuditSettings, AuditTrail};
 use countersign_server::{AppState, ServerConfig, SystemClock};
 use countersign_store::{Store, StoreOptions};
 use secrecy::{ExposeSecret, SecretString};
@@ -89,24 +90,55 @@ struct DatabaseArgs {
 }
 
 impl DatabaseArgs {
-    fn load(self) -> Result<SecretString, String> {
+    fn load(self) -> Result<config::Settings, String> {
         let flags = config::Flags { database_url: self.db, ..config::Flags::default() };
         let loaded = config::load(self.config.as_deref(), &flags)?;
         for warning in &loaded.warnings {
             eprintln!("warning: {warning}");
         }
-        Ok(SecretString::from(loaded.settings.database_url.connection_url()))
+        Ok(loaded.settings)
     }
 }
 
 #[derive(Subcommand)]
 enum AuditCommand {
-    /// Verify the hash chain; names the first broken entry and exits 1 if there is one.
+    /// Verify the audit log: every hash, every keyed link, every signed checkpoint and the head.
+    /// Names the first entry that no longer fits and exits 1 if the log was rewritten.
+    ///
+    /// By default it uses the audit key file and the checkpoint file. An auditor without the key
+    /// gives `--public-key` and the exported checkpoints (`--checkpoints`) instead.
     Verify {
         #[command(flatten)]
         database: DatabaseArgs,
+        /// The audit key file [default: the `audit_key_file` setting, or beside the database]
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Checkpoints exported outside the database: a file (the checkpoint file, a SIEM's
+        /// JSON or syslog lines) or an http(s) URL; may be repeated.
+        #[arg(long, value_name = "FILE|URL")]
+        checkpoints: Vec<String>,
+        /// The Ed25519 public key checkpoints must be signed with (64 hex digits, or a file
+        /// holding them); without the key file, verification needs it.
+        #[arg(long, value_name = "HEX|FILE")]
+        public_key: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+    /// Add a new audit key to the key file. A server started with the file links entries under
+    /// it from then on, beginning with a link made under both keys; replicas still holding the
+    /// old file read it again when they meet the new key.
+    RotateKey {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Print the public key that verifies the checkpoints (give it to your auditors).
+    PublicKey {
+        #[command(flatten)]
+        database: DatabaseArgs,
+        #[arg(long)]
+        key_file: Option<PathBuf>,
     },
 }
 
@@ -208,8 +240,19 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve(args).await,
-            Command::Audit { command: AuditCommand::Verify { database, json } } => {
-                audit_verify(&database.load()?, json).await
+            Command::Audit { command: AuditCommand::Verify { database, key_file, checkpoints, public_key, json } } => {
+                audit_verify(&database.load()?, key_file, &checkpoints, public_key.as_deref(), json).await
+            }
+            Command::Audit { command: AuditCommand::RotateKey { database, key_file } } => {
+                let path = key_file.unwrap_or_else(|| database.load().map(|s| s.audit_key_file()).unwrap_or_default());
+                let id = countersign_server::audit::keys::rotate(&path, SystemClock.now())?;
+                println!("Added audit key {id} to {}. Restart a server with it: its next entry is linked under both keys, and the other replicas follow.", path.display());
+                Ok(ExitCode::SUCCESS)
+            }
+            Command::Audit { command: AuditCommand::PublicKey { database, key_file } } => {
+                let path = key_file.unwrap_or_else(|| database.load().map(|s| s.audit_key_file()).unwrap_or_default());
+                println!("{}", countersign_server::audit::keys::load(&path)?.signer.public_key().to_hex());
+                Ok(ExitCode::SUCCESS)
             }
             Command::Migrate(database) => migrate(&database.load()?).await,
             Command::Accounts { command: AccountsCommand::Add { database, username, display_name, email } } => {
@@ -232,10 +275,38 @@ fn main() -> ExitCode {
     }
 }
 
-/// Opens the database at `url`, a connection URL (`DatabaseUrl::connection_url`).
-async fn open_store(url: &SecretString, max_connections: u32) -> Result<Store, String> {
+/// Opens the database for reading and migrating: no audit entry is written with it.
+async fn open_store(settings: &config::Settings, max_connections: u32) -> Result<Store, String> {
     let options = StoreOptions { max_connections, ..StoreOptions::default() };
-    Store::connect(url.expose_secret(), options).await.map_err(|e| e.to_string())
+    Store::connect(&settings.database_url.connection_url(), options).await.map_err(|e| e.to_string())
+}
+
+/// Opens the database to write: with the audit key file (created at first start), the chain
+/// keyed if it was not yet, and what the server needs to make checkpoints.
+async fn open_keyed(
+    settings: &config::Settings,
+    max_connections: u32,
+    now: countersign_core::Millis,
+) -> Result<(Store, AuditSettings), String> {
+    let key_file = settings.audit_key_file();
+    let trail = AuditTrail::open(&key_file, now)?;
+    if trail.created {
+        println!(
+            "Created the audit key file {} (readable by its owner only; every replica needs this file, and it belongs in no database backup).\nAudit checkpoints are signed with the Ed25519 public key:\n\n    {}\n\nGive it to your auditors: `countersign audit verify --public-key … --checkpoints …` checks the log with it.\n",
+            key_file.display(),
+            trail.signer.public_key().to_hex()
+        );
+    }
+    let options = StoreOptions { max_connections, audit_keys: Some(trail.keyring), ..StoreOptions::default() };
+    let store = Store::connect(&settings.database_url.connection_url(), options).await.map_err(|e| e.to_string())?;
+    let audit = AuditSettings {
+        signer: trail.signer,
+        checkpoint_file: settings.audit_checkpoint_file(),
+        checkpoint_entries: settings.audit_checkpoint_entries.max(1),
+        checkpoint_interval: std::time::Duration::from_millis(settings.audit_checkpoint_interval.max(1_000) as u64),
+    };
+    countersign_server::audit::start(&store, &audit, now).await?;
+    Ok((store, audit))
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
@@ -247,9 +318,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         tracing::warn!("{warning}");
     }
     let database_url = SecretString::from(settings.database_url.connection_url());
-    let store = open_store(&database_url, settings.max_connections).await?;
     let clock = Arc::new(SystemClock);
     let now = clock.now();
+    let (store, audit) = open_keyed(&settings, settings.max_connections, now).await?;
     store.seed_built_in_roles(now).await.map_err(|e| e.to_string())?;
 
     let admin_username = &settings.admin_username;
@@ -301,6 +372,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         notify_allow_networks: settings.notify_allow_networks,
         password_workers: settings.password_workers,
         password_queue: settings.password_queue,
+        audit: Some(audit),
         ..ServerConfig::default()
     };
     println!(
@@ -328,41 +400,112 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn audit_verify(database_url: &SecretString, as_json: bool) -> Result<ExitCode, String> {
-    let store = open_store(database_url, 2).await?;
-    let report = store.verify_audit().await.map_err(|e| e.to_string())?;
+async fn audit_verify(
+    settings: &config::Settings,
+    key_file: Option<PathBuf>,
+    sources: &[String],
+    public_key: Option<&str>,
+    as_json: bool,
+) -> Result<ExitCode, String> {
+    let key_file = key_file.unwrap_or_else(|| settings.audit_key_file());
+    let secrets = if key_file.exists() || public_key.is_none() {
+        Some(countersign_server::audit::keys::load(&key_file).map_err(|e| {
+            format!("{e}\nWithout the audit key file, verify with --public-key and the exported --checkpoints.")
+        })?)
+    } else {
+        None
+    };
+    let public_key = match public_key {
+        Some(given) => Some(read_public_key(given)?),
+        None => secrets.as_ref().map(|s| s.signer.public_key()),
+    };
+    let mut checkpoints = Vec::new();
+    if secrets.is_some() {
+        let file = settings
+            .audit_checkpoint_file
+            .clone()
+            .unwrap_or_else(|| countersign_server::audit::keys::default_checkpoint_path(&key_file));
+        checkpoints.extend(countersign_server::audit::checkpoints::read_file(&file)?);
+    }
+    for source in sources {
+        checkpoints.extend(read_checkpoints(source).await?);
+    }
+    let store = open_store(settings, 2).await?;
+    let inputs = countersign_store::VerifyInputs { keys: secrets.as_ref().map(|s| &s.keys), public_key, checkpoints };
+    let report = store.verify_audit(inputs).await.map_err(|e| e.to_string())?;
     if as_json {
         println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
     } else if let Some(broken) = &report.first_broken {
         println!(
-            "BROKEN: audit entry {} ({}) : {}. {} entries before it verified.",
+            "REWRITTEN: audit entry {} ({}) : {}. {} entries before it verified.",
             broken.seq,
             if broken.id.is_empty() { "-".to_owned() } else { client::shown(&broken.id) },
             client::shown(&broken.reason),
             report.entries_checked
         );
+    } else if let Some(reason) = &report.unverifiable {
+        println!("UNVERIFIABLE: {}", client::shown(reason));
     } else {
-        println!("OK: {} audit entries verified; the chain is intact.", report.entries_checked);
+        let keyed = if report.links_checked > 0 {
+            format!("{} keyed links checked", report.links_checked)
+        } else {
+            "no audit key: links not checked".to_owned()
+        };
+        println!(
+            "OK: {} audit entries verified ({keyed}, {} signed checkpoints); the log is intact.",
+            report.entries_checked, report.checkpoints_checked
+        );
+        if secrets.is_none() {
+            match report.last_checkpoint {
+                Some(seq) if seq < report.entries_checked as i64 => println!(
+                    "Entries after {seq}, the newest checkpoint, are covered by no checkpoint; check them against your export."
+                ),
+                None => println!("No checkpoint was given: nothing ties this log to what was exported."),
+                Some(_) => {}
+            }
+        }
     }
     Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn migrate(database_url: &SecretString) -> Result<ExitCode, String> {
-    open_store(database_url, 2).await?;
-    println!("Migrations applied to {}.", countersign_store::redact_url(database_url.expose_secret()));
+/// A public key given as hex, or the file holding it.
+fn read_public_key(given: &str) -> Result<countersign_core::audit::PublicKey, String> {
+    let text = if std::path::Path::new(given).is_file() {
+        std::fs::read_to_string(given).map_err(|e| format!("cannot read {given}: {e}"))?
+    } else {
+        given.to_owned()
+    };
+    countersign_core::audit::PublicKey::from_hex(&text).map_err(|e| format!("--public-key: {e}"))
+}
+
+/// Checkpoints from a file or an http(s) URL.
+async fn read_checkpoints(source: &str) -> Result<Vec<countersign_core::audit::Checkpoint>, String> {
+    let text = if source.starts_with("http://") || source.starts_with("https://") {
+        let response = reqwest::get(source).await.map_err(|e| format!("--checkpoints {source}: {e}"))?;
+        let response = response.error_for_status().map_err(|e| format!("--checkpoints {source}: {e}"))?;
+        response.text().await.map_err(|e| format!("--checkpoints {source}: {e}"))?
+    } else {
+        std::fs::read_to_string(source).map_err(|e| format!("--checkpoints: cannot read {source}: {e}"))?
+    };
+    countersign_core::audit::parse_checkpoints(&text).map_err(|e| format!("--checkpoints {source}: {e}"))
+}
+
+async fn migrate(settings: &config::Settings) -> Result<ExitCode, String> {
+    open_store(settings, 2).await?;
+    println!("Migrations applied to {}.", countersign_store::redact_url(&settings.database_url.connection_url()));
     Ok(ExitCode::SUCCESS)
 }
 
 async fn add_person(
-    database_url: &SecretString,
+    settings: &config::Settings,
     username: &str,
     display_name: &str,
     email: Option<&str>,
 ) -> Result<ExitCode, String> {
-    let store = open_store(database_url, 2).await?;
+    let now = SystemClock.now();
+    let (store, _) = open_keyed(settings, 2, now).await?;
     let password = countersign_server::auth::random_secret();
     let hash = countersign_server::auth::hash_password(&password).map_err(|e| e.detail)?;
-    let now = SystemClock.now();
     let account = store.add_person(username, display_name, email, &hash, now).await.map_err(|e| e.to_string())?;
     println!(
         "Added {} ({}), id {}.",

@@ -147,7 +147,9 @@ async fn an_operator_adds_a_person_offline_who_chooses_their_password_at_first_s
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     let dir = tempfile::tempdir().unwrap();
-    let server = serve(dir.path(), &["--demo"], Some("admin password for tests"));
+    // A checkpoint every second, so one covers the approval before the server stops.
+    let env = [("COUNTERSIGN_ADMIN_PASSWORD", "admin password for tests"), ("COUNTERSIGN_AUDIT_CHECKPOINT_INTERVAL", "PT1S")];
+    let server = serve_with_env(dir.path(), &["--demo"], &env);
     assert!(server.stdout.iter().any(|l| l.contains("Seeded the demo tenant")), "{:?}", server.stdout);
     let alice = token_for(&server.url, "alice", "countersign-demo").await;
     let bob = token_for(&server.url, "bob", "countersign-demo").await;
@@ -228,26 +230,84 @@ async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     let unauthenticated = run(&["requests", "list"], &server.url, "cs_wrong");
     assert!(!unauthenticated.status.success());
     assert!(text(&unauthenticated.stderr).contains("unauthenticated"));
+    let checkpoints = dir.path().join("countersign.db.audit-checkpoints");
+    for _ in 0..100 {
+        if std::fs::read_to_string(&checkpoints).is_ok_and(|file| file.contains("\"periodic\"")) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let server_stdout = server.stdout.clone();
     drop(server);
 
     let db = dir.path().join("countersign.db");
     let db = db.to_str().unwrap();
     let ok = Command::new(BIN).args(["audit", "verify", "--db", db]).output().unwrap();
     assert!(ok.status.success(), "{}{}", text(&ok.stdout), text(&ok.stderr));
-    assert!(text(&ok.stdout).starts_with("OK: "));
+    assert!(text(&ok.stdout).starts_with("OK: "), "{}", text(&ok.stdout));
+    assert!(text(&ok.stdout).contains("keyed links checked"), "{}", text(&ok.stdout));
+    let public_key = Command::new(BIN).args(["audit", "public-key", "--db", db]).output().unwrap();
+    let public_key = text(&public_key.stdout).trim().to_owned();
+    assert!(server_stdout.iter().any(|line| line.contains(&public_key)), "first start prints the public key");
 
-    {
-        use sqlx::{Connection, Executor};
-        sqlx::any::install_default_drivers();
-        let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{db}")).await.unwrap();
-        conn.execute("DROP TRIGGER audit_log_no_update").await.unwrap();
-        conn.execute("UPDATE audit_log SET details = '{\"forged\":true}' WHERE seq = 7").await.unwrap();
-    }
+    // The red team's rewrite: an approval's approver and notes changed in the file, every later
+    // hash and the head recomputed. No secret is needed for that, and none was used.
+    rewrite_entry(db, "approved", "checked the vendor advisory", "rubber-stamped").await;
     let broken = Command::new(BIN).args(["audit", "verify", "--db", db]).output().unwrap();
-    assert_eq!(broken.status.code(), Some(1));
+    assert_eq!(broken.status.code(), Some(1), "{}{}", text(&broken.stdout), text(&broken.stderr));
     let report = text(&broken.stdout);
-    assert!(report.starts_with("BROKEN: audit entry 7 ("), "{report}");
-    assert!(report.contains("6 entries before it verified"), "{report}");
+    assert!(report.starts_with("REWRITTEN: audit entry "), "{report}");
+    assert!(report.contains("recomputed without the audit key"), "{report}");
+
+    // An auditor with the public key and the exported checkpoints alone finds it too.
+    let key_file = dir.path().join("countersign.db.audit-key");
+    let exported = dir.path().join("exported-checkpoints.jsonl");
+    std::fs::copy(&checkpoints, &exported).unwrap();
+    std::fs::rename(&key_file, dir.path().join("elsewhere")).unwrap();
+    let without = Command::new(BIN).args(["audit", "verify", "--db", db]).output().unwrap();
+    assert!(text(&without.stderr).contains("--public-key"), "{}", text(&without.stderr));
+    let offline = Command::new(BIN)
+        .args(["audit", "verify", "--db", db, "--public-key", &public_key])
+        .args(["--checkpoints", exported.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(offline.status.code(), Some(1), "{}{}", text(&offline.stdout), text(&offline.stderr));
+    assert!(text(&offline.stdout).contains("checkpoint"), "{}", text(&offline.stdout));
+}
+
+/// What someone with write access to the SQLite file can do: change `from` to `to` in the first
+/// entry whose action is `action`, then recompute the public chain after it and the head.
+async fn rewrite_entry(db: &str, action: &str, from: &str, to: &str) {
+    use sqlx::{Connection, Executor, Row};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{db}")).await.unwrap();
+    conn.execute("DROP TRIGGER audit_log_no_update").await.unwrap();
+    let rows = sqlx::query("SELECT seq, action, prev_hash, entry FROM audit_log ORDER BY seq").fetch_all(&mut conn).await.unwrap();
+    let mut prev: Option<String> = None;
+    let mut rewriting = false;
+    for row in rows {
+        let (seq, entry_action): (i64, String) = (row.get("seq"), row.get("action"));
+        let mut entry: String = row.get("entry");
+        if !rewriting && entry_action == action && entry.contains(from) {
+            entry = entry.replace(from, to);
+            rewriting = true;
+        }
+        if rewriting {
+            let prev_hash = prev.clone().unwrap_or_else(|| row.get("prev_hash"));
+            let hash = hex::encode(countersign_core::audit::chain_hash(&prev_hash, entry.as_bytes()));
+            sqlx::query("UPDATE audit_log SET entry = $1, prev_hash = $2, hash = $3 WHERE seq = $4")
+                .bind(&entry)
+                .bind(&prev_hash)
+                .bind(&hash)
+                .bind(seq)
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            sqlx::query("UPDATE audit_head SET hash = $1").bind(&hash).execute(&mut conn).await.unwrap();
+            prev = Some(hash);
+        }
+    }
+    assert!(rewriting, "no {action} entry holds {from}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -136,6 +136,8 @@ fn start_server(dir: &Path, database_url: &str, log: &Path) -> (Child, String) {
         .args(["serve", "--listen", "127.0.0.1:0", "--max-connections", "5", "--db", database_url])
         .env("COUNTERSIGN_ADMIN_PASSWORD", PASSWORD)
         .env("COUNTERSIGN_LOG", "warn")
+        // One key file for every replica, as a deployment shares it.
+        .env("COUNTERSIGN_AUDIT_KEY_FILE", dir.join("shared.audit-key"))
         .stdout(Stdio::piped())
         .stderr(stderr)
         .spawn()
@@ -483,7 +485,11 @@ async fn crash_run(backend: TestBackend, replicas: usize) {
     assert!(errors.is_empty(), "server errors (logs in {}): {errors:#?}", dir.path().display());
     assert!(acknowledged >= 300, "too little load to mean anything: {acknowledged} acknowledged writes");
 
-    let verify = Command::new(BIN).args(["audit", "verify", "--db", &database.url]).output().unwrap();
+    let key_file = dir.path().join("shared.audit-key");
+    let verify = Command::new(BIN)
+        .args(["audit", "verify", "--db", &database.url, "--key-file", key_file.to_str().unwrap()])
+        .output()
+        .unwrap();
     let report = String::from_utf8_lossy(&verify.stdout);
     assert!(
         verify.status.success() && report.starts_with("OK: "),

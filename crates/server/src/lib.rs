@@ -6,6 +6,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod demo;
 pub mod error;
@@ -74,6 +75,9 @@ pub struct ServerConfig {
     pub password_workers: usize,
     /// How many more may wait for one; beyond that sign-in answers 503 `server_busy`.
     pub password_queue: usize,
+    /// The audit trail outside the database: the checkpoint signer and file (issue 16). Without
+    /// it no checkpoints are made and verification uses the chain and its keys alone.
+    pub audit: Option<audit::AuditSettings>,
 }
 
 impl Default for ServerConfig {
@@ -94,6 +98,7 @@ impl Default for ServerConfig {
             notify_allow_networks: Vec::new(),
             password_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             password_queue: 32,
+            audit: None,
         }
     }
 }
@@ -172,10 +177,16 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
     let dispatcher = tokio::spawn(notify::dispatch_forever(state.clone()));
+    let checkpoints = state.config.audit.clone().map(|settings| {
+        tokio::spawn(audit::checkpoints::run_forever(state.store.clone(), settings, state.clock.clone()))
+    });
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     sweeper.abort();
     dispatcher.abort();
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.abort();
+    }
     result
 }
 

@@ -1,13 +1,16 @@
-//! R13: appending to and reading the hash-chained audit log.
+//! R13: appending to and reading the keyed, hash-chained audit log, and its checkpoints.
 
-use crate::rows::{int, opt_text, text};
-use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, WriteTx};
-use countersign_core::audit::{AuditRecord, ChainBreak, ChainVerifier};
+use crate::rows::{int, opt_int, opt_text, text};
+use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
+use countersign_core::audit::{
+    chain_entries, AuditKeys, AuditRecord, BreakKind, ChainBreak, ChainEntry, ChainError, ChainHead, ChainHeadEntry,
+    ChainVerifier, Checkpoint, Evidence, PublicKey,
+};
 use countersign_core::Millis;
 use serde::Serialize;
 use serde_json::Value;
 use sqlx::{AnyConnection, Executor};
-
+use std::sync::{Arc, RwLock};
 /// What happened, before it is chained.
 #[derive(Debug, Clone)]
 pub struct NewAudit {
@@ -51,6 +54,65 @@ impl NewAudit {
     }
 }
 
+/// The audit keys new entries are linked with, and how to read them again: when another
+/// replica has moved the chain on to a key this one has not loaded (a rotation), the key file is
+/// read again before the next append.
+#[derive(Clone)]
+pub struct AuditKeyring {
+    current: Arc<RwLock<Arc<AuditKeys>>>,
+    reload: Arc<dyn Fn() -> std::result::Result<AuditKeys, String> + Send + Sync>,
+}
+
+impl std::fmt::Debug for AuditKeyring {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuditKeyring").field("keys", &self.keys().ids().collect::<Vec<_>>()).finish_non_exhaustive()
+    }
+}
+
+impl AuditKeyring {
+    pub fn new(
+        keys: AuditKeys,
+        reload: impl Fn() -> std::result::Result<AuditKeys, String> + Send + Sync + 'static,
+    ) -> AuditKeyring {
+        AuditKeyring { current: Arc::new(RwLock::new(Arc::new(keys))), reload: Arc::new(reload) }
+    }
+
+    /// Keys that never change (tests, and tools that only read).
+    pub fn fixed(keys: AuditKeys) -> AuditKeyring {
+        let again = keys.clone();
+        AuditKeyring::new(keys, move || Ok(again.clone()))
+    }
+
+    pub fn keys(&self) -> Arc<AuditKeys> {
+        match self.current.read() {
+            Ok(keys) => keys.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    fn reload(&self) -> Result<Arc<AuditKeys>> {
+        let keys = Arc::new((self.reload)().map_err(StoreError::Config)?);
+        match self.current.write() {
+            Ok(mut current) => *current = keys.clone(),
+            Err(poisoned) => *poisoned.into_inner() = keys.clone(),
+        }
+        Ok(keys)
+    }
+}
+
+/// Chains `records` after `head` under the keyring's current key, reading the key file again
+/// once if the head was linked under a key it does not hold yet.
+fn chain(head: &mut ChainHead, keyring: Option<&AuditKeyring>, records: &mut [AuditRecord]) -> Result<()> {
+    let keys = keyring.map(AuditKeyring::keys);
+    match chain_entries(head, keys.as_deref(), records) {
+        Err(ChainError::UnknownKey(_)) if keyring.is_some() => {
+            let keys = keyring.map(AuditKeyring::reload).transpose()?;
+            chain_entries(head, keys.as_deref(), records).map_err(|e| StoreError::Config(e.to_string()))
+        }
+        other => other.map_err(|e| StoreError::Config(e.to_string())),
+    }
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
     pub category: Option<String>,
@@ -64,18 +126,87 @@ pub struct AuditFilter {
     pub limit: i64,
 }
 
+impl AuditFilter {
+    /// Whether `record` (read from its verified bytes) matches: the columns the query filtered
+    /// on are an index that someone with write access to the database could change.
+    fn matches(&self, record: &AuditRecord) -> bool {
+        let same = |wanted: &Option<String>, actual: Option<&str>| wanted.as_deref().is_none_or(|w| Some(w) == actual);
+        same(&self.category, Some(&record.category))
+            && same(&self.actor_id, record.actor_id.as_deref())
+            && same(&self.action, Some(&record.action))
+            && same(&self.target_id, record.target_id.as_deref())
+            && self.since.is_none_or(|since| record.at >= since)
+            && self.until.is_none_or(|until| record.at < until)
+    }
+}
+
+/// The verdict: `rewritten` whenever anything does not fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum VerifyResult {
+    Intact,
+    Rewritten,
+    /// What verification needs could not be read (the checkpoint file); nothing was checked.
+    Unverifiable,
+}
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub valid: bool,
+    pub result: VerifyResult,
     pub entries_checked: u64,
+    /// Keyed links checked: 0 when verifying without the audit key.
+    pub links_checked: u64,
+    /// Distinct signed checkpoints held (the file's, the database's and any given).
+    pub checkpoints_checked: usize,
+    /// The newest checkpoint's entry. Without the audit key, entries after it are covered only
+    /// by the public chain, which anyone who can write the database can recompute.
+    pub last_checkpoint: Option<i64>,
     pub first_broken: Option<ChainBreak>,
+    /// Why nothing could be checked (`result: unverifiable`).
+    pub unverifiable: Option<String>,
 }
 
-const AUDIT_COLUMNS: &str =
-    "seq, id, at, actor_id, actor_name, category, action, target_type, target_id, details, prev_hash, hash";
+impl VerifyReport {
+    /// Nothing checked, because `reason`.
+    pub fn unverifiable(reason: String) -> VerifyReport {
+        VerifyReport {
+            valid: false,
+            result: VerifyResult::Unverifiable,
+            entries_checked: 0,
+            links_checked: 0,
+            checkpoints_checked: 0,
+            last_checkpoint: None,
+            first_broken: None,
+            unverifiable: Some(reason),
+        }
+    }
+}
 
+/// What verification is given besides the database.
+#[derive(Debug, Default)]
+pub struct VerifyInputs<'a> {
+    /// The audit keys, to check every link; `None` for an auditor without them.
+    pub keys: Option<&'a AuditKeys>,
+    /// The key checkpoints must be signed with; without it no checkpoint is used.
+    pub public_key: Option<PublicKey>,
+    /// Checkpoints from outside the database (the checkpoint file, an export).
+    pub checkpoints: Vec<Checkpoint>,
+}
+
+const AUDIT_COLUMNS: &str = "seq, id, at, actor_id, actor_name, category, action, target_type, target_id, details, \
+                             prev_hash, hash, entry, link, key_id";
+
+/// An entry from its row: from its canonical bytes where it has them (what verification
+/// checks), from the columns for entries written before the chain was keyed.
 fn record(row: &Row) -> Result<AuditRecord> {
+    let (prev_hash, hash) = (text(row, "prev_hash")?, text(row, "hash")?);
+    let (link, key_id) = (opt_text(row, "link")?, opt_text(row, "key_id")?);
+    if let Some(canonical) = opt_text(row, "entry")? {
+        return AuditRecord::from_canonical(canonical.as_bytes(), prev_hash, hash, link, key_id)
+            .map_err(|e| StoreError::Corrupt(format!("audit entry {}: {e}", int(row, "seq").unwrap_or_default())));
+    }
     Ok(AuditRecord {
         seq: int(row, "seq")?,
         id: text(row, "id")?,
@@ -87,9 +218,30 @@ fn record(row: &Row) -> Result<AuditRecord> {
         target_type: opt_text(row, "target_type")?,
         target_id: opt_text(row, "target_id")?,
         details: text(row, "details")?,
-        prev_hash: text(row, "prev_hash")?,
-        hash: text(row, "hash")?,
+        prev_hash,
+        hash,
+        link,
+        key_id,
     })
+}
+
+/// The readable entries of `rows`; one that does not read (someone wrote bytes that are not an
+/// entry) is logged and left out, so that it cannot break the audit log page for everyone.
+/// Verification reports it.
+fn readable(rows: &[Row], keep: impl Fn(&AuditRecord) -> bool) -> Vec<AuditRecord> {
+    rows.iter()
+        .filter_map(|row| match record(row) {
+            Ok(entry) if keep(&entry) => Some(entry),
+            Ok(entry) => {
+                tracing::warn!(seq = entry.seq, "an audit entry's index columns disagree with its bytes; left out");
+                None
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "an audit entry does not read; left out (audit verify reports it)");
+                None
+            }
+        })
+        .collect()
 }
 
 /// Appends one entry to the chain as part of `tx`: it commits with the change it records, or
@@ -115,57 +267,72 @@ fn unchained((entry, at): (NewAudit, Millis)) -> AuditRecord {
         details: entry.details.to_string(),
         prev_hash: String::new(),
         hash: String::new(),
+        link: None,
+        key_id: None,
     }
+}
+
+/// The head, locked for the rest of the transaction on PostgreSQL.
+async fn locked_head(conn: &mut AnyConnection, for_update: &str) -> Result<ChainHead> {
+    let row = sqlx::query(&format!("SELECT seq, hash, key_id FROM audit_head WHERE id = 1{for_update}"))
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(ChainHead { seq: int(&row, "seq")?, hash: text(&row, "hash")?, key_id: opt_text(&row, "key_id")? })
 }
 
 /// PostgreSQL: chains `entries` after the head and commits.
 ///
 /// Every write on every replica appends to the chain, and the head's lock is held from the
 /// append to the end of the COMMIT, so the time it is held bounds how many writes commit a
-/// second. The entries are handed over first (a transaction-local setting, as a bound
-/// parameter); then `countersign_append_audit` (migration 0004) takes the lock, chains, writes and
-/// moves the head, and the COMMIT follows in the same message: the head is held for the server's
-/// own work and the disk flush, never for a round trip to this process (countersign-bench,
-/// lifecycle profile). A `BEGIN` ends the message so that the caller's transaction handle still
-/// has a transaction to end; that one is empty.
-pub(crate) async fn append_and_commit(conn: &mut AnyConnection, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
-    let entries: Vec<Value> = entries
+/// second. The key never reaches the database, so the entries are chained here, after one
+/// round trip that takes the lock; then `countersign_write_audit` (migration 0013) writes them
+/// and moves the head, and the COMMIT follows in the same message (countersign-bench, lifecycle
+/// profile). The entries travel as hex, which holds nothing but `[0-9a-f]`, so the message
+/// cannot be read as anything but that one literal. A `BEGIN` ends the message so that the
+/// caller's transaction handle still has a transaction to end; that one is empty.
+pub(crate) async fn append_and_commit(
+    conn: &mut AnyConnection,
+    keyring: Option<&AuditKeyring>,
+    entries: Vec<(NewAudit, Millis)>,
+) -> Result<()> {
+    let mut records: Vec<AuditRecord> = entries.into_iter().map(unchained).collect();
+    let mut head = locked_head(conn, " FOR UPDATE").await?;
+    chain(&mut head, keyring, &mut records)?;
+    let rows: Vec<Value> = records
         .into_iter()
-        .map(unchained)
         .map(|r| {
+            let entry = String::from_utf8_lossy(&r.canonical_bytes()).into_owned();
             serde_json::json!({
-                "id": r.id, "at": r.at, "actorId": r.actor_id, "actorName": r.actor_name,
-                "category": r.category, "action": r.action, "targetType": r.target_type,
-                "targetId": r.target_id, "details": r.details,
-                "tail": r.canonical_tail(),
+                "seq": r.seq, "id": r.id, "at": r.at, "actor_id": r.actor_id, "actor_name": r.actor_name,
+                "category": r.category, "action": r.action, "target_type": r.target_type,
+                "target_id": r.target_id, "details": "", "prev_hash": r.prev_hash, "hash": r.hash,
+                "entry": entry, "link": r.link, "key_id": r.key_id,
             })
         })
         .collect();
-    sqlx::query("SELECT set_config('countersign.audit_entries', $1, true)")
-        .bind(Value::Array(entries).to_string())
-        .execute(&mut *conn)
-        .await?;
-    conn.execute("SELECT countersign_append_audit(); COMMIT; BEGIN").await?;
+    let payload = hex::encode(Value::Array(rows).to_string());
+    conn.execute(
+        format!("SELECT countersign_write_audit(convert_from(decode('{payload}', 'hex'), 'UTF8')::json); COMMIT; BEGIN")
+            .as_str(),
+    )
+    .await?;
     Ok(())
 }
 
 /// SQLite, whose writer is this process's alone: read the head, chain `entries` here, write
 /// them in multi-row statements, move the head.
-pub(crate) async fn append_here(conn: &mut AnyConnection, entries: Vec<(NewAudit, Millis)>) -> Result<()> {
+pub(crate) async fn append_here(
+    conn: &mut AnyConnection,
+    keyring: Option<&AuditKeyring>,
+    entries: Vec<(NewAudit, Millis)>,
+) -> Result<()> {
     let mut records: Vec<AuditRecord> = entries.into_iter().map(unchained).collect();
-    let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&mut *conn).await?;
-    let (mut seq, mut prev_hash) = (int(&head, "seq")?, text(&head, "hash")?);
-    for record in &mut records {
-        seq += 1;
-        record.seq = seq;
-        record.prev_hash = std::mem::take(&mut prev_hash);
-        record.hash = record.compute_hash();
-        prev_hash = record.hash.clone();
-    }
+    let mut head = locked_head(conn, "").await?;
+    chain(&mut head, keyring, &mut records)?;
     // SQLite binds a statement's parameters in time that grows with their number squared
     // (`sqlite3_bind_parameter_name` scans); a few hundred per statement bind fastest.
     const PER_STATEMENT: usize = 20;
-    const COLUMNS: usize = 12;
+    const COLUMNS: usize = 15;
     for chunk in records.chunks(PER_STATEMENT) {
         let rows: Vec<String> =
             (0..chunk.len()).map(|r| format!("({})", placeholders(r * COLUMNS + 1, COLUMNS))).collect();
@@ -182,15 +349,20 @@ pub(crate) async fn append_here(conn: &mut AnyConnection, entries: Vec<(NewAudit
                 .bind(&record.action)
                 .bind(&record.target_type)
                 .bind(&record.target_id)
-                .bind(&record.details)
+                // The details live in the entry's bytes only (see migration 0013).
+                .bind("")
                 .bind(&record.prev_hash)
-                .bind(&record.hash);
+                .bind(&record.hash)
+                .bind(String::from_utf8_lossy(&record.canonical_bytes()).into_owned())
+                .bind(&record.link)
+                .bind(&record.key_id);
         }
         query.execute(&mut *conn).await?;
     }
-    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1")
-        .bind(seq)
-        .bind(&prev_hash)
+    sqlx::query("UPDATE audit_head SET seq = $1, hash = $2, key_id = $3 WHERE id = 1")
+        .bind(head.seq)
+        .bind(&head.hash)
+        .bind(&head.key_id)
         .execute(&mut *conn)
         .await?;
     Ok(())
@@ -199,23 +371,45 @@ pub(crate) async fn append_here(conn: &mut AnyConnection, entries: Vec<(NewAudit
 /// Entries per page when verifying.
 const VERIFY_PAGE: usize = 10_000;
 
+/// One page of the chain as verification reads it: one line per entry,
+/// `seq hash key_id link canonical-bytes` (`-` for no key or link), in one text value. The
+/// canonical bytes are JSON, which never holds a raw newline; entries written before the chain
+/// was keyed have no stored bytes (`*`), and come with their fields in `legacy`.
+struct VerifyPage {
+    lines: String,
+    rows: i64,
+    last: Option<i64>,
+    legacy: Vec<AuditRecord>,
+}
+
 impl Store {
-    /// The entries after `after`, in `seq` order. On SQLite as one JSON array in one row: each
-    /// row crosses from SQLite's thread to this one by itself, and one row a page is faster
-    /// (countersign-bench, audit-verify). PostgreSQL sends rows in bulk anyway, and builds the
-    /// JSON more slowly than it sends them.
-    async fn audit_page(&self, after: i64) -> Result<Vec<AuditRecord>> {
-        let entries = format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}");
-        if self.backend() == Backend::Postgres {
-            let rows = sqlx::query(&entries).bind(after).fetch_all(self.pool()).await?;
-            return rows.iter().map(record).collect();
-        }
-        let sql =
-            format!("SELECT COALESCE(json_group_array(json_array({AUDIT_COLUMNS}) ORDER BY seq), '[]') AS page FROM ({entries})");
+    /// The entries after `after`, in `seq` order, as one text value: each row crosses from the
+    /// database to this process by itself, and one value a page is faster, on both backends
+    /// (countersign-bench, audit-verify).
+    async fn verify_page(&self, after: i64) -> Result<VerifyPage> {
+        let line = "CAST(seq AS TEXT) || ' ' || hash || ' ' || COALESCE(key_id, '-') || ' ' || COALESCE(link, '-') \
+                    || ' ' || COALESCE(entry, '*')";
+        let joined = match self.backend() {
+            Backend::Sqlite => "group_concat(line, char(10) ORDER BY seq)",
+            Backend::Postgres => "string_agg(line, chr(10) ORDER BY seq)",
+        };
+        let sql = format!(
+            "SELECT COUNT(*) AS n, MAX(seq) AS last, {joined} AS lines FROM \
+             (SELECT seq, {line} AS line FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}) page"
+        );
         let row = sqlx::query(&sql).bind(after).fetch_one(self.pool()).await?;
-        // Each entry is a JSON array of `AUDIT_COLUMNS`, which are `AuditRecord`'s fields in order.
-        serde_json::from_str(&text(&row, "page")?)
-            .map_err(|e| crate::StoreError::Corrupt(format!("audit page after entry {after}: {e}")))
+        let (rows, last, lines) = (int(&row, "n")?, opt_int(&row, "last")?, opt_text(&row, "lines")?.unwrap_or_default());
+        let legacy = match last {
+            Some(last) if lines.contains(" *") => {
+                let sql = format!(
+                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 AND entry IS NULL ORDER BY seq"
+                );
+                let rows = sqlx::query(&sql).bind(after).bind(last).fetch_all(self.pool()).await?;
+                rows.iter().map(record).collect::<Result<_>>()?
+            }
+            _ => Vec::new(),
+        };
+        Ok(VerifyPage { lines, rows, last, legacy })
     }
 
     /// Appends one entry in a transaction of its own (sign-ins, for example).
@@ -251,7 +445,17 @@ impl Store {
         );
         let query = conditions.bind_to(sqlx::query(&sql));
         let rows = query.fetch_all(self.pool()).await?;
-        rows.iter().map(record).collect()
+        Ok(readable(&rows, |entry| filter.matches(entry)))
+    }
+
+    /// Entries after `seq`, oldest first, at most `limit` (what the export sinks send).
+    pub async fn audit_after(&self, seq: i64, limit: i64) -> Result<Vec<AuditRecord>> {
+        let rows = sqlx::query(&format!("SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2"))
+            .bind(seq)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        Ok(readable(&rows, |_| true))
     }
 
     /// Request events after `seq`, oldest first: what live updates stream. The audit log is the
@@ -264,7 +468,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(record).collect()
+        Ok(readable(&rows, |entry| entry.category == "request"))
     }
 
     /// The newest audit entry's number.
@@ -273,108 +477,203 @@ impl Store {
         int(&row, "seq")
     }
 
+    /// The newest entry as a checkpoint signs it.
+    pub async fn audit_head(&self) -> Result<ChainHeadEntry> {
+        let row = sqlx::query(
+            "SELECT h.seq AS seq, h.hash AS hash, l.link AS link FROM audit_head h \
+             LEFT JOIN audit_log l ON l.seq = h.seq WHERE h.id = 1",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(ChainHeadEntry { seq: int(&row, "seq")?, hash: text(&row, "hash")?, link: opt_text(&row, "link")? })
+    }
+
     pub async fn audit_count(&self) -> Result<i64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM audit_log").fetch_one(self.pool()).await?;
         int(&row, "n")
     }
 
-    /// Walks the whole chain in `seq` order, page by page, and checks the head. A task of its
-    /// own reads the next pages while this one checks (countersign-bench, audit-verify).
-    pub async fn verify_audit(&self) -> Result<VerifyReport> {
-        let (pages, mut next_page) = tokio::sync::mpsc::channel::<Result<Vec<AuditRecord>>>(2);
+    /// Keys the chain from here on, once: if its head is not keyed yet, appends a keyed
+    /// `keyingStarted` entry and returns the last entry before it, for the caller to sign as the
+    /// `keyingStarted` checkpoint. `None` when the chain was keyed already (or this store has no
+    /// keys). Replicas starting together key it once: the head's lock decides.
+    pub async fn start_keying(&self, now: Millis) -> Result<Option<ChainHeadEntry>> {
+        if self.audit_keys().is_none() {
+            return Ok(None);
+        }
+        let mut tx = self.begin_write().await?;
+        let for_update = tx.for_update();
+        let head = locked_head(tx.conn(), for_update).await?;
+        if head.key_id.is_some() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let unkeyed = ChainHeadEntry { seq: head.seq, hash: head.hash, link: None };
+        append(
+            &mut tx,
+            NewAudit::new("audit", "keyingStarted").details(serde_json::json!({ "unkeyedEntries": head.seq })),
+            now,
+        );
+        tx.commit().await?;
+        Ok(Some(unkeyed))
+    }
+
+    /// Keeps a signed checkpoint; `false` if one of its kind for its entry is kept already.
+    pub async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<bool> {
+        let body = serde_json::to_string(checkpoint).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let kind = serde_json::to_value(checkpoint.kind).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin_write().await?;
+        let saved = sqlx::query(
+            "INSERT INTO audit_checkpoints (seq, kind, at, body) VALUES ($1, $2, $3, $4) ON CONFLICT (seq, kind) DO NOTHING",
+        )
+        .bind(checkpoint.seq)
+        .bind(kind.as_str().unwrap_or_default().to_owned())
+        .bind(checkpoint.at)
+        .bind(body)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(saved == 1)
+    }
+
+    /// Checkpoints made after `at` (or any), oldest first, at most `limit`; a row that does not
+    /// read as a checkpoint is an `Err` with why.
+    pub async fn checkpoints_after(&self, at: Millis, limit: i64) -> Result<Vec<std::result::Result<Checkpoint, String>>> {
+        let rows = sqlx::query("SELECT seq, body FROM audit_checkpoints WHERE at > $1 ORDER BY at, seq LIMIT $2")
+            .bind(at)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let (seq, body) = (int(row, "seq")?, text(row, "body")?);
+                Ok(serde_json::from_str(&body).map_err(|e| format!("the stored checkpoint for entry {seq} does not parse: {e}")))
+            })
+            .collect()
+    }
+
+    /// Walks the whole chain in `seq` order, page by page, checking every hash, every link
+    /// (with the keys), every checkpoint (the database's and `inputs`', with the public key),
+    /// and the head. A task of its own reads the next pages while this one checks
+    /// (countersign-bench, audit-verify).
+    pub async fn verify_audit(&self, inputs: VerifyInputs<'_>) -> Result<VerifyReport> {
+        let mut checkpoints = inputs.checkpoints;
+        let mut unreadable = None;
+        if inputs.public_key.is_some() {
+            for stored in self.checkpoints_after(Millis::MIN, i64::MAX).await? {
+                match stored {
+                    Ok(checkpoint) => checkpoints.push(checkpoint),
+                    Err(reason) => unreadable = unreadable.or(Some(reason)),
+                }
+            }
+        }
+        let rewritten = |checked: u64, links: u64, verifier: Option<&ChainVerifier>, broken: ChainBreak| VerifyReport {
+            valid: false,
+            result: VerifyResult::Rewritten,
+            entries_checked: checked,
+            links_checked: links,
+            checkpoints_checked: verifier.map_or(0, ChainVerifier::checkpoints),
+            last_checkpoint: verifier.and_then(ChainVerifier::last_checkpoint),
+            first_broken: Some(broken),
+            unverifiable: None,
+        };
+        if let Some(reason) = unreadable {
+            let broken = ChainBreak { seq: 0, id: String::new(), kind: BreakKind::Signature, reason };
+            return Ok(rewritten(0, 0, None, broken));
+        }
+        let evidence = Evidence { keys: inputs.keys, checkpoints, public_key: inputs.public_key };
+        let mut verifier = match ChainVerifier::new(evidence) {
+            Ok(verifier) => verifier,
+            Err(broken) => return Ok(rewritten(0, 0, None, broken)),
+        };
+
+        let (pages, mut next_page) = tokio::sync::mpsc::channel::<Result<VerifyPage>>(2);
         let reader = self.clone();
         let reading = tokio::spawn(async move {
             let mut after = 0;
             loop {
-                let page = reader.audit_page(after).await;
-                let last = match &page {
-                    Ok(entries) if entries.len() == VERIFY_PAGE => entries.last().map(|e| e.seq),
+                let page = reader.verify_page(after).await;
+                let next = match &page {
+                    Ok(page) if page.rows == VERIFY_PAGE as i64 => page.last,
                     _ => None,
                 };
                 // The checker stops listening at the first broken entry.
                 if pages.send(page).await.is_err() {
                     return;
                 }
-                match last {
-                    Some(seq) => after = seq,
+                match next {
+                    Some(last) => after = last,
                     None => return,
                 }
             }
         });
-        let mut verifier = ChainVerifier::default();
-        let mut after = 0_i64;
         while let Some(page) = next_page.recv().await {
-            for entry in &page? {
-                if let Err(broken) = verifier.push(entry) {
-                    reading.abort();
-                    return Ok(VerifyReport {
-                        valid: false,
-                        entries_checked: verifier.checked(),
-                        first_broken: Some(broken),
-                    });
-                }
-                after = entry.seq;
+            let page = page?;
+            if let Err(broken) = check_page(&mut verifier, &page) {
+                reading.abort();
+                let (checked, links) = (verifier.checked(), verifier.links_checked());
+                return Ok(rewritten(checked, links, Some(&verifier), broken));
             }
         }
-        let head = sqlx::query("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(self.pool()).await?;
-        let (head_seq, head_hash) = (int(&head, "seq")?, text(&head, "hash")?);
-        if head_seq != after || head_hash != verifier.head() {
-            return Ok(VerifyReport {
-                valid: false,
-                entries_checked: verifier.checked(),
-                first_broken: Some(ChainBreak {
-                    seq: after + 1,
-                    id: String::new(),
-                    reason: format!("the chain head says entry {head_seq} is last, but the log ends at entry {after}: entries were removed from the end"),
-                }),
-            });
+        let head = self.audit_head_seq().await?;
+        if let Err(broken) = verifier.finish(Some(head)) {
+            let (checked, links) = (verifier.checked(), verifier.links_checked());
+            return Ok(rewritten(checked, links, Some(&verifier), broken));
         }
-        Ok(VerifyReport { valid: true, entries_checked: verifier.checked(), first_broken: None })
+        Ok(VerifyReport {
+            valid: true,
+            result: VerifyResult::Intact,
+            entries_checked: verifier.checked(),
+            links_checked: verifier.links_checked(),
+            checkpoints_checked: verifier.checkpoints(),
+            last_checkpoint: verifier.last_checkpoint(),
+            first_broken: None,
+            unverifiable: None,
+        })
     }
+}
+
+/// Feeds one page's lines to the verifier.
+fn check_page(verifier: &mut ChainVerifier<'_>, page: &VerifyPage) -> std::result::Result<(), ChainBreak> {
+    let mut legacy = page.legacy.iter();
+    let mut lines = 0;
+    for line in page.lines.split('\n').filter(|line| !line.is_empty()) {
+        lines += 1;
+        let malformed = |seq: i64| ChainBreak {
+            seq,
+            id: String::new(),
+            kind: BreakKind::Changed,
+            reason: "the stored entry is not in the form the server writes".into(),
+        };
+        let mut fields = line.splitn(5, ' ');
+        let seq = fields.next().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| malformed(0))?;
+        let (Some(hash), Some(key_id), Some(link), Some(canonical)) = (fields.next(), fields.next(), fields.next(), fields.next())
+        else {
+            return Err(malformed(seq));
+        };
+        let key_id = (key_id != "-").then_some(key_id);
+        let link = (link != "-").then_some(link);
+        if canonical == "*" {
+            let record = legacy.next().filter(|r| r.seq == seq).ok_or_else(|| malformed(seq))?;
+            let bytes = record.canonical_bytes();
+            verifier.push(ChainEntry { seq, canonical: &bytes, hash, link, key_id })?;
+        } else {
+            verifier.push(ChainEntry { seq, canonical: canonical.as_bytes(), hash, link, key_id })?;
+        }
+    }
+    if lines != page.rows {
+        // A row whose line is NULL (a column nulled out) is missing from the text.
+        let seq = page.last.unwrap_or_default();
+        return Err(ChainBreak {
+            seq,
+            id: String::new(),
+            kind: BreakKind::Removed,
+            reason: format!("{} stored entries do not read as entries", page.rows - lines),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::testing::{TestBackend, TestDatabase};
-    use crate::StoreOptions;
-
-    /// A chain longer than two verification pages, written in one transaction the way each
-    /// backend appends.
-    async fn long_chain(store: &Store, entries: usize) {
-        let mut tx = store.begin_write().await.unwrap();
-        for i in 0..entries {
-            append(&mut tx, NewAudit::new("auth", "signIn").by("someone", &format!("user {i}")), 1_000 + i as i64);
-        }
-        tx.commit().await.unwrap();
-    }
-
-    crate::backend_tests!(r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_page);
-    async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_page(backend: TestBackend) {
-        let entries = 2 * VERIFY_PAGE + 5;
-        let database = TestDatabase::create(backend).await;
-        let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
-        long_chain(&store, entries).await;
-        let report = store.verify_audit().await.unwrap();
-        assert!(report.valid, "{backend:?}: {report:?}");
-        assert_eq!(report.entries_checked, entries as u64, "{backend:?}: every page was read");
-
-        // Someone with write access to the database edits an entry on the third page.
-        let tampered = (2 * VERIFY_PAGE + 2) as i64;
-        let lift = match backend {
-            TestBackend::Sqlite => "DROP TRIGGER audit_log_no_update",
-            TestBackend::Postgres => "DROP TRIGGER audit_log_append_only ON audit_log",
-        };
-        sqlx::query(lift).execute(store.pool()).await.unwrap();
-        sqlx::query("UPDATE audit_log SET actor_name = 'nobody' WHERE seq = $1")
-            .bind(tampered)
-            .execute(store.pool())
-            .await
-            .unwrap();
-        let report = store.verify_audit().await.unwrap();
-        assert!(!report.valid, "{backend:?}");
-        assert_eq!(report.first_broken.map(|b| b.seq), Some(tampered), "{backend:?}");
-        assert_eq!(report.entries_checked, tampered as u64 - 1, "{backend:?}: checked up to the change");
-        database.drop_database().await;
-    }
-}
+mod tests;

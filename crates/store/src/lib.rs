@@ -26,7 +26,7 @@ mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use audit::{AuditFilter, NewAudit, VerifyReport};
+pub use audit::{AuditFilter, AuditKeyring, NewAudit, VerifyInputs, VerifyReport, VerifyResult};
 pub use auth::{Budget, LoginFailure, SessionRecord, TokenRecord};
 pub use dependencies::{DependencyNow, DependencyState};
 pub use directory::{
@@ -63,6 +63,9 @@ pub struct Store {
     /// `SQLITE_BUSY`, and share their commits (see `group_commit`). PostgreSQL writes run
     /// side by side on the pool, under row locks.
     group_commit: Option<Arc<GroupCommit>>,
+    /// The keys new audit entries are linked with (R13); without them entries are chained
+    /// unkeyed, which the store refuses once the chain is keyed.
+    audit_keys: Option<AuditKeyring>,
 }
 
 /// A write transaction, or (from [`Store::reader`]) a connection for reads.
@@ -72,6 +75,7 @@ pub(crate) struct WriteTx {
     backend: Backend,
     /// Audit entries to chain and write at commit (`audit::append`).
     audit: Vec<(NewAudit, countersign_core::Millis)>,
+    audit_keys: Option<AuditKeyring>,
 }
 
 enum TxConn {
@@ -113,17 +117,18 @@ impl WriteTx {
     /// Writes the audit entries and makes the transaction durable; returns once it is.
     pub(crate) async fn commit(mut self) -> Result<()> {
         let entries = std::mem::take(&mut self.audit);
+        let keys = self.audit_keys.as_ref();
         match self.conn {
             TxConn::Read(_) => {}
             TxConn::Group(mut write) => {
                 if !entries.is_empty() {
-                    audit::append_here(&mut write, entries).await?;
+                    audit::append_here(&mut write, keys, entries).await?;
                 }
                 write.commit().await?;
             }
             TxConn::Pool(tx) if entries.is_empty() => tx.commit().await?,
             TxConn::Pool(mut tx) => {
-                audit::append_and_commit(&mut tx, entries).await?;
+                audit::append_and_commit(&mut tx, keys, entries).await?;
                 // What is left is the empty transaction that followed the COMMIT. Dropping the
                 // handle queues its ROLLBACK, which travels with the check the pool makes of
                 // every connection returned to it: no round trip of its own.
@@ -148,11 +153,13 @@ impl WriteTx {
 pub struct StoreOptions {
     pub max_connections: u32,
     pub connect_timeout: Duration,
+    /// The audit keys (from the key file, never the database); see [`AuditKeyring`].
+    pub audit_keys: Option<AuditKeyring>,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        StoreOptions { max_connections: 10, connect_timeout: Duration::from_secs(10) }
+        StoreOptions { max_connections: 10, connect_timeout: Duration::from_secs(10), audit_keys: None }
     }
 }
 
@@ -203,7 +210,7 @@ impl Store {
             Backend::Sqlite => Some(GroupCommit::start(&pool).await?),
             Backend::Postgres => None,
         };
-        let store = Store { pool, backend, group_commit };
+        let store = Store { pool, backend, group_commit, audit_keys: options.audit_keys };
         store.migrate().await?;
         store.backfill_name_skeletons().await?;
         Ok(store)
@@ -211,6 +218,11 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The keys this store links audit entries with.
+    pub fn audit_keys(&self) -> Option<&AuditKeyring> {
+        self.audit_keys.as_ref()
     }
 
     /// How SQLite's writes are being grouped into commits; `None` on PostgreSQL.
@@ -231,13 +243,13 @@ impl Store {
             Some(group_commit) => TxConn::Group(group_commit.begin().await?),
             None => TxConn::Pool(self.pool.begin().await?),
         };
-        Ok(WriteTx { conn, lock_rows: true, backend: self.backend, audit: Vec::new() })
+        Ok(WriteTx { conn, lock_rows: true, backend: self.backend, audit: Vec::new(), audit_keys: self.audit_keys.clone() })
     }
 
     /// A connection for reads, in no transaction and taking no row locks.
     pub(crate) async fn reader(&self) -> Result<WriteTx> {
         let conn = TxConn::Read(self.pool.acquire().await?);
-        Ok(WriteTx { conn, lock_rows: false, backend: self.backend, audit: Vec::new() })
+        Ok(WriteTx { conn, lock_rows: false, backend: self.backend, audit: Vec::new(), audit_keys: None })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -105,7 +105,7 @@ async fn r4_r13_concurrent_submissions_hold_one_and_keep_one_audit_chain(backend
     let held = results.iter().filter(|r| matches!(r, Ok(Submitted::Held(_)))).count();
     let refused = results.iter().filter(|r| matches!(r, Err(StoreError::RequestOpen { .. }))).count();
     assert_eq!((held, refused), (1, 29), "{backend:?}");
-    let report = store.verify_audit().await.unwrap();
+    let report = store.verify_audit(countersign_store::VerifyInputs::default()).await.unwrap();
     assert!(report.valid, "{report:?}");
     assert_eq!(report.entries_checked as i64, store.audit_count().await.unwrap());
     database.drop_database().await;
@@ -164,7 +164,7 @@ async fn replicas_starting_together_create_one_administrator_and_one_set_of_role
     assert_eq!(replicas[0].account_count().await.unwrap(), 1);
     let built_in = replicas[0].roles().await.unwrap().into_iter().filter(|r| r.built_in).count();
     assert_eq!(built_in, countersign_core::permission::BUILT_IN_ROLES.len());
-    assert!(replicas[0].verify_audit().await.unwrap().valid);
+    assert!(replicas[0].verify_audit(countersign_store::VerifyInputs::default()).await.unwrap().valid);
     database.drop_database().await;
 }
 
@@ -198,19 +198,23 @@ async fn postgres_connections_can_require_tls() {
 
 backend_tests!(r13_entries_of_any_text_chain_and_verify_on_every_backend);
 async fn r13_entries_of_any_text_chain_and_verify_on_every_backend(backend: TestBackend) {
-    // Quotes, backslashes, control characters, non-ASCII and emoji: wherever an entry is hashed
-    // (in Rust on SQLite, inside PostgreSQL there), the bytes must be those `verify` hashes.
+    // Quotes, backslashes, control characters, non-ASCII and emoji: the bytes stored (through
+    // each backend's text type) must be those `verify` hashes and links.
     let awkward = "Zoë \"the admin\" \\ tab\tnew\nline \u{1} ✓ 🚀 </script>";
     let database = TestDatabase::create(backend).await;
-    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let keys = countersign_core::audit::AuditKeys::new(vec![countersign_core::audit::AuditKey::new(&[3; 32])]).unwrap();
+    let keyring = countersign_store::AuditKeyring::fixed(keys.clone());
+    let store =
+        Store::connect(&database.url, StoreOptions { audit_keys: Some(keyring), ..StoreOptions::default() }).await.unwrap();
     let entry = countersign_store::NewAudit::new("auth", awkward)
         .by("00000000-0000-7000-8000-0000000000aa", awkward)
         .on("account", awkward)
         .details(json!({"note": awkward, "n": -1, "nested": {"list": [awkward, null]}}));
     store.audit(entry.clone(), NOW).await.unwrap();
     store.audit(entry, NOW + 1).await.unwrap();
-    let report = store.verify_audit().await.unwrap();
-    assert!(report.valid && report.entries_checked == 2, "{backend:?}: {report:?}");
+    let inputs = countersign_store::VerifyInputs { keys: Some(&keys), ..Default::default() };
+    let report = store.verify_audit(inputs).await.unwrap();
+    assert!(report.valid && report.entries_checked == 2 && report.links_checked == 2, "{backend:?}: {report:?}");
     let stored = store.audit_entries(&AuditFilter { limit: 10, ..AuditFilter::default() }).await.unwrap();
     assert_eq!(stored.len(), 2);
     for record in &stored {
@@ -536,7 +540,7 @@ async fn r20_racing_completions_of_two_held_renames_apply_one_and_fail_the_other
     let record = store.request(&requests[0]).await.unwrap();
     assert_eq!(record.requested_by_username, "alice", "{backend:?}");
     assert_eq!(record.approvals[0].approver_username, "carol", "{backend:?}");
-    let report = store.verify_audit().await.unwrap();
+    let report = store.verify_audit(countersign_store::VerifyInputs::default()).await.unwrap();
     assert!(report.valid, "{backend:?}: {report:?}");
     database.drop_database().await;
 }
@@ -668,7 +672,7 @@ async fn issue_15_a_request_row_nobody_can_read_is_passed_over_and_expires_from_
     }
     let filter = AuditFilter { action: Some("expired".into()), limit: 10, ..Default::default() };
     assert_eq!(store.audit_entries(&filter).await.unwrap().len(), 3);
-    assert!(store.verify_audit().await.unwrap().valid);
+    assert!(store.verify_audit(countersign_store::VerifyInputs::default()).await.unwrap().valid);
     // R4: the objects are free again.
     let again = store
         .submit(

@@ -5,7 +5,7 @@
 
 use crate::ops::audit::AuditItem;
 use crate::time::format;
-use countersign_core::audit::ChainBreak;
+use countersign_core::audit::{BreakKind, ChainBreak};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::notify::DeliveryStatus;
 use countersign_core::permission::Permission;
@@ -14,6 +14,7 @@ use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Decision, RequestStatus};
 use countersign_store::{
     AccountRecord, DeliveryRecord, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord,
+    VerifyResult,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -51,6 +52,22 @@ fn decision() -> Object {
 
 fn completion() -> Object {
     names(&Completion::ALL, Completion::as_str)
+}
+
+fn break_kind() -> Object {
+    names(&BreakKind::ALL, BreakKind::as_str)
+}
+
+fn verify_result() -> Object {
+    names(&[VerifyResult::Intact, VerifyResult::Rewritten, VerifyResult::Unverifiable], verify_result_name)
+}
+
+fn verify_result_name(result: VerifyResult) -> &'static str {
+    match result {
+        VerifyResult::Intact => "intact",
+        VerifyResult::Rewritten => "rewritten",
+        VerifyResult::Unverifiable => "unverifiable",
+    }
 }
 
 fn delivery_status() -> Object {
@@ -456,6 +473,12 @@ pub struct AuditEntry {
     pub details: Value,
     pub prev_hash: String,
     pub hash: String,
+    /// HMAC-SHA-256 of `hash` under the audit key `keyId`; null for entries written before the
+    /// chain was keyed.
+    #[schema(required = true)]
+    pub link: Option<String>,
+    #[schema(required = true)]
+    pub key_id: Option<String>,
 }
 
 impl From<&AuditItem> for AuditEntry {
@@ -479,6 +502,8 @@ impl From<&AuditItem> for AuditEntry {
             details,
             prev_hash: entry.prev_hash.clone(),
             hash: entry.hash.clone(),
+            link: entry.link.clone(),
+            key_id: entry.key_id.clone(),
         }
     }
 }
@@ -488,25 +513,50 @@ impl From<&AuditItem> for AuditEntry {
 #[serde(rename_all = "camelCase")]
 pub struct BrokenEntry {
     pub seq: i64,
+    /// Empty when the break is not one entry (a cut-off tail, a checkpoint).
     pub id: String,
+    #[schema(schema_with = break_kind)]
+    pub kind: BreakKind,
     pub reason: String,
 }
 
-/// The audit chain's check (R13).
+/// The audit chain's check (R13): every hash, every keyed link, every signed checkpoint (from
+/// the checkpoint file and the database) and the stored head.
 #[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct VerifyReport {
     pub valid: bool,
+    /// `rewritten` when anything does not fit; `unverifiable` when the checkpoint file cannot be read.
+    #[schema(schema_with = verify_result)]
+    pub result: VerifyResult,
     pub entries_checked: u64,
+    pub links_checked: u64,
+    pub checkpoints_checked: usize,
+    /// The newest checkpoint's entry.
+    #[schema(required = true)]
+    pub last_checkpoint: Option<i64>,
     /// The first changed, removed or reordered entry; null when the chain is whole.
     #[schema(required = true)]
     pub first_broken: Option<BrokenEntry>,
+    /// Why nothing could be checked.
+    #[schema(required = true)]
+    pub unverifiable: Option<String>,
 }
 
 impl From<countersign_store::VerifyReport> for VerifyReport {
     fn from(report: countersign_store::VerifyReport) -> Self {
-        let first_broken = report.first_broken.map(|ChainBreak { seq, id, reason }| BrokenEntry { seq, id, reason });
-        VerifyReport { valid: report.valid, entries_checked: report.entries_checked, first_broken }
+        let first_broken =
+            report.first_broken.map(|ChainBreak { seq, id, kind, reason }| BrokenEntry { seq, id, kind, reason });
+        VerifyReport {
+            valid: report.valid,
+            result: report.result,
+            entries_checked: report.entries_checked,
+            links_checked: report.links_checked,
+            checkpoints_checked: report.checkpoints_checked,
+            last_checkpoint: report.last_checkpoint,
+            first_broken,
+            unverifiable: report.unverifiable,
+        }
     }
 }
 

@@ -95,5 +95,5 @@ pub async fn recent_request_activity(app: &AppState, principal: &Principal) -> A
 /// Walks the chain; names the first broken entry.
 pub async fn verify(app: &AppState, principal: &Principal) -> ApiResult<VerifyReport> {
     principal.require(Permission::AuditRead)?;
-    Ok(app.store.verify_audit().await?)
+    Ok(crate::audit::verify(&app.store, app.config.audit.as_ref()).await?)
 }

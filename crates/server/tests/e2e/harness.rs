@@ -118,6 +118,11 @@ pub struct TestApp {
     pub empty_group: String,
     /// One object of each document type and one device, made before the policies.
     pub samples: Vec<(ResourceType, String)>,
+    /// The audit key file's keys and the checkpoint settings, shared by every replica.
+    pub keyring: countersign_store::AuditKeyring,
+    pub audit: countersign_server::audit::AuditSettings,
+    /// Holds the audit key file and the checkpoint file, outside the database.
+    _audit_dir: std::sync::Arc<tempfile::TempDir>,
     database: Option<TestDatabase>,
 }
 
@@ -136,9 +141,19 @@ impl TestApp {
         let _ = tracing_subscriber::fmt().with_env_filter("warn").with_test_writer().try_init();
         let database = TestDatabase::create(backend).await;
         let database_url = database.url.clone();
-        let store = Store::connect(&database_url, StoreOptions { max_connections: 5, ..StoreOptions::default() })
-            .await
-            .expect("connect");
+        // The audit key file outside the database, as `countersign serve` keeps it.
+        let audit_dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+        let trail = countersign_server::audit::AuditTrail::open(&audit_dir.path().join("test.audit-key"), START).unwrap();
+        let audit = countersign_server::audit::AuditSettings {
+            signer: trail.signer.clone(),
+            checkpoint_file: audit_dir.path().join("test.audit-checkpoints"),
+            checkpoint_entries: 1000,
+            checkpoint_interval: std::time::Duration::from_secs(60),
+        };
+        let keyring = trail.keyring;
+        let options = StoreOptions { max_connections: 5, audit_keys: Some(keyring.clone()), ..StoreOptions::default() };
+        let store = Store::connect(&database_url, options).await.expect("connect");
+        countersign_server::audit::start(&store, &audit, START).await.unwrap();
         let clock = Arc::new(TestClock(AtomicI64::new(START)));
         store.seed_built_in_roles(START).await.unwrap();
         let hash = countersign_server::auth::hash_password(PASSWORD).unwrap();
@@ -210,6 +225,7 @@ impl TestApp {
             // The tests' receivers listen on loopback, which channels may not reach by default.
             notify_allow_networks: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
             event_credential_check: std::time::Duration::from_millis(200),
+            audit: Some(audit.clone()),
             ..ServerConfig::default()
         };
         configure(&mut config);
@@ -232,8 +248,16 @@ impl TestApp {
             approvers_group,
             empty_group,
             samples,
+            keyring,
+            audit,
+            _audit_dir: audit_dir,
             database: Some(database),
         }
+    }
+
+    /// Store options for another connection to this app's database, with its audit keys.
+    pub fn store_options(&self, max_connections: u32) -> StoreOptions {
+        StoreOptions { max_connections, audit_keys: Some(self.keyring.clone()), ..StoreOptions::default() }
     }
 
     pub async fn call(&self, user: &User, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
@@ -363,12 +387,11 @@ impl TestApp {
     /// Starts another replica on this app's database, as `countersign serve` on a second
     /// machine would: connect (which migrates), then serve.
     pub async fn start_replica(&self, max_connections: u32) -> Replica {
-        let store = Store::connect(&self.database_url, StoreOptions { max_connections, ..StoreOptions::default() })
-            .await
-            .expect("connect a replica");
+        let store = Store::connect(&self.database_url, self.store_options(max_connections)).await.expect("connect a replica");
+        countersign_server::audit::start(&store, &self.audit, self.clock.now()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let config = ServerConfig { body_limit: 64 * 1024, ..ServerConfig::default() };
+        let config = ServerConfig { body_limit: 64 * 1024, audit: Some(self.audit.clone()), ..ServerConfig::default() };
         let state = AppState::new(store.clone(), self.clock.clone(), config);
         tokio::spawn(countersign_server::serve(listener, state, std::future::pending()));
         Replica { base, store }

@@ -446,7 +446,7 @@ async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend
     };
     // First run: the receiver is down; the attempt fails and the run ends.
     let first =
-        countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default()).await.unwrap();
+        countersign_store::Store::connect(&app.database_url, app.store_options(10)).await.unwrap();
     assert_eq!(run(first.clone()).await, 1);
     first.close().await;
     // The receiver comes up; a new run (a restarted server) picks the message up.
@@ -454,7 +454,7 @@ async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend
     let hits = receiver(listener, vec![]).await;
     app.clock.advance(countersign_server::notify::backoff(0));
     let second =
-        countersign_store::Store::connect(&app.database_url, countersign_store::StoreOptions::default()).await.unwrap();
+        countersign_store::Store::connect(&app.database_url, app.store_options(10)).await.unwrap();
     assert_eq!(run(second.clone()).await, 1);
     wait_for_hits(&hits, 1).await;
     assert_eq!(run(second).await, 0, "nothing left to deliver");
