@@ -555,16 +555,20 @@ impl Database {
             .into_iter()
             .map(|row| ((row.get(0), row.get(1)), row.get(2)))
             .collect();
-        let audit = sqlx::query("SELECT action, target_id, actor_id, details FROM audit_log ORDER BY seq")
+        // Entries keep their details in their canonical bytes (`entry`, the array's last member);
+        // those written before the keyed chain, in the `details` column.
+        let audit = sqlx::query("SELECT action, target_id, actor_id, details, entry FROM audit_log ORDER BY seq")
             .fetch_all(&mut conn)
             .await
             .unwrap()
             .into_iter()
-            .map(|row| AuditRow {
-                action: row.get(0),
-                target: row.get(1),
-                actor: row.get(2),
-                details: json(row.get(3)),
+            .map(|row| {
+                let entry: Option<String> = row.get(4);
+                let details = match entry {
+                    Some(entry) => json(json(entry)[9].as_str().unwrap().to_owned()),
+                    None => json(row.get(3)),
+                };
+                AuditRow { action: row.get(0), target: row.get(1), actor: row.get(2), details }
             })
             .collect();
         let apps = sqlx::query("SELECT id, version, document FROM resources WHERE type = 'app'")

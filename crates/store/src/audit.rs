@@ -312,8 +312,10 @@ pub(crate) async fn append_and_commit(
         .collect();
     let payload = hex::encode(Value::Array(rows).to_string());
     conn.execute(
-        format!("SELECT countersign_write_audit(convert_from(decode('{payload}', 'hex'), 'UTF8')::json); COMMIT; BEGIN")
-            .as_str(),
+        format!(
+            "SELECT countersign_write_audit(convert_from(decode('{payload}', 'hex'), 'UTF8')::json); COMMIT; BEGIN"
+        )
+        .as_str(),
     )
     .await?;
     Ok(())
@@ -398,7 +400,8 @@ impl Store {
              (SELECT seq, {line} AS line FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}) page"
         );
         let row = sqlx::query(&sql).bind(after).fetch_one(self.pool()).await?;
-        let (rows, last, lines) = (int(&row, "n")?, opt_int(&row, "last")?, opt_text(&row, "lines")?.unwrap_or_default());
+        let (rows, last, lines) =
+            (int(&row, "n")?, opt_int(&row, "last")?, opt_text(&row, "lines")?.unwrap_or_default());
         let legacy = match last {
             Some(last) if lines.contains(" *") => {
                 let sql = format!(
@@ -539,7 +542,11 @@ impl Store {
 
     /// Checkpoints made after `at` (or any), oldest first, at most `limit`; a row that does not
     /// read as a checkpoint is an `Err` with why.
-    pub async fn checkpoints_after(&self, at: Millis, limit: i64) -> Result<Vec<std::result::Result<Checkpoint, String>>> {
+    pub async fn checkpoints_after(
+        &self,
+        at: Millis,
+        limit: i64,
+    ) -> Result<Vec<std::result::Result<Checkpoint, String>>> {
         let rows = sqlx::query("SELECT seq, body FROM audit_checkpoints WHERE at > $1 ORDER BY at, seq LIMIT $2")
             .bind(at)
             .bind(limit)
@@ -548,7 +555,8 @@ impl Store {
         rows.iter()
             .map(|row| {
                 let (seq, body) = (int(row, "seq")?, text(row, "body")?);
-                Ok(serde_json::from_str(&body).map_err(|e| format!("the stored checkpoint for entry {seq} does not parse: {e}")))
+                Ok(serde_json::from_str(&body)
+                    .map_err(|e| format!("the stored checkpoint for entry {seq} does not parse: {e}")))
             })
             .collect()
     }
@@ -648,7 +656,8 @@ fn check_page(verifier: &mut ChainVerifier<'_>, page: &VerifyPage) -> std::resul
         };
         let mut fields = line.splitn(5, ' ');
         let seq = fields.next().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| malformed(0))?;
-        let (Some(hash), Some(key_id), Some(link), Some(canonical)) = (fields.next(), fields.next(), fields.next(), fields.next())
+        let (Some(hash), Some(key_id), Some(link), Some(canonical)) =
+            (fields.next(), fields.next(), fields.next(), fields.next())
         else {
             return Err(malformed(seq));
         };

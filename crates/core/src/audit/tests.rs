@@ -113,9 +113,14 @@ fn canonical_bytes_are_the_json_array_of_the_fields() {
         hex::encode(Sha256::digest(format!("{}{expected}", r.prev_hash))),
         "the hash covers prev_hash then the canonical bytes"
     );
-    let parsed =
-        AuditRecord::from_canonical(&r.canonical_bytes(), r.prev_hash.clone(), r.hash.clone(), r.link.clone(), r.key_id.clone())
-            .unwrap();
+    let parsed = AuditRecord::from_canonical(
+        &r.canonical_bytes(),
+        r.prev_hash.clone(),
+        r.hash.clone(),
+        r.link.clone(),
+        r.key_id.clone(),
+    )
+    .unwrap();
     assert_eq!(parsed, r, "the fields are read back from the bytes");
 }
 
@@ -183,7 +188,8 @@ fn a_truncated_tail_is_found_by_the_stored_head_and_by_a_checkpoint() {
     assert_eq!(verify_with(&chain, evidence, Some(6)).unwrap_err().kind, BreakKind::Truncated);
     // The head row moved back too: the checkpoint still knows.
     let keyring = keys(&[1]);
-    let evidence = Evidence { keys: Some(&keyring), checkpoints: vec![signed], public_key: Some(signer().public_key()) };
+    let evidence =
+        Evidence { keys: Some(&keyring), checkpoints: vec![signed], public_key: Some(signer().public_key()) };
     let err = verify_with(&chain, evidence, Some(3)).unwrap_err();
     assert_eq!((err.seq, err.kind), (4, BreakKind::Truncated));
     assert!(err.reason.contains("entries were removed from the end"), "{err:?}");
@@ -192,7 +198,8 @@ fn a_truncated_tail_is_found_by_the_stored_head_and_by_a_checkpoint() {
 #[test]
 fn offline_every_rewrite_before_a_checkpoint_is_found_with_the_public_key_alone() {
     let (chain, _) = keyed_chain(8);
-    let checkpoints = vec![checkpoint(&chain[3], CheckpointKind::Periodic), checkpoint(&chain[7], CheckpointKind::Periodic)];
+    let checkpoints =
+        vec![checkpoint(&chain[3], CheckpointKind::Periodic), checkpoint(&chain[7], CheckpointKind::Periodic)];
     assert_eq!(verify_with(&chain, offline(checkpoints.clone()), Some(8)), Ok(8));
 
     let mut edited = chain.clone();
@@ -242,10 +249,13 @@ fn key_rotation_starts_a_segment_linked_under_both_keys() {
     let mut hash = [0u8; 32];
     hex::decode_to_slice(&chain[3].hash, &mut hash).unwrap();
     assert_eq!(chain[3].link, Some(hex::encode(key(2).mac(&key(1).mac(&hash)))), "the first link is under both keys");
-    assert_eq!(chain[4].link, Some(hex::encode({
-        hex::decode_to_slice(&chain[4].hash, &mut hash).unwrap();
-        key(2).mac(&hash)
-    })));
+    assert_eq!(
+        chain[4].link,
+        Some(hex::encode({
+            hex::decode_to_slice(&chain[4].hash, &mut hash).unwrap();
+            key(2).mac(&hash)
+        }))
+    );
 
     // Someone holding only the new key cannot start its segment: the bridge needs the old one.
     let mut forged = chain.clone();
@@ -297,6 +307,27 @@ fn without_keys_nothing_is_chained_after_a_keyed_entry() {
     let mut more = vec![record(3)];
     assert_eq!(chain_entries(&mut head, None, &mut more), Err(ChainError::KeyRequired));
     assert!(matches!(chain_entries(&mut head, Some(&keys(&[9])), &mut more), Err(ChainError::UnknownKey(_))));
+}
+
+#[test]
+fn checkpoints_are_read_from_a_file_an_array_an_api_page_and_syslog_lines() {
+    let (chain, _) = keyed_chain(2);
+    let (a, b) = (checkpoint(&chain[0], CheckpointKind::Periodic), checkpoint(&chain[1], CheckpointKind::Periodic));
+    let line = |c: &Checkpoint| serde_json::to_string(c).unwrap();
+    let file = format!("{}\n{}\n", line(&a), line(&b));
+    assert_eq!(parse_checkpoints(&file).unwrap(), vec![a.clone(), b.clone()]);
+    let array = serde_json::to_string(&[&a, &b]).unwrap();
+    assert_eq!(parse_checkpoints(&array).unwrap(), vec![a.clone(), b.clone()]);
+    let page = serde_json::json!({ "publicKey": "x", "value": [&a] }).to_string();
+    assert_eq!(parse_checkpoints(&page).unwrap(), vec![a.clone()]);
+    let entry = serde_json::json!({ "type": "auditEntry", "seq": 1, "hash": "00" });
+    let syslog = format!(
+        "<86>1 2026-12-02T10:00:00Z host countersign 1 auditEntry - {entry}\n<86>1 2026-12-02T10:00:01Z host countersign 1 auditCheckpoint - {}\n",
+        line(&b)
+    );
+    assert_eq!(parse_checkpoints(&syslog).unwrap(), vec![b]);
+    assert!(parse_checkpoints("not checkpoints at all").is_err());
+    assert_eq!(parse_checkpoints("").unwrap(), vec![]);
 }
 
 #[test]

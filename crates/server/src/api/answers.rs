@@ -5,13 +5,14 @@
 
 use crate::ops::audit::AuditItem;
 use crate::time::format;
-use countersign_core::audit::{BreakKind, ChainBreak};
+use countersign_core::audit::{BreakKind, ChainBreak, Checkpoint, CheckpointKind, PublicKey};
 use countersign_core::eligibility::AccountKind;
 use countersign_core::notify::DeliveryStatus;
 use countersign_core::permission::Permission;
 use countersign_core::policy::{format_duration, Completion};
 use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Decision, RequestStatus};
+use countersign_core::Millis;
 use countersign_store::{
     AccountRecord, DeliveryRecord, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord,
     VerifyResult,
@@ -56,6 +57,10 @@ fn completion() -> Object {
 
 fn break_kind() -> Object {
     names(&BreakKind::ALL, BreakKind::as_str)
+}
+
+fn checkpoint_kind() -> Object {
+    names(&CheckpointKind::ALL, CheckpointKind::as_str)
 }
 
 fn verify_result() -> Object {
@@ -557,6 +562,55 @@ impl From<countersign_store::VerifyReport> for VerifyReport {
             first_broken,
             unverifiable: report.unverifiable,
         }
+    }
+}
+
+/// A signed statement that the audit chain's entry `seq` had `hash` and `link` (R13).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditCheckpoint {
+    /// `periodic` (every N entries or T seconds) or `keyingStarted` (the last entry before the
+    /// chain was keyed: every later one must have a link).
+    #[schema(schema_with = checkpoint_kind)]
+    pub kind: CheckpointKind,
+    pub seq: i64,
+    pub hash: String,
+    #[schema(required = true)]
+    pub link: Option<String>,
+    /// When it was made, in Unix milliseconds: the signature covers this number.
+    pub at: Millis,
+    pub public_key: String,
+    /// Ed25519 over `countersign-audit-checkpoint/1`, kind, seq, hash, link (or `-`) and at, one per line.
+    pub signature: String,
+}
+
+/// The checkpoints and the key to check them with.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointPage {
+    /// The Ed25519 public key (hex) that signs this server's checkpoints; null when the server
+    /// makes none.
+    #[schema(required = true)]
+    pub public_key: Option<String>,
+    pub algorithm: &'static str,
+    pub value: Vec<AuditCheckpoint>,
+}
+
+impl CheckpointPage {
+    pub fn new(public_key: Option<PublicKey>, checkpoints: &[Checkpoint]) -> CheckpointPage {
+        let value = checkpoints
+            .iter()
+            .map(|c| AuditCheckpoint {
+                kind: c.kind,
+                seq: c.seq,
+                hash: c.hash.clone(),
+                link: c.link.clone(),
+                at: c.at,
+                public_key: c.public_key.clone(),
+                signature: c.signature.clone(),
+            })
+            .collect();
+        CheckpointPage { public_key: public_key.map(|key| key.to_hex()), algorithm: "Ed25519", value }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `/api/v1/audit`: the audit log and its chain check (R13).
 
-use super::answers::{AuditEntry, VerifyReport};
+use super::answers::{AuditEntry, CheckpointPage, VerifyReport};
 use super::Page;
 use crate::error::ApiResult;
 use crate::extract::{ApiQuery, Principal};
@@ -67,4 +67,36 @@ pub async fn list(
 )]
 pub async fn verify(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<VerifyReport>> {
     Ok(Json(VerifyReport::from(ops::verify(&app, &principal).await?)))
+}
+
+#[derive(Deserialize, Default, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct CheckpointParams {
+    /// Only checkpoints made after this time (RFC 3339): the `at` of the last one you hold.
+    after: Option<String>,
+    /// At most this many, oldest first (1–500, 500 by default).
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/audit/checkpoints?after=&limit=`: the signed checkpoints and the public key
+/// that verifies them, for `countersign audit verify --public-key … --checkpoints FILE`.
+#[utoipa::path(
+    get,
+    path = "/audit/checkpoints",
+    tag = "audit",
+    summary = "Signed checkpoints of the audit chain, and the key that verifies them",
+    params(CheckpointParams),
+    responses(
+        (status = 200, description = "checkpoints, oldest first", body = CheckpointPage)
+    )
+)]
+pub async fn checkpoints(
+    State(app): State<AppState>,
+    principal: Principal,
+    ApiQuery(q): ApiQuery<CheckpointParams>,
+) -> ApiResult<Json<CheckpointPage>> {
+    let after = q.after.as_deref().map(crate::time::parse).transpose()?;
+    let (public_key, checkpoints) = ops::checkpoints(&app, &principal, after, q.limit).await?;
+    Ok(Json(CheckpointPage::new(public_key, &checkpoints)))
 }

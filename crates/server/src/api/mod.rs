@@ -156,6 +156,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(events::stream))
         .routes(routes!(audit::list))
         .routes(routes!(audit::verify))
+        .routes(routes!(audit::checkpoints))
         .routes(routes!(openapi::document))
         .fallback(not_found);
     OpenApiRouter::default().nest("/api/v1", v1)

@@ -4,7 +4,7 @@ use super::{limit_of, next_cursor, Paged};
 use crate::error::ApiResult;
 use crate::extract::Principal;
 use crate::AppState;
-use countersign_core::audit::AuditRecord;
+use countersign_core::audit::{AuditRecord, Checkpoint, PublicKey};
 use countersign_core::permission::Permission;
 use countersign_core::Millis;
 use countersign_store::{AuditFilter, VerifyReport};
@@ -96,4 +96,25 @@ pub async fn recent_request_activity(app: &AppState, principal: &Principal) -> A
 pub async fn verify(app: &AppState, principal: &Principal) -> ApiResult<VerifyReport> {
     principal.require(Permission::AuditRead)?;
     Ok(crate::audit::verify(&app.store, app.config.audit.as_ref()).await?)
+}
+
+/// The signed checkpoints kept in the database (made after `after`, oldest first) and the public
+/// key that verifies them: what an auditor takes away. A stored row that does not read as a
+/// checkpoint is left out here and reported by verification.
+pub async fn checkpoints(
+    app: &AppState,
+    principal: &Principal,
+    after: Option<Millis>,
+    limit: Option<i64>,
+) -> ApiResult<(Option<PublicKey>, Vec<Checkpoint>)> {
+    principal.require(Permission::AuditRead)?;
+    let limit = limit_of(limit.or(Some(500)))?;
+    let kept = app.store.checkpoints_after(after.unwrap_or(Millis::MIN), limit).await?;
+    let checkpoints = kept
+        .into_iter()
+        .filter_map(|checkpoint| {
+            checkpoint.map_err(|reason| tracing::warn!(%reason, "a stored audit checkpoint does not read")).ok()
+        })
+        .collect();
+    Ok((app.config.audit.as_ref().map(|audit| audit.signer.public_key()), checkpoints))
 }

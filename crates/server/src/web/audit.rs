@@ -1,4 +1,4 @@
-//! The audit log (R13): filters, paging, and *Verify chain*.
+//! The audit log (R13): filters, paging, *Verify chain*, and the key that checks checkpoints.
 
 use super::layout::when;
 use super::{given, web, Page, WebResult, WebUser};
@@ -45,6 +45,7 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Au
     };
     let entries = web(audit::entries(&app, &user.principal, query).await)?.items;
     let report = if q.verify.is_some() { Some(web(audit::verify(&app, &user.principal).await)?) } else { None };
+    let public_key = app.config.audit.as_ref().map(|audit| audit.signer.public_key().to_hex());
     let next = (entries.len() == 50).then(|| entries.last().map(|e| e.entry.seq)).flatten();
     let keep =
         |name: &str, value: &Option<String>| format!("{name}={}", super::urlencode(value.as_deref().unwrap_or("")));
@@ -61,16 +62,31 @@ pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<Au
         .content(html! {
             @if let Some(report) = &report {
                 @if report.valid {
-                    p class="alert alert-success" role="status" id="verify-result" { "The chain is intact: " (report.entries_checked) " entries verified." }
+                    p class="alert alert-success" role="status" id="verify-result" {
+                        "The log is intact: " (report.entries_checked) " entries, " (report.links_checked)
+                        " keyed links and " (report.checkpoints_checked) " signed checkpoints verified."
+                    }
                 } @else if let Some(broken) = &report.first_broken {
-                    p class="alert alert-error" role="alert" id="verify-result" { "The chain is broken at entry " (broken.seq) ": " (broken.reason) }
+                    p class="alert alert-error" role="alert" id="verify-result" {
+                        "The log was rewritten: entry " (broken.seq) " no longer fits. " (broken.reason)
+                    }
+                } @else if let Some(reason) = &report.unverifiable {
+                    p class="alert alert-error" role="alert" id="verify-result" { "The log could not be verified: " (reason) }
+                }
+            }
+            @if let Some(public_key) = &public_key {
+                p class="hint" id="checkpoint-key" {
+                    "Checkpoints are signed with Ed25519 public key " code { (public_key) }
+                    ". Give it to your auditors with the "
+                    a href="/api/v1/audit/checkpoints" { "checkpoints" }
+                    ": " code { "countersign audit verify --public-key … --checkpoints …" } " checks the log without the audit key."
                 }
             }
             form class="filters" method="get" action="/audit" {
                 div { label for="category" { "Category" }
                     select id="category" name="category" {
                         option value="" { "Any" }
-                        @for c in ["request", "change", "policy", "directory", "rbac", "auth"] { option value=(c) selected[q.category.as_deref() == Some(c)] { (c) } }
+                        @for c in ["request", "change", "policy", "directory", "rbac", "auth", "audit"] { option value=(c) selected[q.category.as_deref() == Some(c)] { (c) } }
                     } }
                 div { label for="actor" { "Actor (username)" } input type="text" id="actor" name="actor" value=(q.actor.as_deref().unwrap_or("")); }
                 div { label for="action" { "Action" } input type="text" id="action" name="action" value=(q.action.as_deref().unwrap_or("")); }

@@ -326,7 +326,7 @@ async fn a_bad_field_shows_its_error_next_to_it_and_keeps_what_was_typed() {
     alice.goto("/audit").await;
     alice.click("#verify").await;
     alice.wait_for("#verify-result").await;
-    assert!(alice.text("#verify-result").await.contains("The chain is intact"));
+    assert!(alice.text("#verify-result").await.contains("The log is intact"));
     alice.screenshot("audit-log").await;
     alice.goto("/").await;
     alice.screenshot("home").await;

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod audit_trail;
 mod bad_input;
 mod concurrency;
 mod exact_change;

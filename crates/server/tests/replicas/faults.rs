@@ -69,7 +69,7 @@ async fn a_connection_killed_mid_request_gives_a_clean_503_and_the_replica_recov
         for _ in 0..1000 {
             let waiting: i64 = sqlx::query_scalar(
                 "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
-                 AND wait_event_type = 'Lock' AND query LIKE '%countersign_append_audit%'",
+                 AND wait_event_type = 'Lock' AND query LIKE '%key_id FROM audit_head%'",
             )
             .fetch_one(&mut watcher)
             .await

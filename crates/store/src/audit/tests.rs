@@ -143,7 +143,11 @@ async fn r13_every_rewrite_by_a_database_writer_is_found_by_the_key_and_by_expor
         let with_exports = verify(&store, Some(&keys(&[1])), &exported).await;
         assert_rewritten(&with_exports, first_bad, &format!("{backend:?} {what}, with the key and the export"));
         let offline = verify(&store, None, &exported).await;
-        assert_eq!(offline.result, VerifyResult::Rewritten, "{backend:?} {what}: the public key and the export suffice");
+        assert_eq!(
+            offline.result,
+            VerifyResult::Rewritten,
+            "{backend:?} {what}: the public key and the export suffice"
+        );
         assert_eq!(offline.links_checked, 0);
         database.drop_database().await;
     }
@@ -154,7 +158,12 @@ async fn r13_a_forged_checkpoint_in_the_database_is_reported(backend: TestBacken
     let database = TestDatabase::create(backend).await;
     let store = open(&database, Some(AuditKeyring::fixed(keys(&[1])))).await;
     write(&store, 3, 1_000).await;
-    let forged = Checkpoint::sign(&CheckpointSigner::from_seed(&[9; 32]), CheckpointKind::Periodic, &store.audit_head().await.unwrap(), 1);
+    let forged = Checkpoint::sign(
+        &CheckpointSigner::from_seed(&[9; 32]),
+        CheckpointKind::Periodic,
+        &store.audit_head().await.unwrap(),
+        1,
+    );
     store.save_checkpoint(&forged).await.unwrap();
     let report = verify(&store, Some(&keys(&[1])), &[]).await;
     assert_eq!(report.first_broken.map(|b| b.kind), Some(BreakKind::Signature), "{backend:?}");
@@ -180,8 +189,12 @@ async fn r13_an_old_unkeyed_chain_is_keyed_once_and_cannot_be_downgraded(backend
     let began = Checkpoint::sign(&signer(), CheckpointKind::KeyingStarted, &unkeyed, 3_000);
     first.save_checkpoint(&began).await.unwrap();
     write(&first, 3, 4_000).await;
-    let report = verify(&first, Some(&keys(&[1])), &[began.clone()]).await;
-    assert_eq!((report.result, report.entries_checked, report.links_checked), (VerifyResult::Intact, 9, 4), "{backend:?}");
+    let report = verify(&first, Some(&keys(&[1])), std::slice::from_ref(&began)).await;
+    assert_eq!(
+        (report.result, report.entries_checked, report.links_checked),
+        (VerifyResult::Intact, 9, 4),
+        "{backend:?}"
+    );
     let keying = first.audit_after(5, 1).await.unwrap().remove(0);
     assert_eq!((keying.category.as_str(), keying.action.as_str()), ("audit", "keyingStarted"));
 
@@ -264,7 +277,7 @@ async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_pa
     let unkeyed = store.start_keying(2_000).await.unwrap().unwrap();
     let began = Checkpoint::sign(&signer(), CheckpointKind::KeyingStarted, &unkeyed, 2_000);
     write(&store, entries - VERIFY_PAGE - VERIFY_PAGE / 2 - 1, 3_000).await;
-    let report = verify(&store, Some(&keys(&[1])), &[began.clone()]).await;
+    let report = verify(&store, Some(&keys(&[1])), std::slice::from_ref(&began)).await;
     assert!(report.valid, "{backend:?}: {report:?}");
     assert_eq!(report.entries_checked, entries as u64, "{backend:?}: every page was read");
 
