@@ -9,6 +9,7 @@
 
 mod approvers;
 mod audit;
+mod audit_export;
 mod auth;
 mod control;
 mod dependencies;
@@ -26,6 +27,7 @@ mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use audit_export::{ExportCursor, PendingCheckpoint, LATE_CHECKPOINTS};
 pub use audit::{AuditFilter, AuditKeyring, NewAudit, VerifyInputs, VerifyReport, VerifyResult};
 pub use auth::{Budget, LoginFailure, SessionRecord, TokenRecord};
 pub use dependencies::{DependencyNow, DependencyState};
