@@ -65,7 +65,9 @@ impl Store {
         .fetch_optional(tx.conn())
         .await?;
         let cursor = match row {
-            Some(row) => Some(ExportCursor { entry_seq: int(&row, "entry_seq")?, checkpoint_at: int(&row, "checkpoint_at")? }),
+            Some(row) => {
+                Some(ExportCursor { entry_seq: int(&row, "entry_seq")?, checkpoint_at: int(&row, "checkpoint_at")? })
+            }
             None => None,
         };
         tx.commit().await?;
@@ -173,7 +175,9 @@ impl Store {
 
     /// Every sink's last accepted entry, by name.
     pub async fn audit_export_positions(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query("SELECT sink, entry_seq FROM audit_export_cursors ORDER BY sink").fetch_all(self.pool()).await?;
+        let rows = sqlx::query("SELECT sink, entry_seq FROM audit_export_cursors ORDER BY sink")
+            .fetch_all(self.pool())
+            .await?;
         rows.iter().map(|row| Ok((text(row, "sink")?, int(row, "entry_seq")?))).collect()
     }
 }

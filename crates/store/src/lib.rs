@@ -27,8 +27,8 @@ mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use audit_export::{ExportCursor, PendingCheckpoint, LATE_CHECKPOINTS};
 pub use audit::{AuditFilter, AuditKeyring, NewAudit, VerifyInputs, VerifyReport, VerifyResult};
+pub use audit_export::{ExportCursor, PendingCheckpoint, LATE_CHECKPOINTS};
 pub use auth::{Budget, LoginFailure, SessionRecord, TokenRecord};
 pub use dependencies::{DependencyNow, DependencyState};
 pub use directory::{

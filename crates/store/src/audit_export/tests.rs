@@ -3,7 +3,7 @@
 use super::*;
 use crate::testing::{TestBackend, TestDatabase};
 use crate::{NewAudit, StoreOptions};
-use countersign_core::audit::{CheckpointKind, CheckpointSigner, ChainHeadEntry};
+use countersign_core::audit::{ChainHeadEntry, CheckpointKind, CheckpointSigner};
 
 async fn open(database: &TestDatabase) -> Store {
     Store::connect(&database.url, StoreOptions::default()).await.unwrap()
@@ -19,20 +19,39 @@ async fn one_exporter_holds_a_sink_until_its_lease_ends_or_it_lets_go(backend: T
     let database = TestDatabase::create(backend).await;
     let store = open(&database).await;
     let start = ExportCursor { entry_seq: 0, checkpoint_at: 0 };
-    assert_eq!(store.lease_audit_export("siem", "a", 1_000, 31_000).await.unwrap(), Some(start), "a new sink starts at the beginning");
+    assert_eq!(
+        store.lease_audit_export("siem", "a", 1_000, 31_000).await.unwrap(),
+        Some(start),
+        "a new sink starts at the beginning"
+    );
     assert_eq!(store.lease_audit_export("siem", "b", 2_000, 32_000).await.unwrap(), None, "b waits while a holds it");
-    assert_eq!(store.lease_audit_export("archive", "b", 2_000, 32_000).await.unwrap(), Some(start), "sinks are leased apart");
+    assert_eq!(
+        store.lease_audit_export("archive", "b", 2_000, 32_000).await.unwrap(),
+        Some(start),
+        "sinks are leased apart"
+    );
     assert_eq!(store.lease_audit_export("siem", "a", 3_000, 33_000).await.unwrap(), Some(start), "a renews");
 
     let moved = ExportCursor { entry_seq: 5, checkpoint_at: 900 };
-    assert!(!store.advance_audit_export("siem", "b", moved, &[], 4_000).await.unwrap(), "only the holder moves the cursor");
+    assert!(
+        !store.advance_audit_export("siem", "b", moved, &[], 4_000).await.unwrap(),
+        "only the holder moves the cursor"
+    );
     assert!(store.advance_audit_export("siem", "a", moved, &[], 4_000).await.unwrap());
     assert_eq!(store.lease_audit_export("siem", "b", 32_999, 60_000).await.unwrap(), None, "not before a's lease ends");
-    assert_eq!(store.lease_audit_export("siem", "b", 33_000, 63_000).await.unwrap(), Some(moved), "b resumes where a was");
+    assert_eq!(
+        store.lease_audit_export("siem", "b", 33_000, 63_000).await.unwrap(),
+        Some(moved),
+        "b resumes where a was"
+    );
     assert!(!store.advance_audit_export("siem", "a", start, &[], 34_000).await.unwrap(), "a lost it");
 
     store.release_audit_export("siem", "b").await.unwrap();
-    assert_eq!(store.lease_audit_export("siem", "a", 34_000, 64_000).await.unwrap(), Some(moved), "released: a takes over at once");
+    assert_eq!(
+        store.lease_audit_export("siem", "a", 34_000, 64_000).await.unwrap(),
+        Some(moved),
+        "released: a takes over at once"
+    );
     assert_eq!(store.audit_export_positions().await.unwrap(), [("archive".to_owned(), 0), ("siem".to_owned(), 5)]);
     database.drop_database().await;
 }
