@@ -20,7 +20,7 @@ const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 const ENV_PREFIX: &str = "COUNTERSIGN_";
 
 /// The settings that may come from `COUNTERSIGN_<KEY>_FILE`.
-const SECRETS: &[&str] = &["database_url", "smtp_url", "admin_password", "metrics_token"];
+const SECRETS: &[&str] = &["database_url", "smtp_url", "admin_password", "metrics_token", "audit_sinks"];
 
 /// `COUNTERSIGN_*` variables that are not settings of the server: the config file's name, the
 /// API client's, and the test suites'. Never warned about.
@@ -92,6 +92,11 @@ pub struct Settings {
     /// …or after this long, if anything was appended; ISO 8601 [default: PT1M].
     #[serde(deserialize_with = "iso_duration")]
     pub audit_checkpoint_interval: Millis,
+    /// Where every audit entry and checkpoint is exported: `[[audit_sinks]]` tables in the file,
+    /// or the same list as JSON in `COUNTERSIGN_AUDIT_SINKS` (or the file
+    /// `COUNTERSIGN_AUDIT_SINKS_FILE` names, as webhook sinks hold secrets). Checked by `serve`.
+    #[serde(deserialize_with = "sinks")]
+    pub audit_sinks: Vec<countersign_server::audit::export::SinkSettings>,
 }
 
 impl Default for Settings {
@@ -120,6 +125,7 @@ impl Default for Settings {
             audit_checkpoint_file: None,
             audit_checkpoint_entries: 1000,
             audit_checkpoint_interval: 60_000,
+            audit_sinks: Vec::new(),
         }
     }
 }
@@ -188,6 +194,41 @@ fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpN
                 .map_err(|_| de::Error::custom(format!("'{item}' is not a network such as 10.0.0.0/8")))
         })
         .collect()
+}
+
+/// Audit sinks from TOML tables, or from one string holding them as a JSON array (the
+/// environment's form). A visitor rather than an untagged enum, so that a mistake in a table is
+/// reported as itself.
+fn sinks<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<countersign_server::audit::export::SinkSettings>, D::Error> {
+    struct Sinks;
+
+    impl<'de> Visitor<'de> for Sinks {
+        type Value = Vec<countersign_server::audit::export::SinkSettings>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list of audit sinks, or a JSON array of them")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            serde_json::from_str(text).map_err(|e| {
+                E::custom(format!(
+                    "not a JSON array of sinks such as [{{\"name\": \"siem\", \"syslog\": \"tcp://siem.example:6514\"}}]: {e}"
+                ))
+            })
+        }
+
+        fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+            let mut sinks = Vec::new();
+            while let Some(sink) = items.next_element()? {
+                sinks.push(sink);
+            }
+            Ok(sinks)
+        }
+    }
+
+    deserializer.deserialize_any(Sinks)
 }
 
 /// The settings flags can set; the last layer. A flag left out leaves the layers below.
@@ -486,6 +527,62 @@ mod tests {
         });
     }
 
+    const SINKS_JSON: &str = r#"[{"name": "siem", "syslog": "tls://siem.example:6514", "facility": "local4"},
+        {"name": "archive", "webhook": "https://archive.example/countersign", "secret": "hook-secret"}]"#;
+    const SINKS_TOML: &str = r#"
+[[audit_sinks]]
+name = "siem"
+syslog = "tls://siem.example:6514"
+facility = "local4"
+
+[[audit_sinks]]
+name = "archive"
+webhook = "https://archive.example/countersign"
+secret = "hook-secret"
+"#;
+
+    fn check_sinks(settings: &Settings) {
+        let sinks = countersign_server::audit::export::AuditSink::from_all(&settings.audit_sinks).unwrap();
+        let names: Vec<&str> = sinks.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["siem", "archive"]);
+        use countersign_server::audit::export::SinkTarget;
+        assert!(
+            matches!(&sinks[0].target, SinkTarget::Syslog { host, port: 6514, tls: Some(_), facility: 20 } if host == "siem.example")
+        );
+        assert!(matches!(&sinks[1].target, SinkTarget::Webhook { url, secret, .. }
+            if url == "https://archive.example/countersign" && secret.expose_secret() == "hook-secret"));
+    }
+
+    #[test]
+    fn audit_sinks_come_from_a_secret_file_and_a_bad_one_is_refused_by_name() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("sinks.json", SINKS_JSON)?;
+            jail.set_env("COUNTERSIGN_AUDIT_SINKS_FILE", "sinks.json");
+            let loaded = load_with(&Flags::default())?;
+            check_sinks(&loaded.settings);
+            assert!(!format!("{loaded:?}").contains("hook-secret"), "Debug shows no sink secret");
+            jail.set_env("COUNTERSIGN_AUDIT_SINKS", r#"[{"name": "archive", "webhook": "https://archive.example/x"}]"#);
+            let sinks = load_with(&Flags::default())?.settings.audit_sinks;
+            let refused = countersign_server::audit::export::AuditSink::from_all(&sinks).unwrap_err();
+            assert_eq!(refused, "audit sink 'archive': a webhook sink needs a secret to sign its messages with");
+            jail.set_env("COUNTERSIGN_AUDIT_SINKS", "siem.example:6514");
+            let refused = load(None, &Flags::default()).unwrap_err();
+            assert!(
+                refused.contains("COUNTERSIGN_AUDIT_SINKS") && refused.contains("JSON array of sinks"),
+                "{refused}"
+            );
+            jail.set_env("COUNTERSIGN_AUDIT_SINKS", r#"[{"name": "a", "sislog": "tcp://h:1"}]"#);
+            let refused = load(None, &Flags::default()).unwrap_err();
+            assert!(refused.contains("sislog"), "{refused}");
+            jail.clear_env();
+            jail.create_file("countersign.toml", "[[audit_sinks]]\nname = \"a\"\nsislog = \"tcp://h:1\"\n")?;
+            let refused = load(None, &Flags::default()).unwrap_err();
+            assert!(refused.contains("unknown field") && refused.contains("sislog"), "{refused}");
+            Ok(())
+        });
+    }
+
     #[test]
     fn every_setting_is_reachable_from_the_file_and_from_the_environment() {
         let values = [
@@ -511,6 +608,7 @@ mod tests {
             ("audit_checkpoint_file", "/var/log/countersign/checkpoints"),
             ("audit_checkpoint_entries", "50"),
             ("audit_checkpoint_interval", "PT30S"),
+            ("audit_sinks", SINKS_JSON),
         ];
         let mut keys: Vec<&str> = values.iter().map(|(key, _)| *key).collect();
         keys.sort_unstable();
@@ -538,6 +636,7 @@ mod tests {
             assert_eq!(settings.audit_key_file(), PathBuf::from("/etc/countersign/audit-key"));
             assert_eq!(settings.audit_checkpoint_file(), PathBuf::from("/var/log/countersign/checkpoints"));
             assert_eq!((settings.audit_checkpoint_entries, settings.audit_checkpoint_interval), (50, 30_000));
+            check_sinks(settings);
         };
         Jail::expect_with(|jail| {
             jail.clear_env();
@@ -552,10 +651,12 @@ mod tests {
                     | "audit_checkpoint_entries" => {
                         format!("{key} = {value}\n")
                     }
+                    // Tables in the file; JSON in the environment.
+                    "audit_sinks" => String::new(),
                     _ => format!("{key} = {value:?}\n"),
                 })
                 .collect();
-            jail.create_file("countersign.toml", &toml)?;
+            jail.create_file("countersign.toml", &format!("{toml}{SINKS_TOML}"))?;
             check(&load_with(&Flags::default())?.settings);
             Ok(())
         });

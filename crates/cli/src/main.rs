@@ -317,6 +317,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     for warning in &warnings {
         tracing::warn!("{warning}");
     }
+    let audit_sinks = countersign_server::audit::export::AuditSink::from_all(&settings.audit_sinks)
+        .map_err(|e| format!("audit_sinks: {e}"))?;
     let database_url = SecretString::from(settings.database_url.connection_url());
     let clock = Arc::new(SystemClock);
     let now = clock.now();
@@ -373,6 +375,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         password_workers: settings.password_workers,
         password_queue: settings.password_queue,
         audit: Some(audit),
+        audit_sinks,
         ..ServerConfig::default()
     };
     println!(

@@ -55,9 +55,18 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> ApiResu
 
 async fn exposition(app: &AppState) -> ApiResult<Response> {
     let counts = app.store.request_counts().await?;
+    let mut behind = Vec::new();
+    if !app.config.audit_sinks.is_empty() {
+        let head = app.store.audit_head_seq().await?;
+        let positions = app.store.audit_export_positions().await?;
+        for sink in &app.config.audit_sinks {
+            let accepted = positions.iter().find(|(name, _)| *name == sink.name).map_or(0, |(_, seq)| *seq);
+            behind.push((sink.name.clone(), head - accepted));
+        }
+    }
     Ok((
         [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
-        app.metrics.render(&counts, app.store.writer_stats()),
+        app.metrics.render(&counts, &behind, app.store.writer_stats()),
     )
         .into_response())
 }

@@ -78,6 +78,11 @@ pub struct ServerConfig {
     /// The audit trail outside the database: the checkpoint signer and file (issue 16). Without
     /// it no checkpoints are made and verification uses the chain and its keys alone.
     pub audit: Option<audit::AuditSettings>,
+    /// Where every audit entry and checkpoint is exported (syslog, webhooks); see `audit::export`.
+    pub audit_sinks: Vec<audit::export::AuditSink>,
+    /// How often an exporter looks for new entries, and its first wait after a failure (doubling
+    /// to a minute).
+    pub audit_export_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -99,6 +104,8 @@ impl Default for ServerConfig {
             password_workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             password_queue: 32,
             audit: None,
+            audit_sinks: Vec::new(),
+            audit_export_interval: Duration::from_secs(1),
         }
     }
 }
@@ -168,8 +175,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Serves until `shutdown` resolves, running the expiry sweep and the notification dispatcher in
-/// the background.
+/// Serves until `shutdown` resolves, running the expiry sweep, the notification dispatcher,
+/// audit checkpoints and the audit exporters in the background.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -180,8 +187,10 @@ pub async fn serve(
     let checkpoints = state.config.audit.clone().map(|settings| {
         tokio::spawn(audit::checkpoints::run_forever(state.store.clone(), settings, state.clock.clone()))
     });
+    let exporters = audit::export::start(&state);
     let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
     let result = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    exporters.stop().await;
     sweeper.abort();
     dispatcher.abort();
     if let Some(checkpoints) = checkpoints {

@@ -1,6 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests by status and type (read from the
 //! database at scrape time, so every replica reports the same), decision latency, and on SQLite
-//! how writes share commits.
+//! how writes share commits, and how far each audit export sink is behind (from the database).
 
 use countersign_store::WriterStats;
 use prometheus_client::encoding::text::encode;
@@ -13,6 +13,7 @@ pub struct Metrics {
     registry: Registry,
     requests: Family<Vec<(String, String)>, Gauge>,
     decision_latency: Histogram,
+    export_behind: Family<Vec<(String, String)>, Gauge>,
     /// On SQLite only.
     writer: Option<WriterGauges>,
 }
@@ -36,6 +37,12 @@ impl Metrics {
             "Time from a request's submission to an approver's decision",
             decision_latency.clone(),
         );
+        let export_behind = Family::<Vec<(String, String)>, Gauge>::default();
+        registry.register(
+            "countersign_audit_export_behind",
+            "Audit entries an export sink has not accepted yet",
+            export_behind.clone(),
+        );
         let writer = sqlite_writer.then(|| {
             let gauges = WriterGauges { writes: Gauge::default(), commits: Gauge::default(), queued: Gauge::default() };
             registry.register("countersign_sqlite_writes", "Writes committed since start", gauges.writes.clone());
@@ -51,15 +58,21 @@ impl Metrics {
             );
             gauges
         });
-        Metrics { registry, requests, decision_latency, writer }
+        Metrics { registry, requests, decision_latency, export_behind, writer }
     }
 
     pub fn observe_decision(&self, seconds: f64) {
         self.decision_latency.observe(seconds.max(0.0));
     }
 
-    /// Renders the registry after setting the request gauges to `counts` and the writer's.
-    pub fn render(&self, counts: &[(String, String, i64)], writer: Option<WriterStats>) -> String {
+    /// Renders the registry after setting the request gauges to `counts`, each export sink's
+    /// to `behind` (sink, entries) and the writer's.
+    pub fn render(
+        &self,
+        counts: &[(String, String, i64)],
+        behind: &[(String, i64)],
+        writer: Option<WriterStats>,
+    ) -> String {
         if let (Some(gauges), Some(stats)) = (&self.writer, writer) {
             gauges.writes.set(i64::try_from(stats.writes).unwrap_or(i64::MAX));
             gauges.commits.set(i64::try_from(stats.commits).unwrap_or(i64::MAX));
@@ -70,6 +83,10 @@ impl Metrics {
             self.requests
                 .get_or_create(&vec![("status".to_owned(), status.clone()), ("type".to_owned(), resource_type.clone())])
                 .set(*n);
+        }
+        self.export_behind.clear();
+        for (sink, entries) in behind {
+            self.export_behind.get_or_create(&vec![("sink".to_owned(), sink.clone())]).set(*entries);
         }
         let mut out = String::new();
         if encode(&mut out, &self.registry).is_err() {

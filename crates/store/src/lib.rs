@@ -9,6 +9,7 @@
 
 mod approvers;
 mod audit;
+mod audit_export;
 mod auth;
 mod control;
 mod dependencies;
@@ -27,6 +28,7 @@ mod tenant;
 pub mod testing;
 
 pub use audit::{AuditFilter, AuditKeyring, NewAudit, VerifyInputs, VerifyReport, VerifyResult};
+pub use audit_export::{ExportCursor, PendingCheckpoint, LATE_CHECKPOINTS};
 pub use auth::{Budget, LoginFailure, SessionRecord, TokenRecord};
 pub use dependencies::{DependencyNow, DependencyState};
 pub use directory::{

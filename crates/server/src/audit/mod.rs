@@ -2,6 +2,7 @@
 //! the export sinks) and what verification gathers from them.
 
 pub mod checkpoints;
+pub mod export;
 pub mod keys;
 
 use countersign_core::audit::{Checkpoint, CheckpointKind, CheckpointSigner};
