@@ -268,7 +268,8 @@ async fn check_outcome(database_url: &str, lifecycles: usize) -> Result<()> {
     let completed: i64 =
         store.request_counts().await?.iter().filter(|(status, _, _)| status == "completed").map(|(_, _, n)| n).sum();
     let keys = crate::audit_keys();
-    let report = store.verify_audit(countersign_store::VerifyInputs { keys: Some(&keys), ..Default::default() }).await?;
+    let report =
+        store.verify_audit(countersign_store::VerifyInputs { keys: Some(&keys), ..Default::default() }).await?;
     store.close().await;
     if completed != lifecycles as i64 {
         bail!("{lifecycles} lifecycles were counted but {completed} requests are completed");

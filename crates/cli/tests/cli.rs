@@ -148,7 +148,8 @@ async fn an_operator_adds_a_person_offline_who_chooses_their_password_at_first_s
 async fn the_demo_flow_through_the_cli_and_an_offline_audit_verify() {
     let dir = tempfile::tempdir().unwrap();
     // A checkpoint every second, so one covers the approval before the server stops.
-    let env = [("COUNTERSIGN_ADMIN_PASSWORD", "admin password for tests"), ("COUNTERSIGN_AUDIT_CHECKPOINT_INTERVAL", "PT1S")];
+    let env =
+        [("COUNTERSIGN_ADMIN_PASSWORD", "admin password for tests"), ("COUNTERSIGN_AUDIT_CHECKPOINT_INTERVAL", "PT1S")];
     let server = serve_with_env(dir.path(), &["--demo"], &env);
     assert!(server.stdout.iter().any(|l| l.contains("Seeded the demo tenant")), "{:?}", server.stdout);
     let alice = token_for(&server.url, "alice", "countersign-demo").await;
@@ -282,7 +283,10 @@ async fn rewrite_entry(db: &str, action: &str, from: &str, to: &str) {
     sqlx::any::install_default_drivers();
     let mut conn = sqlx::AnyConnection::connect(&format!("sqlite://{db}")).await.unwrap();
     conn.execute("DROP TRIGGER audit_log_no_update").await.unwrap();
-    let rows = sqlx::query("SELECT seq, action, prev_hash, entry FROM audit_log ORDER BY seq").fetch_all(&mut conn).await.unwrap();
+    let rows = sqlx::query("SELECT seq, action, prev_hash, entry FROM audit_log ORDER BY seq")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
     let mut prev: Option<String> = None;
     let mut rewriting = false;
     for row in rows {

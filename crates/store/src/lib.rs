@@ -243,7 +243,13 @@ impl Store {
             Some(group_commit) => TxConn::Group(group_commit.begin().await?),
             None => TxConn::Pool(self.pool.begin().await?),
         };
-        Ok(WriteTx { conn, lock_rows: true, backend: self.backend, audit: Vec::new(), audit_keys: self.audit_keys.clone() })
+        Ok(WriteTx {
+            conn,
+            lock_rows: true,
+            backend: self.backend,
+            audit: Vec::new(),
+            audit_keys: self.audit_keys.clone(),
+        })
     }
 
     /// A connection for reads, in no transaction and taking no row locks.

@@ -204,8 +204,9 @@ async fn r13_entries_of_any_text_chain_and_verify_on_every_backend(backend: Test
     let database = TestDatabase::create(backend).await;
     let keys = countersign_core::audit::AuditKeys::new(vec![countersign_core::audit::AuditKey::new(&[3; 32])]).unwrap();
     let keyring = countersign_store::AuditKeyring::fixed(keys.clone());
-    let store =
-        Store::connect(&database.url, StoreOptions { audit_keys: Some(keyring), ..StoreOptions::default() }).await.unwrap();
+    let store = Store::connect(&database.url, StoreOptions { audit_keys: Some(keyring), ..StoreOptions::default() })
+        .await
+        .unwrap();
     let entry = countersign_store::NewAudit::new("auth", awkward)
         .by("00000000-0000-7000-8000-0000000000aa", awkward)
         .on("account", awkward)

@@ -44,8 +44,7 @@ fn random_32() -> [u8; 32] {
 
 fn decode_32(text: &str, what: &str, path: &Path) -> Result<[u8; 32], String> {
     let mut bytes = [0u8; 32];
-    hex::decode_to_slice(text, &mut bytes)
-        .map_err(|_| format!("{}: {what} is not 64 hex digits", path.display()))?;
+    hex::decode_to_slice(text, &mut bytes).map_err(|_| format!("{}: {what} is not 64 hex digits", path.display()))?;
     Ok(bytes)
 }
 
@@ -108,7 +107,8 @@ fn owner_only(_: &Path, _: &std::fs::Metadata) -> Result<(), String> {
 }
 
 pub fn load(path: &Path) -> Result<AuditSecrets, String> {
-    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read the audit key file {}: {e}", path.display()))?;
+    let metadata =
+        std::fs::metadata(path).map_err(|e| format!("cannot read the audit key file {}: {e}", path.display()))?;
     owner_only(path, &metadata)?;
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("cannot read the audit key file {}: {e}", path.display()))?;

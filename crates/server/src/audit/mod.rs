@@ -34,11 +34,7 @@ pub struct AuditTrail {
 impl AuditTrail {
     pub fn open(key_file: &Path, now: Millis) -> Result<AuditTrail, String> {
         let (secrets, created) = keys::load_or_create(key_file, now)?;
-        Ok(AuditTrail {
-            keyring: keys::keyring(key_file, secrets.keys),
-            signer: Arc::new(secrets.signer),
-            created,
-        })
+        Ok(AuditTrail { keyring: keys::keyring(key_file, secrets.keys), signer: Arc::new(secrets.signer), created })
     }
 }
 
@@ -56,7 +52,10 @@ pub async fn start(store: &Store, settings: &AuditSettings, now: Millis) -> Resu
 
 /// Verifies with everything this server holds: its keys, its public key, the checkpoint file
 /// and the database's checkpoints. An unreadable checkpoint file is reported, not skipped.
-pub async fn verify(store: &Store, settings: Option<&AuditSettings>) -> Result<VerifyReport, countersign_store::StoreError> {
+pub async fn verify(
+    store: &Store,
+    settings: Option<&AuditSettings>,
+) -> Result<VerifyReport, countersign_store::StoreError> {
     let keys = store.audit_keys().map(AuditKeyring::keys);
     let mut checkpoints = Vec::new();
     if let Some(settings) = settings {
@@ -65,6 +64,7 @@ pub async fn verify(store: &Store, settings: Option<&AuditSettings>) -> Result<V
             Err(reason) => return Ok(VerifyReport::unverifiable(reason)),
         }
     }
-    let inputs = VerifyInputs { keys: keys.as_deref(), public_key: settings.map(|s| s.signer.public_key()), checkpoints };
+    let inputs =
+        VerifyInputs { keys: keys.as_deref(), public_key: settings.map(|s| s.signer.public_key()), checkpoints };
     store.verify_audit(inputs).await
 }

@@ -143,7 +143,8 @@ impl TestApp {
         let database_url = database.url.clone();
         // The audit key file outside the database, as `countersign serve` keeps it.
         let audit_dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
-        let trail = countersign_server::audit::AuditTrail::open(&audit_dir.path().join("test.audit-key"), START).unwrap();
+        let trail =
+            countersign_server::audit::AuditTrail::open(&audit_dir.path().join("test.audit-key"), START).unwrap();
         let audit = countersign_server::audit::AuditSettings {
             signer: trail.signer.clone(),
             checkpoint_file: audit_dir.path().join("test.audit-checkpoints"),
@@ -387,7 +388,8 @@ impl TestApp {
     /// Starts another replica on this app's database, as `countersign serve` on a second
     /// machine would: connect (which migrates), then serve.
     pub async fn start_replica(&self, max_connections: u32) -> Replica {
-        let store = Store::connect(&self.database_url, self.store_options(max_connections)).await.expect("connect a replica");
+        let store =
+            Store::connect(&self.database_url, self.store_options(max_connections)).await.expect("connect a replica");
         countersign_server::audit::start(&store, &self.audit, self.clock.now()).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

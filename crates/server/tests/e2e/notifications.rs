@@ -445,16 +445,14 @@ async fn a_server_restarted_between_attempts_still_delivers(backend: TestBackend
         async move { countersign_server::notify::dispatch_once(&state, &client).await }
     };
     // First run: the receiver is down; the attempt fails and the run ends.
-    let first =
-        countersign_store::Store::connect(&app.database_url, app.store_options(10)).await.unwrap();
+    let first = countersign_store::Store::connect(&app.database_url, app.store_options(10)).await.unwrap();
     assert_eq!(run(first.clone()).await, 1);
     first.close().await;
     // The receiver comes up; a new run (a restarted server) picks the message up.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.unwrap();
     let hits = receiver(listener, vec![]).await;
     app.clock.advance(countersign_server::notify::backoff(0));
-    let second =
-        countersign_store::Store::connect(&app.database_url, app.store_options(10)).await.unwrap();
+    let second = countersign_store::Store::connect(&app.database_url, app.store_options(10)).await.unwrap();
     assert_eq!(run(second.clone()).await, 1);
     wait_for_hits(&hits, 1).await;
     assert_eq!(run(second).await, 0, "nothing left to deliver");
