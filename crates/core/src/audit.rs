@@ -103,7 +103,8 @@ impl AuditRecord {
         link: Option<String>,
         key_id: Option<String>,
     ) -> Result<AuditRecord, String> {
-        type Fields = (i64, String, Millis, Option<String>, String, String, String, Option<String>, Option<String>, String);
+        type Fields =
+            (i64, String, Millis, Option<String>, String, String, String, Option<String>, Option<String>, String);
         let (seq, id, at, actor_id, actor_name, category, action, target_type, target_id, details): Fields =
             serde_json::from_slice(canonical).map_err(|e| format!("the entry's canonical bytes do not parse: {e}"))?;
         Ok(AuditRecord {
@@ -229,7 +230,11 @@ pub enum ChainError {
 /// Gives each new entry its place in the chain after `head`: seq, prev_hash, hash and, with
 /// keys, link. Once the chain is keyed it stays keyed: without keys nothing is chained after a
 /// keyed entry.
-pub fn chain_entries(head: &mut ChainHead, keys: Option<&AuditKeys>, records: &mut [AuditRecord]) -> Result<(), ChainError> {
+pub fn chain_entries(
+    head: &mut ChainHead,
+    keys: Option<&AuditKeys>,
+    records: &mut [AuditRecord],
+) -> Result<(), ChainError> {
     let previous_key = match (&head.key_id, keys) {
         (Some(_), None) => return Err(ChainError::KeyRequired),
         (Some(id), Some(keys)) => Some(keys.get(id).ok_or_else(|| ChainError::UnknownKey(id.clone()))?),
@@ -298,7 +303,8 @@ impl Checkpoint {
     }
 
     pub fn sign(signer: &CheckpointSigner, kind: CheckpointKind, head: &ChainHeadEntry, at: Millis) -> Checkpoint {
-        let signature = signer.key.sign(&Checkpoint::signed_bytes(kind, head.seq, &head.hash, head.link.as_deref(), at));
+        let signature =
+            signer.key.sign(&Checkpoint::signed_bytes(kind, head.seq, &head.hash, head.link.as_deref(), at));
         Checkpoint {
             kind,
             seq: head.seq,
@@ -341,7 +347,9 @@ pub fn parse_checkpoints(text: &str) -> Result<Vec<Checkpoint>, String> {
         let Some(start) = line.find('{') else { continue };
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&line[start..]) else { continue };
         if is_checkpoint(&value) {
-            checkpoints.push(serde_json::from_value(value).map_err(|e| format!("line {}: not a checkpoint: {e}", number + 1))?);
+            checkpoints.push(
+                serde_json::from_value(value).map_err(|e| format!("line {}: not a checkpoint: {e}", number + 1))?,
+            );
         }
     }
     if checkpoints.is_empty() && !text.trim().is_empty() {
@@ -512,10 +520,17 @@ fn canonical_seq(canonical: &[u8]) -> Option<i64> {
     std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
 }
 
-/// The hex of a 32-byte digest compared with stored hex text without allocating.
+/// Whether stored hex text is the hex of a 32-byte digest, as it is written (lower case),
+/// without allocating. Encoding the digest is cheaper than decoding the text, and every byte
+/// is compared whatever differs first: a link is a MAC.
 fn hex_eq(stored: &str, digest: &[u8; 32]) -> bool {
-    let mut decoded = [0u8; 32];
-    hex::decode_to_slice(stored, &mut decoded).is_ok() && &decoded == digest
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut expected = [0u8; 64];
+    for (pair, byte) in expected.chunks_exact_mut(2).zip(digest) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
+    stored.len() == expected.len() && stored.bytes().zip(expected).fold(0u8, |diff, (a, b)| diff | (a ^ b)) == 0
 }
 
 impl<'a> ChainVerifier<'a> {
@@ -541,8 +556,7 @@ impl<'a> ChainVerifier<'a> {
         }
         checkpoints.sort_by_key(|c| (c.seq, c.at));
         checkpoints.dedup_by(|a, b| a.seq == b.seq && a.hash == b.hash && a.link == b.link && a.kind == b.kind);
-        let keyed_after =
-            checkpoints.iter().filter(|c| c.kind == CheckpointKind::KeyingStarted).map(|c| c.seq).min();
+        let keyed_after = checkpoints.iter().filter(|c| c.kind == CheckpointKind::KeyingStarted).map(|c| c.seq).min();
         let mut verifier = ChainVerifier {
             expected_seq: 1,
             prev_hash: GENESIS_HASH.to_owned(),
@@ -571,7 +585,13 @@ impl<'a> ChainVerifier<'a> {
     }
 
     /// Checks every checkpoint at `seq` against the entry there.
-    fn pass_checkpoints(&mut self, seq: i64, hash: &str, link: Option<&str>, canonical: &[u8]) -> Result<(), ChainBreak> {
+    fn pass_checkpoints(
+        &mut self,
+        seq: i64,
+        hash: &str,
+        link: Option<&str>,
+        canonical: &[u8],
+    ) -> Result<(), ChainBreak> {
         while let Some(checkpoint) = self.checkpoints.get(self.next_checkpoint) {
             if checkpoint.seq > seq {
                 break;
@@ -624,13 +644,16 @@ impl<'a> ChainVerifier<'a> {
                     let Some(key) = keys.get(key_id) else {
                         return Err(fail(
                             BreakKind::UnknownKey,
-                            format!("the entry is linked under audit key {key_id}, which the audit key file does not hold"),
+                            format!(
+                                "the entry is linked under audit key {key_id}, which the audit key file does not hold"
+                            ),
                         ));
                     };
                     if !hex_eq(link, &self::link(key, self.prev_key, &digest)) {
                         return Err(fail(
                             BreakKind::Link,
-                            "the entry's keyed link does not match: the chain was recomputed without the audit key".into(),
+                            "the entry's keyed link does not match: the chain was recomputed without the audit key"
+                                .into(),
                         ));
                     }
                     self.prev_key = Some(key);
@@ -656,7 +679,12 @@ impl<'a> ChainVerifier<'a> {
     /// After the last entry: the log must reach every checkpoint, and the stored head.
     pub fn finish(&self, stored_head: Option<i64>) -> Result<(), ChainBreak> {
         let last = self.expected_seq - 1;
-        let cut = |seq: i64, reason: String| ChainBreak { seq: last + 1, id: String::new(), kind: BreakKind::Truncated, reason: format!("{reason} (entry {seq})") };
+        let cut = |seq: i64, reason: String| ChainBreak {
+            seq: last + 1,
+            id: String::new(),
+            kind: BreakKind::Truncated,
+            reason: format!("{reason} (entry {seq})"),
+        };
         if let Some(checkpoint) = self.checkpoints.iter().rev().find(|c| c.seq > last) {
             return Err(cut(
                 checkpoint.seq,

@@ -113,9 +113,14 @@ fn canonical_bytes_are_the_json_array_of_the_fields() {
         hex::encode(Sha256::digest(format!("{}{expected}", r.prev_hash))),
         "the hash covers prev_hash then the canonical bytes"
     );
-    let parsed =
-        AuditRecord::from_canonical(&r.canonical_bytes(), r.prev_hash.clone(), r.hash.clone(), r.link.clone(), r.key_id.clone())
-            .unwrap();
+    let parsed = AuditRecord::from_canonical(
+        &r.canonical_bytes(),
+        r.prev_hash.clone(),
+        r.hash.clone(),
+        r.link.clone(),
+        r.key_id.clone(),
+    )
+    .unwrap();
     assert_eq!(parsed, r, "the fields are read back from the bytes");
 }
 
@@ -183,7 +188,8 @@ fn a_truncated_tail_is_found_by_the_stored_head_and_by_a_checkpoint() {
     assert_eq!(verify_with(&chain, evidence, Some(6)).unwrap_err().kind, BreakKind::Truncated);
     // The head row moved back too: the checkpoint still knows.
     let keyring = keys(&[1]);
-    let evidence = Evidence { keys: Some(&keyring), checkpoints: vec![signed], public_key: Some(signer().public_key()) };
+    let evidence =
+        Evidence { keys: Some(&keyring), checkpoints: vec![signed], public_key: Some(signer().public_key()) };
     let err = verify_with(&chain, evidence, Some(3)).unwrap_err();
     assert_eq!((err.seq, err.kind), (4, BreakKind::Truncated));
     assert!(err.reason.contains("entries were removed from the end"), "{err:?}");
@@ -192,7 +198,8 @@ fn a_truncated_tail_is_found_by_the_stored_head_and_by_a_checkpoint() {
 #[test]
 fn offline_every_rewrite_before_a_checkpoint_is_found_with_the_public_key_alone() {
     let (chain, _) = keyed_chain(8);
-    let checkpoints = vec![checkpoint(&chain[3], CheckpointKind::Periodic), checkpoint(&chain[7], CheckpointKind::Periodic)];
+    let checkpoints =
+        vec![checkpoint(&chain[3], CheckpointKind::Periodic), checkpoint(&chain[7], CheckpointKind::Periodic)];
     assert_eq!(verify_with(&chain, offline(checkpoints.clone()), Some(8)), Ok(8));
 
     let mut edited = chain.clone();
@@ -242,10 +249,13 @@ fn key_rotation_starts_a_segment_linked_under_both_keys() {
     let mut hash = [0u8; 32];
     hex::decode_to_slice(&chain[3].hash, &mut hash).unwrap();
     assert_eq!(chain[3].link, Some(hex::encode(key(2).mac(&key(1).mac(&hash)))), "the first link is under both keys");
-    assert_eq!(chain[4].link, Some(hex::encode({
-        hex::decode_to_slice(&chain[4].hash, &mut hash).unwrap();
-        key(2).mac(&hash)
-    })));
+    assert_eq!(
+        chain[4].link,
+        Some(hex::encode({
+            hex::decode_to_slice(&chain[4].hash, &mut hash).unwrap();
+            key(2).mac(&hash)
+        }))
+    );
 
     // Someone holding only the new key cannot start its segment: the bridge needs the old one.
     let mut forged = chain.clone();
@@ -360,5 +370,28 @@ proptest! {
         let keyring = keys(&[1]);
         let evidence = Evidence { keys: Some(&keyring), checkpoints: vec![last], public_key: Some(signer().public_key()) };
         prop_assert!(verify_with(&chain, evidence, Some(head)).is_err());
+    }
+}
+
+#[test]
+fn a_stored_hash_or_link_matches_only_as_the_lower_case_hex_the_writer_stores() {
+    let (chain, _) = keyed_chain(3);
+    assert_eq!(verify(&chain, &keys(&[1])), Ok(3));
+    for field in ["hash", "link"] {
+        let mut altered = chain.clone();
+        let stored = match field {
+            "hash" => &mut altered[1].hash,
+            _ => altered[1].link.as_mut().unwrap(),
+        };
+        *stored = stored.to_uppercase();
+        let broken = verify(&altered, &keys(&[1])).unwrap_err();
+        assert_eq!(broken.seq, 2, "{field}: {broken:?}");
+        let mut cut = chain.clone();
+        let stored = match field {
+            "hash" => &mut cut[1].hash,
+            _ => cut[1].link.as_mut().unwrap(),
+        };
+        stored.pop();
+        assert_eq!(verify(&cut, &keys(&[1])).unwrap_err().seq, 2, "{field} one digit short");
     }
 }

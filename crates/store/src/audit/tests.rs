@@ -143,7 +143,11 @@ async fn r13_every_rewrite_by_a_database_writer_is_found_by_the_key_and_by_expor
         let with_exports = verify(&store, Some(&keys(&[1])), &exported).await;
         assert_rewritten(&with_exports, first_bad, &format!("{backend:?} {what}, with the key and the export"));
         let offline = verify(&store, None, &exported).await;
-        assert_eq!(offline.result, VerifyResult::Rewritten, "{backend:?} {what}: the public key and the export suffice");
+        assert_eq!(
+            offline.result,
+            VerifyResult::Rewritten,
+            "{backend:?} {what}: the public key and the export suffice"
+        );
         assert_eq!(offline.links_checked, 0);
         database.drop_database().await;
     }
@@ -154,7 +158,12 @@ async fn r13_a_forged_checkpoint_in_the_database_is_reported(backend: TestBacken
     let database = TestDatabase::create(backend).await;
     let store = open(&database, Some(AuditKeyring::fixed(keys(&[1])))).await;
     write(&store, 3, 1_000).await;
-    let forged = Checkpoint::sign(&CheckpointSigner::from_seed(&[9; 32]), CheckpointKind::Periodic, &store.audit_head().await.unwrap(), 1);
+    let forged = Checkpoint::sign(
+        &CheckpointSigner::from_seed(&[9; 32]),
+        CheckpointKind::Periodic,
+        &store.audit_head().await.unwrap(),
+        1,
+    );
     store.save_checkpoint(&forged).await.unwrap();
     let report = verify(&store, Some(&keys(&[1])), &[]).await;
     assert_eq!(report.first_broken.map(|b| b.kind), Some(BreakKind::Signature), "{backend:?}");
@@ -180,8 +189,12 @@ async fn r13_an_old_unkeyed_chain_is_keyed_once_and_cannot_be_downgraded(backend
     let began = Checkpoint::sign(&signer(), CheckpointKind::KeyingStarted, &unkeyed, 3_000);
     first.save_checkpoint(&began).await.unwrap();
     write(&first, 3, 4_000).await;
-    let report = verify(&first, Some(&keys(&[1])), &[began.clone()]).await;
-    assert_eq!((report.result, report.entries_checked, report.links_checked), (VerifyResult::Intact, 9, 4), "{backend:?}");
+    let report = verify(&first, Some(&keys(&[1])), std::slice::from_ref(&began)).await;
+    assert_eq!(
+        (report.result, report.entries_checked, report.links_checked),
+        (VerifyResult::Intact, 9, 4),
+        "{backend:?}"
+    );
     let keying = first.audit_after(5, 1).await.unwrap().remove(0);
     assert_eq!((keying.category.as_str(), keying.action.as_str()), ("audit", "keyingStarted"));
 
@@ -264,7 +277,7 @@ async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_pa
     let unkeyed = store.start_keying(2_000).await.unwrap().unwrap();
     let began = Checkpoint::sign(&signer(), CheckpointKind::KeyingStarted, &unkeyed, 2_000);
     write(&store, entries - VERIFY_PAGE - VERIFY_PAGE / 2 - 1, 3_000).await;
-    let report = verify(&store, Some(&keys(&[1])), &[began.clone()]).await;
+    let report = verify(&store, Some(&keys(&[1])), std::slice::from_ref(&began)).await;
     assert!(report.valid, "{backend:?}: {report:?}");
     assert_eq!(report.entries_checked, entries as u64, "{backend:?}: every page was read");
 
@@ -282,5 +295,69 @@ async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_pa
     assert!(!report.valid, "{backend:?}");
     assert_eq!(report.first_broken.map(|b| b.seq), Some(tampered), "{backend:?}");
     assert_eq!(report.entries_checked, tampered as u64 - 1, "{backend:?}: checked up to the change");
+    database.drop_database().await;
+}
+
+// The page aggregate is not told to keep `seq` order; the checker restores it, and still
+// refuses a `seq` stored twice.
+#[test]
+fn r13_a_page_whose_lines_arrive_out_of_order_is_checked_in_seq_order() {
+    let keys = keys(&[1]);
+    let mut head = ChainHead::genesis();
+    let mut records: Vec<AuditRecord> = (0..5)
+        .map(|i| unchained((NewAudit::new("auth", "signIn").by("someone", &format!("user {i}")), 1_000 + i)))
+        .collect();
+    chain_entries(&mut head, Some(&keys), &mut records).unwrap();
+    let line = |r: &AuditRecord| {
+        let canonical = String::from_utf8(r.canonical_bytes()).unwrap();
+        format!("{} {} {} {} {canonical}", r.seq, r.hash, r.key_id.as_deref().unwrap(), r.link.as_deref().unwrap())
+    };
+    let page = |order: &[usize]| VerifyPage {
+        lines: order.iter().map(|&i| line(&records[i])).collect::<Vec<_>>().join("\n"),
+        rows: order.len() as i64,
+        last: Some(5),
+        legacy: Vec::new(),
+    };
+    let check = |page: &VerifyPage| {
+        let mut verifier = ChainVerifier::new(Evidence { keys: Some(&keys), ..Evidence::default() }).unwrap();
+        check_page(&mut verifier, page).map(|()| verifier.checked())
+    };
+    assert_eq!(check(&page(&[0, 1, 2, 3, 4])), Ok(5));
+    assert_eq!(check(&page(&[3, 0, 4, 2, 1])), Ok(5));
+    let twice = check(&page(&[0, 1, 1, 2, 3, 4])).unwrap_err();
+    assert_eq!((twice.seq, twice.kind), (2, BreakKind::Removed), "{twice:?}");
+    let missing = check(&page(&[0, 1, 3, 4])).unwrap_err();
+    assert_eq!((missing.seq, missing.kind), (4, BreakKind::Removed), "{missing:?}");
+}
+
+// Pages are read as ranges of `seq` up to the largest one: an entry copied to a `seq` far past
+// the rest (and a range of entries deleted) is found, without walking the empty ranges between.
+crate::backend_tests!(r13_verification_finds_a_gap_of_pages_and_an_entry_far_past_the_rest);
+async fn r13_verification_finds_a_gap_of_pages_and_an_entry_far_past_the_rest(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = open(&database, Some(AuditKeyring::fixed(keys(&[1])))).await;
+    write(&store, 3 * VERIFY_PAGE + 7, 1_000).await;
+    assert!(verify(&store, Some(&keys(&[1])), &[]).await.valid, "{backend:?}");
+    for lift in lift_append_only(backend) {
+        sqlx::query(lift).execute(store.pool()).await.unwrap();
+    }
+    let far = 1_000_000_000_000_i64;
+    let copy = format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT $1, {} FROM audit_log WHERE seq = 3",
+        &AUDIT_COLUMNS[5..]
+    );
+    sqlx::query(&copy).bind(far).execute(store.pool()).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_rewritten(&verify(&store, Some(&keys(&[1])), &[]).await, far, "an entry far past the rest");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{backend:?}: took {:?}", started.elapsed());
+
+    let (from, to) = (VERIFY_PAGE as i64 + 1, 2 * VERIFY_PAGE as i64 + 3);
+    sqlx::query("DELETE FROM audit_log WHERE seq >= $1 AND seq <= $2")
+        .bind(from)
+        .bind(to)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_rewritten(&verify(&store, Some(&keys(&[1])), &[]).await, to + 1, "a page of entries deleted");
     database.drop_database().await;
 }
