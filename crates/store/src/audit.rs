@@ -372,6 +372,9 @@ pub(crate) async fn append_here(
 
 /// Entries per page when verifying.
 const VERIFY_PAGE: usize = 10_000;
+/// Pages read at once when verifying: the database builds one while this process takes in
+/// another (countersign-bench, audit-verify).
+const VERIFY_READS: usize = 2;
 
 /// One page of the chain as verification reads it: one line per entry,
 /// `seq hash key_id link canonical-bytes` (`-` for no key or link), in one text value. The
@@ -385,21 +388,23 @@ struct VerifyPage {
 }
 
 impl Store {
-    /// The entries after `after`, in `seq` order, as one text value: each row crosses from the
-    /// database to this process by itself, and one value a page is faster, on both backends
-    /// (countersign-bench, audit-verify).
-    async fn verify_page(&self, after: i64) -> Result<VerifyPage> {
+    /// The entries after `after` and up to `until`, at most [`VERIFY_PAGE`] of them, as one
+    /// text value: each row crosses from the database to this process by itself, and one value
+    /// a page is faster, on both backends (countersign-bench, audit-verify). The aggregate is
+    /// given its rows in `seq` order but not told to keep it (an ordered aggregate sorts the
+    /// page again, on SQLite through a temporary file): [`check_page`] restores it if need be.
+    async fn verify_page(&self, after: i64, until: i64) -> Result<VerifyPage> {
         let line = "CAST(seq AS TEXT) || ' ' || hash || ' ' || COALESCE(key_id, '-') || ' ' || COALESCE(link, '-') \
                     || ' ' || COALESCE(entry, '*')";
         let joined = match self.backend() {
-            Backend::Sqlite => "group_concat(line, char(10) ORDER BY seq)",
-            Backend::Postgres => "string_agg(line, chr(10) ORDER BY seq)",
+            Backend::Sqlite => "group_concat(line, char(10))",
+            Backend::Postgres => "string_agg(line, chr(10))",
         };
         let sql = format!(
             "SELECT COUNT(*) AS n, MAX(seq) AS last, {joined} AS lines FROM \
-             (SELECT seq, {line} AS line FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT {VERIFY_PAGE}) page"
+             (SELECT seq, {line} AS line FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {VERIFY_PAGE}) page"
         );
-        let row = sqlx::query(&sql).bind(after).fetch_one(self.pool()).await?;
+        let row = sqlx::query(&sql).bind(after).bind(until).fetch_one(self.pool()).await?;
         let (rows, last, lines) =
             (int(&row, "n")?, opt_int(&row, "last")?, opt_text(&row, "lines")?.unwrap_or_default());
         let legacy = match last {
@@ -413,6 +418,64 @@ impl Store {
             _ => Vec::new(),
         };
         Ok(VerifyPage { lines, rows, last, legacy })
+    }
+
+    /// Sends the chain's pages to `pages` in `seq` order. Up to the largest `seq` when reading
+    /// starts, pages are ranges of `seq` known in advance, read [`VERIFY_READS`] at a time; after
+    /// it, or after a range that is not full (a gap, or a `seq` far past the rest, which must not
+    /// make the reader walk empty ranges), each page starts where the last one ended, until one is
+    /// short. Every stored entry is read either way: a gap in `seq` is the checker's to find.
+    async fn send_verify_pages(&self, pages: tokio::sync::mpsc::Sender<Result<VerifyPage>>) {
+        let reading_error =
+            |e: tokio::task::JoinError| StoreError::Unavailable(format!("reading the audit log stopped: {e}"));
+        let largest = match sqlx::query("SELECT MAX(seq) AS last FROM audit_log").fetch_one(self.pool()).await {
+            Ok(row) => opt_int(&row, "last").map(Option::unwrap_or_default),
+            Err(e) => Err(e.into()),
+        };
+        let largest = match largest {
+            Ok(largest) => largest,
+            Err(e) => {
+                let _ = pages.send(Err(e)).await;
+                return;
+            }
+        };
+        let (mut after, mut planned) = (0, 0);
+        let mut reads = std::collections::VecDeque::with_capacity(VERIFY_READS);
+        loop {
+            while reads.len() < VERIFY_READS && planned < largest {
+                let (store, from, until) = (self.clone(), planned, planned.saturating_add(VERIFY_PAGE as i64));
+                reads.push_back((until, tokio::spawn(async move { store.verify_page(from, until).await })));
+                planned = until;
+            }
+            let Some((until, read)) = reads.pop_front() else { break };
+            let page = read.await.map_err(reading_error).and_then(|page| page);
+            let full = matches!(&page, Ok(page) if page.rows == VERIFY_PAGE as i64);
+            let failed = page.is_err();
+            // The checker stops listening at the first broken entry.
+            if pages.send(page).await.is_err() || failed {
+                reads.iter().for_each(|(_, read)| read.abort());
+                return;
+            }
+            after = until;
+            if !full {
+                reads.iter().for_each(|(_, read)| read.abort());
+                break;
+            }
+        }
+        loop {
+            let page = self.verify_page(after, i64::MAX).await;
+            let next = match &page {
+                Ok(page) if page.rows == VERIFY_PAGE as i64 => page.last,
+                _ => None,
+            };
+            if pages.send(page).await.is_err() {
+                return;
+            }
+            match next {
+                Some(last) => after = last,
+                None => return,
+            }
+        }
     }
 
     /// Appends one entry in a transaction of its own (sign-ins, for example).
@@ -598,24 +661,7 @@ impl Store {
 
         let (pages, mut next_page) = tokio::sync::mpsc::channel::<Result<VerifyPage>>(2);
         let reader = self.clone();
-        let reading = tokio::spawn(async move {
-            let mut after = 0;
-            loop {
-                let page = reader.verify_page(after).await;
-                let next = match &page {
-                    Ok(page) if page.rows == VERIFY_PAGE as i64 => page.last,
-                    _ => None,
-                };
-                // The checker stops listening at the first broken entry.
-                if pages.send(page).await.is_err() {
-                    return;
-                }
-                match next {
-                    Some(last) => after = last,
-                    None => return,
-                }
-            }
-        });
+        let reading = tokio::spawn(async move { reader.send_verify_pages(pages).await });
         while let Some(page) = next_page.recv().await {
             let page = page?;
             if let Err(broken) = check_page(&mut verifier, &page) {
@@ -642,20 +688,27 @@ impl Store {
     }
 }
 
-/// Feeds one page's lines to the verifier.
+/// Feeds one page's lines to the verifier, in `seq` order.
 fn check_page(verifier: &mut ChainVerifier<'_>, page: &VerifyPage) -> std::result::Result<(), ChainBreak> {
-    let mut legacy = page.legacy.iter();
-    let mut lines = 0;
+    let malformed = |seq: i64| ChainBreak {
+        seq,
+        id: String::new(),
+        kind: BreakKind::Changed,
+        reason: "the stored entry is not in the form the server writes".into(),
+    };
+    let mut lines = Vec::with_capacity(VERIFY_PAGE);
     for line in page.lines.split('\n').filter(|line| !line.is_empty()) {
-        lines += 1;
-        let malformed = |seq: i64| ChainBreak {
-            seq,
-            id: String::new(),
-            kind: BreakKind::Changed,
-            reason: "the stored entry is not in the form the server writes".into(),
-        };
-        let mut fields = line.splitn(5, ' ');
-        let seq = fields.next().and_then(|s| s.parse::<i64>().ok()).ok_or_else(|| malformed(0))?;
+        let (seq, rest) = line.split_once(' ').ok_or_else(|| malformed(0))?;
+        lines.push((seq.parse::<i64>().map_err(|_| malformed(0))?, rest));
+    }
+    // The database aggregates the page in the order it is given the rows, which neither
+    // promises to keep; a stable sort leaves a duplicate `seq` for the verifier to refuse.
+    if !lines.is_sorted_by_key(|&(seq, _)| seq) {
+        lines.sort_by_key(|&(seq, _)| seq);
+    }
+    let mut legacy = page.legacy.iter();
+    for &(seq, line) in &lines {
+        let mut fields = line.splitn(4, ' ');
         let (Some(hash), Some(key_id), Some(link), Some(canonical)) =
             (fields.next(), fields.next(), fields.next(), fields.next())
         else {
@@ -671,14 +724,14 @@ fn check_page(verifier: &mut ChainVerifier<'_>, page: &VerifyPage) -> std::resul
             verifier.push(ChainEntry { seq, canonical: canonical.as_bytes(), hash, link, key_id })?;
         }
     }
-    if lines != page.rows {
+    if lines.len() as i64 != page.rows {
         // A row whose line is NULL (a column nulled out) is missing from the text.
         let seq = page.last.unwrap_or_default();
         return Err(ChainBreak {
             seq,
             id: String::new(),
             kind: BreakKind::Removed,
-            reason: format!("{} stored entries do not read as entries", page.rows - lines),
+            reason: format!("{} stored entries do not read as entries", page.rows - lines.len() as i64),
         });
     }
     Ok(())

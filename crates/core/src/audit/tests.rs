@@ -393,3 +393,26 @@ proptest! {
         prop_assert!(verify_with(&chain, evidence, Some(head)).is_err());
     }
 }
+
+#[test]
+fn a_stored_hash_or_link_matches_only_as_the_lower_case_hex_the_writer_stores() {
+    let (chain, _) = keyed_chain(3);
+    assert_eq!(verify(&chain, &keys(&[1])), Ok(3));
+    for field in ["hash", "link"] {
+        let mut altered = chain.clone();
+        let stored = match field {
+            "hash" => &mut altered[1].hash,
+            _ => altered[1].link.as_mut().unwrap(),
+        };
+        *stored = stored.to_uppercase();
+        let broken = verify(&altered, &keys(&[1])).unwrap_err();
+        assert_eq!(broken.seq, 2, "{field}: {broken:?}");
+        let mut cut = chain.clone();
+        let stored = match field {
+            "hash" => &mut cut[1].hash,
+            _ => cut[1].link.as_mut().unwrap(),
+        };
+        stored.pop();
+        assert_eq!(verify(&cut, &keys(&[1])).unwrap_err().seq, 2, "{field} one digit short");
+    }
+}

@@ -297,3 +297,67 @@ async fn r13_verification_reads_page_after_page_and_finds_a_change_on_a_later_pa
     assert_eq!(report.entries_checked, tampered as u64 - 1, "{backend:?}: checked up to the change");
     database.drop_database().await;
 }
+
+// The page aggregate is not told to keep `seq` order; the checker restores it, and still
+// refuses a `seq` stored twice.
+#[test]
+fn r13_a_page_whose_lines_arrive_out_of_order_is_checked_in_seq_order() {
+    let keys = keys(&[1]);
+    let mut head = ChainHead::genesis();
+    let mut records: Vec<AuditRecord> = (0..5)
+        .map(|i| unchained((NewAudit::new("auth", "signIn").by("someone", &format!("user {i}")), 1_000 + i)))
+        .collect();
+    chain_entries(&mut head, Some(&keys), &mut records).unwrap();
+    let line = |r: &AuditRecord| {
+        let canonical = String::from_utf8(r.canonical_bytes()).unwrap();
+        format!("{} {} {} {} {canonical}", r.seq, r.hash, r.key_id.as_deref().unwrap(), r.link.as_deref().unwrap())
+    };
+    let page = |order: &[usize]| VerifyPage {
+        lines: order.iter().map(|&i| line(&records[i])).collect::<Vec<_>>().join("\n"),
+        rows: order.len() as i64,
+        last: Some(5),
+        legacy: Vec::new(),
+    };
+    let check = |page: &VerifyPage| {
+        let mut verifier = ChainVerifier::new(Evidence { keys: Some(&keys), ..Evidence::default() }).unwrap();
+        check_page(&mut verifier, page).map(|()| verifier.checked())
+    };
+    assert_eq!(check(&page(&[0, 1, 2, 3, 4])), Ok(5));
+    assert_eq!(check(&page(&[3, 0, 4, 2, 1])), Ok(5));
+    let twice = check(&page(&[0, 1, 1, 2, 3, 4])).unwrap_err();
+    assert_eq!((twice.seq, twice.kind), (2, BreakKind::Removed), "{twice:?}");
+    let missing = check(&page(&[0, 1, 3, 4])).unwrap_err();
+    assert_eq!((missing.seq, missing.kind), (4, BreakKind::Removed), "{missing:?}");
+}
+
+// Pages are read as ranges of `seq` up to the largest one: an entry copied to a `seq` far past
+// the rest (and a range of entries deleted) is found, without walking the empty ranges between.
+crate::backend_tests!(r13_verification_finds_a_gap_of_pages_and_an_entry_far_past_the_rest);
+async fn r13_verification_finds_a_gap_of_pages_and_an_entry_far_past_the_rest(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = open(&database, Some(AuditKeyring::fixed(keys(&[1])))).await;
+    write(&store, 3 * VERIFY_PAGE + 7, 1_000).await;
+    assert!(verify(&store, Some(&keys(&[1])), &[]).await.valid, "{backend:?}");
+    for lift in lift_append_only(backend) {
+        sqlx::query(lift).execute(store.pool()).await.unwrap();
+    }
+    let far = 1_000_000_000_000_i64;
+    let copy = format!(
+        "INSERT INTO audit_log ({AUDIT_COLUMNS}) SELECT $1, {} FROM audit_log WHERE seq = 3",
+        &AUDIT_COLUMNS[5..]
+    );
+    sqlx::query(&copy).bind(far).execute(store.pool()).await.unwrap();
+    let started = std::time::Instant::now();
+    assert_rewritten(&verify(&store, Some(&keys(&[1])), &[]).await, far, "an entry far past the rest");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "{backend:?}: took {:?}", started.elapsed());
+
+    let (from, to) = (VERIFY_PAGE as i64 + 1, 2 * VERIFY_PAGE as i64 + 3);
+    sqlx::query("DELETE FROM audit_log WHERE seq >= $1 AND seq <= $2")
+        .bind(from)
+        .bind(to)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_rewritten(&verify(&store, Some(&keys(&[1])), &[]).await, to + 1, "a page of entries deleted");
+    database.drop_database().await;
+}
