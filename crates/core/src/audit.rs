@@ -421,8 +421,6 @@ pub enum BreakKind {
     Changed,
     /// An entry is missing, or out of order.
     Removed,
-    /// The public chain does not pass from one entry to the next.
-    Unchained,
     /// A keyed link does not match: the chain was recomputed without the key.
     Link,
     /// A link was made under a key the verifier does not hold.
@@ -438,10 +436,9 @@ pub enum BreakKind {
 }
 
 impl BreakKind {
-    pub const ALL: [BreakKind; 9] = [
+    pub const ALL: [BreakKind; 8] = [
         BreakKind::Changed,
         BreakKind::Removed,
-        BreakKind::Unchained,
         BreakKind::Link,
         BreakKind::UnknownKey,
         BreakKind::Unkeyed,
@@ -454,7 +451,6 @@ impl BreakKind {
         match self {
             BreakKind::Changed => "changed",
             BreakKind::Removed => "removed",
-            BreakKind::Unchained => "unchained",
             BreakKind::Link => "link",
             BreakKind::UnknownKey => "unknownKey",
             BreakKind::Unkeyed => "unkeyed",
