@@ -26,6 +26,7 @@ pub mod policy_set;
 pub mod profile;
 pub mod request;
 pub mod state;
+pub mod step_up;
 pub mod text;
 pub mod validate;
 pub mod visibility;
