@@ -274,6 +274,11 @@ pub fn client_address(trust_forwarded_for: bool, headers: &HeaderMap, peer: Sock
     forwarded.unwrap_or(peer.ip()).to_string()
 }
 
+/// The client's `User-Agent` header, empty when missing or not text.
+pub fn user_agent(headers: &HeaderMap) -> &str {
+    headers.get(axum::http::header::USER_AGENT).and_then(|v| v.to_str().ok()).unwrap_or_default()
+}
+
 fn cookie_header(cookie: Cookie<'static>) -> ApiResult<HeaderValue> {
     cookie.to_string().parse().map_err(|_| ApiError::validation("bad cookie"))
 }

@@ -4,7 +4,7 @@
 use crate::error::{ApiError, ApiResult};
 use crate::AppState;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, OriginalUri, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, OriginalUri, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use countersign_core::eligibility::{AccountKind, Candidate};
@@ -14,8 +14,9 @@ use countersign_core::permission::{self, Permission, PermissionSet};
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::visibility::Viewer;
 use countersign_core::DomainError;
-use countersign_store::{AccountAccess, AccountRecord, Actor};
+use countersign_store::{AccountAccess, AccountRecord, Actor, ClientInfo};
 use serde::de::DeserializeOwned;
+use std::net::SocketAddr;
 use subtle::ConstantTimeEq;
 
 /// A JSON body. Malformed JSON is `malformed_json`; a body past the input limit (too deep, too
@@ -223,9 +224,13 @@ impl FromRequestParts<AppState> for Principal {
         let now = app.now();
         let (access, credential) = if let Some(token) = bearer(&parts.headers) {
             let hash = crate::auth::sha256_hex(token);
+            let client = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| {
+                let address = crate::auth::client_address(app.config.trust_forwarded_for, &parts.headers, *peer);
+                ClientInfo::new(&address, crate::auth::user_agent(&parts.headers))
+            });
             let access = app
                 .store
-                .account_for_token(&hash, now)
+                .account_for_token(&hash, client.as_ref(), now)
                 .await?
                 .ok_or_else(|| ApiError::unauthenticated("the bearer token is not valid"))?;
             (access, Credential::Token { hash })

@@ -3,7 +3,7 @@
 
 use crate::audit::{append, NewAudit};
 use crate::directory::{access_columns, account_access, AccountAccess, AccountRecord, Actor, ACCOUNT_COLUMNS};
-use crate::rows::{int, json as json_column, opt_int, text};
+use crate::rows::{int, json as json_column, opt_int, opt_text, text};
 use crate::{new_id, Result, Store, StoreError, WriteTx};
 use countersign_core::control::controllers_of_new_credential;
 use countersign_core::lookalike::skeleton;
@@ -19,6 +19,41 @@ pub struct SessionRecord {
     pub expires_at: Millis,
 }
 
+/// Where a credential is used from. Both come from the client, so both are capped when stored
+/// (a huge User-Agent header must not fill the database or break a page).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub address: String,
+    pub user_agent: String,
+}
+
+/// The most characters of an address or user agent that are kept.
+pub const MAX_CLIENT_TEXT: usize = 200;
+
+impl ClientInfo {
+    pub fn new(address: &str, user_agent: &str) -> Self {
+        let capped = |s: &str| s.chars().take(MAX_CLIENT_TEXT).collect();
+        Self { address: capped(address), user_agent: capped(user_agent) }
+    }
+}
+
+/// One live session as its owner sees it: never the cookie secret or its hash.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionInfo {
+    pub id: String,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+    pub address: String,
+    pub user_agent: String,
+    /// Whether it is the session the list was asked for with.
+    pub current: bool,
+}
+
+/// How often, at most, a credential's last use is written: recording every use would make
+/// each request a write.
+const LAST_USED_EVERY: Millis = 60_000;
+
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TokenRecord {
@@ -28,6 +63,8 @@ pub struct TokenRecord {
     pub created_at: Millis,
     pub expires_at: Option<Millis>,
     pub last_used_at: Option<Millis>,
+    pub last_used_address: Option<String>,
+    pub last_used_user_agent: Option<String>,
 }
 
 /// One sign-in attempt budget: at most `limit` attempts per window in `bucket` (the server
@@ -85,6 +122,8 @@ pub(crate) async fn insert_token(
         created_at: now,
         expires_at,
         last_used_at: None,
+        last_used_address: None,
+        last_used_user_agent: None,
     };
     sqlx::query(
         "INSERT INTO api_tokens (id, account_id, display_name, token_hash, created_at, expires_at, controllers, created_by) \
@@ -116,28 +155,35 @@ impl Store {
         account_id: &str,
         id_hash: &str,
         csrf_token: &str,
+        client: &ClientInfo,
         now: Millis,
         expires_at: Millis,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query(
-            "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at, controllers) \
-             SELECT $1, id, $3, $4, $5, password_controllers FROM accounts WHERE id = $2",
+            "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at, controllers, \
+             public_id, last_used_at, address, user_agent) \
+             SELECT $1, id, $3, $4, $5, password_controllers, $6, $4, $7, $8 FROM accounts WHERE id = $2",
         )
         .bind(id_hash)
         .bind(account_id)
         .bind(csrf_token)
         .bind(now)
         .bind(expires_at)
+        .bind(new_id())
+        .bind(&client.address)
+        .bind(&client.user_agent)
         .execute(tx.conn())
         .await?;
         tx.commit().await
     }
 
-    /// The live session with this hashed id, for an enabled account.
+    /// The live session with this hashed id, for an enabled account; records the use (at most
+    /// once a minute).
     pub async fn session(&self, id_hash: &str, now: Millis) -> Result<Option<SessionRecord>> {
         let row = sqlx::query(&format!(
-            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, s.controllers AS via, {}, {} FROM sessions s \
+            "SELECT s.csrf_token AS csrf_token, s.expires_at AS session_expires_at, s.controllers AS via, \
+             s.last_used_at AS session_last_used_at, {}, {} FROM sessions s \
              JOIN accounts a ON a.id = s.account_id \
              WHERE s.id_hash = $1 AND s.expires_at > $2 AND a.enabled = 1 AND a.deleted_at IS NULL",
             prefixed_account_columns(),
@@ -147,6 +193,17 @@ impl Store {
         .bind(now)
         .fetch_optional(self.pool())
         .await?;
+        if let Some(r) = &row {
+            if opt_int(r, "session_last_used_at")?.is_none_or(|t| now - t > LAST_USED_EVERY) {
+                let mut tx = self.begin_write().await?;
+                sqlx::query("UPDATE sessions SET last_used_at = $1 WHERE id_hash = $2")
+                    .bind(now)
+                    .bind(id_hash)
+                    .execute(tx.conn())
+                    .await?;
+                tx.commit().await?;
+            }
+        }
         row.map(|r| {
             Ok(SessionRecord {
                 access: AccountAccess { via: json_column(&r, "via")?, ..account_access(&r)? },
@@ -160,6 +217,56 @@ impl Store {
     pub async fn delete_session(&self, id_hash: &str) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(tx.conn()).await?;
+        tx.commit().await
+    }
+
+    /// The live sessions of `account_id`, newest first; `current` marks the one whose hashed id
+    /// is `current_hash`.
+    pub async fn sessions_of(
+        &self,
+        account_id: &str,
+        current_hash: Option<&str>,
+        now: Millis,
+    ) -> Result<Vec<SessionInfo>> {
+        let rows = sqlx::query(
+            "SELECT public_id, id_hash, created_at, last_used_at, address, user_agent FROM sessions \
+             WHERE account_id = $1 AND expires_at > $2 ORDER BY created_at DESC, public_id",
+        )
+        .bind(account_id)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SessionInfo {
+                    id: text(r, "public_id")?,
+                    created_at: int(r, "created_at")?,
+                    last_used_at: opt_int(r, "last_used_at")?,
+                    address: text(r, "address")?,
+                    user_agent: text(r, "user_agent")?,
+                    current: current_hash.is_some_and(|h| text(r, "id_hash").is_ok_and(|own| own == h)),
+                })
+            })
+            .collect()
+    }
+
+    /// Ends the session of `account_id` with this public id (a session of another account is
+    /// not found), and audits it.
+    pub async fn end_session(&self, actor: &Actor, account_id: &str, public_id: &str, now: Millis) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        let ended = sqlx::query("DELETE FROM sessions WHERE public_id = $1 AND account_id = $2")
+            .bind(public_id)
+            .bind(account_id)
+            .execute(tx.conn())
+            .await?;
+        if ended.rows_affected() == 0 {
+            return Err(StoreError::NotFound(format!("session {public_id} does not exist")));
+        }
+        let entry = NewAudit::new("auth", "sessionEnded")
+            .by(&actor.id, &actor.name)
+            .on("account", account_id)
+            .details(json!({"sessionId": public_id}));
+        append(&mut tx, entry, now);
         tx.commit().await
     }
 
@@ -183,7 +290,8 @@ impl Store {
 
     pub async fn tokens_of(&self, account_id: &str) -> Result<Vec<TokenRecord>> {
         let rows = sqlx::query(
-            "SELECT id, account_id, display_name, created_at, expires_at, last_used_at FROM api_tokens WHERE account_id = $1 ORDER BY id",
+            "SELECT id, account_id, display_name, created_at, expires_at, last_used_at, last_used_address, last_used_user_agent \
+             FROM api_tokens WHERE account_id = $1 ORDER BY id",
         )
         .bind(account_id)
         .fetch_all(self.pool())
@@ -197,6 +305,8 @@ impl Store {
                     created_at: int(r, "created_at")?,
                     expires_at: opt_int(r, "expires_at")?,
                     last_used_at: opt_int(r, "last_used_at")?,
+                    last_used_address: opt_text(r, "last_used_address")?,
+                    last_used_user_agent: opt_text(r, "last_used_user_agent")?,
                 })
             })
             .collect()
@@ -221,8 +331,14 @@ impl Store {
         tx.commit().await
     }
 
-    /// The enabled account owning a live token with this hash; records the use.
-    pub async fn account_for_token(&self, token_hash: &str, now: Millis) -> Result<Option<AccountAccess>> {
+    /// The enabled account owning a live token with this hash; records the use, and where it
+    /// came from when `client` says (a re-check of a stream already open does not).
+    pub async fn account_for_token(
+        &self,
+        token_hash: &str,
+        client: Option<&ClientInfo>,
+        now: Millis,
+    ) -> Result<Option<AccountAccess>> {
         let row = sqlx::query(&format!(
             "SELECT t.id AS token_id, t.last_used_at AS last_used_at, t.controllers AS via, {}, {} FROM api_tokens t JOIN accounts a ON a.id = t.account_id \
              WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND a.enabled = 1 AND a.deleted_at IS NULL",
@@ -234,14 +350,17 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let Some(row) = row else { return Ok(None) };
-        // Recording every use would make each API call a write; once a minute is enough.
-        if opt_int(&row, "last_used_at")?.is_none_or(|t| now - t > 60_000) {
+        if opt_int(&row, "last_used_at")?.is_none_or(|t| now - t > LAST_USED_EVERY) {
             let mut tx = self.begin_write().await?;
-            sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
-                .bind(now)
-                .bind(text(&row, "token_id")?)
-                .execute(tx.conn())
-                .await?;
+            sqlx::query(
+                "UPDATE api_tokens SET last_used_at = $1, last_used_address = COALESCE($3, last_used_address), \
+                 last_used_user_agent = COALESCE($4, last_used_user_agent) WHERE id = $2",
+            )
+            .bind(text(&row, "token_id")?)
+            .bind(client.map(|c| c.address.as_str()))
+            .bind(client.map(|c| c.user_agent.as_str()))
+            .execute(tx.conn())
+            .await?;
             tx.commit().await?;
         }
         Ok(Some(AccountAccess { via: json_column(&row, "via")?, ..account_access(&row)? }))

@@ -29,7 +29,7 @@ pub mod testing;
 
 pub use audit::{AuditFilter, AuditKeyring, NewAudit, VerifyInputs, VerifyReport, VerifyResult};
 pub use audit_export::{ExportCursor, PendingCheckpoint, LATE_CHECKPOINTS};
-pub use auth::{Budget, LoginFailure, SessionRecord, TokenRecord};
+pub use auth::{Budget, ClientInfo, LoginFailure, SessionInfo, SessionRecord, TokenRecord, MAX_CLIENT_TEXT};
 pub use dependencies::{DependencyNow, DependencyState};
 pub use directory::{
     AccountAccess, AccountRecord, Actor, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord,

@@ -92,6 +92,7 @@ impl TenantPlan {
             kind,
             enabled: true,
             password: None,
+            sessions: None,
         };
         let id = self.add(ResourceType::Account, ObjectState::Account(state));
         self.usernames.insert(id.clone(), username.to_owned());

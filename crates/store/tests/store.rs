@@ -343,7 +343,17 @@ async fn r16_credential_provenance_is_stored_and_holds_after_a_restart(backend: 
     };
     let puppet_id = puppet.object_id.clone();
     store.submit(&mallory_actor, &administrator(), puppet, None, NOW).await.unwrap();
-    store.create_session(&puppet_id, "session-hash", "csrf", NOW, NOW + MILLIS_PER_DAY).await.unwrap();
+    store
+        .create_session(
+            &puppet_id,
+            "session-hash",
+            "csrf",
+            &countersign_store::ClientInfo::default(),
+            NOW,
+            NOW + MILLIS_PER_DAY,
+        )
+        .await
+        .unwrap();
     store.close().await;
 
     let replica = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
@@ -386,8 +396,14 @@ async fn a_flash_is_kept_with_its_session_and_taken_once(backend: TestBackend) {
     let mut plan = TenantPlan::new();
     let alice = plan.human("alice", "Alice", None, Some("$argon2id$seeded"));
     assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
-    store.create_session(&alice, "mine", "csrf", NOW, NOW + MILLIS_PER_DAY).await.unwrap();
-    store.create_session(&alice, "other", "csrf", NOW, NOW + MILLIS_PER_DAY).await.unwrap();
+    store
+        .create_session(&alice, "mine", "csrf", &countersign_store::ClientInfo::default(), NOW, NOW + MILLIS_PER_DAY)
+        .await
+        .unwrap();
+    store
+        .create_session(&alice, "other", "csrf", &countersign_store::ClientInfo::default(), NOW, NOW + MILLIS_PER_DAY)
+        .await
+        .unwrap();
     assert_eq!(store.take_flash("mine").await.unwrap(), None, "{backend:?}");
     store.set_flash("mine", "Your notification settings were saved.").await.unwrap();
 

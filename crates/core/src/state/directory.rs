@@ -30,6 +30,13 @@ crate::named_enum! {
     }
 }
 
+crate::named_enum! {
+    /// What a proposed account state says of its sessions: that every one of them ends.
+    pub enum SessionsChange: "sessions change" {
+        Ended = "ended",
+    }
+}
+
 /// Someone, or some automation, that signs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -42,4 +49,8 @@ pub struct AccountState {
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<PasswordChange>,
+    /// R9: ending an approver's sessions is held like any other change to it, for an attacker
+    /// could end them to keep the approver from reviewing while a change waits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sessions: Option<SessionsChange>,
 }

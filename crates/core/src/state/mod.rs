@@ -14,7 +14,7 @@ mod policy;
 mod rbac;
 mod set;
 
-pub use directory::{AccountState, GroupMember, GroupState, PasswordChange};
+pub use directory::{AccountState, GroupMember, GroupState, PasswordChange, SessionsChange};
 pub use document::{AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState};
 pub use policy::{AccessPolicyState, ChannelKind, ChannelSecret, NotificationChannelState};
 pub use rbac::{RoleAssignmentState, RoleState};

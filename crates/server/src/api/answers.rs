@@ -14,8 +14,8 @@ use countersign_core::profile::{Operation, ProfileType, ResourceType};
 use countersign_core::request::{Decision, RequestStatus};
 use countersign_core::Millis;
 use countersign_store::{
-    AccountRecord, DeliveryRecord, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord, TokenRecord,
-    VerifyResult,
+    AccountRecord, DeliveryRecord, EligibilityRow, GroupRecord, RoleAssignmentRecord, RoleRecord, SessionInfo,
+    TokenRecord, VerifyResult,
 };
 use serde::Serialize;
 use serde_json::Value;
@@ -411,9 +411,15 @@ pub struct Token {
     /// Unix milliseconds
     #[schema(required = true)]
     pub expires_at: Option<i64>,
-    /// Unix milliseconds
+    /// Unix milliseconds; written at most once a minute
     #[schema(required = true)]
     pub last_used_at: Option<i64>,
+    /// The client address of the last recorded use
+    #[schema(required = true)]
+    pub last_used_address: Option<String>,
+    /// The User-Agent of the last recorded use (capped in length)
+    #[schema(required = true)]
+    pub last_used_user_agent: Option<String>,
 }
 
 impl From<&TokenRecord> for Token {
@@ -425,8 +431,47 @@ impl From<&TokenRecord> for Token {
             created_at: token.created_at,
             expires_at: token.expires_at,
             last_used_at: token.last_used_at,
+            last_used_address: token.last_used_address.clone(),
+            last_used_user_agent: token.last_used_user_agent.clone(),
         }
     }
+}
+
+/// A live session, named by its public id (never the cookie secret).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub id: String,
+    /// Unix milliseconds
+    pub created_at: i64,
+    /// Unix milliseconds; written at most once a minute
+    #[schema(required = true)]
+    pub last_used_at: Option<i64>,
+    /// The client address it was opened from
+    pub address: String,
+    /// The User-Agent it was opened with (capped in length)
+    pub user_agent: String,
+    /// Whether it is the session this request came with
+    pub current: bool,
+}
+
+impl From<&SessionInfo> for Session {
+    fn from(session: &SessionInfo) -> Self {
+        Session {
+            id: session.id.clone(),
+            created_at: session.created_at,
+            last_used_at: session.last_used_at,
+            address: session.address.clone(),
+            user_agent: session.user_agent.clone(),
+            current: session.current,
+        }
+    }
+}
+
+/// Live sessions.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    pub value: Vec<Session>,
 }
 
 /// The caller's tokens.

@@ -1,7 +1,8 @@
 //! `/api/v1/accounts`, `/groups`, `/roles` and `/roleAssignments`.
 
 use super::answers::{
-    Account, AccountWithGroups, Controller, Group, GroupWithMembers, Member, Request, Role, RoleAssignment,
+    Account, AccountWithGroups, Controller, Group, GroupWithMembers, Member, Request, Role, RoleAssignment, Session,
+    SessionList,
 };
 use super::{object_json, respond, JustificationBody, Page, PageQuery};
 use crate::error::ApiResult;
@@ -176,6 +177,53 @@ pub async fn delete_account(
 ) -> ApiResult<Response> {
     let outcome = ops::delete_account(&app, &principal, &id, justification(body.justification, &headers)).await?;
     respond(&app, &principal, outcome).await
+}
+
+/// `GET /api/v1/accounts/{id}/sessions`
+#[utoipa::path(
+    get,
+    path = "/accounts/{id}/sessions",
+    tag = "directory",
+    summary = "An account's live sessions",
+    params(("id" = String, Path, description = "the object's id")),
+    responses(
+        (status = 200, description = "its sessions", body = SessionList)
+    )
+)]
+pub async fn list_account_sessions(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<Json<SessionList>> {
+    let sessions = ops::account_sessions(&app, &principal, &id).await?;
+    Ok(Json(SessionList { value: sessions.iter().map(Session::from).collect() }))
+}
+
+/// `DELETE /api/v1/accounts/{id}/sessions`: ends them all; held if it is an approver (R9).
+#[utoipa::path(
+    delete,
+    path = "/accounts/{id}/sessions",
+    tag = "directory",
+    summary = "End every session of an account; held if it is an approver (R9)",
+    params(("id" = String, Path, description = "the object's id")),
+    request_body = Option<JustificationBody>,
+    responses(
+        (status = 204, description = "ended"),
+        (status = 202, description = "held for approval (R1): the request", body = Request, headers(("Location" = String, description = "the request")))
+    )
+)]
+pub async fn end_account_sessions(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    OptionalJson(body): OptionalJson<JustificationBody>,
+) -> ApiResult<Response> {
+    let justification = justification(body.justification, &headers);
+    match ops::end_account_sessions(&app, &principal, &id, justification).await? {
+        Outcome::Applied { .. } | Outcome::Unchanged { .. } => Ok(StatusCode::NO_CONTENT.into_response()),
+        held => respond(&app, &principal, held).await,
+    }
 }
 
 // ---- groups ----

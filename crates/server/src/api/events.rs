@@ -47,7 +47,7 @@ async fn still_signed_in(app: &AppState, principal: &Principal) -> ApiResult<Opt
     let now = app.now();
     let access = match &principal.credential {
         Credential::Session { id_hash } => app.store.session(id_hash, now).await?.map(|s| s.access),
-        Credential::Token { hash } => app.store.account_for_token(hash, now).await?,
+        Credential::Token { hash } => app.store.account_for_token(hash, None, now).await?,
     };
     Ok(access.map(|access| Principal::new(access, principal.credential.clone())))
 }

@@ -1,7 +1,7 @@
 //! `/api/v1/auth/*`, `/api/v1/me` and `/api/v1/tokens`: what every signed-in person does for
 //! themselves.
 
-use super::answers::{Account, CreatedToken, Me, SignedIn, Token, TokenList};
+use super::answers::{Account, CreatedToken, Me, Session, SessionList, SignedIn, Token, TokenList};
 use crate::auth::{
     client_address, cookie, device_cookie_header, refuse_cross_site, session_cookie_header, DEVICE_COOKIE, SESSION_TTL,
 };
@@ -52,6 +52,7 @@ pub async fn login(
         username: &body.username,
         password: &body.password,
         address: &address,
+        user_agent: crate::auth::user_agent(&headers),
         device: device.as_deref(),
     };
     let signed_in = ops::sign_in(&app, attempt).await?;
@@ -199,5 +200,40 @@ pub async fn delete_token(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     ops::revoke_token(&app, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/me/sessions`: my live sessions, the current one marked.
+#[utoipa::path(
+    get,
+    path = "/me/sessions",
+    tag = "auth",
+    summary = "My live sessions (where and with what each was opened, when last used)",
+    responses(
+        (status = 200, description = "my sessions", body = SessionList)
+    )
+)]
+pub async fn list_sessions(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<SessionList>> {
+    let sessions = ops::sessions(&app, &principal).await?;
+    Ok(Json(SessionList { value: sessions.iter().map(Session::from).collect() }))
+}
+
+/// `DELETE /api/v1/me/sessions/{id}`: ends one of my sessions.
+#[utoipa::path(
+    delete,
+    path = "/me/sessions/{id}",
+    tag = "auth",
+    summary = "End one of my sessions",
+    params(("id" = String, Path, description = "the session's public id")),
+    responses(
+        (status = 204, description = "ended")
+    )
+)]
+pub async fn end_session(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    ops::end_session(&app, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,10 +15,10 @@ use countersign_core::error::ErrorCode;
 use countersign_core::permission::Permission;
 use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::state::{
-    AccountState, GroupMember, GroupState, ObjectState, PasswordChange, RoleAssignmentState, RoleState,
+    AccountState, GroupMember, GroupState, ObjectState, PasswordChange, RoleAssignmentState, RoleState, SessionsChange,
 };
 use countersign_core::validate;
-use countersign_store::{AccountRecord, GroupRecord, Proposal, RoleAssignmentRecord, RoleRecord};
+use countersign_store::{AccountRecord, GroupRecord, Proposal, RoleAssignmentRecord, RoleRecord, SessionInfo};
 
 // ---- accounts ----
 
@@ -136,6 +136,7 @@ pub async fn create_account(
         kind,
         enabled: true,
         password: None,
+        sessions: None,
     });
     // The store writes the token with the account, in the same transaction, if it applies it.
     let token = (kind == AccountKind::Service).then(new_token);
@@ -197,6 +198,31 @@ pub async fn update_account(
     let after = Some(ObjectState::Account(after));
     propose_with_secret(app, principal, ResourceType::Account, Operation::Update, before, after, secret, justification)
         .await
+}
+
+/// The live sessions of an account, for administrators.
+pub async fn account_sessions(app: &AppState, principal: &Principal, id: &str) -> ApiResult<Vec<SessionInfo>> {
+    principal.require(Permission::AccountsRead)?;
+    let id = parse_id(id)?;
+    app.store.account(&id).await?.ok_or_else(|| ApiError::not_found(format!("account {id} does not exist")))?;
+    Ok(app.store.sessions_of(&id, None, app.now()).await?)
+}
+
+/// Ends every session of an account. A change to its credentials like any other: refused when
+/// the caller lacks a permission the account holds (R19), and held for an approver (R9): it
+/// only removes access, but an attacker could end an approver's sessions again and again to
+/// keep them from reviewing while a change waits.
+pub async fn end_account_sessions(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    justification: Option<String>,
+) -> ApiResult<Outcome> {
+    principal.require(Permission::AccountsWrite)?;
+    let before = current(app, ResourceType::Account, id).await?;
+    let ObjectState::Account(account) = &before.state else { return Err(wrong_state(&before)) };
+    let after = Some(ObjectState::Account(AccountState { sessions: Some(SessionsChange::Ended), ..account.clone() }));
+    propose(app, principal, ResourceType::Account, Operation::Update, before, after, justification).await
 }
 
 /// Deletes an account other than the caller's own.

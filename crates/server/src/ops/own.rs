@@ -11,7 +11,7 @@ use crate::AppState;
 use countersign_core::eligibility::AccountKind;
 use countersign_core::error::ErrorCode;
 use countersign_core::{validate, Millis};
-use countersign_store::{AccountRecord, Budget, LoginFailure, TokenRecord};
+use countersign_store::{AccountRecord, Budget, ClientInfo, LoginFailure, SessionInfo, TokenRecord};
 
 /// One sign-in attempt: who, with which password, from which address, and the device cookie
 /// the client holds, if any.
@@ -19,6 +19,7 @@ pub struct Attempt<'a> {
     pub username: &'a str,
     pub password: &'a str,
     pub address: &'a str,
+    pub user_agent: &'a str,
     pub device: Option<&'a str>,
 }
 
@@ -99,7 +100,10 @@ pub async fn sign_in(app: &AppState, attempt: Attempt<'_>) -> ApiResult<SignedIn
     };
     let session_id = random_secret();
     let csrf_token = random_secret();
-    app.store.create_session(&account.id, &sha256_hex(&session_id), &csrf_token, now, now + SESSION_TTL).await?;
+    let client = ClientInfo::new(attempt.address, attempt.user_agent);
+    app.store
+        .create_session(&account.id, &sha256_hex(&session_id), &csrf_token, &client, now, now + SESSION_TTL)
+        .await?;
     app.store.record_login_success(&account, attempt.address, "password", &budgets, now).await?;
     let device_cookie = key.device_cookie(&account.username, now);
     Ok(SignedIn { account, session_id, csrf_token, device_cookie })
@@ -178,5 +182,22 @@ pub async fn create_token(
 pub async fn revoke_token(app: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
     let id = parse_id(id)?;
     app.store.delete_token(&principal.actor(), &principal.account.id, &id, app.now()).await?;
+    Ok(())
+}
+
+/// The caller's live sessions, the one they are using marked.
+pub async fn sessions(app: &AppState, principal: &Principal) -> ApiResult<Vec<SessionInfo>> {
+    let current = match &principal.credential {
+        Credential::Session { id_hash } => Some(id_hash.as_str()),
+        Credential::Token { .. } => None,
+    };
+    Ok(app.store.sessions_of(&principal.account.id, current, app.now()).await?)
+}
+
+/// Ends one of the caller's sessions (their current one too, if they ask); another account's
+/// session is not found.
+pub async fn end_session(app: &AppState, principal: &Principal, id: &str) -> ApiResult<()> {
+    let id = parse_id(id)?;
+    app.store.end_session(&principal.actor(), &principal.account.id, &id, app.now()).await?;
     Ok(())
 }

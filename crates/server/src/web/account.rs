@@ -144,6 +144,7 @@ pub async fn login(
         username: form.username.trim(),
         password: &form.password,
         address: &address,
+        user_agent: crate::auth::user_agent(&headers),
         device: device.as_deref(),
     };
     let signed_in = match check_login_form(&app, &headers, &form.csrf).await {

@@ -3,6 +3,7 @@
 //! protected by the groups it is in (R9).
 
 use super::{Current, Proposal};
+use crate::audit::{append, NewAudit};
 use crate::directory::{group_ids_of, groups_and_permissions_of, Actor, ACCOUNT_COLUMNS};
 use crate::names::{check_names, write_guarded};
 use crate::rows::{int, opt_text, parsed, text};
@@ -27,6 +28,7 @@ pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> 
         kind: parsed(&row, "kind")?,
         enabled: int(&row, "enabled")? != 0,
         password: None,
+        sessions: None,
     };
     Ok(Some(Current { state: ObjectState::Account(state), version: int(&row, "version")? }))
 }
@@ -39,13 +41,15 @@ fn account_of(state: Option<&ObjectState>) -> Option<&AccountState> {
 }
 
 /// Whether a change to an existing account touches what lets it sign in or act: its password,
-/// its enabled state, or its existence (R9, R19).
+/// its enabled state, its sessions, or its existence (R9, R19).
 fn changes_credentials(proposal: &Proposal) -> bool {
     let enabled = |state: Option<&ObjectState>| account_of(state).map(|a| a.enabled);
+    let ends_sessions = account_of(proposal.after.as_ref()).is_some_and(|a| a.sessions.is_some());
     proposal.resource_type == ResourceType::Account
         && proposal.operation != Operation::Create
         && (proposal.operation == Operation::Delete
             || proposal.secret.is_some()
+            || ends_sessions
             || enabled(proposal.before.as_ref()) != enabled(proposal.after.as_ref()))
 }
 
@@ -152,6 +156,14 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     write_guarded(tx, update, id, &after.display_name, &keys.display_name).await?;
     if !enabled || proposal.secret.is_some() {
         revoke_credentials(tx.conn(), id).await?;
+    } else if after.sessions.is_some() {
+        let ended = sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+            .bind(id)
+            .execute(tx.conn())
+            .await?
+            .rows_affected();
+        let entry = NewAudit::new("auth", "sessionsEnded").on("account", id).details(json!({"sessionsEnded": ended}));
+        append(tx, entry, now);
     }
     Ok(())
 }

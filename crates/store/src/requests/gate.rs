@@ -360,7 +360,7 @@ mod tests {
         let minted = store.tokens_of(&id).await.expect("tokens");
         assert_eq!(minted.len(), 1, "{backend:?}");
         assert_eq!(minted[0].display_name, SERVICE_TOKEN_NAME);
-        let owner = store.account_for_token("hash-of-svc", NOW).await.expect("look-up");
+        let owner = store.account_for_token("hash-of-svc", None, NOW).await.expect("look-up");
         assert_eq!(owner.map(|access| access.account.id), Some(id), "{backend:?}");
         store.close().await;
         database.drop_database().await;
@@ -387,7 +387,7 @@ mod tests {
         let Submitted::Held(request) = submitted else { panic!("{backend:?}: the create is held") };
         assert_eq!(request.proposal().unwrap().service_token_hash, None, "a request never keeps the token");
         assert!(store.tokens_of(&id).await.expect("tokens").is_empty(), "{backend:?}");
-        assert!(store.account_for_token("hash-of-svc", NOW).await.expect("look-up").is_none(), "{backend:?}");
+        assert!(store.account_for_token("hash-of-svc", None, NOW).await.expect("look-up").is_none(), "{backend:?}");
         store.close().await;
         database.drop_database().await;
     }
