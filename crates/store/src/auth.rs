@@ -356,6 +356,7 @@ impl Store {
                 "UPDATE api_tokens SET last_used_at = $1, last_used_address = COALESCE($3, last_used_address), \
                  last_used_user_agent = COALESCE($4, last_used_user_agent) WHERE id = $2",
             )
+            .bind(now)
             .bind(text(&row, "token_id")?)
             .bind(client.map(|c| c.address.as_str()))
             .bind(client.map(|c| c.user_agent.as_str()))

@@ -733,3 +733,43 @@ async fn sign_in_budgets_let_through_exactly_the_limit_of_concurrent_attempts(ba
     assert_eq!((key.as_str(), store.server_key("sign-in", "second", NOW).await.unwrap().as_str()), ("first", "first"));
     database.drop_database().await;
 }
+
+backend_tests!(issue_17_each_credential_records_its_last_use_where_its_owner_can_see_it, worker_threads = 2);
+/// A token's and a session's last use, address and user agent reach the owner's lists, and are
+/// written at most once a minute (a request is not also a write).
+async fn issue_17_each_credential_records_its_last_use_where_its_owner_can_see_it(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    let mut plan = TenantPlan::new();
+    let alice = plan.human("alice", "Alice", None, Some("$argon2id$seeded"));
+    assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
+    let alice_actor = person(&alice, "alice");
+    let token = store.create_token(&alice_actor, "laptop", "token-hash", None, NOW).await.unwrap();
+    let laptop = countersign_store::ClientInfo::new("192.0.2.7", "curl/8.5");
+    let used = store.account_for_token("token-hash", Some(&laptop), NOW + 1_000).await.unwrap();
+    assert_eq!(used.map(|a| a.account.id), Some(alice.clone()), "{backend:?}");
+    let elsewhere = countersign_store::ClientInfo::new("198.51.100.9", "other");
+    store.account_for_token("token-hash", Some(&elsewhere), NOW + 2_000).await.unwrap().unwrap();
+    let tokens = store.tokens_of(&alice).await.unwrap();
+    let listed = tokens.iter().find(|t| t.id == token.id).unwrap();
+    assert_eq!(listed.last_used_at, Some(NOW + 1_000), "{backend:?}: the first use is written, the next not yet");
+    assert_eq!(listed.last_used_address.as_deref(), Some("192.0.2.7"), "{backend:?}");
+    assert_eq!(listed.last_used_user_agent.as_deref(), Some("curl/8.5"), "{backend:?}");
+    store.account_for_token("token-hash", Some(&elsewhere), NOW + 120_000).await.unwrap().unwrap();
+    let tokens = store.tokens_of(&alice).await.unwrap();
+    let listed = tokens.iter().find(|t| t.id == token.id).unwrap();
+    assert_eq!(listed.last_used_at, Some(NOW + 120_000), "{backend:?}: a minute later it is");
+    assert_eq!(listed.last_used_address.as_deref(), Some("198.51.100.9"), "{backend:?}");
+
+    let browser = countersign_store::ClientInfo::new("203.0.113.5", &"Mozilla ".repeat(100));
+    store.create_session(&alice, "session-hash", "csrf", &browser, NOW, NOW + MILLIS_PER_DAY).await.unwrap();
+    store.session("session-hash", NOW + 90_000).await.unwrap().unwrap();
+    let sessions = store.sessions_of(&alice, Some("session-hash"), NOW + 90_000).await.unwrap();
+    assert_eq!(sessions.len(), 1, "{backend:?}");
+    assert_eq!(sessions[0].last_used_at, Some(NOW + 90_000), "{backend:?}");
+    assert_eq!(sessions[0].address, "203.0.113.5", "{backend:?}");
+    assert_eq!(sessions[0].user_agent.chars().count(), countersign_store::MAX_CLIENT_TEXT, "{backend:?}: capped");
+    assert!(sessions[0].current, "{backend:?}");
+    store.close().await;
+    database.drop_database().await;
+}
