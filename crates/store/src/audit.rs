@@ -1,6 +1,6 @@
 //! R13: appending to and reading the keyed, hash-chained audit log, and its checkpoints.
 
-use crate::rows::{int, opt_int, opt_text, text};
+use crate::rows::{int, opt_text, text};
 use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::audit::{
     chain_entries, AuditKeys, AuditRecord, BreakKind, ChainBreak, ChainEntry, ChainError, ChainHead, ChainHeadEntry,
@@ -370,114 +370,7 @@ pub(crate) async fn append_here(
     Ok(())
 }
 
-/// Entries per page when verifying.
-const VERIFY_PAGE: usize = 10_000;
-/// Pages read at once when verifying: the database builds one while this process takes in
-/// another (countersign-bench, audit-verify).
-const VERIFY_READS: usize = 2;
-
-/// One page of the chain as verification reads it: one line per entry,
-/// `seq hash key_id link canonical-bytes` (`-` for no key or link), in one text value. The
-/// canonical bytes are JSON, which never holds a raw newline; entries written before the chain
-/// was keyed have no stored bytes (`*`), and come with their fields in `legacy`.
-struct VerifyPage {
-    lines: String,
-    rows: i64,
-    last: Option<i64>,
-    legacy: Vec<AuditRecord>,
-}
-
 impl Store {
-    /// The entries after `after` and up to `until`, at most [`VERIFY_PAGE`] of them, as one
-    /// text value: each row crosses from the database to this process by itself, and one value
-    /// a page is faster, on both backends (countersign-bench, audit-verify). The aggregate is
-    /// given its rows in `seq` order but not told to keep it (an ordered aggregate sorts the
-    /// page again, on SQLite through a temporary file): [`check_page`] restores it if need be.
-    async fn verify_page(&self, after: i64, until: i64) -> Result<VerifyPage> {
-        let line = "CAST(seq AS TEXT) || ' ' || hash || ' ' || COALESCE(key_id, '-') || ' ' || COALESCE(link, '-') \
-                    || ' ' || COALESCE(entry, '*')";
-        let joined = match self.backend() {
-            Backend::Sqlite => "group_concat(line, char(10))",
-            Backend::Postgres => "string_agg(line, chr(10))",
-        };
-        let sql = format!(
-            "SELECT COUNT(*) AS n, MAX(seq) AS last, {joined} AS lines FROM \
-             (SELECT seq, {line} AS line FROM audit_log WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT {VERIFY_PAGE}) page"
-        );
-        let row = sqlx::query(&sql).bind(after).bind(until).fetch_one(self.pool()).await?;
-        let (rows, last, lines) =
-            (int(&row, "n")?, opt_int(&row, "last")?, opt_text(&row, "lines")?.unwrap_or_default());
-        let legacy = match last {
-            Some(last) if lines.contains(" *") => {
-                let sql = format!(
-                    "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq > $1 AND seq <= $2 AND entry IS NULL ORDER BY seq"
-                );
-                let rows = sqlx::query(&sql).bind(after).bind(last).fetch_all(self.pool()).await?;
-                rows.iter().map(record).collect::<Result<_>>()?
-            }
-            _ => Vec::new(),
-        };
-        Ok(VerifyPage { lines, rows, last, legacy })
-    }
-
-    /// Sends the chain's pages to `pages` in `seq` order. Up to the largest `seq` when reading
-    /// starts, pages are ranges of `seq` known in advance, read [`VERIFY_READS`] at a time; after
-    /// it, or after a range that is not full (a gap, or a `seq` far past the rest, which must not
-    /// make the reader walk empty ranges), each page starts where the last one ended, until one is
-    /// short. Every stored entry is read either way: a gap in `seq` is the checker's to find.
-    async fn send_verify_pages(&self, pages: tokio::sync::mpsc::Sender<Result<VerifyPage>>) {
-        let reading_error =
-            |e: tokio::task::JoinError| StoreError::Unavailable(format!("reading the audit log stopped: {e}"));
-        let largest = match sqlx::query("SELECT MAX(seq) AS last FROM audit_log").fetch_one(self.pool()).await {
-            Ok(row) => opt_int(&row, "last").map(Option::unwrap_or_default),
-            Err(e) => Err(e.into()),
-        };
-        let largest = match largest {
-            Ok(largest) => largest,
-            Err(e) => {
-                let _ = pages.send(Err(e)).await;
-                return;
-            }
-        };
-        let (mut after, mut planned) = (0, 0);
-        let mut reads = std::collections::VecDeque::with_capacity(VERIFY_READS);
-        loop {
-            while reads.len() < VERIFY_READS && planned < largest {
-                let (store, from, until) = (self.clone(), planned, planned.saturating_add(VERIFY_PAGE as i64));
-                reads.push_back((until, tokio::spawn(async move { store.verify_page(from, until).await })));
-                planned = until;
-            }
-            let Some((until, read)) = reads.pop_front() else { break };
-            let page = read.await.map_err(reading_error).and_then(|page| page);
-            let full = matches!(&page, Ok(page) if page.rows == VERIFY_PAGE as i64);
-            let failed = page.is_err();
-            // The checker stops listening at the first broken entry.
-            if pages.send(page).await.is_err() || failed {
-                reads.iter().for_each(|(_, read)| read.abort());
-                return;
-            }
-            after = until;
-            if !full {
-                reads.iter().for_each(|(_, read)| read.abort());
-                break;
-            }
-        }
-        loop {
-            let page = self.verify_page(after, i64::MAX).await;
-            let next = match &page {
-                Ok(page) if page.rows == VERIFY_PAGE as i64 => page.last,
-                _ => None,
-            };
-            if pages.send(page).await.is_err() {
-                return;
-            }
-            match next {
-                Some(last) => after = last,
-                None => return,
-            }
-        }
-    }
-
     /// Appends one entry in a transaction of its own (sign-ins, for example).
     pub async fn audit(&self, entry: NewAudit, now: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
@@ -659,19 +552,7 @@ impl Store {
             Err(broken) => return Ok(rewritten(0, 0, None, broken)),
         };
 
-        let (pages, mut next_page) = tokio::sync::mpsc::channel::<Result<VerifyPage>>(2);
-        let reader = self.clone();
-        let reading = tokio::spawn(async move { reader.send_verify_pages(pages).await });
-        while let Some(page) = next_page.recv().await {
-            let page = page?;
-            if let Err(broken) = check_page(&mut verifier, &page) {
-                reading.abort();
-                let (checked, links) = (verifier.checked(), verifier.links_checked());
-                return Ok(rewritten(checked, links, Some(&verifier), broken));
-            }
-        }
-        let head = self.audit_head_seq().await?;
-        if let Err(broken) = verifier.finish(Some(head)) {
+        if let Err(broken) = self.check_chain(&mut verifier).await? {
             let (checked, links) = (verifier.checked(), verifier.links_checked());
             return Ok(rewritten(checked, links, Some(&verifier), broken));
         }
@@ -688,54 +569,152 @@ impl Store {
     }
 }
 
-/// Feeds one page's lines to the verifier, in `seq` order.
-fn check_page(verifier: &mut ChainVerifier<'_>, page: &VerifyPage) -> std::result::Result<(), ChainBreak> {
-    let malformed = |seq: i64| ChainBreak {
-        seq,
+/// The chain as one scan of one snapshot hands it over (see [`scan`]).
+enum ChainScan<'c, B> {
+    Sqlite(tokio::sync::mpsc::Receiver<Result<scan::Part>>),
+    /// PostgreSQL's `COPY` data messages.
+    Postgres(futures::stream::BoxStream<'c, sqlx::Result<B>>),
+}
+
+/// What a scan's rows fail with when they are not in the form the server writes.
+fn malformed(seq: i64, reason: &str) -> ChainBreak {
+    ChainBreak {
+        seq: seq.max(0),
         id: String::new(),
         kind: BreakKind::Changed,
-        reason: "the stored entry is not in the form the server writes".into(),
-    };
-    let mut lines = Vec::with_capacity(VERIFY_PAGE);
-    for line in page.lines.split('\n').filter(|line| !line.is_empty()) {
-        let (seq, rest) = line.split_once(' ').ok_or_else(|| malformed(0))?;
-        lines.push((seq.parse::<i64>().map_err(|_| malformed(0))?, rest));
+        reason: format!("the stored entry is not in the form the server writes: {reason}"),
     }
-    // The database aggregates the page in the order it is given the rows, which neither
-    // promises to keep; a stable sort leaves a duplicate `seq` for the verifier to refuse.
-    if !lines.is_sorted_by_key(|&(seq, _)| seq) {
-        lines.sort_by_key(|&(seq, _)| seq);
-    }
-    let mut legacy = page.legacy.iter();
-    for &(seq, line) in &lines {
-        let mut fields = line.splitn(4, ' ');
-        let (Some(hash), Some(key_id), Some(link), Some(canonical)) =
-            (fields.next(), fields.next(), fields.next(), fields.next())
-        else {
-            return Err(malformed(seq));
-        };
-        let key_id = (key_id != "-").then_some(key_id);
-        let link = (link != "-").then_some(link);
-        if canonical == "*" {
-            let record = legacy.next().filter(|r| r.seq == seq).ok_or_else(|| malformed(seq))?;
-            let bytes = record.canonical_bytes();
-            verifier.push(ChainEntry { seq, canonical: &bytes, hash, link, key_id })?;
-        } else {
-            verifier.push(ChainEntry { seq, canonical: canonical.as_bytes(), hash, link, key_id })?;
+}
+
+/// Text fields of a stored entry, which the server writes as ASCII hex or ids.
+fn stored_text<'a>(seq: i64, field: &str, bytes: &'a [u8]) -> std::result::Result<&'a str, ChainBreak> {
+    std::str::from_utf8(bytes).map_err(|_| malformed(seq, &format!("its {field} is not text")))
+}
+
+impl Store {
+    /// Walks the chain, from one snapshot, through the verifier, and ends at the snapshot's head.
+    async fn check_chain(&self, verifier: &mut ChainVerifier<'_>) -> Result<std::result::Result<(), ChainBreak>> {
+        let url = self.pool().connect_options().database_url.clone();
+        match self.backend() {
+            Backend::Sqlite => {
+                let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
+                let mut parts = scan::scan_sqlite(options.get_filename().to_path_buf());
+                let head = match parts.recv().await {
+                    Some(Ok(scan::Part::Head(head))) => head,
+                    Some(Err(e)) => return Err(e),
+                    Some(Ok(scan::Part::Tuples(_))) | None => {
+                        return Err(StoreError::Unavailable("reading the audit log stopped".into()))
+                    }
+                };
+                self.check_scan(verifier, head, ChainScan::<Vec<u8>>::Sqlite(parts)).await
+            }
+            Backend::Postgres => {
+                use sqlx::Connection;
+                let options: sqlx::postgres::PgConnectOptions = url.as_str().parse()?;
+                let mut conn = sqlx::postgres::PgConnection::connect_with(&options).await?;
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+                let head: i64 =
+                    sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&mut conn).await?;
+                let sql = format!("COPY ({}) TO STDOUT (FORMAT binary)", scan::scan_sql());
+                let copy = conn.copy_out_raw(&sql).await?;
+                let checked = self.check_scan(verifier, head, ChainScan::Postgres(copy)).await;
+                // The transaction only read; closing the connection ends it.
+                let _ = conn.close().await;
+                checked
+            }
         }
     }
-    if lines.len() as i64 != page.rows {
-        // A row whose line is NULL (a column nulled out) is missing from the text.
-        let seq = page.last.unwrap_or_default();
-        return Err(ChainBreak {
-            seq,
-            id: String::new(),
-            kind: BreakKind::Removed,
-            reason: format!("{} stored entries do not read as entries", page.rows - lines.len() as i64),
-        });
+
+    /// Feeds every scanned row to the verifier in the order the scan sends them (`seq` order),
+    /// then checks the end of the chain against `head`.
+    async fn check_scan<B: AsRef<[u8]>>(
+        &self,
+        verifier: &mut ChainVerifier<'_>,
+        head: i64,
+        mut source: ChainScan<'_, B>,
+    ) -> Result<std::result::Result<(), ChainBreak>> {
+        use futures::{FutureExt, StreamExt};
+        let mut tuples = scan::Tuples::default();
+        loop {
+            let more = match &mut source {
+                ChainScan::Sqlite(parts) => match parts.recv().await {
+                    Some(Ok(scan::Part::Tuples(bytes))) => {
+                        tuples.extend(&bytes);
+                        true
+                    }
+                    Some(Ok(scan::Part::Head(_))) => true,
+                    Some(Err(e)) => return Err(e),
+                    None => false,
+                },
+                // PostgreSQL sends a message a row: take all that have arrived, up to a chunk.
+                ChainScan::Postgres(copy) => match copy.next().await {
+                    Some(data) => {
+                        tuples.extend(data?.as_ref());
+                        while tuples.buffered() < 1 << 20 {
+                            match copy.next().now_or_never() {
+                                Some(Some(data)) => tuples.extend(data?.as_ref()),
+                                _ => break,
+                            }
+                        }
+                        true
+                    }
+                    None => false,
+                },
+            };
+            let rows = tuples.rows().map_err(|reason| StoreError::Corrupt(format!("the audit log scan: {reason}")))?;
+            let mut without_bytes = rows.iter().filter(|row| row.entry.is_none()).map(|row| row.seq);
+            let legacy = match (without_bytes.next(), without_bytes.last()) {
+                (Some(first), last) => self.legacy_entries(first, last.unwrap_or(first)).await?,
+                (None, _) => Vec::new(),
+            };
+            if let Err(broken) = check_rows(verifier, &rows, &legacy) {
+                return Ok(Err(broken));
+            }
+            if !more {
+                break;
+            }
+        }
+        if !tuples.ended() {
+            return Err(StoreError::Unavailable("the audit log scan ended early".into()));
+        }
+        Ok(verifier.finish(Some(head)))
+    }
+
+    /// The canonical bytes of the entries from `first` to `last` written before the chain was
+    /// keyed, which have none stored: from their columns.
+    async fn legacy_entries(&self, first: i64, last: i64) -> Result<Vec<(i64, Vec<u8>)>> {
+        let sql = format!(
+            "SELECT {AUDIT_COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2 AND entry IS NULL ORDER BY seq"
+        );
+        let rows = sqlx::query(&sql).bind(first).bind(last).fetch_all(self.pool()).await?;
+        rows.iter().map(|row| record(row).map(|record| (record.seq, record.canonical_bytes()))).collect()
+    }
+}
+
+/// Feeds scanned rows to the verifier; `legacy` holds the canonical bytes of those without.
+fn check_rows(
+    verifier: &mut ChainVerifier<'_>,
+    rows: &[scan::ScanRow<'_>],
+    legacy: &[(i64, Vec<u8>)],
+) -> std::result::Result<(), ChainBreak> {
+    let mut legacy = legacy.iter();
+    for row in rows {
+        let seq = row.seq;
+        let hash = stored_text(seq, "hash", row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?)?;
+        let key_id = row.key_id.map(|id| stored_text(seq, "key id", id)).transpose()?;
+        let link = row.link.map(|link| stored_text(seq, "link", link)).transpose()?;
+        let canonical = match row.entry {
+            Some(canonical) => canonical,
+            None => legacy
+                .find(|(legacy_seq, _)| *legacy_seq == seq)
+                .map(|(_, bytes)| bytes.as_slice())
+                .ok_or_else(|| malformed(seq, "it has neither stored bytes nor columns"))?,
+        };
+        verifier.push(ChainEntry { seq, canonical, hash, link, key_id })?;
     }
     Ok(())
 }
 
+mod scan;
 #[cfg(test)]
 mod tests;
