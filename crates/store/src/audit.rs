@@ -3,8 +3,8 @@
 use crate::rows::{int, opt_text, text};
 use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::audit::{
-    chain_entries, AuditKeys, AuditRecord, BreakKind, ChainBreak, ChainEntry, ChainError, ChainHead, ChainHeadEntry,
-    ChainVerifier, Checkpoint, Evidence, PublicKey,
+    chain_entries, Ahead, AuditKeys, AuditRecord, BreakKind, ChainBreak, ChainEntry, ChainError, ChainHead,
+    ChainHeadEntry, ChainVerifier, Checkpoint, Evidence, PublicKey,
 };
 use countersign_core::Millis;
 use serde::Serialize;
@@ -639,7 +639,7 @@ impl Store {
             let more = match &mut source {
                 ChainScan::Sqlite(parts) => match parts.recv().await {
                     Some(Ok(scan::Part::Tuples(bytes))) => {
-                        tuples.extend(&bytes);
+                        tuples.extend_owned(bytes);
                         true
                     }
                     Some(Ok(scan::Part::Head(_))) => true,
@@ -691,28 +691,66 @@ impl Store {
     }
 }
 
+/// Rows a batch must hold before their digests are computed on two threads.
+const DIGESTS_AHEAD_FROM: usize = 512;
+
 /// Feeds scanned rows to the verifier; `legacy` holds the canonical bytes of those without.
+/// Each entry's digest depends only on its bytes and its predecessor's stored hash, so they are
+/// computed ahead on two threads (countersign-bench, audit-verify); the checks that depend on
+/// each other (hashes, links, checkpoints) then run in order.
 fn check_rows(
     verifier: &mut ChainVerifier<'_>,
     rows: &[scan::ScanRow<'_>],
     legacy: &[(i64, Vec<u8>)],
 ) -> std::result::Result<(), ChainBreak> {
     let mut legacy = legacy.iter();
-    for row in rows {
-        let seq = row.seq;
-        let hash = stored_text(seq, "hash", row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?)?;
-        let key_id = row.key_id.map(|id| stored_text(seq, "key id", id)).transpose()?;
-        let link = row.link.map(|link| stored_text(seq, "link", link)).transpose()?;
-        let canonical = match row.entry {
-            Some(canonical) => canonical,
-            None => legacy
-                .find(|(legacy_seq, _)| *legacy_seq == seq)
-                .map(|(_, bytes)| bytes.as_slice())
-                .ok_or_else(|| malformed(seq, "it has neither stored bytes nor columns"))?,
-        };
-        verifier.push(ChainEntry { seq, canonical, hash, link, key_id })?;
+    let entries: Vec<std::result::Result<ChainEntry<'_>, ChainBreak>> =
+        rows.iter().map(|row| chain_entry(row, &mut legacy)).collect();
+    let aheads = digests_ahead(&entries);
+    for (entry, ahead) in entries.into_iter().zip(aheads) {
+        verifier.push_digested(entry?, ahead.as_ref())?;
     }
     Ok(())
+}
+
+/// A scanned row as the verifier takes it, or why it is not in the form the server writes.
+fn chain_entry<'a>(
+    row: &scan::ScanRow<'a>,
+    legacy: &mut std::slice::Iter<'a, (i64, Vec<u8>)>,
+) -> std::result::Result<ChainEntry<'a>, ChainBreak> {
+    let seq = row.seq;
+    let hash = stored_text(seq, "hash", row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?)?;
+    let key_id = row.key_id.map(|id| stored_text(seq, "key id", id)).transpose()?;
+    let link = row.link.map(|link| stored_text(seq, "link", link)).transpose()?;
+    let canonical = match row.entry {
+        Some(canonical) => canonical,
+        None => legacy
+            .find(|(legacy_seq, _)| *legacy_seq == seq)
+            .map(|(_, bytes)| bytes.as_slice())
+            .ok_or_else(|| malformed(seq, "it has neither stored bytes nor columns"))?,
+    };
+    Ok(ChainEntry { seq, canonical, hash, link, key_id })
+}
+
+/// Each entry's digest over its predecessor's stored hash, half of them on a second thread;
+/// none for a small batch, or where an entry or its predecessor did not read.
+fn digests_ahead<'a>(entries: &[std::result::Result<ChainEntry<'a>, ChainBreak>]) -> Vec<Option<Ahead<'a>>> {
+    if entries.len() < DIGESTS_AHEAD_FROM {
+        return vec![None; entries.len()];
+    }
+    let ahead = |i: usize| {
+        let previous = entries.get(i.checked_sub(1)?)?.as_ref().ok()?;
+        let entry = entries.get(i)?.as_ref().ok()?;
+        Some(Ahead::compute(previous.hash.as_bytes(), entry.canonical))
+    };
+    let half = entries.len() / 2;
+    std::thread::scope(|scope| {
+        let second = scope.spawn(|| (half..entries.len()).map(ahead).collect::<Vec<_>>());
+        let mut digests: Vec<_> = (0..half).map(ahead).collect();
+        // A thread that could not finish leaves its digests to the verifier.
+        digests.extend(second.join().unwrap_or_else(|_| vec![None; entries.len() - half]));
+        digests
+    })
 }
 
 mod scan;

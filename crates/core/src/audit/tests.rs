@@ -416,3 +416,45 @@ fn a_stored_hash_or_link_matches_only_as_the_lower_case_hex_the_writer_stores() 
         assert_eq!(verify(&cut, &keys(&[1])).unwrap_err().seq, 2, "{field} one digit short");
     }
 }
+
+// Digests computed ahead (in parallel) are used only where they were computed over the hash the
+// verifier holds and the entry's own bytes: computed over anything else, the verdict is the same
+// as without them.
+#[test]
+fn a_digest_computed_ahead_over_other_bytes_never_changes_the_verdict() {
+    let (mut chain, _) = keyed_chain(6);
+    let keys = keys(&[1]);
+    let verdict = |chain: &[AuditRecord], ahead: &dyn Fn(usize, &[u8]) -> Option<Vec<u8>>| {
+        let canonical: Vec<Vec<u8>> = chain.iter().map(AuditRecord::canonical_bytes).collect();
+        let mut verifier = ChainVerifier::new(Evidence { keys: Some(&keys), ..Evidence::default() }).unwrap();
+        for (i, (r, bytes)) in chain.iter().zip(&canonical).enumerate() {
+            let over = ahead(i, bytes);
+            let computed = over.as_deref().map(|over| Ahead::compute(over, bytes));
+            let entry = ChainEntry {
+                seq: r.seq,
+                canonical: bytes,
+                hash: &r.hash,
+                link: r.link.as_deref(),
+                key_id: r.key_id.as_deref(),
+            };
+            verifier.push_digested(entry, computed.as_ref())?;
+        }
+        Ok::<u64, ChainBreak>(verifier.checked())
+    };
+    let stored_prev = |chain: &[AuditRecord]| {
+        let prevs: Vec<Vec<u8>> = chain.iter().map(|r| r.prev_hash.clone().into_bytes()).collect();
+        move |i: usize, _: &[u8]| Some(prevs[i].clone())
+    };
+    assert_eq!(verdict(&chain, &|_, _| None), Ok(6));
+    assert_eq!(verdict(&chain, &stored_prev(&chain)), Ok(6), "ahead, over the stored predecessors");
+    // Ahead over a predecessor that is not the verified one: ignored, still intact.
+    assert_eq!(verdict(&chain, &|_, _| Some(vec![b'f'; 64])), Ok(6));
+    // An edited entry whose stored hash was recomputed: found with or without digests ahead,
+    // even ones computed over the attacker's chain.
+    chain[3].actor_name = "mallory".into();
+    rehash_from(&mut chain, 3);
+    let without = verdict(&chain, &|_, _| None).unwrap_err();
+    let with = verdict(&chain, &stored_prev(&chain)).unwrap_err();
+    assert_eq!((without.seq, without.kind), (4, BreakKind::Link));
+    assert_eq!(with, without);
+}

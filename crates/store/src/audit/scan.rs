@@ -59,6 +59,17 @@ impl Tuples {
         self.buf.extend_from_slice(bytes);
     }
 
+    /// Like [`extend`](Self::extend), taking `bytes` as the buffer when nothing is waiting,
+    /// which saves copying a chunk that ends where a tuple ends.
+    pub fn extend_owned(&mut self, bytes: Vec<u8>) {
+        if self.buffered() == 0 {
+            self.buf = bytes;
+            self.read = 0;
+        } else {
+            self.extend(&bytes);
+        }
+    }
+
     /// Bytes waiting to be read.
     pub fn buffered(&self) -> usize {
         self.buf.len() - self.read
@@ -152,6 +163,19 @@ fn tuple(buf: &[u8], at: usize) -> std::result::Result<Tuple<'_>, String> {
     Ok(Tuple::Row(ScanRow { seq, hash, key_id, link, entry }, next))
 }
 
+/// One field of a binary tuple: its length (-1 for NULL), then its bytes.
+fn put_field(chunk: &mut Vec<u8>, bytes: Option<&[u8]>) {
+    match bytes {
+        None => chunk.extend_from_slice(&(-1i32).to_be_bytes()),
+        Some(bytes) => {
+            // A value over 2 GiB is cut, and then cannot match its hash.
+            let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+            chunk.extend_from_slice(&len.to_be_bytes());
+            chunk.extend_from_slice(&bytes[..len as usize]);
+        }
+    }
+}
+
 /// The SQL that reads the chain: the scan's columns, in `seq` order.
 pub(super) fn scan_sql() -> String {
     format!("SELECT {SCAN_COLUMNS} FROM audit_log ORDER BY seq")
@@ -199,35 +223,16 @@ fn read_sqlite(path: &std::path::Path, parts: &mpsc::Sender<Result<Part>>) -> ru
     while let Some(row) = rows.next()? {
         chunk.extend_from_slice(&FIELDS.to_be_bytes());
         for column in 0..FIELDS as usize {
-            let value = row.get_ref(column)?;
-            let text;
-            let bytes: Option<&[u8]> = match (column, value) {
-                (_, ValueRef::Null) => None,
-                (0, ValueRef::Integer(seq)) => {
-                    text = seq.to_be_bytes().to_vec();
-                    Some(&text)
-                }
+            match (column, row.get_ref(column)?) {
+                (_, ValueRef::Null) => put_field(&mut chunk, None),
+                (0, ValueRef::Integer(seq)) => put_field(&mut chunk, Some(&seq.to_be_bytes())),
                 // A seq that is not an integer: the parser reads it as no seq at all.
-                (0, _) => Some(&[]),
-                (_, ValueRef::Text(bytes) | ValueRef::Blob(bytes)) => Some(bytes),
+                (0, _) => put_field(&mut chunk, Some(&[])),
+                (_, ValueRef::Text(bytes) | ValueRef::Blob(bytes)) => put_field(&mut chunk, Some(bytes)),
                 // A number where text belongs was written around the server: hashed as its
                 // text, it cannot match.
-                (_, ValueRef::Integer(n)) => {
-                    text = n.to_string().into_bytes();
-                    Some(&text)
-                }
-                (_, ValueRef::Real(n)) => {
-                    text = n.to_string().into_bytes();
-                    Some(&text)
-                }
-            };
-            match bytes {
-                None => chunk.extend_from_slice(&(-1i32).to_be_bytes()),
-                Some(bytes) => {
-                    let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
-                    chunk.extend_from_slice(&len.to_be_bytes());
-                    chunk.extend_from_slice(&bytes[..len as usize]);
-                }
+                (_, ValueRef::Integer(n)) => put_field(&mut chunk, Some(n.to_string().as_bytes())),
+                (_, ValueRef::Real(n)) => put_field(&mut chunk, Some(n.to_string().as_bytes())),
             }
         }
         if chunk.len() >= CHUNK_BYTES {
@@ -246,26 +251,16 @@ fn read_sqlite(path: &std::path::Path, parts: &mpsc::Sender<Result<Part>>) -> ru
 mod tests {
     use super::*;
 
-    fn field(out: &mut Vec<u8>, bytes: Option<&[u8]>) {
-        match bytes {
-            None => out.extend_from_slice(&(-1i32).to_be_bytes()),
-            Some(bytes) => {
-                out.extend_from_slice(&(bytes.len() as i32).to_be_bytes());
-                out.extend_from_slice(bytes);
-            }
-        }
-    }
-
     fn encoded(rows: &[(i64, Option<&str>)]) -> Vec<u8> {
         let mut out = SIGNATURE.to_vec();
         out.extend_from_slice(&[0; 8]);
         for &(seq, entry) in rows {
             out.extend_from_slice(&FIELDS.to_be_bytes());
-            field(&mut out, Some(&seq.to_be_bytes()));
-            field(&mut out, Some(b"hash"));
-            field(&mut out, None);
-            field(&mut out, None);
-            field(&mut out, entry.map(str::as_bytes));
+            put_field(&mut out, Some(&seq.to_be_bytes()));
+            put_field(&mut out, Some(b"hash"));
+            put_field(&mut out, None);
+            put_field(&mut out, None);
+            put_field(&mut out, entry.map(str::as_bytes));
         }
         out.extend_from_slice(&(-1i16).to_be_bytes());
         out
