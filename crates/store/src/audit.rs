@@ -546,13 +546,23 @@ impl Store {
             let broken = ChainBreak { seq: 0, id: String::new(), kind: BreakKind::Signature, reason };
             return Ok(rewritten(0, 0, None, broken));
         }
-        let evidence = Evidence { keys: inputs.keys, checkpoints, public_key: inputs.public_key };
-        let mut verifier = match ChainVerifier::new(evidence) {
+        let evidence =
+            || Evidence { keys: inputs.keys, checkpoints: checkpoints.clone(), public_key: inputs.public_key };
+        let mut verifier = match ChainVerifier::new(evidence()) {
             Ok(verifier) => verifier,
             Err(broken) => return Ok(rewritten(0, 0, None, broken)),
         };
-
-        if let Err(broken) = self.check_chain(&mut verifier).await? {
+        let mut checked = self.check_chain(&mut verifier, scan::Order::AsStored).await?;
+        if checked.is_err() {
+            // Rows stored out of `seq` order are not by themselves a break: the verdict is the
+            // walk in `seq` order.
+            verifier = match ChainVerifier::new(evidence()) {
+                Ok(verifier) => verifier,
+                Err(broken) => return Ok(rewritten(0, 0, None, broken)),
+            };
+            checked = self.check_chain(&mut verifier, scan::Order::BySeq).await?;
+        }
+        if let Err(broken) = checked {
             let (checked, links) = (verifier.checked(), verifier.links_checked());
             return Ok(rewritten(checked, links, Some(&verifier), broken));
         }
@@ -593,12 +603,16 @@ fn stored_text<'a>(seq: i64, field: &str, bytes: &'a [u8]) -> std::result::Resul
 
 impl Store {
     /// Walks the chain, from one snapshot, through the verifier, and ends at the snapshot's head.
-    async fn check_chain(&self, verifier: &mut ChainVerifier<'_>) -> Result<std::result::Result<(), ChainBreak>> {
+    async fn check_chain(
+        &self,
+        verifier: &mut ChainVerifier<'_>,
+        order: scan::Order,
+    ) -> Result<std::result::Result<(), ChainBreak>> {
         let url = self.pool().connect_options().database_url.clone();
         match self.backend() {
             Backend::Sqlite => {
                 let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
-                let mut parts = scan::scan_sqlite(options.get_filename().to_path_buf());
+                let mut parts = scan::scan_sqlite(options.get_filename().to_path_buf(), order);
                 let head = match parts.recv().await {
                     Some(Ok(scan::Part::Head(head))) => head,
                     Some(Err(e)) => return Err(e),
@@ -612,10 +626,14 @@ impl Store {
                 use sqlx::Connection;
                 let options: sqlx::postgres::PgConnectOptions = url.as_str().parse()?;
                 let mut conn = sqlx::postgres::PgConnection::connect_with(&options).await?;
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
+                conn.execute(
+                    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
+                     SET LOCAL synchronize_seqscans = off; SET LOCAL max_parallel_workers_per_gather = 0",
+                )
+                .await?;
                 let head: i64 =
                     sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&mut conn).await?;
-                let sql = format!("COPY ({}) TO STDOUT (FORMAT binary)", scan::scan_sql());
+                let sql = format!("COPY ({}) TO STDOUT (FORMAT binary)", scan::scan_sql(Backend::Postgres, order));
                 let copy = conn.copy_out_raw(&sql).await?;
                 let checked = self.check_scan(verifier, head, ChainScan::Postgres(copy)).await;
                 // The transaction only read; closing the connection ends it.

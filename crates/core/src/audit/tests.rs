@@ -458,3 +458,20 @@ fn a_digest_computed_ahead_over_other_bytes_never_changes_the_verdict() {
     assert_eq!((without.seq, without.kind), (4, BreakKind::Link));
     assert_eq!(with, without);
 }
+
+#[test]
+fn stored_hex_matches_only_the_lower_case_hex_of_its_digest() {
+    for seed in 0..64u8 {
+        let digest: [u8; 32] = Sha256::digest([seed]).into();
+        let text = hex::encode(digest);
+        assert!(hex_eq(&text, &digest));
+        assert!(!hex_eq(&text.to_uppercase(), &digest) || text == text.to_uppercase());
+        assert!(!hex_eq(&text[..62], &digest));
+        assert!(!hex_eq(&format!("{text}0"), &digest));
+        for at in [0, 31, 63] {
+            let mut changed = text.clone().into_bytes();
+            changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
+            assert!(!hex_eq(std::str::from_utf8(&changed).unwrap(), &digest), "digit {at}");
+        }
+    }
+}

@@ -402,3 +402,45 @@ async fn r13_verification_finds_a_gap_and_an_entry_far_past_the_rest(backend: Te
     assert_rewritten(&verify(&store, Some(&keys(&[1])), &[]).await, to + 1, "a range of entries deleted");
     database.drop_database().await;
 }
+
+// Verification reads rows as they are stored, which for a log only ever appended to is `seq`
+// order. Rows moved out of it (deleted and written back as they were) are not by themselves a
+// rewrite: the chain is walked again in `seq` order, which finds it intact, and still names the
+// first entry whose content changed.
+crate::backend_tests!(r13_rows_stored_out_of_seq_order_are_judged_by_their_content);
+async fn r13_rows_stored_out_of_seq_order_are_judged_by_their_content(backend: TestBackend) {
+    let database = TestDatabase::create(backend).await;
+    let store = open(&database, Some(AuditKeyring::fixed(keys(&[1])))).await;
+    write(&store, 50, 1_000).await;
+    for lift in lift_append_only(backend) {
+        sqlx::query(lift).execute(store.pool()).await.unwrap();
+    }
+    let mut tx = store.pool().begin().await.unwrap();
+    let (moves, as_stored): (&[&str], &str) = match backend {
+        TestBackend::Sqlite => (
+            &[
+                "CREATE TEMP TABLE moved AS SELECT * FROM audit_log WHERE seq = 7",
+                "DELETE FROM audit_log WHERE seq = 7",
+                "INSERT INTO audit_log SELECT * FROM moved",
+            ],
+            "SELECT seq FROM audit_log ORDER BY rowid",
+        ),
+        TestBackend::Postgres => (&["UPDATE audit_log SET seq = seq WHERE seq = 7"], "SELECT seq FROM audit_log"),
+    };
+    for statement in moves {
+        sqlx::query(statement).execute(&mut *tx).await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let stored: Vec<i64> = sqlx::query_scalar(as_stored).fetch_all(store.pool()).await.unwrap();
+    assert!(!stored.is_sorted(), "{backend:?}: the rows are stored out of order: {stored:?}");
+
+    let report = verify(&store, Some(&keys(&[1])), &[]).await;
+    assert!(report.valid, "{backend:?}: {report:?}");
+    assert_eq!(report.entries_checked, 50, "{backend:?}");
+    sqlx::query("UPDATE audit_log SET entry = replace(entry, 'user', 'nobody') WHERE seq = 30")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    assert_rewritten(&verify(&store, Some(&keys(&[1])), &[]).await, 30, "a change after the moved row");
+    database.drop_database().await;
+}
