@@ -181,9 +181,11 @@ fn put_field(chunk: &mut Vec<u8>, bytes: Option<&[u8]>) {
 /// The order a scan reads the rows in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Order {
-    /// As they are stored, which for a log only ever appended to is `seq` order, and reads
-    /// without walking the `seq` index (countersign-bench, audit-verify): a chain that checks out
-    /// read this way came in `seq` order.
+    /// On SQLite, as they are stored (by rowid), which is `seq` order there (one process
+    /// appends, in `seq` order), and reads without walking the `seq` index
+    /// (countersign-bench, audit-verify): a chain that checks out read this way came in `seq`
+    /// order. PostgreSQL places concurrent appends from several replicas on several pages, so
+    /// it always reads by `seq`.
     AsStored,
     /// By `seq`, for the verdict on a chain that did not check out as stored: rows stored out of
     /// order are not by themselves a break.
@@ -193,13 +195,10 @@ pub(super) enum Order {
 /// The SQL that reads the chain: the scan's columns, in `order`.
 pub(super) fn scan_sql(backend: Backend, order: Order) -> String {
     let order = match (order, backend) {
-        (Order::BySeq, _) => " ORDER BY seq",
-        (Order::AsStored, Backend::Sqlite) => " ORDER BY rowid",
-        // A plain sequential scan, which the transaction keeps from starting mid-table or
-        // running in parallel workers.
-        (Order::AsStored, Backend::Postgres) => "",
+        (Order::AsStored, Backend::Sqlite) => "rowid",
+        _ => "seq",
     };
-    format!("SELECT {SCAN_COLUMNS} FROM audit_log{order}")
+    format!("SELECT {SCAN_COLUMNS} FROM audit_log ORDER BY {order}")
 }
 
 /// What a SQLite reader hands over: first the stored head, then chunks of tuples.
