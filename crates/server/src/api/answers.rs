@@ -738,6 +738,8 @@ pub struct AccessPolicy {
     /// R18: whether a change to the membership of a group that an object of this profile type
     /// is assigned to is held under this policy.
     pub protect_assigned_groups: bool,
+    /// R21: `passkey` or `none`.
+    pub step_up: String,
     pub version: i64,
 }
 
@@ -753,6 +755,7 @@ impl AccessPolicy {
             completion: policy.completion,
             request_ttl: format_duration(policy.request_ttl_ms),
             protect_assigned_groups: policy.protect_assigned_groups,
+            step_up: policy.step_up.as_str().to_owned(),
             version,
         }
     }
