@@ -128,14 +128,12 @@ pub(crate) async fn insert_passkey(
     .execute(tx.conn())
     .await
     .map_err(|e| match &e {
-        sqlx::Error::Database(db)
-            if db.message().contains("passkeys_credential_id") || db.message().contains("UNIQUE") =>
-        {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
             StoreError::Conflict("this passkey is already registered".into())
         }
         _ => StoreError::from(e),
     })?;
-    // The public key is in the keyed audit chain: `verify_step_up_assertions` checks each
+    // The public key is in the keyed audit chain: `Store::verify_step_ups` checks each
     // stored assertion against the key recorded here, which a database writer cannot change.
     let mut entry = NewAudit::new("directory", "passkeyAdded").on("account", account_id).details(json!({
         "passkeyId": new.id,
