@@ -31,11 +31,11 @@ impl Relying {
         Relying { webauthn, party: RelyingParty { id: host, origins: vec![origin] } }
     }
 
-    /// webauthn-rs, or 503 saying why passkeys are off.
+    /// webauthn-rs, or 409 saying why passkeys are off (a setting of this server, not a fault).
     pub fn webauthn(&self) -> ApiResult<&Webauthn> {
         self.webauthn.as_ref().ok_or_else(|| {
             ApiError::new(
-                ErrorCode::Unavailable,
+                ErrorCode::Conflict,
                 "passkeys need the server's public URL (public_url) to have a domain name, not an IP address",
             )
         })
