@@ -828,8 +828,14 @@ async fn r9_r16_a_passkey_registered_for_an_approver_is_held_and_controlled_by_w
     assert!(matches!(applied, Submitted::Applied { .. }), "{backend:?}");
     let daves = store.passkeys_of(&dave).await.unwrap();
     assert_eq!(daves.len(), 1, "{backend:?}");
-    assert_eq!(daves[0].record.controllers, [alice.clone()], "{backend:?}");
+    assert_eq!(daves[0].record.controllers, std::slice::from_ref(&alice), "{backend:?}");
     assert_eq!(daves[0].record.created_by.as_deref(), Some(alice.as_str()), "{backend:?}");
+    // R16: while that passkey is live, alice controls dave.
+    let control = store.control_graph(&[dave.as_str()], NOW).await.unwrap();
+    let controllers = control.control_set(&dave);
+    assert!(controllers.contains_key(&alice), "{backend:?}: {controllers:?}");
+    let how = control.describe_edge(&controllers[&alice][0]);
+    assert!(how.contains("a passkey of dave's was registered by alice"), "{backend:?}: {how}");
 
     // carol approves; on completion bob's passkey exists, controlled by alice.
     let permissions = PermissionSet::new(["accounts.read", "maa.approve"]);
@@ -844,7 +850,7 @@ async fn r9_r16_a_passkey_registered_for_an_approver_is_held_and_controlled_by_w
     assert_eq!(done.status, RequestStatus::Completed, "{backend:?}: {:?}", done.failure_reason);
     let bobs = store.passkeys_of(&bob).await.unwrap();
     assert_eq!(bobs.len(), 1, "{backend:?}");
-    assert_eq!(bobs[0].record.controllers, [alice.clone()], "{backend:?}");
+    assert_eq!(bobs[0].record.controllers, std::slice::from_ref(&alice), "{backend:?}");
 
     // The same credential cannot be registered twice.
     let again = addition(dave.clone(), passkey_for(2)).await;

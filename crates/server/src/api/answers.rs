@@ -104,6 +104,10 @@ pub struct Approval {
     /// digests were recorded).
     #[schema(required = true)]
     pub change_digest: Option<String>,
+    /// R21: the id of the passkey that confirmed this decision (null without step-up); the
+    /// assertion is stored with the approval and checked by `countersign audit verify`.
+    #[schema(required = true)]
+    pub confirmed_with_passkey: Option<String>,
 }
 
 /// A member of a group a request depends on, as it is now.

@@ -54,6 +54,7 @@ pub fn render(view: &RequestForCaller) -> Request {
                 notes: a.notes.clone(),
                 at: format(a.at),
                 change_digest: a.change_digest.clone(),
+                confirmed_with_passkey: a.passkey_id.clone(),
             })
             .collect(),
         completed_at: record.completed_at.map(format),

@@ -28,7 +28,7 @@ pub async fn list(State(app): State<AppState>, user: WebUser) -> WebResult {
             p class="muted" { "Each policy protects one profile type: changes to it are held until another eligible administrator approves them." }
             @if user.principal.has(Permission::AccessPoliciesCreate) { p { a class="button" id="create-policy" href="/policies/new" { "Create access policy" } } }
             div class="table-wrap" { table {
-                thead { tr { th { "Name" } th { "Protects" } th { "Approver groups" } th { "Approvals" } th { "Completion" } th { "Lifetime" } } }
+                thead { tr { th { "Name" } th { "Protects" } th { "Approver groups" } th { "Approvals" } th { "Completion" } th { "Lifetime" } th { "Step-up" } } }
                 tbody { @for p in &policies { tr {
                     td { a href={ "/policies/" (p.id) } { (p.display_name) } }
                     td { (p.profile_type.display_name()) }
@@ -36,6 +36,7 @@ pub async fn list(State(app): State<AppState>, user: WebUser) -> WebResult {
                     td { (p.required_approvals) }
                     td { (p.completion.as_str()) }
                     td { (format_duration(p.request_ttl_ms)) }
+                    td { (p.step_up.as_str()) }
                 } } }
             } }
         })

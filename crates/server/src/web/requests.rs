@@ -311,6 +311,7 @@ fn render(user: &WebUser, view: &RequestForCaller, error: Option<String>) -> Web
                             strong { (who(&a.approver_name, &a.approver_username)) } " "
                             (if a.decision == Decision::Approve { "approved" } else { "rejected" })
                             " on " (when(a.at))
+                            @if a.passkey_id.is_some() { " " span class="badge status-completed" title="R21: the approver's passkey signed this change's digest" { "confirmed with a passkey" } }
                             @if let Some(notes) = &a.notes { blockquote class="notes" { "Approver notes: " (notes) } }
                         }
                     }

@@ -206,6 +206,7 @@ async fn r21_a_decision_needs_a_fresh_user_verified_assertion_over_this_request(
         let (status, body) = approve_with(&app, &app.bob, &first, &nonce, &good).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["status"], "approved", "{body}");
+        assert!(body["approvals"][0]["confirmedWithPasskey"].is_string(), "{body}");
 
         // Replayed (same nonce and assertion) on the other request: refused.
         let (status, body) = approve_with(&app, &app.bob, &second, &nonce, &good).await;
@@ -269,6 +270,58 @@ async fn r9_another_accounts_passkey_of_an_approver_is_held_and_own_changes_need
         let (_, list) = app.get(&app.bob, "/api/v1/me/passkeys").await;
         assert!(list["value"].as_array().unwrap().is_empty(), "{list}");
         assert_eq!(app.audit_actions("passkeyRemoved", &app.bob.id).await, 1);
+    })
+    .await;
+}
+
+backend_tests!(passwordless_accounts_keep_a_passkey_and_passkeys_are_renamed);
+async fn passwordless_accounts_keep_a_passkey_and_passkeys_are_renamed(backend: TestBackend) {
+    with_app(backend, Setup::protected(), |app| async move {
+        // Without a passkey the password cannot go: it is the only way in.
+        let (status, body) = app
+            .call(
+                &app.carol,
+                reqwest::Method::DELETE,
+                "/api/v1/me/password",
+                Some(json!({"currentPassword": PASSWORD})),
+            )
+            .await;
+        assert_problem(status, &body, 400, "validation_failed");
+        let key = SoftKey::new(21);
+        let passkey = give_passkey(&app, &app.carol, &key).await;
+        let (status, body) = app
+            .call(&app.carol, reqwest::Method::DELETE, "/api/v1/me/password", Some(json!({"currentPassword": "nope"})))
+            .await;
+        assert_problem(status, &body, 403, "wrong_password");
+        let (status, body) = app
+            .call(
+                &app.carol,
+                reqwest::Method::DELETE,
+                "/api/v1/me/password",
+                Some(json!({"currentPassword": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, refused, _) = Session::sign_in_with(&app, "carol", PASSWORD).await;
+        assert_eq!(refused, StatusCode::UNAUTHORIZED, "a passwordless account has no password to sign in with");
+
+        // Renamed (a label, no fresh check); the last passkey of a passwordless account stays.
+        let path = format!("/api/v1/me/passkeys/{passkey}");
+        let (status, renamed) =
+            app.call(&app.carol, reqwest::Method::PATCH, &path, Some(json!({"name": "Laptop"}))).await;
+        assert_eq!(status, StatusCode::OK, "{renamed}");
+        assert_eq!(renamed["name"], "Laptop");
+        // A token has no session to be fresh, and there is no password any more.
+        let (status, body) = app.call(&app.carol, reqwest::Method::DELETE, &path, None).await;
+        assert_problem(status, &body, 403, "reauthentication_required");
+        // Even after a fresh check (the store's rule): the last one stays.
+        let actor = app.store.account(&app.carol.id).await.unwrap().unwrap().actor();
+        let kept = app.store.remove_own_passkey(&actor, &passkey, START).await;
+        assert!(kept.is_err_and(|e| e.to_string().contains("last passkey")), "the last passkey stays");
+        let (_, list) = app.get(&app.carol, "/api/v1/me/passkeys").await;
+        assert_eq!(list["value"].as_array().unwrap().len(), 1, "{list}");
+        assert_eq!(app.audit_actions("passwordRemoved", &app.carol.id).await, 1);
+        assert_eq!(app.audit_actions("passkeyRenamed", &app.carol.id).await, 1);
     })
     .await;
 }

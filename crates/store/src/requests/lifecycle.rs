@@ -277,6 +277,7 @@ impl Store {
             at: now,
             controllers,
             change_digest: Some(digest.clone()),
+            passkey_id: proof.as_ref().map(|p| p.passkey_id.clone()),
         });
         save_state(&mut tx, &mut record, &state, now, None, None).await?;
         let action = match outcome {
