@@ -287,6 +287,7 @@ fn form_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/roles/assignments/{id}/delete", post(directory::remove_assignment)),
         ("/accounts", post(directory::create_account)),
         ("/accounts/{id}/{what}", post(directory::change_account)),
+        ("/accounts/{id}/passkeys/{passkey}/remove", post(directory::remove_account_passkey)),
         ("/notifications/channels", post(notifications::add)),
         ("/notifications/channels/{id}/test", post(notifications::test)),
         ("/notifications/deliveries/{id}/retry", post(notifications::retry)),
