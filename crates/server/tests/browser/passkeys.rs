@@ -125,8 +125,15 @@ async fn register_sign_in_and_approve_with_a_passkey() {
     bob.wait_for("header.topbar .who").await;
     assert!(bob.text("header.topbar .who").await.contains("bob"));
 
-    // Step-up on a policy that asks for it.
+    // Step-up on a policy that asks for it; the policy page says which policies do.
     app_policy_asks_for_passkeys(&app).await;
+    let (_, list) = app.get(&app.admin, "/api/v1/accessPolicies").await;
+    for policy in list["value"].as_array().unwrap() {
+        bob.goto(&format!("/policies/{}", policy["id"].as_str().unwrap())).await;
+        let shown = bob.text("#step-up").await;
+        let expected = if policy["profileType"] == "app" { "Passkey" } else { "None" };
+        assert!(shown.starts_with(expected), "{}: {shown}", policy["profileType"]);
+    }
     let request = propose(&app, "2.0").await;
     bob.goto(&format!("/requests/{request}")).await;
     bob.wait_for("#step-up-needed").await;
