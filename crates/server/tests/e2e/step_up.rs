@@ -325,3 +325,47 @@ async fn passwordless_accounts_keep_a_passkey_and_passkeys_are_renamed(backend: 
     })
     .await;
 }
+
+backend_tests!(r19_an_account_manager_cannot_remove_the_passkey_of_an_account_that_holds_more);
+async fn r19_an_account_manager_cannot_remove_the_passkey_of_an_account_that_holds_more(backend: TestBackend) {
+    use countersign_core::policy::Completion;
+    use countersign_core::profile::ProfileType;
+    let setup = Setup::only(&[(ProfileType::App, 1, Completion::Requester)]);
+    with_app(backend, setup, |app| async move {
+        // mallory may manage accounts, and nothing else; alice (an Administrator, no approver)
+        // holds a passkey.
+        let account = json!({"username": "mallory", "displayName": "mallory", "kind": "human", "password": PASSWORD});
+        let (_, mallory) = app.post(&app.admin, "/api/v1/accounts", account).await;
+        let (_, role) = app
+            .post(
+                &app.admin,
+                "/api/v1/roles",
+                json!({"displayName": "Account managers", "permissions": ["accounts.read", "accounts.write"]}),
+            )
+            .await;
+        let (_, group) = app.post(&app.admin, "/api/v1/groups", json!({"displayName": "Account managers"})).await;
+        let group_id = group["id"].as_str().unwrap();
+        let (s, _) = app
+            .put(&app.admin, &format!("/api/v1/groups/{group_id}/members"), json!({"members": [mallory["id"]]}))
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, assigned) = app
+            .post(&app.admin, "/api/v1/roleAssignments", json!({"roleId": role["id"], "groupIds": [group_id]}))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{assigned}");
+        let passkey = give_passkey(&app, &app.alice, &SoftKey::new(31)).await;
+
+        let mallory = Session::first_sign_in(&app, "mallory").await;
+        let path = format!("/api/v1/accounts/{}/passkeys/{passkey}", app.alice.id);
+        let (status, body) = mallory.call(reqwest::Method::DELETE, &path, json!({})).await;
+        assert_problem(status, &body, 403, "would_escalate");
+        let (_, list) = app.get(&app.alice, "/api/v1/me/passkeys").await;
+        assert_eq!(list["value"].as_array().unwrap().len(), 1, "untouched: {list}");
+        // An Administrator holds every permission alice does, and alice is no approver: applied.
+        let (status, body) = app.call(&app.admin, reqwest::Method::DELETE, &path, None).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+        let (_, list) = app.get(&app.alice, "/api/v1/me/passkeys").await;
+        assert!(list["value"].as_array().unwrap().is_empty(), "{list}");
+    })
+    .await;
+}
