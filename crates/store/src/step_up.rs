@@ -178,7 +178,10 @@ impl Store {
 
     /// R21, offline: every assertion stored with an approval is checked again against the
     /// public key of the passkey that made it (removed passkeys included), over the challenge
-    /// of the request, the digest the approval recorded, its decision and its nonce.
+    /// of the request, the digest the approval recorded, its decision and its nonce. Against
+    /// someone who can write the database, the keyed audit log must attest both: the decision's
+    /// entry names the passkey and the assertion's hash, and the passkey's `passkeyAdded` entry
+    /// its public key (`verify_audit` checks that those entries are intact).
     pub async fn verify_step_ups(&self, relying_party: &RelyingParty) -> Result<StepUpReport> {
         let rows = sqlx::query(
             "SELECT a.request_id AS request_id, a.approver_id AS approver_id, a.decision AS decision, \
@@ -193,12 +196,60 @@ impl Store {
             report.checked += 1;
             let request_id = text(row, "request_id")?;
             let approver_id = text(row, "approver_id")?;
-            let reason = verify_one(row, &request_id, &approver_id, relying_party).err();
+            let mut reason = verify_one(row, &request_id, &approver_id, relying_party).err();
+            if reason.is_none() {
+                reason = self.attested(row, &request_id, &approver_id).await?.err();
+            }
             if let Some(reason) = reason {
                 report.failed.push(StepUpFinding { request_id, approver_id, reason });
             }
         }
         Ok(report)
+    }
+}
+
+impl Store {
+    /// Whether the keyed audit log attests a stored step-up: the decision's entry by the
+    /// approver names this passkey and this assertion's hash, and the passkey's registration
+    /// entry names this public key.
+    async fn attested(
+        &self,
+        row: &crate::Row,
+        request_id: &str,
+        approver_id: &str,
+    ) -> Result<std::result::Result<(), String>> {
+        let Ok(stored) = serde_json::from_str::<StoredStepUp>(&text(row, "step_up")?) else {
+            return Ok(Err("the stored assertion is unreadable".into()));
+        };
+        let filter = |action: Option<&str>, target: &str| crate::AuditFilter {
+            action: action.map(str::to_owned),
+            target_id: Some(target.to_owned()),
+            limit: 500,
+            ..crate::AuditFilter::default()
+        };
+        let hash = assertion_hash(&stored.assertion);
+        let decisions = self.audit_entries(&filter(None, request_id)).await?;
+        let decided = decisions.iter().any(|entry| {
+            let details: serde_json::Value = serde_json::from_str(&entry.details).unwrap_or_default();
+            entry.actor_id.as_deref() == Some(approver_id)
+                && details["stepUp"]["passkeyId"] == stored.passkey_id.as_str()
+                && details["stepUp"]["assertionSha256"] == hash.as_str()
+        });
+        if !decided {
+            return Ok(Err("the audit log does not record this assertion with the decision".into()));
+        }
+        let key = opt_text(row, "public_key")?.unwrap_or_default();
+        let registered = self.audit_entries(&filter(Some("passkeyAdded"), approver_id)).await?;
+        let recorded = registered.iter().any(|entry| {
+            let details: serde_json::Value = serde_json::from_str(&entry.details).unwrap_or_default();
+            details["passkeyId"] == stored.passkey_id.as_str() && details["publicKey"] == key.as_str()
+        });
+        if !recorded {
+            return Ok(
+                Err("the passkey's public key is not the one the audit log recorded at its registration".into()),
+            );
+        }
+        Ok(Ok(()))
     }
 }
 

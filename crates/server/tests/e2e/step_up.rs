@@ -143,7 +143,7 @@ backend_tests!(r21_a_decision_needs_a_fresh_user_verified_assertion_over_this_re
 async fn r21_a_decision_needs_a_fresh_user_verified_assertion_over_this_request(backend: TestBackend) {
     with_app(backend, Setup::protected(), |app| async move {
         let bob_key = SoftKey::new(7);
-        give_passkey(&app, &app.bob, &bob_key).await;
+        let bob_passkey = give_passkey(&app, &app.bob, &bob_key).await;
         let target = app.create_app("Payroll").await;
         app_policy_asks_for_passkeys(&app).await;
         let rp = relying_party(&app);
@@ -228,6 +228,36 @@ async fn r21_a_decision_needs_a_fresh_user_verified_assertion_over_this_request(
         let report = app.store.verify_step_ups(&rp).await.unwrap();
         assert_eq!(report.failed.len(), 1, "{report:?}");
         assert!(report.failed[0].reason.contains("step_up_wrong_challenge"), "{report:?}");
+
+        // The stronger rewrite: the digest put back, a key of the writer's own in the passkeys
+        // table, and an assertion it signed over the same challenge. It verifies as a signature,
+        // but the keyed audit log recorded another key and another assertion.
+        sqlx::query("UPDATE approvals SET change_digest = $1 WHERE request_id = $2")
+            .bind(&digest)
+            .bind(&first)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        assert!(app.store.verify_step_ups(&rp).await.unwrap().failed.is_empty(), "restored");
+        let mut forger = SoftKey::new(99);
+        forger.credential_id = bob_key.credential_id.clone();
+        let forged = forger.assert(&rp, &challenge, UP | UV);
+        sqlx::query("UPDATE passkeys SET public_key = $1 WHERE id = $2")
+            .bind(forger.public_key())
+            .bind(&bob_passkey)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let stored = json!({"passkeyId": bob_passkey, "nonce": nonce, "assertion": forged}).to_string();
+        sqlx::query("UPDATE approvals SET step_up = $1 WHERE request_id = $2")
+            .bind(&stored)
+            .bind(&first)
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let report = app.store.verify_step_ups(&rp).await.unwrap();
+        assert_eq!(report.failed.len(), 1, "{report:?}");
+        assert!(report.failed[0].reason.contains("audit log"), "{report:?}");
     })
     .await;
 }
