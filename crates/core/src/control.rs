@@ -154,7 +154,7 @@ impl ControlGraph {
             CredentialKind::Token => format!("an API token of {account}'s was made by {controller}"),
             CredentialKind::Passkey => format!("a passkey of {account}'s was registered by {controller}"),
             CredentialKind::Session => {
-                format!("a session of {account}'s was opened with a password {controller} set")
+                format!("a session of {account}'s was opened with a password or passkey {controller} set")
             }
             CredentialKind::Submitted => format!("{controller} controlled {account} when {account} submitted it"),
             CredentialKind::Approved => format!("{controller} controlled {account} when {account} approved it"),

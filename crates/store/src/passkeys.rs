@@ -169,9 +169,15 @@ pub(crate) async fn remove_passkey(
     if removed == 0 {
         return Err(StoreError::NotFound(format!("passkey {passkey_id} does not exist")));
     }
+    // Whoever signed in with it is signed out: a lost or stolen passkey is removed for that.
+    let ended = sqlx::query("DELETE FROM sessions WHERE passkey_id = $1")
+        .bind(passkey_id)
+        .execute(tx.conn())
+        .await?
+        .rows_affected();
     let mut entry = NewAudit::new("directory", "passkeyRemoved")
         .on("account", account_id)
-        .details(json!({"passkeyId": passkey_id}));
+        .details(json!({"passkeyId": passkey_id, "sessionsEnded": ended}));
     if let Some(actor) = by {
         entry = entry.by(&actor.id, &actor.name);
     }
@@ -413,8 +419,8 @@ impl Store {
         }
         sqlx::query(
             "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at, controllers, \
-             public_id, last_used_at, address, user_agent, verified_at) \
-             SELECT $1, account_id, $3, $4, $5, controllers, $6, $4, $7, $8, $4 FROM passkeys WHERE id = $2",
+             public_id, last_used_at, address, user_agent, verified_at, passkey_id) \
+             SELECT $1, account_id, $3, $4, $5, controllers, $6, $4, $7, $8, $4, id FROM passkeys WHERE id = $2",
         )
         .bind(id_hash)
         .bind(passkey_id)

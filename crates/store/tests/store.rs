@@ -836,6 +836,15 @@ async fn r9_r16_a_passkey_registered_for_an_approver_is_held_and_controlled_by_w
     assert!(controllers.contains_key(&alice), "{backend:?}: {controllers:?}");
     let how = control.describe_edge(&controllers[&alice][0]);
     assert!(how.contains("a passkey of dave's was registered by alice"), "{backend:?}: {how}");
+    // A session opened with it ends when it is removed.
+    let client = countersign_store::ClientInfo::new("127.0.0.1", "test");
+    store
+        .passkey_session(&daves[0].record.id, "{}", 1, "session-hash", "csrf", &client, NOW, NOW + 1000)
+        .await
+        .unwrap();
+    assert!(store.session("session-hash", NOW).await.unwrap().is_some(), "{backend:?}");
+    let still = store.session("session-hash", NOW).await.unwrap().unwrap();
+    assert_eq!(still.access.via, std::slice::from_ref(&alice), "{backend:?}: R16, the session is alice's too");
 
     // carol approves; on completion bob's passkey exists, controlled by alice.
     let permissions = PermissionSet::new(["accounts.read", "maa.approve"]);
@@ -851,6 +860,11 @@ async fn r9_r16_a_passkey_registered_for_an_approver_is_held_and_controlled_by_w
     let bobs = store.passkeys_of(&bob).await.unwrap();
     assert_eq!(bobs.len(), 1, "{backend:?}");
     assert_eq!(bobs[0].record.controllers, std::slice::from_ref(&alice), "{backend:?}");
+
+    // Removing dave's passkey (dave himself) ends the session opened with it.
+    let dave_actor = person(&dave, "dave");
+    store.remove_own_passkey(&dave_actor, &daves[0].record.id, NOW).await.unwrap();
+    assert!(store.session("session-hash", NOW).await.unwrap().is_none(), "{backend:?}");
 
     // The same credential cannot be registered twice.
     let again = addition(dave.clone(), passkey_for(2)).await;

@@ -42,6 +42,8 @@ CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_at);
 -- How a session was opened and when its owner last proved a credential (the fresh check that
 -- adding a passkey to one's own account needs).
 ALTER TABLE sessions ADD COLUMN verified_at BIGINT;
+-- The passkey a session was opened with: removing the passkey ends its sessions.
+ALTER TABLE sessions ADD COLUMN passkey_id TEXT;
 
 -- R21: what each policy asks of a decision. Policies from before keep their behaviour (none).
 ALTER TABLE access_policies ADD COLUMN step_up TEXT NOT NULL DEFAULT 'none';
