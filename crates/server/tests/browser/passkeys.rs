@@ -175,6 +175,16 @@ async fn register_sign_in_and_approve_with_a_passkey() {
     let link = refused["link"].as_str().unwrap().to_owned();
     bob.client.goto(&link).await.unwrap();
     bob.wait_for("#step-up-needed").await;
+    let mut focused = serde_json::Value::Null;
+    for _ in 0..50 {
+        focused =
+            bob.client.execute("return document.activeElement && document.activeElement.id", vec![]).await.unwrap();
+        if focused == "approve" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(focused, "approve", "the link brings the decision it was made for into focus");
     bob.click("#approve").await;
     bob.wait_for_text("You approved the request.").await;
     assert_eq!(status_of(&app, &second).await, "approved");

@@ -108,6 +108,11 @@
   // first asks the browser for an assertion over the change's digest, then sends the form
   // with it (and with the button's decision, which form.submit() would drop).
   var decide = document.querySelector("form[data-step-up]");
+  // The link a bearer caller (the CLI) was given ends in ?decide=approve|reject: bring that
+  // button into view and focus; the approver still reviews and presses it.
+  var asked = new URLSearchParams(window.location.search).get("decide");
+  var button = decide && (asked === "approve" || asked === "reject") && document.getElementById(asked);
+  if (button) { button.scrollIntoView({ block: "center" }); button.focus(); }
   if (decide) {
     decide.addEventListener("submit", function (event) {
       if (decide.querySelector("input[name=step_up_assertion]").value) { return; }
