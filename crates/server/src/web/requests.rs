@@ -319,7 +319,7 @@ fn render(user: &WebUser, view: &RequestForCaller, error: Option<String>) -> Web
             }
             @if let Some(approvers) = &view.approvers {
                 h2 { "Approvers" }
-                p class="hint" { "An approval counts only from an eligible approver whom nobody else controls: Countersign records who set each password and made each token, and an account whose credentials the requester (or someone controlling them) set is theirs." }
+                p class="hint" { "An approval counts only from an eligible approver whom nobody else controls: Countersign records who set each password, made each token and registered each passkey, and an account whose credentials the requester (or someone controlling them) set is theirs." }
                 @if approvers.is_empty() { p class="muted" { "The approver groups have no members." } } @else {
                     table id="approvers" { thead { tr { th { "Approver" } th { "May approve" } th { "Independent of the requester" } } } tbody {
                         @for a in approvers { tr data-approver=(a.username) {

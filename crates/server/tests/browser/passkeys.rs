@@ -138,6 +138,7 @@ async fn register_sign_in_and_approve_with_a_passkey() {
     bob.goto(&format!("/requests/{request}")).await;
     bob.wait_for("#step-up-needed").await;
     bob.fill("#notes", "signed with my passkey").await;
+    bob.screenshot("step-up").await;
     bob.click("#approve").await;
     bob.wait_for_text("You approved the request.").await;
     assert_eq!(status_of(&app, &request).await, "approved");
