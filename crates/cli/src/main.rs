@@ -436,8 +436,17 @@ async fn audit_verify(
     let store = open_store(settings, 2).await?;
     let inputs = countersign_store::VerifyInputs { keys: secrets.as_ref().map(|s| &s.keys), public_key, checkpoints };
     let report = store.verify_audit(inputs).await.map_err(|e| e.to_string())?;
+    // R21: every assertion stored with an approval, against the passkey's public key.
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{}", settings.listen));
+    let relying_party = countersign_server::webauthn::Relying::new(&public_url).party;
+    let step_ups = store.verify_step_ups(&relying_party).await.map_err(|e| e.to_string())?;
+    let step_ups_valid = step_ups.failed.is_empty();
     if as_json {
-        println!("{}", serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?);
+        let mut json = serde_json::to_value(&report).map_err(|e| e.to_string())?;
+        if let Some(object) = json.as_object_mut() {
+            object.insert("stepUps".into(), serde_json::to_value(&step_ups).map_err(|e| e.to_string())?);
+        }
+        println!("{}", serde_json::to_string_pretty(&json).map_err(|e| e.to_string())?);
     } else if let Some(broken) = &report.first_broken {
         println!(
             "REWRITTEN: audit entry {} ({}) : {}. {} entries before it verified.",
@@ -468,7 +477,20 @@ async fn audit_verify(
             }
         }
     }
-    Ok(if report.valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    if !as_json {
+        for failed in &step_ups.failed {
+            println!(
+                "STEP-UP FAILS: the approval of request {} by account {}: {}",
+                client::shown(&failed.request_id),
+                client::shown(&failed.approver_id),
+                client::shown(&failed.reason)
+            );
+        }
+        if step_ups_valid && step_ups.checked > 0 {
+            println!("OK: {} passkey assertions stored with approvals verify (R21).", step_ups.checked);
+        }
+    }
+    Ok(if report.valid && step_ups_valid { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// A public key given as hex, or the file holding it.

@@ -409,3 +409,59 @@ fn the_cli_refuses_input_past_the_limit_before_sending_it() {
     assert!(said.contains("input_limit") && said.contains("refused before sending"), "{said}");
     assert!(!said.contains("cannot reach"), "{said}");
 }
+
+/// R21 through the CLI: on a policy that asks for a passkey, `requests approve` with a token is
+/// refused, and the CLI prints the request page's link where the approver confirms it with
+/// their passkey (the browser side of this hand-off is in the server's browser tests).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r21_the_cli_prints_where_to_confirm_a_decision_with_a_passkey() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path(), &["--demo"], Some("admin password for tests"));
+    let alice = token_for(&server.url, "alice", "countersign-demo").await;
+    let bob = token_for(&server.url, "bob", "countersign-demo").await;
+    let carol = token_for(&server.url, "carol", "countersign-demo").await;
+    let client = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: String, token: &str, body: Value| {
+        client.request(method, format!("{}{path}", server.url)).bearer_auth(token).json(&body).send()
+    };
+    let policies: Value = call(reqwest::Method::GET, "/api/v1/accessPolicies".into(), &alice, json!(null))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let policy = policies["value"].as_array().unwrap().iter().find(|p| p["profileType"] == "app").unwrap().clone();
+    assert_eq!(policy["stepUp"], "none", "the demo's policies keep the behaviour before R21");
+    let body = json!({
+        "displayName": policy["displayName"], "description": policy["description"], "profileType": "app",
+        "approverGroupIds": policy["approverGroupIds"], "requiredApprovals": policy["requiredApprovals"],
+        "completion": policy["completion"], "requestTtl": policy["requestTtl"], "stepUp": "passkey",
+        "justification": "R21",
+    });
+    let path = format!("/api/v1/accessPolicies/{}", policy["id"].as_str().unwrap());
+    let held: Value = call(reqwest::Method::PUT, path, &alice, body).await.unwrap().json().await.unwrap();
+    let change = held["id"].as_str().unwrap().to_owned();
+    for approver in [&bob, &carol] {
+        let shown = run(&["requests", "show", &change, "--json"], &server.url, approver);
+        let shown: Value = serde_json::from_slice(&shown.stdout).unwrap();
+        if shown["status"] == "needsApproval" {
+            let approved = run(&["requests", "approve", &change], &server.url, approver);
+            assert!(approved.status.success(), "{}", text(&approved.stderr));
+        }
+    }
+    let done = run(&["requests", "complete", &change], &server.url, &alice);
+    assert!(done.status.success(), "{}", text(&done.stderr));
+
+    let apps: Value =
+        serde_json::from_slice(&run(&["resources", "list", "app", "--json"], &server.url, &alice).stdout).unwrap();
+    let app = apps["value"].as_array().unwrap().iter().find(|a| a["name"] == "Contoso VPN").unwrap().clone();
+    let path = format!("/api/v1/resources/app/{}", app["id"].as_str().unwrap());
+    let body = json!({"name": "Contoso VPN", "document": {"version": "9.9.9"}, "justification": "upgrade"});
+    let held: Value = call(reqwest::Method::PUT, path, &alice, body).await.unwrap().json().await.unwrap();
+    let id = held["id"].as_str().unwrap();
+    let refused = run(&["requests", "approve", id], &server.url, &bob);
+    assert!(!refused.status.success(), "a token alone cannot approve under stepUp: passkey");
+    let said = text(&refused.stderr);
+    assert!(said.contains("step_up_required"), "{said}");
+    assert!(said.contains(&format!("{}/requests/{id}?decide=approve", server.url)), "{said}");
+}

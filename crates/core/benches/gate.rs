@@ -51,6 +51,7 @@ fn policy(i: usize, profile_type: ProfileType) -> AccessPolicy {
         completion: Completion::Requester,
         request_ttl_ms: DEFAULT_REQUEST_TTL,
         protect_assigned_groups: true,
+        step_up: countersign_core::step_up::StepUp::None,
     }
 }
 

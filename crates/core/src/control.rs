@@ -14,6 +14,8 @@ crate::named_enum! {
         Password = "password",
         Token = "token",
         Session = "session",
+        /// A passkey another account registered (issue 17).
+        Passkey = "passkey",
         /// Control recorded with a request when it was submitted, or with an approval when it
         /// was given: it still counts after the credential behind it is gone (a token revoked,
         /// a session ended), so control cannot be shed between submission and decision.
@@ -150,8 +152,9 @@ impl ControlGraph {
         match edge.via {
             CredentialKind::Password => format!("{account}'s password was set by {controller}"),
             CredentialKind::Token => format!("an API token of {account}'s was made by {controller}"),
+            CredentialKind::Passkey => format!("a passkey of {account}'s was registered by {controller}"),
             CredentialKind::Session => {
-                format!("a session of {account}'s was opened with a password {controller} set")
+                format!("a session of {account}'s was opened with a password or passkey {controller} set")
             }
             CredentialKind::Submitted => format!("{controller} controlled {account} when {account} submitted it"),
             CredentialKind::Approved => format!("{controller} controlled {account} when {account} approved it"),

@@ -63,6 +63,15 @@ error_codes! {
     WouldEscalate = "would_escalate", 403, "Would escalate";
     NotIndependent = "not_independent", 403, "Not independent";
     PasswordChangeRequired = "password_change_required", 403, "Password change required";
+    /// R21: the policy asks each decision for a fresh passkey assertion; the problem's `link`
+    /// is the request's page, where the browser makes one.
+    StepUpRequired = "step_up_required", 403, "Step-up required";
+    /// R21: the assertion sent is not one this decision accepts (replayed, made for another
+    /// request, digest or decision, not user-verified, or not signed by the caller's passkey).
+    StepUpRejected = "step_up_rejected", 403, "Step-up rejected";
+    /// Issue 17: adding or removing one's own passkey needs a fresh proof of an existing
+    /// credential (the current password, or a passkey sign-in within the last minutes).
+    ReauthenticationRequired = "reauthentication_required", 403, "Reauthentication required";
     NotFound = "not_found", 404, "Not found";
     UnknownType = "unknown_type", 404, "Unknown resource type";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
@@ -127,6 +136,16 @@ pub enum DomainError {
     NotIndependent(String),
     #[error("your password was set by someone else; choose your own before you do anything else")]
     PasswordChangeRequired,
+    /// R21: `policy` asks for a passkey on every decision and none was sent.
+    #[error(
+        "this request's policy asks every decision for a fresh passkey confirmation (stepUp: passkey); \
+         open the request in a browser to approve or reject it with your passkey"
+    )]
+    StepUpRequired,
+    #[error("the passkey confirmation is refused: {0}")]
+    StepUpRejected(String),
+    #[error("{0}")]
+    ReauthenticationRequired(String),
     #[error("you reviewed change {seen}, but this request holds change {current}; reload it and review it again")]
     ChangeDigestMismatch { seen: String, current: String },
     /// R20: a display name (or a new username) that a screen would show like another account's
@@ -159,6 +178,9 @@ impl DomainError {
             DomainError::NotIndependent(_) => ErrorCode::NotIndependent,
             DomainError::PasswordChangeRequired => ErrorCode::PasswordChangeRequired,
             DomainError::ChangeDigestMismatch { .. } => ErrorCode::ChangeDigestMismatch,
+            DomainError::StepUpRequired => ErrorCode::StepUpRequired,
+            DomainError::StepUpRejected(_) => ErrorCode::StepUpRejected,
+            DomainError::ReauthenticationRequired(_) => ErrorCode::ReauthenticationRequired,
             DomainError::NameTaken { .. } => ErrorCode::DisplayNameTaken,
         }
     }
@@ -191,6 +213,9 @@ mod tests {
         ("would_escalate", 403),
         ("not_independent", 403),
         ("password_change_required", 403),
+        ("step_up_required", 403),
+        ("step_up_rejected", 403),
+        ("reauthentication_required", 403),
         ("not_found", 404),
         ("unknown_type", 404),
         ("method_not_allowed", 405),

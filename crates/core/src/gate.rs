@@ -196,6 +196,7 @@ mod tests {
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
             protect_assigned_groups: true,
+            step_up: crate::step_up::StepUp::None,
         }
     }
 
@@ -398,6 +399,7 @@ mod tests {
                     .map(|i| AccessPolicy {
                         required_approvals: i as i64 + 1,
                         protect_assigned_groups: has(protecting, i),
+                        step_up: crate::step_up::StepUp::None,
                         ..policy(types[i].as_str(), types[i], &[&format!("g-{}", types[i])])
                     })
                     .collect();

@@ -46,6 +46,9 @@ pub struct AccessPolicy {
     /// who the object reaches, so a change to it is held under this policy unless this is false.
     #[serde(default = "protects_assigned_groups_by_default")]
     pub protect_assigned_groups: bool,
+    /// R21: what each decision under this policy must carry.
+    #[serde(default = "crate::step_up::StepUp::before_r21")]
+    pub step_up: crate::step_up::StepUp,
 }
 
 /// R18 holds by default: a policy that says nothing protects its objects' assigned groups.
@@ -160,6 +163,7 @@ mod tests {
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
             protect_assigned_groups: true,
+            step_up: crate::step_up::StepUp::None,
         }
     }
 

@@ -40,6 +40,7 @@ mod tests {
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
             protect_assigned_groups: true,
+            step_up: crate::step_up::StepUp::None,
         }
     }
 

@@ -32,6 +32,15 @@ impl StepUp {
     /// New policies ask for a passkey; policies saved before R21 keep their behaviour, which is
     /// `none` (their stored row has no value).
     pub const FOR_NEW_POLICIES: StepUp = StepUp::Passkey;
+
+    /// What a stored policy or state that says nothing asks for: its behaviour before R21.
+    pub const fn before_r21() -> StepUp {
+        StepUp::None
+    }
+
+    pub fn is_none(&self) -> bool {
+        *self == StepUp::None
+    }
 }
 
 /// The decision an assertion signs.

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod outbound;
 pub mod time;
 pub mod web;
+pub mod webauthn;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::{header, HeaderValue};
@@ -119,6 +120,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Where passwords are hashed and checked, off the async workers.
     pub passwords: Arc<auth::PasswordPool>,
+    /// The WebAuthn relying party (issue 17), from `public_url`.
+    pub webauthn: Arc<webauthn::Relying>,
     /// Read from the database on first use (every replica shares it).
     sign_in_key: Arc<tokio::sync::OnceCell<auth::SignInKey>>,
 }
@@ -127,7 +130,8 @@ impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(store.writer_stats().is_some()));
         let passwords = Arc::new(auth::PasswordPool::new(config.password_workers, config.password_queue));
-        AppState { store, clock, config: Arc::new(config), metrics, passwords, sign_in_key: Arc::default() }
+        let webauthn = Arc::new(webauthn::Relying::new(&config.public_url));
+        AppState { store, clock, config: Arc::new(config), metrics, passwords, webauthn, sign_in_key: Arc::default() }
     }
 
     pub fn now(&self) -> Millis {

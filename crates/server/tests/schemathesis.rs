@@ -36,7 +36,11 @@ async fn schemathesis_finds_no_server_error_and_no_answer_outside_the_document()
             .arg("run")
             .arg(format!("{}/api/v1/openapi.json", app.base))
             .args(["--header", &format!("Authorization: Bearer {}", app.admin.token)])
-            .args(["--checks", CHECKS, "--max-examples", "5", "--workers", "2", "--seed", "15"])
+            // One worker: with two, Python 3.11's compiler races between schemathesis's threads
+            // ("SystemError: AST constructor recursion depth mismatch" while it builds a
+            // generator), failing 4 runs in 5 here once the passkey endpoints were added; the
+            // run takes no longer with one.
+            .args(["--checks", CHECKS, "--max-examples", "5", "--workers", "1", "--seed", "15"])
             .args(["--request-timeout", "20", "--no-color"]);
         for operation in EXCLUDED {
             command.args(["--exclude-operation-id", operation]);

@@ -162,8 +162,8 @@ impl Store {
         let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO sessions (id_hash, account_id, csrf_token, created_at, expires_at, controllers, \
-             public_id, last_used_at, address, user_agent) \
-             SELECT $1, id, $3, $4, $5, password_controllers, $6, $4, $7, $8 FROM accounts WHERE id = $2",
+             public_id, last_used_at, address, user_agent, verified_at) \
+             SELECT $1, id, $3, $4, $5, password_controllers, $6, $4, $7, $8, $4 FROM accounts WHERE id = $2",
         )
         .bind(id_hash)
         .bind(account_id)

@@ -20,9 +20,11 @@ mod group_commit;
 mod names;
 mod notify;
 mod objects;
+mod passkeys;
 mod policies;
 mod requests;
 mod rows;
+mod step_up;
 mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -38,7 +40,9 @@ pub use error::StoreError;
 pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, Proposal, ResourceList, ResourceRecord};
+pub use passkeys::{Ceremony, NewPasskey, PasskeyRecord, StoredPasskey, MAX_PASSKEYS_PER_ACCOUNT};
 pub use requests::{ApprovalRecord, RequestFilter, RequestList, RequestRecord, RequestView, Submitted};
+pub use step_up::{StepUpFinding, StepUpInput, StepUpIntent, StepUpReport, StoredStepUp, STEP_UP};
 pub use tenant::{PolicyPlan, TenantPlan};
 
 use group_commit::{GroupCommit, GroupWrite};

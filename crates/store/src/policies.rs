@@ -16,11 +16,12 @@ pub(crate) fn policy_row(row: &Row) -> Result<AccessPolicy> {
         completion: Completion::parse(&text(row, "completion")?)?,
         request_ttl_ms: int(row, "request_ttl_ms")?,
         protect_assigned_groups: int(row, "protect_assigned_groups")? != 0,
+        step_up: text(row, "step_up")?.parse().map_err(StoreError::Corrupt)?,
     })
 }
 
 pub(crate) const POLICY_COLUMNS: &str = "id, display_name, description, profile_type, approver_group_ids, \
-     required_approvals, completion, request_ttl_ms, protect_assigned_groups, version";
+     required_approvals, completion, request_ttl_ms, protect_assigned_groups, step_up, version";
 
 pub(crate) async fn all_policies(conn: &mut AnyConnection) -> Result<Vec<AccessPolicy>> {
     let rows = sqlx::query(&format!("SELECT {POLICY_COLUMNS} FROM access_policies ORDER BY display_name, id"))

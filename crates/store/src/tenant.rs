@@ -10,6 +10,7 @@ use countersign_core::state::{
     AccessPolicyState, AccountState, AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState, GroupMember,
     GroupState, ObjectState, RoleAssignmentState,
 };
+use countersign_core::step_up::StepUp;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 
@@ -33,6 +34,8 @@ pub struct PolicyPlan {
     pub request_ttl_ms: i64,
     /// R18: whether membership changes of the groups this type's objects are assigned to are held.
     pub protect_assigned_groups: bool,
+    /// R21: seeded policies (first start, the demo, tests) ask nothing of decisions unless said.
+    pub step_up: StepUp,
 }
 
 impl PolicyPlan {
@@ -47,6 +50,7 @@ impl PolicyPlan {
             completion: Completion::Requester,
             request_ttl_ms: DEFAULT_REQUEST_TTL,
             protect_assigned_groups: protects_assigned_groups_by_default(),
+            step_up: StepUp::None,
         }
     }
 }
@@ -93,6 +97,7 @@ impl TenantPlan {
             enabled: true,
             password: None,
             sessions: None,
+            passkey: None,
         };
         let id = self.add(ResourceType::Account, ObjectState::Account(state));
         self.usernames.insert(id.clone(), username.to_owned());
@@ -163,6 +168,7 @@ impl TenantPlan {
             completion: plan.completion,
             request_ttl_ms: plan.request_ttl_ms,
             protect_assigned_groups: plan.protect_assigned_groups,
+            step_up: plan.step_up,
         };
         self.add(ResourceType::AccessPolicy, ObjectState::AccessPolicy(AccessPolicyState::of(&policy)))
     }

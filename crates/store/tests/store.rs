@@ -773,3 +773,102 @@ async fn issue_17_each_credential_records_its_last_use_where_its_owner_can_see_i
     store.close().await;
     database.drop_database().await;
 }
+
+backend_tests!(r9_r16_a_passkey_registered_for_an_approver_is_held_and_controlled_by_whoever_registered_it);
+async fn r9_r16_a_passkey_registered_for_an_approver_is_held_and_controlled_by_whoever_registered_it(
+    backend: TestBackend,
+) {
+    use countersign_core::request::{Decision, RequestStatus};
+    use countersign_core::visibility::Viewer;
+    let database = TestDatabase::create(backend).await;
+    let store = Store::connect(&database.url, StoreOptions::default()).await.unwrap();
+    store.seed_built_in_roles(NOW).await.unwrap();
+    let mut plan = TenantPlan::new();
+    let alice = plan.human("alice", "Alice", None, Some("$argon2id$seeded"));
+    let bob = plan.human("bob", "Bob", None, Some("$argon2id$seeded"));
+    let carol = plan.human("carol", "Carol", None, Some("$argon2id$seeded"));
+    let dave = plan.human("dave", "Dave", None, Some("$argon2id$seeded"));
+    let approvers = plan.group("Approvers", "", &[&bob, &carol]);
+    let approver_role =
+        countersign_core::permission::BUILT_IN_ROLES.iter().find(|r| r.display_name == "Approver").unwrap().id;
+    plan.role_assignment("Approvers", approver_role, &[&approvers]);
+    plan.policy(PolicyPlan::new("guards", ProfileType::OperationApprovalPolicy, &[&approvers]));
+    assert!(store.seed(plan.into_proposals(), NOW).await.unwrap());
+
+    let passkey_for = |n: u8| countersign_store::NewPasskey {
+        id: format!("00000000-0000-7000-8000-00000000000{n}"),
+        name: format!("key {n}"),
+        credential_id: format!("credential-{n}"),
+        credential: "{}".into(),
+        public_key: "ed25519:".to_owned() + &"ab".repeat(32),
+    };
+    let addition = |account: String, new: countersign_store::NewPasskey| {
+        let store = &store;
+        async move {
+            let change = json!({"action": "added", "id": new.id, "name": new.name});
+            let mut proposal = account_change(store, &account, |s| s["passkey"] = change).await;
+            proposal.secret = Some(serde_json::to_string(&new).unwrap());
+            proposal
+        }
+    };
+    // The attack: alice (an administrator) adds her own authenticator to bob, an approver, so
+    // as to approve as him. Held (R9): nothing is registered before another approver agrees.
+    let to_bob = addition(bob.clone(), passkey_for(1)).await;
+    let Submitted::Held(request) =
+        store.submit(&person(&alice, "alice"), &administrator(), to_bob, Some("enrolling bob"), NOW).await.unwrap()
+    else {
+        panic!("{backend:?}: a passkey for an approver is held (R9)");
+    };
+    assert!(store.passkeys_of(&bob).await.unwrap().is_empty(), "{backend:?}");
+    assert_eq!(request.after["passkey"]["action"], "added", "{backend:?}");
+
+    // dave is no approver: applied at once, and alice controls it (R16).
+    let to_dave = addition(dave.clone(), passkey_for(2)).await;
+    let applied = store.submit(&person(&alice, "alice"), &administrator(), to_dave, None, NOW).await.unwrap();
+    assert!(matches!(applied, Submitted::Applied { .. }), "{backend:?}");
+    let daves = store.passkeys_of(&dave).await.unwrap();
+    assert_eq!(daves.len(), 1, "{backend:?}");
+    assert_eq!(daves[0].record.controllers, std::slice::from_ref(&alice), "{backend:?}");
+    assert_eq!(daves[0].record.created_by.as_deref(), Some(alice.as_str()), "{backend:?}");
+    // R16: while that passkey is live, alice controls dave.
+    let control = store.control_graph(&[dave.as_str()], NOW).await.unwrap();
+    let controllers = control.control_set(&dave);
+    assert!(controllers.contains_key(&alice), "{backend:?}: {controllers:?}");
+    let how = control.describe_edge(&controllers[&alice][0]);
+    assert!(how.contains("a passkey of dave's was registered by alice"), "{backend:?}: {how}");
+    // A session opened with it ends when it is removed.
+    let client = countersign_store::ClientInfo::new("127.0.0.1", "test");
+    store
+        .passkey_session(&daves[0].record.id, "{}", 1, "session-hash", "csrf", &client, NOW, NOW + 1000)
+        .await
+        .unwrap();
+    assert!(store.session("session-hash", NOW).await.unwrap().is_some(), "{backend:?}");
+    let still = store.session("session-hash", NOW).await.unwrap().unwrap();
+    assert_eq!(still.access.via, std::slice::from_ref(&alice), "{backend:?}: R16, the session is alice's too");
+
+    // carol approves; on completion bob's passkey exists, controlled by alice.
+    let permissions = PermissionSet::new(["accounts.read", "maa.approve"]);
+    let groups = [approvers.clone()];
+    let viewer = Viewer { id: &carol, permissions: &permissions, group_ids: &groups };
+    let decided =
+        store.decide(&person(&carol, "carol"), viewer, &request.id, Decision::Approve, None, None, NOW).await.unwrap();
+    assert_eq!(decided.status, RequestStatus::Approved, "{backend:?}");
+    let admin = administrator();
+    let viewer = Viewer { id: &alice, permissions: &admin, group_ids: &[] };
+    let done = store.complete(&person(&alice, "alice"), viewer, &request.id, NOW).await.unwrap();
+    assert_eq!(done.status, RequestStatus::Completed, "{backend:?}: {:?}", done.failure_reason);
+    let bobs = store.passkeys_of(&bob).await.unwrap();
+    assert_eq!(bobs.len(), 1, "{backend:?}");
+    assert_eq!(bobs[0].record.controllers, std::slice::from_ref(&alice), "{backend:?}");
+
+    // Removing dave's passkey (dave himself) ends the session opened with it.
+    let dave_actor = person(&dave, "dave");
+    store.remove_own_passkey(&dave_actor, &daves[0].record.id, NOW).await.unwrap();
+    assert!(store.session("session-hash", NOW).await.unwrap().is_none(), "{backend:?}");
+
+    // The same credential cannot be registered twice.
+    let again = addition(dave.clone(), passkey_for(2)).await;
+    let refused = store.submit(&person(&alice, "alice"), &administrator(), again, None, NOW).await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{backend:?}: {refused:?}");
+    database.drop_database().await;
+}

@@ -37,6 +37,25 @@ crate::named_enum! {
     }
 }
 
+crate::named_enum! {
+    /// What happens to a passkey in a proposed account state (R9, issue 17).
+    pub enum PasskeyAction: "passkey action" {
+        Added = "added",
+        Removed = "removed",
+    }
+}
+
+/// What a proposed account state says of a passkey: added or removed, which one (its id) and
+/// its name. Never the credential: what is registered travels beside the state, like a password
+/// hash, and approvers see only that a passkey is added, named so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasskeyChange {
+    pub action: PasskeyAction,
+    pub id: String,
+    pub name: String,
+}
+
 /// Someone, or some automation, that signs in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -53,4 +72,7 @@ pub struct AccountState {
     /// could end them to keep the approver from reviewing while a change waits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sessions: Option<SessionsChange>,
+    /// R9: registering or removing a passkey of an approver is held like a password change.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub passkey: Option<PasskeyChange>,
 }

@@ -14,7 +14,9 @@ mod policy;
 mod rbac;
 mod set;
 
-pub use directory::{AccountState, GroupMember, GroupState, PasswordChange, SessionsChange};
+pub use directory::{
+    AccountState, GroupMember, GroupState, PasskeyAction, PasskeyChange, PasswordChange, SessionsChange,
+};
 pub use document::{AssignableState, DeviceCategoryState, DeviceLifecycle, DeviceState};
 pub use policy::{AccessPolicyState, ChannelKind, ChannelSecret, NotificationChannelState};
 pub use rbac::{RoleAssignmentState, RoleState};

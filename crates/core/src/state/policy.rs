@@ -2,6 +2,7 @@
 
 use crate::policy::{format_duration, parse_duration, AccessPolicy, Completion};
 use crate::profile::ProfileType;
+use crate::step_up::StepUp;
 use crate::DomainError;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,10 @@ pub struct AccessPolicyState {
     pub request_ttl: String,
     /// R18: whether membership changes of the groups this type's objects are assigned to are held.
     pub protect_assigned_groups: bool,
+    /// R21: `passkey` (each decision signs the change digest with a passkey) or `none`. Not
+    /// written when `none`, so the digests of states stored before R21 stay as they were.
+    #[serde(default = "StepUp::before_r21", skip_serializing_if = "StepUp::is_none")]
+    pub step_up: StepUp,
 }
 
 impl AccessPolicyState {
@@ -32,6 +37,7 @@ impl AccessPolicyState {
             completion: policy.completion,
             request_ttl: format_duration(policy.request_ttl_ms),
             protect_assigned_groups: policy.protect_assigned_groups,
+            step_up: policy.step_up,
         }
     }
 
@@ -47,6 +53,7 @@ impl AccessPolicyState {
             completion: self.completion,
             request_ttl_ms: parse_duration(&self.request_ttl)?,
             protect_assigned_groups: self.protect_assigned_groups,
+            step_up: self.step_up,
         })
     }
 }

@@ -104,6 +104,10 @@ pub struct Approval {
     /// digests were recorded).
     #[schema(required = true)]
     pub change_digest: Option<String>,
+    /// R21: the id of the passkey that confirmed this decision (null without step-up); the
+    /// assertion is stored with the approval and checked by `countersign audit verify`.
+    #[schema(required = true)]
+    pub confirmed_with_passkey: Option<String>,
 }
 
 /// A member of a group a request depends on, as it is now.
@@ -738,6 +742,8 @@ pub struct AccessPolicy {
     /// R18: whether a change to the membership of a group that an object of this profile type
     /// is assigned to is held under this policy.
     pub protect_assigned_groups: bool,
+    /// R21: `passkey` or `none`.
+    pub step_up: String,
     pub version: i64,
 }
 
@@ -753,6 +759,7 @@ impl AccessPolicy {
             completion: policy.completion,
             request_ttl: format_duration(policy.request_ttl_ms),
             protect_assigned_groups: policy.protect_assigned_groups,
+            step_up: policy.step_up.as_str().to_owned(),
             version,
         }
     }

@@ -8,6 +8,7 @@ pub mod events;
 pub mod notifications;
 pub mod openapi;
 pub mod own;
+pub mod passkeys;
 pub mod policies;
 pub mod requests;
 pub mod resources;
@@ -117,7 +118,15 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(own::login))
         .routes(routes!(own::logout))
         .routes(routes!(own::me))
-        .routes(routes!(own::change_password))
+        .routes(routes!(own::change_password, passkeys::remove_password))
+        .routes(routes!(passkeys::list, passkeys::finish_registration))
+        .routes(routes!(passkeys::begin_registration))
+        .routes(routes!(passkeys::rename, passkeys::remove))
+        .routes(routes!(passkeys::begin_sign_in))
+        .routes(routes!(passkeys::finish_sign_in))
+        .routes(routes!(passkeys::list_for, passkeys::finish_registration_for))
+        .routes(routes!(passkeys::begin_registration_for))
+        .routes(routes!(passkeys::remove_for))
         .routes(routes!(notifications::my_settings, notifications::put_my_settings))
         .routes(routes!(own::list_tokens, own::create_token))
         .routes(routes!(own::delete_token))
@@ -149,6 +158,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(requests::get))
         .routes(routes!(requests::approve))
         .routes(routes!(requests::reject))
+        .routes(routes!(requests::step_up))
         .routes(routes!(requests::cancel))
         .routes(routes!(requests::complete))
         .routes(routes!(notifications::list, notifications::create))

@@ -66,6 +66,10 @@ pub struct PolicyBody {
     /// R18: whether a change to the membership of a group that an object of this profile type
     /// is assigned to is held under this policy (default true).
     protect_assigned_groups: Option<bool>,
+    /// R21: `passkey` (every approve or reject carries a fresh passkey assertion over the
+    /// change digest) or `none`. New policies ask for `passkey` unless told otherwise; a change
+    /// that leaves it out keeps the policy's.
+    step_up: Option<String>,
     justification: Option<String>,
 }
 
@@ -80,6 +84,7 @@ impl PolicyBody {
             completion: self.completion,
             request_ttl: self.request_ttl,
             protect_assigned_groups: self.protect_assigned_groups,
+            step_up: self.step_up,
         };
         (input, justification(self.justification, headers))
     }

@@ -3,7 +3,8 @@
 use super::answers::{Approval, ApproverStanding, DependencyMember, Party, Request, RequestDependency};
 use super::Page;
 use crate::error::ApiResult;
-use crate::extract::{ApiQuery, OptionalJson, Principal};
+use crate::extract::{ApiJson, ApiQuery, OptionalJson, Principal};
+use crate::ops::requests::StepUpSent;
 use crate::ops::requests::{self as ops, Action, ListQuery, RequestForCaller};
 use crate::time::format;
 use crate::AppState;
@@ -53,6 +54,7 @@ pub fn render(view: &RequestForCaller) -> Request {
                 notes: a.notes.clone(),
                 at: format(a.at),
                 change_digest: a.change_digest.clone(),
+                confirmed_with_passkey: a.passkey_id.clone(),
             })
             .collect(),
         completed_at: record.completed_at.map(format),
@@ -175,6 +177,72 @@ pub struct DecisionBody {
     /// R12: the `changeDigest` you reviewed. When given, the decision is refused with 409
     /// `change_digest_mismatch` unless the request still holds exactly that change.
     change_digest: Option<String>,
+    /// R21: the passkey confirmation, for a policy with `stepUp: passkey` (begin it with
+    /// `POST /requests/{id}/stepUp`).
+    step_up: Option<StepUpBody>,
+}
+
+/// R21: a decision's confirmation: the nonce from `POST /requests/{id}/stepUp` and the
+/// browser's assertion (`credentialId`, `authenticatorData`, `clientDataJSON`, `signature`, each
+/// base64url).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StepUpBody {
+    nonce: String,
+    #[schema(value_type = Object)]
+    assertion: countersign_core::step_up::StepUpAssertion,
+}
+
+impl DecisionBody {
+    fn step_up(&mut self) -> Option<StepUpSent> {
+        self.step_up.take().map(|s| StepUpSent { nonce: s.nonce, assertion: s.assertion })
+    }
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StepUpStartBody {
+    /// `approve` or `reject`: the assertion signs the decision too.
+    decision: String,
+}
+
+/// The nonce and the options for `navigator.credentials.get`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct StepUpStarted {
+    nonce: String,
+    #[schema(value_type = Object)]
+    options: serde_json::Value,
+}
+
+/// `POST /api/v1/requests/{id}/stepUp` `{decision}`: begins confirming a decision (R21).
+#[utoipa::path(
+    post,
+    path = "/requests/{id}/stepUp",
+    tag = "requests",
+    summary = "Begin a passkey confirmation of a decision (R21): a nonce and a challenge over the change digest",
+    params(("id" = String, Path, description = "the request's id")),
+    request_body = StepUpStartBody,
+    responses(
+        (status = 200, description = "the nonce and the WebAuthn request options", body = StepUpStarted)
+    )
+)]
+pub async fn step_up(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<StepUpStartBody>,
+) -> ApiResult<Json<StepUpStarted>> {
+    let decision = match body.decision.as_str() {
+        "approve" => Decision::Approve,
+        "reject" => Decision::Reject,
+        other => {
+            return Err(crate::error::ApiError::validation(format!(
+                "decision must be approve or reject, not '{other}'"
+            )))
+        }
+    };
+    let begun = ops::begin_step_up(&app, &principal, &id, decision).await?;
+    Ok(Json(StepUpStarted { nonce: begun.nonce, options: begun.options }))
 }
 
 async fn act_json(app: AppState, principal: Principal, id: String, action: Action) -> ApiResult<Json<Request>> {
@@ -198,13 +266,14 @@ pub async fn approve(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<DecisionBody>,
+    OptionalJson(mut body): OptionalJson<DecisionBody>,
 ) -> ApiResult<Json<Request>> {
+    let step_up = body.step_up();
     act_json(
         app,
         principal,
         id,
-        Action::Decide { decision: Decision::Approve, notes: body.notes, seen_digest: body.change_digest },
+        Action::Decide { decision: Decision::Approve, notes: body.notes, seen_digest: body.change_digest, step_up },
     )
     .await
 }
@@ -225,13 +294,14 @@ pub async fn reject(
     State(app): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
-    OptionalJson(body): OptionalJson<DecisionBody>,
+    OptionalJson(mut body): OptionalJson<DecisionBody>,
 ) -> ApiResult<Json<Request>> {
+    let step_up = body.step_up();
     act_json(
         app,
         principal,
         id,
-        Action::Decide { decision: Decision::Reject, notes: body.notes, seen_digest: body.change_digest },
+        Action::Decide { decision: Decision::Reject, notes: body.notes, seen_digest: body.change_digest, step_up },
     )
     .await
 }

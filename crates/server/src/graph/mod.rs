@@ -470,6 +470,7 @@ async fn update(
         request_ttl: Some(format_duration(current.request_ttl_ms)),
         // Graph has no such property: a Graph client's change keeps what the policy says.
         protect_assigned_groups: Some(current.protect_assigned_groups),
+        step_up: Some(current.step_up.as_str().to_owned()),
     };
     let justification = justification(body.string("justification")?, &headers);
     let outcome = update_policy(&app, &principal, &id, &input, justification).await?;
@@ -739,8 +740,8 @@ async fn request_action(
     let notes = body.string("justification")?.filter(|j| !j.trim().is_empty());
     let seen_digest = body.string(CHANGE_DIGEST_EXTENSION)?;
     let action = match name.as_str() {
-        "approve" => Action::Decide { decision: Decision::Approve, notes, seen_digest },
-        "reject" => Action::Decide { decision: Decision::Reject, notes, seen_digest },
+        "approve" => Action::Decide { decision: Decision::Approve, notes, seen_digest, step_up: None },
+        "reject" => Action::Decide { decision: Decision::Reject, notes, seen_digest, step_up: None },
         "cancelApproval" => Action::Cancel,
         _ => {
             return Err(GraphError(ApiError::not_found(format!(

@@ -137,6 +137,7 @@ pub async fn create_account(
         enabled: true,
         password: None,
         sessions: None,
+        passkey: None,
     });
     // The store writes the token with the account, in the same transaction, if it applies it.
     let token = (kind == AccountKind::Service).then(new_token);

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod directory;
 pub mod notifications;
 pub mod own;
+pub mod passkeys;
 pub mod policies;
 pub mod requests;
 pub mod resources;

@@ -13,6 +13,7 @@ use countersign_core::policy::{
 use countersign_core::policy_set::ensure_same_profile_type;
 use countersign_core::profile::{profile_type_for, Operation, ProfileType, ResourceType};
 use countersign_core::state::{AccessPolicyState, ObjectState};
+use countersign_core::step_up::StepUp;
 use countersign_core::validate;
 use countersign_store::{EligibilityRow, Proposal};
 
@@ -129,6 +130,9 @@ pub struct PolicyInput {
     pub request_ttl: Option<String>,
     /// R18; protected unless said otherwise.
     pub protect_assigned_groups: Option<bool>,
+    /// R21: `passkey` or `none`; a new policy asks for a passkey unless said otherwise, a
+    /// changed one keeps what it had.
+    pub step_up: Option<String>,
 }
 
 /// Validates `input` into a policy with id `id`.
@@ -143,6 +147,10 @@ pub async fn proposed(app: &AppState, id: &str, input: &PolicyInput) -> ApiResul
         completion: input.completion.as_deref().map(Completion::parse).transpose()?.unwrap_or_default(),
         request_ttl_ms: input.request_ttl.as_deref().map(parse_duration).transpose()?.unwrap_or(DEFAULT_REQUEST_TTL),
         protect_assigned_groups: input.protect_assigned_groups.unwrap_or(protects_assigned_groups_by_default()),
+        step_up: match input.step_up.as_deref() {
+            Some(text) => text.parse::<StepUp>().map_err(ApiError::validation)?,
+            None => StepUp::FOR_NEW_POLICIES,
+        },
     };
     policy.validate()?;
     Ok(policy)
@@ -190,7 +198,11 @@ pub async fn update_policy(
 ) -> ApiResult<Outcome> {
     principal.require(Permission::AccessPoliciesUpdate)?;
     let before = existing(app, id).await?;
-    let policy = proposed(app, &before.policy.id, input).await?;
+    let mut input = input.clone();
+    if input.step_up.is_none() {
+        input.step_up = Some(before.policy.step_up.as_str().to_owned());
+    }
+    let policy = proposed(app, &before.policy.id, &input).await?;
     ensure_same_profile_type(&before.policy, &policy)?;
     let after = Some(policy_state(&policy));
     propose(app, principal, ResourceType::AccessPolicy, Operation::Update, as_current(&before), after, justification)

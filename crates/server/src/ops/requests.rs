@@ -8,12 +8,17 @@ use crate::AppState;
 use countersign_core::audit::AuditRecord;
 use countersign_core::capabilities::{awaits_decision_from, capabilities, Capabilities};
 use countersign_core::eligibility::ineligibility;
+use countersign_core::error::ErrorCode;
 use countersign_core::list_window::listed_since;
 use countersign_core::permission::read_permission;
 use countersign_core::policy::AccessPolicy;
 use countersign_core::profile::ResourceType;
 use countersign_core::request::{Decision, RequestStatus};
+use countersign_core::step_up::{
+    step_up_challenge_text, Decision as SignedDecision, StepUp, StepUpAssertion, StepUpContext,
+};
 use countersign_store::{DependencyNow, RequestFilter, RequestRecord, RequestView};
+use countersign_store::{StepUpInput, StepUpIntent};
 
 /// A request as one caller sees it: its status now, and what this caller may do with it.
 pub struct RequestForCaller {
@@ -28,6 +33,8 @@ pub struct RequestForCaller {
     /// R17: what the change depends on, frozen at submission beside what it is now; read for
     /// one request at a time (its page, an action's answer), `None` in lists.
     pub dependencies: Option<Vec<DependencyNow>>,
+    /// R21: what a decision on it must carry; read for one request at a time, `None` in lists.
+    pub step_up: Option<StepUp>,
 }
 
 /// One member of a request's approver groups, as R2 and R16 judge them for this request now.
@@ -95,6 +102,7 @@ impl<'a> RequestReader<'a> {
             can_complete,
             approvers: None,
             dependencies: None,
+            step_up: None,
             record,
         })
     }
@@ -230,7 +238,8 @@ async fn independence(
 pub async fn get(app: &AppState, principal: &Principal, id: &str) -> ApiResult<RequestForCaller> {
     let record = visible_request(app, principal, id).await?;
     let approvers = RequestReader::new(app, principal).approvers(&record).await?;
-    Ok(RequestForCaller { approvers: Some(approvers), ..view(app, principal, record).await? })
+    let step_up = Some(app.store.step_up_of(record.policy_id.as_deref()).await?);
+    Ok(RequestForCaller { approvers: Some(approvers), step_up, ..view(app, principal, record).await? })
 }
 
 /// The standing of every member of a visible request's approver groups (R2, R16).
@@ -275,6 +284,8 @@ pub enum Action {
         decision: Decision,
         notes: Option<String>,
         seen_digest: Option<String>,
+        /// R21: the passkey assertion the decision is confirmed with, and its nonce.
+        step_up: Option<StepUpSent>,
     },
     Cancel,
     Complete,
@@ -288,9 +299,26 @@ pub async fn act(app: &AppState, principal: &Principal, id: &str, action: Action
     // The store decides, under the request's lock, whether the caller may see it at all.
     let viewer = principal.viewer();
     let done = match action {
-        Action::Decide { decision, notes, seen_digest } => {
-            let decided =
-                app.store.decide(&actor, viewer, &id, decision, notes.as_deref(), seen_digest.as_deref(), now).await?;
+        Action::Decide { decision, notes, seen_digest, step_up } => {
+            let input = step_up.as_ref().map(|sent| StepUpInput {
+                nonce: &sent.nonce,
+                assertion: &sent.assertion,
+                relying_party: &app.webauthn.party,
+            });
+            let decided = app
+                .store
+                .decide_with_step_up(
+                    &actor,
+                    viewer,
+                    &id,
+                    decision,
+                    notes.as_deref(),
+                    seen_digest.as_deref(),
+                    input,
+                    now,
+                )
+                .await
+                .map_err(|e| with_step_up_link(app, &id, decision, e.into()))?;
             app.metrics.observe_decision((now - decided.requested_at) as f64 / 1000.0);
             decided
         }
@@ -298,6 +326,77 @@ pub async fn act(app: &AppState, principal: &Principal, id: &str, action: Action
         Action::Complete => app.store.complete(&actor, viewer, &id, now).await?,
     };
     Ok(done)
+}
+
+/// R21: a decision's confirmation, as the browser made it.
+#[derive(Debug, Clone)]
+pub struct StepUpSent {
+    pub nonce: String,
+    pub assertion: StepUpAssertion,
+}
+
+/// R21 for callers without a browser (API, CLI, Graph with a bearer token): `step_up_required`
+/// carries a link to the request's page, where the approver confirms with their passkey
+/// (a hand-off bound to this request and decision; the page signs its current digest).
+fn with_step_up_link(app: &AppState, id: &str, decision: Decision, error: ApiError) -> ApiError {
+    if error.code != ErrorCode::StepUpRequired {
+        return error;
+    }
+    let link = format!("{}/requests/{id}?decide={}", app.config.public_url.trim_end_matches('/'), decision.as_str());
+    let mut error = error;
+    error.detail = format!("{} Confirm it here: {link}", error.detail);
+    error.extra = Some(serde_json::json!({ "link": link }));
+    error
+}
+
+/// The options for `navigator.credentials.get` that confirm a decision (R21).
+pub struct StepUpBegun {
+    pub nonce: String,
+    pub options: serde_json::Value,
+}
+
+/// How long a step-up may take, from its options to the decision.
+pub const STEP_UP_TTL: countersign_core::Millis = 5 * 60 * 1000;
+
+/// Begins confirming a decision on a request the caller may see (R21): a nonce issued to the
+/// caller for this request and decision, and the challenge derived from it and the request's
+/// `changeDigest` as it is now, for the caller's passkeys.
+pub async fn begin_step_up(
+    app: &AppState,
+    principal: &Principal,
+    id: &str,
+    decision: Decision,
+) -> ApiResult<StepUpBegun> {
+    let record = visible_request(app, principal, id).await?;
+    let passkeys = app.store.passkeys_of(&principal.account.id).await?;
+    if passkeys.is_empty() {
+        return Err(ApiError::validation(
+            "you have no passkey to confirm decisions with: add one on your account page first",
+        ));
+    }
+    let nonce = crate::auth::random_secret();
+    let digest = record.change_digest();
+    let signed = match decision {
+        Decision::Approve => SignedDecision::Approve,
+        Decision::Reject => SignedDecision::Reject,
+    };
+    let context = StepUpContext { request_id: &record.id, change_digest: &digest, decision: signed, nonce: &nonce };
+    let challenge = step_up_challenge_text(&context);
+    let now = app.now();
+    let intent = StepUpIntent { request_id: record.id.clone(), decision: signed.as_str().to_owned() };
+    app.store.begin_step_up(&nonce, &principal.account.id, &intent, now, now + STEP_UP_TTL).await?;
+    let allow: Vec<serde_json::Value> =
+        passkeys.iter().map(|p| serde_json::json!({ "type": "public-key", "id": p.record.credential_id })).collect();
+    let options = serde_json::json!({
+        "publicKey": {
+            "challenge": challenge,
+            "rpId": app.webauthn.party.id,
+            "allowCredentials": allow,
+            "userVerification": "required",
+            "timeout": STEP_UP_TTL,
+        }
+    });
+    Ok(StepUpBegun { nonce, options })
 }
 
 /// Something that happened to a request the caller may see.

@@ -84,6 +84,8 @@ async fn login_form(app: &AppState, headers: &HeaderMap, next: &str, username: &
                     }
                     button type="submit" id="sign-in" { "Sign in" }
                 }
+                p { button type="button" class="secondary" id="passkey-sign-in" data-next=(next) { "Sign in with a passkey" } }
+                p class="alert alert-error" role="alert" id="passkey-error" hidden {}
             }
         },
     );
@@ -192,6 +194,7 @@ async fn account_page(
     password_error: Option<String>,
 ) -> WebResult {
     let tokens = web(tokens(app, &user.principal).await)?;
+    let passkeys = web(crate::ops::passkeys::list(app, &user.principal).await)?;
     let Settings { email, opt_outs } = web(my_settings(app, &user.principal).await)?;
     let account = &user.principal.account;
     let mut response = Page::new("My account", user)
@@ -236,6 +239,36 @@ async fn account_page(
                 }
                 button type="submit" { "Change password" }
             }
+            h2 id="passkeys" { "Passkeys" }
+            p class="muted" { "Sign in without a password, and confirm approvals with your device (R21). Adding or removing one needs your current password, unless you signed in within the last 5 minutes." }
+            @if passkeys.is_empty() { p class="muted" id="no-passkeys" { "You have no passkeys." } } @else {
+                table id="passkey-list" { thead { tr { th { "Name" } th { "Added" } th { "Last used" } th {} th {} } } tbody {
+                    @for p in &passkeys { tr data-passkey=(p.id) {
+                        td { (p.name) } td { (when(p.created_at)) } td { (p.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
+                        td { form method="post" action={ "/account/passkeys/" (p.id) "/rename" } class="inline" {
+                            (csrf_field(&user.csrf))
+                            input type="text" name="name" value=(p.name) aria-label="New name" required;
+                            button type="submit" class="link" { "Rename" }
+                        } }
+                        td { form method="post" action={ "/account/passkeys/" (p.id) "/remove" } class="inline" {
+                            (csrf_field(&user.csrf))
+                            input type="password" name="current" placeholder="Current password" aria-label="Current password" autocomplete="current-password";
+                            button type="submit" class="link" { "Remove" }
+                        } }
+                    } }
+                } }
+            }
+            div class="card" id="add-passkey-form" {
+                (csrf_field(&user.csrf))
+                div class="field" { label for="passkey-name" { "Passkey name" } input type="text" id="passkey-name" name="passkey-name" placeholder="e.g. YubiKey 5C" required; }
+                div class="field" {
+                    label for="passkey-password" { "Current password" }
+                    input type="password" id="passkey-password" autocomplete="current-password";
+                    p class="hint" { "Not needed within 5 minutes of signing in." }
+                }
+                button type="button" class="secondary" id="add-passkey" { "Add a passkey" }
+                p class="alert alert-error" role="alert" id="passkey-error" hidden {}
+            }
             h2 { "Personal API tokens" }
             @if let Some((name, token)) = &new_token {
                 div class="alert alert-info" role="status" {
@@ -266,9 +299,49 @@ async fn account_page(
     Ok(response)
 }
 
+#[derive(Deserialize, Default)]
+pub struct AccountQuery {
+    passkey: Option<String>,
+}
+
 /// `GET /account`
-pub async fn page(State(app): State<AppState>, user: WebUser) -> WebResult {
-    account_page(&app, &user, None, None, None).await
+pub async fn page(State(app): State<AppState>, user: WebUser, Query(q): Query<AccountQuery>) -> WebResult {
+    let notice = (q.passkey.as_deref() == Some("added")).then(|| "Your passkey was added.".to_owned());
+    account_page(&app, &user, notice, None, None).await
+}
+
+#[derive(Deserialize, Default)]
+pub struct RenamePasskeyForm {
+    #[serde(default)]
+    name: String,
+}
+
+/// `POST /account/passkeys/{id}/rename`
+pub async fn rename_passkey(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<RenamePasskeyForm>,
+) -> WebResult {
+    web(crate::ops::passkeys::rename(&app, &user.principal, &id, &form.name).await)?;
+    Ok(see_other("/account#passkeys", "The passkey was renamed."))
+}
+
+#[derive(Deserialize, Default)]
+pub struct RemovePasskeyForm {
+    current: Option<String>,
+}
+
+/// `POST /account/passkeys/{id}/remove`
+pub async fn remove_passkey(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    Form(form): Form<RemovePasskeyForm>,
+) -> WebResult {
+    let password = super::given(&form.current);
+    web(crate::ops::passkeys::remove(&app, &user.principal, &id, password.as_deref()).await)?;
+    Ok(see_other("/account#passkeys", "The passkey was removed."))
 }
 
 /// `GET /account/password`: where an account whose password someone else set is sent until it

@@ -322,6 +322,7 @@ pub async fn account(State(app): State<AppState>, user: WebUser, Path(id): Path<
     let id = account.id.clone();
     let groups = web(ops::group_names(&app).await)?;
     let can_write = user.principal.has(Permission::AccountsWrite) && id != user.principal.account.id;
+    let passkeys = web(crate::ops::passkeys::list_for(&app, &user.principal, &id).await)?;
     Ok(Page::new(&countersign_core::text::shown(&account.display_name), &user)
         .section("/accounts")
         .content(html! {
@@ -342,6 +343,24 @@ pub async fn account(State(app): State<AppState>, user: WebUser, Path(id): Path<
                 dt { "State" } dd id="account-state" { (if account.enabled { "enabled" } else { "disabled" }) }
                 dt { "Groups" } dd { (groups.iter().filter(|g| group_ids.contains(&g.id)).map(|g| g.display_name.clone()).collect::<Vec<_>>().join(", ")) }
             } }
+            @if account.kind.as_str() == "human" {
+                h2 { "Passkeys" }
+                @if passkeys.is_empty() { p class="muted" { "No passkeys." } } @else {
+                    table id="account-passkeys" { thead { tr { th { "Name" } th { "Added" } th { "Registered by" } th { "Last used" } th {} } } tbody {
+                        @for p in &passkeys { tr data-passkey=(p.id) {
+                            td { (p.name) } td { (when(p.created_at)) }
+                            td { (if p.created_by.as_deref().is_none_or(|by| by == account.id) { "the account itself" } else { "another account (it controls this one, R16)" }) }
+                            td { (p.last_used_at.map(when).unwrap_or_else(|| "never".into())) }
+                            td { @if can_write { form method="post" action={ "/accounts/" (id) "/passkeys/" (p.id) "/remove" } class="inline" {
+                                (csrf_field(&user.csrf))
+                                input type="text" name="justification" placeholder="Business justification" aria-label="Business justification";
+                                button type="submit" class="link" { "Remove" }
+                            } } }
+                        } }
+                    } }
+                }
+                @if can_write { p class="hint" { "Removing an approver's passkey needs approval (R9). A passkey for someone else is registered through the API (POST /api/v1/accounts/{id}/passkeys/register) by whoever holds the authenticator." } }
+            }
             @if can_write {
                 p class="hint" { "Changing the password, enabled state, e-mail address or display name of an approver needs approval." }
                 div class="grid-2" {
@@ -370,6 +389,23 @@ pub struct CredentialForm {
     enabled: Option<String>,
     password: Option<String>,
     justification: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub struct JustificationForm {
+    justification: Option<String>,
+}
+
+/// `POST /accounts/{id}/passkeys/{passkey}/remove`: through the gate (R9 for approvers, R19).
+pub async fn remove_account_passkey(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path((id, passkey)): Path<(String, String)>,
+    Form(form): Form<JustificationForm>,
+) -> WebResult {
+    let outcome =
+        web(crate::ops::passkeys::remove_for(&app, &user.principal, &id, &passkey, given(&form.justification)).await)?;
+    Ok(after_change(&user, outcome, &format!("/accounts/{id}"), "Remove passkey"))
 }
 
 /// `POST /accounts/{id}/enabled|password`

@@ -8,6 +8,8 @@ use maud::{html, Markup, DOCTYPE};
 
 pub const CSS: &str = include_str!("assets/app.css");
 pub const JS: &str = include_str!("assets/app.js");
+/// Passkeys and step-up (issue 17, R21): WebAuthn is a browser API.
+pub const PASSKEYS_JS: &str = include_str!("assets/passkeys.js");
 
 /// Navigation entries: (path, label, permission needed to see it).
 const NAV: &[(&str, &str, Option<Permission>)] = &[
@@ -36,6 +38,7 @@ fn head(title: &str) -> Markup {
         title { (title) " · Countersign" }
         link rel="stylesheet" href="/assets/app.css";
         script src="/assets/app.js" defer {}
+        script src="/assets/passkeys.js" defer {}
     }
 }
 

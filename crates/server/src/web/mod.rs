@@ -252,6 +252,14 @@ async fn script() -> Response {
         .into_response()
 }
 
+async fn passkeys_script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        layout::PASSKEYS_JS,
+    )
+        .into_response()
+}
+
 /// Every form the admin center accepts from a signed-in session, in one list: `routes` serves
 /// them behind `require_csrf`, and the e2e tests post to each without a token.
 fn form_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
@@ -261,6 +269,8 @@ fn form_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/account/notifications", post(account::notifications)),
         ("/account/tokens", post(account::create_token)),
         ("/account/tokens/{id}/revoke", post(account::revoke_token)),
+        ("/account/passkeys/{id}/rename", post(account::rename_passkey)),
+        ("/account/passkeys/{id}/remove", post(account::remove_passkey)),
         ("/requests/{id}/{action}", post(requests::act)),
         ("/resources/{type}/new", post(resources::review_new)),
         ("/resources/{type}/new/save", post(resources::save_new)),
@@ -277,6 +287,7 @@ fn form_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/roles/assignments/{id}/delete", post(directory::remove_assignment)),
         ("/accounts", post(directory::create_account)),
         ("/accounts/{id}/{what}", post(directory::change_account)),
+        ("/accounts/{id}/passkeys/{passkey}/remove", post(directory::remove_account_passkey)),
         ("/notifications/channels", post(notifications::add)),
         ("/notifications/channels/{id}/test", post(notifications::test)),
         ("/notifications/deliveries/{id}/retry", post(notifications::retry)),
@@ -320,6 +331,7 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route("/login", get(account::login_page).post(account::login))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
+        .route("/assets/passkeys.js", get(passkeys_script))
 }
 
 /// The 404 page for paths outside the API.

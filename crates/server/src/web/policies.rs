@@ -28,7 +28,7 @@ pub async fn list(State(app): State<AppState>, user: WebUser) -> WebResult {
             p class="muted" { "Each policy protects one profile type: changes to it are held until another eligible administrator approves them." }
             @if user.principal.has(Permission::AccessPoliciesCreate) { p { a class="button" id="create-policy" href="/policies/new" { "Create access policy" } } }
             div class="table-wrap" { table {
-                thead { tr { th { "Name" } th { "Protects" } th { "Approver groups" } th { "Approvals" } th { "Completion" } th { "Lifetime" } } }
+                thead { tr { th { "Name" } th { "Protects" } th { "Approver groups" } th { "Approvals" } th { "Completion" } th { "Lifetime" } th { "Step-up" } } }
                 tbody { @for p in &policies { tr {
                     td { a href={ "/policies/" (p.id) } { (p.display_name) } }
                     td { (p.profile_type.display_name()) }
@@ -36,6 +36,7 @@ pub async fn list(State(app): State<AppState>, user: WebUser) -> WebResult {
                     td { (p.required_approvals) }
                     td { (p.completion.as_str()) }
                     td { (format_duration(p.request_ttl_ms)) }
+                    td { (p.step_up.as_str()) }
                 } } }
             } }
         })
@@ -58,6 +59,7 @@ pub async fn show(State(app): State<AppState>, user: WebUser, Path(id): Path<Str
                 dt { "Completion" } dd { (if policy.completion.as_str() == "automatic" { "Applied when approved" } else { "The requester completes" }) }
                 dt { "Request lifetime" } dd { (format_duration(policy.request_ttl_ms)) }
                 dt { "Assigned groups" } dd id="assigned-groups" { (assigned_groups(policy.protect_assigned_groups)) }
+                dt { "Step-up (R21)" } dd id="step-up" { (step_up_words(policy.step_up.as_str())) }
                 dt { "Version" } dd { (version) }
             } }
             h2 { "Approvers" }
@@ -74,6 +76,15 @@ pub async fn show(State(app): State<AppState>, user: WebUser, Path(id): Path<Str
             } }
         })
         .into_response())
+}
+
+/// What R21's setting means, in words.
+fn step_up_words(step_up: &str) -> &'static str {
+    if step_up == "none" {
+        "None: a signed-in session or an API token can approve or reject (the behaviour before step-up)"
+    } else {
+        "Passkey: every approve or reject is confirmed with the approver's passkey over the change digest"
+    }
 }
 
 /// What R18's switch means, in words.
@@ -111,6 +122,9 @@ pub struct WizardForm {
     /// checkbox's `true`: the last value is what the box showed. Empty before that step.
     #[serde(default)]
     protect_assigned_groups: Vec<String>,
+    /// R21: `passkey` or `none`; empty (a new policy): `passkey`.
+    #[serde(default)]
+    step_up: String,
     #[serde(default)]
     justification: String,
 }
@@ -126,6 +140,7 @@ impl WizardForm {
             completion: Some(self.completion.clone()).filter(|c| !c.is_empty()),
             request_ttl: Some(self.request_ttl.trim().to_owned()).filter(|t| !t.is_empty()),
             protect_assigned_groups: Some(self.protects_assigned_groups()),
+            step_up: Some(self.step_up.clone()).filter(|s| !s.is_empty()),
         }
     }
 
@@ -149,6 +164,7 @@ fn carried(form: &WizardForm, except: &str) -> Markup {
             input type="hidden" name="completion" value=(form.completion);
             input type="hidden" name="request_ttl" value=(form.request_ttl);
             input type="hidden" name="protect_assigned_groups" value=(form.protects_assigned_groups());
+            input type="hidden" name="step_up" value=(form.step_up);
         }
     }
 }
@@ -217,6 +233,13 @@ async fn wizard_page(
                             label { input type="checkbox" id="protect_assigned_groups" name="protect_assigned_groups" value="true" checked[form.protects_assigned_groups()]; "Hold membership changes of groups that these objects are assigned to" }
                             p class="hint" { "Who is in such a group decides who the object reaches, so adding or removing members is a change to it." }
                         }
+                        div class="field" {
+                            label for="step_up" { "Step-up on every decision" }
+                            select id="step_up" name="step_up" {
+                                option value="passkey" selected[form.step_up != "none"] { "Passkey: approvers confirm each decision with their passkey" }
+                                option value="none" selected[form.step_up == "none"] { "None: a session or API token is enough" }
+                            }
+                        }
                         div class="actions" {
                             button type="submit" name="step" value="basics" class="secondary" { "Back" }
                             button type="submit" name="step" value="review" id="next" { "Next: Review + create" }
@@ -231,6 +254,7 @@ async fn wizard_page(
                             dt { "Completion" } dd { (form.completion) }
                             dt { "Request lifetime" } dd { (form.request_ttl) }
                             dt { "Assigned groups" } dd { (assigned_groups(form.protects_assigned_groups())) }
+                            dt { "Step-up" } dd { (step_up_words(if form.step_up.is_empty() { "passkey" } else { &form.step_up })) }
                         }
                         p class="alert alert-info" { "Access-policy changes are always held for approval: saving creates an approval request." }
                         div class="field" {
@@ -275,6 +299,7 @@ pub async fn edit(State(app): State<AppState>, user: WebUser, Path(id): Path<Str
         completion: policy.completion.as_str().to_owned(),
         request_ttl: format_duration(policy.request_ttl_ms),
         protect_assigned_groups: vec![policy.protect_assigned_groups.to_string()],
+        step_up: policy.step_up.as_str().to_owned(),
         ..WizardForm::default()
     };
     wizard_page(&app, &user, "basics", &form, None).await

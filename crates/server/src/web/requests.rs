@@ -4,6 +4,7 @@ use super::layout::{csrf_field, pretty, status_badge, when, who};
 use super::{see_other, web, Page, WebError, WebResult, WebUser};
 use crate::error::ApiError;
 use crate::ops::audit::recent_request_activity;
+use crate::ops::requests::StepUpSent;
 use crate::ops::requests::{self, act as act_on_request, Action, ListQuery, RequestForCaller};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
@@ -310,6 +311,7 @@ fn render(user: &WebUser, view: &RequestForCaller, error: Option<String>) -> Web
                             strong { (who(&a.approver_name, &a.approver_username)) } " "
                             (if a.decision == Decision::Approve { "approved" } else { "rejected" })
                             " on " (when(a.at))
+                            @if a.passkey_id.is_some() { " " span class="badge status-completed" title="R21: the approver's passkey signed this change's digest" { "confirmed with a passkey" } }
                             @if let Some(notes) = &a.notes { blockquote class="notes" { "Approver notes: " (notes) } }
                         }
                     }
@@ -317,7 +319,7 @@ fn render(user: &WebUser, view: &RequestForCaller, error: Option<String>) -> Web
             }
             @if let Some(approvers) = &view.approvers {
                 h2 { "Approvers" }
-                p class="hint" { "An approval counts only from an eligible approver whom nobody else controls: Countersign records who set each password and made each token, and an account whose credentials the requester (or someone controlling them) set is theirs." }
+                p class="hint" { "An approval counts only from an eligible approver whom nobody else controls: Countersign records who set each password, made each token and registered each passkey, and an account whose credentials the requester (or someone controlling them) set is theirs." }
                 @if approvers.is_empty() { p class="muted" { "The approver groups have no members." } } @else {
                     table id="approvers" { thead { tr { th { "Approver" } th { "May approve" } th { "Independent of the requester" } } } tbody {
                         @for a in approvers { tr data-approver=(a.username) {
@@ -329,9 +331,16 @@ fn render(user: &WebUser, view: &RequestForCaller, error: Option<String>) -> Web
                 }
             }
             @if view.can_approve {
-                form class="card" method="post" action={ "/requests/" (record.id) "/decide" } {
+                @let step_up = view.step_up.is_some_and(|s| s == countersign_core::step_up::StepUp::Passkey);
+                @if step_up {
+                    p class="alert alert-info" id="step-up-needed" { "This request's policy asks you to confirm your decision with your passkey: your device signs the change digest above." }
+                }
+                p class="alert alert-error" role="alert" id="step-up-error" hidden {}
+                form class="card" method="post" action={ "/requests/" (record.id) "/decide" } id="decide-form" data-request=(record.id) data-step-up=[step_up.then_some("passkey")] {
                     (csrf_field(&user.csrf))
                     input type="hidden" name="change_digest" value=(record.change_digest());
+                    input type="hidden" name="step_up_nonce" value="";
+                    input type="hidden" name="step_up_assertion" value="";
                     div class="field" {
                         label for="notes" { "Approver notes" }
                         textarea id="notes" name="notes" maxlength="1024" {}
@@ -369,6 +378,9 @@ pub struct ActionForm {
     notes: Option<String>,
     /// R12: the digest of the change the page showed.
     change_digest: Option<String>,
+    /// R21: the passkey confirmation the page's script made (empty without one).
+    step_up_nonce: Option<String>,
+    step_up_assertion: Option<String>,
 }
 
 /// `POST /requests/{id}/decide|cancel|complete`
@@ -383,7 +395,16 @@ pub async fn act(
             let decision = if choice == "approve" { Decision::Approve } else { Decision::Reject };
             let done =
                 if decision == Decision::Approve { "You approved the request." } else { "You rejected the request." };
-            (Action::Decide { decision, notes: form.notes, seen_digest: form.change_digest }, done)
+            let step_up = match (super::given(&form.step_up_nonce), super::given(&form.step_up_assertion)) {
+                (Some(nonce), Some(assertion)) => Some(StepUpSent {
+                    nonce,
+                    assertion: serde_json::from_str(&assertion).map_err(|e| {
+                        WebError(ApiError::validation(format!("the passkey confirmation is malformed: {e}")))
+                    })?,
+                }),
+                _ => None,
+            };
+            (Action::Decide { decision, notes: form.notes, seen_digest: form.change_digest, step_up }, done)
         }
         ("cancel", _) => (Action::Cancel, "You cancelled the request."),
         ("complete", _) => (Action::Complete, "Completed."),

@@ -8,6 +8,7 @@
 mod harness;
 
 mod flows;
+mod passkeys;
 
 use countersign_store::testing::skip;
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -22,8 +22,10 @@ impl TestApp {
             .post(
                 &self.admin,
                 "/api/v1/accessPolicies",
+                // R12 is tested here, not R21: the approvers decide with tokens (new policies ask
+                // for a passkey unless told otherwise).
                 json!({"displayName": "apps", "profileType": "app", "approverGroupIds": [self.approvers_group],
-                       "requiredApprovals": 1, "justification": "protect apps"}),
+                       "requiredApprovals": 1, "stepUp": "none", "justification": "protect apps"}),
             )
             .await;
         // A new policy is itself held (R9), decided by its proposed approvers.

@@ -45,8 +45,8 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     if proposal.operation == Operation::Create {
         sqlx::query(
             "INSERT INTO access_policies (id, display_name, description, profile_type, approver_group_ids, \
-             required_approvals, completion, request_ttl_ms, protect_assigned_groups, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10)",
+             required_approvals, completion, request_ttl_ms, protect_assigned_groups, version, created_at, updated_at, step_up) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, $10, $10, $11)",
         )
         .bind(id)
         .bind(&policy.display_name)
@@ -58,6 +58,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         .bind(policy.request_ttl_ms)
         .bind(i64::from(policy.protect_assigned_groups))
         .bind(now)
+        .bind(policy.step_up.as_str())
         .execute(tx.conn())
         .await
         .map_err(|e| {
@@ -75,7 +76,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     sqlx::query(
         "UPDATE access_policies SET display_name = $1, description = $2, approver_group_ids = $3, \
          required_approvals = $4, completion = $5, request_ttl_ms = $6, protect_assigned_groups = $7, \
-         version = version + 1, updated_at = $8 WHERE id = $9",
+         version = version + 1, updated_at = $8, step_up = $10 WHERE id = $9",
     )
     .bind(&policy.display_name)
     .bind(&policy.description)
@@ -86,6 +87,7 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
     .bind(i64::from(policy.protect_assigned_groups))
     .bind(now)
     .bind(id)
+    .bind(policy.step_up.as_str())
     .execute(tx.conn())
     .await?;
     refresh_visibility(tx.conn(), id, &policy.approver_group_ids).await

@@ -6,6 +6,7 @@ use super::{Current, Proposal};
 use crate::audit::{append, NewAudit};
 use crate::directory::{group_ids_of, groups_and_permissions_of, Actor, ACCOUNT_COLUMNS};
 use crate::names::{check_names, write_guarded};
+use crate::passkeys::apply_passkey_change;
 use crate::rows::{int, opt_text, parsed, text};
 use crate::{Result, StoreError, WriteTx};
 use countersign_core::control::password_is_temporary;
@@ -29,6 +30,7 @@ pub(super) async fn load(tx: &mut WriteTx, id: &str) -> Result<Option<Current>> 
         enabled: int(&row, "enabled")? != 0,
         password: None,
         sessions: None,
+        passkey: None,
     };
     Ok(Some(Current { state: ObjectState::Account(state), version: int(&row, "version")? }))
 }
@@ -45,11 +47,13 @@ fn account_of(state: Option<&ObjectState>) -> Option<&AccountState> {
 fn changes_credentials(proposal: &Proposal) -> bool {
     let enabled = |state: Option<&ObjectState>| account_of(state).map(|a| a.enabled);
     let ends_sessions = account_of(proposal.after.as_ref()).is_some_and(|a| a.sessions.is_some());
+    let changes_passkeys = account_of(proposal.after.as_ref()).is_some_and(|a| a.passkey.is_some());
     proposal.resource_type == ResourceType::Account
         && proposal.operation != Operation::Create
         && (proposal.operation == Operation::Delete
             || proposal.secret.is_some()
             || ends_sessions
+            || changes_passkeys
             || enabled(proposal.before.as_ref()) != enabled(proposal.after.as_ref()))
 }
 
@@ -104,6 +108,24 @@ pub(super) async fn apply(tx: &mut WriteTx, proposal: &Proposal, now: Millis) ->
         return delete(tx.conn(), id, now).await;
     }
     let after = account_of(proposal.after.as_ref()).ok_or_else(|| proposal.malformed())?;
+    if let Some(change) = &after.passkey {
+        // Issue 17: a passkey added or removed (the secret is the passkey, not a password).
+        sqlx::query("UPDATE accounts SET version = version + 1, updated_at = $1 WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(tx.conn())
+            .await?;
+        return apply_passkey_change(
+            tx,
+            id,
+            change,
+            proposal.secret.as_deref(),
+            proposal.secret_set_by.as_deref(),
+            &proposal.secret_controllers,
+            now,
+        )
+        .await;
+    }
     let enabled = after.enabled;
     // R16: who controls the new password, and whether it is temporary.
     let controllers = json!(proposal.secret_controllers).to_string();

@@ -64,6 +64,7 @@ async fn r18_a_group_is_protected_while_a_live_object_of_a_protecting_policy_is_
     plan.policy(PolicyPlan::new("scripts", ProfileType::Script, &[&approvers]));
     plan.policy(PolicyPlan {
         protect_assigned_groups: false,
+        step_up: countersign_core::step_up::StepUp::None,
         ..PolicyPlan::new("apps", ProfileType::App, &[&approvers])
     });
     let mut proposals = plan.into_proposals();

@@ -11,12 +11,14 @@ use crate::directory::{account_by_id, candidate, Actor};
 use crate::error::{broken_unique_rule, UniqueRule};
 use crate::objects::apply;
 use crate::rows::text;
+use crate::step_up::{check_step_up, required_step_up, StepUpInput};
 use crate::{Backend, Result, Store, StoreError, WriteTx};
 use countersign_core::dependency::first_changed;
 use countersign_core::diff::{approved_as_is, ensure_digest_seen};
 use countersign_core::eligibility::ineligibility;
 use countersign_core::notify::EventKind;
 use countersign_core::request::{Decision, DecisionOutcome, RequestState, RequestStatus};
+use countersign_core::step_up::StepUp;
 use countersign_core::visibility::Viewer;
 use countersign_core::{validate, DomainError, Millis};
 use serde_json::json;
@@ -192,6 +194,25 @@ impl Store {
         seen_digest: Option<&str>,
         now: Millis,
     ) -> Result<RequestRecord> {
+        self.decide_with_step_up(actor, viewer, request_id, decision, notes, seen_digest, None, now).await
+    }
+
+    /// [`Store::decide`] with R21's step-up: when the request's policy asks for a passkey, the
+    /// decision is refused (`step_up_required`) without `step_up`, and (`step_up_rejected`) with
+    /// one that is not a fresh, user-verified assertion by one of the approver's passkeys over
+    /// this request, its digest as stored, this decision and an unused nonce issued to them.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn decide_with_step_up(
+        &self,
+        actor: &Actor,
+        viewer: Viewer<'_>,
+        request_id: &str,
+        decision: Decision,
+        notes: Option<&str>,
+        seen_digest: Option<&str>,
+        step_up: Option<StepUpInput<'_>>,
+        now: Millis,
+    ) -> Result<RequestRecord> {
         let notes = validate::notes(notes)?;
         let Locked { mut tx, mut record, approver_groups: known_groups } =
             self.lock_for_action(viewer, request_id, decision.target(), now).await?;
@@ -216,9 +237,17 @@ impl Store {
         // Recorded with the approval: the credential it was given with is among the approver's.
         let controllers = control.controllers_of(&actor.id);
         let outcome = state.decide(&actor.id, &ineligible, &control, decision, notes.clone(), now)?;
+        // R21, once the decision would otherwise count: the step-up the policy asks for.
+        let required = required_step_up(&mut tx, record.policy_id.as_deref()).await?;
+        let proof = match step_up {
+            Some(input) => Some(check_step_up(&mut tx, &actor.id, &record.id, &digest, decision, &input, now).await?),
+            None if required == StepUp::Passkey => return Err(DomainError::StepUpRequired.into()),
+            None => None,
+        };
+        let stored_proof = proof.as_ref().map(|p| json!(p).to_string());
         sqlx::query(
-            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at, controllers, change_digest) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO approvals (request_id, approver_id, approver_name, decision, notes, at, controllers, change_digest, \
+             step_up, passkey_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&record.id)
         .bind(&actor.id)
@@ -228,6 +257,8 @@ impl Store {
         .bind(now)
         .bind(json!(controllers).to_string())
         .bind(&digest)
+        .bind(&stored_proof)
+        .bind(proof.as_ref().map(|p| p.passkey_id.as_str()))
         .execute(tx.conn())
         .await
         .map_err(|e| {
@@ -246,6 +277,7 @@ impl Store {
             at: now,
             controllers,
             change_digest: Some(digest.clone()),
+            passkey_id: proof.as_ref().map(|p| p.passkey_id.clone()),
         });
         save_state(&mut tx, &mut record, &state, now, None, None).await?;
         let action = match outcome {
@@ -261,6 +293,11 @@ impl Store {
                 "approvals": state.approval_count(),
                 "requiredApprovals": record.required_approvals,
                 "changeDigest": digest,
+                // R21: the keyed chain attests which passkey signed and what it signed.
+                "stepUp": proof.as_ref().map(|p| json!({
+                    "passkeyId": p.passkey_id,
+                    "assertionSha256": crate::step_up::assertion_hash(&p.assertion),
+                })),
             })),
             now,
         );

@@ -35,6 +35,8 @@ pub struct ApprovalRecord {
     pub controllers: Vec<String>,
     /// R12: the change digest the decision was given on (none before migration 0008).
     pub change_digest: Option<String>,
+    /// R21: the passkey that confirmed the decision (none without step-up).
+    pub passkey_id: Option<String>,
 }
 
 /// A stored approval request.
@@ -181,13 +183,13 @@ pub(super) fn select_requests(backend: Backend) -> String {
         Backend::Postgres => {
             "(SELECT COALESCE(json_agg(json_build_object('approverId', a.approver_id, 'approverName', a.approver_name, \
              'approverUsername', (SELECT u.username FROM accounts u WHERE u.id = a.approver_id), \
-             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest) ORDER BY a.at, a.approver_id), '[]'::json)::text \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest, 'passkeyId', a.passkey_id) ORDER BY a.at, a.approver_id), '[]'::json)::text \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
         Backend::Sqlite => {
             "(SELECT COALESCE(json_group_array(json_object('approverId', a.approver_id, 'approverName', a.approver_name, \
              'approverUsername', (SELECT u.username FROM accounts u WHERE u.id = a.approver_id), \
-             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest) ORDER BY a.at, a.approver_id), '[]') \
+             'decision', a.decision, 'notes', a.notes, 'at', a.at, 'controllers', a.controllers, 'changeDigest', a.change_digest, 'passkeyId', a.passkey_id) ORDER BY a.at, a.approver_id), '[]') \
              FROM approvals a WHERE a.request_id = requests.id)"
         }
     };
@@ -210,6 +212,8 @@ struct ApprovalColumn {
     at: Millis,
     controllers: String,
     change_digest: Option<String>,
+    #[serde(default)]
+    passkey_id: Option<String>,
 }
 
 fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
@@ -229,6 +233,7 @@ fn approvals_column(row: &Row) -> Result<Vec<ApprovalRecord>> {
                 controllers: serde_json::from_str(&a.controllers)
                     .map_err(|e| StoreError::Corrupt(format!("an approval's controllers: {e}")))?,
                 change_digest: a.change_digest,
+                passkey_id: a.passkey_id,
             })
         })
         .collect()
