@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 const MAX_DEPTH: usize = 16;
 
 /// The direct controllers of `accounts` through their live credentials: the password, every
-/// unexpired session and every unexpired token whose provenance names other accounts.
+/// unexpired session, every unexpired token and every linked single sign-on identity whose
+/// provenance names other accounts.
 async fn direct_edges(conn: &mut AnyConnection, accounts: &[String], now: Millis) -> Result<Vec<ControlEdge>> {
     let n = accounts.len();
     let sql = format!(
@@ -24,13 +25,16 @@ async fn direct_edges(conn: &mut AnyConnection, accounts: &[String], now: Millis
          UNION ALL SELECT account_id, 'session' AS via, controllers FROM sessions \
          WHERE account_id IN ({}) AND expires_at > $1 AND controllers <> '[]' \
          UNION ALL SELECT account_id, 'token' AS via, controllers FROM api_tokens \
-         WHERE account_id IN ({}) AND (expires_at IS NULL OR expires_at > $1) AND controllers <> '[]'",
+         WHERE account_id IN ({}) AND (expires_at IS NULL OR expires_at > $1) AND controllers <> '[]' \
+         UNION ALL SELECT account_id, 'ssoIdentity' AS via, controllers FROM sso_identities \
+         WHERE account_id IN ({}) AND controllers <> '[]'",
         placeholders(2, n),
         placeholders(2 + n, n),
         placeholders(2 + 2 * n, n),
+        placeholders(2 + 3 * n, n),
     );
     let mut query = sqlx::query(&sql).bind(now);
-    for _ in 0..3 {
+    for _ in 0..4 {
         for id in accounts {
             query = query.bind(id);
         }

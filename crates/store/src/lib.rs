@@ -23,6 +23,7 @@ mod objects;
 mod policies;
 mod requests;
 mod rows;
+mod sso;
 mod tenant;
 #[cfg(feature = "test-support")]
 pub mod testing;
@@ -39,6 +40,7 @@ pub use group_commit::WriterStats;
 pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, Proposal, ResourceList, ResourceRecord};
 pub use requests::{ApprovalRecord, RequestFilter, RequestList, RequestRecord, RequestView, Submitted};
+pub use sso::{NewSsoIdentity, SsoIdentity, SsoLogin};
 pub use tenant::{PolicyPlan, TenantPlan};
 
 use group_commit::{GroupCommit, GroupWrite};
