@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod outbound;
+pub mod sso;
 pub mod time;
 pub mod web;
 
@@ -83,6 +84,8 @@ pub struct ServerConfig {
     /// How often an exporter looks for new entries, and its first wait after a failure (doubling
     /// to a minute).
     pub audit_export_interval: Duration,
+    /// Single sign-on providers (issue 17), checked; see `sso`.
+    pub oidc_providers: Vec<sso::Provider>,
 }
 
 impl Default for ServerConfig {
@@ -106,6 +109,7 @@ impl Default for ServerConfig {
             audit: None,
             audit_sinks: Vec::new(),
             audit_export_interval: Duration::from_secs(1),
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -119,6 +123,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Where passwords are hashed and checked, off the async workers.
     pub passwords: Arc<auth::PasswordPool>,
+    /// The single sign-on providers, each with its discovered client (a cache per replica).
+    pub sso: Arc<sso::Providers>,
     /// Read from the database on first use (every replica shares it).
     sign_in_key: Arc<tokio::sync::OnceCell<auth::SignInKey>>,
 }
@@ -127,7 +133,8 @@ impl AppState {
     pub fn new(store: Store, clock: Arc<dyn Clock>, config: ServerConfig) -> Self {
         let metrics = Arc::new(metrics::Metrics::new(store.writer_stats().is_some()));
         let passwords = Arc::new(auth::PasswordPool::new(config.password_workers, config.password_queue));
-        AppState { store, clock, config: Arc::new(config), metrics, passwords, sign_in_key: Arc::default() }
+        let sso = Arc::new(sso::Providers::new(config.oidc_providers.clone()));
+        AppState { store, clock, config: Arc::new(config), metrics, passwords, sso, sign_in_key: Arc::default() }
     }
 
     pub fn now(&self) -> Millis {

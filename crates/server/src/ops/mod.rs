@@ -10,6 +10,7 @@ pub mod own;
 pub mod policies;
 pub mod requests;
 pub mod resources;
+pub mod sso;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};

@@ -33,7 +33,7 @@ pub struct LoginQuery {
 /// and read `\` as `/`, so `/%09/evil.example`, once decoded, is the other site
 /// `//evil.example`: control characters, whitespace, backslashes and `//` are refused as sent
 /// and once percent-decoded. Anything else goes to `/`.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     next.filter(|path| is_local_path(path)).unwrap_or("/").to_owned()
 }
 
@@ -84,6 +84,7 @@ async fn login_form(app: &AppState, headers: &HeaderMap, next: &str, username: &
                     }
                     button type="submit" id="sign-in" { "Sign in" }
                 }
+                (super::sso::sign_in_buttons(app, next))
             }
         },
     );
@@ -194,6 +195,7 @@ async fn account_page(
     let tokens = web(tokens(app, &user.principal).await)?;
     let Settings { email, opt_outs } = web(my_settings(app, &user.principal).await)?;
     let account = &user.principal.account;
+    let single_sign_on = super::sso::account_section(app, user).await?;
     let mut response = Page::new("My account", user)
         .section("/account")
         .notice(notice)
@@ -204,6 +206,7 @@ async fn account_page(
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
                 dt { "Permissions" } dd { (user.principal.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", ")) }
             } }
+            (single_sign_on)
             h2 { "Notifications" }
             form class="card" method="post" action="/account/notifications" {
                 (csrf_field(&user.csrf))
