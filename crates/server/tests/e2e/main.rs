@@ -15,5 +15,6 @@ mod names;
 mod notifications;
 mod reach;
 mod sign_in;
+mod sso;
 mod surfaces;
 mod web_forms;

@@ -1,0 +1,414 @@
+//! Single sign-on (issue 17) against a real OpenID provider: `oidc-provider` (OpenID Certified),
+//! run with the machine's Node.js from `tests/oidc/provider.mjs`, the package installed outside
+//! the clone (`COUNTERSIGN_OIDC_NODE_MODULES`, default `/work/.npm-oidc`; `.ci/run` installs it
+//! from `tests/oidc/package-lock.json`). Without node or the package each test prints one
+//! `skipped:` line; under `COUNTERSIGN_REQUIRE_ALL_TESTS=1` it fails instead.
+//!
+//! A reqwest client with a cookie store plays the browser: it follows every redirect by hand
+//! and signs in on the provider's development login page.
+
+use crate::harness::*;
+use countersign_core::policy::Completion;
+use countersign_core::profile::ProfileType;
+use countersign_server::sso::{GroupMappingSettings, Provider, ProviderSettings};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+const CLIENT_ID: &str = "countersign-test";
+const CLIENT_SECRET: &str = "a client secret for the tests only";
+
+/// The provider's process, ended when the test ends.
+struct Idp {
+    child: Child,
+    issuer: String,
+    accounts: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Idp {
+    /// Starts the provider with these accounts (login name → claims), or says why it cannot.
+    fn start(what: &str, accounts: &Value) -> Option<Idp> {
+        let modules = std::env::var("COUNTERSIGN_OIDC_NODE_MODULES").unwrap_or_else(|_| "/work/.npm-oidc".into());
+        let installed = PathBuf::from(&modules).join("node_modules/oidc-provider/package.json");
+        if !installed.exists() {
+            countersign_store::testing::skip(
+                what,
+                &format!("oidc-provider is not installed in {modules} (.ci/run installs it)"),
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let accounts_file = dir.path().join("accounts.json");
+        std::fs::write(&accounts_file, accounts.to_string()).unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc/provider.mjs");
+        let spawned = Command::new("node")
+            .arg(&script)
+            .env("OIDC_NODE_MODULES", &modules)
+            .env("OIDC_ACCOUNTS_FILE", &accounts_file)
+            .env("OIDC_CLIENT_ID", CLIENT_ID)
+            .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn();
+        let mut child = match spawned {
+            Ok(child) => child,
+            Err(e) => {
+                countersign_store::testing::skip(what, &format!("node cannot be started: {e}"));
+                return None;
+            }
+        };
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let issuer = loop {
+            match lines.next() {
+                Some(Ok(line)) if line.starts_with("issuer ") => break line["issuer ".len()..].to_owned(),
+                Some(Ok(_)) => continue,
+                _ => panic!("the OpenID provider did not start (run tests/oidc/provider.mjs by hand to see why)"),
+            }
+        };
+        Some(Idp { child, issuer, accounts: accounts_file, _dir: dir })
+    }
+
+    fn set_accounts(&self, accounts: &Value) {
+        std::fs::write(&self.accounts, accounts.to_string()).unwrap();
+    }
+
+    fn provider(&self, create_accounts: bool, mappings: &[(&str, &str)]) -> Provider {
+        Provider::from_settings(&ProviderSettings {
+            id: "test".into(),
+            display_name: "Test IdP".into(),
+            issuer: self.issuer.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Some(CLIENT_SECRET.to_owned().into()),
+            client_secret_file: None,
+            scopes: Some(vec!["email".into(), "profile".into(), "groups".into()]),
+            create_accounts,
+            username_claim: None,
+            groups_claim: Some("groups".into()),
+            group_mappings: mappings
+                .iter()
+                .map(|(claim, group)| GroupMappingSettings { claim: (*claim).into(), group: (*group).into() })
+                .collect(),
+            remove_from_mapped_groups: None,
+            allowed_email_domains: vec![],
+        })
+        .unwrap()
+    }
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+}
+
+fn location(response: &reqwest::Response) -> String {
+    let to = response.headers().get("location").unwrap().to_str().unwrap();
+    response.url().join(to).unwrap().to_string()
+}
+
+/// Follows redirects from `url` as a browser would, signing in at the provider's login page as
+/// `login`, until the provider sends the browser back to Countersign's callback; returns that
+/// callback URL (not yet visited).
+async fn through_provider(client: &reqwest::Client, url: &str, login: &str) -> String {
+    let mut url = url.to_owned();
+    for _ in 0..20 {
+        if url.contains("/sso/test/callback") {
+            return url;
+        }
+        let response = client.get(&url).send().await.unwrap();
+        if response.status().is_redirection() {
+            url = location(&response);
+            continue;
+        }
+        let at = response.url().clone();
+        let page = response.text().await.unwrap();
+        assert!(at.path().starts_with("/interaction/"), "an unexpected page at {at}: {page}");
+        let prompt = if page.contains(r#"value="consent""#) { "consent" } else { "login" };
+        let posted = client
+            .post(at.as_str())
+            .form(&[("prompt", prompt), ("login", login), ("password", "anything")])
+            .send()
+            .await
+            .unwrap();
+        assert!(posted.status().is_redirection(), "the provider's {prompt} form: {}", posted.status());
+        url = location(&posted);
+    }
+    panic!("too many redirects");
+}
+
+/// Starts a sign-in at Countersign and returns the callback URL the provider sends back.
+async fn start_sign_in(app: &TestApp, client: &reqwest::Client, login: &str) -> String {
+    through_provider(client, &format!("{}/sso/test/start?next=/requests", app.base), login).await
+}
+
+/// Visits the callback: `(status, page)`.
+async fn finish(client: &reqwest::Client, callback: &str) -> (StatusCode, String) {
+    let response = client.get(callback).send().await.unwrap();
+    (response.status(), response.text().await.unwrap())
+}
+
+/// A whole sign-in as `login`; the account it signed in as (`GET /api/v1/me` with the new
+/// session), and the callback page.
+async fn sign_in(app: &TestApp, login: &str) -> (Value, String) {
+    let client = browser();
+    let callback = start_sign_in(app, &client, login).await;
+    let (status, page) = finish(&client, &callback).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains(r#"http-equiv="refresh" content="0;url=/requests""#), "{page}");
+    let me: Value = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap().json().await.unwrap();
+    (me, page)
+}
+
+async fn members(app: &TestApp, group: &str) -> Vec<String> {
+    let (status, body) = app.get(&app.admin, &format!("/api/v1/groups/{group}")).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut ids: Vec<String> = body["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().or(m.as_str()).unwrap().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// The open request for `object`, as the admin sees it.
+async fn open_request(app: &TestApp, object: &str) -> Option<Value> {
+    let (status, body) = app.get(&app.admin, "/api/v1/requests?view=all").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["objectId"] == object && (r["status"] == "needsApproval" || r["status"] == "approved"))
+        .cloned()
+}
+
+fn erin(groups: &[&str]) -> Value {
+    json!({"sub": "erin-subject", "email": "erin@example.com", "email_verified": true, "name": "Erin Example",
+           "preferred_username": "erin", "groups": groups})
+}
+
+fn accounts(erin_groups: &[&str]) -> Value {
+    json!({
+        "erin": erin(erin_groups),
+        "alice-at-idp": {"sub": "alice-subject", "email": "alice@example.com", "preferred_username": "alice.idp", "name": "Alice at the IdP"},
+        // Claims bob's username and e-mail address: never matched to bob's account.
+        "mallory": {"sub": "mallory-subject", "email": "bob@example.com", "email_verified": true, "preferred_username": "bob", "name": "Not Bob"},
+    })
+}
+
+/// First sign-in creates the account (as the provider, through the gate) and links it; later
+/// sign-ins reuse it; the claim mapping adds a plain group at once and holds membership of the
+/// approver group as a request (R9) that takes effect only once approved and completed; a claim
+/// gone removes; an identity claiming another's username is not given that account.
+async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
+    let Some(idp) = Idp::start("sso::sign_in_creates_links_and_maps_groups", &accounts(&["cs-ops", "cs-approvers"]))
+    else {
+        return;
+    };
+    let setup = Setup::only(&[(ProfileType::OperationApprovalPolicy, 1, Completion::Requester)]);
+    let provider = idp.provider(true, &[("cs-ops", "Empty"), ("cs-approvers", "Approvers")]);
+    with_configured_app(backend, setup, |c| c.oidc_providers = vec![provider], |app| async move {
+        // The sign-in page offers the provider.
+        let login = reqwest::get(format!("{}/login", app.base)).await.unwrap().text().await.unwrap();
+        assert!(login.contains("Sign in with Test IdP") && login.contains(r#"href="/sso/test/start?next=/""#), "{login}");
+
+        let (me, page) = sign_in(&app, "erin").await;
+        assert_eq!(me["username"], "erin", "{me}");
+        assert_eq!(me["displayName"], "Erin Example");
+        let erin_id = me["id"].as_str().unwrap().to_owned();
+        let identity = app.store.sso_identity(&idp.issuer, "erin-subject").await.unwrap().expect("linked");
+        assert_eq!((identity.account_id.as_str(), identity.provider_id.as_str()), (erin_id.as_str(), "test"));
+
+        // A plain group: applied at once. The approver group: held (R9), not a member.
+        assert!(members(&app, &app.empty_group).await.contains(&erin_id), "{page}");
+        assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
+        let held = open_request(&app, &app.approvers_group).await.expect("a request for the approver group");
+        assert_eq!(held["status"], "needsApproval");
+        assert_eq!(held["requestedBy"]["id"], "sso:test", "{held}");
+        assert!(held["justification"].as_str().unwrap().contains("'cs-approvers' for erin"), "{held}");
+        assert!(page.contains("Membership of Approvers needs approval"), "{page}");
+        assert_eq!(app.audit_actions("ssoIdentityLinked", &erin_id).await, 1);
+
+        // Again: the same account, nothing new to add; the request stays open (R4).
+        let (again, page) = sign_in(&app, "erin").await;
+        assert_eq!(again["id"], erin_id.as_str());
+        assert!(page.contains("has an open request"), "{page}");
+        assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
+        assert_eq!(app.store.sso_identities_of(&erin_id).await.unwrap().len(), 1);
+
+        // bob approves; erin is still not a member until the change is completed, which the
+        // provider does at her next sign-in.
+        let request_id = held["id"].as_str().unwrap().to_owned();
+        let approved = app.approve(&app.bob, &request_id).await;
+        assert_eq!(approved["status"], "approved", "{approved}");
+        assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
+        let (_, page) = sign_in(&app, "erin").await;
+        assert!(page.contains("is applied"), "{page}");
+        assert!(members(&app, &app.approvers_group).await.contains(&erin_id));
+        let (_, done) = app.get(&app.admin, &format!("/api/v1/requests/{request_id}")).await;
+        assert_eq!(done["status"], "completed", "{done}");
+
+        // The provider drops cs-ops: erin leaves Empty at her next sign-in.
+        idp.set_accounts(&accounts(&["cs-approvers"]));
+        let (_, page) = sign_in(&app, "erin").await;
+        assert!(page.contains("Removed from Empty"), "{page}");
+        assert!(!members(&app, &app.empty_group).await.contains(&erin_id));
+
+        // An identity whose username and e-mail address are bob's is not bob (no takeover by a
+        // matching claim) and gets no account.
+        let client = browser();
+        let callback = start_sign_in(&app, &client, "mallory").await;
+        let (status, page) = finish(&client, &callback).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(page.contains("sso_not_linked"), "{page}");
+        assert!(app.store.sso_identity(&idp.issuer, "mallory-subject").await.unwrap().is_none());
+        let me = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
+        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+    })
+    .await;
+}
+backend_tests!(sign_in_creates_links_and_maps_groups);
+
+/// A signed-in person links an identity to their own account; then that identity signs in as
+/// them. Without `create_accounts`, an unlinked identity is refused.
+async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
+    let Some(idp) = Idp::start("sso::a_person_links_an_identity_to_their_own_account", &accounts(&[])) else {
+        return;
+    };
+    let provider = idp.provider(false, &[]);
+    with_configured_app(backend, Setup::protected(), |c| c.oidc_providers = vec![provider], |app| async move {
+        // Not linked, and accounts are not created: refused, audited.
+        let client = browser();
+        let callback = start_sign_in(&app, &client, "alice-at-idp").await;
+        let (status, page) = finish(&client, &callback).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+        assert!(page.contains("sso_not_linked") && page.contains("not linked to an account"), "{page}");
+
+        // alice signs in with her password and links the identity from My account.
+        let client = browser();
+        let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
+        assert!(signed_in.status().is_redirection());
+        let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(account.contains("No identity is linked"), "{account}");
+        let csrf = account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+        // The link form is a CSRF-checked form like every other.
+        let forged = client.post(format!("{}/account/sso/test/link", app.base)).form(&[("csrf", "forged")]).send().await.unwrap();
+        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+        let onward = client
+            .post(format!("{}/account/sso/test/link", app.base))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
+        let to = to.replace("&amp;", "&");
+        let callback = through_provider(&client, &to, "alice-at-idp").await;
+        let (status, page) = finish(&client, &callback).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        assert!(page.contains("now linked to your account"), "{page}");
+        let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+        assert!(account.contains("alice@example.com"), "{account}");
+
+        // Now the identity signs in as alice.
+        let (me, _) = sign_in(&app, "alice-at-idp").await;
+        assert_eq!(me["id"], app.alice.id.as_str(), "{me}");
+        // bob cannot link the same identity to his account: it is alice's.
+        let client = browser();
+        app.web_sign_in(&client, "bob", PASSWORD).await;
+        let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+        let csrf = account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+        let onward = client
+            .post(format!("{}/account/sso/test/link", app.base))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
+        let callback = through_provider(&client, &to.replace("&amp;", "&"), "alice-at-idp").await;
+        let (status, page) = finish(&client, &callback).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{page}");
+        assert!(page.contains("sso_identity_taken"), "{page}");
+        assert_eq!(app.audit_actions("ssoIdentityLinked", &app.alice.id).await, 1);
+    })
+    .await;
+}
+backend_tests!(a_person_links_an_identity_to_their_own_account);
+
+/// The return from the provider is refused when its state is forged, used twice, from another
+/// browser, or when the ID token's nonce is not this sign-in's.
+async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
+    let Some(idp) = Idp::start("sso::a_forged_replayed_or_foreign_return_is_refused", &accounts(&[])) else {
+        return;
+    };
+    let provider = idp.provider(true, &[]);
+    with_configured_app(backend, Setup::protected(), |c| c.oidc_providers = vec![provider], |app| async move {
+        let refused = |status: StatusCode, page: &str| {
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+            assert!(page.contains("sso_failed"), "{page}");
+        };
+        // A state nobody issued.
+        let client = browser();
+        let (status, page) = finish(&client, &format!("{}/sso/test/callback?code=x&state=forged", app.base)).await;
+        refused(status, &page);
+
+        // A real return, finished in another browser (a login CSRF: the attacker's code and
+        // state fed to the victim): refused, and the state is spent.
+        let attacker = browser();
+        let callback = start_sign_in(&app, &attacker, "erin").await;
+        let (status, page) = finish(&browser(), &callback).await;
+        refused(status, &page);
+        assert!(page.contains("another browser"), "{page}");
+        let (status, page) = finish(&attacker, &callback).await;
+        refused(status, &page);
+
+        // A real return used twice: the second is refused.
+        let client = browser();
+        let callback = start_sign_in(&app, &client, "erin").await;
+        let (status, page) = finish(&client, &callback).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (status, page) = finish(&client, &callback).await;
+        refused(status, &page);
+
+        // The ID token carries the nonce of the sign-in the provider saw; when the sign-in
+        // expects another, the token is refused.
+        let client = browser();
+        let callback = start_sign_in(&app, &client, "erin").await;
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+        sqlx::query("UPDATE sso_logins SET nonce = 'not the nonce the provider saw'").execute(&pool).await.unwrap();
+        pool.close().await;
+        let (status, page) = finish(&client, &callback).await;
+        refused(status, &page);
+
+        // A sign-in left too long at the provider has expired (the server's clock).
+        let client = browser();
+        let callback = start_sign_in(&app, &client, "erin").await;
+        app.clock.advance(countersign_server::sso::LOGIN_TTL + 1);
+        let (status, page) = finish(&client, &callback).await;
+        refused(status, &page);
+
+        // Each refusal is audited with the provider.
+        let (_, audit) = app.get(&app.admin, "/api/v1/audit?action=signInFailed").await;
+        let failures = audit["value"].as_array().unwrap();
+        assert!(failures.len() >= 6, "{audit}");
+        assert!(failures.iter().all(|f| f["details"]["provider"] == "test"), "{audit}");
+    })
+    .await;
+}
+backend_tests!(a_forged_replayed_or_foreign_return_is_refused);
