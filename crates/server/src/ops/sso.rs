@@ -125,7 +125,9 @@ struct Vouched {
     email_verified: Option<bool>,
     name: Option<String>,
     username: Option<String>,
-    groups: Vec<String>,
+    /// The groups claim; `None` when the token does not carry it at all (not configured, or
+    /// left out, as Entra ID does past 200 groups), in which case memberships are left alone.
+    groups: Option<Vec<String>>,
 }
 
 /// A refusal, audited as a failed sign-in with the provider and why.
@@ -231,7 +233,15 @@ pub async fn finish(app: &AppState, callback: Callback<'_>) -> ApiResult<Finishe
             return Err(refuse(app, &callback, subject, "not linked", error).await);
         }
     };
-    let groups = sync_groups(app, provider, &account, &vouched.groups).await;
+    let groups = match &vouched.groups {
+        Some(claimed) => sync_groups(app, provider, &account, claimed).await,
+        None if !provider.group_mappings.is_empty() => {
+            // A missing claim is not "in no group": removing everyone then would be wrong.
+            tracing::warn!(provider = %provider.id, "single sign-on: the ID token has no groups claim; memberships unchanged");
+            Vec::new()
+        }
+        None => Vec::new(),
+    };
     let session_id = random_secret();
     let csrf_token = random_secret();
     let client = ClientInfo::new(callback.address, callback.user_agent);
@@ -255,13 +265,13 @@ async fn redeem(app: &AppState, provider: &Provider, code: &str, login: &SsoLogi
         .set_pkce_verifier(PkceCodeVerifier::new(login.pkce_verifier.clone()))
         .request_async(&app.sso.http)
         .await
-        .map_err(|e| format!("code exchange: {e}"))?;
+        .map_err(|e| format!("code exchange: {}", chain(&e)))?;
     let token = openidconnect::TokenResponse::id_token(&response).ok_or("the provider sent no ID token")?;
     // The token's own times (expiry, issue) are the provider's, checked on the real clock by the
     // crate; this sign-in's lifetime is checked on the server's clock above.
     let claims = token
         .claims(&client.id_token_verifier(), &Nonce::new(login.nonce.clone()))
-        .map_err(|e| format!("ID token: {e}"))?;
+        .map_err(|e| format!("ID token: {}", chain(&e)))?;
     let other = claims.additional_claims();
     let username = match &provider.username_claim {
         Some(name) => other.string(name),
@@ -274,8 +284,20 @@ async fn redeem(app: &AppState, provider: &Provider, code: &str, login: &SsoLogi
         email_verified: claims.email_verified(),
         name: claims.name().and_then(|n| n.get(None)).map(|n| n.to_string()),
         username,
-        groups: provider.groups_claim.as_deref().map(|c| other.strings(c)).unwrap_or_default(),
+        groups: provider.groups_claim.as_deref().filter(|c| other.0.contains_key(*c)).map(|c| other.strings(c)),
     })
+}
+
+/// An error with its causes, for the log and the audit log.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 /// Links the identity to the account that started the link from its own signed-in session.

@@ -75,6 +75,9 @@ impl Idp {
                 _ => panic!("the OpenID provider did not start (run tests/oidc/provider.mjs by hand to see why)"),
             }
         };
+        // The provider may write more (notices); keep reading, so that it never writes to a
+        // closed pipe (which ends it).
+        std::thread::spawn(move || lines.for_each(drop));
         Some(Idp { child, issuer, accounts: accounts_file, _dir: dir })
     }
 
@@ -164,7 +167,7 @@ async fn sign_in(app: &TestApp, login: &str) -> (Value, String) {
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains(r#"http-equiv="refresh" content="0;url=/requests""#), "{page}");
     let me: Value = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap().json().await.unwrap();
-    (me, page)
+    (me["account"].clone(), page)
 }
 
 async fn members(app: &TestApp, group: &str) -> Vec<String> {
@@ -193,16 +196,16 @@ async fn open_request(app: &TestApp, object: &str) -> Option<Value> {
 }
 
 fn erin(groups: &[&str]) -> Value {
-    json!({"sub": "erin-subject", "email": "erin@example.com", "email_verified": true, "name": "Erin Example",
+    json!({"email": "erin@example.com", "email_verified": true, "name": "Erin Example",
            "preferred_username": "erin", "groups": groups})
 }
 
 fn accounts(erin_groups: &[&str]) -> Value {
     json!({
-        "erin": erin(erin_groups),
-        "alice-at-idp": {"sub": "alice-subject", "email": "alice@example.com", "preferred_username": "alice.idp", "name": "Alice at the IdP"},
+        "erin-subject": erin(erin_groups),
+        "alice-subject": {"email": "alice@example.com", "preferred_username": "alice.idp", "name": "Alice at the IdP"},
         // Claims bob's username and e-mail address: never matched to bob's account.
-        "mallory": {"sub": "mallory-subject", "email": "bob@example.com", "email_verified": true, "preferred_username": "bob", "name": "Not Bob"},
+        "mallory-subject": {"email": "bob@example.com", "email_verified": true, "preferred_username": "bob", "name": "Not Bob"},
     })
 }
 
@@ -222,7 +225,7 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
         let login = reqwest::get(format!("{}/login", app.base)).await.unwrap().text().await.unwrap();
         assert!(login.contains("Sign in with Test IdP") && login.contains(r#"href="/sso/test/start?next=/""#), "{login}");
 
-        let (me, page) = sign_in(&app, "erin").await;
+        let (me, page) = sign_in(&app, "erin-subject").await;
         assert_eq!(me["username"], "erin", "{me}");
         assert_eq!(me["displayName"], "Erin Example");
         let erin_id = me["id"].as_str().unwrap().to_owned();
@@ -240,7 +243,7 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
         assert_eq!(app.audit_actions("ssoIdentityLinked", &erin_id).await, 1);
 
         // Again: the same account, nothing new to add; the request stays open (R4).
-        let (again, page) = sign_in(&app, "erin").await;
+        let (again, page) = sign_in(&app, "erin-subject").await;
         assert_eq!(again["id"], erin_id.as_str());
         assert!(page.contains("has an open request"), "{page}");
         assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
@@ -252,7 +255,7 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
         let approved = app.approve(&app.bob, &request_id).await;
         assert_eq!(approved["status"], "approved", "{approved}");
         assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
-        let (_, page) = sign_in(&app, "erin").await;
+        let (_, page) = sign_in(&app, "erin-subject").await;
         assert!(page.contains("is applied"), "{page}");
         assert!(members(&app, &app.approvers_group).await.contains(&erin_id));
         let (_, done) = app.get(&app.admin, &format!("/api/v1/requests/{request_id}")).await;
@@ -260,14 +263,14 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
 
         // The provider drops cs-ops: erin leaves Empty at her next sign-in.
         idp.set_accounts(&accounts(&["cs-approvers"]));
-        let (_, page) = sign_in(&app, "erin").await;
+        let (_, page) = sign_in(&app, "erin-subject").await;
         assert!(page.contains("Removed from Empty"), "{page}");
         assert!(!members(&app, &app.empty_group).await.contains(&erin_id));
 
         // An identity whose username and e-mail address are bob's is not bob (no takeover by a
         // matching claim) and gets no account.
         let client = browser();
-        let callback = start_sign_in(&app, &client, "mallory").await;
+        let callback = start_sign_in(&app, &client, "mallory-subject").await;
         let (status, page) = finish(&client, &callback).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
         assert!(page.contains("sso_not_linked"), "{page}");
@@ -289,7 +292,7 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
     with_configured_app(backend, Setup::protected(), |c| c.oidc_providers = vec![provider], |app| async move {
         // Not linked, and accounts are not created: refused, audited.
         let client = browser();
-        let callback = start_sign_in(&app, &client, "alice-at-idp").await;
+        let callback = start_sign_in(&app, &client, "alice-subject").await;
         let (status, page) = finish(&client, &callback).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
         assert!(page.contains("sso_not_linked") && page.contains("not linked to an account"), "{page}");
@@ -315,7 +318,7 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
             .unwrap();
         let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
         let to = to.replace("&amp;", "&");
-        let callback = through_provider(&client, &to, "alice-at-idp").await;
+        let callback = through_provider(&client, &to, "alice-subject").await;
         let (status, page) = finish(&client, &callback).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         assert!(page.contains("now linked to your account"), "{page}");
@@ -323,7 +326,7 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
         assert!(account.contains("alice@example.com"), "{account}");
 
         // Now the identity signs in as alice.
-        let (me, _) = sign_in(&app, "alice-at-idp").await;
+        let (me, _) = sign_in(&app, "alice-subject").await;
         assert_eq!(me["id"], app.alice.id.as_str(), "{me}");
         // bob cannot link the same identity to his account: it is alice's.
         let client = browser();
@@ -340,7 +343,7 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
             .await
             .unwrap();
         let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
-        let callback = through_provider(&client, &to.replace("&amp;", "&"), "alice-at-idp").await;
+        let callback = through_provider(&client, &to.replace("&amp;", "&"), "alice-subject").await;
         let (status, page) = finish(&client, &callback).await;
         assert_eq!(status, StatusCode::CONFLICT, "{page}");
         assert!(page.contains("sso_identity_taken"), "{page}");
@@ -370,7 +373,7 @@ async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
         // A real return, finished in another browser (a login CSRF: the attacker's code and
         // state fed to the victim): refused, and the state is spent.
         let attacker = browser();
-        let callback = start_sign_in(&app, &attacker, "erin").await;
+        let callback = start_sign_in(&app, &attacker, "erin-subject").await;
         let (status, page) = finish(&browser(), &callback).await;
         refused(status, &page);
         assert!(page.contains("another browser"), "{page}");
@@ -379,7 +382,7 @@ async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
 
         // A real return used twice: the second is refused.
         let client = browser();
-        let callback = start_sign_in(&app, &client, "erin").await;
+        let callback = start_sign_in(&app, &client, "erin-subject").await;
         let (status, page) = finish(&client, &callback).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let (status, page) = finish(&client, &callback).await;
@@ -388,7 +391,7 @@ async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
         // The ID token carries the nonce of the sign-in the provider saw; when the sign-in
         // expects another, the token is refused.
         let client = browser();
-        let callback = start_sign_in(&app, &client, "erin").await;
+        let callback = start_sign_in(&app, &client, "erin-subject").await;
         sqlx::any::install_default_drivers();
         let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
         sqlx::query("UPDATE sso_logins SET nonce = 'not the nonce the provider saw'").execute(&pool).await.unwrap();
@@ -398,7 +401,7 @@ async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
 
         // A sign-in left too long at the provider has expired (the server's clock).
         let client = browser();
-        let callback = start_sign_in(&app, &client, "erin").await;
+        let callback = start_sign_in(&app, &client, "erin-subject").await;
         app.clock.advance(countersign_server::sso::LOGIN_TTL + 1);
         let (status, page) = finish(&client, &callback).await;
         refused(status, &page);

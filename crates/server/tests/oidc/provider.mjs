@@ -4,8 +4,9 @@
 //   OIDC_NODE_MODULES=<folder holding node_modules/oidc-provider> \
 //   OIDC_ACCOUNTS_FILE=<accounts.json> OIDC_CLIENT_ID=... OIDC_CLIENT_SECRET=... node provider.mjs
 //
-// Prints `issuer <url>` once it listens. The accounts file maps a login name to its claims
-// ({"alice": {"email": ..., "groups": [...]}}) and is read at every sign-in, so a test can change
+// Prints `issuer <url>` once it listens. The accounts file maps a subject (the login name at the
+// development login page) to its claims
+// ({"alice": {"email": ..., "groups": [...]}}), and is read at every sign-in, so a test can change
 // someone's groups between two sign-ins. Sign-in uses the package's development interaction
 // pages (any password); consent is granted at once (a first-party client). Claims go into the
 // ID token, as Entra ID, Okta and Keycloak can be configured to do.
@@ -51,12 +52,13 @@ const provider = new Provider(issuer, {
   conformIdTokenClaims: false,
   pkce: { required: () => true },
   features: { devInteractions: { enabled: true } },
+  // The login name typed at the development login page is the subject (`sub`).
   async findAccount(ctx, id) {
     const claims = accounts()[id];
-    if (!claims) return undefined;
+    if (claims === undefined) return undefined;
     return {
       accountId: id,
-      async claims() { return { sub: claims.sub ?? id, ...claims }; },
+      async claims() { return { ...claims, sub: id }; },
     };
   },
   async loadExistingGrant(ctx) {
@@ -77,3 +79,6 @@ provider.on('server_error', (ctx, error) => { console.error('server_error', erro
 
 server.on('request', provider.callback());
 console.log(`issuer ${issuer}`);
+// The package's own notices go to stderr from now on: stdout carries only the line above.
+console.log = console.error;
+console.info = console.error;
