@@ -615,7 +615,8 @@ create_accounts = true
         let providers = countersign_server::sso::Provider::from_all(&settings.oidc_providers).unwrap();
         let ids: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["entra", "okta"]);
-        let secrets: Vec<&str> = providers.iter().filter_map(|p| p.client_secret.as_ref()).map(|s| s.expose_secret()).collect();
+        let secrets: Vec<&str> =
+            providers.iter().filter_map(|p| p.client_secret.as_ref()).map(|s| s.expose_secret()).collect();
         assert_eq!(secrets, ["from-a-file", "okta-secret"]);
         assert_eq!(providers[0].group_mappings[0].group, "Approvers");
         assert!(!providers[0].create_accounts && providers[1].create_accounts);

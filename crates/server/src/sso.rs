@@ -200,7 +200,9 @@ impl OtherClaims {
     /// The strings of claim `name`: a list of strings, or one string.
     pub fn strings(&self, name: &str) -> Vec<String> {
         match self.0.get(name) {
-            Some(serde_json::Value::Array(items)) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            Some(serde_json::Value::Array(items)) => {
+                items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()
+            }
             Some(serde_json::Value::String(one)) => vec![one.clone()],
             _ => Vec::new(),
         }
@@ -211,8 +213,13 @@ impl OtherClaims {
     }
 }
 
-pub type IdFields =
-    IdTokenFields<OtherClaims, EmptyExtraTokenFields, CoreGenderClaim, CoreJweContentEncryptionAlgorithm, CoreJwsSigningAlgorithm>;
+pub type IdFields = IdTokenFields<
+    OtherClaims,
+    EmptyExtraTokenFields,
+    CoreGenderClaim,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJwsSigningAlgorithm,
+>;
 pub type TokenResponse = StandardTokenResponse<IdFields, CoreTokenType>;
 /// The client for one provider: discovered authorization and token endpoints.
 pub type OidcClient = Client<
@@ -275,13 +282,14 @@ impl Providers {
                 return Ok(client.clone());
             }
         }
-        let metadata = CoreProviderMetadata::discover_async(provider.issuer.clone(), &self.http).await.map_err(|e| {
-            tracing::warn!(provider = %provider.id, error = %e, "single sign-on: discovery failed");
-            ApiError::new(
-                ErrorCode::Unavailable,
-                format!("{} cannot be reached for sign-in just now. Try again later.", provider.display_name),
-            )
-        })?;
+        let metadata =
+            CoreProviderMetadata::discover_async(provider.issuer.clone(), &self.http).await.map_err(|e| {
+                tracing::warn!(provider = %provider.id, error = %e, "single sign-on: discovery failed");
+                ApiError::new(
+                    ErrorCode::Unavailable,
+                    format!("{} cannot be reached for sign-in just now. Try again later.", provider.display_name),
+                )
+            })?;
         let redirect = RedirectUrl::new(callback.to_owned())
             .map_err(|e| ApiError::new(ErrorCode::InternalError, format!("the callback URL is not a URL: {e}")))?;
         let client = OidcClient::from_provider_metadata(

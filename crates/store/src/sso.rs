@@ -132,13 +132,12 @@ impl Store {
 
     /// The identity `subject` of `issuer`, if it is linked.
     pub async fn sso_identity(&self, issuer: &str, subject: &str) -> Result<Option<SsoIdentity>> {
-        let row = sqlx::query(&format!(
-            "SELECT {IDENTITY_COLUMNS} FROM sso_identities WHERE issuer = $1 AND subject = $2"
-        ))
-        .bind(issuer)
-        .bind(subject)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query(&format!("SELECT {IDENTITY_COLUMNS} FROM sso_identities WHERE issuer = $1 AND subject = $2"))
+                .bind(issuer)
+                .bind(subject)
+                .fetch_optional(self.pool())
+                .await?;
         row.as_ref().map(identity).transpose()
     }
 
@@ -207,9 +206,10 @@ impl Store {
             0 => Err(StoreError::NotFound(format!("account {account_id} does not exist"))),
             _ => Ok(()),
         })?;
-        let entry = NewAudit::new("auth", "ssoIdentityLinked").by(&actor.id, &actor.name).on("account", account_id).details(
-            json!({"provider": new.provider_id, "issuer": new.issuer, "subject": new.subject, "email": new.email}),
-        );
+        let entry =
+            NewAudit::new("auth", "ssoIdentityLinked").by(&actor.id, &actor.name).on("account", account_id).details(
+                json!({"provider": new.provider_id, "issuer": new.issuer, "subject": new.subject, "email": new.email}),
+            );
         append(&mut tx, entry, now);
         tx.commit().await?;
         Ok(linked)
@@ -217,7 +217,13 @@ impl Store {
 
     /// Unlinks one of `account_id`'s identities (another account's is not found), audited.
     /// The account's sessions opened with it stay until they end, like a password's.
-    pub async fn unlink_sso_identity(&self, actor: &Actor, account_id: &str, identity_id: &str, now: Millis) -> Result<()> {
+    pub async fn unlink_sso_identity(
+        &self,
+        actor: &Actor,
+        account_id: &str,
+        identity_id: &str,
+        now: Millis,
+    ) -> Result<()> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "DELETE FROM sso_identities WHERE id = $1 AND account_id = $2 RETURNING provider_id, issuer, subject",

@@ -30,7 +30,9 @@ use countersign_core::profile::{Operation, ResourceType};
 use countersign_core::request::RequestStatus;
 use countersign_core::state::{AccountState, GroupMember, GroupState, ObjectState};
 use countersign_core::visibility::Viewer;
-use countersign_store::{AccountRecord, ClientInfo, NewSsoIdentity, Proposal, SsoIdentity, SsoLogin, StoreError, Submitted};
+use countersign_store::{
+    AccountRecord, ClientInfo, NewSsoIdentity, Proposal, SsoIdentity, SsoLogin, StoreError, Submitted,
+};
 use openidconnect::core::CoreAuthenticationFlow;
 use openidconnect::{AuthorizationCode, CsrfToken, Nonce, PkceCodeChallenge, PkceCodeVerifier, Scope};
 
@@ -99,16 +101,32 @@ pub struct Callback<'a> {
 /// What a group mapping did at a sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GroupChange {
-    Added { group: String },
-    Removed { group: String },
+    Added {
+        group: String,
+    },
+    Removed {
+        group: String,
+    },
     /// R1/R9: held as an approval request; not a member (or still one) until approved.
-    Held { group: String, request_id: String },
+    Held {
+        group: String,
+        request_id: String,
+    },
     /// The group already has an open request (R4); this sign-in changed nothing.
-    Waiting { group: String, request_id: String },
+    Waiting {
+        group: String,
+        request_id: String,
+    },
     /// An approved request of the provider's, completed now.
-    Completed { group: String, request_id: String },
+    Completed {
+        group: String,
+        request_id: String,
+    },
     /// Could not be done (the group is gone, a name is ambiguous); logged and audited.
-    Failed { group: String, reason: String },
+    Failed {
+        group: String,
+        reason: String,
+    },
 }
 
 /// A finished sign-in.
@@ -131,8 +149,16 @@ struct Vouched {
 }
 
 /// A refusal, audited as a failed sign-in with the provider and why.
-async fn refuse(app: &AppState, callback: &Callback<'_>, subject: Option<&str>, reason: &str, error: ApiError) -> ApiError {
-    if let Err(e) = app.store.record_sso_failure(callback.provider_id, subject, callback.address, reason, app.now()).await {
+async fn refuse(
+    app: &AppState,
+    callback: &Callback<'_>,
+    subject: Option<&str>,
+    reason: &str,
+    error: ApiError,
+) -> ApiError {
+    if let Err(e) =
+        app.store.record_sso_failure(callback.provider_id, subject, callback.address, reason, app.now()).await
+    {
         return e.into();
     }
     error
@@ -153,10 +179,19 @@ pub async fn finish(app: &AppState, callback: Callback<'_>) -> ApiResult<Finishe
             app.store.take_sso_login(&sha256_hex(state), now).await?;
         }
         let reason = format!("the provider refused: {}", error.chars().take(100).collect::<String>());
-        return Err(refuse(app, &callback, None, &reason, failed(&format!("{} did not sign you in.", provider.display_name))).await);
+        return Err(refuse(
+            app,
+            &callback,
+            None,
+            &reason,
+            failed(&format!("{} did not sign you in.", provider.display_name)),
+        )
+        .await);
     }
     let (Some(code), Some(state)) = (callback.code, callback.state) else {
-        return Err(refuse(app, &callback, None, "no code or state", failed("The provider's answer is incomplete.")).await);
+        return Err(
+            refuse(app, &callback, None, "no code or state", failed("The provider's answer is incomplete.")).await
+        );
     };
     let expired = "This sign-in has expired or was already used. Start again.";
     let Some(login) = app.store.take_sso_login(&sha256_hex(state), now).await? else {
@@ -165,9 +200,9 @@ pub async fn finish(app: &AppState, callback: Callback<'_>) -> ApiResult<Finishe
     if login.provider_id != provider.id {
         return Err(refuse(app, &callback, None, "state of another provider", failed(expired)).await);
     }
-    let same_browser = callback.browser.is_some_and(|b| {
-        subtle::ConstantTimeEq::ct_eq(sha256_hex(b).as_bytes(), login.browser_hash.as_bytes()).into()
-    });
+    let same_browser = callback
+        .browser
+        .is_some_and(|b| subtle::ConstantTimeEq::ct_eq(sha256_hex(b).as_bytes(), login.browser_hash.as_bytes()).into());
     if !same_browser {
         return Err(refuse(
             app,
@@ -312,7 +347,9 @@ async fn link(
 ) -> ApiResult<Finished> {
     let now = app.now();
     let Some(account) = app.store.account(account_id).await?.filter(|a| a.enabled) else {
-        return Err(refuse(app, callback, Some(new.subject), "link: account gone", failed("Your account is gone.")).await);
+        return Err(
+            refuse(app, callback, Some(new.subject), "link: account gone", failed("Your account is gone.")).await
+        );
     };
     if let Some(existing) = app.store.sso_identity(new.issuer, new.subject).await? {
         let detail = if existing.account_id == account.id {
@@ -320,12 +357,23 @@ async fn link(
         } else {
             format!("This {} identity is already linked to another account.", provider.display_name)
         };
-        return Err(refuse(app, callback, Some(new.subject), "link: identity taken", ApiError::new(ErrorCode::SsoIdentityTaken, detail)).await);
+        return Err(refuse(
+            app,
+            callback,
+            Some(new.subject),
+            "link: identity taken",
+            ApiError::new(ErrorCode::SsoIdentityTaken, detail),
+        )
+        .await);
     }
     let actor = countersign_store::Actor { via: login.link_controllers.clone(), ..account.actor() };
     let controllers = controllers_of_new_credential(&account.id, None, &login.link_controllers);
     match app.store.link_sso_identity(&actor, &account.id, new, &controllers, now).await {
-        Ok(_) => Ok(Finished::Linked { account_id: account.id, provider: provider.display_name.clone(), next: login.next_path.clone() }),
+        Ok(_) => Ok(Finished::Linked {
+            account_id: account.id,
+            provider: provider.display_name.clone(),
+            next: login.next_path.clone(),
+        }),
         Err(StoreError::Conflict(detail)) => Err(ApiError::new(ErrorCode::SsoIdentityTaken, detail)),
         Err(e) => Err(e.into()),
     }
@@ -422,10 +470,15 @@ async fn resolve_group(app: &AppState, name: &str) -> Result<String, String> {
 
 /// Computes and submits the membership changes `claimed` (the provider's groups claim) maps to.
 /// Never fails the sign-in: what cannot be done is logged and reported.
-async fn sync_groups(app: &AppState, provider: &Provider, account: &AccountRecord, claimed: &[String]) -> Vec<GroupChange> {
+async fn sync_groups(
+    app: &AppState,
+    provider: &Provider,
+    account: &AccountRecord,
+    claimed: &[String],
+) -> Vec<GroupChange> {
     let mut wanted: Vec<(String, bool, String)> = Vec::new();
     for mapping in &provider.group_mappings {
-        let want = claimed.iter().any(|c| *c == mapping.claim);
+        let want = claimed.contains(&mapping.claim);
         match resolve_group(app, &mapping.group).await {
             Ok(id) => match wanted.iter_mut().find(|(g, _, _)| *g == id) {
                 Some(entry) => entry.1 |= want,

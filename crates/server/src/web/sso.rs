@@ -179,9 +179,8 @@ pub async fn account_section(app: &AppState, user: &WebUser) -> WebResult<Markup
         return Ok(html! {});
     }
     let linked = web(ops::identities(app, &user.principal).await)?;
-    let name_of = |id: &str| {
-        app.sso.all().iter().find(|p| p.id == id).map_or_else(|| id.to_owned(), |p| p.display_name.clone())
-    };
+    let name_of =
+        |id: &str| app.sso.all().iter().find(|p| p.id == id).map_or_else(|| id.to_owned(), |p| p.display_name.clone());
     Ok(html! {
         h2 id="single-sign-on" { "Single sign-on" }
         @if linked.is_empty() { p class="muted" id="no-identities" { "No identity is linked to your account." } } @else {

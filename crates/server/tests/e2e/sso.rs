@@ -220,64 +220,72 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
     };
     let setup = Setup::only(&[(ProfileType::OperationApprovalPolicy, 1, Completion::Requester)]);
     let provider = idp.provider(true, &[("cs-ops", "Empty"), ("cs-approvers", "Approvers")]);
-    with_configured_app(backend, setup, |c| c.oidc_providers = vec![provider], |app| async move {
-        // The sign-in page offers the provider.
-        let login = reqwest::get(format!("{}/login", app.base)).await.unwrap().text().await.unwrap();
-        assert!(login.contains("Sign in with Test IdP") && login.contains(r#"href="/sso/test/start?next=/""#), "{login}");
+    with_configured_app(
+        backend,
+        setup,
+        |c| c.oidc_providers = vec![provider],
+        |app| async move {
+            // The sign-in page offers the provider.
+            let login = reqwest::get(format!("{}/login", app.base)).await.unwrap().text().await.unwrap();
+            assert!(
+                login.contains("Sign in with Test IdP") && login.contains(r#"href="/sso/test/start?next=/""#),
+                "{login}"
+            );
 
-        let (me, page) = sign_in(&app, "erin-subject").await;
-        assert_eq!(me["username"], "erin", "{me}");
-        assert_eq!(me["displayName"], "Erin Example");
-        let erin_id = me["id"].as_str().unwrap().to_owned();
-        let identity = app.store.sso_identity(&idp.issuer, "erin-subject").await.unwrap().expect("linked");
-        assert_eq!((identity.account_id.as_str(), identity.provider_id.as_str()), (erin_id.as_str(), "test"));
+            let (me, page) = sign_in(&app, "erin-subject").await;
+            assert_eq!(me["username"], "erin", "{me}");
+            assert_eq!(me["displayName"], "Erin Example");
+            let erin_id = me["id"].as_str().unwrap().to_owned();
+            let identity = app.store.sso_identity(&idp.issuer, "erin-subject").await.unwrap().expect("linked");
+            assert_eq!((identity.account_id.as_str(), identity.provider_id.as_str()), (erin_id.as_str(), "test"));
 
-        // A plain group: applied at once. The approver group: held (R9), not a member.
-        assert!(members(&app, &app.empty_group).await.contains(&erin_id), "{page}");
-        assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
-        let held = open_request(&app, &app.approvers_group).await.expect("a request for the approver group");
-        assert_eq!(held["status"], "needsApproval");
-        assert_eq!(held["requestedBy"]["id"], "sso:test", "{held}");
-        assert!(held["justification"].as_str().unwrap().contains("'cs-approvers' for erin"), "{held}");
-        assert!(page.contains("Membership of Approvers needs approval"), "{page}");
-        assert_eq!(app.audit_actions("ssoIdentityLinked", &erin_id).await, 1);
+            // A plain group: applied at once. The approver group: held (R9), not a member.
+            assert!(members(&app, &app.empty_group).await.contains(&erin_id), "{page}");
+            assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
+            let held = open_request(&app, &app.approvers_group).await.expect("a request for the approver group");
+            assert_eq!(held["status"], "needsApproval");
+            assert_eq!(held["requestedBy"]["id"], "sso:test", "{held}");
+            assert!(held["justification"].as_str().unwrap().contains("'cs-approvers' for erin"), "{held}");
+            assert!(page.contains("Membership of Approvers needs approval"), "{page}");
+            assert_eq!(app.audit_actions("ssoIdentityLinked", &erin_id).await, 1);
 
-        // Again: the same account, nothing new to add; the request stays open (R4).
-        let (again, page) = sign_in(&app, "erin-subject").await;
-        assert_eq!(again["id"], erin_id.as_str());
-        assert!(page.contains("has an open request"), "{page}");
-        assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
-        assert_eq!(app.store.sso_identities_of(&erin_id).await.unwrap().len(), 1);
+            // Again: the same account, nothing new to add; the request stays open (R4).
+            let (again, page) = sign_in(&app, "erin-subject").await;
+            assert_eq!(again["id"], erin_id.as_str());
+            assert!(page.contains("has an open request"), "{page}");
+            assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
+            assert_eq!(app.store.sso_identities_of(&erin_id).await.unwrap().len(), 1);
 
-        // bob approves; erin is still not a member until the change is completed, which the
-        // provider does at her next sign-in.
-        let request_id = held["id"].as_str().unwrap().to_owned();
-        let approved = app.approve(&app.bob, &request_id).await;
-        assert_eq!(approved["status"], "approved", "{approved}");
-        assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
-        let (_, page) = sign_in(&app, "erin-subject").await;
-        assert!(page.contains("is applied"), "{page}");
-        assert!(members(&app, &app.approvers_group).await.contains(&erin_id));
-        let (_, done) = app.get(&app.admin, &format!("/api/v1/requests/{request_id}")).await;
-        assert_eq!(done["status"], "completed", "{done}");
+            // bob approves; erin is still not a member until the change is completed, which the
+            // provider does at her next sign-in.
+            let request_id = held["id"].as_str().unwrap().to_owned();
+            let approved = app.approve(&app.bob, &request_id).await;
+            assert_eq!(approved["status"], "approved", "{approved}");
+            assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
+            let (_, page) = sign_in(&app, "erin-subject").await;
+            assert!(page.contains("is applied"), "{page}");
+            assert!(members(&app, &app.approvers_group).await.contains(&erin_id));
+            let (_, done) = app.get(&app.admin, &format!("/api/v1/requests/{request_id}")).await;
+            assert_eq!(done["status"], "completed", "{done}");
 
-        // The provider drops cs-ops: erin leaves Empty at her next sign-in.
-        idp.set_accounts(&accounts(&["cs-approvers"]));
-        let (_, page) = sign_in(&app, "erin-subject").await;
-        assert!(page.contains("Removed from Empty"), "{page}");
-        assert!(!members(&app, &app.empty_group).await.contains(&erin_id));
+            // The provider drops cs-ops: erin leaves Empty at her next sign-in.
+            idp.set_accounts(&accounts(&["cs-approvers"]));
+            let (_, page) = sign_in(&app, "erin-subject").await;
+            assert!(page.contains("Removed from Empty"), "{page}");
+            assert!(!members(&app, &app.empty_group).await.contains(&erin_id));
 
-        // An identity whose username and e-mail address are bob's is not bob (no takeover by a
-        // matching claim) and gets no account.
-        let client = browser();
-        let callback = start_sign_in(&app, &client, "mallory-subject").await;
-        let (status, page) = finish(&client, &callback).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-        assert!(page.contains("sso_not_linked"), "{page}");
-        assert!(app.store.sso_identity(&idp.issuer, "mallory-subject").await.unwrap().is_none());
-        let me = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
-        assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
-    })
+            // An identity whose username and e-mail address are bob's is not bob (no takeover by a
+            // matching claim) and gets no account.
+            let client = browser();
+            let callback = start_sign_in(&app, &client, "mallory-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+            assert!(page.contains("sso_not_linked"), "{page}");
+            assert!(app.store.sso_identity(&idp.issuer, "mallory-subject").await.unwrap().is_none());
+            let me = client.get(format!("{}/api/v1/me", app.base)).send().await.unwrap();
+            assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+        },
+    )
     .await;
 }
 backend_tests!(sign_in_creates_links_and_maps_groups);
@@ -289,66 +297,78 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
         return;
     };
     let provider = idp.provider(false, &[]);
-    with_configured_app(backend, Setup::protected(), |c| c.oidc_providers = vec![provider], |app| async move {
-        // Not linked, and accounts are not created: refused, audited.
-        let client = browser();
-        let callback = start_sign_in(&app, &client, "alice-subject").await;
-        let (status, page) = finish(&client, &callback).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
-        assert!(page.contains("sso_not_linked") && page.contains("not linked to an account"), "{page}");
+    with_configured_app(
+        backend,
+        Setup::protected(),
+        |c| c.oidc_providers = vec![provider],
+        |app| async move {
+            // Not linked, and accounts are not created: refused, audited.
+            let client = browser();
+            let callback = start_sign_in(&app, &client, "alice-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+            assert!(page.contains("sso_not_linked") && page.contains("not linked to an account"), "{page}");
 
-        // alice signs in with her password and links the identity from My account.
-        let client = browser();
-        let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
-        assert!(signed_in.status().is_redirection());
-        let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
-        assert!(account.contains("No identity is linked"), "{account}");
-        let csrf = account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
-        // The link form is a CSRF-checked form like every other.
-        let forged = client.post(format!("{}/account/sso/test/link", app.base)).form(&[("csrf", "forged")]).send().await.unwrap();
-        assert_eq!(forged.status(), StatusCode::FORBIDDEN);
-        let onward = client
-            .post(format!("{}/account/sso/test/link", app.base))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
-        let to = to.replace("&amp;", "&");
-        let callback = through_provider(&client, &to, "alice-subject").await;
-        let (status, page) = finish(&client, &callback).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        assert!(page.contains("now linked to your account"), "{page}");
-        let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
-        assert!(account.contains("alice@example.com"), "{account}");
+            // alice signs in with her password and links the identity from My account.
+            let client = browser();
+            let signed_in = app.web_sign_in(&client, "alice", PASSWORD).await;
+            assert!(signed_in.status().is_redirection());
+            let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+            assert!(account.contains("No identity is linked"), "{account}");
+            let csrf =
+                account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+            // The link form is a CSRF-checked form like every other.
+            let forged = client
+                .post(format!("{}/account/sso/test/link", app.base))
+                .form(&[("csrf", "forged")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+            let onward = client
+                .post(format!("{}/account/sso/test/link", app.base))
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
+            let to = to.replace("&amp;", "&");
+            let callback = through_provider(&client, &to, "alice-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            assert!(page.contains("now linked to your account"), "{page}");
+            let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+            assert!(account.contains("alice@example.com"), "{account}");
 
-        // Now the identity signs in as alice.
-        let (me, _) = sign_in(&app, "alice-subject").await;
-        assert_eq!(me["id"], app.alice.id.as_str(), "{me}");
-        // bob cannot link the same identity to his account: it is alice's.
-        let client = browser();
-        app.web_sign_in(&client, "bob", PASSWORD).await;
-        let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
-        let csrf = account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
-        let onward = client
-            .post(format!("{}/account/sso/test/link", app.base))
-            .form(&[("csrf", csrf.as_str())])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
-        let callback = through_provider(&client, &to.replace("&amp;", "&"), "alice-subject").await;
-        let (status, page) = finish(&client, &callback).await;
-        assert_eq!(status, StatusCode::CONFLICT, "{page}");
-        assert!(page.contains("sso_identity_taken"), "{page}");
-        assert_eq!(app.audit_actions("ssoIdentityLinked", &app.alice.id).await, 1);
-    })
+            // Now the identity signs in as alice.
+            let (me, _) = sign_in(&app, "alice-subject").await;
+            assert_eq!(me["id"], app.alice.id.as_str(), "{me}");
+            // bob cannot link the same identity to his account: it is alice's.
+            let client = browser();
+            app.web_sign_in(&client, "bob", PASSWORD).await;
+            let account = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+            let csrf =
+                account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+            let onward = client
+                .post(format!("{}/account/sso/test/link", app.base))
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
+            let callback = through_provider(&client, &to.replace("&amp;", "&"), "alice-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::CONFLICT, "{page}");
+            assert!(page.contains("sso_identity_taken"), "{page}");
+            assert_eq!(app.audit_actions("ssoIdentityLinked", &app.alice.id).await, 1);
+        },
+    )
     .await;
 }
 backend_tests!(a_person_links_an_identity_to_their_own_account);
@@ -360,58 +380,129 @@ async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
         return;
     };
     let provider = idp.provider(true, &[]);
-    with_configured_app(backend, Setup::protected(), |c| c.oidc_providers = vec![provider], |app| async move {
-        let refused = |status: StatusCode, page: &str| {
-            assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
-            assert!(page.contains("sso_failed"), "{page}");
-        };
-        // A state nobody issued.
-        let client = browser();
-        let (status, page) = finish(&client, &format!("{}/sso/test/callback?code=x&state=forged", app.base)).await;
-        refused(status, &page);
+    with_configured_app(
+        backend,
+        Setup::protected(),
+        |c| c.oidc_providers = vec![provider],
+        |app| async move {
+            let refused = |status: StatusCode, page: &str| {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+                assert!(page.contains("sso_failed"), "{page}");
+            };
+            // A state nobody issued.
+            let client = browser();
+            let (status, page) = finish(&client, &format!("{}/sso/test/callback?code=x&state=forged", app.base)).await;
+            refused(status, &page);
 
-        // A real return, finished in another browser (a login CSRF: the attacker's code and
-        // state fed to the victim): refused, and the state is spent.
-        let attacker = browser();
-        let callback = start_sign_in(&app, &attacker, "erin-subject").await;
-        let (status, page) = finish(&browser(), &callback).await;
-        refused(status, &page);
-        assert!(page.contains("another browser"), "{page}");
-        let (status, page) = finish(&attacker, &callback).await;
-        refused(status, &page);
+            // A real return, finished in another browser (a login CSRF: the attacker's code and
+            // state fed to the victim): refused, and the state is spent.
+            let attacker = browser();
+            let callback = start_sign_in(&app, &attacker, "erin-subject").await;
+            let (status, page) = finish(&browser(), &callback).await;
+            refused(status, &page);
+            assert!(page.contains("another browser"), "{page}");
+            let (status, page) = finish(&attacker, &callback).await;
+            refused(status, &page);
 
-        // A real return used twice: the second is refused.
-        let client = browser();
-        let callback = start_sign_in(&app, &client, "erin-subject").await;
-        let (status, page) = finish(&client, &callback).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
-        let (status, page) = finish(&client, &callback).await;
-        refused(status, &page);
+            // A real return used twice: the second is refused.
+            let client = browser();
+            let callback = start_sign_in(&app, &client, "erin-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let (status, page) = finish(&client, &callback).await;
+            refused(status, &page);
 
-        // The ID token carries the nonce of the sign-in the provider saw; when the sign-in
-        // expects another, the token is refused.
-        let client = browser();
-        let callback = start_sign_in(&app, &client, "erin-subject").await;
-        sqlx::any::install_default_drivers();
-        let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
-        sqlx::query("UPDATE sso_logins SET nonce = 'not the nonce the provider saw'").execute(&pool).await.unwrap();
-        pool.close().await;
-        let (status, page) = finish(&client, &callback).await;
-        refused(status, &page);
+            // The ID token carries the nonce of the sign-in the provider saw; when the sign-in
+            // expects another, the token is refused.
+            let client = browser();
+            let callback = start_sign_in(&app, &client, "erin-subject").await;
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&app.database_url).await.unwrap();
+            sqlx::query("UPDATE sso_logins SET nonce = 'not the nonce the provider saw'").execute(&pool).await.unwrap();
+            pool.close().await;
+            let (status, page) = finish(&client, &callback).await;
+            refused(status, &page);
 
-        // A sign-in left too long at the provider has expired (the server's clock).
-        let client = browser();
-        let callback = start_sign_in(&app, &client, "erin-subject").await;
-        app.clock.advance(countersign_server::sso::LOGIN_TTL + 1);
-        let (status, page) = finish(&client, &callback).await;
-        refused(status, &page);
+            // A sign-in left too long at the provider has expired (the server's clock).
+            let client = browser();
+            let callback = start_sign_in(&app, &client, "erin-subject").await;
+            app.clock.advance(countersign_server::sso::LOGIN_TTL + 1);
+            let (status, page) = finish(&client, &callback).await;
+            refused(status, &page);
 
-        // Each refusal is audited with the provider.
-        let (_, audit) = app.get(&app.admin, "/api/v1/audit?action=signInFailed").await;
-        let failures = audit["value"].as_array().unwrap();
-        assert!(failures.len() >= 6, "{audit}");
-        assert!(failures.iter().all(|f| f["details"]["provider"] == "test"), "{audit}");
-    })
+            // Each refusal is audited with the provider.
+            let (_, audit) = app.get(&app.admin, "/api/v1/audit?action=signInFailed").await;
+            let failures = audit["value"].as_array().unwrap();
+            assert!(failures.len() >= 6, "{audit}");
+            assert!(failures.iter().all(|f| f["details"]["provider"] == "test"), "{audit}");
+        },
+    )
     .await;
 }
 backend_tests!(a_forged_replayed_or_foreign_return_is_refused);
+
+/// R16: an account created by its first sign-in is controlled by nobody here; an identity
+/// linked in a session another account controls (a password the admin set) is controlled by
+/// that account, so the link does not launder the takeover.
+async fn an_identity_carries_the_control_of_the_session_that_linked_it(backend: TestBackend) {
+    let Some(idp) = Idp::start("sso::an_identity_carries_the_control_of_the_session_that_linked_it", &accounts(&[]))
+    else {
+        return;
+    };
+    let provider = idp.provider(true, &[]);
+    with_configured_app(
+        backend,
+        Setup::protected(),
+        |c| c.oidc_providers = vec![provider],
+        |app| async move {
+            let (erin, _) = sign_in(&app, "erin-subject").await;
+            let erin_id = erin["id"].as_str().unwrap();
+            let (_, account) = app.get(&app.admin, &format!("/api/v1/accounts/{erin_id}")).await;
+            assert_eq!(account["controlledBy"], json!([]), "{account}");
+            let linked = app.store.sso_identities_of(erin_id).await.unwrap();
+            assert!(linked[0].controllers.is_empty());
+
+            // The admin makes frank with a password; frank (still on it) links an identity.
+            let (status, body) = app
+                .post(
+                    &app.admin,
+                    "/api/v1/accounts",
+                    json!({"username": "frank", "displayName": "Frank", "kind": "human", "password": PASSWORD}),
+                )
+                .await;
+            assert_eq!(status, StatusCode::CREATED, "{body}");
+            let frank = body["id"].as_str().unwrap().to_owned();
+            Session::first_sign_in(&app, "frank").await;
+            let client = browser();
+            app.web_sign_in(&client, "frank", "frank chose this one").await;
+            let page = client.get(format!("{}/account", app.base)).send().await.unwrap().text().await.unwrap();
+            let csrf =
+                page.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+            let onward = client
+                .post(format!("{}/account/sso/test/link", app.base))
+                .form(&[("csrf", csrf.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            let to = onward.split(r#"id="continue" href=""#).nth(1).and_then(|r| r.split('"').next()).unwrap();
+            let callback = through_provider(&client, &to.replace("&amp;", "&"), "alice-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::OK, "{page}");
+            let linked = app.store.sso_identities_of(&frank).await.unwrap();
+            assert_eq!(linked[0].controllers, std::slice::from_ref(&app.admin.id));
+            // A session opened with the identity is the admin's too.
+            let (me, _) = sign_in(&app, "alice-subject").await;
+            assert_eq!(me["id"], frank.as_str());
+            let (_, account) = app.get(&app.admin, &format!("/api/v1/accounts/{frank}")).await;
+            let hows: Vec<&str> =
+                account["controlledBy"].as_array().unwrap().iter().map(|c| c["how"].as_str().unwrap()).collect();
+            assert!(account["controlledBy"][0]["id"] == app.admin.id.as_str(), "{account}");
+            assert!(!hows.is_empty(), "{account}");
+        },
+    )
+    .await;
+}
+backend_tests!(an_identity_carries_the_control_of_the_session_that_linked_it);
