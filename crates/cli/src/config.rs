@@ -755,6 +755,7 @@ create_accounts = true
         });
         Jail::expect_with(|jail| {
             jail.clear_env();
+            jail.create_file("client-secret.txt", "from-a-file\n")?;
             for (key, value) in values {
                 jail.set_env(variable_name(key), value);
             }

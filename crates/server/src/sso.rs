@@ -345,7 +345,7 @@ mod tests {
             ),
         ] {
             let refused = Provider::from_settings(&bad).unwrap_err();
-            assert!(refused.contains(why) && refused.contains("'x'"), "{refused}");
+            assert!(refused.contains(why) && refused.starts_with(&format!("oidc provider '{}'", bad.id)), "{refused}");
         }
         let twice = Provider::from_all(&[settings("a"), settings("a")]).unwrap_err();
         assert!(twice.contains("two oidc providers"), "{twice}");

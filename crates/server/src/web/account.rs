@@ -221,23 +221,27 @@ async fn account_page(
                 button type="submit" id="save-notifications" class="secondary" { "Save notification settings" }
             }
             h2 id="change-password" { "Change password" }
-            form class="card" method="post" action="/account/password" {
-                (csrf_field(&user.csrf))
-                div class="field" {
-                    label for="current" { "Current password" }
-                    input type="password" id="current" name="current" autocomplete="current-password" required;
+            @if account.password_hash.is_none() {
+                p class="muted" id="no-password" { "This account has no password: you sign in with single sign-on." }
+            } @else {
+                form class="card" method="post" action="/account/password" {
+                    (csrf_field(&user.csrf))
+                    div class="field" {
+                        label for="current" { "Current password" }
+                        input type="password" id="current" name="current" autocomplete="current-password" required;
+                    }
+                    div class={ "field" @if password_error.is_some() { " invalid" } } {
+                        label for="new" { "New password" }
+                        input type="password" id="new" name="new" autocomplete="new-password" minlength="12" required;
+                        p class="hint" { "At least 12 characters." }
+                        @if let Some(error) = &password_error { p class="field-error" role="alert" { (error) } }
+                    }
+                    div class="field" {
+                        label { input type="checkbox" id="revoke-tokens" name="revoke_tokens" value="on"; "Also revoke my API tokens" }
+                        p class="hint" { "Your other sessions are signed out either way. Revoke the tokens too if someone else may have known your password." }
+                    }
+                    button type="submit" { "Change password" }
                 }
-                div class={ "field" @if password_error.is_some() { " invalid" } } {
-                    label for="new" { "New password" }
-                    input type="password" id="new" name="new" autocomplete="new-password" minlength="12" required;
-                    p class="hint" { "At least 12 characters." }
-                    @if let Some(error) = &password_error { p class="field-error" role="alert" { (error) } }
-                }
-                div class="field" {
-                    label { input type="checkbox" id="revoke-tokens" name="revoke_tokens" value="on"; "Also revoke my API tokens" }
-                    p class="hint" { "Your other sessions are signed out either way. Revoke the tokens too if someone else may have known your password." }
-                }
-                button type="submit" { "Change password" }
             }
             h2 { "Personal API tokens" }
             @if let Some((name, token)) = &new_token {

@@ -8,6 +8,9 @@
 mod harness;
 
 mod flows;
+#[path = "../oidc/idp.rs"]
+mod idp;
+mod sso;
 
 use countersign_store::testing::skip;
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -8,105 +8,11 @@
 //! and signs in on the provider's development login page.
 
 use crate::harness::*;
+use crate::idp::Idp;
 use countersign_core::policy::Completion;
 use countersign_core::profile::ProfileType;
-use countersign_server::sso::{GroupMappingSettings, Provider, ProviderSettings};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-
-const CLIENT_ID: &str = "countersign-test";
-const CLIENT_SECRET: &str = "a client secret for the tests only";
-
-/// The provider's process, ended when the test ends.
-struct Idp {
-    child: Child,
-    issuer: String,
-    accounts: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Idp {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Idp {
-    /// Starts the provider with these accounts (login name → claims), or says why it cannot.
-    fn start(what: &str, accounts: &Value) -> Option<Idp> {
-        let modules = std::env::var("COUNTERSIGN_OIDC_NODE_MODULES").unwrap_or_else(|_| "/work/.npm-oidc".into());
-        let installed = PathBuf::from(&modules).join("node_modules/oidc-provider/package.json");
-        if !installed.exists() {
-            countersign_store::testing::skip(
-                what,
-                &format!("oidc-provider is not installed in {modules} (.ci/run installs it)"),
-            );
-            return None;
-        }
-        let dir = tempfile::tempdir().unwrap();
-        let accounts_file = dir.path().join("accounts.json");
-        std::fs::write(&accounts_file, accounts.to_string()).unwrap();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc/provider.mjs");
-        let spawned = Command::new("node")
-            .arg(&script)
-            .env("OIDC_NODE_MODULES", &modules)
-            .env("OIDC_ACCOUNTS_FILE", &accounts_file)
-            .env("OIDC_CLIENT_ID", CLIENT_ID)
-            .env("OIDC_CLIENT_SECRET", CLIENT_SECRET)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn();
-        let mut child = match spawned {
-            Ok(child) => child,
-            Err(e) => {
-                countersign_store::testing::skip(what, &format!("node cannot be started: {e}"));
-                return None;
-            }
-        };
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let issuer = loop {
-            match lines.next() {
-                Some(Ok(line)) if line.starts_with("issuer ") => break line["issuer ".len()..].to_owned(),
-                Some(Ok(_)) => continue,
-                _ => panic!("the OpenID provider did not start (run tests/oidc/provider.mjs by hand to see why)"),
-            }
-        };
-        // The provider may write more (notices); keep reading, so that it never writes to a
-        // closed pipe (which ends it).
-        std::thread::spawn(move || lines.for_each(drop));
-        Some(Idp { child, issuer, accounts: accounts_file, _dir: dir })
-    }
-
-    fn set_accounts(&self, accounts: &Value) {
-        std::fs::write(&self.accounts, accounts.to_string()).unwrap();
-    }
-
-    fn provider(&self, create_accounts: bool, mappings: &[(&str, &str)]) -> Provider {
-        Provider::from_settings(&ProviderSettings {
-            id: "test".into(),
-            display_name: "Test IdP".into(),
-            issuer: self.issuer.clone(),
-            client_id: CLIENT_ID.into(),
-            client_secret: Some(CLIENT_SECRET.to_owned().into()),
-            client_secret_file: None,
-            scopes: Some(vec!["email".into(), "profile".into(), "groups".into()]),
-            create_accounts,
-            username_claim: None,
-            groups_claim: Some("groups".into()),
-            group_mappings: mappings
-                .iter()
-                .map(|(claim, group)| GroupMappingSettings { claim: (*claim).into(), group: (*group).into() })
-                .collect(),
-            remove_from_mapped_groups: None,
-            allowed_email_domains: vec![],
-        })
-        .unwrap()
-    }
-}
 
 fn browser() -> reqwest::Client {
     reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
@@ -214,7 +120,8 @@ fn accounts(erin_groups: &[&str]) -> Value {
 /// approver group as a request (R9) that takes effect only once approved and completed; a claim
 /// gone removes; an identity claiming another's username is not given that account.
 async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
-    let Some(idp) = Idp::start("sso::sign_in_creates_links_and_maps_groups", &accounts(&["cs-ops", "cs-approvers"]))
+    let Some(idp) =
+        Idp::start("127.0.0.1", "sso::sign_in_creates_links_and_maps_groups", &accounts(&["cs-ops", "cs-approvers"]))
     else {
         return;
     };
@@ -293,7 +200,8 @@ backend_tests!(sign_in_creates_links_and_maps_groups);
 /// A signed-in person links an identity to their own account; then that identity signs in as
 /// them. Without `create_accounts`, an unlinked identity is refused.
 async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
-    let Some(idp) = Idp::start("sso::a_person_links_an_identity_to_their_own_account", &accounts(&[])) else {
+    let Some(idp) = Idp::start("127.0.0.1", "sso::a_person_links_an_identity_to_their_own_account", &accounts(&[]))
+    else {
         return;
     };
     let provider = idp.provider(false, &[]);
@@ -376,7 +284,8 @@ backend_tests!(a_person_links_an_identity_to_their_own_account);
 /// The return from the provider is refused when its state is forged, used twice, from another
 /// browser, or when the ID token's nonce is not this sign-in's.
 async fn a_forged_replayed_or_foreign_return_is_refused(backend: TestBackend) {
-    let Some(idp) = Idp::start("sso::a_forged_replayed_or_foreign_return_is_refused", &accounts(&[])) else {
+    let Some(idp) = Idp::start("127.0.0.1", "sso::a_forged_replayed_or_foreign_return_is_refused", &accounts(&[]))
+    else {
         return;
     };
     let provider = idp.provider(true, &[]);
@@ -445,7 +354,8 @@ backend_tests!(a_forged_replayed_or_foreign_return_is_refused);
 /// linked in a session another account controls (a password the admin set) is controlled by
 /// that account, so the link does not launder the takeover.
 async fn an_identity_carries_the_control_of_the_session_that_linked_it(backend: TestBackend) {
-    let Some(idp) = Idp::start("sso::an_identity_carries_the_control_of_the_session_that_linked_it", &accounts(&[]))
+    let Some(idp) =
+        Idp::start("127.0.0.1", "sso::an_identity_carries_the_control_of_the_session_that_linked_it", &accounts(&[]))
     else {
         return;
     };

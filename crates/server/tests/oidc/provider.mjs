@@ -30,7 +30,9 @@ const accounts = () => JSON.parse(readFileSync(accountsFile, 'utf8'));
 
 const server = createServer();
 await new Promise((resolve) => { server.listen(0, '127.0.0.1', resolve); });
-const issuer = `http://127.0.0.1:${server.address().port}`;
+// The issuer's host: 127.0.0.1, or `localhost` where a browser test needs the provider on
+// another site than Countersign (so that the return is a cross-site navigation, as in life).
+const issuer = `http://${process.env.OIDC_HOST ?? '127.0.0.1'}:${server.address().port}`;
 
 const provider = new Provider(issuer, {
   clients: [{
