@@ -8,6 +8,7 @@
 mod harness;
 
 mod flows;
+#[allow(dead_code)] // the e2e tests use all of it
 #[path = "../oidc/idp.rs"]
 mod idp;
 mod sso;

@@ -164,8 +164,14 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
             assert_eq!(app.store.sso_identities_of(&erin_id).await.unwrap().len(), 1);
 
             // bob approves; erin is still not a member until the change is completed, which the
-            // provider does at her next sign-in.
+            // provider does at her next sign-in. Its page names the provider as the requester.
             let request_id = held["id"].as_str().unwrap().to_owned();
+            let bob = browser();
+            app.web_sign_in(&bob, "bob", PASSWORD).await;
+            let review = bob.get(format!("{}/requests/{request_id}", app.base)).send().await.unwrap();
+            assert_eq!(review.status(), StatusCode::OK);
+            let review = review.text().await.unwrap();
+            assert!(review.contains("Single sign-on (Test IdP)") && review.contains("erin"), "{review}");
             let approved = app.approve(&app.bob, &request_id).await;
             assert_eq!(approved["status"], "approved", "{approved}");
             assert!(!members(&app, &app.approvers_group).await.contains(&erin_id));
