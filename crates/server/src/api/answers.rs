@@ -474,6 +474,47 @@ pub struct SessionList {
     pub value: Vec<Session>,
 }
 
+/// A single sign-on identity linked to the account (issue 17): who at which provider.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub id: String,
+    /// The provider's `id` in the server's configuration
+    pub provider: String,
+    /// The provider's issuer URL (`iss`)
+    pub issuer: String,
+    /// The identity's subject at the provider (`sub`)
+    pub subject: String,
+    /// The e-mail address the provider gave when it was linked (shown, never matched)
+    #[schema(required = true)]
+    pub email: Option<String>,
+    /// Unix milliseconds
+    pub linked_at: i64,
+    /// Unix milliseconds
+    #[schema(required = true)]
+    pub last_sign_in_at: Option<i64>,
+}
+
+impl From<&countersign_store::SsoIdentity> for Identity {
+    fn from(identity: &countersign_store::SsoIdentity) -> Self {
+        Identity {
+            id: identity.id.clone(),
+            provider: identity.provider_id.clone(),
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            linked_at: identity.created_at,
+            last_sign_in_at: identity.last_sign_in_at,
+        }
+    }
+}
+
+/// Linked single sign-on identities.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityList {
+    pub value: Vec<Identity>,
+}
+
 /// The caller's tokens.
 #[derive(Serialize, ToSchema)]
 pub struct TokenList {

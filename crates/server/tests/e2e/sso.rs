@@ -11,7 +11,7 @@ use crate::harness::*;
 use crate::idp::Idp;
 use countersign_core::policy::Completion;
 use countersign_core::profile::ProfileType;
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 fn browser() -> reqwest::Client {
@@ -260,6 +260,18 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
             // Now the identity signs in as alice.
             let (me, _) = sign_in(&app, "alice-subject").await;
             assert_eq!(me["id"], app.alice.id.as_str(), "{me}");
+            // The API lists it for alice (bob has none).
+            let (status, mine) = app.get(&app.alice, "/api/v1/me/identities").await;
+            assert_eq!(status, StatusCode::OK, "{mine}");
+            assert_eq!(mine["value"][0]["subject"], "alice-subject", "{mine}");
+            assert_eq!(mine["value"][0]["provider"], "test");
+            let identity_id = mine["value"][0]["id"].as_str().unwrap().to_owned();
+            let (_, bobs) = app.get(&app.bob, "/api/v1/me/identities").await;
+            assert_eq!(bobs["value"], json!([]));
+            // bob cannot unlink alice's identity.
+            let (status, _) =
+                app.call(&app.bob, Method::DELETE, &format!("/api/v1/me/identities/{identity_id}"), None).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
             // bob cannot link the same identity to his account: it is alice's.
             let client = browser();
             app.web_sign_in(&client, "bob", PASSWORD).await;
@@ -280,6 +292,16 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
             let (status, page) = finish(&client, &callback).await;
             assert_eq!(status, StatusCode::CONFLICT, "{page}");
             assert!(page.contains("sso_identity_taken"), "{page}");
+
+            // alice unlinks it; it no longer signs in.
+            let (status, _) =
+                app.call(&app.alice, Method::DELETE, &format!("/api/v1/me/identities/{identity_id}"), None).await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+            let client = browser();
+            let callback = start_sign_in(&app, &client, "alice-subject").await;
+            let (status, page) = finish(&client, &callback).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+            assert_eq!(app.audit_actions("ssoIdentityUnlinked", &app.alice.id).await, 1);
             assert_eq!(app.audit_actions("ssoIdentityLinked", &app.alice.id).await, 1);
         },
     )
