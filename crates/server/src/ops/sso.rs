@@ -86,6 +86,25 @@ pub async fn start(
     Ok(Started { authorize_url: url.to_string(), browser_cookie })
 }
 
+/// Starts linking an identity at provider `id` to the caller's own account. Linking adds a way
+/// into the account, so a person who has a password proves it first (as for changing it): a
+/// session left open, or taken over, is not enough to plant an identity in it.
+pub async fn start_link(
+    app: &AppState,
+    id: &str,
+    principal: &Principal,
+    password: &str,
+    browser: Option<&str>,
+) -> ApiResult<Started> {
+    app.sso.get(id)?;
+    if let Some(hash) = principal.account.password_hash.clone() {
+        if !app.passwords.admit()?.verify(password.to_owned(), Some(hash)).await? {
+            return Err(ApiError::new(ErrorCode::WrongPassword, "The current password is wrong."));
+        }
+    }
+    start(app, id, "/account", browser, Some(principal)).await
+}
+
 /// What the provider sent back to the callback.
 pub struct Callback<'a> {
     pub provider_id: &'a str,

@@ -12,6 +12,7 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, SameSite};
+use axum_extra::extract::Form;
 use maud::{html, Markup};
 use serde::Deserialize;
 use std::net::SocketAddr;
@@ -67,12 +68,25 @@ pub async fn start(
     Ok(response)
 }
 
+#[derive(Deserialize, Default)]
+pub struct LinkForm {
+    /// The account's current password, when it has one.
+    #[serde(default)]
+    password: String,
+}
+
 /// `POST /account/sso/{id}/link`: links an identity at provider `id` to the caller's own
 /// account. A form (checked for the session's CSRF token like every form), since linking gives
 /// the identity a way into this account: another site must not be able to start it.
-pub async fn link(State(app): State<AppState>, user: WebUser, Path(id): Path<String>, headers: HeaderMap) -> WebResult {
+pub async fn link(
+    State(app): State<AppState>,
+    user: WebUser,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Form(form): Form<LinkForm>,
+) -> WebResult {
     let browser = cookie(&headers, BROWSER_COOKIE);
-    let started = web(ops::start(&app, &id, "/account", browser.as_deref(), Some(&user.principal)).await)?;
+    let started = web(ops::start_link(&app, &id, &user.principal, &form.password, browser.as_deref()).await)?;
     let provider = web(app.sso.get(&id))?.display_name.clone();
     let page = bare_onward(
         "Link your identity",
@@ -196,9 +210,17 @@ pub async fn account_section(app: &AppState, user: &WebUser) -> WebResult<Markup
                 } }
             } }
         }
+        @let has_password = user.principal.account.password_hash.is_some();
         @for provider in app.sso.all() {
-            form class="inline" method="post" action={ "/account/sso/" (provider.id) "/link" } {
+            form class="card" method="post" action={ "/account/sso/" (provider.id) "/link" } {
                 (csrf_field(&user.csrf))
+                @if has_password {
+                    div class="field" {
+                        label for={ "link-password-" (provider.id) } { "Current password" }
+                        input type="password" id={ "link-password-" (provider.id) } name="password" autocomplete="current-password" required;
+                        p class="hint" { "Linking gives the identity a way into this account, so confirm it is you." }
+                    }
+                }
                 button type="submit" class="secondary" id={ "link-" (provider.id) } { "Link " (provider.display_name) }
             }
         }

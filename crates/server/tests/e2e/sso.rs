@@ -239,9 +239,18 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
                 .await
                 .unwrap();
             assert_eq!(forged.status(), StatusCode::FORBIDDEN);
+            // A session alone is not enough: the person confirms their password first.
+            let wrong = client
+                .post(format!("{}/account/sso/test/link", app.base))
+                .form(&[("csrf", csrf.as_str()), ("password", "not alice's password")])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(wrong.status(), StatusCode::FORBIDDEN);
+            assert!(wrong.text().await.unwrap().contains("wrong_password"));
             let onward = client
                 .post(format!("{}/account/sso/test/link", app.base))
-                .form(&[("csrf", csrf.as_str())])
+                .form(&[("csrf", csrf.as_str()), ("password", PASSWORD)])
                 .send()
                 .await
                 .unwrap()
@@ -280,7 +289,7 @@ async fn a_person_links_an_identity_to_their_own_account(backend: TestBackend) {
                 account.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
             let onward = client
                 .post(format!("{}/account/sso/test/link", app.base))
-                .form(&[("csrf", csrf.as_str())])
+                .form(&[("csrf", csrf.as_str()), ("password", PASSWORD)])
                 .send()
                 .await
                 .unwrap()
@@ -418,7 +427,7 @@ async fn an_identity_carries_the_control_of_the_session_that_linked_it(backend: 
                 page.split(r#"name="csrf" value=""#).nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
             let onward = client
                 .post(format!("{}/account/sso/test/link", app.base))
-                .form(&[("csrf", csrf.as_str())])
+                .form(&[("csrf", csrf.as_str()), ("password", "frank chose this one")])
                 .send()
                 .await
                 .unwrap()
