@@ -265,6 +265,8 @@ pub struct AccountWithGroups {
     /// R16: the accounts that control this one through its live credentials (empty: only
     /// itself), each with the chain that makes it so.
     pub controlled_by: Vec<Controller>,
+    /// Its linked single sign-on identities: who at which provider signs in as it.
+    pub identities: Vec<Identity>,
 }
 
 /// An account controlling another (R16).

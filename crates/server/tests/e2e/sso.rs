@@ -406,6 +406,7 @@ async fn an_identity_carries_the_control_of_the_session_that_linked_it(backend: 
             let erin_id = erin["id"].as_str().unwrap();
             let (_, account) = app.get(&app.admin, &format!("/api/v1/accounts/{erin_id}")).await;
             assert_eq!(account["controlledBy"], json!([]), "{account}");
+            assert_eq!(account["identities"][0]["subject"], "erin-subject", "{account}");
             let linked = app.store.sso_identities_of(erin_id).await.unwrap();
             assert!(linked[0].controllers.is_empty());
 
