@@ -62,17 +62,22 @@ impl Idp {
                 return None;
             }
         };
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let issuer = loop {
-            match lines.next() {
-                Some(Ok(line)) if line.starts_with("issuer ") => break line["issuer ".len()..].to_owned(),
-                Some(Ok(_)) => continue,
-                _ => panic!("the OpenID provider did not start (run tests/oidc/provider.mjs by hand to see why)"),
+        // Its stdout is read on a thread of its own to the end, so that the provider never writes
+        // to a closed pipe (which ends it), and so that a provider that hangs fails the test in
+        // time instead of holding it up.
+        let stdout = child.stdout.take().unwrap();
+        let (issuer_tx, issuer_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(issuer) = line.strip_prefix("issuer ") {
+                    let _ = issuer_tx.send(issuer.to_owned());
+                }
             }
+        });
+        let Ok(issuer) = issuer_rx.recv_timeout(std::time::Duration::from_secs(30)) else {
+            let _ = child.kill();
+            panic!("the OpenID provider did not start (run tests/oidc/provider.mjs by hand to see why)");
         };
-        // The provider may write more (notices); keep reading, so that it never writes to a
-        // closed pipe (which ends it).
-        std::thread::spawn(move || lines.for_each(drop));
         Some(Idp { child, issuer, accounts: accounts_file, _dir: dir })
     }
 
