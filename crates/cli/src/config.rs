@@ -20,7 +20,8 @@ const DEFAULT_CONFIG_FILE: &str = "countersign.toml";
 const ENV_PREFIX: &str = "COUNTERSIGN_";
 
 /// The settings that may come from `COUNTERSIGN_<KEY>_FILE`.
-const SECRETS: &[&str] = &["database_url", "smtp_url", "admin_password", "metrics_token", "audit_sinks"];
+const SECRETS: &[&str] =
+    &["database_url", "smtp_url", "admin_password", "metrics_token", "audit_sinks", "oidc_providers"];
 
 /// `COUNTERSIGN_*` variables that are not settings of the server: the config file's name, the
 /// API client's, and the test suites'. Never warned about.
@@ -36,6 +37,7 @@ const OTHER_VARIABLES: &[&str] = &[
     "COUNTERSIGN_BENCH_POSTGRES_URL",
     "COUNTERSIGN_SCHEMATHESIS",
     "COUNTERSIGN_SCHEMATHESIS_VENV",
+    "COUNTERSIGN_OIDC_NODE_MODULES",
 ];
 
 /// Everything `serve` can be told. `Debug` shows no secret.
@@ -97,6 +99,12 @@ pub struct Settings {
     /// `COUNTERSIGN_AUDIT_SINKS_FILE` names, as webhook sinks hold secrets). Checked by `serve`.
     #[serde(deserialize_with = "sinks")]
     pub audit_sinks: Vec<countersign_server::audit::export::SinkSettings>,
+    // Single sign-on (issue 17).
+    /// OpenID Connect providers: `[[oidc_providers]]` tables in the file, or the same list as
+    /// JSON in `COUNTERSIGN_OIDC_PROVIDERS` (or the file `COUNTERSIGN_OIDC_PROVIDERS_FILE`
+    /// names, as they hold client secrets). Checked by `serve`.
+    #[serde(deserialize_with = "providers")]
+    pub oidc_providers: Vec<countersign_server::sso::ProviderSettings>,
 }
 
 impl Default for Settings {
@@ -126,6 +134,7 @@ impl Default for Settings {
             audit_checkpoint_entries: 1000,
             audit_checkpoint_interval: 60_000,
             audit_sinks: Vec::new(),
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -197,38 +206,62 @@ fn networks<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpN
 }
 
 /// Audit sinks from TOML tables, or from one string holding them as a JSON array (the
-/// environment's form). A visitor rather than an untagged enum, so that a mistake in a table is
-/// reported as itself.
+/// environment's form).
 fn sinks<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Vec<countersign_server::audit::export::SinkSettings>, D::Error> {
-    struct Sinks;
+    list_or_json(
+        deserializer,
+        "a list of audit sinks, or a JSON array of them",
+        "not a JSON array of sinks such as [{\"name\": \"siem\", \"syslog\": \"tcp://siem.example:6514\"}]",
+    )
+}
 
-    impl<'de> Visitor<'de> for Sinks {
-        type Value = Vec<countersign_server::audit::export::SinkSettings>;
+/// Single sign-on providers, as TOML tables or one JSON array.
+fn providers<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<countersign_server::sso::ProviderSettings>, D::Error> {
+    list_or_json(
+        deserializer,
+        "a list of OpenID Connect providers, or a JSON array of them",
+        "not a JSON array of providers such as [{\"id\": \"entra\", \"display_name\": \"Entra ID\", \"issuer\": \"https://…\", \"client_id\": \"…\"}]",
+    )
+}
+
+/// A list from TOML tables, or from one string holding it as a JSON array. A visitor rather
+/// than an untagged enum, so that a mistake in a table is reported as itself.
+fn list_or_json<'de, D: Deserializer<'de>, T: serde::de::DeserializeOwned>(
+    deserializer: D,
+    expecting: &'static str,
+    not_json: &'static str,
+) -> Result<Vec<T>, D::Error> {
+    struct List<T> {
+        expecting: &'static str,
+        not_json: &'static str,
+        item: std::marker::PhantomData<T>,
+    }
+
+    impl<'de, T: serde::de::DeserializeOwned> Visitor<'de> for List<T> {
+        type Value = Vec<T>;
 
         fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a list of audit sinks, or a JSON array of them")
+            f.write_str(self.expecting)
         }
 
         fn visit_str<E: de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            serde_json::from_str(text).map_err(|e| {
-                E::custom(format!(
-                    "not a JSON array of sinks such as [{{\"name\": \"siem\", \"syslog\": \"tcp://siem.example:6514\"}}]: {e}"
-                ))
-            })
+            serde_json::from_str(text).map_err(|e| E::custom(format!("{}: {e}", self.not_json)))
         }
 
         fn visit_seq<A: de::SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
-            let mut sinks = Vec::new();
-            while let Some(sink) = items.next_element()? {
-                sinks.push(sink);
+            let mut list = Vec::new();
+            while let Some(item) = items.next_element()? {
+                list.push(item);
             }
-            Ok(sinks)
+            Ok(list)
         }
     }
 
-    deserializer.deserialize_any(Sinks)
+    deserializer.deserialize_any(List { expecting, not_json, item: std::marker::PhantomData })
 }
 
 /// The settings flags can set; the last layer. A flag left out leaves the layers below.
@@ -553,6 +586,63 @@ secret = "hook-secret"
             if url == "https://archive.example/countersign" && secret.expose_secret() == "hook-secret"));
     }
 
+    const PROVIDERS_JSON: &str = r#"[{"id": "entra", "display_name": "Entra ID",
+        "issuer": "https://login.microsoftonline.com/tenant/v2.0", "client_id": "app-id",
+        "client_secret_file": "client-secret.txt", "groups_claim": "groups",
+        "group_mappings": [{"claim": "0f5e-approvers", "group": "Approvers"}]},
+        {"id": "okta", "display_name": "Okta", "issuer": "https://example.okta.com",
+        "client_id": "okta-app", "client_secret": "okta-secret", "create_accounts": true}]"#;
+    const PROVIDERS_TOML: &str = r#"
+[[oidc_providers]]
+id = "entra"
+display_name = "Entra ID"
+issuer = "https://login.microsoftonline.com/tenant/v2.0"
+client_id = "app-id"
+client_secret_file = "client-secret.txt"
+groups_claim = "groups"
+group_mappings = [{ claim = "0f5e-approvers", group = "Approvers" }]
+
+[[oidc_providers]]
+id = "okta"
+display_name = "Okta"
+issuer = "https://example.okta.com"
+client_id = "okta-app"
+client_secret = "okta-secret"
+create_accounts = true
+"#;
+
+    fn check_providers(settings: &Settings) {
+        let providers = countersign_server::sso::Provider::from_all(&settings.oidc_providers).unwrap();
+        let ids: Vec<&str> = providers.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["entra", "okta"]);
+        let secrets: Vec<&str> =
+            providers.iter().filter_map(|p| p.client_secret.as_ref()).map(|s| s.expose_secret()).collect();
+        assert_eq!(secrets, ["from-a-file", "okta-secret"]);
+        assert_eq!(providers[0].group_mappings[0].group, "Approvers");
+        assert!(!providers[0].create_accounts && providers[1].create_accounts);
+        assert!(!format!("{settings:?}").contains("okta-secret"), "Debug shows no client secret");
+    }
+
+    #[test]
+    fn oidc_providers_come_from_the_file_or_a_secret_file_and_a_bad_one_is_refused_by_name() {
+        Jail::expect_with(|jail| {
+            jail.clear_env();
+            jail.create_file("client-secret.txt", "from-a-file\n")?;
+            jail.create_file("providers.json", PROVIDERS_JSON)?;
+            jail.set_env("COUNTERSIGN_OIDC_PROVIDERS_FILE", "providers.json");
+            check_providers(&load_with(&Flags::default())?.settings);
+            jail.set_env("COUNTERSIGN_OIDC_PROVIDERS", r#"[{"id": "k", "display_name": "K", "issuer": "https://k.example/realms/x", "client_id": "c", "group_mappings": [{"claim": "a", "group": "b"}]}]"#);
+            let providers = load_with(&Flags::default())?.settings.oidc_providers;
+            let refused = countersign_server::sso::Provider::from_all(&providers).unwrap_err();
+            assert!(refused.starts_with("oidc provider 'k': group_mappings need groups_claim"), "{refused}");
+            jail.create_file("countersign.toml", "[[oidc_providers]]\nid = \"k\"\nissuer_url = \"x\"\n")?;
+            jail.clear_env();
+            let refused = load(None, &Flags::default()).unwrap_err();
+            assert!(refused.contains("issuer_url"), "{refused}");
+            Ok(())
+        });
+    }
+
     #[test]
     fn audit_sinks_come_from_a_secret_file_and_a_bad_one_is_refused_by_name() {
         Jail::expect_with(|jail| {
@@ -609,6 +699,7 @@ secret = "hook-secret"
             ("audit_checkpoint_entries", "50"),
             ("audit_checkpoint_interval", "PT30S"),
             ("audit_sinks", SINKS_JSON),
+            ("oidc_providers", PROVIDERS_JSON),
         ];
         let mut keys: Vec<&str> = values.iter().map(|(key, _)| *key).collect();
         keys.sort_unstable();
@@ -637,6 +728,7 @@ secret = "hook-secret"
             assert_eq!(settings.audit_checkpoint_file(), PathBuf::from("/var/log/countersign/checkpoints"));
             assert_eq!((settings.audit_checkpoint_entries, settings.audit_checkpoint_interval), (50, 30_000));
             check_sinks(settings);
+            check_providers(settings);
         };
         Jail::expect_with(|jail| {
             jail.clear_env();
@@ -652,16 +744,18 @@ secret = "hook-secret"
                         format!("{key} = {value}\n")
                     }
                     // Tables in the file; JSON in the environment.
-                    "audit_sinks" => String::new(),
+                    "audit_sinks" | "oidc_providers" => String::new(),
                     _ => format!("{key} = {value:?}\n"),
                 })
                 .collect();
-            jail.create_file("countersign.toml", &format!("{toml}{SINKS_TOML}"))?;
+            jail.create_file("client-secret.txt", "from-a-file\n")?;
+            jail.create_file("countersign.toml", &format!("{toml}{SINKS_TOML}{PROVIDERS_TOML}"))?;
             check(&load_with(&Flags::default())?.settings);
             Ok(())
         });
         Jail::expect_with(|jail| {
             jail.clear_env();
+            jail.create_file("client-secret.txt", "from-a-file\n")?;
             for (key, value) in values {
                 jail.set_env(variable_name(key), value);
             }

@@ -319,6 +319,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
     }
     let audit_sinks = countersign_server::audit::export::AuditSink::from_all(&settings.audit_sinks)
         .map_err(|e| format!("audit_sinks: {e}"))?;
+    let oidc_providers = countersign_server::sso::Provider::from_all(&settings.oidc_providers)
+        .map_err(|e| format!("oidc_providers: {e}"))?;
     let database_url = SecretString::from(settings.database_url.connection_url());
     let clock = Arc::new(SystemClock);
     let now = clock.now();
@@ -376,6 +378,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, String> {
         password_queue: settings.password_queue,
         audit: Some(audit),
         audit_sinks,
+        oidc_providers,
         ..ServerConfig::default()
     };
     println!(

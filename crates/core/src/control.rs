@@ -16,6 +16,9 @@ crate::named_enum! {
         Session = "session",
         /// A passkey another account registered (issue 17).
         Passkey = "passkey",
+        /// A single sign-on identity linked to the account (issue 17) through a session another
+        /// account controlled.
+        SsoIdentity = "ssoIdentity",
         /// Control recorded with a request when it was submitted, or with an approval when it
         /// was given: it still counts after the credential behind it is gone (a token revoked,
         /// a session ended), so control cannot be shed between submission and decision.
@@ -155,6 +158,9 @@ impl ControlGraph {
             CredentialKind::Passkey => format!("a passkey of {account}'s was registered by {controller}"),
             CredentialKind::Session => {
                 format!("a session of {account}'s was opened with a password or passkey {controller} set")
+            }
+            CredentialKind::SsoIdentity => {
+                format!("a single sign-on identity of {account}'s was linked in a session {controller} controlled")
             }
             CredentialKind::Submitted => format!("{controller} controlled {account} when {account} submitted it"),
             CredentialKind::Approved => format!("{controller} controlled {account} when {account} approved it"),

@@ -53,6 +53,9 @@ error_codes! {
     /// A notification channel's URL reaches an internal address the operator has not allowed.
     AddressNotAllowed = "address_not_allowed", 400, "Address not allowed";
     Unauthenticated = "unauthenticated", 401, "Unauthenticated";
+    /// Single sign-on did not prove who the person is: a forged, replayed or expired sign-in
+    /// state, a wrong nonce, a token the provider did not sign, or the provider said no.
+    SsoFailed = "sso_failed", 401, "Single sign-on failed";
     Forbidden = "forbidden", 403, "Forbidden";
     CsrfFailed = "csrf_failed", 403, "CSRF check failed";
     WrongPassword = "wrong_password", 403, "Wrong password";
@@ -72,11 +75,16 @@ error_codes! {
     /// Issue 17: adding or removing one's own passkey needs a fresh proof of an existing
     /// credential (the current password, or a passkey sign-in within the last minutes).
     ReauthenticationRequired = "reauthentication_required", 403, "Reauthentication required";
+    /// A provider's identity that is linked to no account here, where the provider does not
+    /// create accounts (an account is never matched by e-mail address).
+    SsoNotLinked = "sso_not_linked", 403, "Identity not linked";
     NotFound = "not_found", 404, "Not found";
     UnknownType = "unknown_type", 404, "Unknown resource type";
     MethodNotAllowed = "method_not_allowed", 405, "Method not allowed";
     Conflict = "conflict", 409, "Conflict";
     DisplayNameTaken = "display_name_taken", 409, "Display name taken";
+    /// The provider's identity is already linked to another account.
+    SsoIdentityTaken = "sso_identity_taken", 409, "Identity already linked";
     StaleObject = "stale_object", 409, "Stale object";
     RequestOpenForObject = "request_open_for_object", 409, "Request open for object";
     /// A stored request that this server cannot read; lists leave it out (see the store).
@@ -203,6 +211,7 @@ mod tests {
         ("input_limit", 400),
         ("address_not_allowed", 400),
         ("unauthenticated", 401),
+        ("sso_failed", 401),
         ("forbidden", 403),
         ("csrf_failed", 403),
         ("wrong_password", 403),
@@ -216,11 +225,13 @@ mod tests {
         ("step_up_required", 403),
         ("step_up_rejected", 403),
         ("reauthentication_required", 403),
+        ("sso_not_linked", 403),
         ("not_found", 404),
         ("unknown_type", 404),
         ("method_not_allowed", 405),
         ("conflict", 409),
         ("display_name_taken", 409),
+        ("sso_identity_taken", 409),
         ("stale_object", 409),
         ("request_open_for_object", 409),
         ("request_unreadable", 409),

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod notify;
 pub mod ops;
 pub mod outbound;
+pub mod sso;
 pub mod time;
 pub mod web;
 pub mod webauthn;
@@ -84,6 +85,8 @@ pub struct ServerConfig {
     /// How often an exporter looks for new entries, and its first wait after a failure (doubling
     /// to a minute).
     pub audit_export_interval: Duration,
+    /// Single sign-on providers (issue 17), checked; see `sso`.
+    pub oidc_providers: Vec<sso::Provider>,
 }
 
 impl Default for ServerConfig {
@@ -107,6 +110,7 @@ impl Default for ServerConfig {
             audit: None,
             audit_sinks: Vec::new(),
             audit_export_interval: Duration::from_secs(1),
+            oidc_providers: Vec::new(),
         }
     }
 }
@@ -122,6 +126,8 @@ pub struct AppState {
     pub passwords: Arc<auth::PasswordPool>,
     /// The WebAuthn relying party (issue 17), from `public_url`.
     pub webauthn: Arc<webauthn::Relying>,
+    /// The single sign-on providers, each with its discovered client (a cache per replica).
+    pub sso: Arc<sso::Providers>,
     /// Read from the database on first use (every replica shares it).
     sign_in_key: Arc<tokio::sync::OnceCell<auth::SignInKey>>,
 }
@@ -131,7 +137,17 @@ impl AppState {
         let metrics = Arc::new(metrics::Metrics::new(store.writer_stats().is_some()));
         let passwords = Arc::new(auth::PasswordPool::new(config.password_workers, config.password_queue));
         let webauthn = Arc::new(webauthn::Relying::new(&config.public_url));
-        AppState { store, clock, config: Arc::new(config), metrics, passwords, webauthn, sign_in_key: Arc::default() }
+        let sso = Arc::new(sso::Providers::new(config.oidc_providers.clone()));
+        AppState {
+            store,
+            clock,
+            config: Arc::new(config),
+            metrics,
+            passwords,
+            webauthn,
+            sso,
+            sign_in_key: Arc::default(),
+        }
     }
 
     pub fn now(&self) -> Millis {

@@ -677,7 +677,7 @@ impl Store {
             };
             let rows = tuples.rows().map_err(|reason| StoreError::Corrupt(format!("the audit log scan: {reason}")))?;
             let mut without_bytes = rows.iter().filter(|row| row.entry.is_none()).map(|row| row.seq);
-            let legacy = match (without_bytes.next(), without_bytes.last()) {
+            let legacy = match (without_bytes.next(), without_bytes.next_back()) {
                 (Some(first), last) => self.legacy_entries(first, last.unwrap_or(first)).await?,
                 (None, _) => Vec::new(),
             };

@@ -512,11 +512,12 @@ impl Store {
         tx.commit().await
     }
 
-    /// Deletes expired sessions and the sign-in budgets whose window began before
-    /// `windows_before` (they are over).
+    /// Deletes expired sessions and single sign-ons in progress, and the sign-in budgets whose
+    /// window began before `windows_before` (they are over).
     pub async fn prune(&self, now: Millis, windows_before: Millis) -> Result<()> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1").bind(now).execute(tx.conn()).await?;
+        sqlx::query("DELETE FROM sso_logins WHERE expires_at <= $1").bind(now).execute(tx.conn()).await?;
         sqlx::query("DELETE FROM sign_in_budgets WHERE window_start < $1")
             .bind(windows_before)
             .execute(tx.conn())

@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 const MAX_DEPTH: usize = 16;
 
 /// The direct controllers of `accounts` through their live credentials: the password, every
-/// unexpired session, every unexpired token and every live passkey whose provenance names other
-/// accounts.
+/// unexpired session, every unexpired token, every live passkey and every linked single sign-on
+/// identity whose provenance names other accounts.
 async fn direct_edges(conn: &mut AnyConnection, accounts: &[String], now: Millis) -> Result<Vec<ControlEdge>> {
     let n = accounts.len();
     let sql = format!(
@@ -27,14 +27,17 @@ async fn direct_edges(conn: &mut AnyConnection, accounts: &[String], now: Millis
          UNION ALL SELECT account_id, 'token' AS via, controllers FROM api_tokens \
          WHERE account_id IN ({}) AND (expires_at IS NULL OR expires_at > $1) AND controllers <> '[]' \
          UNION ALL SELECT account_id, 'passkey' AS via, controllers FROM passkeys \
-         WHERE account_id IN ({}) AND removed_at IS NULL AND controllers <> '[]'",
+         WHERE account_id IN ({}) AND removed_at IS NULL AND controllers <> '[]' \
+         UNION ALL SELECT account_id, 'ssoIdentity' AS via, controllers FROM sso_identities \
+         WHERE account_id IN ({}) AND controllers <> '[]'",
         placeholders(2, n),
         placeholders(2 + n, n),
         placeholders(2 + 2 * n, n),
         placeholders(2 + 3 * n, n),
+        placeholders(2 + 4 * n, n),
     );
     let mut query = sqlx::query(&sql).bind(now);
-    for _ in 0..4 {
+    for _ in 0..5 {
         for id in accounts {
             query = query.bind(id);
         }

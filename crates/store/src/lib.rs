@@ -24,6 +24,7 @@ mod passkeys;
 mod policies;
 mod requests;
 mod rows;
+mod sso;
 mod step_up;
 mod tenant;
 #[cfg(feature = "test-support")]
@@ -42,6 +43,7 @@ pub use notify::{Delivery, DeliveryRecord};
 pub use objects::{redact_webhook_url, Proposal, ResourceList, ResourceRecord};
 pub use passkeys::{Ceremony, NewPasskey, PasskeyRecord, StoredPasskey, MAX_PASSKEYS_PER_ACCOUNT};
 pub use requests::{ApprovalRecord, RequestFilter, RequestList, RequestRecord, RequestView, Submitted};
+pub use sso::{NewSsoIdentity, SsoIdentity, SsoLogin};
 pub use step_up::{StepUpFinding, StepUpInput, StepUpIntent, StepUpReport, StoredStepUp, STEP_UP};
 pub use tenant::{PolicyPlan, TenantPlan};
 

@@ -424,7 +424,8 @@ fn a_stored_hash_or_link_matches_only_as_the_lower_case_hex_the_writer_stores() 
 fn a_digest_computed_ahead_over_other_bytes_never_changes_the_verdict() {
     let (mut chain, _) = keyed_chain(6);
     let keys = keys(&[1]);
-    let verdict = |chain: &[AuditRecord], ahead: &dyn Fn(usize, &[u8]) -> Option<Vec<u8>>| {
+    type Over<'a> = &'a dyn Fn(usize, &[u8]) -> Option<Vec<u8>>;
+    let verdict = |chain: &[AuditRecord], ahead: Over<'_>| {
         let canonical: Vec<Vec<u8>> = chain.iter().map(AuditRecord::canonical_bytes).collect();
         let mut verifier = ChainVerifier::new(Evidence { keys: Some(&keys), ..Evidence::default() }).unwrap();
         for (i, (r, bytes)) in chain.iter().zip(&canonical).enumerate() {

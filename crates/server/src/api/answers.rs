@@ -269,6 +269,8 @@ pub struct AccountWithGroups {
     /// R16: the accounts that control this one through its live credentials (empty: only
     /// itself), each with the chain that makes it so.
     pub controlled_by: Vec<Controller>,
+    /// Its linked single sign-on identities: who at which provider signs in as it.
+    pub identities: Vec<Identity>,
 }
 
 /// An account controlling another (R16).
@@ -476,6 +478,47 @@ impl From<&SessionInfo> for Session {
 #[derive(Serialize, ToSchema)]
 pub struct SessionList {
     pub value: Vec<Session>,
+}
+
+/// A single sign-on identity linked to the account (issue 17): who at which provider.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Identity {
+    pub id: String,
+    /// The provider's `id` in the server's configuration
+    pub provider: String,
+    /// The provider's issuer URL (`iss`)
+    pub issuer: String,
+    /// The identity's subject at the provider (`sub`)
+    pub subject: String,
+    /// The e-mail address the provider gave when it was linked (shown, never matched)
+    #[schema(required = true)]
+    pub email: Option<String>,
+    /// Unix milliseconds
+    pub linked_at: i64,
+    /// Unix milliseconds
+    #[schema(required = true)]
+    pub last_sign_in_at: Option<i64>,
+}
+
+impl From<&countersign_store::SsoIdentity> for Identity {
+    fn from(identity: &countersign_store::SsoIdentity) -> Self {
+        Identity {
+            id: identity.id.clone(),
+            provider: identity.provider_id.clone(),
+            issuer: identity.issuer.clone(),
+            subject: identity.subject.clone(),
+            email: identity.email.clone(),
+            linked_at: identity.created_at,
+            last_sign_in_at: identity.last_sign_in_at,
+        }
+    }
+}
+
+/// Linked single sign-on identities.
+#[derive(Serialize, ToSchema)]
+pub struct IdentityList {
+    pub value: Vec<Identity>,
 }
 
 /// The caller's tokens.

@@ -60,7 +60,13 @@ pub async fn get_account(
     let found = ops::get_account(&app, &principal, &id).await?;
     let controlled_by =
         found.controlled_by.into_iter().map(|c| Controller { id: c.id, username: c.username, how: c.how }).collect();
-    Ok(Json(AccountWithGroups { account: Account::from(&found.account), group_ids: found.group_ids, controlled_by }))
+    let identities = found.identities.iter().map(super::answers::Identity::from).collect();
+    Ok(Json(AccountWithGroups {
+        account: Account::from(&found.account),
+        group_ids: found.group_ids,
+        controlled_by,
+        identities,
+    }))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

@@ -132,6 +132,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(own::delete_token))
         .routes(routes!(own::list_sessions))
         .routes(routes!(own::end_session))
+        .routes(routes!(own::list_identities))
+        .routes(routes!(own::unlink_identity))
         .routes(routes!(directory::list_account_sessions, directory::end_account_sessions))
         .routes(routes!(directory::list_accounts, directory::create_account))
         .routes(routes!(directory::get_account, directory::update_account, directory::delete_account))

@@ -1,7 +1,9 @@
 //! `/api/v1/auth/*`, `/api/v1/me` and `/api/v1/tokens`: what every signed-in person does for
 //! themselves.
 
-use super::answers::{Account, CreatedToken, Me, Session, SessionList, SignedIn, Token, TokenList};
+use super::answers::{
+    Account, CreatedToken, Identity, IdentityList, Me, Session, SessionList, SignedIn, Token, TokenList,
+};
 use crate::auth::{
     client_address, cookie, device_cookie_header, refuse_cross_site, session_cookie_header, DEVICE_COOKIE, SESSION_TTL,
 };
@@ -235,5 +237,41 @@ pub async fn end_session(
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
     ops::end_session(&app, &principal, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /api/v1/me/identities`: the single sign-on identities linked to my account. (Linking is
+/// a browser flow at the provider: *My account* → *Single sign-on*.)
+#[utoipa::path(
+    get,
+    path = "/me/identities",
+    tag = "auth",
+    summary = "My linked single sign-on identities",
+    responses(
+        (status = 200, description = "my identities", body = IdentityList)
+    )
+)]
+pub async fn list_identities(State(app): State<AppState>, principal: Principal) -> ApiResult<Json<IdentityList>> {
+    let identities = crate::ops::sso::identities(&app, &principal).await?;
+    Ok(Json(IdentityList { value: identities.iter().map(Identity::from).collect() }))
+}
+
+/// `DELETE /api/v1/me/identities/{id}`: unlinks one of my identities.
+#[utoipa::path(
+    delete,
+    path = "/me/identities/{id}",
+    tag = "auth",
+    summary = "Unlink one of my single sign-on identities",
+    params(("id" = String, Path, description = "the linked identity's id")),
+    responses(
+        (status = 204, description = "unlinked")
+    )
+)]
+pub async fn unlink_identity(
+    State(app): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> ApiResult<StatusCode> {
+    crate::ops::sso::unlink(&app, &principal, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -41,6 +41,8 @@ pub struct AccountWithGroups {
     pub group_ids: Vec<String>,
     /// R16: who controls it now.
     pub controlled_by: Vec<Controller>,
+    /// Its linked single sign-on identities (issue 17).
+    pub identities: Vec<countersign_store::SsoIdentity>,
 }
 
 /// One account; anyone may read their own.
@@ -63,7 +65,8 @@ pub async fn get_account(app: &AppState, principal: &Principal, id: &str) -> Api
             id: controller,
         })
         .collect();
-    Ok(AccountWithGroups { account, group_ids, controlled_by })
+    let identities = app.store.sso_identities_of(&id).await?;
+    Ok(AccountWithGroups { account, group_ids, controlled_by, identities })
 }
 
 /// R16: an account that controls another through its live credentials, and the chain that

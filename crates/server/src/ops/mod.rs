@@ -11,6 +11,7 @@ pub mod passkeys;
 pub mod policies;
 pub mod requests;
 pub mod resources;
+pub mod sso;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{parse_id, Principal};

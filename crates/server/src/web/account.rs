@@ -33,7 +33,7 @@ pub struct LoginQuery {
 /// and read `\` as `/`, so `/%09/evil.example`, once decoded, is the other site
 /// `//evil.example`: control characters, whitespace, backslashes and `//` are refused as sent
 /// and once percent-decoded. Anything else goes to `/`.
-fn safe_next(next: Option<&str>) -> String {
+pub(super) fn safe_next(next: Option<&str>) -> String {
     next.filter(|path| is_local_path(path)).unwrap_or("/").to_owned()
 }
 
@@ -86,6 +86,7 @@ async fn login_form(app: &AppState, headers: &HeaderMap, next: &str, username: &
                 }
                 p { button type="button" class="secondary" id="passkey-sign-in" data-next=(next) { "Sign in with a passkey" } }
                 p class="alert alert-error" role="alert" id="passkey-error" hidden {}
+                (super::sso::sign_in_buttons(app, next))
             }
         },
     );
@@ -197,6 +198,7 @@ async fn account_page(
     let passkeys = web(crate::ops::passkeys::list(app, &user.principal).await)?;
     let Settings { email, opt_outs } = web(my_settings(app, &user.principal).await)?;
     let account = &user.principal.account;
+    let single_sign_on = super::sso::account_section(app, user).await?;
     let mut response = Page::new("My account", user)
         .section("/account")
         .notice(notice)
@@ -207,6 +209,7 @@ async fn account_page(
                 dt { "E-mail" } dd { (account.email.as_deref().unwrap_or("—")) }
                 dt { "Permissions" } dd { (user.principal.permissions.iter().map(Permission::as_str).collect::<Vec<_>>().join(", ")) }
             } }
+            (single_sign_on)
             h2 { "Notifications" }
             form class="card" method="post" action="/account/notifications" {
                 (csrf_field(&user.csrf))
@@ -221,23 +224,27 @@ async fn account_page(
                 button type="submit" id="save-notifications" class="secondary" { "Save notification settings" }
             }
             h2 id="change-password" { "Change password" }
-            form class="card" method="post" action="/account/password" {
-                (csrf_field(&user.csrf))
-                div class="field" {
-                    label for="current" { "Current password" }
-                    input type="password" id="current" name="current" autocomplete="current-password" required;
+            @if account.password_hash.is_none() {
+                p class="muted" id="no-password" { "This account has no password: you sign in with single sign-on." }
+            } @else {
+                form class="card" method="post" action="/account/password" {
+                    (csrf_field(&user.csrf))
+                    div class="field" {
+                        label for="current" { "Current password" }
+                        input type="password" id="current" name="current" autocomplete="current-password" required;
+                    }
+                    div class={ "field" @if password_error.is_some() { " invalid" } } {
+                        label for="new" { "New password" }
+                        input type="password" id="new" name="new" autocomplete="new-password" minlength="12" required;
+                        p class="hint" { "At least 12 characters." }
+                        @if let Some(error) = &password_error { p class="field-error" role="alert" { (error) } }
+                    }
+                    div class="field" {
+                        label { input type="checkbox" id="revoke-tokens" name="revoke_tokens" value="on"; "Also revoke my API tokens" }
+                        p class="hint" { "Your other sessions are signed out either way. Revoke the tokens too if someone else may have known your password." }
+                    }
+                    button type="submit" { "Change password" }
                 }
-                div class={ "field" @if password_error.is_some() { " invalid" } } {
-                    label for="new" { "New password" }
-                    input type="password" id="new" name="new" autocomplete="new-password" minlength="12" required;
-                    p class="hint" { "At least 12 characters." }
-                    @if let Some(error) = &password_error { p class="field-error" role="alert" { (error) } }
-                }
-                div class="field" {
-                    label { input type="checkbox" id="revoke-tokens" name="revoke_tokens" value="on"; "Also revoke my API tokens" }
-                    p class="hint" { "Your other sessions are signed out either way. Revoke the tokens too if someone else may have known your password." }
-                }
-                button type="submit" { "Change password" }
             }
             h2 id="passkeys" { "Passkeys" }
             p class="muted" { "Sign in without a password, and confirm approvals with your device (R21). Adding or removing one needs your current password, unless you signed in within the last 5 minutes." }

@@ -317,7 +317,7 @@ pub async fn create_account(State(app): State<AppState>, user: WebUser, Form(for
 
 /// `GET /accounts/{id}`: the account, its groups, and credential actions.
 pub async fn account(State(app): State<AppState>, user: WebUser, Path(id): Path<String>) -> WebResult {
-    let AccountWithGroups { account, group_ids, controlled_by } =
+    let AccountWithGroups { account, group_ids, controlled_by, identities } =
         web(ops::get_account(&app, &user.principal, &id).await)?;
     let id = account.id.clone();
     let groups = web(ops::group_names(&app).await)?;
@@ -340,6 +340,11 @@ pub async fn account(State(app): State<AppState>, user: WebUser, Path(id): Path<
                     }
                 }
                 @if account.password_change_required { dt { "Password" } dd { "set by someone else; to be replaced at first sign-in" } }
+                @if !identities.is_empty() {
+                    dt { "Single sign-on" } dd id="identities" {
+                        ul { @for i in &identities { li { (i.provider_id) ": " (i.email.as_deref().unwrap_or(&i.subject)) " (subject " code { (i.subject) } ")" } } }
+                    }
+                }
                 dt { "State" } dd id="account-state" { (if account.enabled { "enabled" } else { "disabled" }) }
                 dt { "Groups" } dd { (groups.iter().filter(|g| group_ids.contains(&g.id)).map(|g| g.display_name.clone()).collect::<Vec<_>>().join(", ")) }
             } }

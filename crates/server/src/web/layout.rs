@@ -55,6 +55,23 @@ pub fn bare(title: &str, content: Markup) -> Html<String> {
     )
 }
 
+/// A page without navigation that sends the browser on to `to` by itself (a meta refresh, with a
+/// link for when it does not). Single sign-on uses it where a redirect would not do: after the
+/// provider's cross-site redirect back, a navigation this site starts itself is same-site, so the
+/// `SameSite=Strict` session cookie goes with it; and a form may not redirect to another site
+/// (`form-action 'self'`), but a page may send the browser there.
+pub fn bare_onward(title: &str, to: &str, content: Markup) -> Html<String> {
+    Html(
+        html! {
+            html lang="en" {
+                head { (head(title)) meta http-equiv="refresh" content={ "0;url=" (to) }; }
+                body class="bare" { main id="main" { (content) p { a class="button" id="continue" href=(to) { "Continue" } } } }
+            }
+        }
+        .into_string(),
+    )
+}
+
 /// A page of the admin center for a signed-in administrator.
 pub struct Page<'a> {
     title: String,

@@ -13,6 +13,7 @@ mod notifications;
 mod policies;
 mod requests;
 mod resources;
+mod sso;
 
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{session_cookie, Credential, Principal};
@@ -271,6 +272,8 @@ fn form_routes() -> Vec<(&'static str, MethodRouter<AppState>)> {
         ("/account/tokens/{id}/revoke", post(account::revoke_token)),
         ("/account/passkeys/{id}/rename", post(account::rename_passkey)),
         ("/account/passkeys/{id}/remove", post(account::remove_passkey)),
+        ("/account/sso/{id}/link", post(sso::link)),
+        ("/account/sso/identities/{id}/unlink", post(sso::unlink)),
         ("/requests/{id}/{action}", post(requests::act)),
         ("/resources/{type}/new", post(resources::review_new)),
         ("/resources/{type}/new/save", post(resources::save_new)),
@@ -329,6 +332,9 @@ pub fn routes(app: AppState) -> Router<AppState> {
         .route_layer(middleware::from_fn_with_state(app, require_csrf))
         // Added after the layer: signing in has no session yet, and the assets change nothing.
         .route("/login", get(account::login_page).post(account::login))
+        // Single sign-on: started by a link, finished by the provider's redirect (no session yet).
+        .route("/sso/{id}/start", get(sso::start))
+        .route("/sso/{id}/callback", get(sso::callback))
         .route("/assets/app.css", get(stylesheet))
         .route("/assets/app.js", get(script))
         .route("/assets/passkeys.js", get(passkeys_script))

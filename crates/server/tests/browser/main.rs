@@ -8,7 +8,11 @@
 mod harness;
 
 mod flows;
+#[allow(dead_code)] // the e2e tests use all of it
+#[path = "../oidc/idp.rs"]
+mod idp;
 mod passkeys;
+mod sso;
 
 use countersign_store::testing::skip;
 use fantoccini::{Client, ClientBuilder, Locator};

@@ -1,6 +1,8 @@
 //! End-to-end tests over HTTP against a real server and a real database (see `harness`).
 
 mod harness;
+#[path = "../oidc/idp.rs"]
+mod idp;
 
 mod audit_trail;
 mod bad_input;
@@ -15,6 +17,7 @@ mod names;
 mod notifications;
 mod reach;
 mod sign_in;
+mod sso;
 mod step_up;
 mod surfaces;
 mod web_forms;
