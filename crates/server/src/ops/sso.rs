@@ -536,7 +536,9 @@ async fn sync_group(
     want: bool,
     claim: &str,
 ) -> ApiResult<Option<GroupChange>> {
-    let actor = provider.actor();
+    // The change is the provider's, driven by this person's sign-in: they control its request
+    // (R16), so they can never approve their own membership, whatever the provider says of them.
+    let actor = countersign_store::Actor { via: vec![account.id.clone()], ..provider.actor() };
     let permissions = provider_permissions();
     // An approved request of the provider's that this sign-in completed, if any.
     let mut completed = None;

@@ -153,6 +153,9 @@ async fn sign_in_creates_links_and_maps_groups(backend: TestBackend) {
             assert_eq!(held["status"], "needsApproval");
             assert_eq!(held["requestedBy"]["id"], "sso:test", "{held}");
             assert!(held["justification"].as_str().unwrap().contains("'cs-approvers' for erin"), "{held}");
+            // Her sign-in drove it: she controls the request (R16), so it is never hers to approve.
+            let stored = app.store.request(held["id"].as_str().unwrap()).await.unwrap();
+            assert_eq!(stored.requester_controllers, vec![erin_id.clone()], "{held}");
             assert!(page.contains("Membership of Approvers needs approval"), "{page}");
             assert_eq!(app.audit_actions("ssoIdentityLinked", &erin_id).await, 1);
 
