@@ -379,7 +379,9 @@ async fn an_event_stream_sees_status_changes_it_may_see_and_nothing_else(backend
         let started = std::time::Instant::now();
         let (seen, unseen) =
             tokio::join!(read_stream(bob, Duration::from_secs(1)), read_stream(stranger, Duration::from_secs(1)));
-        assert!(started.elapsed() < Duration::from_millis(1500));
+        // Each read ends at its own one-second deadline; the bound only catches one that does
+        // not (a wall-clock bound tighter than this fails on a loaded two-core machine).
+        assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
         assert!(
             seen.contains("event: request.created") && seen.contains(&rid),
             "bob sees it within a second: {seen:?}"
