@@ -89,7 +89,12 @@ pub struct LoginFailure<'a> {
 }
 
 fn prefixed_account_columns() -> String {
-    ACCOUNT_COLUMNS.split(", ").map(|c| format!("a.{c} AS {c}")).collect::<Vec<_>>().join(", ")
+    prefixed(ACCOUNT_COLUMNS, "a")
+}
+
+/// `columns` (a comma-separated list) read from the table aliased `alias`, under their own names.
+pub(crate) fn prefixed(columns: &str, alias: &str) -> String {
+    columns.split(", ").map(|c| format!("{alias}.{c} AS {c}")).collect::<Vec<_>>().join(", ")
 }
 
 /// R16: who controls a credential `actor` makes for `account_id`: the actor, unless it is their

@@ -251,7 +251,7 @@ impl Store {
         let row = sqlx::query(&format!(
             "SELECT {} FROM passkeys p JOIN accounts a ON a.id = p.account_id \
              WHERE p.credential_id = $1 AND p.removed_at IS NULL AND a.enabled = 1 AND a.deleted_at IS NULL",
-            PASSKEY_COLUMNS.split(", ").map(|c| format!("p.{c} AS {c}")).collect::<Vec<_>>().join(", ")
+            crate::auth::prefixed(PASSKEY_COLUMNS, "p")
         ))
         .bind(credential_id)
         .fetch_optional(self.pool())
