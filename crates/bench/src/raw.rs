@@ -165,8 +165,11 @@ impl RawPool {
     /// checkpoints keep it (SQLite keeps no statistics unless asked, and none are made).
     pub async fn settle(&self) -> Result<()> {
         match self {
+            // What autovacuum does to an insert-only table soon after a bulk load: without it the
+            // first read of each row after loading also writes its page back (hint bits), which
+            // a log written over months never pays.
             RawPool::Postgres(pool) => {
-                sqlx::query("ANALYZE").execute(pool).await?;
+                sqlx::query("VACUUM ANALYZE").execute(pool).await?;
             }
             RawPool::Sqlite { pool, .. } => {
                 sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)").execute(pool).await?;

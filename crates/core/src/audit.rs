@@ -128,14 +128,8 @@ impl AuditRecord {
 
 /// SHA-256(prev_hash (hex) ‖ canonical bytes): the public chain.
 pub fn chain_hash(prev_hash: &str, canonical: &[u8]) -> [u8; 32] {
-    chain_digest(prev_hash.as_bytes(), canonical)
-}
-
-/// [`chain_hash`] over a predecessor hash as stored, which a database writer may have made
-/// something other than text.
-fn chain_digest(prev_hash: &[u8], canonical: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
-    hasher.update(prev_hash);
+    hasher.update(prev_hash.as_bytes());
     hasher.update(canonical);
     hasher.finalize().into()
 }
@@ -487,22 +481,6 @@ pub struct ChainEntry<'a> {
     pub key_id: Option<&'a str>,
 }
 
-/// An entry's digest computed ahead of [`ChainVerifier::push_digested`], over the stored hash of
-/// the entry before it: entries' digests do not depend on each other, so they can be computed
-/// side by side while the checks that do run in order.
-#[derive(Debug, Clone, Copy)]
-pub struct Ahead<'a> {
-    over: &'a [u8],
-    canonical: &'a [u8],
-    digest: [u8; 32],
-}
-
-impl<'a> Ahead<'a> {
-    pub fn compute(over: &'a [u8], canonical: &'a [u8]) -> Ahead<'a> {
-        Ahead { over, canonical, digest: chain_digest(over, canonical) }
-    }
-}
-
 /// What verification holds besides the entries.
 #[derive(Debug, Default)]
 pub struct Evidence<'a> {
@@ -515,7 +493,7 @@ pub struct Evidence<'a> {
 }
 
 /// Checks entries one at a time, in `seq` order, so a million entries need no memory.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct ChainVerifier<'a> {
     expected_seq: i64,
     prev_hash: String,
@@ -529,6 +507,31 @@ pub struct ChainVerifier<'a> {
     keyed_after: Option<i64>,
     checked: u64,
     links_checked: u64,
+    /// For a walk begun [`after`](Self::after) an entry: that entry, taken as stored until the
+    /// walk before it is [joined](Self::join) to this one.
+    boundary: Option<Boundary>,
+}
+
+/// The entry a segment's walk begins after, kept to check it when the segments are joined.
+#[derive(Debug, Clone)]
+struct Boundary {
+    seq: i64,
+    canonical: Vec<u8>,
+    hash: String,
+    link: Option<String>,
+    key_id: Option<String>,
+}
+
+impl Boundary {
+    fn entry(&self) -> ChainEntry<'_> {
+        ChainEntry {
+            seq: self.seq,
+            canonical: &self.canonical,
+            hash: &self.hash,
+            link: self.link.as_deref(),
+            key_id: self.key_id.as_deref(),
+        }
+    }
 }
 
 fn broken(seq: i64, canonical: &[u8], kind: BreakKind, reason: String) -> ChainBreak {
@@ -609,6 +612,7 @@ impl<'a> ChainVerifier<'a> {
             keyed_after,
             checked: 0,
             links_checked: 0,
+            boundary: None,
         };
         verifier.pass_checkpoints(0, GENESIS_HASH, None, b"")?;
         Ok(verifier)
@@ -623,6 +627,72 @@ impl<'a> ChainVerifier<'a> {
         verifier.prev_key = head.key_id.as_deref().and_then(|id| verifier.keys.and_then(|keys| keys.get(id)));
         verifier.keyed = head.key_id.is_some();
         Ok(verifier)
+    }
+
+    /// A walk of the entries after `boundary`, with this walk's keys and checkpoints, taking
+    /// the boundary entry as stored. Nothing it finds counts until the walk that reaches the
+    /// boundary is [joined](Self::join) to it: then the pair has checked exactly what one walk
+    /// over both would have, so a long chain can be read and checked in segments, side by side.
+    pub fn after(&self, boundary: ChainEntry<'_>) -> ChainVerifier<'a> {
+        let seq = boundary.seq;
+        ChainVerifier {
+            expected_seq: seq.saturating_add(1),
+            prev_hash: boundary.hash.to_owned(),
+            prev_key: boundary.key_id.and_then(|id| self.keys?.get(id)),
+            keyed: boundary.link.is_some() && boundary.key_id.is_some(),
+            keys: self.keys,
+            checkpoints: self.checkpoints.clone(),
+            next_checkpoint: self.checkpoints.partition_point(|c| c.seq <= seq),
+            keyed_after: self.keyed_after,
+            checked: 0,
+            links_checked: 0,
+            boundary: Some(Boundary {
+                seq,
+                canonical: boundary.canonical.to_vec(),
+                hash: boundary.hash.to_owned(),
+                link: boundary.link.map(str::to_owned),
+                key_id: boundary.key_id.map(str::to_owned),
+            }),
+        }
+    }
+
+    /// Continues this walk with `rest`, a walk begun [`after`](Self::after) the entry that
+    /// should come next: checks that entry here, as the next one, then takes over where `rest`
+    /// stands. After `rest`'s walk found nothing, the pair verdict is one walk's.
+    pub fn join(&mut self, rest: ChainVerifier<'a>) -> Result<(), ChainBreak> {
+        let Some(boundary) = &rest.boundary else {
+            return Err(ChainBreak {
+                seq: rest.expected_seq,
+                id: String::new(),
+                kind: BreakKind::Removed,
+                reason: "a walk that did not begin after an entry cannot continue another".into(),
+            });
+        };
+        let boundary = boundary.clone();
+        self.push(boundary.entry())?;
+        // Where the boundary leaves this walk must be where `rest` began: it is, by
+        // construction, and a walk that did not would not be continued.
+        if self.position() != self.after(boundary.entry()).position() {
+            return Err(broken(
+                boundary.seq,
+                &boundary.canonical,
+                BreakKind::Removed,
+                format!("the walk does not continue after entry {}", boundary.seq),
+            ));
+        }
+        let (checked, links_checked, boundary) = (self.checked, self.links_checked, self.boundary.take());
+        *self = ChainVerifier {
+            checked: checked + rest.checked,
+            links_checked: links_checked + rest.links_checked,
+            boundary,
+            ..rest
+        };
+        Ok(())
+    }
+
+    /// All that the checks of the entries after this point depend on.
+    fn position(&self) -> (i64, &str, Option<&str>, bool, usize) {
+        (self.expected_seq, &self.prev_hash, self.prev_key.map(AuditKey::id), self.keyed, self.next_checkpoint)
     }
 
     /// Checks every checkpoint at `seq` against the entry there.
@@ -660,14 +730,6 @@ impl<'a> ChainVerifier<'a> {
     }
 
     pub fn push(&mut self, entry: ChainEntry<'_>) -> Result<(), ChainBreak> {
-        self.push_digested(entry, None)
-    }
-
-    /// [`push`](Self::push) with the entry's digest computed ahead (several entries at once, in
-    /// parallel). It is used only if it was computed over this entry's bytes and the hash this
-    /// verifier holds as the predecessor's, so a digest computed over anything else costs a
-    /// second computation, never a wrong verdict.
-    pub fn push_digested(&mut self, entry: ChainEntry<'_>, ahead: Option<&Ahead<'_>>) -> Result<(), ChainBreak> {
         let ChainEntry { seq, canonical, hash, link, key_id } = entry;
         let fail = |kind, reason: String| broken(seq, canonical, kind, reason);
         if seq != self.expected_seq || canonical_seq(canonical) != Some(seq) {
@@ -679,12 +741,7 @@ impl<'a> ChainVerifier<'a> {
                 ),
             ));
         }
-        let digest = match ahead {
-            Some(ahead) if ahead.over == self.prev_hash.as_bytes() && std::ptr::eq(ahead.canonical, canonical) => {
-                ahead.digest
-            }
-            _ => chain_hash(&self.prev_hash, canonical),
-        };
+        let digest = chain_hash(&self.prev_hash, canonical);
         if !hex_eq(hash, &digest) {
             return Err(fail(
                 BreakKind::Changed,

@@ -3,8 +3,8 @@
 use crate::rows::{int, opt_text, text};
 use crate::{new_id, placeholders, Backend, Bind, Conditions, Result, Row, Store, StoreError, WriteTx};
 use countersign_core::audit::{
-    chain_entries, Ahead, AuditKeys, AuditRecord, BreakKind, ChainBreak, ChainEntry, ChainError, ChainHead,
-    ChainHeadEntry, ChainVerifier, Checkpoint, Evidence, PublicKey,
+    chain_entries, AuditKeys, AuditRecord, BreakKind, ChainBreak, ChainEntry, ChainError, ChainHead, ChainHeadEntry,
+    ChainVerifier, Checkpoint, Evidence, PublicKey,
 };
 use countersign_core::Millis;
 use serde::Serialize;
@@ -517,73 +517,180 @@ impl Store {
             .collect()
     }
 
-    /// Walks the whole chain in `seq` order, page by page, checking every hash, every link
-    /// (with the keys), every checkpoint (the database's and `inputs`', with the public key),
-    /// and the head. A task of its own reads the next pages while this one checks
-    /// (countersign-bench, audit-verify).
+    /// Walks the whole chain, checking every hash, every link (with the keys), every
+    /// checkpoint (the database's and `inputs`', with the public key), and the head: in
+    /// segments side by side, from one snapshot (see [`scan`]; countersign-bench, audit-verify).
     pub async fn verify_audit(&self, inputs: VerifyInputs<'_>) -> Result<VerifyReport> {
         let mut checkpoints = inputs.checkpoints;
-        let mut unreadable = None;
         if inputs.public_key.is_some() {
             for stored in self.checkpoints_after(Millis::MIN, i64::MAX).await? {
                 match stored {
                     Ok(checkpoint) => checkpoints.push(checkpoint),
-                    Err(reason) => unreadable = unreadable.or(Some(reason)),
+                    Err(reason) => {
+                        let broken = ChainBreak { seq: 0, id: String::new(), kind: BreakKind::Signature, reason };
+                        return Ok(Walked::refused(broken).report());
+                    }
                 }
             }
         }
-        let rewritten = |checked: u64, links: u64, verifier: Option<&ChainVerifier>, broken: ChainBreak| VerifyReport {
-            valid: false,
-            result: VerifyResult::Rewritten,
-            entries_checked: checked,
-            links_checked: links,
-            checkpoints_checked: verifier.map_or(0, ChainVerifier::checkpoints),
-            last_checkpoint: verifier.and_then(ChainVerifier::last_checkpoint),
-            first_broken: Some(broken),
-            unverifiable: None,
+        let evidence = OwnedEvidence { keys: inputs.keys.cloned(), checkpoints, public_key: inputs.public_key };
+        let walked = self.walk_chain(&evidence, scan::Order::AsStored).await?;
+        // Rows stored out of `seq` order are not by themselves a break: the verdict is the walk
+        // in `seq` order.
+        let walked = match walked.verdict {
+            Ok(()) => walked,
+            Err(_) => self.walk_chain(&evidence, scan::Order::BySeq).await?,
         };
-        if let Some(reason) = unreadable {
-            let broken = ChainBreak { seq: 0, id: String::new(), kind: BreakKind::Signature, reason };
-            return Ok(rewritten(0, 0, None, broken));
-        }
-        let evidence =
-            || Evidence { keys: inputs.keys, checkpoints: checkpoints.clone(), public_key: inputs.public_key };
-        let mut verifier = match ChainVerifier::new(evidence()) {
-            Ok(verifier) => verifier,
-            Err(broken) => return Ok(rewritten(0, 0, None, broken)),
-        };
-        let mut checked = self.check_chain(&mut verifier, scan::Order::AsStored).await?;
-        if checked.is_err() && self.backend() == Backend::Sqlite {
-            // Rows stored out of `seq` order are not by themselves a break: the verdict is the
-            // walk in `seq` order.
-            verifier = match ChainVerifier::new(evidence()) {
-                Ok(verifier) => verifier,
-                Err(broken) => return Ok(rewritten(0, 0, None, broken)),
-            };
-            checked = self.check_chain(&mut verifier, scan::Order::BySeq).await?;
-        }
-        if let Err(broken) = checked {
-            let (checked, links) = (verifier.checked(), verifier.links_checked());
-            return Ok(rewritten(checked, links, Some(&verifier), broken));
-        }
-        Ok(VerifyReport {
-            valid: true,
-            result: VerifyResult::Intact,
-            entries_checked: verifier.checked(),
-            links_checked: verifier.links_checked(),
-            checkpoints_checked: verifier.checkpoints(),
-            last_checkpoint: verifier.last_checkpoint(),
-            first_broken: None,
-            unverifiable: None,
+        Ok(walked.report())
+    }
+}
+
+/// What verification is given, owned, so that walks can run on threads of their own.
+#[derive(Debug, Clone)]
+struct OwnedEvidence {
+    keys: Option<AuditKeys>,
+    checkpoints: Vec<Checkpoint>,
+    public_key: Option<PublicKey>,
+}
+
+impl OwnedEvidence {
+    fn verifier(&self) -> std::result::Result<ChainVerifier<'_>, ChainBreak> {
+        ChainVerifier::new(Evidence {
+            keys: self.keys.as_ref(),
+            checkpoints: self.checkpoints.clone(),
+            public_key: self.public_key,
         })
     }
 }
 
-/// The chain as one scan of one snapshot hands it over (see [`scan`]).
-enum ChainScan<'c, B> {
-    Sqlite(tokio::sync::mpsc::Receiver<Result<scan::Part>>),
-    /// PostgreSQL's `COPY` data messages.
-    Postgres(futures::stream::BoxStream<'c, sqlx::Result<B>>),
+/// What one walk over the stored chain found.
+#[derive(Debug)]
+struct Walked {
+    checked: u64,
+    links_checked: u64,
+    checkpoints: usize,
+    last_checkpoint: Option<i64>,
+    verdict: std::result::Result<(), ChainBreak>,
+}
+
+impl Walked {
+    /// Nothing walked: the evidence itself was refused.
+    fn refused(broken: ChainBreak) -> Walked {
+        Walked { checked: 0, links_checked: 0, checkpoints: 0, last_checkpoint: None, verdict: Err(broken) }
+    }
+
+    /// The segments' walks joined in chain order, ended at the snapshot's head: the first thing
+    /// found, in chain order, is the verdict ([`ChainVerifier::join`]).
+    fn joined(walks: scan::Walks<'_>) -> Walked {
+        let mut segments = walks.segments.into_iter();
+        let Some(SegmentWalk { walk: Some(mut whole), found, .. }) = segments.next() else {
+            let broken = ChainBreak {
+                seq: 1,
+                id: String::new(),
+                kind: BreakKind::Removed,
+                reason: "the walk did not start".into(),
+            };
+            return Walked::refused(broken);
+        };
+        let verdict = found.and_then(|()| {
+            for segment in segments {
+                if let Some(walk) = segment.walk {
+                    whole.join(walk)?;
+                }
+                segment.found?;
+            }
+            whole.finish(Some(walks.head))
+        });
+        Walked {
+            checked: whole.checked(),
+            links_checked: whole.links_checked(),
+            checkpoints: whole.checkpoints(),
+            last_checkpoint: whole.last_checkpoint(),
+            verdict,
+        }
+    }
+
+    fn report(self) -> VerifyReport {
+        let Walked { checked, links_checked, checkpoints, last_checkpoint, verdict } = self;
+        let valid = verdict.is_ok();
+        VerifyReport {
+            valid,
+            result: if valid { VerifyResult::Intact } else { VerifyResult::Rewritten },
+            entries_checked: checked,
+            links_checked,
+            checkpoints_checked: checkpoints,
+            last_checkpoint,
+            first_broken: verdict.err(),
+            unverifiable: None,
+        }
+    }
+}
+
+/// One segment's walk: the first from the chain's start, each later one after its own first
+/// row, until it finds something.
+struct SegmentWalk<'k> {
+    walk: Option<ChainVerifier<'k>>,
+    /// A later segment's verifier before its first row, to begin after that row.
+    template: Option<ChainVerifier<'k>>,
+    found: std::result::Result<(), ChainBreak>,
+}
+
+impl<'k> SegmentWalk<'k> {
+    fn first(verifier: ChainVerifier<'k>) -> SegmentWalk<'k> {
+        SegmentWalk { walk: Some(verifier), template: None, found: Ok(()) }
+    }
+
+    fn later(template: ChainVerifier<'k>) -> SegmentWalk<'k> {
+        SegmentWalk { walk: None, template: Some(template), found: Ok(()) }
+    }
+
+    /// Takes the next row; `false` once the walk found something, as nothing after it in this
+    /// segment can change the verdict.
+    fn push(&mut self, entry: std::result::Result<ChainEntry<'_>, ChainBreak>) -> bool {
+        let found = match (&mut self.walk, entry) {
+            (_, Err(broken)) => Err(broken),
+            (Some(walk), Ok(entry)) => walk.push(entry),
+            (None, Ok(entry)) => {
+                self.walk = self.template.take().map(|template| template.after(entry));
+                Ok(())
+            }
+        };
+        self.found = found;
+        self.found.is_ok()
+    }
+}
+
+/// The canonical bytes of entries written before the chain was keyed, which have none stored,
+/// built from their columns a range at a time as the walks meet them.
+struct Legacy<'f> {
+    fetch: &'f FetchLegacy,
+}
+
+/// Fetches the canonical bytes of the entries without stored bytes from `first` to `last`.
+type FetchLegacy = dyn Fn(i64, i64) -> Result<Vec<(i64, Vec<u8>)>> + Sync;
+
+/// Entries without stored bytes ahead of one walk.
+struct LegacyHeld<'f> {
+    fetch: &'f FetchLegacy,
+    held: Vec<(i64, Vec<u8>)>,
+}
+
+/// Entries without stored bytes fetched at once.
+const LEGACY_BATCH: i64 = 4096;
+
+impl<'f> Legacy<'f> {
+    fn holder(&self) -> LegacyHeld<'f> {
+        LegacyHeld { fetch: self.fetch, held: Vec::new() }
+    }
+}
+
+impl LegacyHeld<'_> {
+    fn bytes(&mut self, seq: i64) -> Result<Option<&[u8]>> {
+        if self.held.binary_search_by_key(&seq, |(held, _)| *held).is_err() {
+            self.held = (self.fetch)(seq, seq.saturating_add(LEGACY_BATCH - 1))?;
+        }
+        Ok(self.held.binary_search_by_key(&seq, |(held, _)| *held).ok().map(|at| self.held[at].1.as_slice()))
+    }
 }
 
 /// What a scan's rows fail with when they are not in the form the server writes.
@@ -602,96 +709,48 @@ fn stored_text<'a>(seq: i64, field: &str, bytes: &'a [u8]) -> std::result::Resul
 }
 
 impl Store {
-    /// Walks the chain, from one snapshot, through the verifier, and ends at the snapshot's head.
-    async fn check_chain(
-        &self,
-        verifier: &mut ChainVerifier<'_>,
-        order: scan::Order,
-    ) -> Result<std::result::Result<(), ChainBreak>> {
+    /// Walks the chain, from one snapshot, in segments read in `order` (see [`scan`]).
+    async fn walk_chain(&self, evidence: &OwnedEvidence, order: scan::Order) -> Result<Walked> {
+        let evidence = evidence.clone();
         let url = self.pool().connect_options().database_url.clone();
-        match self.backend() {
+        // Entries written before keying have no stored bytes: built from their columns, which
+        // never change (the walk checks them all the same).
+        let store = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        let fetch = move |first: i64, last: i64| runtime.block_on(store.legacy_entries(first, last));
+        let walked = match self.backend() {
             Backend::Sqlite => {
                 let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
-                let mut parts = scan::scan_sqlite(options.get_filename().to_path_buf(), order);
-                let head = match parts.recv().await {
-                    Some(Ok(scan::Part::Head(head))) => head,
-                    Some(Err(e)) => return Err(e),
-                    Some(Ok(scan::Part::Tuples(_))) | None => {
-                        return Err(StoreError::Unavailable("reading the audit log stopped".into()))
-                    }
-                };
-                self.check_scan(verifier, head, ChainScan::<Vec<u8>>::Sqlite(parts)).await
+                let path = options.get_filename().to_path_buf();
+                tokio::task::spawn_blocking(move || {
+                    let base = match evidence.verifier() {
+                        Ok(base) => base,
+                        Err(broken) => return Ok(Walked::refused(broken)),
+                    };
+                    let legacy = Legacy { fetch: &fetch };
+                    scan::walk_sqlite(&path, order, &base, &legacy).map(Walked::joined)
+                })
+                .await
             }
             Backend::Postgres => {
-                use sqlx::Connection;
                 let options: sqlx::postgres::PgConnectOptions = url.as_str().parse()?;
-                let mut conn = sqlx::postgres::PgConnection::connect_with(&options).await?;
-                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").await?;
-                let head: i64 =
-                    sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&mut conn).await?;
-                let sql = format!("COPY ({}) TO STDOUT (FORMAT binary)", scan::scan_sql(Backend::Postgres, order));
-                let copy = conn.copy_out_raw(&sql).await?;
-                let checked = self.check_scan(verifier, head, ChainScan::Postgres(copy)).await;
-                // The transaction only read; closing the connection ends it.
-                let _ = conn.close().await;
-                checked
+                let opened = scan::open_postgres(&options, order).await?;
+                let head = opened.head;
+                let receivers: Vec<_> =
+                    opened.segments.into_iter().map(|(conn, sql)| scan::copy_postgres(conn, sql)).collect();
+                tokio::task::spawn_blocking(move || {
+                    let base = match evidence.verifier() {
+                        Ok(base) => base,
+                        Err(broken) => return Ok(Walked::refused(broken)),
+                    };
+                    let legacy = Legacy { fetch: &fetch };
+                    let segments = scan::walk_postgres(receivers, &base, &legacy)?;
+                    Ok(Walked::joined(scan::Walks { head, segments }))
+                })
+                .await
             }
-        }
-    }
-
-    /// Feeds every scanned row to the verifier in the order the scan sends them (`seq` order),
-    /// then checks the end of the chain against `head`.
-    async fn check_scan<B: AsRef<[u8]>>(
-        &self,
-        verifier: &mut ChainVerifier<'_>,
-        head: i64,
-        mut source: ChainScan<'_, B>,
-    ) -> Result<std::result::Result<(), ChainBreak>> {
-        use futures::{FutureExt, StreamExt};
-        let mut tuples = scan::Tuples::default();
-        loop {
-            let more = match &mut source {
-                ChainScan::Sqlite(parts) => match parts.recv().await {
-                    Some(Ok(scan::Part::Tuples(bytes))) => {
-                        tuples.extend_owned(bytes);
-                        true
-                    }
-                    Some(Ok(scan::Part::Head(_))) => true,
-                    Some(Err(e)) => return Err(e),
-                    None => false,
-                },
-                // PostgreSQL sends a message a row: take all that have arrived, up to a chunk.
-                ChainScan::Postgres(copy) => match copy.next().await {
-                    Some(data) => {
-                        tuples.extend(data?.as_ref());
-                        while tuples.buffered() < 1 << 20 {
-                            match copy.next().now_or_never() {
-                                Some(Some(data)) => tuples.extend(data?.as_ref()),
-                                _ => break,
-                            }
-                        }
-                        true
-                    }
-                    None => false,
-                },
-            };
-            let rows = tuples.rows().map_err(|reason| StoreError::Corrupt(format!("the audit log scan: {reason}")))?;
-            let mut without_bytes = rows.iter().filter(|row| row.entry.is_none()).map(|row| row.seq);
-            let legacy = match (without_bytes.next(), without_bytes.next_back()) {
-                (Some(first), last) => self.legacy_entries(first, last.unwrap_or(first)).await?,
-                (None, _) => Vec::new(),
-            };
-            if let Err(broken) = check_rows(verifier, &rows, &legacy) {
-                return Ok(Err(broken));
-            }
-            if !more {
-                break;
-            }
-        }
-        if !tuples.ended() {
-            return Err(StoreError::Unavailable("the audit log scan ended early".into()));
-        }
-        Ok(verifier.finish(Some(head)))
+        };
+        walked.map_err(|e| StoreError::Unavailable(format!("verifying the audit log stopped: {e}")))?
     }
 
     /// The canonical bytes of the entries from `first` to `last` written before the chain was
@@ -705,66 +764,30 @@ impl Store {
     }
 }
 
-/// Rows a batch must hold before their digests are computed on two threads.
-const DIGESTS_AHEAD_FROM: usize = 512;
-
-/// Feeds scanned rows to the verifier; `legacy` holds the canonical bytes of those without.
-/// Each entry's digest depends only on its bytes and its predecessor's stored hash, so they are
-/// computed ahead on two threads (countersign-bench, audit-verify); the checks that depend on
-/// each other (hashes, links, checkpoints) then run in order.
-fn check_rows(
-    verifier: &mut ChainVerifier<'_>,
-    rows: &[scan::ScanRow<'_>],
-    legacy: &[(i64, Vec<u8>)],
-) -> std::result::Result<(), ChainBreak> {
-    let mut legacy = legacy.iter();
-    let entries: Vec<std::result::Result<ChainEntry<'_>, ChainBreak>> =
-        rows.iter().map(|row| chain_entry(row, &mut legacy)).collect();
-    let aheads = digests_ahead(&entries);
-    for (entry, ahead) in entries.into_iter().zip(aheads) {
-        verifier.push_digested(entry?, ahead.as_ref())?;
-    }
-    Ok(())
-}
-
 /// A scanned row as the verifier takes it, or why it is not in the form the server writes.
 fn chain_entry<'a>(
     row: &scan::ScanRow<'a>,
-    legacy: &mut std::slice::Iter<'a, (i64, Vec<u8>)>,
-) -> std::result::Result<ChainEntry<'a>, ChainBreak> {
+    legacy: &'a mut LegacyHeld<'_>,
+) -> Result<std::result::Result<ChainEntry<'a>, ChainBreak>> {
     let seq = row.seq;
-    let hash = stored_text(seq, "hash", row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?)?;
-    let key_id = row.key_id.map(|id| stored_text(seq, "key id", id)).transpose()?;
-    let link = row.link.map(|link| stored_text(seq, "link", link)).transpose()?;
+    let read = || -> std::result::Result<_, ChainBreak> {
+        let hash = stored_text(seq, "hash", row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?)?;
+        let key_id = row.key_id.map(|id| stored_text(seq, "key id", id)).transpose()?;
+        let link = row.link.map(|link| stored_text(seq, "link", link)).transpose()?;
+        Ok((hash, key_id, link))
+    };
+    let (hash, key_id, link) = match read() {
+        Ok(fields) => fields,
+        Err(broken) => return Ok(Err(broken)),
+    };
     let canonical = match row.entry {
         Some(canonical) => canonical,
-        None => legacy
-            .find(|(legacy_seq, _)| *legacy_seq == seq)
-            .map(|(_, bytes)| bytes.as_slice())
-            .ok_or_else(|| malformed(seq, "it has neither stored bytes nor columns"))?,
+        None => match legacy.bytes(seq)? {
+            Some(bytes) => bytes,
+            None => return Ok(Err(malformed(seq, "it has neither stored bytes nor columns"))),
+        },
     };
-    Ok(ChainEntry { seq, canonical, hash, link, key_id })
-}
-
-/// Each entry's digest over its predecessor's stored hash, half of them on a second thread;
-/// none for a small batch, or where an entry or its predecessor did not read.
-fn digests_ahead<'a>(entries: &[std::result::Result<ChainEntry<'a>, ChainBreak>]) -> Vec<Option<Ahead<'a>>> {
-    if entries.len() < DIGESTS_AHEAD_FROM {
-        return vec![None; entries.len()];
-    }
-    let ahead = |i: usize| {
-        let previous = entries.get(i.checked_sub(1)?)?.as_ref().ok()?;
-        let entry = entries.get(i)?.as_ref().ok()?;
-        Some(Ahead::compute(previous.hash.as_bytes(), entry.canonical))
-    };
-    let half = entries.len() / 2;
-    std::thread::scope(|scope| {
-        let second = scope.spawn(|| (half..entries.len()).map(ahead).collect::<Vec<_>>());
-        let mut digests: Vec<_> = (0..half).map(ahead).collect();
-        // A thread that could not finish leaves its digests to the verifier.
-        digests.extend(second.join().unwrap_or_else(|_| vec![None; entries.len() - half]));
-        digests
-    })
+    Ok(Ok(ChainEntry { seq, canonical, hash, link, key_id }))
 }
 
 mod scan;

@@ -127,10 +127,7 @@ impl TestDatabase {
                 let mut conn = connect(admin_url).await.unwrap_or_else(|e| panic!("{e}"));
                 drop_stale_databases_once(&mut conn).await;
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-                let url = match admin_url.rsplit_once('/') {
-                    Some((server, _)) if server.contains("://") && !server.ends_with('/') => format!("{server}/{name}"),
-                    _ => format!("{admin_url}/{name}"),
-                };
+                let url = database_url(admin_url, &name);
                 TestDatabase {
                     backend,
                     url,
@@ -251,6 +248,18 @@ fn unix_millis((seconds, nanos): (u64, u32)) -> Option<i64> {
     i64::try_from(Duration::new(seconds, nanos).as_millis()).ok()
 }
 
+/// `admin_url` naming database `name` instead, keeping its parameters (`?sslmode=disable`).
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, parameters) = match admin_url.split_once('?') {
+        Some((base, parameters)) => (base, format!("?{parameters}")),
+        None => (admin_url, String::new()),
+    };
+    match base.rsplit_once('/') {
+        Some((server, _)) if server.contains("://") && !server.ends_with('/') => format!("{server}/{name}{parameters}"),
+        _ => format!("{base}/{name}{parameters}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,5 +278,17 @@ mod tests {
         assert!(!is_stale(&v4, made + 1000 * hour), "no time in the name");
         assert!(!is_stale("countersign_test_not_an_id", made + 1000 * hour));
         assert!(!is_stale("production", made + 1000 * hour));
+    }
+
+    #[test]
+    fn a_test_database_url_keeps_the_server_and_its_parameters() {
+        let cases = [
+            ("postgres://postgres@127.0.0.1:5432/test", "postgres://postgres@127.0.0.1:5432/t1"),
+            ("postgres://u@h/test?sslmode=disable", "postgres://u@h/t1?sslmode=disable"),
+            ("postgres://u@h:5432", "postgres://u@h:5432/t1"),
+        ];
+        for (admin, expected) in cases {
+            assert_eq!(database_url(admin, "t1"), expected, "{admin}");
+        }
     }
 }

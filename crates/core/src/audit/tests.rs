@@ -417,49 +417,6 @@ fn a_stored_hash_or_link_matches_only_as_the_lower_case_hex_the_writer_stores() 
     }
 }
 
-// Digests computed ahead (in parallel) are used only where they were computed over the hash the
-// verifier holds and the entry's own bytes: computed over anything else, the verdict is the same
-// as without them.
-#[test]
-fn a_digest_computed_ahead_over_other_bytes_never_changes_the_verdict() {
-    let (mut chain, _) = keyed_chain(6);
-    let keys = keys(&[1]);
-    type Over<'a> = &'a dyn Fn(usize, &[u8]) -> Option<Vec<u8>>;
-    let verdict = |chain: &[AuditRecord], ahead: Over<'_>| {
-        let canonical: Vec<Vec<u8>> = chain.iter().map(AuditRecord::canonical_bytes).collect();
-        let mut verifier = ChainVerifier::new(Evidence { keys: Some(&keys), ..Evidence::default() }).unwrap();
-        for (i, (r, bytes)) in chain.iter().zip(&canonical).enumerate() {
-            let over = ahead(i, bytes);
-            let computed = over.as_deref().map(|over| Ahead::compute(over, bytes));
-            let entry = ChainEntry {
-                seq: r.seq,
-                canonical: bytes,
-                hash: &r.hash,
-                link: r.link.as_deref(),
-                key_id: r.key_id.as_deref(),
-            };
-            verifier.push_digested(entry, computed.as_ref())?;
-        }
-        Ok::<u64, ChainBreak>(verifier.checked())
-    };
-    let stored_prev = |chain: &[AuditRecord]| {
-        let prevs: Vec<Vec<u8>> = chain.iter().map(|r| r.prev_hash.clone().into_bytes()).collect();
-        move |i: usize, _: &[u8]| Some(prevs[i].clone())
-    };
-    assert_eq!(verdict(&chain, &|_, _| None), Ok(6));
-    assert_eq!(verdict(&chain, &stored_prev(&chain)), Ok(6), "ahead, over the stored predecessors");
-    // Ahead over a predecessor that is not the verified one: ignored, still intact.
-    assert_eq!(verdict(&chain, &|_, _| Some(vec![b'f'; 64])), Ok(6));
-    // An edited entry whose stored hash was recomputed: found with or without digests ahead,
-    // even ones computed over the attacker's chain.
-    chain[3].actor_name = "mallory".into();
-    rehash_from(&mut chain, 3);
-    let without = verdict(&chain, &|_, _| None).unwrap_err();
-    let with = verdict(&chain, &stored_prev(&chain)).unwrap_err();
-    assert_eq!((without.seq, without.kind), (4, BreakKind::Link));
-    assert_eq!(with, without);
-}
-
 #[test]
 fn stored_hex_matches_only_the_lower_case_hex_of_its_digest() {
     for seed in 0..64u8 {
@@ -475,4 +432,121 @@ fn stored_hex_matches_only_the_lower_case_hex_of_its_digest() {
             assert!(!hex_eq(std::str::from_utf8(&changed).unwrap(), &digest), "digit {at}");
         }
     }
+}
+
+/// Unkeyed entries, then keyed ones, then a key rotation, with a checkpoint where keying began
+/// and one further on: every state a walk carries from one entry to the next.
+fn mixed_chain() -> (Vec<AuditRecord>, Vec<Checkpoint>) {
+    let (mut chain, mut head) = (Vec::new(), ChainHead::genesis());
+    extend(&mut chain, &mut head, None, 3);
+    extend(&mut chain, &mut head, Some(&keys(&[1])), 5);
+    extend(&mut chain, &mut head, Some(&keys(&[1, 2])), 4);
+    let checkpoints =
+        vec![checkpoint(&chain[2], CheckpointKind::KeyingStarted), checkpoint(&chain[7], CheckpointKind::Periodic)];
+    (chain, checkpoints)
+}
+
+/// The rows as stored, walked in segments that start at `starts` (indexes into `rows`), each
+/// segment begun after its first row, joined in order: the verdict verification reports.
+fn verify_in_segments(
+    rows: &[AuditRecord],
+    evidence: Evidence<'_>,
+    head: Option<i64>,
+    starts: &[usize],
+) -> Result<u64, ChainBreak> {
+    let canonical: Vec<Vec<u8>> = rows.iter().map(AuditRecord::canonical_bytes).collect();
+    let entry = |i: usize| ChainEntry {
+        seq: rows[i].seq,
+        canonical: &canonical[i],
+        hash: &rows[i].hash,
+        link: rows[i].link.as_deref(),
+        key_id: rows[i].key_id.as_deref(),
+    };
+    let mut bounds: Vec<usize> = starts.iter().copied().filter(|&s| s > 0 && s < rows.len()).collect();
+    bounds.sort_unstable();
+    bounds.dedup();
+    bounds.push(rows.len());
+    let mut whole = ChainVerifier::new(evidence)?;
+    // Every segment is walked on its own first (as verification does, side by side)...
+    let mut walks = Vec::new();
+    let mut from = 0;
+    for &to in &bounds {
+        let (mut walk, first) = match walks.is_empty() {
+            true => (None, from),
+            false => (Some(whole.after(entry(from))), from + 1),
+        };
+        let found = (first..to).try_for_each(|i| match &mut walk {
+            Some(walk) => walk.push(entry(i)),
+            None => whole.push(entry(i)),
+        });
+        walks.push((walk, found));
+        from = to;
+    }
+    // ...then joined in order; the first thing found, in chain order, is the verdict.
+    for (walk, found) in walks {
+        if let Some(walk) = walk {
+            whole.join(walk)?;
+        }
+        found?;
+    }
+    whole.finish(head)?;
+    Ok(whole.checked())
+}
+
+proptest! {
+    /// Verification in segments, side by side, reports exactly what one walk reports, for every
+    /// chain a database writer can leave (with or without renumbering) and every way of
+    /// cutting it into segments, with the key and without it.
+    #[test]
+    fn r13_a_chain_walked_in_segments_gets_the_verdict_of_one_walk(
+        rewrites in proptest::collection::vec(rewrite(), 0..3),
+        renumbered in any::<bool>(),
+        starts in proptest::collection::vec(0..12usize, 0..4),
+        with_keys in any::<bool>(),
+    ) {
+        let (mut chain, checkpoints) = mixed_chain();
+        for rewrite in rewrites {
+            match rewrite {
+                Rewrite::Edit { at, text } if at < chain.len() => chain[at].details = format!("{{\"x\":\"{text}\"}}"),
+                Rewrite::Delete { at } if at < chain.len() => { chain.remove(at); }
+                Rewrite::Swap { at } if at + 1 < chain.len() => chain.swap(at, at + 1),
+                Rewrite::Truncate { keep } => chain.truncate(keep),
+                Rewrite::Link { at, from } if at < chain.len() && from < chain.len() => {
+                    chain[at].link = chain[from].link.clone();
+                }
+                _ => {}
+            }
+        }
+        if renumbered {
+            renumber(&mut chain);
+        }
+        let keyring = keys(&[1, 2]);
+        let evidence = || Evidence {
+            keys: with_keys.then_some(&keyring),
+            checkpoints: checkpoints.clone(),
+            public_key: Some(signer().public_key()),
+        };
+        let head = Some(12);
+        let one_walk = verify_with(&chain, evidence(), head);
+        prop_assert_eq!(verify_in_segments(&chain, evidence(), head, &starts), one_walk);
+    }
+}
+
+#[test]
+fn segments_of_an_intact_chain_verify_and_a_break_at_a_boundary_is_found_there() {
+    let (chain, checkpoints) = mixed_chain();
+    let keyring = keys(&[1, 2]);
+    let evidence = || Evidence { keys: Some(&keyring), checkpoints: checkpoints.clone(), public_key: None };
+    assert_eq!(verify_in_segments(&chain, evidence(), Some(12), &[4, 8]), Ok(12));
+    // The boundary entry of the second segment changed: only the join can find it.
+    let mut edited = chain.clone();
+    edited[4].actor_name = "mallory".into();
+    rehash_from(&mut edited, 4);
+    let broken = verify_in_segments(&edited, evidence(), Some(12), &[4, 8]).unwrap_err();
+    assert_eq!((broken.seq, broken.kind), (5, BreakKind::Link));
+    // A segment missing its first entry: the join finds the gap.
+    let mut cut = chain.clone();
+    cut.remove(8);
+    let broken = verify_in_segments(&cut, evidence(), Some(12), &[8]).unwrap_err();
+    assert_eq!((broken.seq, broken.kind), (10, BreakKind::Removed));
 }

@@ -1,34 +1,374 @@
 //! Reading the whole chain for verification (R13), at close to the speed of hashing it.
 //!
-//! Verification reads every entry once, in `seq` order, from one snapshot, so the head it
-//! compares the last entry with is the head of the entries it read, however busy the server is.
-//! sqlx's `Any` driver copies every value of every row into owned values, which for a million
-//! entries costs more than checking them (countersign-bench, audit-verify); so each backend
-//! hands over its rows in one byte format, PostgreSQL's binary `COPY` tuples, which [`Tuples`]
-//! reads in place:
-//! - PostgreSQL: `COPY (SELECT …) TO STDOUT (FORMAT binary)` on a connection of its own, in a
-//!   read-only repeatable-read transaction. The database builds the rows in its own process
-//!   while this one checks them.
-//! - SQLite: a read-only connection of its own (rusqlite: it lends each value in place, where
-//!   sqlx copies it), stepping the rows in a blocking thread and handing them over in chunks,
-//!   so reading and checking run on two cores.
+//! Verification reads every entry once, from one snapshot, so the head it compares the last
+//! entry with is the head of the entries it read, however busy the server is. The chain is cut
+//! into segments, one per core, each read on a connection of its own and walked on a thread of
+//! its own; the walks are joined in order afterwards ([`ChainVerifier::join`]), which gives
+//! exactly the verdict of one walk (countersign-bench, audit-verify). Rows are read first in
+//! the order they are stored, which is `seq` order unless several writers interleaved them, and
+//! walked again by `seq` when that walk finds anything, so rows stored out of order are never
+//! by themselves a break.
+//! - PostgreSQL: every connection imports the first one's snapshot (`pg_export_snapshot`) in
+//!   a read-only repeatable-read transaction and sends its segment with `COPY (SELECT …) TO
+//!   STDOUT (FORMAT binary)`, which [`Tuples`] reads in place; the database builds the rows in
+//!   processes of its own while this one checks them.
+//! - SQLite: read-only connections of its own (rusqlite: it lends each value in place, where
+//!   sqlx's `Any` driver copies every value of every row), each beginning its read transaction
+//!   while another connection holds the write lock, so no commit can land between them.
 
-use crate::{Backend, Result, StoreError};
-use std::path::PathBuf;
+use super::{chain_entry, Legacy, SegmentWalk};
+use crate::{Result, StoreError};
+use countersign_core::audit::ChainVerifier;
+use std::path::Path;
 use tokio::sync::mpsc;
 
 /// What every scan reads, in this order: the binary tuple of each row has these five fields.
 pub(super) const SCAN_COLUMNS: &str = "seq, hash, key_id, link, entry";
+/// The same on SQLite, as blobs: SQLite lends a blob in place, where it copies text to end it
+/// with a NUL (a fifth of the reading thread, countersign-bench); a number a writer stored
+/// where text belongs comes as its text, which cannot match.
+const SQLITE_SCAN_COLUMNS: &str =
+    "seq, CAST(hash AS BLOB), CAST(key_id AS BLOB), CAST(link AS BLOB), CAST(entry AS BLOB)";
 const FIELDS: i16 = 5;
-/// Bytes of tuples a SQLite chunk holds before it is handed over.
+/// Bytes of PostgreSQL tuples a reader gathers before handing them to its walk.
 const CHUNK_BYTES: usize = 1 << 20;
-/// Chunks a SQLite reader may be ahead of the checker.
+/// Chunks a PostgreSQL reader may be ahead of its walk.
 const CHUNKS_AHEAD: usize = 4;
-/// How much of the database file the reading connection maps: more than any audit log here.
+/// How much of the database file each reading connection maps: more than any audit log here.
 const MMAP_BYTES: i64 = 1 << 40;
+/// Entries below which a segment of its own is not worth a connection and a thread (the
+/// store's tests cut their few thousand entries into three segments on any machine).
+const SEGMENT_MIN_ENTRIES: i64 = if cfg!(test) { 1 << 10 } else { 1 << 15 };
+/// How long SQLite readers wait for the write lock to begin side by side.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
+/// Segments at most, whatever the core count.
+const SEGMENTS_MAX: usize = 8;
 /// The binary COPY signature, then flags and a header extension length (both 32-bit, zero).
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const HEADER_LEN: usize = SIGNATURE.len() + 8;
+
+/// The order a scan reads the rows in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Order {
+    /// As they are stored (SQLite's rowid, PostgreSQL's heap pages), which reads without
+    /// walking the `seq` index: a chain that checks out read this way came in `seq` order.
+    AsStored,
+    /// By `seq`, for the verdict on a chain that did not check out as stored.
+    BySeq,
+}
+
+/// Segments for this machine: one per core, as long as each holds enough entries.
+fn segments_for(entries: i64) -> usize {
+    let cores = match cfg!(test) {
+        true => 3,
+        false => std::thread::available_parallelism().map_or(1, |n| n.get()).min(SEGMENTS_MAX),
+    };
+    usize::try_from(entries / SEGMENT_MIN_ENTRIES).unwrap_or(usize::MAX).clamp(1, cores)
+}
+
+/// `[first, last]` cut into `parts` consecutive inclusive ranges.
+fn split(first: i64, last: i64, parts: usize) -> Vec<(i64, i64)> {
+    let parts = parts.max(1) as i128;
+    let (first, span) = (i128::from(first), i128::from(last) - i128::from(first) + 1);
+    (0..parts)
+        .map(|i| (first + span * i / parts, first + span * (i + 1) / parts - 1))
+        .filter(|(lo, hi)| lo <= hi)
+        .map(|(lo, hi)| (lo as i64, hi as i64))
+        .collect()
+}
+
+/// For each segment ending at `ends[i]` (written by `value`), a condition on `column` that
+/// holds for its rows, such that every row is in exactly one segment whatever `column` holds:
+/// the first segment takes everything up to its end (NULL too where `column` may hold it, as
+/// a SQLite `seq` written around the server may), the last everything after the one before it
+/// (text too), and ordering by `column` within each keeps the order of one scan.
+fn segment_conditions(column: &str, ends: &[i64], value: impl Fn(i64) -> String, nullable: bool) -> Vec<String> {
+    let last = ends.len().saturating_sub(1);
+    (0..ends.len())
+        .map(|i| match (i, i == last) {
+            (0, true) => "TRUE".to_owned(),
+            (0, false) if nullable => format!("({column} > {}) IS NOT TRUE", value(ends[0])),
+            (0, false) => format!("{column} <= {}", value(ends[0])),
+            (_, true) => format!("{column} > {}", value(ends[i - 1])),
+            (_, false) => format!("{column} > {} AND {column} <= {}", value(ends[i - 1]), value(ends[i])),
+        })
+        .collect()
+}
+
+fn unavailable(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("reading the audit log: {e}"))
+}
+
+/// The walks of every segment, in chain order, and the head of the snapshot they read.
+pub(super) struct Walks<'k> {
+    pub head: i64,
+    pub segments: Vec<SegmentWalk<'k>>,
+}
+
+/// Walks the SQLite database at `path`, each segment on a thread of its own.
+pub(super) fn walk_sqlite<'k>(
+    path: &Path,
+    order: Order,
+    base: &ChainVerifier<'k>,
+    legacy: &Legacy<'_>,
+) -> Result<Walks<'k>> {
+    use rusqlite::{Connection, OpenFlags};
+    let open = || -> rusqlite::Result<Connection> {
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    };
+    let reader = || -> rusqlite::Result<(Connection, i64)> {
+        let conn = open()?;
+        conn.pragma_update(None, "query_only", true)?;
+        // Pages read through a memory map, not copied out of the page cache one read at a time.
+        conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
+        // A deferred transaction's snapshot starts at its first read, and holds to the end.
+        conn.execute_batch("BEGIN")?;
+        let head = conn.query_row("SELECT seq FROM audit_head WHERE id = 1", [], |row| row.get(0))?;
+        Ok((conn, head))
+    };
+    let column = match order {
+        Order::AsStored => "rowid",
+        Order::BySeq => "seq",
+    };
+    let (first, head) = reader().map_err(unavailable)?;
+    let bounds = match order {
+        Order::AsStored => "SELECT min(rowid), max(rowid) FROM audit_log",
+        Order::BySeq => "SELECT min(seq), max(seq) FROM audit_log WHERE typeof(seq) = 'integer'",
+    };
+    let (low, high): (Option<i64>, Option<i64>) =
+        first.query_row(bounds, [], |row| Ok((row.get(0)?, row.get(1)?))).map_err(unavailable)?;
+    let (low, high) = (low.unwrap_or(0), high.unwrap_or(-1));
+    let mut readers = vec![first];
+    let wanted = segments_for(high.saturating_sub(low));
+    if wanted > 1 {
+        // The other readers begin while this connection holds the write lock, so they read the
+        // first one's snapshot: nothing can commit in between. Without the lock, one reader.
+        let lock = open().map_err(unavailable)?;
+        // Not worth waiting long for a writer: one reader is slower, not wrong.
+        lock.busy_timeout(LOCK_WAIT).map_err(unavailable)?;
+        if lock.execute_batch("BEGIN IMMEDIATE").is_ok() {
+            let started: Vec<(Connection, i64)> =
+                (1..wanted).map(|_| reader()).collect::<rusqlite::Result<_>>().map_err(unavailable)?;
+            let _ = lock.execute_batch("ROLLBACK");
+            // A commit between the first reader and the lock shows in the head: one reader then.
+            if started.iter().all(|(_, same)| *same == head) {
+                readers.extend(started.into_iter().map(|(conn, _)| conn));
+            }
+        }
+    }
+    let ranges = split(low, high, readers.len());
+    let ranges = if ranges.is_empty() { vec![(low, high)] } else { ranges };
+    let ends: Vec<i64> = ranges.iter().map(|&(_, end)| end).collect();
+    let statements: Vec<String> = segment_conditions(column, &ends, |end| end.to_string(), order == Order::BySeq)
+        .into_iter()
+        .map(|condition| format!("SELECT {SQLITE_SCAN_COLUMNS} FROM audit_log WHERE {condition} ORDER BY {column}"))
+        .collect();
+    let segments = std::thread::scope(|scope| {
+        let running: Vec<_> = readers
+            .into_iter()
+            .zip(statements)
+            .enumerate()
+            .map(|(i, (conn, sql))| {
+                let walk = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
+                scope.spawn(move || read_sqlite_segment(&conn, &sql, walk, legacy))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|walk| walk.join().unwrap_or_else(|_| Err(unavailable("a reading thread stopped"))))
+            .collect::<Result<Vec<_>>>()
+    })?;
+    Ok(Walks { head, segments })
+}
+
+/// Reads one segment's rows and walks them, until the walk finds something.
+fn read_sqlite_segment<'k>(
+    conn: &rusqlite::Connection,
+    sql: &str,
+    mut walk: SegmentWalk<'k>,
+    legacy: &Legacy<'_>,
+) -> Result<SegmentWalk<'k>> {
+    use rusqlite::types::ValueRef;
+    let mut statement = conn.prepare(sql).map_err(unavailable)?;
+    let mut rows = statement.query([]).map_err(unavailable)?;
+    let mut held = legacy.holder();
+    while let Some(row) = rows.next().map_err(unavailable)? {
+        let values: [ValueRef<'_>; FIELDS as usize] = [
+            row.get_ref(0).map_err(unavailable)?,
+            row.get_ref(1).map_err(unavailable)?,
+            row.get_ref(2).map_err(unavailable)?,
+            row.get_ref(3).map_err(unavailable)?,
+            row.get_ref(4).map_err(unavailable)?,
+        ];
+        let field = |i: usize| match values[i] {
+            ValueRef::Null => None,
+            ValueRef::Text(bytes) | ValueRef::Blob(bytes) => Some(bytes),
+            // Cast to blobs, the columns hold nothing else.
+            ValueRef::Integer(_) | ValueRef::Real(_) => Some(&b""[..]),
+        };
+        let scanned = ScanRow {
+            // A seq that is not an integer was written around the server: no seq at all.
+            seq: match values[0] {
+                ValueRef::Integer(seq) => seq,
+                _ => i64::MIN,
+            },
+            hash: field(1),
+            key_id: field(2),
+            link: field(3),
+            entry: field(4),
+        };
+        let entry = chain_entry(&scanned, &mut held)?;
+        if !walk.push(entry) {
+            break;
+        }
+    }
+    Ok(walk)
+}
+
+/// Connections reading one PostgreSQL snapshot, each with the statement for its segment.
+pub(super) struct PostgresScan {
+    pub head: i64,
+    pub segments: Vec<(sqlx::postgres::PgConnection, String)>,
+}
+
+/// Opens the connections that read the chain from one snapshot, one per segment.
+pub(super) async fn open_postgres(options: &sqlx::postgres::PgConnectOptions, order: Order) -> Result<PostgresScan> {
+    use sqlx::{Connection, Executor};
+    let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
+    let mut first = sqlx::postgres::PgConnection::connect_with(options).await?;
+    first.execute(begin).await?;
+    let head: i64 = sqlx::query_scalar("SELECT seq FROM audit_head WHERE id = 1").fetch_one(&mut first).await?;
+    let (low, high): (Option<i64>, Option<i64>) =
+        sqlx::query_as("SELECT min(seq), max(seq) FROM audit_log").fetch_one(&mut first).await?;
+    let (low, high) = (low.unwrap_or(0), high.unwrap_or(-1));
+    let wanted = segments_for(high.saturating_sub(low));
+    let mut connections = vec![first];
+    if wanted > 1 {
+        let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut connections[0]).await?;
+        // A snapshot id is hex digits and dashes; anything else is not imported.
+        if snapshot.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-') {
+            for _ in 1..wanted {
+                let mut conn = sqlx::postgres::PgConnection::connect_with(options).await?;
+                conn.execute(begin).await?;
+                conn.execute(format!("SET TRANSACTION SNAPSHOT '{snapshot}'").as_str()).await?;
+                connections.push(conn);
+            }
+        }
+    }
+    let (conditions, order_by) = match order {
+        Order::AsStored => {
+            // Heap pages, split evenly; the last segment also reads any page added since. A
+            // segment ends after the last tuple of its last page.
+            let pages: i64 = sqlx::query_scalar(
+                "SELECT (pg_relation_size('audit_log') / current_setting('block_size')::bigint)::bigint",
+            )
+            .fetch_one(&mut connections[0])
+            .await?;
+            let ends: Vec<i64> = split(0, pages.max(1) - 1, connections.len()).iter().map(|&(_, end)| end).collect();
+            (segment_conditions("ctid", &ends, |page| format!("'({page},65535)'::tid"), false), "")
+        }
+        Order::BySeq => {
+            let ends: Vec<i64> = split(low, high, connections.len()).iter().map(|&(_, end)| end).collect();
+            (segment_conditions("seq", &ends, |seq| seq.to_string(), false), " ORDER BY seq")
+        }
+    };
+    let conditions = if conditions.is_empty() { vec!["TRUE".to_owned()] } else { conditions };
+    let statements: Vec<String> = conditions
+        .into_iter()
+        .map(|condition| {
+            format!("COPY (SELECT {SCAN_COLUMNS} FROM audit_log WHERE {condition}{order_by}) TO STDOUT (FORMAT binary)")
+        })
+        .collect();
+    connections.truncate(statements.len());
+    Ok(PostgresScan { head, segments: connections.into_iter().zip(statements).collect() })
+}
+
+/// Starts `COPY` on `conn` in a task of its own, handing the data over in chunks; the
+/// connection closes when it ends (the transaction only read).
+pub(super) fn copy_postgres(mut conn: sqlx::postgres::PgConnection, sql: String) -> mpsc::Receiver<Result<Vec<u8>>> {
+    let (chunks, receiver) = mpsc::channel(CHUNKS_AHEAD);
+    tokio::spawn(async move {
+        use futures::StreamExt;
+        let copied: Result<bool> = async {
+            let mut copy = conn.copy_out_raw(&sql).await?;
+            let mut chunk = Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 4));
+            while let Some(data) = copy.next().await {
+                chunk.extend_from_slice(&data?);
+                if chunk.len() >= CHUNK_BYTES {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 4)));
+                    if chunks.send(Ok(full)).await.is_err() {
+                        // The walk found something and stopped listening.
+                        return Ok(false);
+                    }
+                }
+            }
+            let _ = chunks.send(Ok(chunk)).await;
+            Ok(true)
+        }
+        .await;
+        match copied {
+            Ok(true) => {
+                let _ = sqlx::Connection::close(conn).await;
+            }
+            // Mid-COPY the server reads nothing until it has sent everything: dropping the
+            // connection ends it.
+            Ok(false) => drop(conn),
+            Err(e) => {
+                drop(conn);
+                let _ = chunks.send(Err(e)).await;
+            }
+        }
+    });
+    receiver
+}
+
+/// Walks PostgreSQL segments as their chunks arrive, each on a thread of its own.
+pub(super) fn walk_postgres<'k>(
+    receivers: Vec<mpsc::Receiver<Result<Vec<u8>>>>,
+    base: &ChainVerifier<'k>,
+    legacy: &Legacy<'_>,
+) -> Result<Vec<SegmentWalk<'k>>> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = receivers
+            .into_iter()
+            .enumerate()
+            .map(|(i, chunks)| {
+                let walk = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
+                scope.spawn(move || walk_copy(chunks, walk, legacy))
+            })
+            .collect();
+        running
+            .into_iter()
+            .map(|walk| walk.join().unwrap_or_else(|_| Err(unavailable("a verifying thread stopped"))))
+            .collect()
+    })
+}
+
+/// Reads one segment's `COPY` data and walks its rows, until the walk finds something.
+fn walk_copy<'k>(
+    mut chunks: mpsc::Receiver<Result<Vec<u8>>>,
+    mut walk: SegmentWalk<'k>,
+    legacy: &Legacy<'_>,
+) -> Result<SegmentWalk<'k>> {
+    let mut tuples = Tuples::default();
+    let mut held = legacy.holder();
+    while let Some(chunk) = chunks.blocking_recv() {
+        tuples.extend_owned(chunk?);
+        let rows = tuples.rows().map_err(|reason| StoreError::Corrupt(format!("the audit log scan: {reason}")))?;
+        for row in &rows {
+            if !walk.push(chain_entry(row, &mut held)?) {
+                return Ok(walk);
+            }
+        }
+    }
+    if !tuples.ended() {
+        return Err(StoreError::Unavailable("the audit log scan ended early".into()));
+    }
+    Ok(walk)
+}
 
 /// One stored entry as the scan hands it over; `None` for a NULL column.
 #[derive(Debug, Clone, Copy)]
@@ -165,114 +505,22 @@ fn tuple(buf: &[u8], at: usize) -> std::result::Result<Tuple<'_>, String> {
     Ok(Tuple::Row(ScanRow { seq, hash, key_id, link, entry }, next))
 }
 
-/// One field of a binary tuple: its length (-1 for NULL), then its bytes.
-fn put_field(chunk: &mut Vec<u8>, bytes: Option<&[u8]>) {
-    match bytes {
-        None => chunk.extend_from_slice(&(-1i32).to_be_bytes()),
-        Some(bytes) => {
-            // A value over 2 GiB is cut, and then cannot match its hash.
-            let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
-            chunk.extend_from_slice(&len.to_be_bytes());
-            chunk.extend_from_slice(&bytes[..len as usize]);
-        }
-    }
-}
-
-/// The order a scan reads the rows in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Order {
-    /// On SQLite, as they are stored (by rowid), which is `seq` order there (one process
-    /// appends, in `seq` order), and reads without walking the `seq` index
-    /// (countersign-bench, audit-verify): a chain that checks out read this way came in `seq`
-    /// order. PostgreSQL places concurrent appends from several replicas on several pages, so
-    /// it always reads by `seq`.
-    AsStored,
-    /// By `seq`, for the verdict on a chain that did not check out as stored: rows stored out of
-    /// order are not by themselves a break.
-    BySeq,
-}
-
-/// The SQL that reads the chain: the scan's columns, in `order`.
-pub(super) fn scan_sql(backend: Backend, order: Order) -> String {
-    let order = match (order, backend) {
-        (Order::AsStored, Backend::Sqlite) => "rowid",
-        _ => "seq",
-    };
-    format!("SELECT {SCAN_COLUMNS} FROM audit_log ORDER BY {order}")
-}
-
-/// What a SQLite reader hands over: first the stored head, then chunks of tuples.
-pub(super) enum Part {
-    Head(i64),
-    Tuples(Vec<u8>),
-}
-
-/// Starts reading the SQLite database at `path` in a blocking thread of its own.
-pub(super) fn scan_sqlite(path: PathBuf, order: Order) -> mpsc::Receiver<Result<Part>> {
-    let (parts, receiver) = mpsc::channel(CHUNKS_AHEAD);
-    tokio::task::spawn_blocking(move || {
-        if let Err(e) = read_sqlite(&path, order, &parts) {
-            let _ = parts.blocking_send(Err(StoreError::Unavailable(format!("reading the audit log: {e}"))));
-        }
-    });
-    receiver
-}
-
-/// Reads the head and every entry in one read transaction. Stops quietly when the checker
-/// stops listening (it found a break).
-fn read_sqlite(path: &std::path::Path, order: Order, parts: &mpsc::Sender<Result<Part>>) -> rusqlite::Result<()> {
-    use rusqlite::types::ValueRef;
-    use rusqlite::OpenFlags;
-    let conn = rusqlite::Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.pragma_update(None, "query_only", true)?;
-    // Pages read through a memory map, not copied out of the page cache one read at a time
-    // (a third of the reading thread's time, countersign-bench). Only this connection maps.
-    conn.pragma_update(None, "mmap_size", MMAP_BYTES)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    // A deferred transaction's snapshot starts at its first read, and holds for both.
-    let tx = conn.unchecked_transaction()?;
-    let head: i64 = tx.query_row("SELECT seq FROM audit_head WHERE id = 1", [], |row| row.get(0))?;
-    if parts.blocking_send(Ok(Part::Head(head))).is_err() {
-        return Ok(());
-    }
-    let mut statement = tx.prepare(&scan_sql(Backend::Sqlite, order))?;
-    let mut rows = statement.query([])?;
-    let mut chunk = Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 4));
-    chunk.extend_from_slice(SIGNATURE);
-    chunk.extend_from_slice(&[0; 8]);
-    while let Some(row) = rows.next()? {
-        chunk.extend_from_slice(&FIELDS.to_be_bytes());
-        for column in 0..FIELDS as usize {
-            match (column, row.get_ref(column)?) {
-                (_, ValueRef::Null) => put_field(&mut chunk, None),
-                (0, ValueRef::Integer(seq)) => put_field(&mut chunk, Some(&seq.to_be_bytes())),
-                // A seq that is not an integer: the parser reads it as no seq at all.
-                (0, _) => put_field(&mut chunk, Some(&[])),
-                (_, ValueRef::Text(bytes) | ValueRef::Blob(bytes)) => put_field(&mut chunk, Some(bytes)),
-                // A number where text belongs was written around the server: hashed as its
-                // text, it cannot match.
-                (_, ValueRef::Integer(n)) => put_field(&mut chunk, Some(n.to_string().as_bytes())),
-                (_, ValueRef::Real(n)) => put_field(&mut chunk, Some(n.to_string().as_bytes())),
-            }
-        }
-        if chunk.len() >= CHUNK_BYTES {
-            let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 4)));
-            if parts.blocking_send(Ok(Part::Tuples(full))).is_err() {
-                return Ok(());
-            }
-        }
-    }
-    chunk.extend_from_slice(&(-1i16).to_be_bytes());
-    let _ = parts.blocking_send(Ok(Part::Tuples(chunk)));
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// One field of a binary tuple: its length (-1 for NULL), then its bytes.
+    fn put_field(chunk: &mut Vec<u8>, bytes: Option<&[u8]>) {
+        match bytes {
+            None => chunk.extend_from_slice(&(-1i32).to_be_bytes()),
+            Some(bytes) => {
+                // A value over 2 GiB is cut, and then cannot match its hash.
+                let len = i32::try_from(bytes.len()).unwrap_or(i32::MAX);
+                chunk.extend_from_slice(&len.to_be_bytes());
+                chunk.extend_from_slice(&bytes[..len as usize]);
+            }
+        }
+    }
 
     fn encoded(rows: &[(i64, Option<&str>)]) -> Vec<u8> {
         let mut out = SIGNATURE.to_vec();
@@ -307,6 +555,43 @@ mod tests {
                 vec![(1, Some(b"[1,\"a\"]".to_vec())), (2, None), (3, Some(b"[3]".to_vec()))],
                 "cut at {cut}"
             );
+        }
+    }
+
+    #[test]
+    fn segments_cover_every_value_once_in_order() {
+        for (first, last) in [(1, 1), (1, 2), (0, 99), (5, 1_000_003), (-3, 3), (i64::MAX - 2, i64::MAX)] {
+            for parts in 1..6 {
+                let ranges = split(first, last, parts);
+                assert!(!ranges.is_empty() && ranges.len() <= parts);
+                assert_eq!(ranges.first().map(|r| r.0), Some(first), "{first}..={last} in {parts}");
+                assert_eq!(ranges.last().map(|r| r.1), Some(last), "{first}..={last} in {parts}");
+                for pair in ranges.windows(2) {
+                    assert_eq!(pair[0].1 + 1, pair[1].0, "{first}..={last} in {parts}: {ranges:?}");
+                }
+            }
+        }
+        assert!(split(1, 0, 3).is_empty(), "an empty log has no segment");
+    }
+
+    // Whatever a writer around the server stores as a SQLite `seq`, the row is in exactly one
+    // segment, so no row escapes the walk.
+    #[test]
+    fn every_row_is_in_exactly_one_segment_whatever_its_seq_holds() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE audit_log (seq BIGINT PRIMARY KEY)").unwrap();
+        conn.execute_batch(
+            "INSERT INTO audit_log VALUES (NULL), (-5), (1), (2.5), (3), (50), (51), (99), ('five'), (x'00')",
+        )
+        .unwrap();
+        for parts in 1..5 {
+            let ends: Vec<i64> = split(1, 99, parts).iter().map(|&(_, end)| end).collect();
+            let mut seen = 0;
+            for condition in segment_conditions("seq", &ends, |end| end.to_string(), true) {
+                let sql = format!("SELECT count(*) FROM audit_log WHERE {condition}");
+                seen += conn.query_row(&sql, [], |row| row.get::<_, i64>(0)).unwrap();
+            }
+            assert_eq!(seen, 10, "in {parts} segments");
         }
     }
 
