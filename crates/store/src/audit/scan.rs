@@ -244,7 +244,9 @@ pub(super) async fn open_postgres(options: &sqlx::postgres::PgConnectOptions, or
     let (low, high): (Option<i64>, Option<i64>) =
         sqlx::query_as("SELECT min(seq), max(seq) FROM audit_log").fetch_one(&mut first).await?;
     let (low, high) = (low.unwrap_or(0), high.unwrap_or(-1));
-    let wanted = segments_for(high.saturating_sub(low));
+    // A standby cannot export its snapshot: one connection reads everything there.
+    let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut first).await?;
+    let wanted = if standby { 1 } else { segments_for(high.saturating_sub(low)) };
     let mut connections = vec![first];
     if wanted > 1 {
         let snapshot: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut connections[0]).await?;
