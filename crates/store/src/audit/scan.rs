@@ -166,21 +166,8 @@ pub(super) fn walk_sqlite<'k>(
         .into_iter()
         .map(|condition| format!("SELECT {SQLITE_SCAN_COLUMNS} FROM audit_log WHERE {condition} ORDER BY {column}"))
         .collect();
-    let segments = std::thread::scope(|scope| {
-        let running: Vec<_> = readers
-            .into_iter()
-            .zip(statements)
-            .enumerate()
-            .map(|(i, (conn, sql))| {
-                let walk = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
-                scope.spawn(move || read_sqlite_segment(&conn, &sql, walk, legacy))
-            })
-            .collect();
-        running
-            .into_iter()
-            .map(|walk| walk.join().unwrap_or_else(|_| Err(unavailable("a reading thread stopped"))))
-            .collect::<Result<Vec<_>>>()
-    })?;
+    let sources: Vec<_> = readers.into_iter().zip(statements).collect();
+    let segments = side_by_side(sources, base, |(conn, sql), walk| read_sqlite_segment(&conn, &sql, walk, legacy))?;
     Ok(Walks { head, segments })
 }
 
@@ -333,18 +320,29 @@ pub(super) fn walk_postgres<'k>(
     base: &ChainVerifier<'k>,
     legacy: &Legacy<'_>,
 ) -> Result<Vec<SegmentWalk<'k>>> {
+    side_by_side(receivers, base, |chunks, walk| walk_copy(chunks, walk, legacy))
+}
+
+/// Walks each segment's `source` on a thread of its own: the first from the chain's start,
+/// each later one after its first row.
+fn side_by_side<'k, S: Send>(
+    sources: Vec<S>,
+    base: &ChainVerifier<'k>,
+    walk: impl Fn(S, SegmentWalk<'k>) -> Result<SegmentWalk<'k>> + Sync,
+) -> Result<Vec<SegmentWalk<'k>>> {
     std::thread::scope(|scope| {
-        let running: Vec<_> = receivers
+        let walk = &walk;
+        let running: Vec<_> = sources
             .into_iter()
             .enumerate()
-            .map(|(i, chunks)| {
-                let walk = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
-                scope.spawn(move || walk_copy(chunks, walk, legacy))
+            .map(|(i, source)| {
+                let start = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
+                scope.spawn(move || walk(source, start))
             })
             .collect();
         running
             .into_iter()
-            .map(|walk| walk.join().unwrap_or_else(|_| Err(unavailable("a verifying thread stopped"))))
+            .map(|walking| walking.join().unwrap_or_else(|_| Err(unavailable("a verifying thread stopped"))))
             .collect()
     })
 }
