@@ -734,18 +734,13 @@ impl Store {
             }
             Backend::Postgres => {
                 let options: sqlx::postgres::PgConnectOptions = url.as_str().parse()?;
-                let opened = scan::open_postgres(&options, order).await?;
-                let head = opened.head;
-                let receivers: Vec<_> =
-                    opened.segments.into_iter().map(|(conn, sql)| scan::copy_postgres(conn, sql)).collect();
                 tokio::task::spawn_blocking(move || {
                     let base = match evidence.verifier() {
                         Ok(base) => base,
                         Err(broken) => return Ok(Walked::refused(broken)),
                     };
                     let legacy = Legacy { fetch: &fetch };
-                    let segments = scan::walk_postgres(receivers, &base, &legacy)?;
-                    Ok(Walked::joined(scan::Walks { head, segments }))
+                    scan::walk_postgres(&options, order, &base, &legacy).map(Walked::joined)
                 })
                 .await
             }
