@@ -379,12 +379,10 @@ fn read_postgres_segment<'k>(
         // Mid-COPY the server reads nothing until it has sent everything: dropping the
         // connection ends it.
         Ok((walk, false)) => {
-            let _inside = runtime.enter();
             drop(conn);
             Ok(walk)
         }
         Err(e) => {
-            let _inside = runtime.enter();
             drop(conn);
             Err(e)
         }
