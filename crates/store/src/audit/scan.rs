@@ -235,7 +235,7 @@ fn read_sqlite_segment<'k>(
 
 /// A connection reading one segment, with the runtime that drives it. Each segment's thread
 /// drives its own connection, so the bytes it receives are checked on the thread, and in the
-/// cache, that received them: 0.34–0.41 of raw HMAC-SHA-256 where a task handing chunks to
+/// cache, that received them: 0.34–0.43 of raw HMAC-SHA-256 where a task handing chunks to
 /// the checking thread gave 0.31–0.34 (countersign-bench).
 struct PostgresSegment {
     // Dropped before its runtime.
