@@ -718,33 +718,31 @@ impl Store {
         let store = self.clone();
         let runtime = tokio::runtime::Handle::current();
         let fetch = move |first: i64, last: i64| runtime.block_on(store.legacy_entries(first, last));
-        let walked = match self.backend() {
+        // Where the chain is read from; each backend's scan blocks, so it runs off the runtime.
+        enum Source {
+            Sqlite(std::path::PathBuf),
+            Postgres(Box<sqlx::postgres::PgConnectOptions>),
+        }
+        let source = match self.backend() {
             Backend::Sqlite => {
                 let options: sqlx::sqlite::SqliteConnectOptions = url.as_str().parse()?;
-                let path = options.get_filename().to_path_buf();
-                tokio::task::spawn_blocking(move || {
-                    let base = match evidence.verifier() {
-                        Ok(base) => base,
-                        Err(broken) => return Ok(Walked::refused(broken)),
-                    };
-                    let legacy = Legacy { fetch: &fetch };
-                    scan::walk_sqlite(&path, order, &base, &legacy).map(Walked::joined)
-                })
-                .await
+                Source::Sqlite(options.get_filename().to_path_buf())
             }
-            Backend::Postgres => {
-                let options: sqlx::postgres::PgConnectOptions = url.as_str().parse()?;
-                tokio::task::spawn_blocking(move || {
-                    let base = match evidence.verifier() {
-                        Ok(base) => base,
-                        Err(broken) => return Ok(Walked::refused(broken)),
-                    };
-                    let legacy = Legacy { fetch: &fetch };
-                    scan::walk_postgres(&options, order, &base, &legacy).map(Walked::joined)
-                })
-                .await
-            }
+            Backend::Postgres => Source::Postgres(Box::new(url.as_str().parse()?)),
         };
+        let walked = tokio::task::spawn_blocking(move || {
+            let base = match evidence.verifier() {
+                Ok(base) => base,
+                Err(broken) => return Ok(Walked::refused(broken)),
+            };
+            let legacy = Legacy { fetch: &fetch };
+            let walks = match &source {
+                Source::Sqlite(path) => scan::walk_sqlite(path, order, &base, &legacy),
+                Source::Postgres(options) => scan::walk_postgres(options, order, &base, &legacy),
+            };
+            walks.map(Walked::joined)
+        })
+        .await;
         walked.map_err(|e| StoreError::Unavailable(format!("verifying the audit log stopped: {e}")))?
     }
 

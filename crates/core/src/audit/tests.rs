@@ -357,6 +357,23 @@ fn rewrite() -> impl Strategy<Value = Rewrite> {
     ]
 }
 
+/// What a database writer does to the stored entries; a rewrite that does not fit the chain
+/// as it stands leaves it alone.
+fn apply(chain: &mut Vec<AuditRecord>, rewrite: Rewrite) {
+    match rewrite {
+        Rewrite::Edit { at, text } if at < chain.len() => chain[at].details = format!("{{\"x\":\"{text}\"}}"),
+        Rewrite::Delete { at } if at < chain.len() => {
+            chain.remove(at);
+        }
+        Rewrite::Swap { at } if at + 1 < chain.len() => chain.swap(at, at + 1),
+        Rewrite::Truncate { keep } => chain.truncate(keep),
+        Rewrite::Link { at, from } if at < chain.len() && from < chain.len() => {
+            chain[at].link = chain[from].link.clone();
+        }
+        _ => {}
+    }
+}
+
 proptest! {
     /// R13 over every rewrite, each followed by recomputing the public chain (the best a writer
     /// without the key can do): default verification finds it, and the offline check with only
@@ -367,16 +384,7 @@ proptest! {
         let last = checkpoint(&original[11], CheckpointKind::Periodic);
         let mut chain = original.clone();
         for rewrite in rewrites {
-            match rewrite {
-                Rewrite::Edit { at, text } if at < chain.len() => chain[at].details = format!("{{\"x\":\"{text}\"}}"),
-                Rewrite::Delete { at } if at < chain.len() => { chain.remove(at); }
-                Rewrite::Swap { at } if at + 1 < chain.len() => chain.swap(at, at + 1),
-                Rewrite::Truncate { keep } => chain.truncate(keep),
-                Rewrite::Link { at, from } if at < chain.len() && from < chain.len() => {
-                    chain[at].link = chain[from].link.clone();
-                }
-                _ => {}
-            }
+            apply(&mut chain, rewrite);
         }
         renumber(&mut chain);
         prop_assume!(chain != original);
@@ -506,16 +514,7 @@ proptest! {
     ) {
         let (mut chain, checkpoints) = mixed_chain();
         for rewrite in rewrites {
-            match rewrite {
-                Rewrite::Edit { at, text } if at < chain.len() => chain[at].details = format!("{{\"x\":\"{text}\"}}"),
-                Rewrite::Delete { at } if at < chain.len() => { chain.remove(at); }
-                Rewrite::Swap { at } if at + 1 < chain.len() => chain.swap(at, at + 1),
-                Rewrite::Truncate { keep } => chain.truncate(keep),
-                Rewrite::Link { at, from } if at < chain.len() && from < chain.len() => {
-                    chain[at].link = chain[from].link.clone();
-                }
-                _ => {}
-            }
+            apply(&mut chain, rewrite);
         }
         if renumbered {
             renumber(&mut chain);
