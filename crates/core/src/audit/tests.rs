@@ -427,6 +427,9 @@ fn a_stored_hash_or_link_matches_only_as_the_lower_case_hex_the_writer_stores() 
 
 #[test]
 fn stored_hex_matches_only_the_lower_case_hex_of_its_digest() {
+    for nibble in 0..16u8 {
+        assert_eq!(hex_digit(nibble), b"0123456789abcdef"[usize::from(nibble)], "nibble {nibble}");
+    }
     for seed in 0..64u8 {
         let digest: [u8; 32] = Sha256::digest([seed]).into();
         let text = hex::encode(digest);
