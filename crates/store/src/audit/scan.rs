@@ -1,21 +1,24 @@
 //! Reading the whole chain for verification (R13), at close to the speed of hashing it.
 //!
 //! Verification reads every entry once, from one snapshot, so the head it compares the last
-//! entry with is the head of the entries it read, however busy the server is. The chain is cut
-//! into segments, one per core, each read on a connection of its own and walked on a thread of
-//! its own; the walks are joined in order afterwards ([`ChainVerifier::join`]), which gives
-//! exactly the verdict of one walk (countersign-bench, audit-verify). Rows are read first in
+//! entry with is the head of the entries it read, however busy the server is. Each core has a
+//! reader: a connection of its own, read and walked on a thread of its own. The chain is cut
+//! into a few segments a reader, which the readers take in turn, so that they finish together
+//! when something else on the machine slows one of them; the walks are joined in order
+//! afterwards ([`ChainVerifier::join`]), which gives exactly the verdict of one walk
+//! (countersign-bench, audit-verify). Rows are read first in
 //! the order they are stored, which is `seq` order unless several writers interleaved them, and
 //! walked again by `seq` when that walk finds anything, so rows stored out of order are never
 //! by themselves a break.
 //! - PostgreSQL: every connection imports the first one's snapshot (`pg_export_snapshot`) in
-//!   a read-only repeatable-read transaction and sends its segment with `COPY (SELECT …) TO
-//!   STDOUT (FORMAT binary)`, which [`Tuples`] reads in place; each segment's thread drives its
-//!   connection on a runtime of its own and checks what it received, while the database builds
-//!   the rows in processes of its own.
+//!   a read-only repeatable-read transaction and sends each segment it takes with `COPY (SELECT
+//!   …) TO STDOUT (FORMAT binary)`, which [`Tuples`] reads in place; each reader's thread drives
+//!   its connection on a runtime of its own and checks what it received, while the database
+//!   builds the rows in processes of its own.
 //! - SQLite: read-only connections of its own (rusqlite: it lends each value in place, where
 //!   sqlx's `Any` driver copies every value of every row), each beginning its read transaction
-//!   while another connection holds the write lock, so no commit can land between them.
+//!   while another connection holds the write lock, so no commit can land between them; the
+//!   segments a connection takes are all read in that transaction.
 
 use super::{chain_entry, Legacy, SegmentWalk};
 use crate::{Result, StoreError};
@@ -34,13 +37,17 @@ const FIELDS: i16 = 5;
 const CHUNK_BYTES: usize = 1 << 20;
 /// How much of the database file each reading connection maps: more than any audit log here.
 const MMAP_BYTES: i64 = 1 << 40;
-/// Entries below which a segment of its own is not worth a connection and a thread (the
-/// store's tests cut their few thousand entries into three segments on any machine).
-const SEGMENT_MIN_ENTRIES: i64 = if cfg!(test) { 1 << 10 } else { 1 << 15 };
+/// Entries below which a reader of its own is not worth a connection and a thread (the
+/// store's tests read their few thousand entries with three readers on any machine).
+const READER_MIN_ENTRIES: i64 = if cfg!(test) { 1 << 10 } else { 1 << 15 };
 /// How long SQLite readers wait for the write lock to begin side by side.
 const LOCK_WAIT: std::time::Duration = std::time::Duration::from_millis(500);
-/// Segments at most, whatever the core count.
-const SEGMENTS_MAX: usize = 8;
+/// Readers at most, whatever the core count.
+const READERS_MAX: usize = 8;
+/// Segments each reader takes in turn, when there is more than one reader: a reader slowed
+/// by anything else on the machine takes fewer, so the readers finish together (the two
+/// segments of two readers ended up to a sixth apart, countersign-bench).
+const SEGMENTS_PER_READER: usize = 4;
 /// The binary COPY signature, then flags and a header extension length (both 32-bit, zero).
 const SIGNATURE: &[u8; 11] = b"PGCOPY\n\xff\r\n\0";
 const HEADER_LEN: usize = SIGNATURE.len() + 8;
@@ -55,13 +62,22 @@ pub(super) enum Order {
     BySeq,
 }
 
-/// Segments for this machine: one per core, as long as each holds enough entries.
-fn segments_for(entries: i64) -> usize {
+/// Readers for this machine: one per core, as long as each reads enough entries.
+fn readers_for(entries: i64) -> usize {
     let cores = match cfg!(test) {
         true => 3,
-        false => std::thread::available_parallelism().map_or(1, |n| n.get()).min(SEGMENTS_MAX),
+        false => std::thread::available_parallelism().map_or(1, |n| n.get()).min(READERS_MAX),
     };
-    usize::try_from(entries / SEGMENT_MIN_ENTRIES).unwrap_or(usize::MAX).clamp(1, cores)
+    usize::try_from(entries / READER_MIN_ENTRIES).unwrap_or(usize::MAX).clamp(1, cores)
+}
+
+/// Segments for `readers`: one reader reads the chain in one.
+fn segments_for(readers: usize) -> usize {
+    if readers > 1 {
+        readers * SEGMENTS_PER_READER
+    } else {
+        1
+    }
 }
 
 /// `[first, last]` cut into `parts` consecutive inclusive ranges.
@@ -103,7 +119,7 @@ pub(super) struct Walks<'k> {
     pub segments: Vec<SegmentWalk<'k>>,
 }
 
-/// Walks the SQLite database at `path`, each segment on a thread of its own.
+/// Walks the SQLite database at `path`, with a thread of its own for each reader.
 pub(super) fn walk_sqlite<'k>(
     path: &Path,
     order: Order,
@@ -136,7 +152,7 @@ pub(super) fn walk_sqlite<'k>(
         first.query_row(sqlite_bounds(order), [], |row| Ok((row.get(0)?, row.get(1)?))).map_err(unavailable)?;
     let (low, high) = (low.unwrap_or(0), high.unwrap_or(-1));
     let mut readers = vec![first];
-    let wanted = segments_for(high.saturating_sub(low));
+    let wanted = readers_for(high.saturating_sub(low));
     if wanted > 1 {
         // The other readers begin while this connection holds the write lock, so they read the
         // first one's snapshot: nothing can commit in between. Without the lock, one reader.
@@ -153,19 +169,20 @@ pub(super) fn walk_sqlite<'k>(
             }
         }
     }
-    let ranges = split(low, high, readers.len());
+    let ranges = split(low, high, segments_for(readers.len()));
     let ranges = if ranges.is_empty() { vec![(low, high)] } else { ranges };
     let ends: Vec<i64> = ranges.iter().map(|&(_, end)| end).collect();
     let statements: Vec<String> = segment_conditions(column, &ends, |end| end.to_string(), order == Order::BySeq)
         .into_iter()
         .map(|condition| format!("SELECT {SQLITE_SCAN_COLUMNS} FROM audit_log WHERE {condition} ORDER BY {column}"))
         .collect();
-    let sources: Vec<_> = readers.into_iter().zip(statements).collect();
-    let segments = side_by_side(sources, base, |(conn, sql), walk| {
-        let walked = read_sqlite_segment(&conn, &sql, walk, legacy);
-        close_aside(conn);
-        walked
-    })?;
+    let segments = side_by_side(
+        readers,
+        &statements,
+        base,
+        |conn, sql, walk| read_sqlite_segment(conn, sql, walk, legacy),
+        close_aside,
+    )?;
     Ok(Walks { head, segments })
 }
 
@@ -233,32 +250,58 @@ fn read_sqlite_segment<'k>(
     Ok(walk)
 }
 
-/// A connection reading one segment, with the runtime that drives it. Each segment's thread
+/// A connection reading segments, with the runtime that drives it. Each reader's thread
 /// drives its own connection, so the bytes it receives are checked on the thread, and in the
 /// cache, that received them: 0.34–0.43 of raw HMAC-SHA-256 where a task handing chunks to
 /// the checking thread gave 0.31–0.34 (countersign-bench).
-struct PostgresSegment {
+struct PostgresReader {
     // Dropped before its runtime.
     conn: sqlx::postgres::PgConnection,
-    sql: String,
     runtime: tokio::runtime::Runtime,
+    /// Whether every `COPY` it began has ended: one left mid-way cannot be closed politely,
+    /// as the server reads nothing until it has sent everything.
+    between_copies: bool,
 }
 
-/// Walks the PostgreSQL database `options` names, each segment on a thread of its own.
+impl PostgresReader {
+    /// Ends the connection: politely between copies (the transaction only read), by dropping
+    /// it mid-way through one.
+    fn close(self) {
+        let PostgresReader { conn, runtime, between_copies } = self;
+        match between_copies {
+            true => {
+                let _ = runtime.block_on(sqlx::Connection::close(conn));
+            }
+            false => drop(conn),
+        }
+    }
+}
+
+/// Walks the PostgreSQL database `options` names, with a thread of its own for each reader.
 pub(super) fn walk_postgres<'k>(
     options: &sqlx::postgres::PgConnectOptions,
     order: Order,
     base: &ChainVerifier<'k>,
     legacy: &Legacy<'_>,
 ) -> Result<Walks<'k>> {
-    let (head, segments) = open_postgres(options, order)?;
-    let segments = side_by_side(segments, base, |segment, walk| read_postgres_segment(segment, walk, legacy))?;
+    let (head, readers, statements) = open_postgres(options, order)?;
+    let segments = side_by_side(
+        readers,
+        &statements,
+        base,
+        |reader, sql, walk| read_postgres_segment(reader, sql, walk, legacy),
+        PostgresReader::close,
+    )?;
     Ok(Walks { head, segments })
 }
 
-/// Opens the connections that read the chain from one snapshot, one per segment: the first
-/// exports its snapshot and the others import it before any segment is read.
-fn open_postgres(options: &sqlx::postgres::PgConnectOptions, order: Order) -> Result<(i64, Vec<PostgresSegment>)> {
+/// Opens the connections that read the chain from one snapshot, and the statement of each
+/// segment: the first connection exports its snapshot and the others import it before any
+/// segment is read.
+fn open_postgres(
+    options: &sqlx::postgres::PgConnectOptions,
+    order: Order,
+) -> Result<(i64, Vec<PostgresReader>, Vec<String>)> {
     use sqlx::{Connection, Executor};
     let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
     let runtime = segment_runtime()?;
@@ -272,12 +315,13 @@ fn open_postgres(options: &sqlx::postgres::PgConnectOptions, order: Order) -> Re
         // A standby cannot export its snapshot: one connection reads everything there.
         let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut first).await?;
         let mut snapshot = None;
-        if !standby && segments_for(high.saturating_sub(low)) > 1 {
+        if !standby && readers_for(high.saturating_sub(low)) > 1 {
             let exported: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut first).await?;
             // A snapshot id is hex digits and dashes; anything else is not imported.
             snapshot = exported.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-').then_some(exported);
         }
-        let wanted = if snapshot.is_some() { segments_for(high.saturating_sub(low)) } else { 1 };
+        let readers = if snapshot.is_some() { readers_for(high.saturating_sub(low)) } else { 1 };
+        let wanted = segments_for(readers);
         let (conditions, order_by) = match order {
             Order::AsStored => {
                 // Heap pages, split evenly; the last segment also reads any page added since. A
@@ -304,13 +348,11 @@ fn open_postgres(options: &sqlx::postgres::PgConnectOptions, order: Order) -> Re
                 )
             })
             .collect();
-        Ok::<_, StoreError>((head, snapshot, statements))
+        Ok::<_, StoreError>((head, snapshot.map(|snapshot| (snapshot, readers)), statements))
     })?;
-    let mut statements = statements.into_iter();
-    let first_sql = statements.next().unwrap_or_default();
-    let mut segments = vec![PostgresSegment { conn: first, sql: first_sql, runtime }];
-    if let Some(snapshot) = snapshot {
-        for sql in statements {
+    let mut readers = vec![PostgresReader { conn: first, runtime, between_copies: true }];
+    if let Some((snapshot, wanted)) = snapshot {
+        for _ in 1..wanted {
             let runtime = segment_runtime()?;
             let conn = runtime.block_on(async {
                 let mut conn = sqlx::postgres::PgConnection::connect_with(options).await?;
@@ -318,99 +360,141 @@ fn open_postgres(options: &sqlx::postgres::PgConnectOptions, order: Order) -> Re
                 conn.execute(format!("SET TRANSACTION SNAPSHOT '{snapshot}'").as_str()).await?;
                 Ok::<_, StoreError>(conn)
             })?;
-            segments.push(PostgresSegment { conn, sql, runtime });
+            readers.push(PostgresReader { conn, runtime, between_copies: true });
         }
     }
-    Ok((head, segments))
+    Ok((head, readers, statements))
 }
 
-/// A runtime of one thread, for one segment's connection.
+/// A runtime of one thread, for one reader's connection.
 fn segment_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(unavailable)
 }
 
 /// Reads one segment's `COPY` data and walks its rows as they arrive, until the walk finds
-/// something. The connection closes when it ends (the transaction only read).
+/// something; then the `COPY` is left where it is.
 fn read_postgres_segment<'k>(
-    segment: PostgresSegment,
+    reader: &mut PostgresReader,
+    sql: &str,
     mut walk: SegmentWalk<'k>,
     legacy: &Legacy<'_>,
 ) -> Result<SegmentWalk<'k>> {
     use futures::StreamExt;
-    let PostgresSegment { mut conn, sql, runtime } = segment;
+    let PostgresReader { conn, runtime, between_copies } = reader;
     let mut held = legacy.holder();
-    let walked = (|| {
-        let mut copy = runtime.block_on(conn.copy_out_raw(&sql))?;
-        let mut tuples = Tuples::default();
-        loop {
-            // A chunk is received inside the runtime and walked outside it, where fetching an
-            // entry written before keying may wait for the store's own runtime.
-            let chunk = runtime.block_on(async {
-                let mut chunk = Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 4));
-                while chunk.len() < CHUNK_BYTES {
-                    match copy.next().await {
-                        Some(data) => chunk.extend_from_slice(&data?),
-                        None => break,
-                    }
-                }
-                Ok::<_, StoreError>(chunk)
-            })?;
-            if chunk.is_empty() {
-                break;
-            }
-            tuples.extend_owned(chunk);
-            let rows = tuples.rows().map_err(|reason| StoreError::Corrupt(format!("the audit log scan: {reason}")))?;
-            for row in &rows {
-                if !walk.push(chain_entry(row, &mut held)?) {
-                    return Ok((walk, false));
+    *between_copies = false;
+    let mut copy = runtime.block_on(conn.copy_out_raw(sql))?;
+    let mut tuples = Tuples::default();
+    loop {
+        // A chunk is received inside the runtime and walked outside it, where fetching an
+        // entry written before keying may wait for the store's own runtime.
+        let chunk = runtime.block_on(async {
+            let mut chunk = Vec::with_capacity(CHUNK_BYTES + (CHUNK_BYTES >> 4));
+            while chunk.len() < CHUNK_BYTES {
+                match copy.next().await {
+                    Some(data) => chunk.extend_from_slice(&data?),
+                    None => break,
                 }
             }
+            Ok::<_, StoreError>(chunk)
+        })?;
+        if chunk.is_empty() {
+            break;
         }
-        if !tuples.ended() {
-            return Err(StoreError::Unavailable("the audit log scan ended early".into()));
-        }
-        Ok((walk, true))
-    })();
-    match walked {
-        Ok((walk, true)) => {
-            let _ = runtime.block_on(sqlx::Connection::close(conn));
-            Ok(walk)
-        }
-        // Mid-COPY the server reads nothing until it has sent everything: dropping the
-        // connection ends it.
-        Ok((walk, false)) => {
-            drop(conn);
-            Ok(walk)
-        }
-        Err(e) => {
-            drop(conn);
-            Err(e)
+        tuples.extend_owned(chunk);
+        let rows = tuples.rows().map_err(|reason| StoreError::Corrupt(format!("the audit log scan: {reason}")))?;
+        for row in &rows {
+            if !walk.push(chain_entry(row, &mut held)?) {
+                return Ok(walk);
+            }
         }
     }
+    if !tuples.ended() {
+        return Err(StoreError::Unavailable("the audit log scan ended early".into()));
+    }
+    drop(copy);
+    *between_copies = true;
+    Ok(walk)
 }
 
-/// Walks each segment's `source` on a thread of its own: the first from the chain's start,
-/// each later one after its first row.
-fn side_by_side<'k, S: Send>(
-    sources: Vec<S>,
+/// Walks `segments`, in chain order, on a thread for each reader: each thread takes the next
+/// segment no thread has taken, walking the first from the chain's start and each later one
+/// after its first row, and closes its reader with `close` when no segment is left. No thread
+/// takes a segment after one that found something, which cannot change the verdict; the walks
+/// come back in chain order, up to and including the first that found something.
+fn side_by_side<'k, R: Send, Q: Sync>(
+    readers: Vec<R>,
+    segments: &[Q],
     base: &ChainVerifier<'k>,
-    walk: impl Fn(S, SegmentWalk<'k>) -> Result<SegmentWalk<'k>> + Sync,
+    walk: impl Fn(&mut R, &Q, SegmentWalk<'k>) -> Result<SegmentWalk<'k>> + Sync,
+    close: impl Fn(R) + Sync,
 ) -> Result<Vec<SegmentWalk<'k>>> {
-    std::thread::scope(|scope| {
-        let walk = &walk;
-        let running: Vec<_> = sources
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let next = AtomicUsize::new(0);
+    let found_in = AtomicUsize::new(usize::MAX);
+    let taken: Vec<(usize, SegmentWalk<'k>)> = std::thread::scope(|scope| {
+        let (walk, close, next, found_in) = (&walk, &close, &next, &found_in);
+        let running: Vec<_> = readers
             .into_iter()
-            .enumerate()
-            .map(|(i, source)| {
-                let start = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
-                scope.spawn(move || walk(source, start))
+            .map(|mut reader| {
+                scope.spawn(move || {
+                    let mut walked = Vec::new();
+                    loop {
+                        // Segments are taken in order, so every one before a segment that
+                        // found something has been taken, and is walked to its end.
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(segment) = segments.get(i).filter(|_| i <= found_in.load(Ordering::Relaxed)) else {
+                            break;
+                        };
+                        let start = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
+                        match walk(&mut reader, segment, start) {
+                            Ok(segment_walk) => {
+                                let found = segment_walk.found.is_err();
+                                walked.push((i, segment_walk));
+                                if found {
+                                    found_in.fetch_min(i, Ordering::Relaxed);
+                                    break;
+                                }
+                            }
+                            Err(e) => {
+                                close(reader);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    close(reader);
+                    Ok(walked)
+                })
             })
             .collect();
-        running
-            .into_iter()
-            .map(|walking| walking.join().unwrap_or_else(|_| Err(unavailable("a verifying thread stopped"))))
-            .collect()
-    })
+        let mut taken = Vec::new();
+        for thread in running {
+            taken.extend(thread.join().unwrap_or_else(|_| Err(unavailable("a verifying thread stopped")))?);
+        }
+        Ok::<_, StoreError>(taken)
+    })?;
+    in_chain_order(taken, segments.len())
+}
+
+/// The walks of the segments numbered `0..segments`, in chain order, up to and including the
+/// first that found something; every segment before that one must have been walked.
+fn in_chain_order<'k>(mut taken: Vec<(usize, SegmentWalk<'k>)>, segments: usize) -> Result<Vec<SegmentWalk<'k>>> {
+    taken.sort_unstable_by_key(|(i, _)| *i);
+    let mut walks = Vec::with_capacity(taken.len());
+    for (expected, (i, walk)) in taken.into_iter().enumerate() {
+        if i != expected {
+            break;
+        }
+        let found = walk.found.is_err();
+        walks.push(walk);
+        if found {
+            return Ok(walks);
+        }
+    }
+    match walks.len() == segments {
+        true => Ok(walks),
+        false => Err(unavailable(format!("segment {} of the audit log was not walked", walks.len() + 1))),
+    }
 }
 
 /// One stored entry as the scan hands it over; `None` for a NULL column.
@@ -550,7 +634,9 @@ fn tuple(buf: &[u8], at: usize) -> std::result::Result<Tuple<'_>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Walked;
     use super::*;
+    use countersign_core::audit::{chain_entries, AuditKey, AuditKeys, AuditRecord, BreakKind, ChainEntry, ChainHead, Evidence};
 
     /// One field of a binary tuple: its length (-1 for NULL), then its bytes.
     fn put_field(chunk: &mut Vec<u8>, bytes: Option<&[u8]>) {
@@ -599,6 +685,122 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    /// A keyed chain of `entries` after the head `(0, zeros)`, and that head.
+    fn chain(keys: &AuditKeys, entries: i64) -> (ChainHead, Vec<AuditRecord>, Vec<Vec<u8>>) {
+        let start = ChainHead { seq: 0, hash: "0".repeat(64), key_id: None };
+        let mut records: Vec<AuditRecord> = (0..entries)
+            .map(|i| AuditRecord {
+                seq: 0,
+                id: format!("entry-{i}"),
+                at: i,
+                actor_id: None,
+                actor_name: "system".into(),
+                category: "request".into(),
+                action: "approved".into(),
+                target_type: None,
+                target_id: None,
+                details: String::new(),
+                prev_hash: String::new(),
+                hash: String::new(),
+                link: None,
+                key_id: None,
+            })
+            .collect();
+        chain_entries(&mut start.clone(), Some(keys), &mut records).unwrap();
+        let canonical = records.iter().map(AuditRecord::canonical_bytes).collect();
+        (start, records, canonical)
+    }
+
+    /// The chain's entries in `segments` consecutive slices, walked side by side by `readers`
+    /// threads, each of which waits a while now and then, so they take segments out of turn.
+    fn walk_side_by_side(
+        keys: &AuditKeys,
+        (start, records, canonical): &(ChainHead, Vec<AuditRecord>, Vec<Vec<u8>>),
+        readers: usize,
+        segments: usize,
+    ) -> (Walked, Vec<usize>) {
+        let base = ChainVerifier::resume(Evidence { keys: Some(keys), ..Evidence::default() }, start).unwrap();
+        let slices: Vec<(usize, std::ops::Range<usize>)> = split(0, records.len() as i64 - 1, segments)
+            .into_iter()
+            .enumerate()
+            .map(|(i, (first, last))| (i, first as usize..last as usize + 1))
+            .collect();
+        let taken = std::sync::Mutex::new(Vec::new());
+        let walks = side_by_side(
+            (0..readers).collect(),
+            &slices,
+            &base,
+            |reader: &mut usize, (i, rows): &(usize, std::ops::Range<usize>), mut walk| {
+                taken.lock().unwrap().push(*i);
+                if (*i + *reader) % 3 == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                for at in rows.clone() {
+                    let record = &records[at];
+                    let entry = ChainEntry {
+                        seq: record.seq,
+                        canonical: &canonical[at],
+                        hash: &record.hash,
+                        link: record.link.as_deref(),
+                        key_id: record.key_id.as_deref(),
+                    };
+                    if !walk.push(Ok(entry)) {
+                        break;
+                    }
+                }
+                Ok(walk)
+            },
+            drop,
+        )
+        .unwrap();
+        let head = records.len() as i64;
+        (Walked::joined(Walks { head, segments: walks }), taken.into_inner().unwrap())
+    }
+
+    #[test]
+    fn readers_taking_segments_in_turn_check_the_chain_as_one_walk_does() {
+        let keys = AuditKeys::new(vec![AuditKey::new(&[7; 32])]).unwrap();
+        let chain = chain(&keys, 300);
+        for (readers, segments) in [(1, 1), (1, 5), (2, 8), (3, 12), (4, 3), (3, 300)] {
+            let (walked, mut taken) = walk_side_by_side(&keys, &chain, readers, segments);
+            assert_eq!(walked.verdict, Ok(()), "{readers} readers, {segments} segments");
+            assert_eq!(walked.checked, 300, "{readers} readers, {segments} segments");
+            taken.sort_unstable();
+            assert_eq!(taken, (0..segments).collect::<Vec<_>>(), "each segment is walked once");
+        }
+    }
+
+    #[test]
+    fn the_first_change_in_chain_order_is_the_verdict_however_readers_take_segments() {
+        let keys = AuditKeys::new(vec![AuditKey::new(&[7; 32])]).unwrap();
+        for changed in [1, 2, 37, 38, 150, 299, 300] {
+            let mut chain = chain(&keys, 300);
+            let reject = |bytes: &mut Vec<u8>| {
+                *bytes = String::from_utf8_lossy(bytes).replace("approved", "rejected").into_bytes();
+            };
+            reject(&mut chain.2[changed as usize - 1]);
+            // A later change too, which must not hide the first.
+            reject(&mut chain.2[(changed as usize + 100).min(299)]);
+            for (readers, segments) in [(1, 1), (2, 8), (3, 12), (3, 300)] {
+                let (walked, _) = walk_side_by_side(&keys, &chain, readers, segments);
+                let broken = walked.verdict.unwrap_err();
+                assert_eq!(broken.seq, changed, "{readers} readers, {segments} segments");
+                assert_eq!(broken.kind, BreakKind::Changed, "{readers} readers, {segments} segments");
+            }
+        }
+    }
+
+    #[test]
+    fn walks_missing_before_the_first_finding_are_an_error_not_a_verdict() {
+        let keys = AuditKeys::new(vec![AuditKey::new(&[7; 32])]).unwrap();
+        let base = ChainVerifier::new(Evidence { keys: Some(&keys), ..Evidence::default() }).unwrap();
+        let walked = |i: usize| (i, SegmentWalk::later(base.clone()));
+        assert_eq!(in_chain_order(vec![walked(1), walked(0), walked(2)], 3).unwrap().len(), 3);
+        assert!(in_chain_order(vec![walked(0), walked(2)], 3).is_err(), "a gap");
+        assert!(in_chain_order(vec![walked(0), walked(1)], 3).is_err(), "a missing end");
+        assert!(in_chain_order(Vec::new(), 1).is_err(), "nothing walked");
     }
 
     #[test]
