@@ -73,8 +73,8 @@ pub async fn run(target: &Target, rows: usize) -> Result<AuditVerifyResult> {
         let entry = ChainEntry {
             seq: record.seq,
             canonical,
-            hash: &record.hash,
-            link: record.link.as_deref(),
+            hash: record.hash.as_bytes(),
+            link: record.link.as_deref().map(str::as_bytes),
             key_id: record.key_id.as_deref(),
         };
         if let Err(broken) = verifier.push(entry) {

@@ -764,10 +764,9 @@ fn chain_entry<'a>(
 ) -> Result<std::result::Result<ChainEntry<'a>, ChainBreak>> {
     let seq = row.seq;
     let read = || -> std::result::Result<_, ChainBreak> {
-        let hash = stored_text(seq, "hash", row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?)?;
+        let hash = row.hash.ok_or_else(|| malformed(seq, "it has no hash"))?;
         let key_id = row.key_id.map(|id| stored_text(seq, "key id", id)).transpose()?;
-        let link = row.link.map(|link| stored_text(seq, "link", link)).transpose()?;
-        Ok((hash, key_id, link))
+        Ok((hash, key_id, row.link))
     };
     let (hash, key_id, link) = match read() {
         Ok(fields) => fields,

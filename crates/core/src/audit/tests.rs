@@ -50,7 +50,7 @@ fn verify_with(records: &[AuditRecord], evidence: Evidence<'_>, head: Option<i64
     let mut verifier = ChainVerifier::new(evidence)?;
     for r in records {
         let canonical = r.canonical_bytes();
-        let (hash, link, key_id) = (&r.hash, r.link.as_deref(), r.key_id.as_deref());
+        let (hash, link, key_id) = (r.hash.as_bytes(), r.link.as_deref().map(str::as_bytes), r.key_id.as_deref());
         verifier.push(ChainEntry { seq: r.seq, canonical: &canonical, hash, link, key_id })?;
     }
     verifier.finish(head)?;
@@ -433,14 +433,16 @@ fn stored_hex_matches_only_the_lower_case_hex_of_its_digest() {
     for seed in 0..64u8 {
         let digest: [u8; 32] = Sha256::digest([seed]).into();
         let text = hex::encode(digest);
-        assert!(hex_eq(&text, &digest));
-        assert!(!hex_eq(&text.to_uppercase(), &digest) || text == text.to_uppercase());
-        assert!(!hex_eq(&text[..62], &digest));
-        assert!(!hex_eq(&format!("{text}0"), &digest));
+        assert_eq!(hex(&digest), text.as_bytes(), "seed {seed}");
+        let expected = hex(&digest);
+        assert!(hex_eq(text.as_bytes(), &expected));
+        assert!(!hex_eq(text.to_uppercase().as_bytes(), &expected) || text == text.to_uppercase());
+        assert!(!hex_eq(&text.as_bytes()[..62], &expected));
+        assert!(!hex_eq(format!("{text}0").as_bytes(), &expected));
         for at in [0, 31, 63] {
             let mut changed = text.clone().into_bytes();
             changed[at] = if changed[at] == b'0' { b'1' } else { b'0' };
-            assert!(!hex_eq(std::str::from_utf8(&changed).unwrap(), &digest), "digit {at}");
+            assert!(!hex_eq(&changed, &expected), "digit {at}");
         }
     }
 }
@@ -469,8 +471,8 @@ fn verify_in_segments(
     let entry = |i: usize| ChainEntry {
         seq: rows[i].seq,
         canonical: &canonical[i],
-        hash: &rows[i].hash,
-        link: rows[i].link.as_deref(),
+        hash: rows[i].hash.as_bytes(),
+        link: rows[i].link.as_deref().map(str::as_bytes),
         key_id: rows[i].key_id.as_deref(),
     };
     let mut bounds: Vec<usize> = starts.iter().copied().filter(|&s| s > 0 && s < rows.len()).collect();

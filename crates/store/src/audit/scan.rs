@@ -446,7 +446,8 @@ fn side_by_side<'k, R: Send, Q: Sync>(
                         let Some(segment) = segments.get(i).filter(|_| i <= found_in.load(Ordering::Relaxed)) else {
                             break;
                         };
-                        let start = if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
+                        let start =
+                            if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
                         match walk(&mut reader, segment, start) {
                             Ok(segment_walk) => {
                                 let found = segment_walk.found.is_err();
@@ -636,7 +637,9 @@ fn tuple(buf: &[u8], at: usize) -> std::result::Result<Tuple<'_>, String> {
 mod tests {
     use super::super::Walked;
     use super::*;
-    use countersign_core::audit::{chain_entries, AuditKey, AuditKeys, AuditRecord, BreakKind, ChainEntry, ChainHead, Evidence};
+    use countersign_core::audit::{
+        chain_entries, AuditKey, AuditKeys, AuditRecord, BreakKind, ChainEntry, ChainHead, Evidence,
+    };
 
     /// One field of a binary tuple: its length (-1 for NULL), then its bytes.
     fn put_field(chunk: &mut Vec<u8>, bytes: Option<&[u8]>) {
@@ -714,7 +717,8 @@ mod tests {
     }
 
     /// The chain's entries in `segments` consecutive slices, walked side by side by `readers`
-    /// threads, each of which waits a while now and then, so they take segments out of turn.
+    /// threads, each of which yields for a while now and then, so they take segments out of
+    /// turn.
     fn walk_side_by_side(
         keys: &AuditKeys,
         (start, records, canonical): &(ChainHead, Vec<AuditRecord>, Vec<Vec<u8>>),
@@ -734,16 +738,16 @@ mod tests {
             &base,
             |reader: &mut usize, (i, rows): &(usize, std::ops::Range<usize>), mut walk| {
                 taken.lock().unwrap().push(*i);
-                if (*i + *reader) % 3 == 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
+                if (*i + *reader).is_multiple_of(3) {
+                    (0..1000).for_each(|_| std::thread::yield_now());
                 }
                 for at in rows.clone() {
                     let record = &records[at];
                     let entry = ChainEntry {
                         seq: record.seq,
                         canonical: &canonical[at],
-                        hash: &record.hash,
-                        link: record.link.as_deref(),
+                        hash: record.hash.as_bytes(),
+                        link: record.link.as_deref().map(str::as_bytes),
                         key_id: record.key_id.as_deref(),
                     };
                     if !walk.push(Ok(entry)) {
