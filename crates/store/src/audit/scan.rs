@@ -304,7 +304,7 @@ fn open_postgres(
 ) -> Result<(i64, Vec<PostgresReader>, Vec<String>)> {
     use sqlx::{Connection, Executor};
     let begin = "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY";
-    let runtime = segment_runtime()?;
+    let runtime = reader_runtime()?;
     let mut first = runtime.block_on(sqlx::postgres::PgConnection::connect_with(options))?;
     let (head, snapshot, statements) = runtime.block_on(async {
         first.execute(begin).await?;
@@ -314,14 +314,15 @@ fn open_postgres(
         let (low, high) = (low.unwrap_or(0), high.unwrap_or(-1));
         // A standby cannot export its snapshot: one connection reads everything there.
         let standby: bool = sqlx::query_scalar("SELECT pg_is_in_recovery()").fetch_one(&mut first).await?;
+        let wanted = readers_for(high.saturating_sub(low));
         let mut snapshot = None;
-        if !standby && readers_for(high.saturating_sub(low)) > 1 {
+        if !standby && wanted > 1 {
             let exported: String = sqlx::query_scalar("SELECT pg_export_snapshot()").fetch_one(&mut first).await?;
             // A snapshot id is hex digits and dashes; anything else is not imported.
             snapshot = exported.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-').then_some(exported);
         }
-        let readers = if snapshot.is_some() { readers_for(high.saturating_sub(low)) } else { 1 };
-        let wanted = segments_for(readers);
+        let readers = if snapshot.is_some() { wanted } else { 1 };
+        let segments = segments_for(readers);
         let (conditions, order_by) = match order {
             Order::AsStored => {
                 // Heap pages, split evenly; the last segment also reads any page added since. A
@@ -331,11 +332,11 @@ fn open_postgres(
                 )
                 .fetch_one(&mut first)
                 .await?;
-                let ends: Vec<i64> = split(0, pages.max(1) - 1, wanted).iter().map(|&(_, end)| end).collect();
+                let ends: Vec<i64> = split(0, pages.max(1) - 1, segments).iter().map(|&(_, end)| end).collect();
                 (segment_conditions("ctid", &ends, |page| format!("'({page},65535)'::tid"), false), "")
             }
             Order::BySeq => {
-                let ends: Vec<i64> = split(low, high, wanted).iter().map(|&(_, end)| end).collect();
+                let ends: Vec<i64> = split(low, high, segments).iter().map(|&(_, end)| end).collect();
                 (segment_conditions("seq", &ends, |seq| seq.to_string(), false), " ORDER BY seq")
             }
         };
@@ -353,7 +354,7 @@ fn open_postgres(
     let mut readers = vec![PostgresReader { conn: first, runtime, between_copies: true }];
     if let Some((snapshot, wanted)) = snapshot {
         for _ in 1..wanted {
-            let runtime = segment_runtime()?;
+            let runtime = reader_runtime()?;
             let conn = runtime.block_on(async {
                 let mut conn = sqlx::postgres::PgConnection::connect_with(options).await?;
                 conn.execute(begin).await?;
@@ -367,7 +368,7 @@ fn open_postgres(
 }
 
 /// A runtime of one thread, for one reader's connection.
-fn segment_runtime() -> Result<tokio::runtime::Runtime> {
+fn reader_runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(unavailable)
 }
 
@@ -439,32 +440,28 @@ fn side_by_side<'k, R: Send, Q: Sync>(
             .map(|mut reader| {
                 scope.spawn(move || {
                     let mut walked = Vec::new();
-                    loop {
+                    let ended = loop {
                         // Segments are taken in order, so every one before a segment that
                         // found something has been taken, and is walked to its end.
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(segment) = segments.get(i).filter(|_| i <= found_in.load(Ordering::Relaxed)) else {
-                            break;
+                            break Ok(());
                         };
                         let start =
                             if i == 0 { SegmentWalk::first(base.clone()) } else { SegmentWalk::later(base.clone()) };
-                        match walk(&mut reader, segment, start) {
-                            Ok(segment_walk) => {
-                                let found = segment_walk.found.is_err();
-                                walked.push((i, segment_walk));
-                                if found {
-                                    found_in.fetch_min(i, Ordering::Relaxed);
-                                    break;
-                                }
-                            }
-                            Err(e) => {
-                                close(reader);
-                                return Err(e);
-                            }
+                        let segment_walk = match walk(&mut reader, segment, start) {
+                            Ok(segment_walk) => segment_walk,
+                            Err(e) => break Err(e),
+                        };
+                        let found = segment_walk.found.is_err();
+                        walked.push((i, segment_walk));
+                        if found {
+                            found_in.fetch_min(i, Ordering::Relaxed);
+                            break Ok(());
                         }
-                    }
+                    };
                     close(reader);
-                    Ok(walked)
+                    ended.map(|()| walked)
                 })
             })
             .collect();
