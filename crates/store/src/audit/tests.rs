@@ -365,6 +365,8 @@ async fn r13_values_of_the_wrong_kind_are_reported_as_rewritten_entries(backend:
             ("UPDATE audit_log SET entry = 3.5 WHERE seq = 6", 6),
             // Entry 5 is no longer where it belongs: the chain breaks where 6 stands in for it.
             ("UPDATE audit_log SET seq = 'five' WHERE seq = 5", 6),
+            // Bytes that are not text at all, compared as bytes, still do not match.
+            ("UPDATE audit_log SET link = x'ff' || link WHERE seq = 4", 4),
         ]);
     }
     for (edit, seq) in edits {
